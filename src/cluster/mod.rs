@@ -1,0 +1,16 @@
+//! Redis Cluster: slot hashing, the slot map and its refresh. The worker asks it where a key goes.
+
+pub mod slot;
+pub mod topology;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use topology::{Topology, TopologyError};
+
+/// Where requests go: one server, or the owner of each key's slot.
+#[derive(Clone)]
+pub enum Route {
+    Single(SocketAddr),
+    Cluster(Arc<Topology>),
+}

@@ -1,0 +1,417 @@
+//! Flags and an optional profile resolve into a Plan: targets × one workload. Validation happens here,
+//! once; profile values that fail it are reported with the profile's file and line. Flags override the
+//! profile.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::Cli;
+use crate::conn::Auth;
+use crate::deploy::SpawnSpec;
+use crate::profile::{self, At, Profile, TargetKind as ProfileKind};
+use crate::workload::generator::{DataSize, KeyDist};
+use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
+
+pub const DEFAULT_REQUESTS: u64 = 100_000;
+pub const DEFAULT_CLIENTS: usize = 50;
+/// Cluster runs spread keys over every slot by default; a single key would load one master only.
+pub const DEFAULT_CLUSTER_KEYSPACE: u64 = 100_000;
+pub const RETRY_WINDOW: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Profile(#[from] profile::ProfileError),
+    #[error("{0}")]
+    Workload(#[from] WorkloadError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid(msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(msg.into())
+}
+
+/// Where a target lives.
+#[derive(Clone, Debug)]
+pub enum TargetKind {
+    Standalone(SocketAddr),
+    Cluster(Vec<SocketAddr>),
+    Spawn(SpawnSpec),
+}
+
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub name: String,
+    pub kind: TargetKind,
+    pub auth: Auth,
+}
+
+/// One run's sequence of phases: each is one test, or one mix.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// Each phase: commands and their weights (a single test has one entry).
+    pub phases: Vec<Vec<(Op, u32)>>,
+    pub clients: usize,
+    pub threads: usize,
+    pub requests: Option<u64>,
+    pub duration: Option<Duration>,
+    pub pipeline: usize,
+    pub sizes: DataSize,
+    /// None: 1 key on standalone (as redis-benchmark without -r), DEFAULT_CLUSTER_KEYSPACE on clusters.
+    pub keyspace: Option<u64>,
+    pub key_dist: KeyDist,
+    pub rps: Option<f64>,
+    pub seed: u64,
+    pub encode: EncodeOpts,
+    pub read_from_replicas: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub quiet: bool,
+    pub csv: bool,
+    pub json: Option<PathBuf>,
+    pub out_dir: Option<PathBuf>,
+    pub latency_uncorrected: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub profile: String,
+    pub targets: Vec<Target>,
+    pub workload: Workload,
+    pub output: Output,
+    pub repeat: u32,
+    pub flush: bool,
+}
+
+/// Resolves flags (and the profile they name) into a plan. `env` looks up environment variables
+/// (injected so tests need not touch the process environment).
+pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, ConfigError> {
+    let prof = match &cli.profile {
+        Some(p) => Some(profile::load_profile(p)?),
+        None => None,
+    };
+    let d = prof.as_ref().map(|p| &p.defaults);
+    // A profile value that fails validation is reported at its file:line.
+    let at = |line: usize, e: String| -> ConfigError {
+        match &prof {
+            Some(p) => ConfigError::Profile(p.error_at(line, e)),
+            None => invalid(e),
+        }
+    };
+
+    // Workload: flag, else profile, else default.
+    let custom = if cli.command.is_empty() {
+        None
+    } else {
+        Some(CustomCommand::parse(&cli.command))
+    };
+    let phases: Vec<Vec<(Op, u32)>> = if let Some(c) = &custom {
+        if cli.tests.is_some() || cli.mix.is_some() {
+            return Err(invalid(format!(
+                "a custom command (`{}`) cannot be combined with -t or --mix",
+                c.name
+            )));
+        }
+        vec![vec![(Op::Custom, 1)]]
+    } else if let Some(t) = &cli.tests {
+        if cli.mix.is_some() {
+            return Err(invalid(
+                "-t and --mix cannot be combined: -t runs tests one after another, --mix interleaves them in one run",
+            ));
+        }
+        let names: Vec<&str> = t.split(',').collect();
+        singles(workload::parse_tests(&names)?)
+    } else if let Some(m) = &cli.mix {
+        vec![workload::parse_mix(m)?]
+    } else if let Some(At { value, line }) = d.and_then(|d| d.tests.as_ref()) {
+        singles(workload::parse_tests(value).map_err(|e| at(*line, e.to_string()))?)
+    } else if let Some(At { value, line }) = d.and_then(|d| d.mix.as_ref()) {
+        vec![workload::parse_mix(value).map_err(|e| at(*line, e.to_string()))?]
+    } else {
+        singles(Op::BUILTIN.to_vec())
+    };
+
+    let pick = |flag: Option<usize>, prof: Option<&At<usize>>, name: &str, default: usize| match (
+        flag, prof,
+    ) {
+        (Some(0), _) => Err(invalid(format!("{name} must be at least 1"))),
+        (Some(v), _) => Ok(v),
+        (None, Some(At { value: 0, line })) => Err(at(*line, format!("{name} must be at least 1"))),
+        (None, Some(a)) => Ok(a.value),
+        (None, None) => Ok(default),
+    };
+    let clients = pick(
+        cli.clients,
+        d.and_then(|d| d.clients.as_ref()),
+        "--clients",
+        DEFAULT_CLIENTS,
+    )?;
+    let pipeline = pick(
+        cli.pipeline,
+        d.and_then(|d| d.pipeline.as_ref()),
+        "-P (pipeline)",
+        1,
+    )?;
+    if pipeline > 100_000 {
+        return Err(invalid("-P (pipeline) must be at most 100000"));
+    }
+    if clients > 100_000 {
+        return Err(invalid("--clients must be at most 100000"));
+    }
+    let threads = pick(
+        cli.threads,
+        d.and_then(|d| d.threads.as_ref()),
+        "--threads",
+        default_threads(clients),
+    )?;
+    if threads > 1024 {
+        return Err(invalid("--threads must be at most 1024"));
+    }
+
+    let sizes = match (&cli.data_size, d.and_then(|d| d.data_size.as_ref())) {
+        (Some(s), _) => DataSize::parse(s)?,
+        (None, Some(a)) => DataSize::parse(&a.value).map_err(|e| at(a.line, e.to_string()))?,
+        (None, None) => DataSize::default(),
+    };
+    let keyspace = match (cli.keyspace, d.and_then(|d| d.keyspace.as_ref())) {
+        (Some(0), _) => return Err(invalid("-r (keyspace) must be at least 1")),
+        (Some(v), _) => Some(v),
+        (None, Some(At { value: 0, line })) => {
+            return Err(at(*line, "keyspace must be at least 1".into()));
+        }
+        (None, Some(a)) => Some(a.value),
+        (None, None) => None,
+    };
+    let key_dist = match (&cli.key_dist, d.and_then(|d| d.key_dist.as_ref())) {
+        (Some(s), _) => KeyDist::parse(s)?,
+        (None, Some(a)) => KeyDist::parse(&a.value).map_err(|e| at(a.line, e.to_string()))?,
+        (None, None) => KeyDist::Uniform,
+    };
+    let rps = match (cli.rps, d.and_then(|d| d.rps.as_ref())) {
+        (Some(r), _) => Some(check_rps(r).map_err(invalid)?),
+        (None, Some(a)) => Some(check_rps(a.value).map_err(|e| at(a.line, e))?),
+        (None, None) => None,
+    };
+    let duration = match (&cli.duration, d.and_then(|d| d.duration.as_ref())) {
+        (Some(s), _) => Some(workload::parse_duration(s)?),
+        (None, Some(a)) => {
+            Some(workload::parse_duration(&a.value).map_err(|e| at(a.line, e.to_string()))?)
+        }
+        (None, None) => None,
+    };
+    let requests = match (cli.requests, d.and_then(|d| d.requests.as_ref())) {
+        (Some(0), _) => return Err(invalid("-n (requests) must be at least 1")),
+        (Some(n), _) => Some(n),
+        (None, Some(At { value: 0, line })) => {
+            return Err(at(*line, "requests must be at least 1".into()));
+        }
+        (None, Some(a)) => Some(a.value),
+        // A duration alone runs for that long; otherwise redis-benchmark's default request count.
+        (None, None) if duration.is_some() => None,
+        (None, None) => Some(DEFAULT_REQUESTS),
+    };
+    let repeat = match (cli.repeat, d.and_then(|d| d.repeat.as_ref())) {
+        (Some(0), _) => return Err(invalid("--repeat must be at least 1")),
+        (Some(n), _) => n,
+        (None, Some(At { value: 0, line })) => {
+            return Err(at(*line, "repeat must be at least 1".into()));
+        }
+        (None, Some(a)) => a.value,
+        (None, None) => 1,
+    };
+    let seed = cli
+        .seed
+        .or(d.and_then(|d| d.seed.as_ref()).map(|a| a.value))
+        .unwrap_or_else(time_seed);
+    let positive = |v: Option<u64>, name: &str| match v {
+        Some(0) => Err(invalid(format!("{name} must be at least 1"))),
+        v => Ok(v),
+    };
+    let encode = EncodeOpts {
+        stream_maxlen: positive(
+            cli.stream_maxlen
+                .or(d.and_then(|d| d.stream_maxlen.as_ref()).map(|a| a.value)),
+            "--stream-maxlen",
+        )?,
+        list_maxlen: positive(
+            cli.list_maxlen
+                .or(d.and_then(|d| d.list_maxlen.as_ref()).map(|a| a.value)),
+            "--list-maxlen",
+        )?,
+        custom,
+    };
+
+    let targets = match &prof {
+        Some(p) if !cli_names_target(cli) => profile_targets(p, cli, env)?,
+        _ => vec![cli_target(cli, env)?],
+    };
+
+    Ok(Plan {
+        profile: cli
+            .profile
+            .as_ref()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        targets,
+        workload: Workload {
+            phases,
+            clients,
+            threads,
+            requests,
+            duration,
+            pipeline,
+            sizes,
+            keyspace,
+            key_dist,
+            rps,
+            seed,
+            encode,
+            read_from_replicas: cli.read_from_replicas,
+        },
+        output: Output {
+            quiet: cli.quiet,
+            csv: cli.csv,
+            json: cli.json.clone(),
+            out_dir: if cli.no_save {
+                None
+            } else {
+                Some(cli.out.clone())
+            },
+            latency_uncorrected: cli.latency_uncorrected,
+        },
+        repeat,
+        flush: cli.flush,
+    })
+}
+
+fn singles(ops: Vec<Op>) -> Vec<Vec<(Op, u32)>> {
+    ops.into_iter().map(|o| vec![(o, 1)]).collect()
+}
+
+fn check_rps(r: f64) -> Result<f64, String> {
+    if r.is_finite() && r > 0.0 && r <= 100_000_000.0 {
+        Ok(r)
+    } else {
+        Err(format!(
+            "--rps must be a rate above 0 (at most 1e8), got {r}"
+        ))
+    }
+}
+
+fn time_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Clients on a few threads saturate a server; on a small machine the server needs the other cores.
+pub fn default_threads(clients: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).clamp(1, 8).min(clients.max(1))
+}
+
+/// With a profile, `-h`/`-p`/`--cluster` given explicitly point at one target instead of the profile's.
+fn cli_names_target(cli: &Cli) -> bool {
+    cli.cluster || cli.host.is_some() || cli.port.is_some()
+}
+
+fn password(
+    cli_pass: &Option<String>,
+    var: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    cli_pass
+        .clone()
+        .or_else(|| env(var.unwrap_or("REDISCLI_AUTH")))
+        .filter(|p| !p.is_empty())
+}
+
+fn cli_target(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Target, ConfigError> {
+    let host = cli.host.as_deref().unwrap_or("127.0.0.1");
+    let port = cli.port.unwrap_or(6379);
+    let addr = resolve(host, port)?;
+    let auth = Auth {
+        user: cli.user.clone(),
+        password: password(&cli.password, None, env),
+        dbnum: cli.dbnum,
+    };
+    if cli.cluster && cli.dbnum.is_some_and(|d| d != 0) {
+        return Err(invalid(
+            "--dbnum cannot be used with --cluster: Redis Cluster has only database 0",
+        ));
+    }
+    Ok(Target {
+        name: format!("{host}:{port}"),
+        kind: if cli.cluster {
+            TargetKind::Cluster(vec![addr])
+        } else {
+            TargetKind::Standalone(addr)
+        },
+        auth,
+    })
+}
+
+fn profile_targets(
+    p: &Profile,
+    cli: &Cli,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Target>, ConfigError> {
+    let mut out = Vec::new();
+    for t in &p.targets {
+        let kind = match &t.kind {
+            ProfileKind::Addr(a) => TargetKind::Standalone(
+                resolve_hostport(a).map_err(|e| ConfigError::Profile(p.error_at(t.line, e)))?,
+            ),
+            ProfileKind::Cluster(seeds) => TargetKind::Cluster(
+                seeds
+                    .iter()
+                    .map(|s| resolve_hostport(s))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| ConfigError::Profile(p.error_at(t.line, e)))?,
+            ),
+            ProfileKind::Spawn(s) => TargetKind::Spawn(s.clone()),
+        };
+        out.push(Target {
+            name: t.name.clone(),
+            kind,
+            auth: Auth {
+                user: cli.user.clone().or_else(|| t.user.clone()),
+                password: password(&cli.password, t.password_env.as_deref(), env),
+                dbnum: cli.dbnum.or(t.dbnum),
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    if let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| invalid(format!("cannot resolve host `{host}`")))
+}
+
+fn resolve_hostport(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}` is not host:port"))?;
+    let port: u16 = port.parse().map_err(|_| format!("bad port in `{s}`"))?;
+    resolve(host, port).map_err(|e| e.to_string())
+}

@@ -1,0 +1,438 @@
+//! OS-level plumbing: finding binaries, temp dirs, free ports, and owning
+//! child processes so they are always signalled safely and reaped.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::DeployError;
+
+/// Cluster bus port = data port + this (Redis default).
+pub(super) const BUS_PORT_OFFSET: u16 = 10000;
+/// Data ports must stay below this so the bus port fits and stays clear of
+/// the top of the ephemeral range.
+pub(super) const MAX_CLUSTER_PORT: u16 = 55000;
+
+/// Resolve `name` against `path_var` (a PATH-style list) to an executable file.
+pub(super) fn find_binary(name: &str, path_var: Option<OsString>) -> Option<PathBuf> {
+    let path_var = path_var?;
+    std::env::split_paths(&path_var)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+pub(super) fn find_redis_server() -> Result<PathBuf, DeployError> {
+    find_binary("redis-server", std::env::var_os("PATH")).ok_or(DeployError::RedisServerNotFound)
+}
+
+pub(super) fn find_redis_cli() -> Result<PathBuf, DeployError> {
+    find_binary("redis-cli", std::env::var_os("PATH")).ok_or(DeployError::RedisCliNotFound)
+}
+
+/// Create a fresh, uniquely named directory `rbench-<pid>-<counter>-<nanos>`
+/// under the system temp dir.
+pub(super) fn create_temp_dir() -> Result<PathBuf, DeployError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::temp_dir();
+    let mut last_err = None;
+    for _ in 0..16 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("rbench-{}-{n}-{nanos}", std::process::id()));
+        // create_dir (not create_dir_all) so we never adopt an existing dir.
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
+            Err(e) => return Err(DeployError::io(format!("creating {}", dir.display()), e)),
+        }
+    }
+    Err(DeployError::io(
+        format!("creating a temp dir under {}", base.display()),
+        last_err.unwrap_or_else(|| io::Error::other("name collisions")),
+    ))
+}
+
+/// Best-effort recursive removal; a second try covers files a just-killed
+/// server (or its forked child) was still writing.
+pub(super) fn remove_dir(dir: &Path) {
+    for attempt in 0..3 {
+        match fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(_) if attempt < 2 => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Pick `n` distinct free loopback ports. With `cluster_bus`, each port is
+/// below [`MAX_CLUSTER_PORT`] and port+10000 is free too. Ports in `avoid`
+/// (and their bus ports) are never returned.
+///
+/// Accepted probe sockets are held until the end so the kernel cannot hand
+/// the same port out twice; they are closed before returning, so a server may
+/// still lose a race for the port — callers retry on "Address already in use".
+pub(super) fn pick_ports(
+    n: usize,
+    cluster_bus: bool,
+    avoid: &[u16],
+) -> Result<Vec<u16>, DeployError> {
+    let mut held: Vec<TcpListener> = Vec::new();
+    let mut ports: Vec<u16> = Vec::with_capacity(n);
+    let max_attempts = 200 + 20 * n;
+    let mut attempts = 0;
+    while ports.len() < n {
+        attempts += 1;
+        if attempts > max_attempts {
+            return Err(DeployError::NoFreePorts { wanted: n });
+        }
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| DeployError::io("binding a probe socket on 127.0.0.1", e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| DeployError::io("reading a probe socket address", e))?
+            .port();
+        if conflicts(port, cluster_bus, avoid) {
+            continue;
+        }
+        if cluster_bus {
+            if port >= MAX_CLUSTER_PORT {
+                continue;
+            }
+            match TcpListener::bind((Ipv4Addr::LOCALHOST, port + BUS_PORT_OFFSET)) {
+                Ok(bus) => held.push(bus),
+                Err(_) => continue,
+            }
+        }
+        // Rejected probes are closed right away (bounding open fds); the
+        // kernel rarely hands the same ephemeral port out twice in a row.
+        held.push(listener);
+        ports.push(port);
+    }
+    drop(held);
+    Ok(ports)
+}
+
+fn conflicts(port: u16, cluster_bus: bool, avoid: &[u16]) -> bool {
+    avoid.iter().any(|&a| {
+        a == port
+            || (cluster_bus
+                && (u32::from(a) + u32::from(BUS_PORT_OFFSET) == u32::from(port)
+                    || u32::from(port) + u32::from(BUS_PORT_OFFSET) == u32::from(a)))
+    })
+}
+
+/// Ask the kernel to SIGKILL the child when its parent goes away, so servers
+/// never outlive an rbench that was itself SIGKILLed.
+///
+/// Caveat: PDEATHSIG fires when the *thread* that forked the child exits, not
+/// the process. `Deployment::spawn` must therefore run on a long-lived thread
+/// (e.g. the main thread) — never inside tokio's `spawn_blocking`, whose pool
+/// threads exit when idle and would take the servers down with them.
+fn kill_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id();
+        // SAFETY: the closure runs between fork and exec and only calls the
+        // async-signal-safe prctl(2) and getppid(2); it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent may have died before prctl took effect; then
+                // nobody would ever kill us, so refuse to exec.
+                if libc::getppid() as u32 != parent {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
+/// A child process we own. Signals are only ever sent while the child is
+/// known to be unreaped, so its PID cannot have been recycled. Dropping it
+/// SIGKILLs and reaps whatever is still running.
+#[derive(Debug)]
+pub(super) struct OwnedChild {
+    child: Child,
+    exit: Option<ExitStatus>,
+    /// Set when we can no longer vouch for the PID (e.g. wait failed).
+    lost: bool,
+}
+
+impl OwnedChild {
+    pub(super) fn spawn(cmd: &mut Command) -> io::Result<Self> {
+        kill_with_parent(cmd);
+        Ok(Self {
+            child: cmd.spawn()?,
+            exit: None,
+            lost: false,
+        })
+    }
+
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Exit status if the child has exited (reaping it), `None` while running.
+    pub(super) fn poll_exit(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() && !self.lost {
+            match self.child.try_wait() {
+                Ok(status) => self.exit = status,
+                // Someone else reaped it; the PID is no longer ours to signal.
+                Err(_) => self.lost = true,
+            }
+        }
+        self.exit
+    }
+
+    /// True while the child has not been reaped (and its PID is still ours).
+    pub(super) fn is_running(&mut self) -> bool {
+        self.poll_exit().is_none() && !self.lost
+    }
+
+    /// SIGTERM, only if still running.
+    pub(super) fn terminate(&mut self) {
+        if self.is_running()
+            && let Ok(pid) = libc::pid_t::try_from(self.child.id())
+        {
+            // SAFETY: plain kill(2) on our own unreaped child.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// SIGKILL and reap, only if still running. Idempotent.
+    pub(super) fn kill_and_reap(&mut self) {
+        if self.is_running() {
+            // Child::kill sends SIGKILL; an error means it already exited,
+            // and wait() below reaps it either way.
+            let _ = self.child.kill();
+            match self.child.wait() {
+                Ok(status) => self.exit = Some(status),
+                Err(_) => self.lost = true,
+            }
+        }
+    }
+}
+
+impl Drop for OwnedChild {
+    fn drop(&mut self) {
+        self.kill_and_reap();
+    }
+}
+
+/// One redis-server process and its working directory.
+#[derive(Debug)]
+pub(super) struct ServerProc {
+    pub(super) child: OwnedChild,
+    pub(super) port: u16,
+    pub(super) dir: PathBuf,
+    pub(super) started: Instant,
+}
+
+impl ServerProc {
+    /// Launch `redis-server` on `port` with its data/log dir `<base>/<port>`.
+    /// `extra_args` follow our defaults, so they override them.
+    pub(super) fn launch(
+        bin: &Path,
+        base: &Path,
+        port: u16,
+        extra_args: &[String],
+    ) -> Result<Self, DeployError> {
+        let dir = base.join(port.to_string());
+        fs::create_dir_all(&dir)
+            .map_err(|e| DeployError::io(format!("creating {}", dir.display()), e))?;
+        // Config errors are printed to stderr before the logfile is opened,
+        // so stdout/stderr go to a file we can quote instead of /dev/null.
+        let stdio_path = dir.join("stdio.log");
+        let stdio = File::create(&stdio_path)
+            .map_err(|e| DeployError::io(format!("creating {}", stdio_path.display()), e))?;
+        let stdio2 = stdio
+            .try_clone()
+            .map_err(|e| DeployError::io("duplicating a file handle", e))?;
+
+        let mut cmd = Command::new(bin);
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .args(["--bind", "127.0.0.1", "--dir"])
+            .arg(&dir)
+            .args([
+                "--daemonize",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+            ])
+            .arg(dir.join("redis.log"))
+            .args(["--protected-mode", "no"])
+            .args(extra_args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stdio))
+            .stderr(Stdio::from(stdio2));
+        let child = OwnedChild::spawn(&mut cmd).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                DeployError::RedisServerNotFound
+            } else {
+                DeployError::io(format!("spawning {}", bin.display()), e)
+            }
+        })?;
+        Ok(Self {
+            child,
+            port,
+            dir,
+            started: Instant::now(),
+        })
+    }
+
+    pub(super) fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Last lines of stderr and the Redis log, on one line, for error messages.
+    pub(super) fn output_tail(&self) -> String {
+        let stderr = tail_lines(&self.dir.join("stdio.log"), 5);
+        let log = tail_lines(&self.dir.join("redis.log"), 5);
+        match (stderr.is_empty(), log.is_empty()) {
+            (true, true) => "no output in stderr or redis.log".to_string(),
+            (false, true) => format!("stderr: {stderr}"),
+            (true, false) => format!("log: {log}"),
+            (false, false) => format!("stderr: {stderr} || log: {log}"),
+        }
+    }
+
+    /// Whether the server died because its port (or bus port) was taken.
+    pub(super) fn lost_port_race(&self) -> bool {
+        let log = tail_lines(&self.dir.join("redis.log"), 20);
+        let stderr = tail_lines(&self.dir.join("stdio.log"), 20);
+        log.contains("Address already in use") || stderr.contains("Address already in use")
+    }
+}
+
+/// Last `n` non-empty lines of a file, joined with " | ". Empty if unreadable.
+pub(super) fn tail_lines(path: &Path, n: usize) -> String {
+    const MAX_TAIL_BYTES: u64 = 16 * 1024;
+    const MAX_LINE_CHARS: usize = 300;
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > MAX_TAIL_BYTES && file.seek(SeekFrom::Start(len - MAX_TAIL_BYTES)).is_err() {
+        return String::new();
+    }
+    let mut bytes = Vec::new();
+    if file.read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            if l.chars().count() > MAX_LINE_CHARS {
+                let cut: String = l.chars().take(MAX_LINE_CHARS).collect();
+                format!("{cut}...")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_binary_uses_the_given_path_list() {
+        assert_eq!(find_binary("sh", Some("/nonexistent-dir".into())), None);
+        assert_eq!(find_binary("sh", None), None);
+        let found = find_binary("sh", Some("/nonexistent-dir:/bin:/usr/bin".into()));
+        assert!(found.is_some_and(|p| p.ends_with("sh")));
+    }
+
+    #[test]
+    fn pick_ports_gives_distinct_cluster_ports_with_free_bus_ports() {
+        let ports = pick_ports(8, true, &[]).unwrap();
+        let mut sorted = ports.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 8);
+        for &p in &ports {
+            assert!(p > 0 && p < MAX_CLUSTER_PORT, "port {p}");
+            assert!(!ports.contains(&(p + BUS_PORT_OFFSET)));
+        }
+        let more = pick_ports(4, true, &ports).unwrap();
+        assert!(more.iter().all(|p| !conflicts(*p, true, &ports)));
+    }
+
+    #[test]
+    fn conflicts_covers_bus_ports() {
+        assert!(conflicts(7000, false, &[7000]));
+        assert!(!conflicts(17000, false, &[7000]));
+        assert!(conflicts(17000, true, &[7000]));
+        assert!(conflicts(7000, true, &[17000]));
+        assert!(!conflicts(7001, true, &[7000]));
+    }
+
+    #[test]
+    fn tail_lines_keeps_last_non_empty_lines() {
+        let dir = create_temp_dir().unwrap();
+        let file = dir.join("log");
+        fs::write(&file, "one\n\ntwo\r\nthree\n  \nfour\n").unwrap();
+        assert_eq!(tail_lines(&file, 3), "two | three | four");
+        assert_eq!(tail_lines(&file, 10), "one | two | three | four");
+        assert_eq!(tail_lines(&dir.join("missing"), 3), "");
+        remove_dir(&dir);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn owned_child_is_reaped_and_never_resignalled() {
+        let mut child = OwnedChild::spawn(Command::new("sleep").arg("30")).unwrap();
+        assert!(child.is_running());
+        child.terminate();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while child.is_running() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!child.is_running());
+        // Both are no-ops on a reaped child.
+        child.terminate();
+        child.kill_and_reap();
+        assert!(child.poll_exit().is_some());
+    }
+}

@@ -1,0 +1,466 @@
+//! rbench: a pipelined RESP load generator. `run()` is the whole tool (Plan → Deployment → execute →
+//! report), so tests drive it exactly as the binary does.
+
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod conn;
+pub mod deploy;
+pub mod profile;
+pub mod report;
+pub mod resp;
+pub mod runner;
+pub mod stats;
+pub mod target;
+pub mod worker;
+pub mod workload;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::config::{Plan, TargetKind};
+use crate::report::{RunMeta, TestResult, console, files};
+use crate::runner::PhaseSpec;
+use crate::stats::summarize;
+
+/// Exit codes: 0 done, 1 runtime failure (or a regression for `compare`), 2 bad input, 130 Ctrl-C.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAIL: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Set by SIGINT; polled by deployment start-up, and copied into each run's stop flag.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub fn interrupted() -> &'static AtomicBool {
+    &INTERRUPTED
+}
+
+/// Runs rbench with `args` (argv, program name first), printing to stdout/stderr; returns the exit
+/// code.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    run_with(args, &mut stdout.lock(), &mut stderr.lock())
+}
+
+/// As `run`, writing to the given streams (tests capture them).
+pub fn run_with<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cmd = match cli::parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = write!(out, "{}", e.render());
+                    EXIT_OK
+                }
+                _ => {
+                    let _ = writeln!(err, "rbench: {}", first_line(&e.render().to_string()));
+                    EXIT_USAGE
+                }
+            };
+        }
+    };
+    match cmd {
+        cli::Command::Compare(c) => compare(&c, out, err),
+        cli::Command::Bench(c) => bench(&c, out, err),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.trim().trim_start_matches("error: ").to_string()
+}
+
+fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    use report::compare::{CompareOpts, Verdict, parse_percent};
+    let parse = |s: &str, flag: &str| parse_percent(s).map_err(|e| format!("{flag}: {e}"));
+    let (max_drop, max_rise) = match (
+        parse(&c.thresholds.max_drop, "--max-drop"),
+        parse(&c.thresholds.max_p99_rise, "--max-p99-rise"),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = writeln!(err, "rbench compare: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let opts = CompareOpts {
+        baseline: c.baseline.clone(),
+        candidate: c.candidate.clone(),
+        max_drop,
+        max_p99_rise: max_rise,
+        latest_only: c.latest,
+    };
+    match report::compare::compare(&opts, out) {
+        Ok(Verdict::Pass) => EXIT_OK,
+        Ok(Verdict::Regression) => EXIT_FAIL,
+        Err(e) => {
+            let _ = writeln!(err, "rbench compare: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn bench(c: &cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    install_sigint_handler();
+    let plan = match config::plan(c, &|k| std::env::var(k).ok()) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "rbench: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Err(e) = target::raise_nofile_limit(plan_connections(&plan)) {
+        let _ = writeln!(err, "rbench: {e}");
+        return EXIT_FAIL;
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "rbench: cannot start the runtime: {e}");
+            return EXIT_FAIL;
+        }
+    };
+    let mut session = Session {
+        plan: &plan,
+        meta: run_meta(&plan),
+        results: Vec::new(),
+        out,
+        err,
+    };
+    let code = session.run_all(&rt);
+    session.finish(code)
+}
+
+/// Upper bound of sockets a run opens (clients × nodes for clusters, checked again at preflight).
+fn plan_connections(plan: &Plan) -> usize {
+    let nodes = plan
+        .targets
+        .iter()
+        .map(|t| match &t.kind {
+            TargetKind::Spawn(deploy::SpawnSpec::Cluster { masters, .. }) => *masters,
+            TargetKind::Cluster(_) => 3,
+            _ => 1,
+        })
+        .max()
+        .unwrap_or(1);
+    plan.workload.clients * nodes
+}
+
+fn run_meta(plan: &Plan) -> RunMeta {
+    let now = SystemTime::now();
+    let ts = report::rfc3339(now);
+    let compact: String = ts.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    RunMeta {
+        run_id: format!("{compact}-{:04x}", std::process::id() & 0xffff),
+        timestamp: ts,
+        version: env!("CARGO_PKG_VERSION"),
+        git_rev: option_env!("RBENCH_GIT_REV").unwrap_or("unknown"),
+        profile: plan.profile.clone(),
+    }
+}
+
+fn install_sigint_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Its own thread and runtime: the flag must flip even while the main thread is blocked
+        // starting redis-server processes.
+        let _ = std::thread::Builder::new()
+            .name("rbench-sigint".into())
+            .spawn(|| {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    while tokio::signal::ctrl_c().await.is_ok() {
+                        INTERRUPTED.store(true, Ordering::SeqCst);
+                    }
+                });
+            });
+    });
+}
+
+struct Session<'a> {
+    plan: &'a Plan,
+    meta: RunMeta,
+    results: Vec<TestResult>,
+    out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
+}
+
+impl Session<'_> {
+    fn run_all(&mut self, rt: &tokio::runtime::Runtime) -> i32 {
+        let plan = self.plan;
+        if plan.output.csv {
+            let _ = writeln!(self.out, "{}", console::CSV_HEADER);
+        }
+        for t in &plan.targets {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return EXIT_INTERRUPTED;
+            }
+            // Spawned servers are started here, on the calling thread (PDEATHSIG follows the thread),
+            // and stopped by PID when `prepared` drops — on success, error or Ctrl-C alike.
+            let prepared = match target::prepare(t, &plan.workload, rt, &INTERRUPTED) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = writeln!(self.err, "rbench: {}: {e}", t.name);
+                    return if INTERRUPTED.load(Ordering::SeqCst) {
+                        EXIT_INTERRUPTED
+                    } else {
+                        EXIT_FAIL
+                    };
+                }
+            };
+            for w in &prepared.warnings {
+                let _ = writeln!(self.err, "rbench: warning: {w}");
+            }
+            for repeat in 1..=plan.repeat {
+                for phase in &plan.workload.phases {
+                    match self.run_one(rt, &prepared, phase, repeat) {
+                        Ok(false) => {}
+                        Ok(true) => return EXIT_INTERRUPTED,
+                        Err(code) => return code,
+                    }
+                }
+            }
+        }
+        EXIT_OK
+    }
+
+    /// Runs one phase; Ok(true) when the run was interrupted.
+    fn run_one(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &target::Prepared,
+        phase: &[(workload::Op, u32)],
+        repeat: u32,
+    ) -> Result<bool, i32> {
+        let plan = self.plan;
+        let w = &plan.workload;
+        if plan.flush || prepared.flush_always {
+            if let Err(e) = rt.block_on(prepared.flush()) {
+                let _ = writeln!(self.err, "rbench: {}: FLUSHALL failed: {e}", prepared.name);
+                return Err(EXIT_FAIL);
+            }
+        }
+        let keyspace = w.keyspace.unwrap_or(if prepared.is_cluster() {
+            config::DEFAULT_CLUSTER_KEYSPACE
+        } else {
+            1
+        });
+        let spec = PhaseSpec {
+            ops: phase.iter().map(|(o, _)| *o).collect(),
+            weights: phase.iter().map(|(_, w)| *w).collect(),
+            clients: w.clients,
+            threads: w.threads,
+            requests: w.requests,
+            duration: w.duration,
+            pipeline: w.pipeline,
+            sizes: w.sizes,
+            keyspace,
+            key_dist: w.key_dist.clone(),
+            rps: w.rps,
+            seed: w.seed.wrapping_add(repeat as u64),
+            encode: w.encode.clone(),
+            read_from_replicas: w.read_from_replicas,
+            retry_window: config::RETRY_WINDOW,
+        };
+        let names: Vec<String> = spec.ops.iter().map(|o| self.test_name(*o)).collect();
+        let label = if names.len() == 1 {
+            names[0].clone()
+        } else {
+            format!("mix {}", names.join("+"))
+        };
+        let live_ok = !plan.output.quiet && !plan.output.csv;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let res = {
+            let live: Option<&mut dyn Write> = if live_ok { Some(&mut *self.out) } else { None };
+            let mut progress = console::ConsoleProgress::new(label, w.requests, live);
+            let res = rt.block_on(async {
+                // Forward Ctrl-C into this run's stop flag.
+                let watcher = tokio::spawn(async move {
+                    loop {
+                        if INTERRUPTED.load(Ordering::SeqCst) {
+                            flag.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                });
+                let refresher = prepared.start_refresher();
+                let r = runner::run_phase(
+                    &spec,
+                    prepared.route.clone(),
+                    &prepared.auth,
+                    stop.clone(),
+                    &mut progress,
+                )
+                .await;
+                watcher.abort();
+                if let Some((h, s)) = refresher {
+                    s.store(true, Ordering::SeqCst);
+                    h.abort();
+                }
+                r
+            });
+            progress.finish();
+            res
+        };
+        let phase_res = match res {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(self.err, "rbench: {}: {e}", prepared.name);
+                return Err(EXIT_FAIL);
+            }
+        };
+        let elapsed = phase_res.elapsed.as_secs_f64().max(1e-9);
+        let mix = spec.ops.len() > 1;
+        let mut new = Vec::new();
+        for (i, st) in phase_res.stats.iter().enumerate() {
+            let requests = st.requests();
+            new.push(TestResult {
+                target: prepared.name.clone(),
+                deployment: prepared.deployment.clone(),
+                persistence: prepared.persistence.clone(),
+                masters: prepared.masters,
+                test: names[i].clone(),
+                mix,
+                clients: w.clients,
+                connections: w.clients * prepared.masters.max(1),
+                pipeline: w.pipeline,
+                threads: w.threads.min(w.clients),
+                data_size: w.sizes.label(),
+                keyspace,
+                key_dist: w.key_dist.label(),
+                target_rps: w.rps,
+                repeat,
+                requests,
+                duration_s: elapsed,
+                rps: st.ok as f64 / elapsed,
+                ok: st.ok,
+                errors: st.failed,
+                events: st.events,
+                latency: summarize(&st.hist),
+                latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
+                hist: st.hist.clone(),
+                timeline: st.seconds.clone(),
+                achieved_rps: w.rps.map(|_| requests as f64 / elapsed),
+                max_lag_ms: phase_res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
+                unanswered: if i == 0 { phase_res.unanswered } else { 0 },
+                interrupted: phase_res.interrupted,
+            });
+        }
+        if mix && !plan.output.quiet && !plan.output.csv {
+            let ok: u64 = new.iter().map(|r| r.ok).sum();
+            let failed: u64 = new.iter().map(|r| r.errors).sum();
+            let _ = writeln!(
+                self.out,
+                "====== mix total on {} ======\n  {} requests in {:.2} seconds: {:.2} requests per second, {} failed\n",
+                prepared.name,
+                ok + failed,
+                elapsed,
+                ok as f64 / elapsed,
+                failed
+            );
+        }
+        for r in &new {
+            self.print(r);
+        }
+        self.results.extend(new);
+        self.save(self.results.len() - phase_res.stats.len());
+        Ok(phase_res.interrupted)
+    }
+
+    fn test_name(&self, op: workload::Op) -> String {
+        match (&self.plan.workload.encode.custom, op) {
+            (Some(c), workload::Op::Custom) => c.name.clone(),
+            _ => op.name().to_string(),
+        }
+    }
+
+    fn print(&mut self, r: &TestResult) {
+        let o = &self.plan.output;
+        let line = if o.csv {
+            console::csv_row(r)
+        } else if o.quiet {
+            console::quiet_line(r)
+        } else {
+            console::block(r)
+        };
+        let _ = writeln!(self.out, "{line}");
+        if o.latency_uncorrected && (o.csv || o.quiet) {
+            if let Some(u) = &r.latency_uncorrected {
+                let _ = writeln!(
+                    self.err,
+                    "{}: uncorrected (from actual send) p50={:.3} p99={:.3} max={:.3} msec",
+                    r.test, u.p50, u.p99, u.max
+                );
+            }
+        }
+    }
+
+    /// Appends the newest rows and rewrites the run's other files; a failure to write is reported
+    /// but does not throw away the rest of the run.
+    fn save(&mut self, first_new: usize) {
+        let Some(dir) = &self.plan.output.out_dir else {
+            return;
+        };
+        if let Err(e) = files::append_long_csv(dir, &self.meta, &self.results[first_new..]) {
+            let _ = writeln!(self.err, "rbench: {e}");
+        }
+        if let Err(e) = files::write_run_files(dir, &self.meta, &self.results) {
+            let _ = writeln!(self.err, "rbench: {e}");
+        }
+    }
+
+    fn finish(self, code: i32) -> i32 {
+        let o = &self.plan.output;
+        if !self.results.is_empty() && !o.quiet && !o.csv {
+            let _ = writeln!(self.out, "{}", report::table::markdown(&self.results));
+            if let Some(dir) = &o.out_dir {
+                let _ = writeln!(
+                    self.out,
+                    "results: {}, timeline-{id}.csv, table-{id}.md in {}",
+                    files::LONG_CSV,
+                    dir.display(),
+                    id = self.meta.run_id
+                );
+            }
+        }
+        if let Some(path) = &o.json {
+            if let Err(e) =
+                files::write_atomic(path, files::json(&self.meta, &self.results).as_bytes())
+            {
+                let _ = writeln!(self.err, "rbench: {e}");
+                return if code == EXIT_OK { EXIT_FAIL } else { code };
+            }
+        }
+        if code == EXIT_INTERRUPTED {
+            let _ = writeln!(
+                self.err,
+                "rbench: interrupted; results measured so far were reported and saved"
+            );
+        }
+        code
+    }
+}

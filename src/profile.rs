@@ -1,0 +1,1393 @@
+//! Profile files (`rbench -c FILE`): a TOML workload (`[defaults]`) plus the deployments to run it
+//! against (`[[target]]`).
+//!
+//! Parsing is strict: unknown keys, wrong types and contradictory settings are rejected here, once,
+//! with `file:line` so the user can jump straight to the mistake. Values the CLI layer interprets
+//! (mix strings, key distributions, durations, size ranges) are kept as strings with their line, so
+//! later validation can still cite the file through [`Profile::error_at`].
+//!
+//! Passwords are never stored in a profile (profiles get committed and shared): a target can only
+//! name the environment variable that holds one.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use toml::Spanned;
+
+use crate::deploy::SpawnSpec;
+
+/// A value and the 1-based line of the profile it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct At<T> {
+    pub value: T,
+    pub line: usize,
+}
+
+/// A parsed and validated profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// The path as given on the command line (used verbatim in error messages).
+    pub path: PathBuf,
+    pub defaults: Defaults,
+    /// In file order; never empty.
+    pub targets: Vec<TargetSpec>,
+}
+
+/// The `[defaults]` table: the workload. Every key is optional; flags override them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Defaults {
+    /// Non-empty, no blank names. Never set together with `mix`.
+    pub tests: Option<At<Vec<String>>>,
+    /// Non-empty; syntax is checked by the integrator.
+    pub mix: Option<At<String>>,
+    /// >= 1
+    pub clients: Option<At<usize>>,
+    /// >= 1
+    pub pipeline: Option<At<usize>>,
+    /// `3` or `"16-512"`; integers become their decimal string. Not otherwise checked here.
+    pub data_size: Option<At<String>>,
+    /// >= 1
+    pub keyspace: Option<At<u64>>,
+    /// Kept as written ("uniform", "zipf:0.9", ...).
+    pub key_dist: Option<At<String>>,
+    /// >= 1
+    pub requests: Option<At<u64>>,
+    /// Kept as written ("30s", ...).
+    pub duration: Option<At<String>>,
+    /// Finite and > 0.
+    pub rps: Option<At<f64>>,
+    /// >= 1
+    pub repeat: Option<At<u32>>,
+    /// >= 1
+    pub threads: Option<At<usize>>,
+    pub seed: Option<At<u64>>,
+    pub stream_maxlen: Option<At<u64>>,
+    pub list_maxlen: Option<At<u64>>,
+}
+
+/// How to reach (or create) the deployment a target names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetKind {
+    /// An existing standalone server, `host:port` (`[v6]:port` for IPv6).
+    Addr(String),
+    /// Seed nodes of an existing cluster, each `host:port`; never empty.
+    Cluster(Vec<String>),
+    /// A deployment rbench starts itself.
+    Spawn(SpawnSpec),
+}
+
+/// One `[[target]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSpec {
+    /// Unique within the profile, matches `[A-Za-z0-9_.-]+`.
+    pub name: String,
+    /// Line of the `[[target]]` header.
+    pub line: usize,
+    pub kind: TargetKind,
+    /// ACL user, non-empty when given.
+    pub user: Option<String>,
+    /// Name of the environment variable holding the password (never the password itself).
+    pub password_env: Option<String>,
+    /// Only with `addr` (clusters have database 0 only, so 0 is the one value allowed there).
+    pub dbnum: Option<u32>,
+}
+
+/// A problem in a profile, located as `file:line`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ProfileError {
+    /// As given by the user, so the message matches what they typed.
+    pub path: PathBuf,
+    /// 1-based; 0 when the problem is not tied to a line (e.g. the file cannot be read).
+    pub line: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path.display(), self.msg)
+        } else {
+            write!(f, "{}:{}: {}", self.path.display(), self.line, self.msg)
+        }
+    }
+}
+
+impl Profile {
+    /// An error citing this profile at `line`, for validation done after parsing.
+    pub fn error_at(&self, line: usize, msg: impl Into<String>) -> ProfileError {
+        ProfileError {
+            path: self.path.clone(),
+            line,
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Reads and parses a profile file.
+pub fn load_profile(path: &Path) -> Result<Profile, ProfileError> {
+    let err = |line: usize, msg: String| ProfileError {
+        path: path.to_path_buf(),
+        line,
+        msg,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(0, format!("cannot read profile: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        err(
+            line_of(e.as_bytes(), bad),
+            "profile is not valid UTF-8".to_string(),
+        )
+    })?;
+    parse_profile(path, &text)
+}
+
+/// Parses profile text; `path` is only used in error messages and stored in the result.
+pub fn parse_profile(path: &Path, text: &str) -> Result<Profile, ProfileError> {
+    Parser { path, text }.parse()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw, serde-facing shape of the file. Every value is `Spanned` so errors can cite its line.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    defaults: Option<RawDefaults>,
+    #[serde(default)]
+    target: Vec<Spanned<RawTarget>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    tests: Option<Spanned<Vec<String>>>,
+    mix: Option<Spanned<String>>,
+    clients: Option<Spanned<usize>>,
+    pipeline: Option<Spanned<usize>>,
+    data_size: Option<Spanned<DataSize>>,
+    keyspace: Option<Spanned<u64>>,
+    key_dist: Option<Spanned<String>>,
+    requests: Option<Spanned<u64>>,
+    duration: Option<Spanned<DurationText>>,
+    rps: Option<Spanned<f64>>,
+    repeat: Option<Spanned<u32>>,
+    threads: Option<Spanned<usize>>,
+    seed: Option<Spanned<u64>>,
+    stream_maxlen: Option<Spanned<u64>>,
+    list_maxlen: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Spanned<String>,
+    spawn: Option<Spanned<String>>,
+    addr: Option<Spanned<String>>,
+    cluster: Option<Spanned<Vec<Spanned<String>>>>,
+    masters: Option<Spanned<usize>>,
+    replicas: Option<Spanned<usize>>,
+    redis_args: Option<Spanned<Vec<String>>>,
+    user: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    dbnum: Option<Spanned<u32>>,
+}
+
+/// `data_size`: an integer or a range string; normalised to a string for the integrator.
+struct DataSize(String);
+
+impl<'de> Deserialize<'de> for DataSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DataSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a byte count like 3 or a range string like \"16-512\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DataSize, E> {
+                Ok(DataSize(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DataSize, E> {
+                u64::try_from(v)
+                    .map(|v| DataSize(v.to_string()))
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DataSize, E> {
+                Ok(DataSize(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `duration`: a string only; its own type so `duration = 30` gets a message showing the form.
+struct DurationText(String);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string like \"30s\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Parser<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Parser<'_> {
+    fn err(&self, line: usize, msg: impl Into<String>) -> ProfileError {
+        ProfileError {
+            path: self.path.to_path_buf(),
+            line,
+            msg: msg.into(),
+        }
+    }
+
+    fn line<T>(&self, s: &Spanned<T>) -> usize {
+        line_of(self.text.as_bytes(), s.span().start)
+    }
+
+    fn at<T>(&self, s: Spanned<T>) -> At<T> {
+        At {
+            line: self.line(&s),
+            value: s.into_inner(),
+        }
+    }
+
+    fn parse(&self) -> Result<Profile, ProfileError> {
+        let root = toml::de::DeTable::parse(self.text).map_err(|e| {
+            let line = e
+                .span()
+                .map_or(0, |s| line_of(self.text.as_bytes(), s.start));
+            let mut msg = format!("invalid TOML: {}", first_line(e.message()));
+            // The span covers the repeated key; naming it saves a search.
+            if msg.ends_with("duplicate key")
+                && let Some(key) = e.span().and_then(|s| self.text.get(s))
+                && !key.is_empty()
+                && !key.contains('\n')
+            {
+                msg = format!("{msg} `{key}`");
+            }
+            self.err(line, msg)
+        })?;
+        // Checked on the untyped tree so a password is refused wherever it was put, before any
+        // other complaint about the file.
+        self.check_tree(root.get_ref())?;
+
+        let raw = RawProfile::deserialize(toml::de::Deserializer::from(root))
+            .map_err(|e| self.serde_error(&e))?;
+
+        let defaults = match raw.defaults {
+            Some(d) => self.defaults(d)?,
+            None => Defaults::default(),
+        };
+        if raw.target.is_empty() {
+            return Err(self.err(
+                1,
+                "no targets: add at least one [[target]] with spawn, addr or cluster",
+            ));
+        }
+        let mut targets: Vec<TargetSpec> = Vec::with_capacity(raw.target.len());
+        for t in raw.target {
+            let t = self.target(t)?;
+            if let Some(first) = targets.iter().find(|o| o.name == t.name) {
+                return Err(self.err(
+                    t.line,
+                    format!(
+                        "duplicate target name \"{}\" (first used by the target at line {})",
+                        t.name, first.line
+                    ),
+                ));
+            }
+            targets.push(t);
+        }
+        Ok(Profile {
+            path: self.path.to_path_buf(),
+            defaults,
+            targets,
+        })
+    }
+
+    /// Walks the whole document without recursion (depth is bounded by the TOML parser, but an
+    /// explicit stack costs nothing and cannot overflow).
+    fn check_tree(&self, root: &toml::de::DeTable<'_>) -> Result<(), ProfileError> {
+        use toml::de::DeValue;
+        if let Some((k, v)) = root.iter().find(|(k, _)| k.get_ref().as_ref() == "target")
+            && let DeValue::Table(_) = v.get_ref()
+        {
+            return Err(self.err(
+                self.line(k),
+                "`target` must be an array of tables: write [[target]], not [target]",
+            ));
+        }
+        let mut stack: Vec<&toml::de::DeTable<'_>> = vec![root];
+        let mut arrays: Vec<&toml::de::DeArray<'_>> = Vec::new();
+        while !stack.is_empty() || !arrays.is_empty() {
+            if let Some(table) = stack.pop() {
+                for (k, v) in table.iter() {
+                    if k.get_ref().eq_ignore_ascii_case("password") {
+                        return Err(self.err(
+                            self.line(k),
+                            "passwords are not stored in profiles; use password_env = \"VAR\"",
+                        ));
+                    }
+                    match v.get_ref() {
+                        DeValue::Table(t) => stack.push(t),
+                        DeValue::Array(a) => arrays.push(a),
+                        _ => {}
+                    }
+                }
+            } else if let Some(array) = arrays.pop() {
+                for v in array.iter() {
+                    match v.get_ref() {
+                        DeValue::Table(t) => stack.push(t),
+                        DeValue::Array(a) => arrays.push(a),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a serde error into one line: names the key when the value's line shows it, and
+    /// speaks TOML rather than Rust (`table`, `array`, `non-negative integer`).
+    fn serde_error(&self, e: &toml::de::Error) -> ProfileError {
+        let mut msg = first_line(e.message())
+            .replace("unknown field", "unknown key")
+            .replace("missing field", "missing required key")
+            .replace("invalid type: map", "invalid type: table")
+            .replace("expected a sequence", "expected an array")
+            .replace("expected usize", "expected a non-negative integer")
+            .replace("expected u64", "expected a non-negative integer")
+            .replace("expected u32", "expected an integer from 0 to 4294967295")
+            .replace("expected f64", "expected a number");
+        let Some(span) = e.span() else {
+            return self.err(0, msg);
+        };
+        if let Some(key) = key_before(self.text, span.start) {
+            msg = format!("{key}: {msg}");
+        }
+        self.err(line_of(self.text.as_bytes(), span.start), msg)
+    }
+
+    fn defaults(&self, d: RawDefaults) -> Result<Defaults, ProfileError> {
+        if let (Some(t), Some(m)) = (&d.tests, &d.mix) {
+            let (tl, ml) = (self.line(t), self.line(m));
+            let (line, other, other_line) = if ml >= tl {
+                (ml, "tests", tl)
+            } else {
+                (tl, "mix", ml)
+            };
+            return Err(self.err(
+                line,
+                format!("give either tests or mix, not both ({other} is set at line {other_line})"),
+            ));
+        }
+        if let Some(t) = &d.tests {
+            if t.get_ref().is_empty() {
+                return Err(self.err(
+                    self.line(t),
+                    "tests must list at least one test, e.g. [\"set\", \"get\"]",
+                ));
+            }
+            if t.get_ref().iter().any(|n| n.trim().is_empty()) {
+                return Err(self.err(self.line(t), "tests must not contain empty names"));
+            }
+        }
+        if let Some(m) = &d.mix
+            && m.get_ref().trim().is_empty()
+        {
+            return Err(self.err(self.line(m), "mix must not be empty, e.g. \"set=3,get=7\""));
+        }
+        self.at_least_one("clients", &d.clients, |v| *v as u64)?;
+        self.at_least_one("pipeline", &d.pipeline, |v| *v as u64)?;
+        self.at_least_one("keyspace", &d.keyspace, |v| *v)?;
+        self.at_least_one("requests", &d.requests, |v| *v)?;
+        self.at_least_one("repeat", &d.repeat, |v| u64::from(*v))?;
+        self.at_least_one("threads", &d.threads, |v| *v as u64)?;
+        if let Some(r) = &d.rps {
+            let v = *r.get_ref();
+            if !v.is_finite() || v <= 0.0 {
+                return Err(self.err(
+                    self.line(r),
+                    format!("rps must be a positive number of requests per second, got {v}"),
+                ));
+            }
+        }
+        Ok(Defaults {
+            tests: d.tests.map(|s| self.at(s)),
+            mix: d.mix.map(|s| self.at(s)),
+            clients: d.clients.map(|s| self.at(s)),
+            pipeline: d.pipeline.map(|s| self.at(s)),
+            data_size: d.data_size.map(|s| {
+                let a = self.at(s);
+                At {
+                    value: a.value.0,
+                    line: a.line,
+                }
+            }),
+            keyspace: d.keyspace.map(|s| self.at(s)),
+            key_dist: d.key_dist.map(|s| self.at(s)),
+            requests: d.requests.map(|s| self.at(s)),
+            duration: d.duration.map(|s| {
+                let a = self.at(s);
+                At {
+                    value: a.value.0,
+                    line: a.line,
+                }
+            }),
+            rps: d.rps.map(|s| self.at(s)),
+            repeat: d.repeat.map(|s| self.at(s)),
+            threads: d.threads.map(|s| self.at(s)),
+            seed: d.seed.map(|s| self.at(s)),
+            stream_maxlen: d.stream_maxlen.map(|s| self.at(s)),
+            list_maxlen: d.list_maxlen.map(|s| self.at(s)),
+        })
+    }
+
+    fn at_least_one<T>(
+        &self,
+        key: &str,
+        v: &Option<Spanned<T>>,
+        get: impl Fn(&T) -> u64,
+    ) -> Result<(), ProfileError> {
+        match v {
+            Some(s) if get(s.get_ref()) == 0 => {
+                Err(self.err(self.line(s), format!("{key} must be at least 1")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn target(&self, st: Spanned<RawTarget>) -> Result<TargetSpec, ProfileError> {
+        let line = self.line(&st);
+        let t = st.into_inner();
+
+        let name = t.name.get_ref();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err(self.err(
+                self.line(&t.name),
+                format!("invalid target name {name:?}: use letters, digits, '_', '.' and '-' only"),
+            ));
+        }
+        let name = t.name.into_inner();
+
+        // Exactly one way to reach the deployment; cite the second one found, in file order.
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        if let Some(s) = &t.spawn {
+            kinds.push(("spawn", self.line(s)));
+        }
+        if let Some(s) = &t.addr {
+            kinds.push(("addr", self.line(s)));
+        }
+        if let Some(s) = &t.cluster {
+            kinds.push(("cluster", self.line(s)));
+        }
+        kinds.sort_by_key(|k| k.1);
+        match kinds.as_slice() {
+            [] => {
+                return Err(self.err(
+                    line,
+                    format!("target \"{name}\" needs one of spawn, addr or cluster"),
+                ));
+            }
+            [_] => {}
+            [(a, _), (b, bl), ..] => {
+                return Err(self.err(
+                    *bl,
+                    format!(
+                        "target \"{name}\" has both {a} and {b}; give exactly one of spawn, addr, cluster"
+                    ),
+                ));
+            }
+        }
+
+        let spawn_kind = t.spawn.as_ref().map(|s| s.get_ref().as_str());
+        // Checked first: a misspelt kind would otherwise surface as "masters only applies...".
+        if let Some(s) = &t.spawn
+            && !matches!(s.get_ref().as_str(), "standalone" | "cluster")
+        {
+            return Err(self.err(
+                self.line(s),
+                format!(
+                    "unknown spawn kind {:?}: expected \"standalone\" or \"cluster\" (persistence is set with redis_args, e.g. [\"--appendonly\", \"yes\"])",
+                    s.get_ref()
+                ),
+            ));
+        }
+        for (key, v) in [("masters", &t.masters), ("replicas", &t.replicas)] {
+            if let Some(v) = v
+                && spawn_kind != Some("cluster")
+            {
+                return Err(self.err(
+                    self.line(v),
+                    format!("{key} only applies to spawn = \"cluster\""),
+                ));
+            }
+        }
+        if let Some(a) = &t.redis_args {
+            if t.spawn.is_none() {
+                return Err(self.err(
+                    self.line(a),
+                    "redis_args only applies to spawned targets (spawn = \"standalone\" or \"cluster\")",
+                ));
+            }
+            if a.get_ref().iter().any(|arg| sets_password(arg)) {
+                return Err(self.err(
+                    self.line(a),
+                    "redis_args must not set requirepass/masterauth: passwords are not stored in profiles (spawned servers listen on loopback only)",
+                ));
+            }
+        }
+
+        let kind = if let Some(s) = t.spawn {
+            let redis_args = t.redis_args.map(Spanned::into_inner).unwrap_or_default();
+            match s.get_ref().as_str() {
+                "standalone" => TargetKind::Spawn(SpawnSpec::Standalone { redis_args }),
+                "cluster" => {
+                    let masters = match t.masters {
+                        Some(m) if !(3..=16384).contains(m.get_ref()) => {
+                            return Err(self.err(
+                                self.line(&m),
+                                format!(
+                                    "masters must be between 3 and 16384 (Redis Cluster needs at least 3), got {}",
+                                    m.get_ref()
+                                ),
+                            ));
+                        }
+                        Some(m) => m.into_inner(),
+                        None => 3,
+                    };
+                    let replicas = t.replicas.map_or(1, Spanned::into_inner);
+                    TargetKind::Spawn(SpawnSpec::Cluster {
+                        masters,
+                        replicas,
+                        redis_args,
+                    })
+                }
+                // Rejected above; kept as an error rather than a panic.
+                other => {
+                    return Err(self.err(self.line(&s), format!("unknown spawn kind {other:?}")));
+                }
+            }
+        } else if let Some(a) = t.addr {
+            if let Err(why) = check_addr(a.get_ref()) {
+                return Err(self.err(self.line(&a), format!("addr: {why}")));
+            }
+            TargetKind::Addr(a.into_inner())
+        } else if let Some(c) = t.cluster {
+            if c.get_ref().is_empty() {
+                return Err(self.err(
+                    self.line(&c),
+                    "cluster must list at least one seed node, e.g. [\"127.0.0.1:7000\"]",
+                ));
+            }
+            let mut seeds = Vec::with_capacity(c.get_ref().len());
+            for seed in c.into_inner() {
+                if let Err(why) = check_addr(seed.get_ref()) {
+                    return Err(self.err(self.line(&seed), format!("cluster: {why}")));
+                }
+                seeds.push(seed.into_inner());
+            }
+            TargetKind::Cluster(seeds)
+        } else {
+            // Unreachable by the check above; still an error rather than a panic.
+            return Err(self.err(line, "target needs one of spawn, addr or cluster"));
+        };
+
+        if let Some(u) = &t.user
+            && u.get_ref().is_empty()
+        {
+            return Err(self.err(self.line(u), "user must not be empty"));
+        }
+        if let Some(p) = &t.password_env
+            && !is_env_name(p.get_ref())
+        {
+            return Err(self.err(
+                self.line(p),
+                format!(
+                    "password_env must name an environment variable (letters, digits, '_'), got {:?}",
+                    p.get_ref()
+                ),
+            ));
+        }
+        if let Some(db) = &t.dbnum
+            && *db.get_ref() != 0
+            && matches!(
+                kind,
+                TargetKind::Cluster(_) | TargetKind::Spawn(SpawnSpec::Cluster { .. })
+            )
+        {
+            return Err(self.err(
+                self.line(db),
+                "dbnum must be 0 for a cluster (Redis Cluster has database 0 only)",
+            ));
+        }
+
+        Ok(TargetSpec {
+            name,
+            line,
+            kind,
+            user: t.user.map(Spanned::into_inner),
+            password_env: t.password_env.map(Spanned::into_inner),
+            dbnum: t.dbnum.map(Spanned::into_inner),
+        })
+    }
+}
+
+/// 1-based line of a byte offset (offsets past the end count as the last line).
+fn line_of(text: &[u8], offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// First non-blank line of a possibly multi-line message.
+fn first_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("error")
+        .to_string()
+}
+
+/// The key of a `key = value` line when `offset` is where the value starts, so type errors can
+/// name the key they are about.
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let key = before[line_start..].trim_end().strip_suffix('=')?.trim();
+    let ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\''));
+    ok.then_some(key)
+}
+
+/// `host:port` or `[v6]:port`, port 1..=65535, host non-empty.
+fn check_addr(addr: &str) -> Result<(), String> {
+    let shape = "expected host:port, e.g. \"127.0.0.1:6379\" or \"[::1]:6379\"";
+    let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{addr:?}: unclosed '['; {shape}"))?;
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| format!("{addr:?}: missing port; {shape}"))?;
+        (host, port)
+    } else {
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{addr:?}: missing port; {shape}"))?;
+        if host.contains(':') {
+            return Err(format!(
+                "{addr:?}: put an IPv6 address in brackets, e.g. \"[::1]:6379\""
+            ));
+        }
+        (host, port)
+    };
+    if host.trim().is_empty() || host.chars().any(char::is_whitespace) {
+        return Err(format!("{addr:?}: empty or malformed host; {shape}"));
+    }
+    // All digits: u16's parser would also take "+6379".
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        _ => Err(format!("{addr:?}: port must be a number from 1 to 65535")),
+    }
+}
+
+/// Whether a redis-server argument would put a password on the command line.
+fn sets_password(arg: &str) -> bool {
+    let a = arg
+        .trim_start()
+        .trim_start_matches('-')
+        .to_ascii_lowercase();
+    a.starts_with("requirepass") || a.starts_with("masterauth")
+}
+
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: [(&str, &str); 5] = [
+        (
+            "standalone.toml",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/profiles/standalone.toml"
+            )),
+        ),
+        (
+            "persistence.toml",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/profiles/persistence.toml"
+            )),
+        ),
+        (
+            "cluster.toml",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/profiles/cluster.toml"
+            )),
+        ),
+        (
+            "remote-cluster.toml",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/profiles/remote-cluster.toml"
+            )),
+        ),
+        (
+            "nightly.toml",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/profiles/nightly.toml"
+            )),
+        ),
+    ];
+
+    fn shipped(name: &str) -> Profile {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles")).join(name);
+        load_profile(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn parse(text: &str) -> Result<Profile, ProfileError> {
+        parse_profile(Path::new("p.toml"), text)
+    }
+
+    /// Asserts the error renders as `p.toml:LINE: ...` and mentions `needle`.
+    #[track_caller]
+    fn bad(text: &str, line: usize, needle: &str) {
+        let e = match parse(text) {
+            Ok(p) => panic!("expected an error, parsed {p:?}"),
+            Err(e) => e,
+        };
+        let shown = e.to_string();
+        let prefix = format!("p.toml:{line}: ");
+        assert!(
+            shown.starts_with(&prefix),
+            "want prefix {prefix:?}, got {shown:?}"
+        );
+        assert!(shown.contains(needle), "want {needle:?} in {shown:?}");
+        assert!(!shown.contains('\n'), "multi-line message: {shown:?}");
+    }
+
+    const T: &str = "[[target]]\nname = \"t\"\nspawn = \"standalone\"\n";
+
+    #[test]
+    fn shipped_profiles_parse() {
+        for (name, _) in SHIPPED {
+            let p = shipped(name);
+            assert!(!p.targets.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn standalone_profile_content() {
+        let p = shipped("standalone.toml");
+        let d = &p.defaults;
+        let tests = &d.tests.as_ref().unwrap().value;
+        assert_eq!(
+            tests,
+            &[
+                "set", "get", "incr", "lpush", "lpop", "sadd", "hset", "xadd"
+            ]
+        );
+        assert_eq!(d.clients.as_ref().unwrap().value, 50);
+        assert_eq!(d.requests.as_ref().unwrap().value, 100_000);
+        assert_eq!(p.targets.len(), 1);
+        assert!(matches!(
+            p.targets[0].kind,
+            TargetKind::Spawn(SpawnSpec::Standalone { .. })
+        ));
+    }
+
+    #[test]
+    fn persistence_profile_content() {
+        let p = shipped("persistence.toml");
+        let got: Vec<(&str, &TargetKind)> = p
+            .targets
+            .iter()
+            .map(|t| (t.name.as_str(), &t.kind))
+            .collect();
+        let sa = |args: &[&str]| {
+            TargetKind::Spawn(SpawnSpec::Standalone {
+                redis_args: args.iter().map(|s| s.to_string()).collect(),
+            })
+        };
+        assert_eq!(
+            got,
+            vec![
+                ("no-aof", &sa(&["--appendonly", "no"])),
+                (
+                    "aof-everysec",
+                    &sa(&["--appendonly", "yes", "--appendfsync", "everysec"])
+                ),
+                (
+                    "aof-always",
+                    &sa(&["--appendonly", "yes", "--appendfsync", "always"])
+                ),
+            ]
+        );
+        assert_eq!(p.defaults.requests.as_ref().unwrap().value, 50_000);
+        assert_eq!(p.defaults.clients.as_ref().unwrap().value, 50);
+    }
+
+    #[test]
+    fn cluster_profiles_content() {
+        let p = shipped("cluster.toml");
+        assert_eq!(
+            p.targets[0].kind,
+            TargetKind::Spawn(SpawnSpec::Cluster {
+                masters: 3,
+                replicas: 1,
+                redis_args: vec![]
+            })
+        );
+        assert_eq!(p.defaults.keyspace.as_ref().unwrap().value, 100_000);
+
+        let p = shipped("remote-cluster.toml");
+        let seeds: Vec<String> = (7000..=7005).map(|p| format!("127.0.0.1:{p}")).collect();
+        assert_eq!(p.targets[0].kind, TargetKind::Cluster(seeds));
+        assert_eq!(p.targets[0].password_env.as_deref(), Some("REDISCLI_AUTH"));
+
+        let p = shipped("nightly.toml");
+        let names: Vec<&str> = p.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["no-aof", "aof-everysec"]);
+        assert_eq!(p.defaults.repeat.as_ref().unwrap().value, 3);
+        assert!(p.defaults.seed.is_some());
+    }
+
+    #[test]
+    fn full_example_values_and_lines() {
+        let text = r#"# header
+[defaults]
+tests = ["set", "get"]
+clients = 50
+pipeline = 16
+data_size = 3
+keyspace = 100000
+key_dist = "zipf:0.9"
+requests = 100000
+duration = "30s"
+rps = 5000
+repeat = 3
+threads = 2
+seed = 42
+stream_maxlen = 10000
+list_maxlen = 1000
+
+[[target]]
+name = "cluster"
+spawn = "cluster"
+masters = 5
+replicas = 0
+redis_args = ["--save", ""]
+
+[[target]]
+name = "local"
+addr = "[::1]:6379"
+user = "default"
+password_env = "RBENCH_LOCAL_PASSWORD"
+dbnum = 2
+
+[[target]]
+name = "remote.cluster_1"
+cluster = ["127.0.0.1:7000", "redis-a:7001"]
+"#;
+        let p = parse(text).unwrap();
+        let d = &p.defaults;
+        assert_eq!(
+            d.tests,
+            Some(At {
+                value: vec!["set".into(), "get".into()],
+                line: 3
+            })
+        );
+        assert_eq!(
+            d.data_size,
+            Some(At {
+                value: "3".into(),
+                line: 6
+            })
+        );
+        assert_eq!(
+            d.rps,
+            Some(At {
+                value: 5000.0,
+                line: 11
+            })
+        );
+        assert_eq!(d.duration.as_ref().map(|a| a.value.as_str()), Some("30s"));
+        assert_eq!(d.list_maxlen.as_ref().map(|a| a.line), Some(16));
+        assert_eq!(p.targets.len(), 3);
+        assert_eq!(p.targets[0].line, 18);
+        assert_eq!(
+            p.targets[0].kind,
+            TargetKind::Spawn(SpawnSpec::Cluster {
+                masters: 5,
+                replicas: 0,
+                redis_args: vec!["--save".into(), "".into()]
+            })
+        );
+        let local = &p.targets[1];
+        assert_eq!(local.line, 25);
+        assert_eq!(local.kind, TargetKind::Addr("[::1]:6379".into()));
+        assert_eq!(local.user.as_deref(), Some("default"));
+        assert_eq!(local.password_env.as_deref(), Some("RBENCH_LOCAL_PASSWORD"));
+        assert_eq!(local.dbnum, Some(2));
+        assert_eq!(p.targets[2].line, 32);
+        assert!(matches!(&p.targets[2].kind, TargetKind::Cluster(s) if s.len() == 2));
+    }
+
+    #[test]
+    fn minimal_and_defaulted() {
+        let p = parse("[[target]]\nname = \"c\"\nspawn = \"cluster\"\n").unwrap();
+        assert_eq!(p.defaults, Defaults::default());
+        assert_eq!(
+            p.targets[0].kind,
+            TargetKind::Spawn(SpawnSpec::Cluster {
+                masters: 3,
+                replicas: 1,
+                redis_args: vec![]
+            })
+        );
+        // data_size as a range string, mix instead of tests, CRLF line ends.
+        let p = parse(&format!(
+            "[defaults]\r\nmix = \"set=3,get=7\"\r\ndata_size = \"16-512\"\r\n{}",
+            T.replace('\n', "\r\n")
+        ))
+        .unwrap();
+        assert_eq!(p.defaults.data_size.unwrap().value, "16-512");
+        assert_eq!(p.defaults.mix.unwrap().line, 2);
+        assert_eq!(p.targets[0].line, 4);
+        // Inline array-of-tables form works too.
+        let p = parse("target = [{ name = \"a\", addr = \"h:1\" }]\n").unwrap();
+        assert_eq!(p.targets[0].kind, TargetKind::Addr("h:1".into()));
+    }
+
+    #[test]
+    fn syntax_errors() {
+        bad("[defaults\nclients = 1\n", 1, "invalid TOML");
+        bad(&format!("{T}\nx = \"abc\n"), 5, "invalid TOML");
+        bad(
+            &format!("[defaults]\nclients = 1\nclients = 2\n{T}"),
+            3,
+            "invalid TOML: duplicate key `clients`",
+        );
+        bad(
+            &format!("{T}[defaults]\nclients = 1 pipeline = 2\n"),
+            5,
+            "invalid TOML",
+        );
+    }
+
+    #[test]
+    fn unknown_keys() {
+        bad(
+            &format!("[defaults]\nclients = 1\nclinets = 2\n{T}"),
+            3,
+            "unknown key `clinets`, expected one of `tests`, `mix`, `clients`",
+        );
+        bad(
+            &format!("{T}port = 6379\n"),
+            4,
+            "unknown key `port`, expected one of `name`, `spawn`, `addr`, `cluster`",
+        );
+        bad(&format!("\n{T}targets = 1\n"), 5, "unknown key `targets`");
+        bad(
+            &format!("{T}[defaults.extra]\nx = 1\n"),
+            4,
+            "unknown key `extra`",
+        );
+        bad("[target]\nname = \"t\"\n", 1, "write [[target]]");
+    }
+
+    #[test]
+    fn wrong_types() {
+        bad(
+            &format!("[defaults]\n\nclients = \"50\"\n{T}"),
+            3,
+            "clients: invalid type: string \"50\", expected a non-negative integer",
+        );
+        bad(
+            &format!("[defaults]\npipeline = -1\n{T}"),
+            2,
+            "expected a non-negative integer",
+        );
+        bad(
+            &format!("[defaults]\nrps = \"fast\"\n{T}"),
+            2,
+            "expected a number",
+        );
+        bad(
+            &format!("[defaults]\ntests = \"set,get\"\n{T}"),
+            2,
+            "expected an array",
+        );
+        bad(
+            &format!("[defaults]\nduration = 30\n{T}"),
+            2,
+            "like \"30s\"",
+        );
+        bad(
+            &format!("[defaults]\ndata_size = -3\n{T}"),
+            2,
+            "data_size: invalid value",
+        );
+        bad(
+            &format!("[defaults]\ndata_size = 1.5\n{T}"),
+            2,
+            "range string",
+        );
+        bad(
+            &format!("[defaults]\nrepeat = 5000000000\n{T}"),
+            2,
+            "repeat: invalid value",
+        );
+        bad(
+            "[[target]]\nname = 7\nspawn = \"standalone\"\n",
+            2,
+            "name: invalid type",
+        );
+        bad(
+            "defaults = 1\n[[target]]\nname = \"a\"\n",
+            1,
+            "invalid type: integer",
+        );
+        bad(
+            "[[target]]\nname = \"a\"\ncluster = \"h:1\"\n",
+            3,
+            "expected an array",
+        );
+        bad(&format!("\n{T}dbnum = -1\n"), 5, "dbnum: invalid value");
+    }
+
+    #[test]
+    fn targets_required() {
+        bad("", 1, "no targets");
+        bad("# nothing\n[defaults]\nclients = 1\n", 1, "no targets");
+        bad(
+            "\n\n[[target]]\nspawn = \"standalone\"\n",
+            3,
+            "missing required key `name`",
+        );
+    }
+
+    #[test]
+    fn target_kind_exactly_one() {
+        bad(
+            "\n[[target]]\nname = \"a\"\nuser = \"u\"\n",
+            2,
+            "needs one of spawn, addr or cluster",
+        );
+        bad(
+            "[[target]]\nname = \"a\"\naddr = \"h:1\"\n\nspawn = \"standalone\"\n",
+            5,
+            "has both addr and spawn",
+        );
+        bad(
+            "[[target]]\nname = \"a\"\ncluster = [\"h:1\"]\naddr = \"h:1\"\nspawn = \"cluster\"\n",
+            4,
+            "has both cluster and addr",
+        );
+    }
+
+    #[test]
+    fn spawn_options() {
+        bad(
+            "[[target]]\nname = \"a\"\nspawn = \"aof\"\n",
+            3,
+            "unknown spawn kind \"aof\"",
+        );
+        bad(
+            "[[target]]\nname = \"a\"\nspawn = \"clustr\"\nmasters = 3\n",
+            3,
+            "unknown spawn kind \"clustr\"",
+        );
+        bad(
+            &format!("{T}masters = 3\n"),
+            4,
+            "masters only applies to spawn = \"cluster\"",
+        );
+        bad(
+            "[[target]]\nname = \"a\"\naddr = \"h:1\"\nreplicas = 1\n",
+            4,
+            "replicas only applies",
+        );
+        bad(
+            "[[target]]\nname = \"a\"\nspawn = \"cluster\"\nmasters = 2\n",
+            4,
+            "masters must be between 3 and 16384",
+        );
+        bad(
+            "[[target]]\nname = \"a\"\naddr = \"h:1\"\nredis_args = []\n",
+            4,
+            "redis_args only applies to spawned targets",
+        );
+        bad(
+            &format!("{T}redis_args = [\"--requirepass\", \"x\"]\n"),
+            4,
+            "must not set requirepass",
+        );
+    }
+
+    #[test]
+    fn target_names() {
+        bad(
+            &format!("{T}\n[[target]]\nname = \"t\"\naddr = \"h:1\"\n"),
+            5,
+            "duplicate target name \"t\" (first used by the target at line 1)",
+        );
+        bad(
+            "[[target]]\nname = \"\"\nspawn = \"standalone\"\n",
+            2,
+            "invalid target name \"\"",
+        );
+        bad(
+            "[[target]]\nname = \"a b\"\nspawn = \"standalone\"\n",
+            2,
+            "invalid target name",
+        );
+        bad(
+            "[[target]]\nname = \"é\"\nspawn = \"standalone\"\n",
+            2,
+            "invalid target name",
+        );
+    }
+
+    #[test]
+    fn workload_checks() {
+        bad(
+            &format!("[defaults]\ntests = [\"set\"]\nmix = \"set=1\"\n{T}"),
+            3,
+            "either tests or mix, not both (tests is set at line 2)",
+        );
+        bad(
+            &format!("[defaults]\nmix = \"set=1\"\ntests = [\"set\"]\n{T}"),
+            3,
+            "(mix is set at line 2)",
+        );
+        bad(
+            &format!("[defaults]\ntests = []\n{T}"),
+            2,
+            "at least one test",
+        );
+        bad(
+            &format!("[defaults]\ntests = [\"set\", \" \"]\n{T}"),
+            2,
+            "empty names",
+        );
+        bad(
+            &format!("[defaults]\nmix = \"\"\n{T}"),
+            2,
+            "mix must not be empty",
+        );
+        for key in [
+            "clients", "pipeline", "repeat", "threads", "keyspace", "requests",
+        ] {
+            bad(
+                &format!("[defaults]\n\n{key} = 0\n{T}"),
+                3,
+                &format!("{key} must be at least 1"),
+            );
+        }
+        bad(
+            &format!("[defaults]\nrps = 0\n{T}"),
+            2,
+            "rps must be a positive number",
+        );
+        bad(
+            &format!("[defaults]\nrps = nan\n{T}"),
+            2,
+            "rps must be a positive number",
+        );
+        bad(
+            &format!("[defaults]\nrps = -inf\n{T}"),
+            2,
+            "rps must be a positive number",
+        );
+        // Both requests and duration are fine: whichever ends first.
+        let p = parse(&format!(
+            "[defaults]\nrequests = 5\nduration = \"1s\"\nrps = 0.5\n{T}"
+        ))
+        .unwrap();
+        assert_eq!(p.defaults.rps.unwrap().value, 0.5);
+    }
+
+    #[test]
+    fn addresses() {
+        for good in ["127.0.0.1:6379", "[::1]:6379", "redis.example:1", "h:65535"] {
+            assert_eq!(check_addr(good), Ok(()), "{good}");
+        }
+        for (addr, why) in [
+            ("127.0.0.1", "missing port"),
+            (":6379", "empty or malformed host"),
+            ("h:", "port must be"),
+            ("h:0", "port must be"),
+            ("h:65536", "port must be"),
+            ("h:63a", "port must be"),
+            ("h:+6379", "port must be"),
+            ("::1:6379", "brackets"),
+            ("[::1]6379", "missing port"),
+            ("[::1:6379", "unclosed"),
+            ("[]:6379", "empty or malformed host"),
+            ("a b:1", "empty or malformed host"),
+        ] {
+            bad(
+                &format!("[[target]]\nname = \"a\"\naddr = \"{addr}\"\n"),
+                3,
+                &format!("addr: {addr:?}: "),
+            );
+            let got = check_addr(addr).unwrap_err();
+            assert!(got.contains(why), "{addr}: {got}");
+        }
+        bad(
+            "[[target]]\nname = \"a\"\ncluster = []\n",
+            3,
+            "at least one seed node",
+        );
+        bad(
+            "[[target]]\nname = \"a\"\ncluster = [\n  \"h:1\",\n  \"h2\",\n]\n",
+            5,
+            "cluster: \"h2\": missing port",
+        );
+    }
+
+    #[test]
+    fn auth_fields() {
+        bad(
+            "# x\n[defaults]\npassword = \"s\"\n",
+            3,
+            "passwords are not stored in profiles; use password_env = \"VAR\"",
+        );
+        bad(
+            &format!("{T}password = \"hunter2\"\n"),
+            4,
+            "passwords are not stored in profiles",
+        );
+        bad("\nPassword = 1\n", 2, "passwords are not stored");
+        bad(
+            "[x.y]\nz = [{ password = 1 }]\n",
+            2,
+            "passwords are not stored",
+        );
+        // Checked before anything else, so a password is never silently accepted next to other
+        // mistakes.
+        bad(
+            "[[target]]\nbogus = 1\npassword = \"s\"\n",
+            3,
+            "passwords are not stored",
+        );
+        bad(
+            &format!("{T}password_env = \"1BAD\"\n"),
+            4,
+            "password_env must name",
+        );
+        bad(&format!("{T}user = \"\"\n"), 4, "user must not be empty");
+        bad(
+            "[[target]]\nname = \"c\"\ncluster = [\"h:1\"]\ndbnum = 3\n",
+            4,
+            "dbnum must be 0 for a cluster",
+        );
+        bad(
+            "[[target]]\nname = \"c\"\nspawn = \"cluster\"\ndbnum = 1\n",
+            4,
+            "dbnum must be 0",
+        );
+        let p = parse("[[target]]\nname = \"c\"\ncluster = [\"h:1\"]\ndbnum = 0\n").unwrap();
+        assert_eq!(p.targets[0].dbnum, Some(0));
+    }
+
+    #[test]
+    fn error_display_and_error_at() {
+        let p = parse(T).unwrap();
+        let e = p.error_at(7, "bad mix \"x\"");
+        assert_eq!(e.to_string(), "p.toml:7: bad mix \"x\"");
+        let e = p.error_at(0, "whole file");
+        assert_eq!(e.to_string(), "p.toml: whole file");
+    }
+
+    #[test]
+    fn load_errors() {
+        let missing = Path::new("/nonexistent/rbench/profile.toml");
+        let e = load_profile(missing).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/rbench/profile.toml: cannot read profile: "),
+            "{e}"
+        );
+
+        let dir = std::env::temp_dir().join(format!("rbench-profile-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad-utf8.toml");
+        std::fs::write(&path, b"[[target]]\nname = \"a\"\naddr = \"\xff:1\"\n").unwrap();
+        let e = load_profile(&path).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.msg.contains("UTF-8"), "{e}");
+    }
+
+    /// Truncations and byte substitutions of every shipped profile: errors are fine, panics and
+    /// multi-line messages are not.
+    #[test]
+    fn no_panics_on_mangled_input() {
+        for (_, text) in SHIPPED {
+            let mut cases: Vec<String> = Vec::new();
+            for (i, _) in text.char_indices() {
+                cases.push(text[..i].to_string());
+                for sub in ["", "\"", "=", "\n", "]]"] {
+                    let mut s = text[..i].to_string();
+                    s.push_str(sub);
+                    s.push_str(&text[i..].chars().skip(1).collect::<String>());
+                    cases.push(s);
+                }
+            }
+            for c in &cases {
+                if let Err(e) = parse(c) {
+                    assert!(!e.to_string().contains('\n'), "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(line_of(b"a\nb\nc", 0), 1);
+        assert_eq!(line_of(b"a\nb\nc", 2), 2);
+        assert_eq!(line_of(b"a\nb\nc", 99), 3);
+        assert_eq!(first_line("\n  one\ntwo"), "one");
+        assert_eq!(first_line(""), "error");
+        assert_eq!(key_before("a\nclients = \"x\"", 12), Some("clients"));
+        assert_eq!(key_before("x = [1,\n 2]", 9), None);
+        assert!(is_env_name("REDISCLI_AUTH") && is_env_name("_x1"));
+        assert!(!is_env_name("") && !is_env_name("A-B") && !is_env_name("A=B"));
+        assert!(sets_password("--requirepass") && sets_password("masterauth x"));
+        assert!(!sets_password("--appendonly"));
+    }
+}

@@ -1,0 +1,961 @@
+//! `rbench compare BASELINE.csv CANDIDATE.csv`: the nightly regression verdict.
+//!
+//! Both inputs are rbench "long CSV" files (one row per run × test). Rows are
+//! grouped by configuration key; repeats of a key are reduced to medians so a
+//! single noisy run cannot flip the verdict on its own.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Options for [`compare`]; the CLI layer fills this from its flags.
+#[derive(Debug, Clone)]
+pub struct CompareOpts {
+    pub baseline: PathBuf,
+    pub candidate: PathBuf,
+    /// Largest tolerated throughput drop, as a fraction (0.05 = 5%).
+    pub max_drop: f64,
+    /// Largest tolerated p99 latency rise, as a fraction (0.10 = 10%).
+    pub max_p99_rise: f64,
+    /// Keep only the newest run_id per configuration (for history files).
+    pub latest_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Regression,
+}
+
+/// Everything that makes the comparison impossible (CLI exit code 2).
+///
+/// Paths are stored pre-rendered so every message is one self-contained line.
+/// The I/O error is deliberately not a `#[source]`: its text is already in the
+/// message, and chain printers (`{:#}`) would otherwise repeat it.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("{path}: {error}")]
+    Io { path: String, error: io::Error },
+    #[error("{path}: missing column `{column}`")]
+    MissingColumn { path: String, column: &'static str },
+    #[error("{path}:{line}: invalid number `{value}` in column `{column}`")]
+    InvalidNumber {
+        path: String,
+        line: u64,
+        value: String,
+        column: &'static str,
+    },
+    #[error("{path}:{line}: {message}")]
+    Malformed {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}: no rows")]
+    NoRows { path: String },
+    #[error(
+        "no configuration in {candidate} matches {baseline} \
+         (compared by target,test,clients,pipeline,data_size,keyspace,target_rps)"
+    )]
+    NoMatch { baseline: String, candidate: String },
+    #[error("writing the report: {0}")]
+    Output(io::Error),
+}
+
+/// Parses a threshold such as `5%`, `5` or `0.5%` into a fraction.
+///
+/// A bare number is a percentage too, so `--max-drop 5` means 5%, not 500%.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let num = t.strip_suffix('%').unwrap_or(t).trim_end();
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid percentage `{s}`: expected a number such as 5% or 0.5%"))?;
+    if !v.is_finite() {
+        return Err(format!(
+            "invalid percentage `{s}`: expected a finite number such as 5% or 0.5%"
+        ));
+    }
+    if v < 0.0 {
+        return Err(format!("invalid percentage `{s}`: must not be negative"));
+    }
+    // `+ 0.0` turns a parsed "-0" into plain 0.
+    Ok(v / 100.0 + 0.0)
+}
+
+/// Compares the two files, prints the report to `out` and returns the verdict.
+pub fn compare(opts: &CompareOpts, out: &mut dyn Write) -> Result<Verdict, CompareError> {
+    let mut base_rows = load(&opts.baseline)?;
+    let mut cand_rows = load(&opts.candidate)?;
+    if opts.latest_only {
+        base_rows = keep_latest(base_rows);
+        cand_rows = keep_latest(cand_rows);
+    }
+    let base = aggregate(base_rows);
+    let cand = aggregate(cand_rows);
+
+    let matched: Vec<(&Key, &Stats, &Stats)> = base
+        .iter()
+        .filter_map(|(k, b)| cand.get(k).map(|c| (k, b, c)))
+        .collect();
+    if matched.is_empty() {
+        return Err(CompareError::NoMatch {
+            baseline: opts.baseline.display().to_string(),
+            candidate: opts.candidate.display().to_string(),
+        });
+    }
+
+    // Only spell out the full configuration where target+test alone would be
+    // ambiguous (e.g. a clients sweep), to keep lines short otherwise.
+    let mut per_test: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (k, _, _) in &matched {
+        *per_test.entry((&k.target, &k.test)).or_default() += 1;
+    }
+    let ambiguous = |k: &Key| per_test.get(&(&k.target[..], &k.test[..])).copied() > Some(1);
+
+    let mut table = vec![
+        [
+            "target", "test", "config", "base rps", "cand rps", "Δrps", "base p50", "cand p50",
+            "Δp50", "base p99", "cand p99", "Δp99", "Δerrors", "status",
+        ]
+        .map(String::from),
+    ];
+    let mut regressions = 0usize;
+    let mut notes = Vec::new();
+    for (k, b, c) in &matched {
+        let mut failed = Vec::new();
+        if c.rps < b.rps * (1.0 - opts.max_drop) {
+            failed.push("rps");
+        }
+        // A zero baseline p99 means "not measured"; any rise would be infinite.
+        if b.p99 > 0.0 && c.p99 > b.p99 * (1.0 + opts.max_p99_rise) {
+            failed.push("p99");
+        }
+        let status = if failed.is_empty() {
+            "ok".to_string()
+        } else {
+            regressions += 1;
+            format!("REGRESSION ({})", failed.join(", "))
+        };
+        table.push([
+            k.target.clone(),
+            k.test.clone(),
+            k.config(),
+            fmt_rps(b.rps),
+            fmt_rps(c.rps),
+            fmt_delta(b.rps, c.rps),
+            fmt_ms(b.p50),
+            fmt_ms(c.p50),
+            fmt_delta(b.p50, c.p50),
+            fmt_ms(b.p99),
+            fmt_ms(c.p99),
+            fmt_delta(b.p99, c.p99),
+            fmt_signed(c.errors - b.errors),
+            status,
+        ]);
+
+        let spread = [b.rps_spread, c.rps_spread]
+            .into_iter()
+            .flatten()
+            .fold(None, |acc: Option<f64>, s| {
+                Some(acc.map_or(s, |a| a.max(s)))
+            });
+        if let Some(s) = spread.filter(|s| *s > opts.max_drop) {
+            notes.push(format!(
+                "note: {}: run-to-run spread {:.1}% exceeds the {}% threshold; the verdict is noisy",
+                k.label(ambiguous(k)),
+                s * 100.0,
+                fmt_pct(opts.max_drop),
+            ));
+        }
+    }
+
+    let only_base: Vec<String> = base
+        .keys()
+        .filter(|k| !cand.contains_key(*k))
+        .map(|k| k.label(true))
+        .collect();
+    let only_cand: Vec<String> = cand
+        .keys()
+        .filter(|k| !base.contains_key(*k))
+        .map(|k| k.label(true))
+        .collect();
+
+    write_report(
+        out,
+        &table,
+        &notes,
+        &only_base,
+        &only_cand,
+        regressions,
+        matched.len(),
+        opts,
+    )
+    .map_err(CompareError::Output)?;
+
+    Ok(if regressions > 0 {
+        Verdict::Regression
+    } else {
+        Verdict::Pass
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_report(
+    out: &mut dyn Write,
+    table: &[[String; 14]],
+    notes: &[String],
+    only_base: &[String],
+    only_cand: &[String],
+    regressions: usize,
+    compared: usize,
+    opts: &CompareOpts,
+) -> io::Result<()> {
+    let mut widths = [0usize; 14];
+    for row in table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in table {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            // Text columns (target, test, config, status) left, numbers right.
+            if i <= 2 || i == 13 {
+                line.push_str(&format!("{cell:<w$}"));
+            } else {
+                line.push_str(&format!("{cell:>w$}"));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    for n in notes {
+        writeln!(out, "{n}")?;
+    }
+    if !only_base.is_empty() {
+        writeln!(out, "only in baseline: {}", only_base.join(", "))?;
+    }
+    if !only_cand.is_empty() {
+        writeln!(out, "only in candidate: {}", only_cand.join(", "))?;
+    }
+    let head = match regressions {
+        0 => "no regression".to_string(),
+        1 => "1 regression".to_string(),
+        n => format!("{n} regressions"),
+    };
+    let plural = if compared == 1 { "" } else { "s" };
+    writeln!(
+        out,
+        "{head} in {compared} compared configuration{plural} (max drop {}%, max p99 rise {}%)",
+        fmt_pct(opts.max_drop),
+        fmt_pct(opts.max_p99_rise),
+    )
+}
+
+/// A non-negative finite number usable in an ordered map key.
+#[derive(Debug, Clone, Copy)]
+struct Num(f64);
+
+impl PartialEq for Num {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Num {}
+impl PartialOrd for Num {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Num {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // f64 Display prints 50.0 as "50", which is what the CSV said.
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Configuration identity; field order gives the report's sort order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    target: String,
+    test: String,
+    clients: Num,
+    pipeline: Num,
+    data_size: String,
+    keyspace: Num,
+    target_rps: Option<Num>,
+}
+
+impl Key {
+    fn config(&self) -> String {
+        let mut s = format!(
+            "c={} p={} size={} keys={}",
+            self.clients, self.pipeline, self.data_size, self.keyspace
+        );
+        if let Some(r) = self.target_rps {
+            s.push_str(&format!(" rate={r}"));
+        }
+        s
+    }
+
+    fn label(&self, with_config: bool) -> String {
+        if with_config {
+            format!("{} on {} ({})", self.test, self.target, self.config())
+        } else {
+            format!("{} on {}", self.test, self.target)
+        }
+    }
+}
+
+struct Row {
+    key: Key,
+    timestamp: String,
+    run_id: String,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    errors: f64,
+}
+
+/// Per-key medians over the repeats.
+struct Stats {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    errors: f64,
+    /// (max − min) / median of rps, only when there are ≥ 2 runs.
+    rps_spread: Option<f64>,
+}
+
+// Only the columns we use are required, so files from newer rbench versions
+// (extra columns) and reordered columns both still work.
+const COLUMNS: [&str; 13] = [
+    "timestamp",
+    "run_id",
+    "target",
+    "test",
+    "clients",
+    "pipeline",
+    "data_size",
+    "keyspace",
+    "target_rps",
+    "rps",
+    "errors",
+    "p50_ms",
+    "p99_ms",
+];
+
+fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|error| CompareError::Io {
+        path: name.clone(),
+        error,
+    })?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        // A history file may hold rows from a newer rbench appended under an
+        // older header; extra trailing fields are ignored, short rows caught below.
+        .flexible(true)
+        .from_reader(file);
+
+    let headers = rdr.headers().map_err(|e| csv_error(&name, e))?.clone();
+    if headers.iter().all(str::is_empty) {
+        return Err(CompareError::NoRows { path: name });
+    }
+    let mut idx = [0usize; COLUMNS.len()];
+    for (slot, col) in idx.iter_mut().zip(COLUMNS) {
+        *slot = headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == col)
+            .ok_or(CompareError::MissingColumn {
+                path: name.clone(),
+                column: col,
+            })?;
+    }
+    let [
+        i_ts,
+        i_run,
+        i_target,
+        i_test,
+        i_clients,
+        i_pipeline,
+        i_size,
+        i_keys,
+        i_rate,
+        i_rps,
+        i_err,
+        i_p50,
+        i_p99,
+    ] = idx;
+
+    let mut rows = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    while rdr.read_record(&mut rec).map_err(|e| csv_error(&name, e))? {
+        let line = rec.position().map_or(0, csv::Position::line);
+        let field = |i: usize, col: &'static str| {
+            rec.get(i).ok_or_else(|| CompareError::Malformed {
+                path: name.clone(),
+                line,
+                message: format!("row has {} fields, too few for column `{col}`", rec.len()),
+            })
+        };
+        let num = |i: usize, col: &'static str| -> Result<f64, CompareError> {
+            let s = field(i, col)?;
+            parse_num(s).ok_or_else(|| CompareError::InvalidNumber {
+                path: name.clone(),
+                line,
+                value: s.to_string(),
+                column: col,
+            })
+        };
+        let rate = field(i_rate, "target_rps")?;
+        let target_rps = if rate.is_empty() {
+            None
+        } else {
+            Some(Num(num(i_rate, "target_rps")?))
+        };
+        rows.push(Row {
+            key: Key {
+                target: field(i_target, "target")?.to_string(),
+                test: field(i_test, "test")?.to_string(),
+                clients: Num(num(i_clients, "clients")?),
+                pipeline: Num(num(i_pipeline, "pipeline")?),
+                data_size: field(i_size, "data_size")?.to_string(),
+                keyspace: Num(num(i_keys, "keyspace")?),
+                target_rps,
+            },
+            timestamp: field(i_ts, "timestamp")?.to_string(),
+            run_id: field(i_run, "run_id")?.to_string(),
+            rps: num(i_rps, "rps")?,
+            p50: num(i_p50, "p50_ms")?,
+            p99: num(i_p99, "p99_ms")?,
+            errors: num(i_err, "errors")?,
+        });
+    }
+    if rows.is_empty() {
+        return Err(CompareError::NoRows { path: name });
+    }
+    Ok(rows)
+}
+
+/// Rust's float parser accepts "NaN" and "inf"; neither is a measurement, and
+/// negative values cannot occur in rbench output, so all are rejected.
+fn parse_num(s: &str) -> Option<f64> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| v + 0.0)
+}
+
+fn csv_error(path: &str, e: csv::Error) -> CompareError {
+    let line = e.position().map_or(0, csv::Position::line);
+    match e.into_kind() {
+        csv::ErrorKind::Io(error) => CompareError::Io {
+            path: path.to_string(),
+            error,
+        },
+        csv::ErrorKind::Utf8 { pos, .. } => CompareError::Malformed {
+            path: path.to_string(),
+            line: pos.map_or(line, |p| p.line()),
+            message: "invalid UTF-8".to_string(),
+        },
+        other => CompareError::Malformed {
+            path: path.to_string(),
+            line,
+            message: format!("malformed CSV: {other:?}"),
+        },
+    }
+}
+
+/// Keeps, per key, only the rows of the newest run. Selection is by run_id
+/// rather than by row so repeats inside that run all survive.
+fn keep_latest(rows: Vec<Row>) -> Vec<Row> {
+    let mut newest: BTreeMap<&Key, (&str, &str)> = BTreeMap::new();
+    for r in &rows {
+        let cand = (r.timestamp.as_str(), r.run_id.as_str());
+        newest
+            .entry(&r.key)
+            .and_modify(|best| {
+                // RFC3339 UTC timestamps order correctly as strings; run_id
+                // breaks ties so the choice never depends on row order.
+                if cand > *best {
+                    *best = cand;
+                }
+            })
+            .or_insert(cand);
+    }
+    let keep: BTreeMap<Key, String> = newest
+        .into_iter()
+        .map(|(k, (_, run))| (k.clone(), run.to_string()))
+        .collect();
+    rows.into_iter()
+        .filter(|r| keep.get(&r.key).is_some_and(|run| *run == r.run_id))
+        .collect()
+}
+
+fn aggregate(rows: Vec<Row>) -> BTreeMap<Key, Stats> {
+    let mut groups: BTreeMap<Key, Vec<Row>> = BTreeMap::new();
+    for r in rows {
+        groups.entry(r.key.clone()).or_default().push(r);
+    }
+    groups
+        .into_iter()
+        .map(|(k, g)| {
+            let col = |f: fn(&Row) -> f64| g.iter().map(f).collect::<Vec<_>>();
+            let rps_all = col(|r| r.rps);
+            let rps = median(&rps_all);
+            let rps_spread = (g.len() >= 2 && rps > 0.0).then(|| {
+                let max = rps_all.iter().copied().fold(f64::MIN, f64::max);
+                let min = rps_all.iter().copied().fold(f64::MAX, f64::min);
+                (max - min) / rps
+            });
+            let stats = Stats {
+                rps,
+                p50: median(&col(|r| r.p50)),
+                p99: median(&col(|r| r.p99)),
+                errors: median(&col(|r| r.errors)),
+                rps_spread,
+            };
+            (k, stats)
+        })
+        .collect()
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn fmt_rps(v: f64) -> String {
+    // Whole requests are enough at benchmark rates; keep detail for tiny ones.
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_ms(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+fn fmt_delta(base: f64, cand: f64) -> String {
+    if base > 0.0 {
+        let pct = (cand - base) / base * 100.0;
+        // Avoid printing "-0.0%" for a change too small to show.
+        let pct = if pct.abs() < 0.05 { 0.0 } else { pct };
+        format!("{pct:+.1}%")
+    } else {
+        "n/a".to_string()
+    }
+}
+
+fn fmt_signed(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v.fract() == 0.0 {
+        format!("{v:+.0}")
+    } else {
+        format!("{v:+.1}")
+    }
+}
+
+/// Fraction as a percentage with one decimal, more only when needed
+/// (0.05 -> "5.0", 0.0025 -> "0.25"), so a threshold is echoed faithfully.
+fn fmt_pct(frac: f64) -> String {
+    let s = format!("{:.2}", frac * 100.0);
+    match s.strip_suffix('0') {
+        Some(t) => t.to_string(),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+
+    const HEADER: &str = "timestamp,run_id,rbench_version,git_rev,profile,target,deployment,persistence,test,clients,pipeline,data_size,keyspace,target_rps,requests,duration_s,rps,ok,errors,avg_ms,min_ms,p50_ms,p95_ms,p99_ms,p999_ms,max_ms";
+
+    /// A temp directory removed on drop, so failing tests clean up too.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> Self {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "rbench-compare-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, AtomicOrdering::Relaxed)
+            ));
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn file(&self, name: &str, content: &str) -> PathBuf {
+            let p = self.0.join(name);
+            fs::write(&p, content).unwrap();
+            p
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[derive(Clone)]
+    struct R {
+        ts: &'static str,
+        run: &'static str,
+        target: &'static str,
+        test: &'static str,
+        clients: u32,
+        rps: f64,
+        p50: f64,
+        p99: f64,
+        errors: u64,
+    }
+
+    fn r(target: &'static str, test: &'static str, rps: f64, p99: f64) -> R {
+        R {
+            ts: "2026-11-22T10:00:00Z",
+            run: "run1",
+            target,
+            test,
+            clients: 50,
+            rps,
+            p50: 0.5,
+            p99,
+            errors: 0,
+        }
+    }
+
+    fn line(r: &R) -> String {
+        format!(
+            "{},{},0.1.0,abc123,default,{},standalone,none,{},{},1,3,10000,,100000,10,{},100000,{},0.4,0.1,{},0.9,{},2.0,5.0",
+            r.ts, r.run, r.target, r.test, r.clients, r.rps, r.errors, r.p50, r.p99
+        )
+    }
+
+    fn csv_of(rows: &[R]) -> String {
+        let mut s = format!("{HEADER}\n");
+        for r in rows {
+            s.push_str(&line(r));
+            s.push('\n');
+        }
+        s
+    }
+
+    fn opts(b: PathBuf, c: PathBuf) -> CompareOpts {
+        CompareOpts {
+            baseline: b,
+            candidate: c,
+            max_drop: 0.05,
+            max_p99_rise: 0.10,
+            latest_only: false,
+        }
+    }
+
+    fn run(base: &str, cand: &str, latest_only: bool) -> (Result<Verdict, CompareError>, String) {
+        let d = TempDir::new();
+        let mut o = opts(d.file("baseline.csv", base), d.file("candidate.csv", cand));
+        o.latest_only = latest_only;
+        let mut out = Vec::new();
+        let res = compare(&o, &mut out);
+        (res, String::from_utf8(out).unwrap())
+    }
+
+    /// The error message, with the temp paths shortened to BASE / CAND.
+    fn err_text(base: &str, cand: &str) -> String {
+        let d = TempDir::new();
+        let (b, c) = (d.file("baseline.csv", base), d.file("candidate.csv", cand));
+        match compare(&opts(b.clone(), c.clone()), &mut Vec::new()) {
+            Err(e) => e
+                .to_string()
+                .replace(&b.display().to_string(), "BASE")
+                .replace(&c.display().to_string(), "CAND"),
+            Ok(v) => panic!("expected an error, got {v:?}"),
+        }
+    }
+
+    fn basic() -> Vec<R> {
+        vec![
+            r("no-aof", "SET", 100000.0, 1.0),
+            r("no-aof", "GET", 120000.0, 0.8),
+            r("aof", "SET", 80000.0, 1.5),
+        ]
+    }
+
+    /// The table row for `test` on `target`, split into whitespace-separated cells.
+    fn row_of(out: &str, target: &str, test: &str) -> Vec<String> {
+        out.lines()
+            .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .find(|c| c.len() > 2 && c[0] == target && c[1] == test)
+            .unwrap_or_else(|| panic!("no row for {target} {test} in:\n{out}"))
+    }
+
+    #[test]
+    fn equal_files_pass() {
+        let f = csv_of(&basic());
+        let (res, out) = run(&f, &f, false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        assert!(
+            out.contains(
+                "no regression in 3 compared configurations (max drop 5.0%, max p99 rise 10.0%)"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("REGRESSION"), "{out}");
+        assert!(!out.contains("note:") && !out.contains("only in"), "{out}");
+        let row = row_of(&out, "no-aof", "SET");
+        // target test c= p= size= keys= base cand Δ ...
+        assert_eq!(&row[6..9], ["100000", "100000", "+0.0%"], "{out}");
+        assert_eq!(row.last().unwrap(), "ok");
+        // Sorted by target then test.
+        let order: Vec<_> = out
+            .lines()
+            .skip(1)
+            .take(3)
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(order, ["aof SET", "no-aof GET", "no-aof SET"], "{out}");
+    }
+
+    #[test]
+    fn rps_drop_past_threshold_is_regression() {
+        let mut c = basic();
+        c[0].rps = 94000.0; // -6% against a 5% budget
+        c[1].errors = 3; // reported, but never a regression by itself
+        let (res, out) = run(&csv_of(&basic()), &csv_of(&c), false);
+        assert_eq!(res.unwrap(), Verdict::Regression, "{out}");
+        let row = row_of(&out, "no-aof", "SET");
+        assert_eq!(row[8], "-6.0%", "{out}");
+        assert!(row.join(" ").ends_with("REGRESSION (rps)"), "{out}");
+        let get = row_of(&out, "no-aof", "GET");
+        assert_eq!(&get[get.len() - 2..], ["+3", "ok"], "{out}");
+        assert!(
+            out.contains("1 regression in 3 compared configurations"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn rps_drop_within_threshold_passes() {
+        let mut c = basic();
+        c[0].rps = 96000.0; // -4%
+        let (res, out) = run(&csv_of(&basic()), &csv_of(&c), false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        assert_eq!(row_of(&out, "no-aof", "SET")[8], "-4.0%", "{out}");
+
+        // A change that rounds to zero is shown without a sign flip.
+        let mut c = basic();
+        c[0].rps = 99999.0;
+        let (_, out) = run(&csv_of(&basic()), &csv_of(&c), false);
+        assert_eq!(row_of(&out, "no-aof", "SET")[8], "+0.0%", "{out}");
+    }
+
+    #[test]
+    fn p99_rise_past_threshold_is_regression() {
+        let mut c = basic();
+        c[2].p99 = 1.8; // +20% against a 10% budget
+        let (res, out) = run(&csv_of(&basic()), &csv_of(&c), false);
+        assert_eq!(res.unwrap(), Verdict::Regression, "{out}");
+        let row = row_of(&out, "aof", "SET");
+        assert!(row.contains(&"+20.0%".to_string()), "{out}");
+        assert!(row.join(" ").ends_with("REGRESSION (p99)"), "{out}");
+
+        // Within budget (+5%) is fine.
+        let mut c = basic();
+        c[2].p99 = 1.575;
+        let (res, out) = run(&csv_of(&basic()), &csv_of(&c), false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+    }
+
+    #[test]
+    fn zero_baseline_p99_skips_p99_check() {
+        let b = vec![r("no-aof", "SET", 100000.0, 0.0)];
+        let c = vec![r("no-aof", "SET", 100000.0, 5.0)];
+        let (res, out) = run(&csv_of(&b), &csv_of(&c), false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        assert!(
+            row_of(&out, "no-aof", "SET").contains(&"n/a".to_string()),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn median_of_repeats_ignores_one_outlier() {
+        let b = vec![
+            r("no-aof", "SET", 100000.0, 1.0),
+            r("no-aof", "SET", 101000.0, 1.0),
+            r("no-aof", "SET", 99000.0, 1.0),
+        ];
+        let c = vec![
+            r("no-aof", "SET", 100500.0, 1.0),
+            r("no-aof", "SET", 60000.0, 3.0), // one bad run
+            r("no-aof", "SET", 99500.0, 1.0),
+        ];
+        let (res, out) = run(&csv_of(&b), &csv_of(&c), false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        let row = row_of(&out, "no-aof", "SET");
+        assert_eq!(&row[6..8], ["100000", "99500"], "{out}");
+        // The outlier makes the candidate spread (40.7%) exceed the threshold.
+        assert!(
+            out.contains("note: SET on no-aof: run-to-run spread 40.7% exceeds the 5.0% threshold; the verdict is noisy"),
+            "{out}"
+        );
+        assert!(
+            out.contains("no regression in 1 compared configuration ("),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn latest_only_picks_newest_run() {
+        let mut old = r("no-aof", "SET", 50000.0, 1.0);
+        old.ts = "2026-11-20T10:00:00Z";
+        old.run = "old";
+        let mut new1 = r("no-aof", "SET", 100000.0, 1.0);
+        new1.ts = "2026-11-22T10:00:00Z";
+        new1.run = "new";
+        let mut new2 = new1.clone();
+        new2.ts = "2026-11-22T10:05:00Z";
+        new2.rps = 102000.0;
+        // Newest run listed first, to show row order does not matter; the old
+        // run has more repeats so it would win a plain median.
+        let history = csv_of(&[new1, old.clone(), new2, old.clone(), old]);
+        let cand = csv_of(&[r("no-aof", "SET", 60000.0, 1.0)]);
+
+        let (res, out) = run(&history, &cand, true);
+        assert_eq!(res.unwrap(), Verdict::Regression, "{out}");
+        assert_eq!(row_of(&out, "no-aof", "SET")[6], "101000", "{out}");
+
+        // Without latest_only every run counts and the median is the old one.
+        let (res, out) = run(&history, &cand, false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        assert_eq!(row_of(&out, "no-aof", "SET")[6], "50000", "{out}");
+    }
+
+    #[test]
+    fn extra_unknown_column_tolerated() {
+        let b = csv_of(&basic());
+        let c: String = csv_of(&basic())
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("{l},cpu_pct\n")
+                } else {
+                    format!("{l},87.5\n")
+                }
+            })
+            .collect();
+        let (res, out) = run(&b, &c, false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        assert!(out.contains("no regression in 3 compared"), "{out}");
+    }
+
+    #[test]
+    fn missing_column_is_error_naming_it() {
+        let c = csv_of(&basic()).replacen(",rps,", ",throughput,", 1);
+        assert_eq!(
+            err_text(&csv_of(&basic()), &c),
+            "CAND: missing column `rps`"
+        );
+    }
+
+    #[test]
+    fn malformed_number_names_file_line_and_column() {
+        let mut c = csv_of(&basic());
+        c.push_str(&line(&r("aof", "GET", 1.0, 7.25)).replace(",7.25,", ",abc,"));
+        c.push('\n');
+        let e = err_text(&csv_of(&basic()), &c);
+        assert_eq!(e, "CAND:5: invalid number `abc` in column `p99_ms`");
+    }
+
+    #[test]
+    fn empty_file_is_error() {
+        assert_eq!(err_text("", &csv_of(&basic())), "BASE: no rows");
+        assert_eq!(
+            err_text(&format!("{HEADER}\n"), &csv_of(&basic())),
+            "BASE: no rows"
+        );
+    }
+
+    #[test]
+    fn unreadable_file_is_error_with_path() {
+        let d = TempDir::new();
+        let o = opts(d.0.join("nope.csv"), d.file("c.csv", &csv_of(&basic())));
+        let e = compare(&o, &mut Vec::new()).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}: ", d.0.join("nope.csv").display())),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn no_matching_keys_is_error() {
+        let c = csv_of(&[r("other", "SET", 1.0, 1.0)]);
+        assert_eq!(
+            err_text(&csv_of(&basic()), &c),
+            "no configuration in CAND matches BASE (compared by target,test,clients,pipeline,data_size,keyspace,target_rps)"
+        );
+    }
+
+    #[test]
+    fn keys_only_in_one_file_are_listed() {
+        let mut c = basic();
+        c.pop(); // drop aof SET
+        let mut extra = r("no-aof", "SET", 50.0, 1.0);
+        extra.clients = 200;
+        c.push(extra);
+        let (res, out) = run(&csv_of(&basic()), &csv_of(&c), false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        assert!(
+            out.contains("only in baseline: SET on aof (c=50 p=1 size=3 keys=10000)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("only in candidate: SET on no-aof (c=200 p=1 size=3 keys=10000)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("no regression in 2 compared configurations"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn parse_percent_cases() {
+        assert_eq!(parse_percent("5%"), Ok(0.05));
+        assert_eq!(parse_percent("5"), Ok(0.05));
+        assert_eq!(parse_percent("0.5%"), Ok(0.005));
+        assert_eq!(parse_percent(" 10 % "), Ok(0.10));
+        assert_eq!(parse_percent("0"), Ok(0.0));
+        for bad in ["-5%", "abc", "", "%", "5%%", "NaN", "inf"] {
+            let e = parse_percent(bad).unwrap_err();
+            assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
+        }
+        assert!(parse_percent("-5%").unwrap_err().contains("negative"));
+    }
+}

@@ -1,0 +1,201 @@
+//! Console output: redis-benchmark's `-q` line and CSV (byte-compatible), the default per-test block,
+//! the per-second live view, and the progress bar (stderr, only on a terminal).
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::TestResult;
+use crate::runner::Progress;
+use crate::stats::{Second, ms};
+use crate::workload::Op;
+
+/// `SET: 22036.14 requests per second, p50=0.311 msec`
+pub fn quiet_line(r: &TestResult) -> String {
+    format!(
+        "{}: {:.2} requests per second, p50={:.3} msec",
+        r.test, r.rps, r.latency.p50
+    )
+}
+
+pub const CSV_HEADER: &str = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"";
+
+/// One row of redis-benchmark's `--csv` output.
+pub fn csv_row(r: &TestResult) -> String {
+    let l = &r.latency;
+    format!(
+        "\"{}\",\"{:.2}\",\"{:.3}\",\"{:.3}\",\"{:.3}\",\"{:.3}\",\"{:.3}\",\"{:.3}\"",
+        r.test.replace('"', "\"\""),
+        r.rps,
+        l.avg,
+        l.min,
+        l.p50,
+        l.p95,
+        l.p99,
+        l.max
+    )
+}
+
+/// The default block for one test.
+pub fn block(r: &TestResult) -> String {
+    let mut s = String::new();
+    let title = if r.mix {
+        format!("{} (mix)", r.test)
+    } else {
+        r.test.clone()
+    };
+    s.push_str(&format!("====== {title} on {} ======\n", r.target));
+    s.push_str(&format!(
+        "  {} requests completed in {:.2} seconds{}\n",
+        r.requests,
+        r.duration_s,
+        if r.interrupted { " (interrupted)" } else { "" }
+    ));
+    let conns = if r.connections != r.clients {
+        format!(" ({} connections)", r.connections)
+    } else {
+        String::new()
+    };
+    s.push_str(&format!(
+        "  {} parallel clients{conns}, pipeline {}, {} threads\n",
+        r.clients, r.pipeline, r.threads
+    ));
+    s.push_str(&format!(
+        "  {} bytes payload, keyspace {} ({})\n",
+        r.data_size, r.keyspace, r.key_dist
+    ));
+    s.push_str(&format!(
+        "  deployment: {}{}, persistence: {}\n",
+        r.deployment,
+        if r.masters > 1 {
+            format!(" ({} masters)", r.masters)
+        } else {
+            String::new()
+        },
+        r.persistence
+    ));
+    s.push_str(&format!(
+        "  throughput summary: {:.2} requests per second\n",
+        r.rps
+    ));
+    if let (Some(t), Some(a)) = (r.target_rps, r.achieved_rps) {
+        s.push_str(&format!(
+            "  target rate: {t:.2} rps, achieved {a:.2} rps ({:.1}%)\n",
+            100.0 * a / t
+        ));
+        if r.fell_behind() {
+            s.push_str(&format!(
+                "  WARNING: the client fell behind the schedule (max lag {:.1} ms): add --clients or -P\n",
+                r.max_lag_ms.unwrap_or(0.0)
+            ));
+        }
+    }
+    let l = &r.latency;
+    s.push_str("  latency summary (msec):\n");
+    s.push_str("          avg       min       p50       p95       p99     p99.9       max\n");
+    s.push_str(&format!(
+        "    {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}\n",
+        l.avg, l.min, l.p50, l.p95, l.p99, l.p999, l.max
+    ));
+    if let Some(u) = &r.latency_uncorrected {
+        s.push_str(&format!(
+            "  uncorrected (from actual send): p50 {:.3}  p99 {:.3}  max {:.3} msec\n",
+            u.p50, u.p99, u.max
+        ));
+    }
+    let classes = r.error_classes();
+    if r.errors == 0 && classes.is_empty() {
+        s.push_str("  errors: none\n");
+    } else {
+        let list: Vec<String> = classes
+            .iter()
+            .map(|(c, n)| format!("{}={n}", c.name()))
+            .collect();
+        s.push_str(&format!(
+            "  errors: {} failed requests; events by class: {}\n",
+            r.errors,
+            list.join(" ")
+        ));
+    }
+    if r.unanswered > 0 {
+        s.push_str(&format!(
+            "  {} requests were in flight when the run stopped (not counted)\n",
+            r.unanswered
+        ));
+    }
+    s
+}
+
+/// Progress bar on stderr plus (in the default mode) one line per second on stdout.
+pub struct ConsoleProgress<'a> {
+    bar: Option<ProgressBar>,
+    live: Option<&'a mut dyn Write>,
+    label: String,
+}
+
+impl<'a> ConsoleProgress<'a> {
+    pub fn new(label: String, total: Option<u64>, live: Option<&'a mut dyn Write>) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = match total {
+                Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            };
+            let style = ProgressStyle::with_template(
+                "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            b.set_style(style);
+            b.set_message(label.clone());
+            b
+        });
+        ConsoleProgress { bar, live, label }
+    }
+
+    pub fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for ConsoleProgress<'_> {
+    fn tick(&mut self, completed: u64, _total: Option<u64>, _elapsed: Duration) {
+        if let Some(b) = &self.bar {
+            b.set_position(completed);
+        }
+    }
+
+    fn second(&mut self, sec: usize, ops: &[Op], rows: &[Option<Second>]) {
+        let Some(out) = self.live.as_deref_mut() else {
+            return;
+        };
+        let mut line = format!("[{sec:>4}s] {}", self.label);
+        for (op, row) in ops.iter().zip(rows) {
+            let (ok, failed, p50, p99) = match row {
+                Some(s) => (
+                    s.ok,
+                    s.failed,
+                    ms(s.hist.value_at_quantile(0.5)),
+                    ms(s.hist.value_at_quantile(0.99)),
+                ),
+                None => (0, 0, 0.0, 0.0),
+            };
+            line.push_str(&format!(
+                "  {}: {ok} ok/s p50 {p50:.3} p99 {p99:.3} ms",
+                op.name()
+            ));
+            if failed > 0 {
+                line.push_str(&format!(" {failed} err/s"));
+            }
+        }
+        match &self.bar {
+            Some(b) => b.suspend(|| {
+                let _ = writeln!(out, "{line}");
+            }),
+            None => {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Results files under `--out`: the long CSV (appended, whole rows in one write), the per-second
+//! timeline CSV, HDR histograms (V2, mergeable across machines), the configuration table in Markdown,
+//! and the optional JSON summary. Whole files are written to a temp name and renamed, so an
+//! interrupted run never leaves a half-written file.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+
+use super::{RunMeta, TestResult, table};
+use crate::resp::ErrorClass;
+use crate::stats::{ms, summarize};
+
+pub const LONG_CSV: &str = "runs.csv";
+
+/// DESIGN §6, then extensions (appended only, so old parsers keep working).
+pub const LONG_HEADER: [&str; 26] = [
+    "timestamp",
+    "run_id",
+    "rbench_version",
+    "git_rev",
+    "profile",
+    "target",
+    "deployment",
+    "persistence",
+    "test",
+    "clients",
+    "pipeline",
+    "data_size",
+    "keyspace",
+    "target_rps",
+    "requests",
+    "duration_s",
+    "rps",
+    "ok",
+    "errors",
+    "avg_ms",
+    "min_ms",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "p999_ms",
+    "max_ms",
+];
+pub const LONG_EXTRA: [&str; 8] = [
+    "masters",
+    "threads",
+    "key_dist",
+    "mix",
+    "repeat",
+    "achieved_rps",
+    "p99_uncorrected_ms",
+    "error_classes",
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn f3(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+fn long_row(meta: &RunMeta, r: &TestResult) -> Vec<String> {
+    let l = &r.latency;
+    let classes: Vec<String> = r
+        .error_classes()
+        .iter()
+        .map(|(c, n)| format!("{}={n}", c.name()))
+        .collect();
+    vec![
+        meta.timestamp.clone(),
+        meta.run_id.clone(),
+        meta.version.to_string(),
+        meta.git_rev.to_string(),
+        meta.profile.clone(),
+        r.target.clone(),
+        r.deployment.clone(),
+        r.persistence.clone(),
+        r.test.clone(),
+        r.clients.to_string(),
+        r.pipeline.to_string(),
+        r.data_size.clone(),
+        r.keyspace.to_string(),
+        r.target_rps.map(|v| format!("{v}")).unwrap_or_default(),
+        r.requests.to_string(),
+        f3(r.duration_s),
+        format!("{:.2}", r.rps),
+        r.ok.to_string(),
+        r.errors.to_string(),
+        f3(l.avg),
+        f3(l.min),
+        f3(l.p50),
+        f3(l.p95),
+        f3(l.p99),
+        f3(l.p999),
+        f3(l.max),
+        r.masters.to_string(),
+        r.threads.to_string(),
+        r.key_dist.clone(),
+        r.mix.to_string(),
+        r.repeat.to_string(),
+        r.achieved_rps
+            .map(|v| format!("{v:.2}"))
+            .unwrap_or_default(),
+        r.latency_uncorrected.map(|u| f3(u.p99)).unwrap_or_default(),
+        classes.join(" "),
+    ]
+}
+
+/// Appends the rows of `results` to `<dir>/runs.csv`, with the header when the file is new. The rows
+/// go out in one `write_all` on an O_APPEND file, so a crash leaves whole rows or none.
+pub fn append_long_csv(
+    dir: &Path,
+    meta: &RunMeta,
+    results: &[TestResult],
+) -> Result<PathBuf, WriteError> {
+    let path = dir.join(LONG_CSV);
+    fs::create_dir_all(dir).map_err(werr(dir))?;
+    let fresh = fs::metadata(&path).map(|m| m.len() == 0).unwrap_or(true);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| std::io::Error::other(e.to_string());
+    if fresh {
+        let header: Vec<&str> = LONG_HEADER
+            .iter()
+            .chain(LONG_EXTRA.iter())
+            .copied()
+            .collect();
+        w.write_record(&header).map_err(io).map_err(werr(&path))?;
+    }
+    for r in results {
+        w.write_record(long_row(meta, r))
+            .map_err(io)
+            .map_err(werr(&path))?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .map_err(werr(&path))?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(werr(&path))?;
+    f.write_all(&bytes).map_err(werr(&path))?;
+    Ok(path)
+}
+
+/// Writes `bytes` to `path` via a temp file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(werr(dir))?;
+    }
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let res = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res.map_err(werr(path))
+}
+
+/// The per-second timeline of every result so far (DESIGN §6), one file per invocation.
+pub fn timeline_csv(results: &[TestResult]) -> String {
+    // One column per error class seen anywhere in this file.
+    let classes: Vec<ErrorClass> = ErrorClass::ALL
+        .iter()
+        .copied()
+        .filter(|c| results.iter().any(|r| r.events[c.index()] > 0))
+        .collect();
+    let mut out = String::from("elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms");
+    for c in &classes {
+        out.push(',');
+        out.push_str(c.name());
+    }
+    out.push('\n');
+    for r in results {
+        for (i, s) in r.timeline.iter().enumerate() {
+            let (p50, p99, max) = if s.hist.is_empty() {
+                (0.0, 0.0, 0.0)
+            } else {
+                (
+                    ms(s.hist.value_at_quantile(0.5)),
+                    ms(s.hist.value_at_quantile(0.99)),
+                    ms(s.hist.max()),
+                )
+            };
+            out.push_str(&format!(
+                "{},{},{},{},{},{p50:.3},{p99:.3},{max:.3}",
+                i + 1,
+                csv_field(&r.target),
+                csv_field(&r.test),
+                s.ok,
+                s.failed
+            ));
+            for c in &classes {
+                out.push_str(&format!(",{}", s.events[c.index()]));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Everything but the long CSV, rewritten after each result: timeline, table, HDR of the newest.
+pub fn write_run_files(
+    dir: &Path,
+    meta: &RunMeta,
+    results: &[TestResult],
+) -> Result<(), WriteError> {
+    write_atomic(
+        &dir.join(format!("timeline-{}.csv", meta.run_id)),
+        timeline_csv(results).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join(format!("table-{}.md", meta.run_id)),
+        table::markdown(results).as_bytes(),
+    )?;
+    if let Some(r) = results.last() {
+        let mut bytes = Vec::new();
+        V2Serializer::new()
+            .serialize(&r.hist, &mut bytes)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+            .map_err(werr(dir))?;
+        let name = format!(
+            "{}-{}-{}-r{}.hdr",
+            meta.run_id,
+            file_safe(&r.target),
+            file_safe(&r.test),
+            r.repeat
+        );
+        write_atomic(&dir.join("hdr").join(name), &bytes)?;
+    }
+    Ok(())
+}
+
+/// `--json FILE`: a machine-readable summary of every result.
+pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
+    let rows: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            let lat = |s: &crate::stats::Summary| {
+                serde_json::json!({
+                    "avg_ms": s.avg, "min_ms": s.min, "p50_ms": s.p50, "p95_ms": s.p95,
+                    "p99_ms": s.p99, "p999_ms": s.p999, "max_ms": s.max
+                })
+            };
+            let classes: serde_json::Map<String, serde_json::Value> = r
+                .error_classes()
+                .into_iter()
+                .map(|(c, n)| (c.name().to_string(), n.into()))
+                .collect();
+            serde_json::json!({
+                "target": r.target, "deployment": r.deployment, "persistence": r.persistence,
+                "masters": r.masters, "test": r.test, "mix": r.mix, "clients": r.clients,
+                "connections": r.connections, "pipeline": r.pipeline, "threads": r.threads,
+                "data_size": r.data_size, "keyspace": r.keyspace, "key_dist": r.key_dist,
+                "target_rps": r.target_rps, "achieved_rps": r.achieved_rps, "max_lag_ms": r.max_lag_ms,
+                "repeat": r.repeat, "requests": r.requests, "duration_s": r.duration_s, "rps": r.rps,
+                "ok": r.ok, "errors": r.errors, "error_classes": classes,
+                "latency": lat(&r.latency),
+                "latency_uncorrected": r.latency_uncorrected.as_ref().map(lat),
+                "unanswered": r.unanswered, "interrupted": r.interrupted,
+                "timeline": r.timeline.iter().enumerate().map(|(i, s)| {
+                    let h = summarize(&s.hist);
+                    serde_json::json!({"elapsed_s": i + 1, "ok": s.ok, "errors": s.failed, "p50_ms": h.p50, "p99_ms": h.p99, "max_ms": h.max})
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "timestamp": meta.timestamp, "run_id": meta.run_id, "rbench_version": meta.version,
+        "git_rev": meta.git_rev, "profile": meta.profile, "results": rows,
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}

@@ -1,0 +1,118 @@
+//! Everything the user reads: console blocks and `-q` lines, redis-benchmark CSV, results files, the
+//! configuration table and the regression verdict. Reporters take finished results; they never
+//! measure.
+
+pub mod compare;
+pub mod console;
+pub mod files;
+pub mod table;
+
+use hdrhistogram::Histogram;
+
+use crate::resp::ErrorClass;
+use crate::stats::{Second, Summary};
+
+/// Identifies one invocation of rbench in every file it writes.
+#[derive(Clone, Debug)]
+pub struct RunMeta {
+    pub timestamp: String,
+    pub run_id: String,
+    pub version: &'static str,
+    pub git_rev: &'static str,
+    pub profile: String,
+}
+
+/// One test (or one command of a mix) against one target: a row of every output.
+#[derive(Clone, Debug)]
+pub struct TestResult {
+    pub target: String,
+    pub deployment: String,
+    pub persistence: String,
+    pub masters: usize,
+    pub test: String,
+    pub mix: bool,
+    pub clients: usize,
+    pub connections: usize,
+    pub pipeline: usize,
+    pub threads: usize,
+    pub data_size: String,
+    pub keyspace: u64,
+    pub key_dist: String,
+    pub target_rps: Option<f64>,
+    pub repeat: u32,
+    pub requests: u64,
+    pub duration_s: f64,
+    /// Successful replies per second of measured wall time.
+    pub rps: f64,
+    pub ok: u64,
+    pub errors: u64,
+    pub events: [u64; ErrorClass::COUNT],
+    pub latency: Summary,
+    /// Open loop only: latency from the actual send time (what coordinated omission would report).
+    pub latency_uncorrected: Option<Summary>,
+    pub hist: Histogram<u64>,
+    pub timeline: Vec<Second>,
+    /// Open loop: requests sent per second, and the largest lag behind the schedule (ms).
+    pub achieved_rps: Option<f64>,
+    pub max_lag_ms: Option<f64>,
+    pub unanswered: u64,
+    pub interrupted: bool,
+}
+
+impl TestResult {
+    /// Error classes with a non-zero count, for summaries.
+    pub fn error_classes(&self) -> Vec<(ErrorClass, u64)> {
+        ErrorClass::ALL
+            .iter()
+            .map(|&c| (c, self.events[c.index()]))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
+    /// The client could not keep up with the target rate.
+    pub fn fell_behind(&self) -> bool {
+        match (self.target_rps, self.achieved_rps) {
+            (Some(t), Some(a)) => a < t * 0.95 || self.max_lag_ms.is_some_and(|l| l > 100.0),
+            _ => false,
+        }
+    }
+}
+
+/// `2026-11-22T10:00:00Z` without a date crate: days-to-civil from Howard Hinnant's algorithm.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn formats_utc_timestamps() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_350_896);
+        assert_eq!(rfc3339(t), "2026-11-22T12:34:56Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+}

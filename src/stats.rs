@@ -1,0 +1,321 @@
+//! Latency histograms, outcome counters and the per-second timeline. One recorder per worker thread,
+//! locked once per batch (uncontended: only that thread's workers and the once-a-second live view use
+//! it); merged with `Histogram::add` at the end.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::resp::ErrorClass;
+
+/// A latency histogram in microseconds, 3 significant digits, auto-resizing: no upper cap clips a stall.
+pub fn new_histogram() -> Histogram<u64> {
+    // new() only fails for sigfig > 5.
+    Histogram::new(3).unwrap_or_else(|_| unreachable_histogram())
+}
+
+fn second_histogram() -> Histogram<u64> {
+    // Per-second buckets only feed p50/p99/max of the timeline: 2 digits keep long runs small.
+    Histogram::new(2).unwrap_or_else(|_| unreachable_histogram())
+}
+
+#[cold]
+fn unreachable_histogram() -> Histogram<u64> {
+    // Histogram::new_with_max with these bounds is valid; kept as a fallback instead of a panic.
+    Histogram::new_with_bounds(1, u64::MAX / 2, 2).unwrap_or_else(|_| std::process::abort())
+}
+
+#[inline]
+pub fn record(h: &mut Histogram<u64>, us: u64) {
+    // Auto-resize makes record() infallible in practice; saturate rather than lose a sample.
+    if h.record(us.max(1)).is_err() {
+        h.saturating_record(us.max(1));
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Second {
+    pub hist: Histogram<u64>,
+    pub ok: u64,
+    pub failed: u64,
+    pub events: [u64; ErrorClass::COUNT],
+}
+
+impl Second {
+    fn new() -> Second {
+        Second {
+            hist: second_histogram(),
+            ok: 0,
+            failed: 0,
+            events: [0; ErrorClass::COUNT],
+        }
+    }
+
+    pub fn merge(&mut self, o: &Second) {
+        let _ = self.hist.add(&o.hist);
+        self.ok += o.ok;
+        self.failed += o.failed;
+        for (a, b) in self.events.iter_mut().zip(o.events.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// Everything measured for one command of one run.
+#[derive(Clone, Debug)]
+pub struct OpStats {
+    /// Successful replies, latency from the intended send time (µs).
+    pub hist: Histogram<u64>,
+    /// Successful replies, latency from the actual send time (µs) — what tools that suffer from
+    /// coordinated omission report. Only filled in open-loop runs.
+    pub hist_sent: Histogram<u64>,
+    pub ok: u64,
+    /// Requests that ended in an error (after retries, where retrying made sense).
+    pub failed: u64,
+    /// Every error seen, by class, including redirects and retried failures.
+    pub events: [u64; ErrorClass::COUNT],
+    pub seconds: Vec<Second>,
+}
+
+impl OpStats {
+    pub fn new() -> OpStats {
+        OpStats {
+            hist: new_histogram(),
+            hist_sent: new_histogram(),
+            ok: 0,
+            failed: 0,
+            events: [0; ErrorClass::COUNT],
+            seconds: Vec::new(),
+        }
+    }
+
+    fn second(&mut self, s: usize) -> &mut Second {
+        if self.seconds.len() <= s {
+            self.seconds.resize_with(s + 1, Second::new);
+        }
+        &mut self.seconds[s]
+    }
+
+    pub fn merge(&mut self, o: &OpStats) {
+        let _ = self.hist.add(&o.hist);
+        let _ = self.hist_sent.add(&o.hist_sent);
+        self.ok += o.ok;
+        self.failed += o.failed;
+        for (a, b) in self.events.iter_mut().zip(o.events.iter()) {
+            *a += b;
+        }
+        for (i, s) in o.seconds.iter().enumerate() {
+            self.second(i).merge(s);
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.ok + self.failed
+    }
+}
+
+impl Default for OpStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What happened to one request (or one attempt of it).
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome {
+    /// Success: latency from the intended time and from the actual send (µs).
+    Ok { us: u64, sent_us: u64 },
+    /// An error that will be retried (a redirect, a lost connection...): counted, not final.
+    Event(ErrorClass),
+    /// The request ended in this error.
+    Failed(ErrorClass),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub op: u8,
+    pub at: Instant,
+    pub outcome: Outcome,
+}
+
+/// Per-thread recorder for one run.
+#[derive(Debug)]
+pub struct Recorder {
+    pub start: Instant,
+    pub ops: Vec<OpStats>,
+    open_loop: bool,
+}
+
+impl Recorder {
+    pub fn new(start: Instant, n_ops: usize, open_loop: bool) -> Recorder {
+        Recorder {
+            start,
+            ops: (0..n_ops).map(|_| OpStats::new()).collect(),
+            open_loop,
+        }
+    }
+
+    pub fn apply(&mut self, samples: &[Sample]) {
+        for s in samples {
+            let sec = s.at.saturating_duration_since(self.start).as_secs() as usize;
+            let Some(op) = self.ops.get_mut(s.op as usize) else {
+                continue;
+            };
+            match s.outcome {
+                Outcome::Ok { us, sent_us } => {
+                    op.ok += 1;
+                    record(&mut op.hist, us);
+                    if self.open_loop {
+                        record(&mut op.hist_sent, sent_us);
+                    }
+                    let b = op.second(sec);
+                    b.ok += 1;
+                    record(&mut b.hist, us);
+                }
+                Outcome::Event(c) => {
+                    op.events[c.index()] += 1;
+                    op.second(sec).events[c.index()] += 1;
+                }
+                Outcome::Failed(c) => {
+                    op.failed += 1;
+                    op.events[c.index()] += 1;
+                    let b = op.second(sec);
+                    b.failed += 1;
+                    b.events[c.index()] += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Shared handle: the worker thread records, the orchestrator reads for the live view and the end.
+#[derive(Clone, Debug)]
+pub struct SharedRecorder(Arc<Mutex<Recorder>>);
+
+impl SharedRecorder {
+    pub fn new(r: Recorder) -> SharedRecorder {
+        SharedRecorder(Arc::new(Mutex::new(r)))
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Recorder> {
+        // A worker that panicked mid-record leaves consistent-enough counters: keep measuring.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Merges the per-thread recorders of one run.
+pub fn merge_all(recorders: &[SharedRecorder], n_ops: usize) -> Vec<OpStats> {
+    let mut out: Vec<OpStats> = (0..n_ops).map(|_| OpStats::new()).collect();
+    for r in recorders {
+        let g = r.lock();
+        for (a, b) in out.iter_mut().zip(g.ops.iter()) {
+            a.merge(b);
+        }
+    }
+    out
+}
+
+/// One second of the timeline, merged over threads (for the live view).
+pub fn merged_second(recorders: &[SharedRecorder], op: usize, sec: usize) -> Option<Second> {
+    let mut acc: Option<Second> = None;
+    for r in recorders {
+        let g = r.lock();
+        if let Some(s) = g.ops.get(op).and_then(|o| o.seconds.get(sec)) {
+            match &mut acc {
+                Some(a) => a.merge(s),
+                None => acc = Some(s.clone()),
+            }
+        }
+    }
+    acc
+}
+
+/// Milliseconds with µs resolution, as printed everywhere.
+pub fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Latency summary of a histogram (ms).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub avg: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+pub fn summarize(h: &Histogram<u64>) -> Summary {
+    if h.is_empty() {
+        return Summary::default();
+    }
+    Summary {
+        avg: h.mean() / 1000.0,
+        min: ms(h.min()),
+        p50: ms(h.value_at_quantile(0.50)),
+        p95: ms(h.value_at_quantile(0.95)),
+        p99: ms(h.value_at_quantile(0.99)),
+        p999: ms(h.value_at_quantile(0.999)),
+        max: ms(h.max()),
+    }
+}
+
+/// Elapsed time as µs, saturating.
+#[inline]
+pub fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_outcomes_per_second_and_merges() {
+        let t0 = Instant::now();
+        let mut a = Recorder::new(t0, 2, true);
+        a.apply(&[
+            Sample {
+                op: 0,
+                at: t0,
+                outcome: Outcome::Ok {
+                    us: 100,
+                    sent_us: 90,
+                },
+            },
+            Sample {
+                op: 0,
+                at: t0 + Duration::from_millis(1500),
+                outcome: Outcome::Ok {
+                    us: 500_000_000,
+                    sent_us: 10,
+                },
+            },
+            Sample {
+                op: 1,
+                at: t0,
+                outcome: Outcome::Event(ErrorClass::Moved),
+            },
+            Sample {
+                op: 1,
+                at: t0,
+                outcome: Outcome::Failed(ErrorClass::Oom),
+            },
+        ]);
+        let b = SharedRecorder::new(a);
+        let merged = merge_all(&[b.clone(), b], 2);
+        assert_eq!(merged[0].ok, 4);
+        assert_eq!(merged[0].seconds.len(), 2);
+        assert_eq!(merged[0].seconds[1].ok, 2);
+        // A 500 s stall is kept, not clipped.
+        assert!(merged[0].hist.max() >= 499_000_000);
+        assert_eq!(merged[1].failed, 2);
+        assert_eq!(merged[1].events[ErrorClass::Moved.index()], 2);
+        assert_eq!(merged[1].events[ErrorClass::Oom.index()], 2);
+        let s = summarize(&merged[0].hist);
+        assert!((s.min - 0.1).abs() < 0.001);
+    }
+}
