@@ -256,11 +256,11 @@ impl Session<'_> {
     ) -> Result<bool, i32> {
         let plan = self.plan;
         let w = &plan.workload;
-        if plan.flush || prepared.flush_always {
-            if let Err(e) = rt.block_on(prepared.flush()) {
-                let _ = writeln!(self.err, "rbench: {}: FLUSHALL failed: {e}", prepared.name);
-                return Err(EXIT_FAIL);
-            }
+        if (plan.flush || prepared.flush_always)
+            && let Err(e) = rt.block_on(prepared.flush())
+        {
+            let _ = writeln!(self.err, "rbench: {}: FLUSHALL failed: {e}", prepared.name);
+            return Err(EXIT_FAIL);
         }
         let keyspace = w.keyspace.unwrap_or(if prepared.is_cluster() {
             config::DEFAULT_CLUSTER_KEYSPACE
@@ -408,14 +408,15 @@ impl Session<'_> {
             console::block(r)
         };
         let _ = writeln!(self.out, "{line}");
-        if o.latency_uncorrected && (o.csv || o.quiet) {
-            if let Some(u) = &r.latency_uncorrected {
-                let _ = writeln!(
-                    self.err,
-                    "{}: uncorrected (from actual send) p50={:.3} p99={:.3} max={:.3} msec",
-                    r.test, u.p50, u.p99, u.max
-                );
-            }
+        if o.latency_uncorrected
+            && (o.csv || o.quiet)
+            && let Some(u) = &r.latency_uncorrected
+        {
+            let _ = writeln!(
+                self.err,
+                "{}: uncorrected (from actual send) p50={:.3} p99={:.3} max={:.3} msec",
+                r.test, u.p50, u.p99, u.max
+            );
         }
     }
 
@@ -447,13 +448,12 @@ impl Session<'_> {
                 );
             }
         }
-        if let Some(path) = &o.json {
-            if let Err(e) =
+        if let Some(path) = &o.json
+            && let Err(e) =
                 files::write_atomic(path, files::json(&self.meta, &self.results).as_bytes())
-            {
-                let _ = writeln!(self.err, "rbench: {e}");
-                return if code == EXIT_OK { EXIT_FAIL } else { code };
-            }
+        {
+            let _ = writeln!(self.err, "rbench: {e}");
+            return if code == EXIT_OK { EXIT_FAIL } else { code };
         }
         if code == EXIT_INTERRUPTED {
             let _ = writeln!(

@@ -110,7 +110,7 @@ pub async fn run_phase(
     let mut go_tx = Vec::new();
     let mut done_rx = Vec::new();
     let mut handles = Vec::new();
-    for t in 0..threads {
+    for (t, rec) in recorders.iter().enumerate() {
         // Spread clients evenly: thread t runs clients t, t+threads, ...
         let ids: Vec<u64> = (t..spec.clients)
             .step_by(threads)
@@ -120,7 +120,7 @@ pub async fn run_phase(
         let (gtx, grx) = oneshot::channel::<bool>();
         let (dtx, drx) = oneshot::channel::<()>();
         let shared = shared.clone();
-        let rec = recorders[t].clone();
+        let rec = rec.clone();
         let h = std::thread::Builder::new()
             .name(format!("rbench-w{t}"))
             .spawn(move || worker_thread(shared, rec, ids, rtx, grx, dtx))

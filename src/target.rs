@@ -124,13 +124,12 @@ pub fn prepare(
         let mut conn = Conn::connect(probe, &t.auth, 4096).await?;
         conn.ping().await?;
         let persistence = persistence(&mut conn).await;
-        if let Route::Single(a) = route {
-            if info_field(&mut conn, "cluster", "cluster_enabled").await.as_deref() == Some("1") {
+        if let Route::Single(a) = route
+            && info_field(&mut conn, "cluster", "cluster_enabled").await.as_deref() == Some("1") {
                 warnings.push(format!(
                     "{a} is a Redis Cluster node: pass --cluster so keys are routed by slot (without it, keys owned by other nodes fail with MOVED)"
                 ));
             }
-        }
         let conns = w.clients * masters;
         raise_nofile_limit(conns)?;
         Ok::<Prepared, TargetError>(Prepared {
@@ -209,7 +208,7 @@ pub fn raise_nofile_limit(connections: usize) -> Result<(), TargetError> {
             }
         }
     }
-    if (lim.rlim_cur as u64) < need {
+    if lim.rlim_cur < need {
         return Err(TargetError::Limit(format!(
             "{connections} connections need about {need} open files, but the limit is {}: raise it (ulimit -n {need}) or use fewer --clients",
             lim.rlim_cur

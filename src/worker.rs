@@ -407,16 +407,17 @@ impl Worker {
             return masters[self.replica_rr % masters.len()];
         }
         let owner = self.map.owner(slot);
-        if owner != NO_NODE && self.shared.read_from_replicas && op.is_read() {
-            if let Some(reps) = self
+        if owner != NO_NODE
+            && self.shared.read_from_replicas
+            && op.is_read()
+            && let Some(reps) = self
                 .map
                 .replicas
                 .get(owner as usize)
                 .filter(|r| !r.is_empty())
-            {
-                self.replica_rr = self.replica_rr.wrapping_add(1);
-                return reps[self.replica_rr % reps.len()];
-            }
+        {
+            self.replica_rr = self.replica_rr.wrapping_add(1);
+            return reps[self.replica_rr % reps.len()];
         }
         owner
     }
@@ -549,10 +550,8 @@ impl Worker {
             io.results = results;
             io.results.clear();
         }
-        if refresh {
-            if let Some(t) = self.topology() {
-                t.request_refresh();
-            }
+        if refresh && let Some(t) = self.topology() {
+            t.request_refresh();
         }
     }
 
@@ -640,10 +639,8 @@ impl Worker {
         let backoff = (BACKOFF_BASE * (1u32 << shift)).min(BACKOFF_MAX);
         r.not_before = now + backoff;
         self.waiting.push(*r);
-        if check_window {
-            if let Some(t) = self.topology() {
-                t.request_refresh();
-            }
+        if check_window && let Some(t) = self.topology() {
+            t.request_refresh();
         }
     }
 

@@ -338,10 +338,10 @@ async fn fetch_into(
         let attempt = async {
             let mut conn = Conn::connect(addr, auth, 4096).await?;
             let reply = conn.request(&[b"CLUSTER", b"SLOTS"]).await?;
-            if let OwnedFrame::Error(e) = &reply {
-                if e.starts_with("NOAUTH") {
-                    return Err(TopologyError::Conn(ConnError::NoAuth { addr }));
-                }
+            if let OwnedFrame::Error(e) = &reply
+                && e.starts_with("NOAUTH")
+            {
+                return Err(TopologyError::Conn(ConnError::NoAuth { addr }));
             }
             let mut candidate = map.clone();
             candidate.apply_cluster_slots(&reply, addr)?;

@@ -334,7 +334,7 @@ pub fn key_of(op: Op, draw: &Draw, opts: &EncodeOpts, out: &mut [u8; MAX_KEY]) -
             return 0;
         };
         let len = CustomCommand::arg_len(parts, 0);
-        if len > MAX_KEY || parts.iter().any(|p| *p == Part::Data) {
+        if len > MAX_KEY || parts.contains(&Part::Data) {
             return 0;
         }
         let mut w = &mut out[..];
