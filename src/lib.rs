@@ -233,7 +233,18 @@ impl Session<'_> {
             for w in &prepared.warnings {
                 let _ = writeln!(self.err, "rbench: warning: {w}");
             }
+            if plan.output.quiet && plan.targets.len() > 1 {
+                let _ = writeln!(self.out, "[{}]", t.name);
+            }
             for repeat in 1..=plan.repeat {
+                // Every pass over the tests starts from an empty dataset: spawned servers are empty
+                // at first, existing ones only with --flush.
+                if (plan.flush || (prepared.spawned.is_some() && repeat > 1))
+                    && let Err(e) = rt.block_on(prepared.flush())
+                {
+                    let _ = writeln!(self.err, "rbench: {}: FLUSHALL failed: {e}", t.name);
+                    return EXIT_FAIL;
+                }
                 for phase in &plan.workload.phases {
                     match self.run_one(rt, &prepared, phase, repeat) {
                         Ok(false) => {}
@@ -256,12 +267,6 @@ impl Session<'_> {
     ) -> Result<bool, i32> {
         let plan = self.plan;
         let w = &plan.workload;
-        if (plan.flush || prepared.flush_always)
-            && let Err(e) = rt.block_on(prepared.flush())
-        {
-            let _ = writeln!(self.err, "rbench: {}: FLUSHALL failed: {e}", prepared.name);
-            return Err(EXIT_FAIL);
-        }
         let keyspace = w.keyspace.unwrap_or(if prepared.is_cluster() {
             config::DEFAULT_CLUSTER_KEYSPACE
         } else {

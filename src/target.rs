@@ -34,8 +34,6 @@ pub struct Prepared {
     pub persistence: String,
     pub masters: usize,
     pub warnings: Vec<String>,
-    /// Spawned targets start empty for every test, like a fresh server.
-    pub flush_always: bool,
     pub spawned: Option<Deployment>,
 }
 
@@ -107,7 +105,6 @@ pub fn prepare(
     if cancel.load(Ordering::SeqCst) {
         return Err(TargetError::Deploy(DeployError::Interrupted));
     }
-    let is_spawned = spawned.is_some();
     rt.block_on(async {
         let mut warnings = Vec::new();
         let (route, masters, probe) = match (cluster_seeds, single) {
@@ -140,7 +137,6 @@ pub fn prepare(
             persistence,
             masters,
             warnings,
-            flush_always: is_spawned,
             spawned,
         })
     })

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what rbench's main job and tests need when it is missing: redis-server and redis-cli
+# (Debian/Ubuntu packages redis-server, redis-tools) and PyYAML for the offline compose check.
+set -euo pipefail
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing redis-server and redis-tools" >&2
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+    elif command -v brew >/dev/null 2>&1; then
+        brew install redis
+    else
+        echo "setup: install redis-server and redis-cli (Redis >= 6.2) and re-run" >&2
+        exit 1
+    fi
+fi
+
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+    echo "setup: installing PyYAML (compose file checks)" >&2
+    python3 -m pip install -q pyyaml 2>/dev/null \
+        || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null
+fi
+
+command -v cargo >/dev/null 2>&1 || {
+    echo "setup: cargo not found: install Rust from https://rustup.rs" >&2
+    exit 1
+}
+echo "setup: $(redis-server --version | cut -d' ' -f1-3), $(cargo --version)" >&2
