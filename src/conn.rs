@@ -67,6 +67,23 @@ pub enum ConnError {
 }
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the handshake and the set-up PING wait for a reply: a server that accepts connections but
+/// never answers (hung, or not Redis) must fail the run instead of hanging it.
+pub const SETUP_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn bounded<T>(
+    addr: SocketAddr,
+    fut: impl std::future::Future<Output = Result<T, ConnError>>,
+) -> Result<T, ConnError> {
+    tokio::time::timeout(SETUP_REPLY_TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ConnError::Timeout {
+                addr,
+                secs: SETUP_REPLY_TIMEOUT.as_secs_f64(),
+            })
+        })
+}
 
 pub struct Conn {
     stream: TcpStream,
@@ -104,7 +121,7 @@ impl Conn {
             wbuf: BytesMut::with_capacity(cap),
             rbuf: BytesMut::with_capacity(cap),
         };
-        conn.handshake(auth).await?;
+        bounded(addr, conn.handshake(auth)).await?;
         Ok(conn)
     }
 
@@ -138,7 +155,7 @@ impl Conn {
 
     /// Checks the server answers commands (a NOAUTH here means a password is needed).
     pub async fn ping(&mut self) -> Result<(), ConnError> {
-        match self.request(&[b"PING"]).await? {
+        match bounded(self.addr, self.request(&[b"PING"])).await? {
             OwnedFrame::Error(msg) if msg.starts_with("NOAUTH") => {
                 Err(ConnError::NoAuth { addr: self.addr })
             }

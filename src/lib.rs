@@ -340,6 +340,9 @@ impl Session<'_> {
         };
         let elapsed = phase_res.elapsed.as_secs_f64().max(1e-9);
         let mix = spec.ops.len() > 1;
+        // The target rate is the whole phase's (one schedule shared by a mix's commands), so the
+        // achieved rate next to it is too.
+        let phase_requests: u64 = phase_res.stats.iter().map(|s| s.requests()).sum();
         let mut new = Vec::new();
         for (i, st) in phase_res.stats.iter().enumerate() {
             let requests = st.requests();
@@ -369,7 +372,7 @@ impl Session<'_> {
                 latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
                 hist: st.hist.clone(),
                 timeline: st.seconds.clone(),
-                achieved_rps: w.rps.map(|_| requests as f64 / elapsed),
+                achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
                 max_lag_ms: phase_res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
                 unanswered: if i == 0 { phase_res.unanswered } else { 0 },
                 interrupted: phase_res.interrupted,
@@ -413,6 +416,16 @@ impl Session<'_> {
             console::block(r)
         };
         let _ = writeln!(self.out, "{line}");
+        if (o.csv || o.quiet) && r.fell_behind() {
+            let _ = writeln!(
+                self.err,
+                "rbench: warning: {}: achieved {:.2} of {:.2} rps (max lag {:.1} ms): the client fell behind; add --clients or -P",
+                r.test,
+                r.achieved_rps.unwrap_or(0.0),
+                r.target_rps.unwrap_or(0.0),
+                r.max_lag_ms.unwrap_or(0.0)
+            );
+        }
         if o.latency_uncorrected
             && (o.csv || o.quiet)
             && let Some(u) = &r.latency_uncorrected

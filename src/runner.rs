@@ -14,6 +14,7 @@ use crate::stats::{OpStats, Recorder, SharedRecorder, merge_all, merged_second};
 use crate::worker::{RunShared, Worker};
 use crate::workload::generator::{DataSize, KeyDist, payload};
 use crate::workload::pacing::{Budget, Pacer, Schedule};
+use crate::workload::template::Template;
 use crate::workload::{EncodeOpts, Op};
 
 /// How long workers get to finish their batch after the run is told to stop, before their runtime
@@ -82,6 +83,11 @@ pub async fn run_phase(
         ops: spec.ops.clone(),
         weights: spec.weights.clone(),
         encode: spec.encode.clone(),
+        templates: spec
+            .ops
+            .iter()
+            .map(|&op| Template::compile(op, &spec.encode))
+            .collect(),
         pacer,
         pipeline: spec.pipeline,
         auth: auth.clone(),

@@ -15,6 +15,7 @@ use crate::resp::{ErrorClass, Reply};
 use crate::stats::{Outcome, Sample, SharedRecorder, micros};
 use crate::workload::generator::{DataSize, Generator, KeyDist};
 use crate::workload::pacing::Pacer;
+use crate::workload::template::Template;
 use crate::workload::{Draw, EncodeOpts, MAX_KEY, Op, encode, key_of};
 
 /// A redirect chain longer than this is a loop (or a cluster in flux): count it and move on.
@@ -29,6 +30,8 @@ pub struct RunShared {
     pub ops: Vec<Op>,
     pub weights: Vec<u32>,
     pub encode: EncodeOpts,
+    /// One compiled template per op (None: encoded by the general path).
+    pub templates: Vec<Option<Template>>,
     pub pacer: Pacer,
     pub pipeline: usize,
     pub auth: Auth,
@@ -161,6 +164,10 @@ pub struct Worker {
     samples: Vec<Sample>,
     replica_rr: usize,
     window: usize,
+    /// Masters of `map` (for keyless commands), and the map epoch they were computed for: listing
+    /// them scans all 16384 slots, far too slow to do per request.
+    masters: Vec<u16>,
+    masters_epoch: Option<u64>,
 }
 
 impl Worker {
@@ -191,6 +198,8 @@ impl Worker {
             samples: Vec::with_capacity(window * 2),
             replica_rr: id as usize,
             window,
+            masters: Vec::new(),
+            masters_epoch: None,
         }
     }
 
@@ -342,8 +351,14 @@ impl Worker {
         for idx in 0..self.batch.len() {
             let req = self.batch[idx];
             let op = shared.ops[req.op as usize];
+            let template = shared.templates[req.op as usize].as_ref();
+            // The key bytes are only needed to hash the slot, or by the general encoder.
             let mut key = [0u8; MAX_KEY];
-            let klen = key_of(op, &req.draw, &shared.encode, &mut key);
+            let klen = if template.is_none() || matches!(shared.route, Route::Cluster(_)) {
+                key_of(op, &req.draw, &shared.encode, &mut key)
+            } else {
+                0
+            };
             let node = match &shared.route {
                 Route::Single(_) => 0,
                 Route::Cluster(_) if req.ask != NO_NODE => req.ask,
@@ -367,14 +382,17 @@ impl Worker {
                 crate::resp::encode_command(&mut conn.wbuf, &[b"ASKING"]);
                 io.inflight.push(((idx as u32) << 1) | 1);
             }
-            let replies = encode(
-                op,
-                &req.draw,
-                &key[..klen],
-                value,
-                &shared.encode,
-                &mut conn.wbuf,
-            );
+            let replies = match template {
+                Some(t) => t.encode(&req.draw, value, &mut conn.wbuf),
+                None => encode(
+                    op,
+                    &req.draw,
+                    &key[..klen],
+                    value,
+                    &shared.encode,
+                    &mut conn.wbuf,
+                ),
+            };
             io.inflight.push((idx as u32) << 1);
             for _ in 1..replies {
                 io.inflight.push(((idx as u32) << 1) | 1);
@@ -399,12 +417,15 @@ impl Worker {
     fn pick_node(&mut self, op: Op, slot: u16, keyless: bool) -> u16 {
         if keyless {
             // PING and friends: spread over the masters.
-            let masters = self.map.masters();
-            if masters.is_empty() {
+            if self.masters_epoch != Some(self.epoch) {
+                self.masters = self.map.masters();
+                self.masters_epoch = Some(self.epoch);
+            }
+            if self.masters.is_empty() {
                 return NO_NODE;
             }
             self.replica_rr = self.replica_rr.wrapping_add(1);
-            return masters[self.replica_rr % masters.len()];
+            return self.masters[self.replica_rr % self.masters.len()];
         }
         let owner = self.map.owner(slot);
         if owner != NO_NODE
@@ -589,6 +610,8 @@ impl Worker {
                 r.redirects += 1;
                 r.ask = ask;
                 r.not_before = now;
+                // If the run stops before the retry, the request ends as this redirect.
+                r.last_err = class;
                 self.event(idx, class, now);
                 self.waiting.push(self.batch[idx]);
                 false

@@ -3,6 +3,7 @@
 
 pub mod generator;
 pub mod pacing;
+pub mod template;
 
 use std::fmt;
 

@@ -1,0 +1,1034 @@
+//! rbench --cluster against real, locally spawned 3-master/3-replica clusters: every core test routes
+//! by slot with no redirects, slot hashing agrees with the server, a slot migrated mid-run is followed
+//! (ASK, then MOVED) without losing requests, and a master killed mid-run fails over with errors
+//! counted and throughput recovered.
+//!
+//! Clusters are spawned in parallel, but the load phases run one at a time (a 2-core machine).
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rbench::cluster::slot::slot_of;
+use rbench::deploy::{Deployment, Role, SpawnSpec};
+
+use cluster_support::{Reply, Resp, TempDir, rbench, read_json};
+
+const CORE_TESTS: [&str; 16] = [
+    "set",
+    "get",
+    "incr",
+    "lpush",
+    "rpush",
+    "lpop",
+    "rpop",
+    "sadd",
+    "hset",
+    "spop",
+    "zadd",
+    "zpopmin",
+    "lrange_100",
+    "xadd",
+    "ping_inline",
+    "ping_mbulk",
+];
+
+/// Load phases take turns: they compete for the same 2 cores.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn spawn_cluster() -> Deployment {
+    let t = Instant::now();
+    let dep = Deployment::spawn(
+        &SpawnSpec::Cluster {
+            masters: 3,
+            replicas: 1,
+            redis_args: vec![],
+        },
+        &AtomicBool::new(false),
+    )
+    .expect("spawn a 3+3 cluster");
+    eprintln!("cluster up in {:.1?}", t.elapsed());
+    dep
+}
+
+fn master_indexes(dep: &Deployment) -> Vec<usize> {
+    (0..dep.nodes().len())
+        .filter(|&i| dep.nodes()[i].role == Role::Master)
+        .collect()
+}
+
+fn conn(dep: &Deployment, i: usize) -> Resp {
+    Resp::connect(dep.nodes()[i].addr)
+}
+
+fn port(dep: &Deployment, i: usize) -> String {
+    dep.nodes()[i].addr.port().to_string()
+}
+
+fn dbsize(dep: &Deployment, i: usize) -> i64 {
+    conn(dep, i).cmd(&["DBSIZE"]).int()
+}
+
+/// Non-destructive checks share one cluster.
+#[test]
+fn stable_cluster_routes_every_test_by_slot() {
+    let dep = spawn_cluster();
+    slot_hashing_agrees_with_the_server(&dep);
+    let _turn = serial();
+    set_run_reaches_every_master(&dep);
+    every_core_test_works(&dep);
+}
+
+/// `slot_of` equals CLUSTER KEYSLOT for plain keys, hash tags and the brace edge cases.
+fn slot_hashing_agrees_with_the_server(dep: &Deployment) {
+    let mut keys: Vec<Vec<u8>> = [
+        "",
+        "foo",
+        "bar",
+        "123456789",
+        "{user1}.a",
+        "{user1}.b",
+        "user1",
+        "foo{}bar",
+        "foo{}{bar}",
+        "{{a}}",
+        "{{a}",
+        "a{b}{c}",
+        "{}",
+        "{",
+        "}",
+        "}{",
+        "}{a}",
+        "a{",
+        "{a",
+        "x{ab}y",
+        "{a}{b}",
+        "{}{a}",
+        "a{{}}b",
+        "key:000000000042",
+        "{migr}:000000000001",
+        "mylist:000000099999",
+        "{user1000}.following",
+        "{user1000}.followers",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    keys.push(vec![0xff, b'{', 0x00, b'}', 0x80]);
+    keys.push(b"sp ace{ \r\n }tail".to_vec());
+    // Generated keys drawn from an alphabet heavy in braces.
+    let alphabet = b"ab{}{}xy:0";
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..300 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = (x % 12) as usize + (i % 3);
+        let k: Vec<u8> = (0..len)
+            .map(|j| alphabet[((x >> (j * 5)) % alphabet.len() as u64) as usize])
+            .collect();
+        keys.push(k);
+    }
+    let mut c = conn(dep, 0);
+    let cmds: Vec<Vec<Vec<u8>>> = keys
+        .iter()
+        .map(|k| vec![b"CLUSTER".to_vec(), b"KEYSLOT".to_vec(), k.clone()])
+        .collect();
+    let replies = c.pipeline(&cmds);
+    let mut mismatches = Vec::new();
+    for (k, r) in keys.iter().zip(replies) {
+        let server = r.int();
+        let ours = i64::from(slot_of(k));
+        if server != ours {
+            mismatches.push(format!(
+                "{:?}: server {server}, rbench {ours}",
+                String::from_utf8_lossy(k)
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "slot_of disagrees with CLUSTER KEYSLOT for {} of {} keys:\n{}",
+        mismatches.len(),
+        keys.len(),
+        mismatches.join("\n")
+    );
+    // And through redis-cli itself, for a few.
+    for k in ["foo", "{user1}.a", "foo{}bar", "{{a}}", "a{b}{c}"] {
+        let cli = dep.cli(0, &["CLUSTER", "KEYSLOT", k]).expect("redis-cli");
+        assert_eq!(cli, slot_of(k.as_bytes()).to_string(), "key {k}");
+    }
+    eprintln!("slot_of agrees with CLUSTER KEYSLOT on {} keys", keys.len());
+}
+
+/// A SET run spreads keys over every master, and needs no redirect (rbench's map is right).
+fn set_run_reaches_every_master(dep: &Deployment) {
+    let dir = TempDir::new("cluster-set");
+    let json = dir.path().join("r.json");
+    let n = 5000u64;
+    let out = rbench(
+        &[
+            "--cluster",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port(dep, 0),
+            "-t",
+            "set",
+            "-n",
+            &n.to_string(),
+            "-r",
+            "10000",
+            "--clients",
+            "8",
+            "-q",
+            "--json",
+            json.to_str().unwrap(),
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    eprintln!("{}", out.describe());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let r = &read_json(&json)[0];
+    assert_eq!((r.requests, r.ok, r.errors), (n, n, 0), "{r:?}");
+    assert!(
+        r.classes.is_empty(),
+        "a stable cluster needs no redirects or retries: {r:?}"
+    );
+    assert_eq!(r.keyspace, 10000);
+    let sizes: Vec<i64> = master_indexes(dep)
+        .into_iter()
+        .map(|i| dbsize(dep, i))
+        .collect();
+    let total: i64 = sizes.iter().sum();
+    eprintln!("DBSIZE per master after {n} SETs over 10000 keys: {sizes:?}");
+    assert!(total > 0 && total <= n as i64, "{sizes:?}");
+    for s in &sizes {
+        // Three masters with a third of the slots each: none may be (nearly) empty.
+        assert!(*s * 10 > total, "a master got too few keys: {sizes:?}");
+    }
+    // The long CSV agrees: ok + errors == requests, and no error classes.
+    let rows = cluster_support::read_runs_csv(dir.path());
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row["requests"], n.to_string());
+    assert_eq!(row["ok"], n.to_string());
+    assert_eq!(row["errors"], "0");
+    assert_eq!(row["error_classes"], "");
+    assert_eq!(row["deployment"], "cluster");
+    assert_eq!(row["masters"], "3");
+}
+
+/// Every core test name runs with --cluster: a well-formed -q line each, no errors, no redirects, and
+/// the cluster's default keyspace.
+fn every_core_test_works(dep: &Deployment) {
+    let dir = TempDir::new("cluster-core");
+    let json = dir.path().join("r.json");
+    let n = 2000u64;
+    let tests = CORE_TESTS.join(",");
+    // Seeded from a replica: discovery must still find (and only use) the masters.
+    let replica = (0..dep.nodes().len())
+        .find(|&i| dep.nodes()[i].role == Role::Replica)
+        .expect("a replica");
+    let out = rbench(
+        &[
+            "--cluster",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port(dep, replica),
+            "-t",
+            &tests,
+            "-n",
+            &n.to_string(),
+            "--clients",
+            "8",
+            "-P",
+            "4",
+            "-q",
+            "--json",
+            json.to_str().unwrap(),
+            "--no-save",
+        ],
+        Duration::from_secs(90),
+    );
+    eprintln!("{}", out.describe());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), CORE_TESTS.len(), "{}", out.stdout);
+    for (line, t) in lines.iter().zip(CORE_TESTS) {
+        let name = t.to_ascii_uppercase();
+        let rest = line
+            .strip_prefix(&format!("{name}: "))
+            .unwrap_or_else(|| panic!("-q line for {name}: {line}"));
+        let (rps, p50) = rest
+            .split_once(" requests per second, p50=")
+            .unwrap_or_else(|| panic!("-q line: {line}"));
+        let p50 = p50
+            .strip_suffix(" msec")
+            .unwrap_or_else(|| panic!("-q line: {line}"));
+        let rps: f64 = rps.parse().unwrap_or_else(|_| panic!("rps in {line}"));
+        let p50: f64 = p50.parse().unwrap_or_else(|_| panic!("p50 in {line}"));
+        assert!(rps > 0.0 && p50 > 0.0, "{line}");
+    }
+    let results = read_json(&json);
+    assert_eq!(results.len(), CORE_TESTS.len());
+    // Keyless commands are spread over the masters as cheaply as keyed ones are routed: PING costs
+    // the server less than GET, so it must not be far slower (a relative check, not a speed limit).
+    let rps = |name: &str| results.iter().find(|r| r.test == name).unwrap().rps;
+    for ping in ["PING_INLINE", "PING_MBULK"] {
+        assert!(
+            rps(ping) * 4.0 >= rps("GET"),
+            "{ping} at {:.0} rps vs GET at {:.0} rps: keyless routing is the bottleneck",
+            rps(ping),
+            rps("GET")
+        );
+    }
+    for (r, t) in results.iter().zip(CORE_TESTS) {
+        assert_eq!(r.test, t.to_ascii_uppercase());
+        assert_eq!((r.requests, r.ok, r.errors), (n, n, 0), "{r:?}");
+        assert!(r.classes.is_empty(), "{t}: unexpected error events {r:?}");
+        assert_eq!(r.keyspace, 100_000, "cluster default keyspace");
+        assert_eq!(r.unanswered, 0, "{r:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slot migration
+// ---------------------------------------------------------------------------------------------
+
+/// Owner of `slot` among the masters, from CLUSTER NODES.
+fn slot_owner(dep: &Deployment, slot: u16) -> usize {
+    let nodes = conn(dep, master_indexes(dep)[0])
+        .cmd(&["CLUSTER", "NODES"])
+        .text();
+    for line in nodes.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 9 || !f[2].contains("master") {
+            continue;
+        }
+        let owns = f[8..].iter().any(|r| {
+            if r.starts_with('[') {
+                return false;
+            }
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            let (a, b): (u16, u16) = (a.parse().unwrap(), b.parse().unwrap());
+            (a..=b).contains(&slot)
+        });
+        if owns {
+            let port: u16 = f[1]
+                .split('@')
+                .next()
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
+                .unwrap();
+            return dep
+                .nodes()
+                .iter()
+                .position(|n| n.addr.port() == port)
+                .unwrap();
+        }
+    }
+    panic!("no owner for slot {slot}:\n{nodes}");
+}
+
+/// Moves `slot` from `src` to `dst` the way redis-cli --cluster reshard does, slowly: the slot stays
+/// MIGRATING/IMPORTING for `spread` while its keys move in small batches, then it is handed over.
+/// Returns the number of keys moved.
+fn migrate_slot(dep: &Deployment, slot: u16, src: usize, dst: usize, spread: Duration) -> usize {
+    let mut s = conn(dep, src);
+    let mut d = conn(dep, dst);
+    let src_id = s.cmd(&["CLUSTER", "MYID"]).text();
+    let dst_id = d.cmd(&["CLUSTER", "MYID"]).text();
+    let slot_s = slot.to_string();
+    let dst_port = port(dep, dst);
+    d.cmd(&["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &src_id])
+        .ok();
+    s.cmd(&["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &dst_id])
+        .ok();
+    let until = Instant::now() + spread;
+    let mut moved = 0;
+    loop {
+        let batch = if Instant::now() < until { "20" } else { "1000" };
+        let keys = s.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot_s, batch]).array();
+        if keys.is_empty() && Instant::now() >= until {
+            break;
+        }
+        if !keys.is_empty() {
+            let mut args: Vec<Vec<u8>> =
+                ["MIGRATE", "127.0.0.1", &dst_port, "", "0", "5000", "KEYS"]
+                    .iter()
+                    .map(|a| a.as_bytes().to_vec())
+                    .collect();
+            moved += keys.len();
+            args.extend(keys.into_iter().map(|k| k.bytes()));
+            let r = s.pipeline(&[args]).remove(0);
+            assert!(
+                matches!(&r, Reply::Simple(t) if t == "OK" || t == "NOKEY"),
+                "MIGRATE: {r:?}"
+            );
+        }
+        if Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // Hand over: the importing node first, then the source, then everyone else.
+    d.cmd(&["CLUSTER", "SETSLOT", &slot_s, "NODE", &dst_id])
+        .ok();
+    s.cmd(&["CLUSTER", "SETSLOT", &slot_s, "NODE", &dst_id])
+        .ok();
+    for m in master_indexes(dep) {
+        if m != src && m != dst {
+            conn(dep, m)
+                .cmd(&["CLUSTER", "SETSLOT", &slot_s, "NODE", &dst_id])
+                .ok();
+        }
+    }
+    moved
+}
+
+fn wait_owner(dep: &Deployment, slot: u16, want: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slot_owner(dep, slot) != want {
+        assert!(Instant::now() < deadline, "slot {slot} never settled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn slot_migration_mid_run_is_followed() {
+    let dep = spawn_cluster();
+    let _turn = serial();
+    let slot = slot_of(b"{migr}");
+    let src = slot_owner(&dep, slot);
+    let dst = *master_indexes(&dep)
+        .iter()
+        .find(|&&m| m != src)
+        .expect("another master");
+    let seed = port(&dep, src);
+
+    // 1. A --duration run writing only keys of the migrating slot, while the slot moves src → dst.
+    let dir = TempDir::new("cluster-migr");
+    let json = dir.path().join("r.json");
+    let args: Vec<String> = [
+        "--cluster",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &seed,
+        "--duration",
+        "6s",
+        "-r",
+        "5000",
+        "--clients",
+        "4",
+        "-q",
+        "--json",
+        json.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "SET",
+        "{migr}:__rand_int__",
+        "__data__",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let run = std::thread::spawn(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        rbench(&a, Duration::from_secs(40))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let keys = migrate_slot(&dep, slot, src, dst, Duration::from_millis(1500));
+    let out = run.join().expect("rbench thread");
+    eprintln!("{}", out.describe());
+    eprintln!("migrated slot {slot} ({keys} keys) from node {src} to node {dst} mid-run");
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    wait_owner(&dep, slot, dst);
+    let r = &read_json(&json)[0];
+    eprintln!(
+        "duration run: requests={} ok={} errors={} classes={:?}",
+        r.requests, r.ok, r.errors, r.classes
+    );
+    assert!(keys > 0, "the run wrote no keys before the migration");
+    assert!(r.class("ask") > 0, "no ASK followed: {r:?}");
+    assert!(r.class("moved") > 0, "no MOVED followed: {r:?}");
+    assert_eq!(r.requests, r.ok + r.errors);
+    assert_eq!(r.unanswered, 0, "{r:?}");
+    assert!(r.ok > 1000, "{r:?}");
+    assert!(
+        r.errors <= r.requests / 100,
+        "too many failures for a planned migration: {r:?}"
+    );
+    let rows = cluster_support::read_runs_csv(dir.path());
+    let row = &rows[0];
+    let num = |k: &str| row[k].parse::<u64>().unwrap();
+    assert_eq!(num("ok") + num("errors"), num("requests"), "{row:?}");
+    assert_eq!(num("requests"), r.requests);
+    assert!(row["error_classes"].contains("ask="), "{row:?}");
+    assert!(row["error_classes"].contains("moved="), "{row:?}");
+    // After the hand-over the keys live on dst, none on src.
+    let count = |i| {
+        conn(&dep, i)
+            .cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()])
+            .int()
+    };
+    assert_eq!(count(src), 0);
+    assert!(count(dst) > 0);
+
+    // 2. An -n run (paced, so it spans the migration) reading the slot while it moves back.
+    let n = 5000u64;
+    let json2 = dir.path().join("r2.json");
+    let args: Vec<String> = [
+        "--cluster",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &seed,
+        "-n",
+        &n.to_string(),
+        "--rps",
+        "1000",
+        "-r",
+        "5000",
+        "--clients",
+        "4",
+        "-q",
+        "--json",
+        json2.to_str().unwrap(),
+        "--no-save",
+        "GET",
+        "{migr}:__rand_int__",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let run = std::thread::spawn(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        rbench(&a, Duration::from_secs(40))
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let keys_back = migrate_slot(&dep, slot, dst, src, Duration::from_millis(1500));
+    let out = run.join().expect("rbench thread");
+    eprintln!("{}", out.describe());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    wait_owner(&dep, slot, src);
+    let r2 = &read_json(&json2)[0];
+    eprintln!(
+        "-n run: migrated {keys_back} keys back; requests={} ok={} errors={} classes={:?}",
+        r2.requests, r2.ok, r2.errors, r2.classes
+    );
+    assert_eq!(
+        r2.requests, n,
+        "every one of -n {n} requests is counted: {r2:?}"
+    );
+    assert_eq!(r2.ok + r2.errors, n);
+    assert_eq!(r2.unanswered, 0);
+    assert!(r2.class("ask") + r2.class("moved") > 0, "{r2:?}");
+    assert!(r2.class("moved") > 0, "{r2:?}");
+    assert!(r2.errors <= n / 100, "{r2:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failover
+// ---------------------------------------------------------------------------------------------
+
+fn info_field(dep: &Deployment, i: usize, section: &str, field: &str) -> String {
+    let text = conn(dep, i).cmd(&["INFO", section]).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("{field} not in INFO {section}: {text}"))
+}
+
+#[test]
+fn failover_mid_run_recovers() {
+    let mut dep = spawn_cluster();
+    let _turn = serial();
+    let masters = master_indexes(&dep);
+    let (seed, victim) = (masters[0], masters[1]);
+    let victim_port = dep.nodes()[victim].addr.port();
+    let replica = (0..dep.nodes().len())
+        .find(|&i| {
+            dep.nodes()[i].role == Role::Replica
+                && info_field(&dep, i, "replication", "master_port") == victim_port.to_string()
+        })
+        .expect("the victim's replica");
+    let conns_before: u64 = info_field(&dep, replica, "stats", "total_connections_received")
+        .parse()
+        .unwrap();
+    let clients = 10;
+
+    let dir = TempDir::new("cluster-failover");
+    let json = dir.path().join("r.json");
+    let args: Vec<String> = [
+        "--cluster",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port(&dep, seed),
+        "--duration",
+        "20s",
+        "-t",
+        "set",
+        "-r",
+        "10000",
+        "--clients",
+        &clients.to_string(),
+        "-q",
+        "--json",
+        json.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let started = Instant::now();
+    let run = std::thread::spawn(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        rbench(&a, Duration::from_secs(45))
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    dep.kill_node(victim);
+    let killed_at = started.elapsed();
+    // The replica takes over (node timeout 2 s + election).
+    let mut promoted_after = None;
+    while started.elapsed() < Duration::from_secs(19) {
+        if conn(&dep, replica).cmd(&["ROLE"]).array()[0].text() == "master" {
+            promoted_after = Some(started.elapsed() - killed_at);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = run.join().expect("rbench thread");
+    eprintln!("{}", out.describe());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let promoted_after = promoted_after.expect("the replica was never promoted");
+
+    // The cluster's view: the replica is a master now, the victim failed.
+    let nodes = conn(&dep, seed).cmd(&["CLUSTER", "NODES"]).text();
+    let line_of = |port: u16| {
+        nodes
+            .lines()
+            .find(|l| l.contains(&format!(":{port}@")))
+            .unwrap_or_else(|| panic!("{port} not in CLUSTER NODES:\n{nodes}"))
+            .to_string()
+    };
+    let rep_line = line_of(dep.nodes()[replica].addr.port());
+    assert!(rep_line.contains("master"), "{rep_line}");
+    assert!(line_of(victim_port).contains("fail"), "{nodes}");
+    // rbench found and used the new master: every client connected to it, and it holds keys.
+    let conns_after: u64 = info_field(&dep, replica, "stats", "total_connections_received")
+        .parse()
+        .unwrap();
+    assert!(
+        conns_after - conns_before >= clients,
+        "the promoted node got {} connections, want at least one per client ({clients})",
+        conns_after - conns_before
+    );
+    assert!(dbsize(&dep, replica) > 0);
+
+    let r = &read_json(&json)[0];
+    let timeline = cluster_support::read_timeline(dir.path());
+    let cols: Vec<String> = timeline.columns.clone();
+    eprintln!(
+        "failover timeline (master killed at {killed_at:.1?} after start, replica promoted {promoted_after:.1?} later):"
+    );
+    eprintln!("  {}", cols.join(","));
+    for row in &timeline.rows {
+        eprintln!("  {}", row.join(","));
+    }
+    let ok_of = |sec: usize| -> u64 {
+        timeline
+            .rows
+            .iter()
+            .find(|r| r[0] == sec.to_string())
+            .map(|r| r[3].parse().unwrap())
+            .unwrap_or(0)
+    };
+    let first3: u64 = (1..=3).map(ok_of).sum();
+    let last3: u64 = (18..=20).map(ok_of).sum();
+    let baseline = first3 as f64 / 3.0;
+    let outage_start = (1..=20).find(|&s| (ok_of(s) as f64) < baseline * 0.5);
+    let recovered = outage_start.and_then(|s0| {
+        (s0..=20)
+            .find(|&s| (ok_of(s) as f64) >= baseline * 0.5)
+            .map(|s| (s0, s))
+    });
+    eprintln!(
+        "summary: first 3 s {:.0} ok/s, last 3 s {:.0} ok/s ({:.0}%); outage from second {:?}, recovered at second {:?} ({:?} s); requests={} ok={} errors={} classes={:?}",
+        baseline,
+        last3 as f64 / 3.0,
+        100.0 * last3 as f64 / first3.max(1) as f64,
+        outage_start,
+        recovered.map(|r| r.1),
+        recovered.map(|(a, b)| b - a),
+        r.requests,
+        r.ok,
+        r.errors,
+        r.classes
+    );
+    let faults = r.class("conn_lost") + r.class("conn_refused") + r.class("clusterdown");
+    assert!(faults > 0, "the failover left no trace: {r:?}");
+    assert!(
+        cols.iter()
+            .any(|c| ["conn_lost", "conn_refused", "clusterdown"].contains(&c.as_str())),
+        "timeline has no error class columns: {cols:?}"
+    );
+    assert_eq!(r.requests, r.ok + r.errors);
+    assert_eq!(r.unanswered, 0, "{r:?}");
+    assert!(first3 > 0, "no baseline throughput");
+    assert!(
+        last3 * 2 >= first3,
+        "throughput did not recover: first 3 s {first3} ok, last 3 s {last3} ok"
+    );
+    // Requests parked during the outage were retried, not dropped: failures stay a small share.
+    assert!(r.errors * 20 <= r.requests, "{r:?}");
+}
+
+/// Helpers private to this file (tests/support is another engineer's and may not exist yet).
+mod cluster_support {
+    use std::collections::BTreeMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    pub struct Output {
+        pub code: Option<i32>,
+        pub stdout: String,
+        pub stderr: String,
+        pub elapsed: Duration,
+        pub args: String,
+    }
+
+    impl Output {
+        pub fn describe(&self) -> String {
+            format!(
+                "rbench {}\n  exit {:?} after {:.2?}\n  stdout: {}\n  stderr: {}",
+                self.args,
+                self.code,
+                self.elapsed,
+                self.stdout.trim(),
+                self.stderr.trim()
+            )
+        }
+    }
+
+    /// Runs the rbench binary; kills it (its own PID, via Child::kill) if it overruns `timeout`.
+    pub fn rbench(args: &[&str], timeout: Duration) -> Output {
+        let start = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rbench"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rbench");
+        let mut so = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let t1 = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = so.read_to_string(&mut s);
+            s
+        });
+        let t2 = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = se.read_to_string(&mut s);
+            s
+        });
+        let code = loop {
+            if let Some(st) = child.try_wait().expect("wait rbench") {
+                break st.code();
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                let out = t1.join().unwrap_or_default();
+                let err = t2.join().unwrap_or_default();
+                panic!(
+                    "rbench {} did not finish within {timeout:?} (killed)\nstdout: {out}\nstderr: {err}",
+                    args.join(" ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Output {
+            code,
+            stdout: t1.join().unwrap_or_default(),
+            stderr: t2.join().unwrap_or_default(),
+            elapsed: start.elapsed(),
+            args: args.join(" "),
+        }
+    }
+
+    /// One entry of `--json`'s results.
+    #[derive(Debug)]
+    pub struct JsonResult {
+        pub test: String,
+        pub requests: u64,
+        pub ok: u64,
+        pub errors: u64,
+        pub keyspace: u64,
+        pub unanswered: u64,
+        pub rps: f64,
+        pub classes: BTreeMap<String, u64>,
+    }
+
+    impl JsonResult {
+        pub fn class(&self, name: &str) -> u64 {
+            self.classes.get(name).copied().unwrap_or(0)
+        }
+    }
+
+    pub fn read_json(path: &Path) -> Vec<JsonResult> {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let n = |v: &serde_json::Value, k: &str| {
+            v[k].as_u64()
+                .unwrap_or_else(|| panic!("{k} missing in {v}"))
+        };
+        doc["results"]
+            .as_array()
+            .expect("results array")
+            .iter()
+            .map(|r| JsonResult {
+                test: r["test"].as_str().unwrap_or_default().to_string(),
+                requests: n(r, "requests"),
+                ok: n(r, "ok"),
+                errors: n(r, "errors"),
+                keyspace: n(r, "keyspace"),
+                unanswered: n(r, "unanswered"),
+                rps: r["rps"].as_f64().expect("rps"),
+                classes: r["error_classes"]
+                    .as_object()
+                    .expect("error_classes object")
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// `<dir>/runs.csv` as header → value maps.
+    pub fn read_runs_csv(dir: &Path) -> Vec<BTreeMap<String, String>> {
+        let path = dir.join("runs.csv");
+        let mut rd = csv::Reader::from_path(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+        rd.records()
+            .map(|rec| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(rec.unwrap().iter().map(String::from))
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub struct Timeline {
+        pub columns: Vec<String>,
+        pub rows: Vec<Vec<String>>,
+    }
+
+    /// The one `timeline-*.csv` in `dir`.
+    pub fn read_timeline(dir: &Path) -> Timeline {
+        let files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("timeline-") && n.ends_with(".csv"))
+            })
+            .collect();
+        assert_eq!(files.len(), 1, "timeline files: {files:?}");
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        let mut lines = text.lines();
+        let columns: Vec<String> = lines
+            .next()
+            .expect("timeline header")
+            .split(',')
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            columns[..8],
+            [
+                "elapsed_s",
+                "target",
+                "test",
+                "ok",
+                "errors",
+                "p50_ms",
+                "p99_ms",
+                "max_ms"
+            ]
+        );
+        let rows = lines
+            .map(|l| l.split(',').map(String::from).collect::<Vec<_>>())
+            .inspect(|r| assert_eq!(r.len(), columns.len(), "{r:?}"))
+            .collect();
+        Timeline { columns, rows }
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(tag: &str) -> TempDir {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static SEQ: AtomicU64 = AtomicU64::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let p = std::env::temp_dir().join(format!(
+                "rbench-test-{tag}-{}-{}-{nanos}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&p).expect("create temp dir");
+            TempDir(p)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A RESP2 reply.
+    #[derive(Debug, Clone)]
+    pub enum Reply {
+        Simple(String),
+        Error(#[allow(dead_code)] String),
+        Int(i64),
+        Bulk(Option<Vec<u8>>),
+        Array(Vec<Reply>),
+    }
+
+    impl Reply {
+        pub fn int(&self) -> i64 {
+            match self {
+                Reply::Int(i) => *i,
+                other => panic!("expected an integer, got {other:?}"),
+            }
+        }
+
+        pub fn text(&self) -> String {
+            match self {
+                Reply::Simple(s) => s.clone(),
+                Reply::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
+                other => panic!("expected text, got {other:?}"),
+            }
+        }
+
+        pub fn bytes(self) -> Vec<u8> {
+            match self {
+                Reply::Bulk(Some(b)) => b,
+                other => panic!("expected a bulk string, got {other:?}"),
+            }
+        }
+
+        pub fn array(self) -> Vec<Reply> {
+            match self {
+                Reply::Array(v) => v,
+                other => panic!("expected an array, got {other:?}"),
+            }
+        }
+
+        /// Asserts +OK.
+        pub fn ok(&self) {
+            assert!(
+                matches!(self, Reply::Simple(s) if s == "OK"),
+                "expected OK, got {self:?}"
+            );
+        }
+    }
+
+    /// A minimal blocking RESP client for admin commands from the tests.
+    pub struct Resp {
+        r: BufReader<TcpStream>,
+        w: TcpStream,
+    }
+
+    impl Resp {
+        pub fn connect(addr: SocketAddr) -> Resp {
+            let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let _ = s.set_nodelay(true);
+            Resp {
+                r: BufReader::new(s.try_clone().unwrap()),
+                w: s,
+            }
+        }
+
+        pub fn cmd(&mut self, args: &[&str]) -> Reply {
+            let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+            self.pipeline(&[args]).remove(0)
+        }
+
+        /// Sends every command in one write, then reads one reply per command.
+        pub fn pipeline(&mut self, cmds: &[Vec<Vec<u8>>]) -> Vec<Reply> {
+            let mut buf = Vec::new();
+            for args in cmds {
+                buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+                for a in args {
+                    buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                    buf.extend_from_slice(a);
+                    buf.extend_from_slice(b"\r\n");
+                }
+            }
+            self.w.write_all(&buf).expect("write command");
+            (0..cmds.len()).map(|_| self.read()).collect()
+        }
+
+        fn line(&mut self) -> String {
+            let mut l = Vec::new();
+            self.r.read_until(b'\n', &mut l).expect("read reply");
+            assert!(l.ends_with(b"\r\n"), "truncated reply line {l:?}");
+            l.truncate(l.len() - 2);
+            String::from_utf8_lossy(&l).into_owned()
+        }
+
+        fn read(&mut self) -> Reply {
+            let l = self.line();
+            let (kind, rest) = l.split_at(1);
+            match kind {
+                "+" => Reply::Simple(rest.to_string()),
+                "-" => Reply::Error(rest.to_string()),
+                ":" => Reply::Int(rest.parse().unwrap()),
+                "$" => {
+                    let n: i64 = rest.parse().unwrap();
+                    if n < 0 {
+                        return Reply::Bulk(None);
+                    }
+                    let mut b = vec![0u8; n as usize + 2];
+                    self.r.read_exact(&mut b).expect("read bulk");
+                    b.truncate(n as usize);
+                    Reply::Bulk(Some(b))
+                }
+                "*" => {
+                    let n: i64 = rest.parse().unwrap();
+                    Reply::Array((0..n.max(0)).map(|_| self.read()).collect())
+                }
+                _ => panic!("bad reply line {l:?}"),
+            }
+        }
+    }
+}

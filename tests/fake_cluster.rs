@@ -1,0 +1,641 @@
+//! rbench's cluster routing against scripted fake cluster nodes (plain std::net threads on
+//! 127.0.0.1:0): redirect loops end, ASK is followed without touching the slot map, MOVED patches it,
+//! and every connection authenticates. The fakes count what reaches them, so the assertions are about
+//! where requests went, not only about what rbench reports.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fake::{FakeCluster, Scenario};
+
+const N: u64 = 200;
+const A: usize = 0;
+const B: usize = 1;
+
+fn bench(cluster: &FakeCluster, extra: &[&str]) -> (run::Output, run::Result1) {
+    let dir = run::TempDir::new("fake");
+    let json = dir.path().join("out.json");
+    let port = cluster.addr(A).port().to_string();
+    let n = N.to_string();
+    let mut args = vec![
+        "--cluster",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "set",
+        "-n",
+        &n,
+        "--clients",
+        "4",
+        "-q",
+        "--no-save",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run::rbench(&args, Duration::from_secs(30));
+    eprintln!("{}", out.describe());
+    assert_eq!(out.code, Some(0), "rbench failed: {}", out.describe());
+    let results = run::read_json(&json);
+    assert_eq!(results.len(), 1, "one test, one result");
+    let r = results.into_iter().next().unwrap();
+    assert_eq!(r.test, "SET");
+    // Preflight and discovery went through the fakes' CLUSTER SLOTS.
+    assert!(cluster.stat(A).cluster_slots.load(Ordering::SeqCst) >= 1);
+    (out, r)
+}
+
+/// A → MOVED to B, B → MOVED to A: every request must end as `too_many_redirects`, promptly.
+#[test]
+fn redirect_loop_ends_in_too_many_redirects() {
+    let cluster = FakeCluster::start(Scenario::RedirectLoop, None);
+    let (out, r) = bench(&cluster, &[]);
+    assert!(
+        out.elapsed < Duration::from_secs(25),
+        "took {:?}",
+        out.elapsed
+    );
+    assert_eq!(r.requests, N, "every request is accounted for: {r:?}");
+    assert_eq!(r.ok, 0, "{r:?}");
+    assert_eq!(r.errors, N, "{r:?}");
+    assert_eq!(r.class("too_many_redirects"), N, "{r:?}");
+    let moved = r.class("moved");
+    // Each request follows the loop a few times (bounded) before giving up.
+    assert!(
+        moved >= 2 * N && moved <= 20 * N,
+        "moved events {moved} for {N} requests: {r:?}"
+    );
+    // The fakes saw exactly the redirects rbench counted: one MOVED per data command.
+    let seen =
+        cluster.stat(A).data.load(Ordering::SeqCst) + cluster.stat(B).data.load(Ordering::SeqCst);
+    assert_eq!(
+        seen, moved,
+        "data commands seen by the fakes vs moved events"
+    );
+    assert!(cluster.stat(B).conns.load(Ordering::SeqCst) >= 1);
+    // The -q line still appears for a run whose requests all failed.
+    assert!(out.stdout.contains("SET: "), "{}", out.describe());
+}
+
+/// A → ASK to B; B only accepts after ASKING on the same connection. Requests succeed, ask events are
+/// counted, and the slot map is not changed: every request still goes to A first.
+#[test]
+fn ask_is_followed_with_asking_and_leaves_the_map_alone() {
+    let cluster = FakeCluster::start(Scenario::AskToB, Some("s3cret"));
+    let (out, r) = bench(&cluster, &["-a", "s3cret"]);
+    assert_eq!(r.requests, N, "{r:?}");
+    assert_eq!(r.ok, N, "{r:?}");
+    assert_eq!(r.errors, 0, "{r:?}");
+    assert_eq!(r.class("ask"), N, "one ASK per request: {r:?}");
+    assert_eq!(r.class("moved"), 0, "{r:?}");
+    let (a, b) = (cluster.stat(A), cluster.stat(B));
+    assert_eq!(
+        a.data.load(Ordering::SeqCst),
+        N,
+        "every request went to the slot owner A first (the map was not changed by ASK)"
+    );
+    assert_eq!(
+        b.asked_ok.load(Ordering::SeqCst),
+        N,
+        "B served each one after ASKING"
+    );
+    assert_eq!(
+        b.unasked.load(Ordering::SeqCst),
+        0,
+        "no command reached B without ASKING"
+    );
+    assert_eq!(b.asking.load(Ordering::SeqCst), N);
+    for s in [a, b] {
+        assert_eq!(
+            s.noauth.load(Ordering::SeqCst),
+            0,
+            "a connection skipped AUTH"
+        );
+        assert!(s.auth_ok.load(Ordering::SeqCst) >= 1);
+    }
+    assert!(!out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"));
+}
+
+/// A --duration run whose deadline falls while requests are between an ASK and its retry: those
+/// requests end as failures of class `ask`, not of some unrelated class.
+#[test]
+fn run_ending_mid_redirect_counts_the_redirect_class() {
+    let cluster = FakeCluster::start(Scenario::SlowAskToB, None);
+    let dir = run::TempDir::new("fake-dur");
+    let json = dir.path().join("out.json");
+    let port = cluster.addr(A).port().to_string();
+    let out = run::rbench(
+        &[
+            "--cluster",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "set",
+            "--duration",
+            "1s",
+            "--clients",
+            "4",
+            "-q",
+            "--no-save",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    );
+    eprintln!("{}", out.describe());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let r = &run::read_json(&json)[0];
+    eprintln!("{r:?}");
+    assert!(r.ok > 0, "{r:?}");
+    assert_eq!(r.requests, r.ok + r.errors);
+    // A is slow, so at the deadline nearly every client is waiting on A's ASK; whatever ends there
+    // is at most one request per client, and is labelled by what happened to it.
+    assert!(r.errors <= 4, "{r:?}");
+    assert_eq!(
+        r.class("other"),
+        0,
+        "requests ended mid-redirect were labelled `other`: {r:?}"
+    );
+    assert_eq!(r.class("moved"), 0, "{r:?}");
+    assert_eq!(cluster.stat(B).unasked.load(Ordering::SeqCst), 0);
+}
+
+/// A → MOVED to B (and from then on CLUSTER SLOTS says B owns everything): rbench patches its map
+/// after the first MOVED, so A sees only the first requests and B serves the rest.
+#[test]
+fn moved_patches_the_slot_map() {
+    let cluster = FakeCluster::start(Scenario::MovedToB, None);
+    // One key: one slot, so the first MOVED moves all traffic.
+    let (_, r) = bench(&cluster, &["-r", "1"]);
+    assert_eq!(r.requests, N, "{r:?}");
+    assert_eq!(r.ok, N, "{r:?}");
+    assert_eq!(r.errors, 0, "{r:?}");
+    let (a, b) = (cluster.stat(A), cluster.stat(B));
+    let at_a = a.data.load(Ordering::SeqCst);
+    assert_eq!(r.class("moved"), at_a, "one MOVED per command A saw: {r:?}");
+    assert!(at_a >= 1, "A never redirected anything");
+    // 4 clients, pipeline 1: each may have one request in flight to A before the map changes.
+    assert!(
+        at_a <= 8,
+        "A still got {at_a} requests after MOVED: the map was not patched"
+    );
+    assert_eq!(b.data.load(Ordering::SeqCst), N, "B served every request");
+}
+
+/// Fake servers: enough of RESP and of a cluster node's commands to satisfy rbench's preflight,
+/// handshake and topology queries, plus a scripted answer to data commands.
+mod fake {
+    use super::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Scenario {
+        RedirectLoop,
+        AskToB,
+        /// As AskToB, but A takes 20 ms to answer, so a run's deadline falls mid-redirect.
+        SlowAskToB,
+        MovedToB,
+    }
+
+    #[derive(Default, Debug)]
+    pub struct Stats {
+        pub conns: AtomicU64,
+        pub data: AtomicU64,
+        pub asking: AtomicU64,
+        pub asked_ok: AtomicU64,
+        pub unasked: AtomicU64,
+        pub noauth: AtomicU64,
+        pub auth_ok: AtomicU64,
+        pub cluster_slots: AtomicU64,
+    }
+
+    struct Shared {
+        scenario: Scenario,
+        addrs: Vec<SocketAddr>,
+        /// The node CLUSTER SLOTS names as owner of every slot.
+        owner: AtomicUsize,
+        password: Option<String>,
+        stats: Vec<Stats>,
+        stop: AtomicBool,
+    }
+
+    pub struct FakeCluster {
+        shared: Arc<Shared>,
+        threads: Mutex<Vec<JoinHandle<()>>>,
+    }
+
+    impl FakeCluster {
+        pub fn start(scenario: Scenario, password: Option<&str>) -> FakeCluster {
+            let listeners: Vec<TcpListener> = (0..2)
+                .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+                .collect();
+            let shared = Arc::new(Shared {
+                scenario,
+                addrs: listeners.iter().map(|l| l.local_addr().unwrap()).collect(),
+                owner: AtomicUsize::new(A),
+                password: password.map(String::from),
+                stats: (0..2).map(|_| Stats::default()).collect(),
+                stop: AtomicBool::new(false),
+            });
+            let mut threads = Vec::new();
+            for (node, l) in listeners.into_iter().enumerate() {
+                l.set_nonblocking(true).unwrap();
+                let shared = shared.clone();
+                threads.push(std::thread::spawn(move || accept_loop(l, node, shared)));
+            }
+            FakeCluster {
+                shared,
+                threads: Mutex::new(threads),
+            }
+        }
+
+        pub fn addr(&self, node: usize) -> SocketAddr {
+            self.shared.addrs[node]
+        }
+
+        pub fn stat(&self, node: usize) -> &Stats {
+            &self.shared.stats[node]
+        }
+    }
+
+    impl Drop for FakeCluster {
+        fn drop(&mut self) {
+            self.shared.stop.store(true, Ordering::SeqCst);
+            for t in self.threads.lock().unwrap().drain(..) {
+                let _ = t.join();
+            }
+        }
+    }
+
+    fn accept_loop(l: TcpListener, node: usize, shared: Arc<Shared>) {
+        let mut conns = Vec::new();
+        while !shared.stop.load(Ordering::SeqCst) {
+            match l.accept() {
+                Ok((s, _)) => {
+                    shared.stats[node].conns.fetch_add(1, Ordering::SeqCst);
+                    let shared = shared.clone();
+                    conns.push(std::thread::spawn(move || serve(s, node, shared)));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(_) => break,
+            }
+        }
+        for c in conns {
+            let _ = c.join();
+        }
+    }
+
+    struct ConnState {
+        authed: bool,
+        asking: bool,
+    }
+
+    fn serve(mut s: TcpStream, node: usize, shared: Arc<Shared>) {
+        let _ = s.set_nonblocking(false);
+        let _ = s.set_nodelay(true);
+        let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+        let mut st = ConnState {
+            authed: shared.password.is_none(),
+            asking: false,
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        while !shared.stop.load(Ordering::SeqCst) {
+            match s.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
+                Err(_) => return,
+            }
+            let mut out = Vec::new();
+            loop {
+                match parse_command(&buf) {
+                    Ok(Some((args, used))) => {
+                        buf.drain(..used);
+                        if !args.is_empty() {
+                            out.extend_from_slice(&answer(&shared, node, &mut st, &args));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(()) => {
+                        let _ = s.write_all(b"-ERR Protocol error\r\n");
+                        return;
+                    }
+                }
+            }
+            if !out.is_empty() && s.write_all(&out).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn answer(shared: &Shared, node: usize, st: &mut ConnState, args: &[Vec<u8>]) -> Vec<u8> {
+        let stats = &shared.stats[node];
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+        let asking = std::mem::take(&mut st.asking);
+        if name == "AUTH" {
+            let given = args.last().map(|p| String::from_utf8_lossy(p).into_owned());
+            return match (&shared.password, given) {
+                (Some(p), Some(g)) if *p == g && args.len() >= 2 => {
+                    st.authed = true;
+                    stats.auth_ok.fetch_add(1, Ordering::SeqCst);
+                    b"+OK\r\n".to_vec()
+                }
+                (None, _) => b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n".to_vec(),
+                _ => b"-WRONGPASS invalid username-password pair or user is disabled.\r\n".to_vec(),
+            };
+        }
+        if !st.authed {
+            stats.noauth.fetch_add(1, Ordering::SeqCst);
+            return b"-NOAUTH Authentication required.\r\n".to_vec();
+        }
+        match name.as_str() {
+            "PING" => return b"+PONG\r\n".to_vec(),
+            "ASKING" => {
+                st.asking = true;
+                stats.asking.fetch_add(1, Ordering::SeqCst);
+                return b"+OK\r\n".to_vec();
+            }
+            "READONLY" | "SELECT" => return b"+OK\r\n".to_vec(),
+            "CONFIG" => return b"-ERR CONFIG is disabled on this fake\r\n".to_vec(),
+            "INFO" => return bulk(b"# Cluster\r\ncluster_enabled:1\r\n"),
+            "CLUSTER" => {
+                let sub = args
+                    .get(1)
+                    .map(|s| String::from_utf8_lossy(s).to_ascii_uppercase())
+                    .unwrap_or_default();
+                if sub == "SLOTS" {
+                    stats.cluster_slots.fetch_add(1, Ordering::SeqCst);
+                    return cluster_slots(shared.addrs[shared.owner.load(Ordering::SeqCst)]);
+                }
+                return b"-ERR unknown CLUSTER subcommand on this fake\r\n".to_vec();
+            }
+            _ => {}
+        }
+        // A data command: its key is the first argument.
+        stats.data.fetch_add(1, Ordering::SeqCst);
+        let slot = args
+            .get(1)
+            .map(|k| rbench::cluster::slot::slot_of(k))
+            .unwrap_or(0);
+        let other = shared.addrs[1 - node];
+        let redirect = |kind: &str| format!("-{kind} {slot} {other}\r\n").into_bytes();
+        match (shared.scenario, node) {
+            (Scenario::RedirectLoop, _) => redirect("MOVED"),
+            (Scenario::AskToB, A) => redirect("ASK"),
+            (Scenario::SlowAskToB, A) => {
+                std::thread::sleep(Duration::from_millis(20));
+                redirect("ASK")
+            }
+            (Scenario::AskToB | Scenario::SlowAskToB, _) if asking => {
+                stats.asked_ok.fetch_add(1, Ordering::SeqCst);
+                b"+OK\r\n".to_vec()
+            }
+            (Scenario::AskToB | Scenario::SlowAskToB, _) => {
+                stats.unasked.fetch_add(1, Ordering::SeqCst);
+                redirect("MOVED")
+            }
+            (Scenario::MovedToB, A) => {
+                // The slot has moved for good: topology queries now say so too.
+                shared.owner.store(B, Ordering::SeqCst);
+                redirect("MOVED")
+            }
+            (Scenario::MovedToB, _) => b"+OK\r\n".to_vec(),
+        }
+    }
+
+    fn bulk(b: &[u8]) -> Vec<u8> {
+        let mut v = format!("${}\r\n", b.len()).into_bytes();
+        v.extend_from_slice(b);
+        v.extend_from_slice(b"\r\n");
+        v
+    }
+
+    /// Every slot on `owner`, as Redis 7 formats it.
+    fn cluster_slots(owner: SocketAddr) -> Vec<u8> {
+        let mut v = b"*1\r\n*3\r\n:0\r\n:16383\r\n*4\r\n".to_vec();
+        v.extend_from_slice(&bulk(owner.ip().to_string().as_bytes()));
+        v.extend_from_slice(format!(":{}\r\n", owner.port()).as_bytes());
+        v.extend_from_slice(&bulk(format!("{:040x}", owner.port()).as_bytes()));
+        v.extend_from_slice(b"*0\r\n");
+        v
+    }
+
+    /// One command (RESP array of bulk strings, or an inline command) from the front of `buf`.
+    fn parse_command(buf: &[u8]) -> Result<Option<(Vec<Vec<u8>>, usize)>, ()> {
+        let Some(first) = buf.first() else {
+            return Ok(None);
+        };
+        let line = |from: usize| -> Option<(&[u8], usize)> {
+            let end = buf[from..].windows(2).position(|w| w == b"\r\n")?;
+            Some((&buf[from..from + end], from + end + 2))
+        };
+        if *first != b'*' {
+            let Some((l, used)) = line(0) else {
+                return Ok(None);
+            };
+            let args = l
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(|w| w.to_vec())
+                .collect();
+            return Ok(Some((args, used)));
+        }
+        let Some((l, mut pos)) = line(1) else {
+            return Ok(None);
+        };
+        let n: usize = std::str::from_utf8(l)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(())?;
+        let mut args = Vec::with_capacity(n);
+        for _ in 0..n {
+            if pos >= buf.len() {
+                return Ok(None);
+            }
+            if buf[pos] != b'$' {
+                return Err(());
+            }
+            let Some((l, data)) = line(pos + 1) else {
+                return Ok(None);
+            };
+            let len: usize = std::str::from_utf8(l)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or(())?;
+            if buf.len() < data + len + 2 {
+                return Ok(None);
+            }
+            args.push(buf[data..data + len].to_vec());
+            pos = data + len + 2;
+        }
+        Ok(Some((args, pos)))
+    }
+}
+
+/// Running the binary with a deadline, temp dirs, and the JSON results. (tests/support is another
+/// engineer's; this stays private to this file until it lands.)
+mod run {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    pub struct Output {
+        pub code: Option<i32>,
+        pub stdout: String,
+        pub stderr: String,
+        pub elapsed: Duration,
+        pub args: String,
+    }
+
+    impl Output {
+        pub fn describe(&self) -> String {
+            format!(
+                "rbench {}\n  exit {:?} after {:.2?}\n  stdout: {}\n  stderr: {}",
+                self.args,
+                self.code,
+                self.elapsed,
+                self.stdout.trim(),
+                self.stderr.trim()
+            )
+        }
+    }
+
+    /// Runs rbench; kills it (by its PID, via Child::kill) if it overruns `timeout`.
+    pub fn rbench(args: &[&str], timeout: Duration) -> Output {
+        let start = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rbench"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rbench");
+        let mut so = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let t1 = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut so, &mut s);
+            s
+        });
+        let t2 = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut se, &mut s);
+            s
+        });
+        let code = loop {
+            if let Some(st) = child.try_wait().expect("wait rbench") {
+                break st.code();
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                let out = t1.join().unwrap_or_default();
+                let err = t2.join().unwrap_or_default();
+                panic!(
+                    "rbench {} did not finish within {timeout:?} (killed)\nstdout: {out}\nstderr: {err}",
+                    args.join(" ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Output {
+            code,
+            stdout: t1.join().unwrap_or_default(),
+            stderr: t2.join().unwrap_or_default(),
+            elapsed: start.elapsed(),
+            args: args.join(" "),
+        }
+    }
+
+    /// One entry of the JSON results.
+    #[derive(Debug)]
+    pub struct Result1 {
+        pub test: String,
+        pub requests: u64,
+        pub ok: u64,
+        pub errors: u64,
+        pub classes: BTreeMap<String, u64>,
+    }
+
+    impl Result1 {
+        pub fn class(&self, name: &str) -> u64 {
+            self.classes.get(name).copied().unwrap_or(0)
+        }
+    }
+
+    pub fn read_json(path: &Path) -> Vec<Result1> {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let n = |v: &serde_json::Value, k: &str| {
+            v[k].as_u64()
+                .unwrap_or_else(|| panic!("{k} missing in {v}"))
+        };
+        doc["results"]
+            .as_array()
+            .expect("results array")
+            .iter()
+            .map(|r| Result1 {
+                test: r["test"].as_str().unwrap_or_default().to_string(),
+                requests: n(r, "requests"),
+                ok: n(r, "ok"),
+                errors: n(r, "errors"),
+                classes: r["error_classes"]
+                    .as_object()
+                    .expect("error_classes object")
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(tag: &str) -> TempDir {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static SEQ: AtomicU64 = AtomicU64::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let p = std::env::temp_dir().join(format!(
+                "rbench-test-{tag}-{}-{}-{nanos}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&p).expect("create temp dir");
+            TempDir(p)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

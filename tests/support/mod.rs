@@ -1,0 +1,518 @@
+//! Shared helpers for the integration tests: spawn real Redis deployments (standalone or a 3+3 cluster)
+//! on free loopback ports, run the `rbench` binary with a timeout, temp dirs that clean up after
+//! themselves, a `redis-cli` shortcut, and parsers for rbench's outputs.
+//!
+//! Every file that does `mod support;` uses only part of this, hence the `dead_code` allowances.
+//! Servers are stopped by PID when their `Deployment` drops; the rbench child is killed by PID when it
+//! exceeds its timeout. Nothing here ever signals a process it did not start.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use rbench::deploy::{Deployment, SpawnSpec};
+
+/// Default bound for one rbench invocation in tests.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Path of the rbench binary Cargo built for this test run.
+pub fn rbench_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_rbench")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployments
+// ---------------------------------------------------------------------------------------------
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// One redis-server on a free loopback port; extra `redis_args` (e.g. `["--requirepass", "x"]`) follow
+/// the defaults. Call from the test's own thread: the server dies with the thread that spawned it.
+pub fn spawn_standalone(redis_args: &[&str]) -> Deployment {
+    let spec = SpawnSpec::Standalone {
+        redis_args: strings(redis_args),
+    };
+    Deployment::spawn(&spec, &AtomicBool::new(false))
+        .unwrap_or_else(|e| panic!("spawning a standalone redis-server {redis_args:?}: {e}"))
+}
+
+/// A 3-master, 1-replica-each cluster on free loopback ports, ready (all slots covered, replicas
+/// synced) when this returns.
+pub fn spawn_cluster(redis_args: &[&str]) -> Deployment {
+    let spec = SpawnSpec::Cluster {
+        masters: 3,
+        replicas: 1,
+        redis_args: strings(redis_args),
+    };
+    Deployment::spawn(&spec, &AtomicBool::new(false))
+        .unwrap_or_else(|e| panic!("spawning a 3+3 cluster {redis_args:?}: {e}"))
+}
+
+/// `redis-cli -p <node 0> ARGS...`, trimmed stdout; panics when redis-cli cannot run or connect.
+/// Error replies come back as text (redis-cli exits 0 for them).
+pub fn cli(dep: &Deployment, args: &[&str]) -> String {
+    cli_node(dep, 0, args)
+}
+
+/// As [`cli`], against node `index`.
+pub fn cli_node(dep: &Deployment, index: usize, args: &[&str]) -> String {
+    dep.cli(index, args)
+        .unwrap_or_else(|e| panic!("redis-cli {args:?}: {e}"))
+}
+
+/// As [`cli`], authenticating with `password` (without redis-cli's warning about -a).
+pub fn cli_auth(dep: &Deployment, password: &str, args: &[&str]) -> String {
+    let mut all = vec!["-a", password, "--no-auth-warning"];
+    all.extend_from_slice(args);
+    cli(dep, &all)
+}
+
+/// An integer reply from redis-cli (DBSIZE, LLEN, EVAL...); panics with the text otherwise.
+pub fn cli_int(dep: &Deployment, args: &[&str]) -> i64 {
+    let out = cli(dep, args);
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("redis-cli {args:?}: expected an integer, got {out:?}"))
+}
+
+/// Sums `per_key` (an integer command such as LLEN, XLEN, SCARD, or GET of a counter) over every key
+/// matching `pattern`, server-side in one Lua call.
+pub fn sum_over_keys(dep: &Deployment, pattern: &str, per_key: &str) -> i64 {
+    let script = format!(
+        "local s = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do \
+         s = s + tonumber(redis.call('{per_key}', k)) end return s"
+    );
+    cli_int(dep, &["EVAL", &script, "0", pattern])
+}
+
+/// Number of keys matching `pattern`.
+pub fn count_keys(dep: &Deployment, pattern: &str) -> i64 {
+    cli_int(
+        dep,
+        &["EVAL", "return #redis.call('KEYS', ARGV[1])", "0", pattern],
+    )
+}
+
+/// `-h 127.0.0.1 -p PORT` for node 0 of `dep`.
+pub fn target_args(dep: &Deployment) -> Vec<String> {
+    vec![
+        "-h".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        dep.addr().port().to_string(),
+    ]
+}
+
+/// A loopback port with nothing listening on it (bound, then released).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a probe socket");
+    l.local_addr().expect("probe address").port()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temp dirs
+// ---------------------------------------------------------------------------------------------
+
+/// A fresh directory under the system temp dir, removed (recursively) on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "rbench-test-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The path as a string, for command lines.
+    pub fn arg(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the binary
+// ---------------------------------------------------------------------------------------------
+
+/// What one rbench invocation did.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// Exit code; a child ended by a signal reports 128 + signal, as a shell would.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// The child outlived its timeout and was killed.
+    pub timed_out: bool,
+}
+
+impl RunOutput {
+    /// Panics (showing everything) unless the run exited 0.
+    pub fn assert_ok(&self) -> &Self {
+        assert!(
+            self.code == 0 && !self.timed_out,
+            "rbench failed (code {}, timed out: {})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.timed_out,
+            self.stdout,
+            self.stderr
+        );
+        self.assert_no_panic()
+    }
+
+    /// Panics when rbench panicked or printed a backtrace.
+    pub fn assert_no_panic(&self) -> &Self {
+        for s in [&self.stdout, &self.stderr] {
+            assert!(
+                !s.contains("panicked")
+                    && !s.contains("RUST_BACKTRACE")
+                    && !s.contains("stack backtrace"),
+                "rbench panicked\n--- stdout\n{}\n--- stderr\n{}",
+                self.stdout,
+                self.stderr
+            );
+        }
+        self
+    }
+
+    /// The non-empty lines of stderr.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    }
+}
+
+/// A running rbench child whose output is being collected.
+pub struct Running {
+    child: Child,
+    out: Option<JoinHandle<String>>,
+    err: Option<JoinHandle<String>>,
+    started: Instant,
+}
+
+fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+impl Running {
+    /// Starts rbench with `args` and extra environment `env` (REDISCLI_AUTH is cleared first, so the
+    /// caller's environment cannot leak a password into a test).
+    pub fn start<S: AsRef<str>>(args: &[S], env: &[(&str, &str)]) -> Running {
+        let mut cmd = Command::new(rbench_bin());
+        cmd.args(args.iter().map(|a| a.as_ref()))
+            .env_remove("REDISCLI_AUTH")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", rbench_bin()));
+        let out = child.stdout.take().map(drain);
+        let err = child.stderr.take().map(drain);
+        Running {
+            child,
+            out,
+            err,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `sig` to the child, by its PID, while it has not been reaped yet.
+    pub fn signal(&mut self, sig: libc::c_int) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: kill(2) on our own child, which is not reaped yet (so the PID is still ours).
+            unsafe {
+                libc::kill(self.child.id() as libc::pid_t, sig);
+            }
+        }
+    }
+
+    /// Waits for the child to exit; past `timeout` it is killed (SIGKILL by PID) and reported as
+    /// timed out.
+    pub fn wait(mut self, timeout: Duration) -> RunOutput {
+        let deadline = self.started + timeout;
+        let mut timed_out = false;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) if Instant::now() >= deadline => {
+                    timed_out = true;
+                    let _ = self.child.kill();
+                    break self.child.wait().expect("reaping a killed rbench");
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => panic!("waiting for rbench: {e}"),
+            }
+        };
+        let elapsed = self.started.elapsed();
+        let code = status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        let stdout = self
+            .out
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let stderr = self
+            .err
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        RunOutput {
+            code,
+            stdout,
+            stderr,
+            elapsed,
+            timed_out,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A test that panicked before wait(): do not leave the child behind.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs rbench to completion (or kills it after `timeout`).
+pub fn run_rbench_env<S: AsRef<str>>(
+    args: &[S],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> RunOutput {
+    Running::start(args, env).wait(timeout)
+}
+
+/// Runs rbench with no extra environment and the default timeout.
+pub fn run_rbench<S: AsRef<str>>(args: &[S]) -> RunOutput {
+    run_rbench_env(args, &[], RUN_TIMEOUT)
+}
+
+/// Builds an argv: `target_args(dep)` followed by `rest`.
+pub fn args_for(dep: &Deployment, rest: &[&str]) -> Vec<String> {
+    let mut v = target_args(dep);
+    v.extend(rest.iter().map(|s| s.to_string()));
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing rbench's outputs
+// ---------------------------------------------------------------------------------------------
+
+/// The 26 columns DESIGN §6 promises, in order, at the start of every results CSV.
+pub const DESIGN_COLUMNS: [&str; 26] = [
+    "timestamp",
+    "run_id",
+    "rbench_version",
+    "git_rev",
+    "profile",
+    "target",
+    "deployment",
+    "persistence",
+    "test",
+    "clients",
+    "pipeline",
+    "data_size",
+    "keyspace",
+    "target_rps",
+    "requests",
+    "duration_s",
+    "rps",
+    "ok",
+    "errors",
+    "avg_ms",
+    "min_ms",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "p999_ms",
+    "max_ms",
+];
+
+/// Digits with exactly `decimals` digits after the point (`12.34` for 2).
+pub fn is_fixed_decimal(s: &str, decimals: usize) -> bool {
+    match s.split_once('.') {
+        Some((int, frac)) => {
+            !int.is_empty()
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.len() == decimals
+                && frac.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Parses redis-benchmark's `-q` line, `NAME: 123.45 requests per second, p50=0.311 msec`, strictly
+/// (2 decimals for the rate, 3 for p50). Returns (name, rps, p50 ms).
+pub fn parse_quiet_line(line: &str) -> Option<(String, f64, f64)> {
+    let rest = line.strip_suffix(" msec")?;
+    let (head, p50) = rest.rsplit_once(" requests per second, p50=")?;
+    let (name, rps) = head.rsplit_once(": ")?;
+    if name.is_empty() || name.trim() != name || !is_fixed_decimal(rps, 2) {
+        return None;
+    }
+    if !is_fixed_decimal(p50, 3) {
+        return None;
+    }
+    Some((name.to_string(), rps.parse().ok()?, p50.parse().ok()?))
+}
+
+/// A CSV file (the results `runs.csv`, or a timeline) read into a header and rows.
+#[derive(Debug, Clone)]
+pub struct Csv {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// The raw text, for byte-level checks and messages.
+    pub text: String,
+}
+
+impl Csv {
+    pub fn read(path: &Path) -> Csv {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        Csv::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Csv {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(text.as_bytes());
+        let header: Vec<String> = r
+            .headers()
+            .unwrap_or_else(|e| panic!("bad CSV header: {e}\n{text}"))
+            .iter()
+            .map(String::from)
+            .collect();
+        let rows = r
+            .records()
+            .map(|rec| {
+                rec.unwrap_or_else(|e| panic!("bad CSV row: {e}\n{text}"))
+                    .iter()
+                    .map(String::from)
+                    .collect()
+            })
+            .collect();
+        Csv {
+            header,
+            rows,
+            text: text.to_string(),
+        }
+    }
+
+    /// Index of column `name`; panics when it is missing.
+    pub fn col(&self, name: &str) -> usize {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name:?} in {:?}", self.header))
+    }
+
+    pub fn get<'a>(&self, row: &'a [String], name: &str) -> &'a str {
+        &row[self.col(name)]
+    }
+
+    /// A numeric cell; panics with context when it does not parse.
+    pub fn num(&self, row: &[String], name: &str) -> f64 {
+        let v = self.get(row, name);
+        v.parse()
+            .unwrap_or_else(|_| panic!("column {name} = {v:?} is not a number in {row:?}"))
+    }
+
+    /// Rows as column-name → value maps.
+    pub fn maps(&self) -> Vec<HashMap<String, String>> {
+        self.rows
+            .iter()
+            .map(|r| self.header.iter().cloned().zip(r.iter().cloned()).collect())
+            .collect()
+    }
+
+    /// The rows whose `test` column equals `test`.
+    pub fn rows_for_test(&self, test: &str) -> Vec<&Vec<String>> {
+        let c = self.col("test");
+        self.rows.iter().filter(|r| r[c] == test).collect()
+    }
+
+    /// The single row for `test`; panics when there is not exactly one.
+    pub fn row_for_test(&self, test: &str) -> &Vec<String> {
+        let rows = self.rows_for_test(test);
+        assert_eq!(rows.len(), 1, "want one {test} row in\n{}", self.text);
+        rows[0]
+    }
+}
+
+/// `<dir>/runs.csv`, the long-format results file.
+pub fn results_csv(dir: &Path) -> Csv {
+    Csv::read(&dir.join("runs.csv"))
+}
+
+/// Parses a `--json` file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}\n{text}", path.display()))
+}
+
+/// A numeric field of a JSON object, by path (`["latency", "p99_ms"]`).
+pub fn json_f64(v: &serde_json::Value, path: &[&str]) -> f64 {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_f64()
+        .unwrap_or_else(|| panic!("JSON {path:?} is not a number: {cur}"))
+}
