@@ -78,6 +78,17 @@ where
     }
 }
 
+/// Prefixes an error with the target's name, unless it already starts with it (connection errors
+/// name the address, which is the target's name for `-h/-p` runs).
+fn with_target(name: &str, e: &dyn std::fmt::Display) -> String {
+    let msg = e.to_string();
+    if msg.starts_with(name) {
+        msg
+    } else {
+        format!("{name}: {msg}")
+    }
+}
+
 fn first_line(s: &str) -> String {
     let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     line.trim().trim_start_matches("error: ").to_string()
@@ -222,7 +233,7 @@ impl Session<'_> {
             let prepared = match target::prepare(t, &plan.workload, rt, &INTERRUPTED) {
                 Ok(p) => p,
                 Err(e) => {
-                    let _ = writeln!(self.err, "rbench: {}: {e}", t.name);
+                    let _ = writeln!(self.err, "rbench: {}", with_target(&t.name, &e));
                     return if INTERRUPTED.load(Ordering::SeqCst) {
                         EXIT_INTERRUPTED
                     } else {
@@ -334,7 +345,7 @@ impl Session<'_> {
         let phase_res = match res {
             Ok(r) => r,
             Err(e) => {
-                let _ = writeln!(self.err, "rbench: {}: {e}", prepared.name);
+                let _ = writeln!(self.err, "rbench: {}", with_target(&prepared.name, &e));
                 return Err(EXIT_FAIL);
             }
         };

@@ -105,14 +105,18 @@ pub fn prepare(
     if cancel.load(Ordering::SeqCst) {
         return Err(TargetError::Deploy(DeployError::Interrupted));
     }
-    rt.block_on(async {
+    let check = async {
         let mut warnings = Vec::new();
         let (route, masters, probe) = match (cluster_seeds, single) {
             (Some(seeds), _) => {
                 let topo = Topology::discover(&seeds, &t.auth).await?;
                 let map = topo.snapshot();
                 let masters = map.masters().len();
-                let probe = map.masters().first().and_then(|i| map.nodes.get(*i as usize).copied()).unwrap_or(seeds[0]);
+                let probe = map
+                    .masters()
+                    .first()
+                    .and_then(|i| map.nodes.get(*i as usize).copied())
+                    .unwrap_or(seeds[0]);
                 (Route::Cluster(Arc::new(topo)), masters, probe)
             }
             (None, Some(a)) => (Route::Single(a), 1, a),
@@ -122,16 +126,24 @@ pub fn prepare(
         conn.ping().await?;
         let persistence = persistence(&mut conn).await;
         if let Route::Single(a) = route
-            && info_field(&mut conn, "cluster", "cluster_enabled").await.as_deref() == Some("1") {
-                warnings.push(format!(
+            && info_field(&mut conn, "cluster", "cluster_enabled")
+                .await
+                .as_deref()
+                == Some("1")
+        {
+            warnings.push(format!(
                     "{a} is a Redis Cluster node: pass --cluster so keys are routed by slot (without it, keys owned by other nodes fail with MOVED)"
                 ));
-            }
+        }
         let conns = w.clients * masters;
         raise_nofile_limit(conns)?;
         Ok::<Prepared, TargetError>(Prepared {
             name: t.name.clone(),
-            deployment: if matches!(route, Route::Cluster(_)) { "cluster".into() } else { "standalone".into() },
+            deployment: if matches!(route, Route::Cluster(_)) {
+                "cluster".into()
+            } else {
+                "standalone".into()
+            },
             route,
             auth: t.auth.clone(),
             persistence,
@@ -139,6 +151,17 @@ pub fn prepare(
             warnings,
             spawned,
         })
+    };
+    // A server that accepts but never answers must not make Ctrl-C wait for the setup timeouts.
+    rt.block_on(async {
+        tokio::select! {
+            r = check => r,
+            _ = async {
+                while !cancel.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            } => Err(TargetError::Deploy(DeployError::Interrupted)),
+        }
     })
 }
 

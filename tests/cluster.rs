@@ -620,9 +620,17 @@ fn failover_mid_run_recovers() {
             .unwrap_or_else(|| panic!("{port} not in CLUSTER NODES:\n{nodes}"))
             .to_string()
     };
-    let rep_line = line_of(dep.nodes()[replica].addr.port());
-    assert!(rep_line.contains("master"), "{rep_line}");
-    assert!(line_of(victim_port).contains("fail"), "{nodes}");
+    let flags = |line: String| line.split_whitespace().nth(2).unwrap_or("").to_string();
+    let rep_flags = flags(line_of(dep.nodes()[replica].addr.port()));
+    assert!(
+        rep_flags.contains("master"),
+        "promoted node: {rep_flags}\n{nodes}"
+    );
+    let victim_flags = flags(line_of(victim_port));
+    assert!(
+        victim_flags.contains("fail"),
+        "killed node: {victim_flags}\n{nodes}"
+    );
     // rbench found and used the new master: every client connected to it, and it holds keys.
     let conns_after: u64 = info_field(&dep, replica, "stats", "total_connections_received")
         .parse()
@@ -652,6 +660,14 @@ fn failover_mid_run_recovers() {
             .map(|r| r[3].parse().unwrap())
             .unwrap_or(0)
     };
+    // The CSV timeline, the JSON timeline and the totals agree.
+    let csv_ok: Vec<u64> = timeline
+        .rows
+        .iter()
+        .map(|r| r[3].parse().unwrap())
+        .collect();
+    assert_eq!(csv_ok, r.timeline_ok, "CSV vs JSON timeline");
+    assert_eq!(csv_ok.iter().sum::<u64>(), r.ok, "timeline ok vs total ok");
     let first3: u64 = (1..=3).map(ok_of).sum();
     let last3: u64 = (18..=20).map(ok_of).sum();
     let baseline = first3 as f64 / 3.0;
@@ -780,6 +796,8 @@ mod cluster_support {
         pub unanswered: u64,
         pub rps: f64,
         pub classes: BTreeMap<String, u64>,
+        /// ok per second.
+        pub timeline_ok: Vec<u64>,
     }
 
     impl JsonResult {
@@ -808,6 +826,12 @@ mod cluster_support {
                 keyspace: n(r, "keyspace"),
                 unanswered: n(r, "unanswered"),
                 rps: r["rps"].as_f64().expect("rps"),
+                timeline_ok: r["timeline"]
+                    .as_array()
+                    .expect("timeline array")
+                    .iter()
+                    .map(|s| n(s, "ok"))
+                    .collect(),
                 classes: r["error_classes"]
                     .as_object()
                     .expect("error_classes object")

@@ -68,7 +68,7 @@ fn redirect_loop_ends_in_too_many_redirects() {
     let moved = r.class("moved");
     // Each request follows the loop a few times (bounded) before giving up.
     assert!(
-        moved >= 2 * N && moved <= 20 * N,
+        (2 * N..=20 * N).contains(&moved),
         "moved events {moved} for {N} requests: {r:?}"
     );
     // The fakes saw exactly the redirects rbench counted: one MOVED per data command.
@@ -168,6 +168,36 @@ fn run_ending_mid_redirect_counts_the_redirect_class() {
     assert_eq!(cluster.stat(B).unasked.load(Ordering::SeqCst), 0);
 }
 
+/// TRYAGAIN, CLUSTERDOWN, LOADING and dropped connections are retried (after a backoff, with a
+/// topology refresh) until they succeed: every request ends ok, and each fault is counted by class.
+#[test]
+fn transient_faults_are_retried_and_counted() {
+    let cluster = FakeCluster::start(Scenario::Transient, None);
+    let (out, r) = bench(&cluster, &[]);
+    assert!(
+        out.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        out.elapsed
+    );
+    assert_eq!((r.requests, r.ok, r.errors), (N, N, 0), "{r:?}");
+    assert_eq!(r.class("tryagain"), 10, "{r:?}");
+    assert_eq!(r.class("clusterdown"), 10, "{r:?}");
+    assert_eq!(r.class("loading"), 10, "{r:?}");
+    // Each hang-up loses the command it cut off (pipeline 1: nothing else was in flight on it).
+    assert_eq!(r.class("conn_lost"), 3, "{r:?}");
+    let a = cluster.stat(A);
+    // 30 error replies + 3 unanswered commands were sent again.
+    assert_eq!(a.data.load(Ordering::SeqCst), N + 33);
+    // 4 clients' connections, plus one per hang-up (and preflight/topology connections).
+    assert!(a.conns.load(Ordering::SeqCst) >= 4 + 3);
+    // CLUSTERDOWN and lost connections asked for a refresh: CLUSTER SLOTS beyond discovery.
+    assert!(
+        a.cluster_slots.load(Ordering::SeqCst) >= 2,
+        "no topology refresh after CLUSTERDOWN / connection loss"
+    );
+    assert_eq!(cluster.stat(B).data.load(Ordering::SeqCst), 0);
+}
+
 /// A → MOVED to B (and from then on CLUSTER SLOTS says B owns everything): rbench patches its map
 /// after the first MOVED, so A sees only the first requests and B serves the rest.
 #[test]
@@ -202,7 +232,13 @@ mod fake {
         /// As AskToB, but A takes 20 ms to answer, so a run's deadline falls mid-redirect.
         SlowAskToB,
         MovedToB,
+        /// Only A: TRYAGAIN, CLUSTERDOWN and LOADING 10 times each, then OK, hanging up on the
+        /// 50th, 100th and 150th data command.
+        Transient,
     }
+
+    /// `answer`'s reply meaning "close the connection without replying".
+    pub const HANG_UP: &[u8] = b"<hang up>";
 
     #[derive(Default, Debug)]
     pub struct Stats {
@@ -329,7 +365,14 @@ mod fake {
                     Ok(Some((args, used))) => {
                         buf.drain(..used);
                         if !args.is_empty() {
-                            out.extend_from_slice(&answer(&shared, node, &mut st, &args));
+                            let reply = answer(&shared, node, &mut st, &args);
+                            if reply == HANG_UP {
+                                // Drop the connection with this command unanswered (and
+                                // whatever else was pipelined behind it).
+                                let _ = s.write_all(&out);
+                                return;
+                            }
+                            out.extend_from_slice(&reply);
                         }
                     }
                     Ok(None) => break,
@@ -389,7 +432,7 @@ mod fake {
             _ => {}
         }
         // A data command: its key is the first argument.
-        stats.data.fetch_add(1, Ordering::SeqCst);
+        let seq = stats.data.fetch_add(1, Ordering::SeqCst);
         let slot = args
             .get(1)
             .map(|k| rbench::cluster::slot::slot_of(k))
@@ -417,6 +460,13 @@ mod fake {
                 redirect("MOVED")
             }
             (Scenario::MovedToB, _) => b"+OK\r\n".to_vec(),
+            (Scenario::Transient, _) => match seq {
+                0..10 => b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n".to_vec(),
+                10..20 => b"-CLUSTERDOWN The cluster is down\r\n".to_vec(),
+                20..30 => b"-LOADING Redis is loading the dataset in memory\r\n".to_vec(),
+                50 | 100 | 150 => HANG_UP.to_vec(),
+                _ => b"+OK\r\n".to_vec(),
+            },
         }
     }
 
@@ -438,7 +488,10 @@ mod fake {
     }
 
     /// One command (RESP array of bulk strings, or an inline command) from the front of `buf`.
-    fn parse_command(buf: &[u8]) -> Result<Option<(Vec<Vec<u8>>, usize)>, ()> {
+    /// A parsed command and the bytes it used; Err for bytes that are not RESP.
+    type Parsed = Result<Option<(Vec<Vec<u8>>, usize)>, ()>;
+
+    fn parse_command(buf: &[u8]) -> Parsed {
         let Some(first) = buf.first() else {
             return Ok(None);
         };

@@ -7,6 +7,27 @@ use std::time::Duration;
 
 use support::*;
 
+/// At least two per-second rows for `test`, each with successes, adding up to `ok`.
+fn assert_timeline_covers(timeline: &Csv, test: &str, ok: f64) {
+    let rows = timeline.rows_for_test(test);
+    assert!(rows.len() >= 2, "{test}: {}", timeline.text);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(
+            timeline.num(r, "elapsed_s"),
+            (i + 1) as f64,
+            "{}",
+            timeline.text
+        );
+        assert_eq!(timeline.num(r, "errors"), 0.0, "{}", timeline.text);
+    }
+    for r in &rows[..2] {
+        assert!(timeline.num(r, "ok") > 0.0, "{test}: {}", timeline.text);
+        assert!(timeline.num(r, "p50_ms") > 0.0, "{test}: {}", timeline.text);
+    }
+    let sum: f64 = rows.iter().map(|r| timeline.num(r, "ok")).sum();
+    assert_eq!(sum, ok, "{test}: {}", timeline.text);
+}
+
 #[test]
 fn mix_follows_the_weights() {
     let dep = spawn_standalone(&[]);
@@ -101,15 +122,10 @@ fn target_rate_is_achieved() {
     assert_eq!(csv.get(row, "target_rps"), "2000");
     assert!(!csv.get(row, "p99_uncorrected_ms").is_empty());
 
-    // The timeline of a 3 s run has a row per second, each with successes.
+    // The timeline of a 3 s run has a row per second with successes, and accounts for every reply.
     let run_id = csv.get(row, "run_id");
     let timeline = Csv::read(&dir.join(&format!("timeline-{run_id}.csv")));
-    let rows = timeline.rows_for_test("SET");
-    assert!(rows.len() >= 2, "{}", timeline.text);
-    for r in &rows[..2] {
-        let ok = timeline.num(r, "ok");
-        assert!((1500.0..=2500.0).contains(&ok), "{}", timeline.text);
-    }
+    assert_timeline_covers(&timeline, "SET", csv.num(row, "ok"));
 }
 
 #[test]
@@ -132,7 +148,8 @@ fn a_mix_at_a_target_rate_reports_the_schedule_rate() {
             "100",
             "--json",
             json.to_str().unwrap(),
-            "--no-save",
+            "--out",
+            &dir.arg(),
         ],
     ));
     res.assert_ok();
@@ -158,6 +175,13 @@ fn a_mix_at_a_target_rate_reports_the_schedule_rate() {
     }
     assert!(!res.stdout.contains("fell behind"), "{}", res.stdout);
     assert!(!res.stderr.contains("fell behind"), "{}", res.stderr);
+    // One timeline per command of the mix.
+    let csv = results_csv(dir.path());
+    let run_id = csv.get(&csv.rows[0], "run_id");
+    let timeline = Csv::read(&dir.join(&format!("timeline-{run_id}.csv")));
+    for test in ["SET", "GET"] {
+        assert_timeline_covers(&timeline, test, csv.num(csv.row_for_test(test), "ok"));
+    }
 }
 
 #[test]
@@ -186,7 +210,11 @@ fn a_stall_shows_up_in_corrected_latency() {
         ),
         &[],
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Stall ~1 s into the measured run (its first SET creates the key), well before its end.
+    wait_for("the run to start", Duration::from_secs(10), || {
+        cli_int(&dep, &["DBSIZE"]) > 0
+    });
+    std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(cli(&dep, &["DEBUG", "SLEEP", "0.5"]), "OK");
     let res = run.wait(Duration::from_secs(30));
     res.assert_ok();
@@ -265,6 +293,9 @@ fn sigint_reports_and_saves_what_was_measured() {
         ),
         &[],
     );
+    wait_for("the run to start", Duration::from_secs(10), || {
+        cli_int(&dep, &["DBSIZE"]) > 0
+    });
     std::thread::sleep(Duration::from_millis(1500));
     run.signal(libc::SIGINT);
     let res = run.wait(Duration::from_secs(20));

@@ -214,7 +214,7 @@ fn pipelining_and_threads_complete_exactly_n() {
     ];
     for case in cases {
         let mut args: Vec<&str> = case.to_vec();
-        args.extend(["-q", "--out", &out.path().to_str().unwrap()]);
+        args.extend(["-q", "--out", out.path().to_str().unwrap()]);
         run_rbench(&args_for(&dep, &args)).assert_ok();
     }
     let csv = results_csv(out.path());
@@ -605,6 +605,26 @@ fn server_errors_are_errors_not_successes() {
     assert_eq!(csv.num(row, "errors"), 500.0);
     assert_eq!(csv.num(row, "rps"), 0.0);
     assert_eq!(csv.get(row, "error_classes"), "wrongtype=500");
+    // The timeline gets a column for the class, and counts every failure in some second.
+    let run_id = csv.get(row, "run_id");
+    let timeline = Csv::read(&out.join(&format!("timeline-{run_id}.csv")));
+    assert_eq!(
+        timeline.text.lines().next().unwrap(),
+        "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,wrongtype"
+    );
+    let (ok, errors, wrongtype) = timeline.rows.iter().fold((0.0, 0.0, 0.0), |a, r| {
+        (
+            a.0 + timeline.num(r, "ok"),
+            a.1 + timeline.num(r, "errors"),
+            a.2 + timeline.num(r, "wrongtype"),
+        )
+    });
+    assert_eq!(
+        (ok, errors, wrongtype),
+        (0.0, 500.0, 500.0),
+        "{}",
+        timeline.text
+    );
     // The string is untouched.
     assert_eq!(cli(&dep, &["GET", "mylist:000000000000"]), "x");
 }

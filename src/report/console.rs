@@ -170,7 +170,11 @@ impl Progress for ConsoleProgress<'_> {
         let Some(out) = self.live.as_deref_mut() else {
             return;
         };
-        let mut line = format!("[{sec:>4}s] {}", self.label);
+        let mut line = format!("[{sec:>4}s]");
+        if ops.len() > 1 {
+            line.push(' ');
+            line.push_str(&self.label);
+        }
         for (op, row) in ops.iter().zip(rows) {
             let (ok, failed, p50, p99) = match row {
                 Some(s) => (

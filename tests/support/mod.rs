@@ -516,3 +516,12 @@ pub fn json_f64(v: &serde_json::Value, path: &[&str]) -> f64 {
     cur.as_f64()
         .unwrap_or_else(|| panic!("JSON {path:?} is not a number: {cur}"))
 }
+
+/// Polls `cond` every 20 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
