@@ -284,20 +284,11 @@ impl Session<'_> {
             1
         });
         let spec = PhaseSpec {
+            workload: w,
             ops: phase.iter().map(|(o, _)| *o).collect(),
             weights: phase.iter().map(|(_, w)| *w).collect(),
-            clients: w.clients,
-            threads: w.threads,
-            requests: w.requests,
-            duration: w.duration,
-            pipeline: w.pipeline,
-            sizes: w.sizes,
             keyspace,
-            key_dist: w.key_dist.clone(),
-            rps: w.rps,
             seed: w.seed.wrapping_add(repeat as u64),
-            encode: w.encode.clone(),
-            read_from_replicas: w.read_from_replicas,
             retry_window: config::RETRY_WINDOW,
         };
         let names: Vec<String> = spec.ops.iter().map(|o| self.test_name(*o)).collect();

@@ -9,34 +9,28 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::cluster::Route;
+use crate::config::Workload;
 use crate::conn::{Auth, ConnError};
 use crate::stats::{OpStats, Recorder, SharedRecorder, merge_all, merged_second};
 use crate::worker::{RunShared, Worker};
-use crate::workload::generator::{DataSize, KeyDist, payload};
+use crate::workload::Op;
+use crate::workload::generator::payload;
 use crate::workload::pacing::{Budget, Pacer, Schedule};
 use crate::workload::template::Template;
-use crate::workload::{EncodeOpts, Op};
 
 /// How long workers get to finish their batch after the run is told to stop, before their runtime
 /// is dropped (a stalled server must not hold the run hostage).
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
+/// One phase: a test (or a mix) of the planned workload, against one target.
 #[derive(Clone, Debug)]
-pub struct PhaseSpec {
+pub struct PhaseSpec<'a> {
+    pub workload: &'a Workload,
     pub ops: Vec<Op>,
     pub weights: Vec<u32>,
-    pub clients: usize,
-    pub threads: usize,
-    pub requests: Option<u64>,
-    pub duration: Option<Duration>,
-    pub pipeline: usize,
-    pub sizes: DataSize,
+    /// The workload's key space, resolved for the target (cluster runs default to more keys).
     pub keyspace: u64,
-    pub key_dist: KeyDist,
-    pub rps: Option<f64>,
     pub seed: u64,
-    pub encode: EncodeOpts,
-    pub read_from_replicas: bool,
     pub retry_window: Duration,
 }
 
@@ -67,46 +61,46 @@ pub enum RunError {
 
 /// Runs the phase to completion on the calling runtime's thread (which only orchestrates).
 pub async fn run_phase(
-    spec: &PhaseSpec,
+    spec: &PhaseSpec<'_>,
     route: Route,
     auth: &Auth,
     stop: Arc<AtomicBool>,
     progress: &mut dyn Progress,
 ) -> Result<PhaseResult, RunError> {
-    let limit = spec.requests.unwrap_or(u64::MAX);
-    let pacer = match spec.rps {
+    let limit = spec.workload.requests.unwrap_or(u64::MAX);
+    let pacer = match spec.workload.rps {
         Some(rate) => Pacer::Open(Schedule::unstarted(rate, limit)),
         None => Pacer::Closed(Budget::new(limit)),
     };
-    let threads = spec.threads.clamp(1, spec.clients.max(1));
+    let threads = spec.workload.threads.clamp(1, spec.workload.clients.max(1));
     let shared = Arc::new(RunShared {
         ops: spec.ops.clone(),
         weights: spec.weights.clone(),
-        encode: spec.encode.clone(),
+        encode: spec.workload.encode.clone(),
         templates: spec
             .ops
             .iter()
-            .map(|&op| Template::compile(op, &spec.encode))
+            .map(|&op| Template::compile(op, &spec.workload.encode))
             .collect(),
         pacer,
-        pipeline: spec.pipeline,
+        pipeline: spec.workload.pipeline,
         auth: auth.clone(),
         route,
         stop: Arc::new(AtomicBool::new(false)),
         start: OnceLock::new(),
-        duration: spec.duration,
+        duration: spec.workload.duration,
         end_us: AtomicU64::new(0),
-        payload: payload(spec.sizes.max),
+        payload: payload(spec.workload.sizes.max),
         keyspace: spec.keyspace,
-        key_dist: spec.key_dist.clone(),
-        sizes: spec.sizes,
+        key_dist: spec.workload.key_dist.clone(),
+        sizes: spec.workload.sizes,
         seed: spec.seed,
-        workers: spec.clients as u64,
-        read_from_replicas: spec.read_from_replicas,
+        workers: spec.workload.clients as u64,
+        read_from_replicas: spec.workload.read_from_replicas,
         retry_window: spec.retry_window,
         completed: AtomicU64::new(0),
     });
-    let open_loop = spec.rps.is_some();
+    let open_loop = spec.workload.rps.is_some();
     let placeholder = Instant::now();
     let recorders: Vec<SharedRecorder> = (0..threads)
         .map(|_| SharedRecorder::new(Recorder::new(placeholder, spec.ops.len(), open_loop)))
@@ -118,7 +112,7 @@ pub async fn run_phase(
     let mut handles = Vec::new();
     for (t, rec) in recorders.iter().enumerate() {
         // Spread clients evenly: thread t runs clients t, t+threads, ...
-        let ids: Vec<u64> = (t..spec.clients)
+        let ids: Vec<u64> = (t..spec.workload.clients)
             .step_by(threads)
             .map(|i| i as u64)
             .collect();
@@ -186,7 +180,7 @@ pub async fn run_phase(
                     interrupted = true;
                     shared.stop.store(true, Ordering::Relaxed);
                 }
-                progress.tick(shared.completed.load(Ordering::Relaxed), spec.requests, now - start);
+                progress.tick(shared.completed.load(Ordering::Relaxed), spec.workload.requests, now - start);
                 // A second is shown once it is over (plus a little, for replies still in flight).
                 while now.saturating_duration_since(start) >= Duration::from_millis(next_second as u64 * 1000 + 50) {
                     let rows: Vec<_> = (0..spec.ops.len())
@@ -206,7 +200,7 @@ pub async fn run_phase(
     } else {
         start.elapsed()
     };
-    if let Some(d) = spec.duration {
+    if let Some(d) = spec.workload.duration {
         elapsed = elapsed.min(d.max(Duration::from_millis(1)));
     }
     let stats = merge_all(&recorders, spec.ops.len());
