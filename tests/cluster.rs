@@ -5,14 +5,16 @@
 //!
 //! Clusters are spawned in parallel, but the load phases run one at a time (a 2-core machine).
 
-use std::sync::atomic::AtomicBool;
+mod support;
+
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rbench::cluster::slot::slot_of;
-use rbench::deploy::{Deployment, Role, SpawnSpec};
+use rbench::deploy::{Deployment, Role};
 
-use cluster_support::{Reply, Resp, TempDir, rbench, read_json};
+use cluster_support::{Reply, Resp, read_results, read_timeline};
+use support::{RunOutput, Running, TempDir, parse_quiet_line, results_csv};
 
 const CORE_TESTS: [&str; 16] = [
     "set",
@@ -41,17 +43,37 @@ fn serial() -> MutexGuard<'static, ()> {
 
 fn spawn_cluster() -> Deployment {
     let t = Instant::now();
-    let dep = Deployment::spawn(
-        &SpawnSpec::Cluster {
-            masters: 3,
-            replicas: 1,
-            redis_args: vec![],
-        },
-        &AtomicBool::new(false),
-    )
-    .expect("spawn a 3+3 cluster");
+    let dep = support::spawn_cluster(&[]);
     eprintln!("cluster up in {:.1?}", t.elapsed());
     dep
+}
+
+/// Starts rbench in the background (killed by PID on drop if the test fails first).
+fn start(args: &[&str]) -> (Running, String) {
+    (Running::start(args, &[]), args.join(" "))
+}
+
+/// Waits for a run started with [`start`], prints it, and insists it exited 0.
+fn finish((run, args): (Running, String), timeout: Duration) -> RunOutput {
+    let out = run.wait(timeout);
+    eprintln!(
+        "rbench {args}\n  exit {} after {:.2?}{}\n  stdout: {}\n  stderr: {}",
+        out.code,
+        out.elapsed,
+        if out.timed_out {
+            " (timed out, killed)"
+        } else {
+            ""
+        },
+        out.stdout.trim(),
+        out.stderr.trim()
+    );
+    out.assert_ok();
+    out
+}
+
+fn rbench(args: &[&str], timeout: Duration) -> RunOutput {
+    finish(start(args), timeout)
 }
 
 fn master_indexes(dep: &Deployment) -> Vec<usize> {
@@ -167,7 +189,7 @@ fn slot_hashing_agrees_with_the_server(dep: &Deployment) {
 /// A SET run spreads keys over every master, and needs no redirect (rbench's map is right).
 fn set_run_reaches_every_master(dep: &Deployment) {
     let dir = TempDir::new("cluster-set");
-    let json = dir.path().join("r.json");
+    let json = dir.join("r.json");
     let n = 5000u64;
     let out = rbench(
         &[
@@ -188,13 +210,14 @@ fn set_run_reaches_every_master(dep: &Deployment) {
             "--json",
             json.to_str().unwrap(),
             "--out",
-            dir.path().to_str().unwrap(),
+            &dir.arg(),
         ],
         Duration::from_secs(60),
     );
-    eprintln!("{}", out.describe());
-    assert_eq!(out.code, Some(0), "{}", out.describe());
-    let r = &read_json(&json)[0];
+    assert_eq!(out.stdout.lines().count(), 1, "one -q line");
+    let (name, _, _) = parse_quiet_line(out.stdout.trim()).expect("a -q line");
+    assert_eq!(name, "SET");
+    let r = &read_results(&json)[0];
     assert_eq!((r.requests, r.ok, r.errors), (n, n, 0), "{r:?}");
     assert!(
         r.classes.is_empty(),
@@ -213,7 +236,7 @@ fn set_run_reaches_every_master(dep: &Deployment) {
         assert!(*s * 10 > total, "a master got too few keys: {sizes:?}");
     }
     // The long CSV agrees: ok + errors == requests, and no error classes.
-    let rows = cluster_support::read_runs_csv(dir.path());
+    let rows = results_csv(dir.path()).maps();
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row["requests"], n.to_string());
@@ -228,7 +251,7 @@ fn set_run_reaches_every_master(dep: &Deployment) {
 /// the cluster's default keyspace.
 fn every_core_test_works(dep: &Deployment) {
     let dir = TempDir::new("cluster-core");
-    let json = dir.path().join("r.json");
+    let json = dir.join("r.json");
     let n = 2000u64;
     let tests = CORE_TESTS.join(",");
     // Seeded from a replica: discovery must still find (and only use) the masters.
@@ -257,26 +280,15 @@ fn every_core_test_works(dep: &Deployment) {
         ],
         Duration::from_secs(90),
     );
-    eprintln!("{}", out.describe());
-    assert_eq!(out.code, Some(0), "{}", out.describe());
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), CORE_TESTS.len(), "{}", out.stdout);
     for (line, t) in lines.iter().zip(CORE_TESTS) {
-        let name = t.to_ascii_uppercase();
-        let rest = line
-            .strip_prefix(&format!("{name}: "))
-            .unwrap_or_else(|| panic!("-q line for {name}: {line}"));
-        let (rps, p50) = rest
-            .split_once(" requests per second, p50=")
-            .unwrap_or_else(|| panic!("-q line: {line}"));
-        let p50 = p50
-            .strip_suffix(" msec")
-            .unwrap_or_else(|| panic!("-q line: {line}"));
-        let rps: f64 = rps.parse().unwrap_or_else(|_| panic!("rps in {line}"));
-        let p50: f64 = p50.parse().unwrap_or_else(|_| panic!("p50 in {line}"));
+        let (name, rps, p50) =
+            parse_quiet_line(line).unwrap_or_else(|| panic!("not a -q line: {line}"));
+        assert_eq!(name, t.to_ascii_uppercase());
         assert!(rps > 0.0 && p50 > 0.0, "{line}");
     }
-    let results = read_json(&json);
+    let results = read_results(&json);
     assert_eq!(results.len(), CORE_TESTS.len());
     // Keyless commands are spread over the masters as cheaply as keyed ones are routed: PING costs
     // the server less than GET, so it must not be far slower (a relative check, not a speed limit).
@@ -414,8 +426,8 @@ fn slot_migration_mid_run_is_followed() {
 
     // 1. A --duration run writing only keys of the migrating slot, while the slot moves src → dst.
     let dir = TempDir::new("cluster-migr");
-    let json = dir.path().join("r.json");
-    let args: Vec<String> = [
+    let json = dir.join("r.json");
+    let run = start(&[
         "--cluster",
         "-h",
         "127.0.0.1",
@@ -431,26 +443,17 @@ fn slot_migration_mid_run_is_followed() {
         "--json",
         json.to_str().unwrap(),
         "--out",
-        dir.path().to_str().unwrap(),
+        &dir.arg(),
         "SET",
         "{migr}:__rand_int__",
         "__data__",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let run = std::thread::spawn(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        rbench(&a, Duration::from_secs(40))
-    });
+    ]);
     std::thread::sleep(Duration::from_millis(1500));
     let keys = migrate_slot(&dep, slot, src, dst, Duration::from_millis(1500));
-    let out = run.join().expect("rbench thread");
-    eprintln!("{}", out.describe());
+    finish(run, Duration::from_secs(40));
     eprintln!("migrated slot {slot} ({keys} keys) from node {src} to node {dst} mid-run");
-    assert_eq!(out.code, Some(0), "{}", out.describe());
     wait_owner(&dep, slot, dst);
-    let r = &read_json(&json)[0];
+    let r = &read_results(&json)[0];
     eprintln!(
         "duration run: requests={} ok={} errors={} classes={:?}",
         r.requests, r.ok, r.errors, r.classes
@@ -465,7 +468,7 @@ fn slot_migration_mid_run_is_followed() {
         r.errors <= r.requests / 100,
         "too many failures for a planned migration: {r:?}"
     );
-    let rows = cluster_support::read_runs_csv(dir.path());
+    let rows = results_csv(dir.path()).maps();
     let row = &rows[0];
     let num = |k: &str| row[k].parse::<u64>().unwrap();
     assert_eq!(num("ok") + num("errors"), num("requests"), "{row:?}");
@@ -483,8 +486,8 @@ fn slot_migration_mid_run_is_followed() {
 
     // 2. An -n run (paced, so it spans the migration) reading the slot while it moves back.
     let n = 5000u64;
-    let json2 = dir.path().join("r2.json");
-    let args: Vec<String> = [
+    let json2 = dir.join("r2.json");
+    let run = start(&[
         "--cluster",
         "-h",
         "127.0.0.1",
@@ -504,21 +507,12 @@ fn slot_migration_mid_run_is_followed() {
         "--no-save",
         "GET",
         "{migr}:__rand_int__",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let run = std::thread::spawn(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        rbench(&a, Duration::from_secs(40))
-    });
+    ]);
     std::thread::sleep(Duration::from_millis(1000));
     let keys_back = migrate_slot(&dep, slot, dst, src, Duration::from_millis(1500));
-    let out = run.join().expect("rbench thread");
-    eprintln!("{}", out.describe());
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    finish(run, Duration::from_secs(40));
     wait_owner(&dep, slot, src);
-    let r2 = &read_json(&json2)[0];
+    let r2 = &read_results(&json2)[0];
     eprintln!(
         "-n run: migrated {keys_back} keys back; requests={} ok={} errors={} classes={:?}",
         r2.requests, r2.ok, r2.errors, r2.classes
@@ -565,8 +559,9 @@ fn failover_mid_run_recovers() {
     let clients = 10;
 
     let dir = TempDir::new("cluster-failover");
-    let json = dir.path().join("r.json");
-    let args: Vec<String> = [
+    let json = dir.join("r.json");
+    let started = Instant::now();
+    let run = start(&[
         "--cluster",
         "-h",
         "127.0.0.1",
@@ -584,16 +579,8 @@ fn failover_mid_run_recovers() {
         "--json",
         json.to_str().unwrap(),
         "--out",
-        dir.path().to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let started = Instant::now();
-    let run = std::thread::spawn(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        rbench(&a, Duration::from_secs(45))
-    });
+        &dir.arg(),
+    ]);
     std::thread::sleep(Duration::from_secs(4));
     dep.kill_node(victim);
     let killed_at = started.elapsed();
@@ -606,9 +593,7 @@ fn failover_mid_run_recovers() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = run.join().expect("rbench thread");
-    eprintln!("{}", out.describe());
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    finish(run, Duration::from_secs(45));
     let promoted_after = promoted_after.expect("the replica was never promoted");
 
     // The cluster's view: the replica is a master now, the victim failed.
@@ -642,9 +627,9 @@ fn failover_mid_run_recovers() {
     );
     assert!(dbsize(&dep, replica) > 0);
 
-    let r = &read_json(&json)[0];
-    let timeline = cluster_support::read_timeline(dir.path());
-    let cols: Vec<String> = timeline.columns.clone();
+    let r = &read_results(&json)[0];
+    let timeline = read_timeline(dir.path());
+    let cols: Vec<String> = timeline.header.clone();
     eprintln!(
         "failover timeline (master killed at {killed_at:.1?} after start, replica promoted {promoted_after:.1?} later):"
     );
@@ -708,82 +693,16 @@ fn failover_mid_run_recovers() {
     assert!(r.errors * 20 <= r.requests, "{r:?}");
 }
 
-/// Helpers private to this file (tests/support is another engineer's and may not exist yet).
+/// Helpers for cluster tests only: a tiny RESP client for admin commands (CLUSTER SETSLOT, MIGRATE...,
+/// with binary keys), and typed views of rbench's JSON results and timeline.
 mod cluster_support {
     use std::collections::BTreeMap;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{SocketAddr, TcpStream};
     use std::path::{Path, PathBuf};
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
-    pub struct Output {
-        pub code: Option<i32>,
-        pub stdout: String,
-        pub stderr: String,
-        pub elapsed: Duration,
-        pub args: String,
-    }
-
-    impl Output {
-        pub fn describe(&self) -> String {
-            format!(
-                "rbench {}\n  exit {:?} after {:.2?}\n  stdout: {}\n  stderr: {}",
-                self.args,
-                self.code,
-                self.elapsed,
-                self.stdout.trim(),
-                self.stderr.trim()
-            )
-        }
-    }
-
-    /// Runs the rbench binary; kills it (its own PID, via Child::kill) if it overruns `timeout`.
-    pub fn rbench(args: &[&str], timeout: Duration) -> Output {
-        let start = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rbench"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rbench");
-        let mut so = child.stdout.take().unwrap();
-        let mut se = child.stderr.take().unwrap();
-        let t1 = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = so.read_to_string(&mut s);
-            s
-        });
-        let t2 = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = se.read_to_string(&mut s);
-            s
-        });
-        let code = loop {
-            if let Some(st) = child.try_wait().expect("wait rbench") {
-                break st.code();
-            }
-            if start.elapsed() > timeout {
-                let _ = child.kill();
-                let _ = child.wait();
-                let out = t1.join().unwrap_or_default();
-                let err = t2.join().unwrap_or_default();
-                panic!(
-                    "rbench {} did not finish within {timeout:?} (killed)\nstdout: {out}\nstderr: {err}",
-                    args.join(" ")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Output {
-            code,
-            stdout: t1.join().unwrap_or_default(),
-            stderr: t2.join().unwrap_or_default(),
-            elapsed: start.elapsed(),
-            args: args.join(" "),
-        }
-    }
+    use crate::support::{self, Csv};
 
     /// One entry of `--json`'s results.
     #[derive(Debug)]
@@ -806,10 +725,8 @@ mod cluster_support {
         }
     }
 
-    pub fn read_json(path: &Path) -> Vec<JsonResult> {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    pub fn read_results(path: &Path) -> Vec<JsonResult> {
+        let doc = support::read_json(path);
         let n = |v: &serde_json::Value, k: &str| {
             v[k].as_u64()
                 .unwrap_or_else(|| panic!("{k} missing in {v}"))
@@ -826,46 +743,24 @@ mod cluster_support {
                 keyspace: n(r, "keyspace"),
                 unanswered: n(r, "unanswered"),
                 rps: r["rps"].as_f64().expect("rps"),
-                timeline_ok: r["timeline"]
-                    .as_array()
-                    .expect("timeline array")
-                    .iter()
-                    .map(|s| n(s, "ok"))
-                    .collect(),
                 classes: r["error_classes"]
                     .as_object()
                     .expect("error_classes object")
                     .iter()
                     .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
                     .collect(),
-            })
-            .collect()
-    }
-
-    /// `<dir>/runs.csv` as header → value maps.
-    pub fn read_runs_csv(dir: &Path) -> Vec<BTreeMap<String, String>> {
-        let path = dir.join("runs.csv");
-        let mut rd = csv::Reader::from_path(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
-        rd.records()
-            .map(|rec| {
-                header
+                timeline_ok: r["timeline"]
+                    .as_array()
+                    .expect("timeline array")
                     .iter()
-                    .cloned()
-                    .zip(rec.unwrap().iter().map(String::from))
-                    .collect()
+                    .map(|s| n(s, "ok"))
+                    .collect(),
             })
             .collect()
-    }
-
-    pub struct Timeline {
-        pub columns: Vec<String>,
-        pub rows: Vec<Vec<String>>,
     }
 
     /// The one `timeline-*.csv` in `dir`.
-    pub fn read_timeline(dir: &Path) -> Timeline {
+    pub fn read_timeline(dir: &Path) -> Csv {
         let files: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -876,16 +771,9 @@ mod cluster_support {
             })
             .collect();
         assert_eq!(files.len(), 1, "timeline files: {files:?}");
-        let text = std::fs::read_to_string(&files[0]).unwrap();
-        let mut lines = text.lines();
-        let columns: Vec<String> = lines
-            .next()
-            .expect("timeline header")
-            .split(',')
-            .map(String::from)
-            .collect();
+        let csv = Csv::read(&files[0]);
         assert_eq!(
-            columns[..8],
+            csv.header[..8],
             [
                 "elapsed_s",
                 "target",
@@ -897,42 +785,7 @@ mod cluster_support {
                 "max_ms"
             ]
         );
-        let rows = lines
-            .map(|l| l.split(',').map(String::from).collect::<Vec<_>>())
-            .inspect(|r| assert_eq!(r.len(), columns.len(), "{r:?}"))
-            .collect();
-        Timeline { columns, rows }
-    }
-
-    /// A fresh directory under the system temp dir, removed on drop.
-    pub struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub fn new(tag: &str) -> TempDir {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static SEQ: AtomicU64 = AtomicU64::new(0);
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            let p = std::env::temp_dir().join(format!(
-                "rbench-test-{tag}-{}-{}-{nanos}",
-                std::process::id(),
-                SEQ.fetch_add(1, Ordering::SeqCst)
-            ));
-            std::fs::create_dir_all(&p).expect("create temp dir");
-            TempDir(p)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+        csv
     }
 
     /// A RESP2 reply.

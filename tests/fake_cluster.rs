@@ -10,15 +10,34 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod support;
+
 use fake::{FakeCluster, Scenario};
+use results::{Result1, read_results};
+use support::{RunOutput, TempDir};
 
 const N: u64 = 200;
 const A: usize = 0;
 const B: usize = 1;
 
-fn bench(cluster: &FakeCluster, extra: &[&str]) -> (run::Output, run::Result1) {
-    let dir = run::TempDir::new("fake");
-    let json = dir.path().join("out.json");
+/// Runs rbench (killed by PID past `timeout`), prints what it did, and insists it exited 0.
+fn rbench(args: &[&str], timeout: Duration) -> RunOutput {
+    let out = support::run_rbench_env(args, &[], timeout);
+    eprintln!(
+        "rbench {}\n  exit {} after {:.2?}\n  stdout: {}\n  stderr: {}",
+        args.join(" "),
+        out.code,
+        out.elapsed,
+        out.stdout.trim(),
+        out.stderr.trim()
+    );
+    out.assert_ok();
+    out
+}
+
+fn bench(cluster: &FakeCluster, extra: &[&str]) -> (RunOutput, Result1) {
+    let dir = TempDir::new("fake");
+    let json = dir.join("out.json");
     let port = cluster.addr(A).port().to_string();
     let n = N.to_string();
     let mut args = vec![
@@ -39,10 +58,8 @@ fn bench(cluster: &FakeCluster, extra: &[&str]) -> (run::Output, run::Result1) {
         json.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let out = run::rbench(&args, Duration::from_secs(30));
-    eprintln!("{}", out.describe());
-    assert_eq!(out.code, Some(0), "rbench failed: {}", out.describe());
-    let results = run::read_json(&json);
+    let out = rbench(&args, Duration::from_secs(30));
+    let results = read_results(&json);
     assert_eq!(results.len(), 1, "one test, one result");
     let r = results.into_iter().next().unwrap();
     assert_eq!(r.test, "SET");
@@ -80,7 +97,12 @@ fn redirect_loop_ends_in_too_many_redirects() {
     );
     assert!(cluster.stat(B).conns.load(Ordering::SeqCst) >= 1);
     // The -q line still appears for a run whose requests all failed.
-    assert!(out.stdout.contains("SET: "), "{}", out.describe());
+    assert!(
+        support::parse_quiet_line(out.stdout.trim())
+            .is_some_and(|(name, rps, _)| name == "SET" && rps == 0.0),
+        "{}",
+        out.stdout
+    );
 }
 
 /// A → ASK to B; B only accepts after ASKING on the same connection. Requests succeed, ask events are
@@ -127,10 +149,10 @@ fn ask_is_followed_with_asking_and_leaves_the_map_alone() {
 #[test]
 fn run_ending_mid_redirect_counts_the_redirect_class() {
     let cluster = FakeCluster::start(Scenario::SlowAskToB, None);
-    let dir = run::TempDir::new("fake-dur");
-    let json = dir.path().join("out.json");
+    let dir = TempDir::new("fake-dur");
+    let json = dir.join("out.json");
     let port = cluster.addr(A).port().to_string();
-    let out = run::rbench(
+    rbench(
         &[
             "--cluster",
             "-h",
@@ -150,9 +172,7 @@ fn run_ending_mid_redirect_counts_the_redirect_class() {
         ],
         Duration::from_secs(30),
     );
-    eprintln!("{}", out.describe());
-    assert_eq!(out.code, Some(0), "{}", out.describe());
-    let r = &run::read_json(&json)[0];
+    let r = &read_results(&json)[0];
     eprintln!("{r:?}");
     assert!(r.ok > 0, "{r:?}");
     assert_eq!(r.requests, r.ok + r.errors);
@@ -542,81 +562,12 @@ mod fake {
     }
 }
 
-/// Running the binary with a deadline, temp dirs, and the JSON results. (tests/support is another
-/// engineer's; this stays private to this file until it lands.)
-mod run {
+/// rbench's `--json` results, typed.
+mod results {
     use std::collections::BTreeMap;
-    use std::path::{Path, PathBuf};
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::path::Path;
 
-    pub struct Output {
-        pub code: Option<i32>,
-        pub stdout: String,
-        pub stderr: String,
-        pub elapsed: Duration,
-        pub args: String,
-    }
-
-    impl Output {
-        pub fn describe(&self) -> String {
-            format!(
-                "rbench {}\n  exit {:?} after {:.2?}\n  stdout: {}\n  stderr: {}",
-                self.args,
-                self.code,
-                self.elapsed,
-                self.stdout.trim(),
-                self.stderr.trim()
-            )
-        }
-    }
-
-    /// Runs rbench; kills it (by its PID, via Child::kill) if it overruns `timeout`.
-    pub fn rbench(args: &[&str], timeout: Duration) -> Output {
-        let start = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rbench"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rbench");
-        let mut so = child.stdout.take().unwrap();
-        let mut se = child.stderr.take().unwrap();
-        let t1 = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut so, &mut s);
-            s
-        });
-        let t2 = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut se, &mut s);
-            s
-        });
-        let code = loop {
-            if let Some(st) = child.try_wait().expect("wait rbench") {
-                break st.code();
-            }
-            if start.elapsed() > timeout {
-                let _ = child.kill();
-                let _ = child.wait();
-                let out = t1.join().unwrap_or_default();
-                let err = t2.join().unwrap_or_default();
-                panic!(
-                    "rbench {} did not finish within {timeout:?} (killed)\nstdout: {out}\nstderr: {err}",
-                    args.join(" ")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Output {
-            code,
-            stdout: t1.join().unwrap_or_default(),
-            stderr: t2.join().unwrap_or_default(),
-            elapsed: start.elapsed(),
-            args: args.join(" "),
-        }
-    }
+    use crate::support;
 
     /// One entry of the JSON results.
     #[derive(Debug)]
@@ -634,10 +585,8 @@ mod run {
         }
     }
 
-    pub fn read_json(path: &Path) -> Vec<Result1> {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    pub fn read_results(path: &Path) -> Vec<Result1> {
+        let doc = support::read_json(path);
         let n = |v: &serde_json::Value, k: &str| {
             v[k].as_u64()
                 .unwrap_or_else(|| panic!("{k} missing in {v}"))
@@ -659,36 +608,5 @@ mod run {
                     .collect(),
             })
             .collect()
-    }
-
-    /// A fresh directory under the system temp dir, removed on drop.
-    pub struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub fn new(tag: &str) -> TempDir {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static SEQ: AtomicU64 = AtomicU64::new(0);
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            let p = std::env::temp_dir().join(format!(
-                "rbench-test-{tag}-{}-{}-{nanos}",
-                std::process::id(),
-                SEQ.fetch_add(1, Ordering::SeqCst)
-            ));
-            std::fs::create_dir_all(&p).expect("create temp dir");
-            TempDir(p)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
     }
 }
