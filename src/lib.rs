@@ -373,7 +373,7 @@ impl Session<'_> {
                 latency: summarize(&st.hist),
                 latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
                 hist: st.hist.clone(),
-                timeline: st.seconds.clone(),
+                timeline: stats::fold_tail(&st.seconds, w.duration),
                 achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
                 max_lag_ms: phase_res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
                 unanswered: if i == 0 { phase_res.unanswered } else { 0 },

@@ -130,6 +130,9 @@ pub enum Outcome {
     Event(ErrorClass),
     /// The request ended in this error.
     Failed(ErrorClass),
+    /// The run ended while the request waited for a retry: it failed, and its error was already
+    /// counted as an event when it was parked.
+    GaveUp(ErrorClass),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -176,6 +179,10 @@ impl Recorder {
                 Outcome::Event(c) => {
                     op.events[c.index()] += 1;
                     op.second(sec).events[c.index()] += 1;
+                }
+                Outcome::GaveUp(_) => {
+                    op.failed += 1;
+                    op.second(sec).failed += 1;
                 }
                 Outcome::Failed(c) => {
                     op.failed += 1;
@@ -229,6 +236,20 @@ pub fn merged_second(recorders: &[SharedRecorder], op: usize, sec: usize) -> Opt
         }
     }
     acc
+}
+
+/// The timeline of a run limited to `secs` seconds: replies that landed just after the end (the
+/// last batch in flight) are folded into the last second instead of showing as a nearly empty extra
+/// second that looks like a collapse.
+pub fn fold_tail(seconds: &[Second], secs: Option<Duration>) -> Vec<Second> {
+    let keep = secs.map_or(usize::MAX, |d| (d.as_secs_f64().ceil() as usize).max(1));
+    let mut out: Vec<Second> = seconds.iter().take(keep).cloned().collect();
+    if let Some(last) = out.last_mut() {
+        for extra in seconds.iter().skip(keep) {
+            last.merge(extra);
+        }
+    }
+    out
 }
 
 /// Milliseconds with µs resolution, as printed everywhere.
@@ -317,5 +338,9 @@ mod tests {
         assert_eq!(merged[1].events[ErrorClass::Oom.index()], 2);
         let s = summarize(&merged[0].hist);
         assert!((s.min - 0.1).abs() < 0.001);
+        let folded = fold_tail(&merged[0].seconds, Some(Duration::from_secs(1)));
+        assert_eq!(folded.len(), 1);
+        assert_eq!(folded[0].ok, 4);
+        assert_eq!(fold_tail(&merged[0].seconds, None).len(), 2);
     }
 }

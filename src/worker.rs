@@ -125,12 +125,13 @@ impl NodeIo {
             return;
         };
         let results = &mut self.results;
+        let from = conn.addr.ip();
         let res = conn
             .read_replies(n, |_, reply, at| {
                 let raw = match reply {
                     Reply::Ok => Raw::Ok,
                     Reply::Error(c @ (ErrorClass::Moved | ErrorClass::Ask), msg) => {
-                        Raw::Err(c, parse_redirect(msg))
+                        Raw::Err(c, parse_redirect(msg, from))
                     }
                     Reply::Error(c, _) => Raw::Err(c, None),
                 };
@@ -276,7 +277,9 @@ impl Worker {
             }
         }
         // Parked retries bound how far ahead a worker runs while a node is down.
-        let parked_cap = (self.window * 4).max(64);
+        // While a node is down its requests wait here; the rest keep flowing to live nodes, so the
+        // outage shows as partial throughput. The cap bounds memory if the outage outlasts it.
+        let parked_cap = (self.window * 64).max(1024);
         let room = self.window - self.batch.len();
         if room == 0 || self.waiting.len() >= parked_cap {
             return;
@@ -687,10 +690,11 @@ impl Worker {
     fn abandon_waiting(&mut self) {
         let now = Instant::now();
         for r in std::mem::take(&mut self.waiting) {
+            // Its last error was already counted as an event when it was parked.
             self.samples.push(Sample {
                 op: r.op,
                 at: now,
-                outcome: Outcome::Failed(r.last_err),
+                outcome: Outcome::GaveUp(r.last_err),
             });
         }
     }
@@ -702,7 +706,7 @@ impl Worker {
         let done = self
             .samples
             .iter()
-            .filter(|s| !matches!(s.outcome, Outcome::Event(_)))
+            .filter(|s| matches!(s.outcome, Outcome::Ok { .. } | Outcome::Failed(_) | Outcome::GaveUp(_)))
             .count() as u64;
         self.rec.lock().apply(&self.samples);
         self.shared.completed.fetch_add(done, Ordering::Relaxed);

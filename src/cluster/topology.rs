@@ -176,8 +176,10 @@ fn node_addr(node: &OwnedFrame, queried: SocketAddr) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-/// Parses `MOVED 3999 127.0.0.1:6381` / `ASK ...` into slot and address.
-pub fn parse_redirect(msg: &[u8]) -> Option<(u16, SocketAddr)> {
+/// Parses `MOVED 3999 127.0.0.1:6381` / `ASK ...` into slot and address. An empty host (`:6381`,
+/// sent with `cluster-preferred-endpoint-type unknown-endpoint`) means the host of the node that
+/// replied, `from`.
+pub fn parse_redirect(msg: &[u8], from: IpAddr) -> Option<(u16, SocketAddr)> {
     let text = std::str::from_utf8(msg).ok()?;
     let mut it = text.split_ascii_whitespace();
     let _kind = it.next()?;
@@ -188,6 +190,9 @@ pub fn parse_redirect(msg: &[u8]) -> Option<(u16, SocketAddr)> {
     }
     if let Ok(a) = addr.parse::<SocketAddr>() {
         return Some((slot, a));
+    }
+    if let Some(port) = addr.strip_prefix(':') {
+        return Some((slot, SocketAddr::new(from, port.parse().ok()?)));
     }
     use std::net::ToSocketAddrs;
     let a = addr.to_socket_addrs().ok()?.next()?;
@@ -428,11 +433,14 @@ mod tests {
 
     #[test]
     fn parses_redirects() {
-        let (s, a) = parse_redirect(b"MOVED 3999 127.0.0.1:6381").unwrap();
+        let lo: IpAddr = [127, 0, 0, 2].into();
+        let (s, a) = parse_redirect(b"MOVED 3999 127.0.0.1:6381", lo).unwrap();
         assert_eq!((s, a.port()), (3999, 6381));
-        assert!(parse_redirect(b"ASK 99999 127.0.0.1:1").is_none());
-        assert!(parse_redirect(b"MOVED x").is_none());
-        let (_, a) = parse_redirect(b"ASK 1 [::1]:7000").unwrap();
+        assert!(parse_redirect(b"ASK 99999 127.0.0.1:1", lo).is_none());
+        assert!(parse_redirect(b"MOVED x", lo).is_none());
+        let (_, a) = parse_redirect(b"ASK 1 [::1]:7000", lo).unwrap();
         assert!(a.is_ipv6());
+        let (_, a) = parse_redirect(b"MOVED 5 :7001", lo).unwrap();
+        assert_eq!(a, SocketAddr::new(lo, 7001));
     }
 }

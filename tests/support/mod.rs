@@ -525,3 +525,36 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// As [`Running::start`], also removing each variable named in `unset` from the child's environment
+/// (so a test can check what happens when, e.g., a profile's `password_env` variable is not set).
+pub fn start_rbench_unset<S: AsRef<str>>(
+    args: &[S],
+    env: &[(&str, &str)],
+    unset: &[&str],
+) -> Running {
+    let mut cmd = Command::new(rbench_bin());
+    cmd.args(args.iter().map(|a| a.as_ref()))
+        .env_remove("REDISCLI_AUTH")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for k in unset {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", rbench_bin()));
+    let out = child.stdout.take().map(drain);
+    let err = child.stderr.take().map(drain);
+    Running {
+        child,
+        out,
+        err,
+        started: Instant::now(),
+    }
+}
