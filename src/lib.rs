@@ -129,6 +129,12 @@ fn bench(c: &cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     install_sigint_handler();
     let plan = match config::plan(c, &|k| std::env::var(k).ok()) {
         Ok(p) => p,
+        // A profile mistake is `file:line: message`, first on the line, the form editors and CI
+        // annotations jump to.
+        Err(e @ config::ConfigError::Profile(_)) => {
+            let _ = writeln!(err, "{e}");
+            return EXIT_USAGE;
+        }
         Err(e) => {
             let _ = writeln!(err, "rbench: {e}");
             return EXIT_USAGE;

@@ -89,6 +89,14 @@ struct Req {
     last_err: ErrorClass,
 }
 
+/// Why a request could not be written to its node.
+enum NodeDown {
+    /// A connection attempt failed just now.
+    Failed(ErrorClass),
+    /// The node failed recently; it will be tried again at this time.
+    Until(Instant),
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Raw {
     Ok,
@@ -279,7 +287,7 @@ impl Worker {
         // Parked retries bound how far ahead a worker runs while a node is down.
         // While a node is down its requests wait here; the rest keep flowing to live nodes, so the
         // outage shows as partial throughput. The cap bounds memory if the outage outlasts it.
-        let parked_cap = (self.window * 64).max(1024);
+        let parked_cap = (self.window * 256).max(4096);
         let room = self.window - self.batch.len();
         if room == 0 || self.waiting.len() >= parked_cap {
             return;
@@ -372,9 +380,18 @@ impl Worker {
                 self.park(idx, ErrorClass::ClusterDown, true);
                 continue;
             }
-            if let Err(class) = self.ensure_conn(node, now).await {
-                self.park(idx, class, true);
-                continue;
+            match self.ensure_conn(node, now).await {
+                Ok(()) => {}
+                Err(NodeDown::Failed(class)) => {
+                    self.park(idx, class, true);
+                    continue;
+                }
+                Err(NodeDown::Until(t)) => {
+                    // Known down and not tried again: wait for the next connect attempt without
+                    // counting another error (the events count real attempts, not waiting).
+                    self.wait_for_node(idx, t);
+                    continue;
+                }
             }
             let value = &shared.payload[..req.vlen as usize];
             let io = &mut self.nodes[node as usize];
@@ -446,13 +463,13 @@ impl Worker {
         owner
     }
 
-    async fn ensure_conn(&mut self, node: u16, now: Instant) -> Result<(), ErrorClass> {
+    async fn ensure_conn(&mut self, node: u16, now: Instant) -> Result<(), NodeDown> {
         let cap = self.buffer_size();
         let addr = match &self.shared.route {
             Route::Single(a) => *a,
             Route::Cluster(_) => match self.map.nodes.get(node as usize) {
                 Some(a) => *a,
-                None => return Err(ErrorClass::ClusterDown),
+                None => return Err(NodeDown::Failed(ErrorClass::ClusterDown)),
             },
         };
         let replica = self
@@ -466,13 +483,13 @@ impl Worker {
         if io.conn.is_some() {
             return Ok(());
         }
-        if io.down_until.is_some_and(|t| now < t) {
-            return Err(ErrorClass::ConnRefused);
+        if let Some(t) = io.down_until.filter(|&t| now < t) {
+            return Err(NodeDown::Until(t));
         }
         match Conn::connect(addr, &shared.auth, cap).await {
             Ok(mut conn) => {
                 if replica && conn.request(&[b"READONLY"]).await.is_err() {
-                    return Err(ErrorClass::ConnLost);
+                    return Err(NodeDown::Failed(ErrorClass::ConnLost));
                 }
                 let io = self.node(node);
                 io.conn = Some(conn);
@@ -487,9 +504,31 @@ impl Worker {
                 if let Some(t) = self.topology() {
                     t.request_refresh();
                 }
-                Err(ErrorClass::ConnRefused)
+                Err(NodeDown::Failed(ErrorClass::ConnRefused))
             }
         }
+    }
+
+    /// Parks request `idx` until a down node may be tried again (or the map moves its slot).
+    fn wait_for_node(&mut self, idx: usize, until: Instant) {
+        let now = Instant::now();
+        if now.saturating_duration_since(self.batch[idx].intended) >= self.shared.retry_window
+            || self.shared.stopping(now)
+        {
+            let class = match self.batch[idx].last_err {
+                ErrorClass::Other => ErrorClass::ConnRefused,
+                c => c,
+            };
+            self.finish(idx, class, now);
+            return;
+        }
+        let r = &mut self.batch[idx];
+        r.ask = NO_NODE;
+        if r.last_err == ErrorClass::Other {
+            r.last_err = ErrorClass::ConnRefused;
+        }
+        r.not_before = until;
+        self.waiting.push(*r);
     }
 
     /// Reads every node's replies; with several nodes, concurrently, so one slow node does not delay
@@ -706,7 +745,12 @@ impl Worker {
         let done = self
             .samples
             .iter()
-            .filter(|s| matches!(s.outcome, Outcome::Ok { .. } | Outcome::Failed(_) | Outcome::GaveUp(_)))
+            .filter(|s| {
+                matches!(
+                    s.outcome,
+                    Outcome::Ok { .. } | Outcome::Failed(_) | Outcome::GaveUp(_)
+                )
+            })
             .count() as u64;
         self.rec.lock().apply(&self.samples);
         self.shared.completed.fetch_add(done, Ordering::Relaxed);

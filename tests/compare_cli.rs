@@ -1,0 +1,560 @@
+//! `rbench compare BASELINE.csv CANDIDATE.csv` through the binary: the nightly regression verdict on
+//! real results files and on synthetic ones written with the exact long-CSV header, thresholds,
+//! `--latest` on history files, and unusable input (exit 2, one line on stderr).
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rbench::report::files::{LONG_EXTRA, LONG_HEADER};
+use support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+fn header() -> Vec<&'static str> {
+    LONG_HEADER
+        .iter()
+        .chain(LONG_EXTRA.iter())
+        .copied()
+        .collect()
+}
+
+/// One synthetic results row; every column not set here gets a plausible value.
+#[derive(Clone)]
+struct Row {
+    ts: &'static str,
+    run_id: &'static str,
+    target: &'static str,
+    test: &'static str,
+    rps: f64,
+    p99: f64,
+}
+
+fn row(target: &'static str, test: &'static str, rps: f64, p99: f64) -> Row {
+    Row {
+        ts: "2026-11-20T02:00:00Z",
+        run_id: "20261120T020000Z-0001",
+        target,
+        test,
+        rps,
+        p99,
+    }
+}
+
+impl Row {
+    fn at(mut self, ts: &'static str, run_id: &'static str) -> Row {
+        self.ts = ts;
+        self.run_id = run_id;
+        self
+    }
+
+    fn cells(&self) -> HashMap<&'static str, String> {
+        let mut m: HashMap<&'static str, String> = HashMap::new();
+        let fixed = [
+            ("rbench_version", "0.1.0"),
+            ("git_rev", "abc1234"),
+            ("profile", "nightly"),
+            ("deployment", "standalone"),
+            ("persistence", "none"),
+            ("clients", "50"),
+            ("pipeline", "1"),
+            ("data_size", "3"),
+            ("keyspace", "100000"),
+            ("target_rps", ""),
+            ("requests", "20000"),
+            ("ok", "20000"),
+            ("errors", "0"),
+            ("avg_ms", "0.500"),
+            ("min_ms", "0.100"),
+            ("p50_ms", "0.450"),
+            ("p95_ms", "0.900"),
+            ("p999_ms", "5.000"),
+            ("max_ms", "9.000"),
+            ("masters", "1"),
+            ("threads", "1"),
+            ("key_dist", "uniform"),
+            ("mix", "false"),
+            ("repeat", "1"),
+            ("achieved_rps", ""),
+            ("p99_uncorrected_ms", ""),
+            ("error_classes", ""),
+        ];
+        for (k, v) in fixed {
+            m.insert(k, v.to_string());
+        }
+        m.insert("timestamp", self.ts.to_string());
+        m.insert("run_id", self.run_id.to_string());
+        m.insert("target", self.target.to_string());
+        m.insert("test", self.test.to_string());
+        m.insert("rps", format!("{:.2}", self.rps));
+        m.insert("duration_s", format!("{:.3}", 20000.0 / self.rps));
+        m.insert("p99_ms", format!("{:.3}", self.p99));
+        m
+    }
+}
+
+/// A long CSV with rbench's exact header; `drop` leaves a column out (header and rows).
+fn long_csv(rows: &[Row], drop: Option<&str>) -> String {
+    let cols: Vec<&str> = header().into_iter().filter(|c| Some(*c) != drop).collect();
+    let mut s = cols.join(",");
+    s.push('\n');
+    for r in rows {
+        let cells = r.cells();
+        let line: Vec<String> = cols
+            .iter()
+            .map(|c| cells.get(c).cloned().unwrap_or_default())
+            .collect();
+        s.push_str(&line.join(","));
+        s.push('\n');
+    }
+    s
+}
+
+fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+    p
+}
+
+fn path_arg(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn compare(base: &Path, cand: &Path, extra: &[&str]) -> RunOutput {
+    let mut args = vec!["compare".to_string(), path_arg(base), path_arg(cand)];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let res = run_rbench(&args);
+    res.assert_no_panic();
+    res
+}
+
+fn assert_pass(res: &RunOutput, what: &str) {
+    assert_eq!(
+        res.code, 0,
+        "{what}: want exit 0\n--- stdout\n{}\n--- stderr\n{}",
+        res.stdout, res.stderr
+    );
+    assert!(
+        res.stdout.contains("no regression"),
+        "{what}: {}",
+        res.stdout
+    );
+    assert!(!res.stdout.contains("REGRESSION"), "{what}: {}", res.stdout);
+    assert!(res.stderr.trim().is_empty(), "{what}: {}", res.stderr);
+}
+
+fn assert_regression(res: &RunOutput, what: &str) {
+    assert_eq!(
+        res.code, 1,
+        "{what}: want exit 1\n--- stdout\n{}\n--- stderr\n{}",
+        res.stdout, res.stderr
+    );
+    assert!(res.stdout.contains("REGRESSION"), "{what}: {}", res.stdout);
+    assert!(
+        !res.stdout.contains("no regression"),
+        "{what}: {}",
+        res.stdout
+    );
+}
+
+/// Exit 2, nothing on stdout, exactly one stderr line containing every needle.
+fn assert_unusable(res: &RunOutput, needles: &[&str], what: &str) {
+    assert_eq!(res.code, 2, "{what}: want exit 2: {res:?}");
+    let lines = res.stderr_lines();
+    assert_eq!(lines.len(), 1, "{what}: stderr:\n{}", res.stderr);
+    for n in needles {
+        assert!(lines[0].contains(n), "{what}: want {n:?} in {:?}", lines[0]);
+    }
+    assert!(
+        res.stdout.trim().is_empty(),
+        "{what}: stdout:\n{}",
+        res.stdout
+    );
+}
+
+/// The report line of `test` (on any target).
+fn report_line<'a>(stdout: &'a str, test: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(test))
+        .unwrap_or_else(|| panic!("no {test} line in:\n{stdout}"))
+}
+
+/// Rewrites one column of a CSV file with `f`.
+fn edit_column(text: &str, column: &str, f: impl Fn(&str) -> String) -> String {
+    let csv = Csv::parse(text);
+    let c = csv.col(column);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&csv.header).expect("header");
+    for r in &csv.rows {
+        let mut r = r.clone();
+        r[c] = f(&r[c]);
+        w.write_record(&r).expect("row");
+    }
+    String::from_utf8(w.into_inner().expect("flush")).expect("utf-8")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real results files
+// ---------------------------------------------------------------------------------------------
+
+/// Runs a tiny spawned SET/GET workload into `dir`; returns the text of its runs.csv.
+fn real_run(dir: &TempDir) -> String {
+    let profile = format!("{}/profiles/standalone.toml", env!("CARGO_MANIFEST_DIR"));
+    run_rbench(&[
+        "-c",
+        &profile,
+        "-t",
+        "set,get",
+        "-n",
+        "2000",
+        "--clients",
+        "10",
+        "-q",
+        "--out",
+        &dir.arg(),
+    ])
+    .assert_ok();
+    std::fs::read_to_string(dir.join("runs.csv")).expect("runs.csv")
+}
+
+#[test]
+fn real_results_files() {
+    let (a_dir, b_dir, work) = (
+        TempDir::new("compare-a"),
+        TempDir::new("compare-b"),
+        TempDir::new("compare-work"),
+    );
+    let a = real_run(&a_dir);
+    let b = real_run(&b_dir);
+    let a_path = a_dir.join("runs.csv");
+    let b_path = b_dir.join("runs.csv");
+
+    // The same measurements on both sides: nothing to flag.
+    let same = write(&work, "same.csv", &a);
+    let res = compare(&a_path, &same, &[]);
+    assert_pass(&res, "identical files");
+    assert!(
+        res.stdout.contains("in 2 compared configurations"),
+        "{}",
+        res.stdout
+    );
+    for test in ["SET", "GET"] {
+        let line = report_line(&res.stdout, test);
+        assert!(line.contains("+0.0%"), "{line}");
+        assert!(line.trim_end().ends_with("ok"), "{line}");
+    }
+
+    // Two separate runs (different run ids and timestamps) match configuration by configuration.
+    let res = compare(
+        &a_path,
+        &b_path,
+        &["--max-drop", "99%", "--max-p99-rise", "100000%"],
+    );
+    assert_pass(&res, "two real runs, loose thresholds");
+    assert!(
+        res.stdout.contains("in 2 compared configurations") && !res.stdout.contains("only in"),
+        "{}",
+        res.stdout
+    );
+
+    // Throughput down 20% in the candidate.
+    let dropped = edit_column(&a, "rps", |v| {
+        format!("{:.2}", v.parse::<f64>().expect("rps") * 0.8)
+    });
+    let cand = write(&work, "dropped.csv", &dropped);
+    let res = compare(&a_path, &cand, &[]);
+    assert_regression(&res, "rps -20%, default 5%");
+    for test in ["SET", "GET"] {
+        let line = report_line(&res.stdout, test);
+        assert!(line.contains("REGRESSION (rps)"), "{line}");
+        assert!(line.contains("-20.0%"), "{line}");
+    }
+    assert!(res.stdout.contains("2 regressions"), "{}", res.stdout);
+    assert_regression(
+        &compare(&a_path, &cand, &["--max-drop", "15%"]),
+        "rps -20%, max drop 15%",
+    );
+    assert_pass(
+        &compare(&a_path, &cand, &["--max-drop", "30%"]),
+        "rps -20%, max drop 30%",
+    );
+    // A bare number is a percentage too.
+    assert_pass(
+        &compare(&a_path, &cand, &["--max-drop", "30"]),
+        "rps -20%, max drop 30",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn rps_drop_and_p99_rise_thresholds() {
+    let dir = TempDir::new("compare-thresholds");
+    let base = write(
+        &dir,
+        "base.csv",
+        &long_csv(
+            &[
+                row("no-aof", "SET", 50000.0, 2.0),
+                row("no-aof", "GET", 60000.0, 1.5),
+            ],
+            None,
+        ),
+    );
+
+    let rps_down = write(
+        &dir,
+        "rps-down.csv",
+        &long_csv(
+            &[
+                row("no-aof", "SET", 40000.0, 2.0),
+                row("no-aof", "GET", 60000.0, 1.5),
+            ],
+            None,
+        ),
+    );
+    let res = compare(&base, &rps_down, &[]);
+    assert_regression(&res, "SET rps -20%");
+    assert!(
+        report_line(&res.stdout, "SET").contains("REGRESSION (rps)"),
+        "{}",
+        res.stdout
+    );
+    assert!(
+        report_line(&res.stdout, "GET").trim_end().ends_with("ok"),
+        "{}",
+        res.stdout
+    );
+    assert!(res.stdout.contains("1 regression in 2"), "{}", res.stdout);
+    assert_pass(
+        &compare(&base, &rps_down, &["--max-drop", "30%"]),
+        "max drop 30%",
+    );
+
+    // p99 up 20%: past 10%, within 25%; up 5%: within 10%.
+    let p99_up = write(
+        &dir,
+        "p99-up.csv",
+        &long_csv(
+            &[
+                row("no-aof", "SET", 50000.0, 2.4),
+                row("no-aof", "GET", 60000.0, 1.575),
+            ],
+            None,
+        ),
+    );
+    let res = compare(&base, &p99_up, &["--max-p99-rise", "10%"]);
+    assert_regression(&res, "SET p99 +20%");
+    let set = report_line(&res.stdout, "SET");
+    assert!(
+        set.contains("REGRESSION (p99)") && set.contains("+20.0%"),
+        "{set}"
+    );
+    assert!(
+        report_line(&res.stdout, "GET").trim_end().ends_with("ok"),
+        "GET p99 +5% is within 10%: {}",
+        res.stdout
+    );
+    assert_pass(
+        &compare(&base, &p99_up, &["--max-p99-rise", "25%"]),
+        "p99 +20%, max rise 25%",
+    );
+
+    // Faster and lower latency is never a regression.
+    let better = write(
+        &dir,
+        "better.csv",
+        &long_csv(
+            &[
+                row("no-aof", "SET", 70000.0, 1.0),
+                row("no-aof", "GET", 80000.0, 1.0),
+            ],
+            None,
+        ),
+    );
+    assert_pass(&compare(&base, &better, &[]), "improvement");
+}
+
+#[test]
+fn latest_picks_the_newest_run_of_a_history_file() {
+    let dir = TempDir::new("compare-latest");
+    const OLD: (&str, &str) = ("2026-11-20T02:00:00Z", "20261120T020000Z-0001");
+    const NEW: (&str, &str) = ("2026-11-21T02:00:00Z", "20261121T020000Z-0002");
+    let base = write(
+        &dir,
+        "baseline.csv",
+        &long_csv(&[row("no-aof", "SET", 50000.0, 2.0).at(OLD.0, OLD.1)], None),
+    );
+
+    // Newest run is fine, an older one was slow. The newest rows come first in the file, so
+    // "newest" cannot mean "last in the file".
+    let history = write(
+        &dir,
+        "history-good-newest.csv",
+        &long_csv(
+            &[
+                row("no-aof", "SET", 50000.0, 2.0).at(NEW.0, NEW.1),
+                row("no-aof", "SET", 25000.0, 2.0).at(OLD.0, OLD.1),
+            ],
+            None,
+        ),
+    );
+    let res = compare(&base, &history, &["--latest"]);
+    assert_pass(&res, "--latest, newest run good");
+    assert!(
+        report_line(&res.stdout, "SET").contains("50000  "),
+        "{}",
+        res.stdout
+    );
+    // Without --latest both runs count (median 37500: -25%).
+    assert_regression(&compare(&base, &history, &[]), "no --latest, both runs");
+
+    // Newest run is slow, the older one was fine.
+    let history = write(
+        &dir,
+        "history-bad-newest.csv",
+        &long_csv(
+            &[
+                row("no-aof", "SET", 50000.0, 2.0).at(OLD.0, OLD.1),
+                row("no-aof", "SET", 25000.0, 2.0).at(NEW.0, NEW.1),
+            ],
+            None,
+        ),
+    );
+    assert_regression(
+        &compare(&base, &history, &["--latest"]),
+        "--latest, newest run slow",
+    );
+
+    // --latest applies to the baseline too: its newest run is the reference.
+    let base_history = write(
+        &dir,
+        "baseline-history.csv",
+        &long_csv(
+            &[
+                row("no-aof", "SET", 100000.0, 2.0).at(OLD.0, OLD.1),
+                row("no-aof", "SET", 50000.0, 2.0).at(NEW.0, NEW.1),
+            ],
+            None,
+        ),
+    );
+    let cand = write(
+        &dir,
+        "cand.csv",
+        &long_csv(&[row("no-aof", "SET", 50000.0, 2.0).at(NEW.0, NEW.1)], None),
+    );
+    assert_pass(
+        &compare(&base_history, &cand, &["--latest"]),
+        "--latest baseline",
+    );
+    assert_regression(&compare(&base_history, &cand, &[]), "baseline median 75000");
+}
+
+#[test]
+fn unusable_input_exits_2_with_one_line() {
+    let dir = TempDir::new("compare-bad");
+    let good_rows = [row("no-aof", "SET", 50000.0, 2.0)];
+    let good = write(&dir, "good.csv", &long_csv(&good_rows, None));
+
+    // A required column is missing.
+    let no_rps = write(&dir, "no-rps.csv", &long_csv(&good_rows, Some("rps")));
+    assert_unusable(
+        &compare(&good, &no_rps, &[]),
+        &["no-rps.csv", "missing column", "rps"],
+        "missing rps column",
+    );
+    let no_p99 = write(&dir, "no-p99.csv", &long_csv(&good_rows, Some("p99_ms")));
+    assert_unusable(
+        &compare(&no_p99, &good, &[]),
+        &["no-p99.csv", "p99_ms"],
+        "missing p99 column in the baseline",
+    );
+
+    // A garbage number, in the second data row (line 3 of the file).
+    let text = long_csv(
+        &[
+            row("no-aof", "SET", 50000.0, 2.0),
+            row("no-aof", "GET", 60000.0, 1.5),
+        ],
+        None,
+    );
+    let garbage = write(&dir, "garbage.csv", &text.replace("60000.00", "6O000.x"));
+    assert_unusable(
+        &compare(&good, &garbage, &[]),
+        &["garbage.csv:3", "6O000.x", "rps"],
+        "garbage rps",
+    );
+    let nan = write(&dir, "nan.csv", &text.replace("60000.00", "NaN"));
+    assert_unusable(&compare(&good, &nan, &[]), &["nan.csv", "NaN"], "NaN rps");
+
+    // Empty, header only, missing.
+    let empty = write(&dir, "empty.csv", "");
+    assert_unusable(&compare(&good, &empty, &[]), &["empty.csv"], "empty file");
+    let header_only = write(&dir, "header-only.csv", &long_csv(&[], None));
+    assert_unusable(
+        &compare(&header_only, &good, &[]),
+        &["header-only.csv", "no rows"],
+        "header only",
+    );
+    let missing = dir.join("does-not-exist.csv");
+    assert_unusable(
+        &compare(&good, &missing, &[]),
+        &["does-not-exist.csv"],
+        "missing file",
+    );
+    assert_unusable(
+        &compare(&missing, &good, &[]),
+        &["does-not-exist.csv"],
+        "missing baseline",
+    );
+
+    // A short row.
+    let short = write(
+        &dir,
+        "short.csv",
+        &format!("{}no-aof,SET\n", long_csv(&good_rows, None)),
+    );
+    assert_unusable(&compare(&good, &short, &[]), &["short.csv"], "short row");
+
+    // Nothing in common.
+    let other = write(
+        &dir,
+        "other.csv",
+        &long_csv(&[row("aof-always", "GET", 50000.0, 2.0)], None),
+    );
+    assert_unusable(
+        &compare(&good, &other, &[]),
+        &["no configuration"],
+        "no match",
+    );
+}
+
+#[test]
+fn bad_thresholds_exit_2() {
+    let dir = TempDir::new("compare-thresholds-bad");
+    let f = write(
+        &dir,
+        "f.csv",
+        &long_csv(&[row("no-aof", "SET", 50000.0, 2.0)], None),
+    );
+    for (flag, value) in [
+        ("--max-drop", "abc"),
+        ("--max-drop", "5%%"),
+        ("--max-p99-rise", "ten%"),
+        ("--max-p99-rise", "inf"),
+    ] {
+        let res = compare(&f, &f, &[flag, value]);
+        assert_unusable(&res, &[flag, value], &format!("{flag} {value}"));
+    }
+    // Negative, written so clap does not take it for a flag.
+    let res = compare(&f, &f, &["--max-drop=-5%"]);
+    assert_unusable(&res, &["--max-drop", "-5%"], "--max-drop=-5%");
+    // The same files with sane thresholds are fine, so it was the threshold that failed.
+    assert_pass(&compare(&f, &f, &["--max-drop", "5%"]), "sane threshold");
+}
