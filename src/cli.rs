@@ -56,7 +56,7 @@ pub struct Cli {
     #[arg(long = "mix")]
     pub mix: Option<String>,
 
-    /// Number of parallel clients (connections; per master in cluster mode)
+    /// Number of parallel clients (each keeps one connection per master in cluster mode)
     #[arg(long = "clients")]
     pub clients: Option<usize>,
 
@@ -72,7 +72,7 @@ pub struct Cli {
     #[arg(long = "duration")]
     pub duration: Option<String>,
 
-    /// Pipeline depth: requests in flight per connection
+    /// Pipeline depth: requests in flight per connection (per master in cluster mode)
     #[arg(short = 'P', long = "pipeline")]
     pub pipeline: Option<usize>,
 

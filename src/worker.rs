@@ -194,7 +194,13 @@ impl Worker {
             Route::Cluster(t) => (t.snapshot(), t.epoch()),
             Route::Single(_) => (Arc::new(SlotMap::empty()), 0),
         };
-        let window = shared.pipeline.max(1);
+        // -P is the depth of each connection's pipeline (as in redis-benchmark): a cluster client has
+        // one connection per master, so its batch holds P requests per master on average.
+        let nodes = match &shared.route {
+            Route::Cluster(_) => map.masters().len().max(1),
+            Route::Single(_) => 1,
+        };
+        let window = shared.pipeline.max(1) * nodes;
         Worker {
             shared,
             rec,
