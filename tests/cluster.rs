@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use rbench::cluster::slot::slot_of;
 use rbench::deploy::{Deployment, Role};
 
-use cluster_support::{Reply, Resp, read_results, read_timeline};
+use cluster_support::{Reply, Resp, read_timeline};
+use support::read_results;
 use support::{RunOutput, Running, TempDir, parse_quiet_line, results_csv};
 
 const CORE_TESTS: [&str; 16] = [
@@ -696,68 +697,12 @@ fn failover_mid_run_recovers() {
 /// Helpers for cluster tests only: a tiny RESP client for admin commands (CLUSTER SETSLOT, MIGRATE...,
 /// with binary keys), and typed views of rbench's JSON results and timeline.
 mod cluster_support {
-    use std::collections::BTreeMap;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{SocketAddr, TcpStream};
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
-    use crate::support::{self, Csv};
-
-    /// One entry of `--json`'s results.
-    #[derive(Debug)]
-    pub struct JsonResult {
-        pub test: String,
-        pub requests: u64,
-        pub ok: u64,
-        pub errors: u64,
-        pub keyspace: u64,
-        pub unanswered: u64,
-        pub rps: f64,
-        pub classes: BTreeMap<String, u64>,
-        /// ok per second.
-        pub timeline_ok: Vec<u64>,
-    }
-
-    impl JsonResult {
-        pub fn class(&self, name: &str) -> u64 {
-            self.classes.get(name).copied().unwrap_or(0)
-        }
-    }
-
-    pub fn read_results(path: &Path) -> Vec<JsonResult> {
-        let doc = support::read_json(path);
-        let n = |v: &serde_json::Value, k: &str| {
-            v[k].as_u64()
-                .unwrap_or_else(|| panic!("{k} missing in {v}"))
-        };
-        doc["results"]
-            .as_array()
-            .expect("results array")
-            .iter()
-            .map(|r| JsonResult {
-                test: r["test"].as_str().unwrap_or_default().to_string(),
-                requests: n(r, "requests"),
-                ok: n(r, "ok"),
-                errors: n(r, "errors"),
-                keyspace: n(r, "keyspace"),
-                unanswered: n(r, "unanswered"),
-                rps: r["rps"].as_f64().expect("rps"),
-                classes: r["error_classes"]
-                    .as_object()
-                    .expect("error_classes object")
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                    .collect(),
-                timeline_ok: r["timeline"]
-                    .as_array()
-                    .expect("timeline array")
-                    .iter()
-                    .map(|s| n(s, "ok"))
-                    .collect(),
-            })
-            .collect()
-    }
+    use crate::support::Csv;
 
     /// The one `timeline-*.csv` in `dir`.
     pub fn read_timeline(dir: &Path) -> Csv {

@@ -13,7 +13,7 @@ use std::time::Duration;
 mod support;
 
 use fake::{FakeCluster, Scenario};
-use results::{Result1, read_results};
+use support::{JsonResult, read_results};
 use support::{RunOutput, TempDir};
 
 const N: u64 = 200;
@@ -35,7 +35,7 @@ fn rbench(args: &[&str], timeout: Duration) -> RunOutput {
     out
 }
 
-fn bench(cluster: &FakeCluster, extra: &[&str]) -> (RunOutput, Result1) {
+fn bench(cluster: &FakeCluster, extra: &[&str]) -> (RunOutput, JsonResult) {
     let dir = TempDir::new("fake");
     let json = dir.join("out.json");
     let port = cluster.addr(A).port().to_string();
@@ -559,54 +559,5 @@ mod fake {
             pos = data + len + 2;
         }
         Ok(Some((args, pos)))
-    }
-}
-
-/// rbench's `--json` results, typed.
-mod results {
-    use std::collections::BTreeMap;
-    use std::path::Path;
-
-    use crate::support;
-
-    /// One entry of the JSON results.
-    #[derive(Debug)]
-    pub struct Result1 {
-        pub test: String,
-        pub requests: u64,
-        pub ok: u64,
-        pub errors: u64,
-        pub classes: BTreeMap<String, u64>,
-    }
-
-    impl Result1 {
-        pub fn class(&self, name: &str) -> u64 {
-            self.classes.get(name).copied().unwrap_or(0)
-        }
-    }
-
-    pub fn read_results(path: &Path) -> Vec<Result1> {
-        let doc = support::read_json(path);
-        let n = |v: &serde_json::Value, k: &str| {
-            v[k].as_u64()
-                .unwrap_or_else(|| panic!("{k} missing in {v}"))
-        };
-        doc["results"]
-            .as_array()
-            .expect("results array")
-            .iter()
-            .map(|r| Result1 {
-                test: r["test"].as_str().unwrap_or_default().to_string(),
-                requests: n(r, "requests"),
-                ok: n(r, "ok"),
-                errors: n(r, "errors"),
-                classes: r["error_classes"]
-                    .as_object()
-                    .expect("error_classes object")
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                    .collect(),
-            })
-            .collect()
     }
 }

@@ -189,6 +189,18 @@ impl Template {
                 }
             }};
         }
+        // `$<len>\r\n<bytes>\r\n`
+        macro_rules! bulk {
+            ($bytes:expr) => {{
+                let b: &[u8] = $bytes;
+                let mut l = [0u8; 20];
+                put!(b"$");
+                put!(format_u64(b.len() as u64, &mut l));
+                put!(b"\r\n");
+                put!(b);
+                put!(b"\r\n");
+            }};
+        }
         for seg in &self.segs {
             match seg {
                 Seg::Lit(b) => put!(b),
@@ -204,24 +216,9 @@ impl Template {
                 }
                 Seg::Score => {
                     let mut d = [0u8; 20];
-                    let s = format_u64(draw.member, &mut d);
-                    let mut l = [0u8; 20];
-                    let ls = format_u64(s.len() as u64, &mut l);
-                    put!(b"$");
-                    put!(ls);
-                    put!(b"\r\n");
-                    put!(s);
-                    put!(b"\r\n");
+                    bulk!(format_u64(draw.member, &mut d));
                 }
-                Seg::Value => {
-                    let mut l = [0u8; 20];
-                    let ls = format_u64(value.len() as u64, &mut l);
-                    put!(b"$");
-                    put!(ls);
-                    put!(b"\r\n");
-                    put!(value);
-                    put!(b"\r\n");
-                }
+                Seg::Value => bulk!(value),
             }
         }
         buf.put_slice(&tmp[..n]);

@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::ExitStatusExt;
@@ -239,27 +239,7 @@ impl Running {
     /// Starts rbench with `args` and extra environment `env` (REDISCLI_AUTH is cleared first, so the
     /// caller's environment cannot leak a password into a test).
     pub fn start<S: AsRef<str>>(args: &[S], env: &[(&str, &str)]) -> Running {
-        let mut cmd = Command::new(rbench_bin());
-        cmd.args(args.iter().map(|a| a.as_ref()))
-            .env_remove("REDISCLI_AUTH")
-            .env_remove("RUST_BACKTRACE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", rbench_bin()));
-        let out = child.stdout.take().map(drain);
-        let err = child.stderr.take().map(drain);
-        Running {
-            child,
-            out,
-            err,
-            started: Instant::now(),
-        }
+        start_rbench_unset(args, env, &[])
     }
 
     pub fn pid(&self) -> u32 {
@@ -557,4 +537,61 @@ pub fn start_rbench_unset<S: AsRef<str>>(
         err,
         started: Instant::now(),
     }
+}
+
+/// One entry of `--json`'s results (typed view shared by the cluster test files).
+#[allow(dead_code)]
+#[derive(Debug)]
+pub struct JsonResult {
+    pub test: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub keyspace: u64,
+    pub unanswered: u64,
+    pub rps: f64,
+    pub classes: BTreeMap<String, u64>,
+    /// ok per second.
+    pub timeline_ok: Vec<u64>,
+}
+
+impl JsonResult {
+    pub fn class(&self, name: &str) -> u64 {
+        self.classes.get(name).copied().unwrap_or(0)
+    }
+}
+
+#[allow(dead_code)]
+pub fn read_results(path: &Path) -> Vec<JsonResult> {
+    let doc = read_json(path);
+    let n = |v: &serde_json::Value, k: &str| {
+        v[k].as_u64()
+            .unwrap_or_else(|| panic!("{k} missing in {v}"))
+    };
+    doc["results"]
+        .as_array()
+        .expect("results array")
+        .iter()
+        .map(|r| JsonResult {
+            test: r["test"].as_str().unwrap_or_default().to_string(),
+            requests: n(r, "requests"),
+            ok: n(r, "ok"),
+            errors: n(r, "errors"),
+            keyspace: n(r, "keyspace"),
+            unanswered: n(r, "unanswered"),
+            rps: r["rps"].as_f64().expect("rps"),
+            classes: r["error_classes"]
+                .as_object()
+                .expect("error_classes object")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect(),
+            timeline_ok: r["timeline"]
+                .as_array()
+                .expect("timeline array")
+                .iter()
+                .map(|s| n(s, "ok"))
+                .collect(),
+        })
+        .collect()
 }
