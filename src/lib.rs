@@ -6,13 +6,13 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod deploy;
+pub mod engine;
 pub mod profile;
 pub mod report;
 pub mod resp;
 pub mod runner;
 pub mod stats;
 pub mod target;
-pub mod worker;
 pub mod workload;
 
 use std::io::Write;

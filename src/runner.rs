@@ -1,9 +1,10 @@
-//! Runs one phase (a test, or a mix) against one target: worker threads with a current-thread runtime
-//! each (DESIGN §5), a start barrier after every connection is up, progress and live lines while it
+//! Runs one phase (a test, or a mix) against one target: engine threads (one event loop each,
+//! DESIGN §5), a start barrier after every connection is up, progress and live lines while it
 //! runs, and Ctrl-C / duration handling that keeps what was measured.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -11,16 +12,12 @@ use tokio::sync::oneshot;
 use crate::cluster::Route;
 use crate::config::Workload;
 use crate::conn::{Auth, ConnError};
-use crate::stats::{OpStats, Recorder, SharedRecorder, merge_all, merged_second};
-use crate::worker::{RunShared, Worker};
+use crate::engine::{self, Barrier, LiveSecond, RunShared, ThreadIo, ThreadReport};
+use crate::stats::{OpStats, Second, merge_all};
 use crate::workload::Op;
 use crate::workload::generator::payload;
-use crate::workload::pacing::{Budget, Pacer, Schedule};
+use crate::workload::pacing::Budget;
 use crate::workload::template::Template;
-
-/// How long workers get to finish their batch after the run is told to stop, before their runtime
-/// is dropped (a stalled server must not hold the run hostage).
-const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// One phase: a test (or a mix) of the planned workload, against one target.
 #[derive(Clone, Debug)]
@@ -38,9 +35,9 @@ pub struct PhaseResult {
     pub stats: Vec<OpStats>,
     pub elapsed: Duration,
     pub interrupted: bool,
-    /// Requests claimed but never answered (the run was stopped while they were in flight).
+    /// Requests sent but never answered (the run was stopped while they were in flight).
     pub unanswered: u64,
-    /// Open loop: the largest lag between a request's intended time and when a worker took it.
+    /// Open loop: the largest lag between a request's intended time and its send.
     pub max_lag: Option<Duration>,
 }
 
@@ -48,7 +45,7 @@ pub struct PhaseResult {
 pub trait Progress {
     fn tick(&mut self, completed: u64, total: Option<u64>, elapsed: Duration);
     /// One finished second of the timeline, merged over threads, per command.
-    fn second(&mut self, sec: usize, ops: &[Op], rows: &[Option<crate::stats::Second>]);
+    fn second(&mut self, sec: usize, ops: &[Op], rows: &[Option<Second>]);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +56,83 @@ pub enum RunError {
     Thread(String),
 }
 
-/// Runs the phase to completion on the calling runtime's thread (which only orchestrates).
+fn shared_for(spec: &PhaseSpec<'_>, route: Route, auth: &Auth, threads: usize) -> RunShared {
+    let w = spec.workload;
+    let limit = w.requests.unwrap_or(u64::MAX);
+    RunShared {
+        ops: spec.ops.clone(),
+        weights: spec.weights.clone(),
+        templates: spec
+            .ops
+            .iter()
+            .map(|&op| crate::engine::compat_tpl(op, &w.encode))
+            .collect(),
+        pipeline: w.pipeline.max(1),
+        auth: auth.clone(),
+        route,
+        stop: AtomicBool::new(false),
+        duration: w.duration,
+        payload: payload(w.sizes.max),
+        keyspace: spec.keyspace,
+        key_dist: w.key_dist.clone(),
+        sizes: w.sizes,
+        seed: spec.seed,
+        threads,
+        read_from_replicas: w.read_from_replicas,
+        retry_window: spec.retry_window,
+        budget: Budget::new(limit),
+        rate: w.rps,
+        limit,
+    }
+}
+
+/// A started engine thread and its ends of the channels.
+struct Worker {
+    handle: std::thread::JoinHandle<Option<ThreadReport>>,
+    ready: oneshot::Receiver<Result<(), ConnError>>,
+    go: oneshot::Sender<Option<Instant>>,
+    completed: Arc<AtomicU64>,
+}
+
+fn spawn_workers(
+    shared: &Arc<RunShared>,
+    clients: usize,
+    live: &mpsc::Sender<LiveSecond>,
+) -> Result<Vec<Worker>, RunError> {
+    let threads = shared.threads;
+    let mut out = Vec::with_capacity(threads);
+    for t in 0..threads {
+        // Spread clients evenly: thread t runs clients t, t+threads, ...
+        let mine = (t..clients).step_by(threads).count();
+        let (rtx, rrx) = oneshot::channel();
+        let (gtx, grx) = oneshot::channel();
+        let completed = Arc::new(AtomicU64::new(0));
+        let io = ThreadIo {
+            index: t,
+            clients: mine,
+            live: live.clone(),
+            completed: completed.clone(),
+        };
+        let barrier = Barrier {
+            ready: rtx,
+            go: grx,
+        };
+        let shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("rbench-w{t}"))
+            .spawn(move || engine::run_thread::<mio::net::TcpStream>(shared, io, barrier))
+            .map_err(|e| RunError::Thread(e.to_string()))?;
+        out.push(Worker {
+            handle,
+            ready: rrx,
+            go: gtx,
+            completed,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs the phase to completion; the calling runtime's thread only orchestrates.
 pub async fn run_phase(
     spec: &PhaseSpec<'_>,
     route: Route,
@@ -67,222 +140,189 @@ pub async fn run_phase(
     stop: Arc<AtomicBool>,
     progress: &mut dyn Progress,
 ) -> Result<PhaseResult, RunError> {
-    let limit = spec.workload.requests.unwrap_or(u64::MAX);
-    let pacer = match spec.workload.rps {
-        Some(rate) => Pacer::Open(Schedule::unstarted(rate, limit)),
-        None => Pacer::Closed(Budget::new(limit)),
-    };
     let threads = spec.workload.threads.clamp(1, spec.workload.clients.max(1));
-    let shared = Arc::new(RunShared {
-        ops: spec.ops.clone(),
-        weights: spec.weights.clone(),
-        encode: spec.workload.encode.clone(),
-        templates: spec
-            .ops
-            .iter()
-            .map(|&op| Template::compile(op, &spec.workload.encode))
-            .collect(),
-        pacer,
-        pipeline: spec.workload.pipeline,
-        auth: auth.clone(),
-        route,
-        stop: Arc::new(AtomicBool::new(false)),
-        start: OnceLock::new(),
-        duration: spec.workload.duration,
-        end_us: AtomicU64::new(0),
-        payload: payload(spec.workload.sizes.max),
-        keyspace: spec.keyspace,
-        key_dist: spec.workload.key_dist.clone(),
-        sizes: spec.workload.sizes,
-        seed: spec.seed,
-        workers: spec.workload.clients as u64,
-        read_from_replicas: spec.workload.read_from_replicas,
-        retry_window: spec.retry_window,
-        completed: AtomicU64::new(0),
-    });
-    let open_loop = spec.workload.rps.is_some();
-    let placeholder = Instant::now();
-    let recorders: Vec<SharedRecorder> = (0..threads)
-        .map(|_| SharedRecorder::new(Recorder::new(placeholder, spec.ops.len(), open_loop)))
-        .collect();
-
-    let mut ready_rx = Vec::new();
-    let mut go_tx = Vec::new();
-    let mut done_rx = Vec::new();
-    let mut handles = Vec::new();
-    for (t, rec) in recorders.iter().enumerate() {
-        // Spread clients evenly: thread t runs clients t, t+threads, ...
-        let ids: Vec<u64> = (t..spec.workload.clients)
-            .step_by(threads)
-            .map(|i| i as u64)
-            .collect();
-        let (rtx, rrx) = oneshot::channel::<Result<(), ConnError>>();
-        let (gtx, grx) = oneshot::channel::<bool>();
-        let (dtx, drx) = oneshot::channel::<()>();
-        let shared = shared.clone();
-        let rec = rec.clone();
-        let h = std::thread::Builder::new()
-            .name(format!("rbench-w{t}"))
-            .spawn(move || worker_thread(shared, rec, ids, rtx, grx, dtx))
-            .map_err(|e| RunError::Thread(e.to_string()))?;
-        ready_rx.push(rrx);
-        go_tx.push(gtx);
-        done_rx.push(drx);
-        handles.push(h);
-    }
+    let shared = Arc::new(shared_for(spec, route, auth, threads));
+    let (live_tx, live_rx) = mpsc::channel();
+    let mut workers = spawn_workers(&shared, spec.workload.clients, &live_tx)?;
+    drop(live_tx);
 
     // Barrier: every connection up (or the first error) before the clock starts.
-    let mut first_err = None;
-    for r in ready_rx {
-        match r.await {
+    let mut first_err: Option<RunError> = None;
+    for w in workers.iter_mut() {
+        match (&mut w.ready).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                first_err.get_or_insert(e);
+                first_err.get_or_insert(RunError::Conn(e));
             }
             Err(_) => {
-                first_err.get_or_insert(ConnError::Eof {
-                    addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                });
+                first_err.get_or_insert(RunError::Thread("a worker thread died".into()));
             }
         }
     }
     if let Some(e) = first_err {
-        for g in go_tx {
-            let _ = g.send(false);
+        for w in workers {
+            let _ = w.go.send(None);
+            join(w.handle).await;
         }
-        join_threads(handles).await;
-        return Err(RunError::Conn(e));
+        return Err(e);
     }
 
     let start = Instant::now();
-    let _ = shared.start.set(start);
-    if let Pacer::Open(s) = &shared.pacer {
-        s.start(start);
+    let mut handles = Vec::with_capacity(workers.len());
+    let mut counters = Vec::with_capacity(workers.len());
+    for w in workers {
+        let _ = w.go.send(Some(start));
+        handles.push(w.handle);
+        counters.push(w.completed);
     }
-    for r in &recorders {
-        r.lock().start = start;
-    }
-    for g in go_tx {
-        let _ = g.send(true);
-    }
+    let mut live = LiveView::new(threads, spec.ops.len(), counters);
+    let reports = watch(
+        spec, &shared, &stop, progress, &mut live, &live_rx, start, handles,
+    )
+    .await;
+    Ok(finish(spec, &shared, reports, start, live.interrupted))
+}
 
-    let mut all_done = futures_util::future::join_all(done_rx);
+/// Ticks progress and the live view until every thread is done; returns their reports.
+#[allow(clippy::too_many_arguments)]
+async fn watch(
+    spec: &PhaseSpec<'_>,
+    shared: &Arc<RunShared>,
+    stop: &AtomicBool,
+    progress: &mut dyn Progress,
+    live: &mut LiveView,
+    live_rx: &mpsc::Receiver<LiveSecond>,
+    start: Instant,
+    handles: Vec<std::thread::JoinHandle<Option<ThreadReport>>>,
+) -> Vec<ThreadReport> {
+    let mut joined = tokio::task::spawn_blocking(move || {
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .collect::<Vec<_>>()
+    });
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut next_second = 1usize;
-    let mut interrupted = false;
     loop {
         tokio::select! {
-            _ = &mut all_done => break,
+            r = &mut joined => {
+                live.drain(live_rx, spec, progress);
+                return r.unwrap_or_default();
+            }
             _ = tick.tick() => {
-                let now = Instant::now();
                 if stop.load(Ordering::Relaxed) && !shared.stop.load(Ordering::Relaxed) {
-                    interrupted = true;
+                    live.interrupted = true;
                     shared.stop.store(true, Ordering::Relaxed);
                 }
-                progress.tick(shared.completed.load(Ordering::Relaxed), spec.workload.requests, now - start);
-                // A second is shown once it is over (plus a little, for replies still in flight).
-                while now.saturating_duration_since(start) >= Duration::from_millis(next_second as u64 * 1000 + 50) {
-                    let rows: Vec<_> = (0..spec.ops.len())
-                        .map(|op| merged_second(&recorders, op, next_second - 1))
-                        .collect();
-                    progress.second(next_second, &spec.ops, &rows);
-                    next_second += 1;
-                }
+                live.drain(live_rx, spec, progress);
+                progress.tick(live.completed(), spec.workload.requests, start.elapsed());
             }
         }
     }
-    join_threads(handles).await;
+}
 
-    let end_us = shared.end_us.load(Ordering::Relaxed);
-    let mut elapsed = if end_us > 0 {
-        Duration::from_micros(end_us)
-    } else {
-        start.elapsed()
-    };
+fn finish(
+    spec: &PhaseSpec<'_>,
+    shared: &RunShared,
+    reports: Vec<ThreadReport>,
+    start: Instant,
+    interrupted: bool,
+) -> PhaseResult {
+    let end = reports
+        .iter()
+        .map(|r| r.end)
+        .max()
+        .unwrap_or_else(Instant::now);
+    let mut elapsed = end.saturating_duration_since(start);
     if let Some(d) = spec.workload.duration {
         elapsed = elapsed.min(d.max(Duration::from_millis(1)));
     }
-    let stats = merge_all(&recorders, spec.ops.len());
+    let claimed: u64 = reports.iter().map(|r| r.claimed).sum();
+    let max_lag = shared
+        .rate
+        .map(|_| reports.iter().map(|r| r.max_lag).max().unwrap_or_default());
+    let recs: Vec<_> = reports.into_iter().map(|r| r.rec).collect();
+    let stats = merge_all(&recs, spec.ops.len());
     let finished: u64 = stats.iter().map(|s| s.requests()).sum();
-    let unanswered = shared.pacer.claimed().saturating_sub(finished);
-    let max_lag = match &shared.pacer {
-        Pacer::Open(s) => Some(s.max_lag()),
-        Pacer::Closed(_) => None,
-    };
-    Ok(PhaseResult {
+    PhaseResult {
         stats,
-        elapsed,
+        elapsed: elapsed.max(Duration::from_micros(1)),
         interrupted,
-        unanswered,
+        unanswered: claimed.saturating_sub(finished),
         max_lag,
-    })
+    }
 }
 
-async fn join_threads(handles: Vec<std::thread::JoinHandle<()>>) {
-    let _ = tokio::task::spawn_blocking(move || {
-        for h in handles {
-            let _ = h.join();
-        }
-    })
-    .await;
+async fn join(h: std::thread::JoinHandle<Option<ThreadReport>>) {
+    let _ = tokio::task::spawn_blocking(move || h.join()).await;
 }
 
-fn worker_thread(
-    shared: Arc<RunShared>,
-    rec: SharedRecorder,
-    ids: Vec<u64>,
-    ready: oneshot::Sender<Result<(), ConnError>>,
-    go: oneshot::Receiver<bool>,
-    done: oneshot::Sender<()>,
-) {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(ConnError::Io {
-                addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                source: e,
-            }));
-            return;
+/// Merges the threads' finished seconds: second k is shown once every thread has reported it (or
+/// has ended).
+struct LiveView {
+    n_ops: usize,
+    pending: std::collections::BTreeMap<usize, Vec<Option<Second>>>,
+    /// Per thread: seconds reported so far (usize::MAX once it has ended).
+    reported: Vec<usize>,
+    /// Each thread's finished-request count.
+    counters: Vec<Arc<AtomicU64>>,
+    interrupted: bool,
+}
+
+impl LiveView {
+    fn new(threads: usize, n_ops: usize, counters: Vec<Arc<AtomicU64>>) -> LiveView {
+        LiveView {
+            n_ops,
+            pending: Default::default(),
+            reported: vec![0; threads],
+            counters,
+            interrupted: false,
         }
-    };
-    rt.block_on(async move {
-        let mut workers: Vec<Worker> = ids
+    }
+
+    fn completed(&self) -> u64 {
+        self.counters
             .iter()
-            .map(|&id| Worker::new(shared.clone(), id, rec.clone()))
-            .collect();
-        let connected =
-            futures_util::future::join_all(workers.iter_mut().map(|w| w.connect_first())).await;
-        let first_err = connected.into_iter().find_map(Result::err);
-        let failed = first_err.is_some();
-        let _ = ready.send(match first_err {
-            Some(e) => Err(e),
-            None => Ok(()),
-        });
-        if failed || !go.await.unwrap_or(false) {
-            return;
-        }
-        let tasks: Vec<_> = workers.into_iter().map(|w| tokio::spawn(w.run())).collect();
-        let all = futures_util::future::join_all(tasks);
-        tokio::select! {
-            _ = all => {}
-            _ = grace_after_stop(&shared) => {}
-        }
-    });
-    // Dropping the runtime cancels workers still stuck on a stalled server.
-    drop(rt);
-    let _ = done.send(());
-}
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
 
-async fn grace_after_stop(shared: &RunShared) {
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if shared.stopping(Instant::now()) {
-            tokio::time::sleep(STOP_GRACE).await;
-            return;
+    fn drain(
+        &mut self,
+        rx: &mpsc::Receiver<LiveSecond>,
+        spec: &PhaseSpec<'_>,
+        progress: &mut dyn Progress,
+    ) {
+        while let Ok(s) = rx.try_recv() {
+            if let Some(r) = self.reported.get_mut(s.thread) {
+                *r = if s.sec == usize::MAX {
+                    usize::MAX
+                } else {
+                    s.sec + 1
+                };
+            }
+            if s.sec == usize::MAX {
+                continue;
+            }
+            let acc = self
+                .pending
+                .entry(s.sec)
+                .or_insert_with(|| vec![None; self.n_ops]);
+            for (a, row) in acc.iter_mut().zip(s.rows) {
+                match (a.as_mut(), row) {
+                    (Some(a), Some(r)) => a.merge(&r),
+                    (None, Some(r)) => *a = Some(r),
+                    _ => {}
+                }
+            }
+        }
+        let complete = self.reported.iter().copied().min().unwrap_or(usize::MAX);
+        while let Some((&sec, _)) = self.pending.iter().next() {
+            if sec >= complete {
+                break;
+            }
+            let rows = self.pending.remove(&sec).unwrap_or_default();
+            progress.second(sec + 1, &spec.ops, &rows);
         }
     }
 }

@@ -1,9 +1,7 @@
-//! Latency histograms, outcome counters and the per-second timeline. One recorder per worker thread,
-//! locked once per batch (uncontended: only that thread's workers and the once-a-second live view use
-//! it); merged with `Histogram::add` at the end.
+//! Latency histograms, outcome counters and the per-second timeline. One recorder per engine thread,
+//! written without locks; merged with `Histogram::add` at the end.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
@@ -121,121 +119,90 @@ impl Default for OpStats {
     }
 }
 
-/// What happened to one request (or one attempt of it).
-#[derive(Clone, Copy, Debug)]
-pub enum Outcome {
-    /// Success: latency from the intended time and from the actual send (µs).
-    Ok { us: u64, sent_us: u64 },
-    /// An error that will be retried (a redirect, a lost connection...): counted, not final.
-    Event(ErrorClass),
-    /// The request ended in this error.
-    Failed(ErrorClass),
-    /// The run ended while the request waited for a retry: it failed, and its error was already
-    /// counted as an event when it was parked.
-    GaveUp(ErrorClass),
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct Sample {
-    pub op: u8,
-    pub at: Instant,
-    pub outcome: Outcome,
-}
-
-/// Per-thread recorder for one run.
+/// One thread's measurements for one run: owned by its event loop and written to directly (no lock,
+/// nothing shared), handed over whole when the thread ends. `sec` arguments are the second of the
+/// run the outcome fell in.
 #[derive(Debug)]
 pub struct Recorder {
-    pub start: Instant,
     pub ops: Vec<OpStats>,
     open_loop: bool,
 }
 
 impl Recorder {
-    pub fn new(start: Instant, n_ops: usize, open_loop: bool) -> Recorder {
+    pub fn new(n_ops: usize, open_loop: bool) -> Recorder {
         Recorder {
-            start,
             ops: (0..n_ops).map(|_| OpStats::new()).collect(),
             open_loop,
         }
     }
 
-    pub fn apply(&mut self, samples: &[Sample]) {
-        for s in samples {
-            let sec = s.at.saturating_duration_since(self.start).as_secs() as usize;
-            let Some(op) = self.ops.get_mut(s.op as usize) else {
-                continue;
-            };
-            match s.outcome {
-                Outcome::Ok { us, sent_us } => {
-                    op.ok += 1;
-                    record(&mut op.hist, us);
-                    if self.open_loop {
-                        record(&mut op.hist_sent, sent_us);
-                    }
-                    let b = op.second(sec);
-                    b.ok += 1;
-                    record(&mut b.hist, us);
-                }
-                Outcome::Event(c) => {
-                    op.events[c.index()] += 1;
-                    op.second(sec).events[c.index()] += 1;
-                }
-                Outcome::GaveUp(_) => {
-                    op.failed += 1;
-                    op.second(sec).failed += 1;
-                }
-                Outcome::Failed(c) => {
-                    op.failed += 1;
-                    op.events[c.index()] += 1;
-                    let b = op.second(sec);
-                    b.failed += 1;
-                    b.events[c.index()] += 1;
-                }
-            }
+    /// A success: latency from the intended time and from the actual send (µs).
+    #[inline]
+    pub fn ok(&mut self, op: usize, sec: usize, us: u64, sent_us: u64) {
+        let Some(o) = self.ops.get_mut(op) else {
+            return;
+        };
+        o.ok += 1;
+        record(&mut o.hist, us);
+        if self.open_loop {
+            record(&mut o.hist_sent, sent_us);
+        }
+        let b = o.second(sec);
+        b.ok += 1;
+        record(&mut b.hist, us);
+    }
+
+    /// An error that will be retried (a redirect, a lost connection...): counted, not final.
+    pub fn event(&mut self, op: usize, sec: usize, class: ErrorClass) {
+        if let Some(o) = self.ops.get_mut(op) {
+            o.events[class.index()] += 1;
+            o.second(sec).events[class.index()] += 1;
         }
     }
-}
 
-/// Shared handle: the worker thread records, the orchestrator reads for the live view and the end.
-#[derive(Clone, Debug)]
-pub struct SharedRecorder(Arc<Mutex<Recorder>>);
-
-impl SharedRecorder {
-    pub fn new(r: Recorder) -> SharedRecorder {
-        SharedRecorder(Arc::new(Mutex::new(r)))
+    /// The request ended in this error.
+    pub fn failed(&mut self, op: usize, sec: usize, class: ErrorClass) {
+        if let Some(o) = self.ops.get_mut(op) {
+            o.failed += 1;
+            o.events[class.index()] += 1;
+            let b = o.second(sec);
+            b.failed += 1;
+            b.events[class.index()] += 1;
+        }
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, Recorder> {
-        // A worker that panicked mid-record leaves consistent-enough counters: keep measuring.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// The run ended while the request waited for a retry: it failed, and its error was already
+    /// counted as an event.
+    pub fn gave_up(&mut self, op: usize, sec: usize) {
+        if let Some(o) = self.ops.get_mut(op) {
+            o.failed += 1;
+            o.second(sec).failed += 1;
+        }
+    }
+
+    /// Requests finished (ok or failed) so far.
+    pub fn finished(&self) -> u64 {
+        self.ops.iter().map(OpStats::requests).sum()
+    }
+
+    /// Second `sec` of every command (empty where nothing happened), for the live view.
+    pub fn second_rows(&self, sec: usize) -> Vec<Option<Second>> {
+        self.ops
+            .iter()
+            .map(|o| o.seconds.get(sec).cloned())
+            .collect()
     }
 }
 
-/// Merges the per-thread recorders of one run.
-pub fn merge_all(recorders: &[SharedRecorder], n_ops: usize) -> Vec<OpStats> {
+/// Merges the threads' recorders of one run.
+pub fn merge_all(recorders: &[Recorder], n_ops: usize) -> Vec<OpStats> {
     let mut out: Vec<OpStats> = (0..n_ops).map(|_| OpStats::new()).collect();
     for r in recorders {
-        let g = r.lock();
-        for (a, b) in out.iter_mut().zip(g.ops.iter()) {
+        for (a, b) in out.iter_mut().zip(r.ops.iter()) {
             a.merge(b);
         }
     }
     out
-}
-
-/// One second of the timeline, merged over threads (for the live view).
-pub fn merged_second(recorders: &[SharedRecorder], op: usize, sec: usize) -> Option<Second> {
-    let mut acc: Option<Second> = None;
-    for r in recorders {
-        let g = r.lock();
-        if let Some(s) = g.ops.get(op).and_then(|o| o.seconds.get(sec)) {
-            match &mut acc {
-                Some(a) => a.merge(s),
-                None => acc = Some(s.clone()),
-            }
-        }
-    }
-    acc
 }
 
 /// The timeline of a run limited to `secs` seconds: replies that landed just after the end (the
@@ -296,51 +263,30 @@ mod tests {
 
     #[test]
     fn records_outcomes_per_second_and_merges() {
-        let t0 = Instant::now();
-        let mut a = Recorder::new(t0, 2, true);
-        a.apply(&[
-            Sample {
-                op: 0,
-                at: t0,
-                outcome: Outcome::Ok {
-                    us: 100,
-                    sent_us: 90,
-                },
-            },
-            Sample {
-                op: 0,
-                at: t0 + Duration::from_millis(1500),
-                outcome: Outcome::Ok {
-                    us: 500_000_000,
-                    sent_us: 10,
-                },
-            },
-            Sample {
-                op: 1,
-                at: t0,
-                outcome: Outcome::Event(ErrorClass::Moved),
-            },
-            Sample {
-                op: 1,
-                at: t0,
-                outcome: Outcome::Failed(ErrorClass::Oom),
-            },
-        ]);
-        let b = SharedRecorder::new(a);
-        let merged = merge_all(&[b.clone(), b], 2);
-        assert_eq!(merged[0].ok, 4);
+        let mut a = Recorder::new(2, true);
+        a.ok(0, 0, 100, 90);
+        a.ok(0, 1, 500_000_000, 10);
+        a.event(1, 0, ErrorClass::Moved);
+        a.failed(1, 0, ErrorClass::Oom);
+        a.gave_up(1, 0);
+        assert_eq!(a.finished(), 4);
+        let mut b = Recorder::new(2, true);
+        b.ok(0, 1, 200, 200);
+        let merged = merge_all(&[a, b], 2);
+        assert_eq!(merged[0].ok, 3);
         assert_eq!(merged[0].seconds.len(), 2);
         assert_eq!(merged[0].seconds[1].ok, 2);
         // A 500 s stall is kept, not clipped.
         assert!(merged[0].hist.max() >= 499_000_000);
+        assert_eq!(merged[0].hist_sent.len(), 3);
         assert_eq!(merged[1].failed, 2);
-        assert_eq!(merged[1].events[ErrorClass::Moved.index()], 2);
-        assert_eq!(merged[1].events[ErrorClass::Oom.index()], 2);
+        assert_eq!(merged[1].events[ErrorClass::Moved.index()], 1);
+        assert_eq!(merged[1].events[ErrorClass::Oom.index()], 1);
         let s = summarize(&merged[0].hist);
         assert!((s.min - 0.1).abs() < 0.001);
         let folded = fold_tail(&merged[0].seconds, Some(Duration::from_secs(1)));
         assert_eq!(folded.len(), 1);
-        assert_eq!(folded[0].ok, 4);
+        assert_eq!(folded[0].ok, 3);
         assert_eq!(fold_tail(&merged[0].seconds, None).len(), 2);
     }
 }

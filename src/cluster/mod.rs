@@ -1,5 +1,6 @@
 //! Redis Cluster: slot hashing, the slot map and its refresh. The worker asks it where a key goes.
 
+pub mod policy;
 pub mod slot;
 pub mod topology;
 

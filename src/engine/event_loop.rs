@@ -1,0 +1,519 @@
+//! The loop itself: set-up (connect every link, wait for the start), then iterations of
+//! "stop? → admit due work → fill windows → write → sleep until an event or a due time → read".
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+
+use super::link::{Done, Link, LinkFail, State};
+use super::timer::{Clock, Ns, Timer};
+use super::transport::Transport;
+use super::{CLUSTER_READ_TIMEOUT, LiveSecond, Req, RunShared, STOP_GRACE, ThreadIo, ThreadReport};
+use crate::cluster::Route;
+use crate::cluster::topology::SlotMap;
+use crate::conn::{self, CONNECT_TIMEOUT, ConnError, SETUP_REPLY_TIMEOUT};
+use crate::stats::Recorder;
+use crate::workload::generator::Generator;
+use crate::workload::pacing::{LocalBudget, Schedule};
+
+pub(super) const TIMER: Token = Token(usize::MAX);
+/// The loop looks at the stop flag, timeouts and the live view at least this often.
+const TICK: Duration = Duration::from_millis(50);
+/// At most this many connects in flight at once, below Redis's default listen backlog (511), so
+/// 10k clients do not lose SYNs and wait seconds for retransmits.
+const MAX_CONNECTING: usize = 256;
+/// A sleeping thread wakes tens of microseconds after its timer fires (more in a VM): the timer is
+/// set this much before a due request, and the rest is waited out polling, so the request leaves
+/// on time. Costs at most this much CPU per scheduled request, only while the loop is idle.
+const SPIN: Ns = 60_000;
+
+/// One node as seen by one thread: its links (one per client), the ones with a free window slot,
+/// and the requests waiting for one.
+pub(super) struct Node {
+    pub addr: std::net::SocketAddr,
+    pub replica: bool,
+    pub links: Vec<usize>,
+    pub free: Vec<usize>,
+    pub queue: VecDeque<Req>,
+    /// When a down node may be connected to again, and the backoff after that.
+    pub retry_at: Ns,
+    pub backoff: Duration,
+    /// Waiting to be pumped (on the loop's list).
+    pub marked: bool,
+}
+
+pub struct Engine<T: Transport> {
+    pub(super) shared: Arc<RunShared>,
+    pub(super) io: ThreadIo,
+    pub(super) poll: Poll,
+    events: Events,
+    event_list: Vec<(Token, bool, bool)>,
+    pub(super) timer: Timer,
+    pub(super) clock: Clock,
+    /// The run's start on `clock` (set at go).
+    pub(super) start: Ns,
+    pub(super) links: Vec<Link<T>>,
+    pub(super) nodes: Vec<Node>,
+    pub(super) cluster: bool,
+    pub(super) map: Arc<SlotMap>,
+    pub(super) epoch: u64,
+    pub(super) masters: Vec<u16>,
+    pub(super) masters_epoch: u64,
+    pub(super) rr: usize,
+    pub(super) generator: Generator,
+    pub(super) budget: LocalBudget,
+    pub(super) schedule: Option<Schedule>,
+    /// Requests waiting out a backoff: (when, request).
+    pub(super) retries: Vec<(Ns, Req)>,
+    pub(super) rec: Recorder,
+    pub(super) scratch: Vec<u8>,
+    pub(super) done: Vec<Done>,
+    pub(super) lost: Vec<Req>,
+    pub(super) dirty: Vec<usize>,
+    pub(super) to_pump: Vec<u16>,
+    pub(super) handshake: Vec<(&'static str, Vec<Vec<u8>>)>,
+    pub(super) handshake_ro: Vec<(&'static str, Vec<Vec<u8>>)>,
+    pub(super) stopping: Option<Ns>,
+    /// Requests in node queues, and in flight on links.
+    pub(super) queued: usize,
+    pub(super) in_flight: usize,
+    pub(super) claimed: u64,
+    pub(super) max_lag: Ns,
+    next_maint: Ns,
+    next_sec: usize,
+}
+
+impl<T: Transport> Engine<T> {
+    pub fn new(shared: Arc<RunShared>, io: ThreadIo) -> Result<Engine<T>, ConnError> {
+        let setup = || -> std::io::Result<(Poll, Timer)> {
+            let poll = Poll::new()?;
+            let mut timer = Timer::new()?;
+            poll.registry()
+                .register(&mut timer, TIMER, Interest::READABLE)?;
+            Ok((poll, timer))
+        };
+        let (poll, timer) = match setup() {
+            Ok(p) => p,
+            Err(source) => {
+                let addr = first_addr(&shared.route);
+                return Err(ConnError::Io { addr, source });
+            }
+        };
+        let (map, epoch, cluster) = match &shared.route {
+            Route::Cluster(t) => (t.snapshot(), t.epoch(), true),
+            Route::Single(_) => (Arc::new(SlotMap::empty()), 0, false),
+        };
+        let threads = shared.threads.max(1);
+        let generator = Generator::new(
+            shared.seed,
+            io.index as u64,
+            threads as u64,
+            shared.keyspace,
+            &shared.key_dist,
+            shared.sizes,
+            &shared.weights,
+        );
+        let schedule = shared
+            .rate
+            .map(|r| Schedule::new(r, io.index, threads, shared.limit));
+        let open = schedule.is_some();
+        Ok(Engine {
+            handshake: super::compat::handshake_commands(&shared.auth, false),
+            handshake_ro: super::compat::handshake_commands(&shared.auth, true),
+            rec: Recorder::new(shared.ops.len(), open),
+            shared,
+            io,
+            poll,
+            events: Events::with_capacity(1024),
+            event_list: Vec::new(),
+            timer,
+            clock: Clock::new(Instant::now()),
+            start: 0,
+            links: Vec::new(),
+            nodes: Vec::new(),
+            cluster,
+            map,
+            epoch,
+            masters: Vec::new(),
+            masters_epoch: u64::MAX,
+            rr: 0,
+            generator,
+            budget: LocalBudget::new(64),
+            schedule,
+            retries: Vec::new(),
+            scratch: vec![0; 64 * 1024],
+            done: Vec::new(),
+            lost: Vec::new(),
+            dirty: Vec::new(),
+            to_pump: Vec::new(),
+            stopping: None,
+            queued: 0,
+            in_flight: 0,
+            claimed: 0,
+            max_lag: 0,
+            next_maint: 0,
+            next_sec: 0,
+        })
+    }
+
+    /// Runs from `start` (the run's common start instant) to the end; returns what was measured.
+    pub fn run_from(mut self, start: Instant) -> ThreadReport {
+        self.start = self.clock.at(start);
+        self.next_maint = self.start;
+        for l in 0..self.links.len() {
+            self.list(l);
+        }
+        self.run();
+        ThreadReport {
+            end: Instant::now(),
+            claimed: self.claimed,
+            max_lag: Duration::from_nanos(self.max_lag),
+            rec: self.rec,
+        }
+    }
+
+    /// Opens every client's connection to every master (or the one server) before the clock starts,
+    /// so a refused port or a bad password fails the run with the server's words, and connection
+    /// set-up is not measured as latency.
+    pub fn connect_all(&mut self) -> Result<(), ConnError> {
+        let targets: Vec<u16> = match &self.shared.route {
+            Route::Single(_) => vec![0],
+            Route::Cluster(_) => self.map.masters(),
+        };
+        for n in targets {
+            self.ensure_node(n);
+            self.add_links(n);
+        }
+        let mut next = 0;
+        loop {
+            let now = self.clock.now();
+            let connecting = self
+                .links
+                .iter()
+                .filter(|l| !l.ready() && l.state != State::Idle);
+            let mut busy = connecting.count();
+            while busy < MAX_CONNECTING && next < self.links.len() {
+                self.links_connect(next, now)
+                    .map_err(|f| self.conn_error(next, f))?;
+                next += 1;
+                busy += 1;
+            }
+            if next == self.links.len() && self.links.iter().all(|l| l.ready()) {
+                return Ok(());
+            }
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            self.check_setup_timeouts(now)?;
+            self.poll_events(Some(TICK));
+            self.setup_events()?;
+        }
+    }
+
+    fn links_connect(&mut self, l: usize, now: Ns) -> Result<(), LinkFail> {
+        let node = self.links[l].node as usize;
+        let hs = if self.nodes[node].replica {
+            &self.handshake_ro
+        } else {
+            &self.handshake
+        };
+        self.links[l].connect(self.poll.registry(), Token(l), hs, now)
+    }
+
+    fn check_setup_timeouts(&self, now: Ns) -> Result<(), ConnError> {
+        for l in &self.links {
+            match l.state {
+                State::Connecting { since } if now - since > CONNECT_TIMEOUT.as_nanos() as Ns => {
+                    return Err(ConnError::ConnectTimeout {
+                        addr: l.addr,
+                        secs: CONNECT_TIMEOUT.as_secs_f64(),
+                    });
+                }
+                State::Handshake { since }
+                    if now - since > SETUP_REPLY_TIMEOUT.as_nanos() as Ns =>
+                {
+                    return Err(ConnError::Timeout {
+                        addr: l.addr,
+                        secs: SETUP_REPLY_TIMEOUT.as_secs_f64(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Set-up events: connects completing and handshake replies; any failure fails the run.
+    fn setup_events(&mut self) -> Result<(), ConnError> {
+        let list = std::mem::take(&mut self.event_list);
+        for &(token, _, _) in &list {
+            if token == TIMER {
+                continue;
+            }
+            let l = token.0;
+            let now = self.clock.now();
+            let res = match self.links[l].state {
+                State::Connecting { .. } => self.links[l].finish_connect(now).map(|_| ()),
+                _ => {
+                    let clock = self.clock;
+                    let mut at = || clock.now();
+                    let link = &mut self.links[l];
+                    link.read(&mut self.scratch, &mut at, &mut self.done)
+                        .and_then(|_| link.flush())
+                }
+            };
+            if let Err(f) = res {
+                self.event_list = list;
+                return Err(self.conn_error(l, f));
+            }
+        }
+        self.event_list = list;
+        Ok(())
+    }
+
+    fn conn_error(&self, l: usize, f: LinkFail) -> ConnError {
+        let addr = self.links[l].addr;
+        match f {
+            LinkFail::Connect(source) => ConnError::Connect { addr, source },
+            LinkFail::Io(source) => ConnError::Io { addr, source },
+            LinkFail::Eof => ConnError::Eof { addr },
+            LinkFail::Timeout => ConnError::Timeout {
+                addr,
+                secs: SETUP_REPLY_TIMEOUT.as_secs_f64(),
+            },
+            LinkFail::Protocol(source) => ConnError::Protocol { addr, source },
+            LinkFail::Handshake(cmd, msg) => {
+                super::compat::handshake_error(addr, cmd, &msg, &self.shared.auth)
+            }
+        }
+    }
+
+    /// The run: one iteration per wake-up.
+    fn run(&mut self) {
+        loop {
+            let now = self.clock.now();
+            self.check_stop(now);
+            if self.finished(now) {
+                break;
+            }
+            self.follow_map();
+            self.admit(now);
+            self.pump_marked();
+            self.flush_dirty();
+            if now >= self.next_maint {
+                self.maintain(now);
+                self.next_maint = now + TICK.as_nanos() as Ns;
+            }
+            self.publish(now);
+            let timeout = self.sleep_time();
+            self.poll_events(timeout);
+            self.handle_events();
+            self.settle();
+        }
+        let now = self.clock.now();
+        self.publish(now);
+        let _ = self.io.live.send(LiveSecond {
+            thread: self.io.index,
+            sec: usize::MAX,
+            rows: Vec::new(),
+        });
+        self.io
+            .completed
+            .store(self.rec.finished(), Ordering::Relaxed);
+    }
+
+    pub(super) fn poll_events(&mut self, timeout: Option<Duration>) {
+        self.event_list.clear();
+        if let Err(e) = self.poll.poll(&mut self.events, timeout)
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
+            // epoll_wait only fails on a bad descriptor; nothing to do but try again next turn.
+            return;
+        }
+        for e in self.events.iter() {
+            let gone = e.is_error() || e.is_read_closed() || e.is_write_closed();
+            self.event_list
+                .push((e.token(), e.is_readable() || gone, e.is_writable() || gone));
+        }
+    }
+
+    /// Reads replies, completes connects and writes what was waiting for room.
+    fn handle_events(&mut self) {
+        let list = std::mem::take(&mut self.event_list);
+        for &(token, readable, writable) in &list {
+            if token == TIMER {
+                self.timer.fired();
+                continue;
+            }
+            let l = token.0;
+            if l >= self.links.len() {
+                continue;
+            }
+            let res = self.link_event(l, readable, writable);
+            if let Err(f) = res {
+                let now = self.clock.now();
+                self.link_failed(l, f, now);
+            }
+        }
+        self.event_list = list;
+    }
+
+    fn link_event(&mut self, l: usize, readable: bool, writable: bool) -> Result<(), LinkFail> {
+        let now = self.clock.now();
+        if let State::Connecting { .. } = self.links[l].state {
+            if !self.links[l].finish_connect(now)? {
+                return Ok(());
+            }
+            if self.links[l].ready() {
+                self.link_up(l);
+            }
+        }
+        if readable {
+            let before = self.done.len();
+            let clock = self.clock;
+            let mut at = || clock.now();
+            let up = self.links[l].read(&mut self.scratch, &mut at, &mut self.done)?;
+            self.in_flight -= self.done.len() - before;
+            if up {
+                self.link_up(l);
+            } else if self.done.len() > before {
+                self.list(l);
+            }
+        }
+        if writable && !self.links[l].wbuf.is_empty() {
+            self.links[l].flush()?;
+        }
+        Ok(())
+    }
+
+    /// How long to sleep: until the next due request when a window slot is free to take it (to
+    /// the microsecond, by the timer), else until the next coarse deadline (stop, retry, tick).
+    fn sleep_time(&mut self) -> Option<Duration> {
+        let now = self.clock.now();
+        if !self.to_pump.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let mut wake = now + TICK.as_nanos() as Ns;
+        wake = wake.min(self.next_maint);
+        wake = wake.min(self.start + (self.next_sec as Ns + 1) * 1_000_000_000);
+        if let Some(t) = self.stopping {
+            wake = wake.min(t + STOP_GRACE.as_nanos() as Ns);
+        } else if let Some(d) = self.shared.duration {
+            wake = wake.min(self.start + d.as_nanos() as Ns);
+        }
+        if let Some(t) = self.retries.iter().map(|r| r.0).min() {
+            wake = wake.min(t);
+        }
+        if let Some(due) = self.next_due() {
+            if due <= now + SPIN {
+                return Some(Duration::ZERO);
+            }
+            // The timer wakes us just before; the coarse bound stays as a safety net.
+            if due < wake && self.timer.arm(self.clock.instant(due - SPIN)).is_err() {
+                wake = due - SPIN;
+            }
+        }
+        Some(Duration::from_nanos(wake.saturating_sub(now)))
+    }
+
+    fn check_stop(&mut self, now: Ns) {
+        if self.stopping.is_some() {
+            return;
+        }
+        let deadline = self
+            .shared
+            .duration
+            .is_some_and(|d| now >= self.start + d.as_nanos() as Ns);
+        if deadline || self.shared.stop.load(Ordering::Relaxed) {
+            self.begin_stop(now);
+        }
+    }
+
+    fn finished(&self, now: Ns) -> bool {
+        match self.stopping {
+            Some(t) => self.in_flight == 0 || now >= t + STOP_GRACE.as_nanos() as Ns,
+            None => {
+                let spent = match &self.schedule {
+                    Some(s) => s.exhausted(),
+                    None => self.budget.exhausted(),
+                };
+                spent && self.queued == 0 && self.retries.is_empty() && self.in_flight == 0
+            }
+        }
+    }
+
+    /// Hands finished seconds to the live view, and the progress count.
+    fn publish(&mut self, now: Ns) {
+        let cur = ((now.saturating_sub(self.start)) / 1_000_000_000) as usize;
+        if self.next_sec >= cur {
+            return;
+        }
+        while self.next_sec < cur {
+            let _ = self.io.live.send(LiveSecond {
+                thread: self.io.index,
+                sec: self.next_sec,
+                rows: self.rec.second_rows(self.next_sec),
+            });
+            self.next_sec += 1;
+        }
+        self.io
+            .completed
+            .store(self.rec.finished(), Ordering::Relaxed);
+    }
+
+    /// Every tick: progress, dead connections, requests that waited too long for a down node.
+    fn maintain(&mut self, now: Ns) {
+        self.io
+            .completed
+            .store(self.rec.finished(), Ordering::Relaxed);
+        let read_timeout = CLUSTER_READ_TIMEOUT.as_nanos() as Ns;
+        for l in 0..self.links.len() {
+            let link = &self.links[l];
+            let fail = match link.state {
+                State::Connecting { since } if now - since > CONNECT_TIMEOUT.as_nanos() as Ns => {
+                    Some(LinkFail::Connect(std::io::ErrorKind::TimedOut.into()))
+                }
+                State::Handshake { since }
+                    if now - since > SETUP_REPLY_TIMEOUT.as_nanos() as Ns =>
+                {
+                    Some(LinkFail::Timeout)
+                }
+                State::Ready if self.cluster && link.busy > 0 => link
+                    .oldest_sent()
+                    .filter(|&s| now.saturating_sub(s) > read_timeout)
+                    .map(|_| LinkFail::Timeout),
+                _ => None,
+            };
+            if let Some(f) = fail {
+                self.link_failed(l, f, now);
+            }
+        }
+        self.expire_queues(now);
+        // Nodes with lost links or queued work get pumped: that reconnects them after their backoff.
+        for n in 0..self.nodes.len() {
+            let idle = self.nodes[n]
+                .links
+                .iter()
+                .any(|&l| self.links[l].state == State::Idle);
+            if (idle || !self.nodes[n].queue.is_empty()) && self.wants_links(n as u16) {
+                self.mark(n as u16);
+            }
+        }
+    }
+}
+
+fn first_addr(route: &Route) -> std::net::SocketAddr {
+    match route {
+        Route::Single(a) => *a,
+        Route::Cluster(t) => {
+            let m = t.snapshot();
+            m.nodes
+                .first()
+                .copied()
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        }
+    }
+}

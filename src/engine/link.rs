@@ -1,0 +1,342 @@
+//! One non-blocking connection of the engine: its stream, the bytes not yet written, the tail of a
+//! reply not yet complete, and its window of requests in flight (a FIFO: Redis answers in order).
+//! Knows RESP and its handshake, nothing of workloads or reporting.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+
+use mio::{Interest, Registry, Token};
+
+use super::Req;
+use super::timer::Ns;
+use super::transport::Transport;
+use crate::cluster::topology::parse_redirect;
+use crate::resp::{self, ErrorClass, ProtocolError, Reply};
+
+/// What an entry of the window is waiting for.
+#[derive(Clone, Copy, Debug)]
+pub enum Pending {
+    Req(Req),
+    /// A reply read and dropped: ASKING before an asked command, LTRIM after a capped LPUSH.
+    Skip,
+    /// A handshake command (AUTH, SELECT, READONLY), named for errors.
+    Handshake(&'static str),
+}
+
+/// A reply as the engine needs it.
+#[derive(Clone, Copy, Debug)]
+pub enum Raw {
+    Ok,
+    Err(ErrorClass, Option<(u16, SocketAddr)>),
+}
+
+/// One request's reply (or a dropped one), with when its bytes arrived.
+#[derive(Clone, Copy, Debug)]
+pub struct Done {
+    pub req: Req,
+    pub raw: Raw,
+    pub at: Ns,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// No stream (never connected, or lost).
+    Idle,
+    Connecting {
+        since: Ns,
+    },
+    Handshake {
+        since: Ns,
+    },
+    Ready,
+}
+
+/// Why a link stopped working.
+#[derive(Debug)]
+pub enum LinkFail {
+    Connect(io::Error),
+    Io(io::Error),
+    Eof,
+    /// Requests went unanswered too long (a stalled or partitioned node).
+    Timeout,
+    Protocol(ProtocolError),
+    /// A handshake command was refused: its name and the server's words.
+    Handshake(&'static str, String),
+}
+
+impl LinkFail {
+    /// The class the requests in flight on the link end up with.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            LinkFail::Connect(_) => ErrorClass::ConnRefused,
+            LinkFail::Io(_) | LinkFail::Eof => ErrorClass::ConnLost,
+            LinkFail::Timeout => ErrorClass::Timeout,
+            LinkFail::Protocol(_) => ErrorClass::Protocol,
+            LinkFail::Handshake(_, msg) => ErrorClass::of_error(msg.as_bytes()),
+        }
+    }
+}
+
+pub struct Link<T> {
+    stream: Option<T>,
+    pub node: u16,
+    pub addr: SocketAddr,
+    pub state: State,
+    /// Bytes encoded but not yet accepted by the socket.
+    pub wbuf: Vec<u8>,
+    /// The start of a reply whose end has not arrived.
+    partial: Vec<u8>,
+    pub window: VecDeque<Pending>,
+    /// Requests (not replies) in the window: what `-P` bounds.
+    pub busy: usize,
+    handshake_left: usize,
+    /// On its node's free list (see `Node::free`).
+    pub listed: bool,
+    /// On the loop's list of links to flush this iteration.
+    pub dirty: bool,
+}
+
+impl<T: Transport> Link<T> {
+    pub fn new(node: u16, addr: SocketAddr) -> Link<T> {
+        Link {
+            stream: None,
+            node,
+            addr,
+            state: State::Idle,
+            wbuf: Vec::new(),
+            partial: Vec::new(),
+            window: VecDeque::new(),
+            busy: 0,
+            handshake_left: 0,
+            listed: false,
+            dirty: false,
+        }
+    }
+
+    #[inline]
+    pub fn ready(&self) -> bool {
+        self.state == State::Ready
+    }
+
+    /// Starts a non-blocking connect and queues the handshake behind it.
+    pub fn connect(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        handshake: &[(&'static str, Vec<Vec<u8>>)],
+        now: Ns,
+    ) -> Result<(), LinkFail> {
+        let mut s = T::connect(self.addr).map_err(LinkFail::Connect)?;
+        registry
+            .register(&mut s, token, Interest::READABLE | Interest::WRITABLE)
+            .map_err(LinkFail::Connect)?;
+        self.stream = Some(s);
+        self.state = State::Connecting { since: now };
+        for (name, args) in handshake {
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let mut b = bytes::BytesMut::new();
+            resp::encode_command(&mut b, &args);
+            self.wbuf.extend_from_slice(&b);
+            self.window.push_back(Pending::Handshake(name));
+        }
+        self.handshake_left = handshake.len();
+        Ok(())
+    }
+
+    /// A writable (or error) event while connecting: Ok(true) when the connection is up.
+    pub fn finish_connect(&mut self, now: Ns) -> Result<bool, LinkFail> {
+        let Some(s) = self.stream.as_ref() else {
+            return Ok(false);
+        };
+        if !s.poll_connected().map_err(LinkFail::Connect)? {
+            return Ok(false);
+        }
+        self.state = if self.handshake_left > 0 {
+            State::Handshake { since: now }
+        } else {
+            State::Ready
+        };
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Closes the stream; returns the requests that were in flight (the caller decides their fate).
+    pub fn close(&mut self, registry: &Registry, lost: &mut Vec<Req>) {
+        if let Some(mut s) = self.stream.take() {
+            let _ = registry.deregister(&mut s);
+        }
+        self.state = State::Idle;
+        self.wbuf.clear();
+        self.partial = Vec::new();
+        for p in self.window.drain(..) {
+            if let Pending::Req(r) = p {
+                lost.push(r);
+            }
+        }
+        self.busy = 0;
+        self.handshake_left = 0;
+    }
+
+    /// Writes what the socket takes; the rest waits for the next writable event.
+    pub fn flush(&mut self) -> Result<(), LinkFail> {
+        let Some(s) = self.stream.as_mut() else {
+            return Ok(());
+        };
+        if matches!(self.state, State::Connecting { .. }) {
+            return Ok(());
+        }
+        while !self.wbuf.is_empty() {
+            match s.write(&self.wbuf) {
+                Ok(n) if n == self.wbuf.len() => self.wbuf.clear(),
+                Ok(0) => return Err(LinkFail::Eof),
+                Ok(n) => {
+                    self.wbuf.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LinkFail::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what has arrived and turns complete replies into `out` entries, timestamped once per
+    /// read (`now` is called after the bytes are in). Returns whether the handshake just completed.
+    pub fn read(
+        &mut self,
+        scratch: &mut [u8],
+        now: &mut dyn FnMut() -> Ns,
+        out: &mut Vec<Done>,
+    ) -> Result<bool, LinkFail> {
+        let mut became_ready = false;
+        loop {
+            let Some(s) = self.stream.as_mut() else {
+                return Ok(became_ready);
+            };
+            // Small replies are read into the thread's scratch buffer, so an idle link holds no
+            // buffer of its own; only a reply split across reads keeps its start here.
+            let (n, room) = if self.partial.is_empty() {
+                match read_some(s, scratch)? {
+                    None => return Ok(became_ready),
+                    Some(n) => (n, scratch.len()),
+                }
+            } else {
+                let old = self.partial.len();
+                let room = old.max(16 * 1024);
+                self.partial.resize(old + room, 0);
+                let r = read_some(s, &mut self.partial[old..]);
+                let n = match r {
+                    Ok(Some(n)) => n,
+                    Ok(None) => {
+                        self.partial.truncate(old);
+                        return Ok(became_ready);
+                    }
+                    Err(e) => {
+                        self.partial.truncate(old);
+                        return Err(e);
+                    }
+                };
+                self.partial.truncate(old + n);
+                (n, room)
+            };
+            let at = now();
+            let mut sides = Sides {
+                window: &mut self.window,
+                busy: &mut self.busy,
+                handshake_left: &mut self.handshake_left,
+                from: self.addr,
+            };
+            if self.partial.is_empty() {
+                let used = sides.parse(&scratch[..n], at, out)?;
+                self.partial.extend_from_slice(&scratch[used..n]);
+            } else {
+                let used = sides.parse(&self.partial, at, out)?;
+                self.partial.drain(..used);
+                if self.partial.is_empty() {
+                    // Give back a buffer grown for one large reply.
+                    self.partial = Vec::new();
+                }
+            }
+            if matches!(self.state, State::Handshake { .. }) && self.handshake_left == 0 {
+                self.state = State::Ready;
+                became_ready = true;
+            }
+            // A short read drained the socket; edge-triggered readiness will tell us of more.
+            if n < room {
+                return Ok(became_ready);
+            }
+        }
+    }
+
+    /// Send time of the oldest request in flight.
+    pub fn oldest_sent(&self) -> Option<Ns> {
+        self.window.iter().find_map(|p| match p {
+            Pending::Req(r) => Some(r.sent),
+            _ => None,
+        })
+    }
+}
+
+/// `Ok(None)` when the socket has nothing now.
+fn read_some<T: Read>(s: &mut T, buf: &mut [u8]) -> Result<Option<usize>, LinkFail> {
+    loop {
+        match s.read(buf) {
+            Ok(0) => return Err(LinkFail::Eof),
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(LinkFail::Io(e)),
+        }
+    }
+}
+
+/// The parts of a link that parsing updates (borrowed apart from the buffer being parsed).
+struct Sides<'a> {
+    window: &'a mut VecDeque<Pending>,
+    busy: &'a mut usize,
+    handshake_left: &'a mut usize,
+    from: SocketAddr,
+}
+
+impl Sides<'_> {
+    /// Consumes complete replies from `buf`; returns how many bytes they used.
+    fn parse(&mut self, buf: &[u8], at: Ns, out: &mut Vec<Done>) -> Result<usize, LinkFail> {
+        let mut used = 0;
+        while used < buf.len() {
+            let (reply, len) = match resp::parse_reply(&buf[used..]) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => return Err(LinkFail::Protocol(e)),
+            };
+            used += len;
+            let Some(p) = self.window.pop_front() else {
+                return Err(LinkFail::Protocol(ProtocolError(
+                    "a reply arrived for no request".into(),
+                )));
+            };
+            match p {
+                Pending::Skip => {}
+                Pending::Handshake(cmd) => {
+                    if let Reply::Error(_, msg) = reply {
+                        let msg = String::from_utf8_lossy(msg).into_owned();
+                        return Err(LinkFail::Handshake(cmd, msg));
+                    }
+                    *self.handshake_left = self.handshake_left.saturating_sub(1);
+                }
+                Pending::Req(req) => {
+                    *self.busy -= 1;
+                    let raw = match reply {
+                        Reply::Ok => Raw::Ok,
+                        Reply::Error(c @ (ErrorClass::Moved | ErrorClass::Ask), msg) => {
+                            Raw::Err(c, parse_redirect(msg, self.from.ip()))
+                        }
+                        Reply::Error(c, _) => Raw::Err(c, None),
+                    };
+                    out.push(Done { req, raw, at });
+                }
+            }
+        }
+        Ok(used)
+    }
+}

@@ -1,0 +1,154 @@
+//! The engine: one event loop per thread (as redis-benchmark's ae loop) driving every connection of
+//! that thread's clients. Each connection keeps up to `-P` requests in flight and a reply frees its
+//! slot at once (sliding windows); in cluster mode each node has its own queue, so a slow or dead
+//! node never holds back requests to the others. Open-loop requests are sent when due, woken by a
+//! timerfd, and recording is per thread without locks. Knows nothing of output: it hands a
+//! `Recorder` back, and finished seconds to the live view.
+
+mod compat;
+mod dispatch;
+mod event_loop;
+pub mod link;
+mod settle;
+pub mod timer;
+pub mod transport;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::cluster::Route;
+use crate::conn::{Auth, ConnError};
+use crate::resp::ErrorClass;
+use crate::stats::{Recorder, Second};
+use crate::workload::generator::{DataSize, KeyDist};
+use crate::workload::pacing::Budget;
+
+use crate::workload::{Draw, Op};
+
+pub use event_loop::Engine;
+use timer::Ns;
+pub use transport::Transport;
+
+/// How long in-flight requests get to finish once the run is told to stop (a stalled server must
+/// not hold the run hostage).
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long a cluster connection may leave a request unanswered before it is declared dead (the
+/// request is then retried elsewhere, as after a failover).
+pub const CLUSTER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every thread of one run shares: read-only while it runs, but for the stop flag and the
+/// closed-loop budget (claimed in chunks).
+pub struct RunShared {
+    pub ops: Vec<Op>,
+    pub weights: Vec<u32>,
+    /// One compiled template per op.
+    pub templates: Vec<compat::Tpl>,
+    pub pipeline: usize,
+    pub auth: Auth,
+    pub route: Route,
+    /// Set by Ctrl-C: stop sending, finish what is in flight.
+    pub stop: AtomicBool,
+    pub duration: Option<Duration>,
+    pub payload: Vec<u8>,
+    pub keyspace: u64,
+    pub key_dist: KeyDist,
+    pub sizes: DataSize,
+    pub seed: u64,
+    pub threads: usize,
+    pub read_from_replicas: bool,
+    /// How long a request that hit a fault (lost connection, CLUSTERDOWN...) keeps being retried.
+    pub retry_window: Duration,
+    /// Closed loop: the run's request budget.
+    pub budget: Budget,
+    /// Open loop: the target rate and the run's request limit.
+    pub rate: Option<f64>,
+    pub limit: u64,
+}
+
+/// One request, from its draw to its last reply. Times are the thread clock's nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Req {
+    pub draw: Draw,
+    /// Latency is measured from here: the schedule's intended time (open loop) or the first send.
+    pub intended: Ns,
+    pub sent: Ns,
+    pub vlen: u32,
+    pub attempts: u16,
+    /// Send to this node with ASKING first (an ASK redirect), instead of the slot owner.
+    pub ask: u16,
+    pub op: u8,
+    pub redirects: u8,
+    pub last_err: ErrorClass,
+}
+
+impl Req {
+    /// Never sent yet (no retry or redirect behind it).
+    #[inline]
+    pub fn fresh(&self) -> bool {
+        self.attempts == 0 && self.redirects == 0
+    }
+}
+
+/// One finished second of the run, from one thread, for the live view. A thread's last message
+/// has `sec == usize::MAX`: it reports no more seconds.
+pub struct LiveSecond {
+    pub thread: usize,
+    pub sec: usize,
+    pub rows: Vec<Option<Second>>,
+}
+
+/// How a thread talks to the orchestrator while it runs.
+pub struct ThreadIo {
+    pub index: usize,
+    pub clients: usize,
+    pub live: std::sync::mpsc::Sender<LiveSecond>,
+    /// Requests finished so far, for the progress bar (written a few times a second).
+    pub completed: Arc<AtomicU64>,
+}
+
+/// The start barrier: a thread reports its connections up (or the first error), then waits for the
+/// run's start instant (None: give up).
+pub struct Barrier {
+    pub ready: oneshot::Sender<Result<(), ConnError>>,
+    pub go: oneshot::Receiver<Option<Instant>>,
+}
+
+/// What a thread measured.
+pub struct ThreadReport {
+    pub rec: Recorder,
+    /// When the thread stopped measuring.
+    pub end: Instant,
+    /// Requests taken from the budget or schedule (answered or not).
+    pub claimed: u64,
+    pub max_lag: Duration,
+}
+
+/// A worker thread's whole life: connect, wait for the start, run, report.
+pub fn run_thread<T: Transport>(
+    shared: Arc<RunShared>,
+    io: ThreadIo,
+    barrier: Barrier,
+) -> Option<ThreadReport> {
+    let mut engine = match Engine::<T>::new(shared, io) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = barrier.ready.send(Err(e));
+            return None;
+        }
+    };
+    let connected = engine.connect_all();
+    let ok = connected.is_ok();
+    let _ = barrier.ready.send(connected);
+    if !ok {
+        return None;
+    }
+    let start = barrier.go.blocking_recv().ok().flatten()?;
+    Some(engine.run_from(start))
+}
+
+pub fn compat_tpl(op: Op, o: &crate::workload::EncodeOpts) -> compat::Tpl {
+    compat::Tpl::compile(op, o)
+}

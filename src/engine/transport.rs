@@ -1,0 +1,35 @@
+//! The byte stream under a connection. The engine is generic over it, so TLS and unix sockets are
+//! one more implementation each, not a second engine.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use mio::event::Source;
+
+/// A non-blocking stream the event loop can register, read and write.
+pub trait Transport: Read + Write + Source + Sized {
+    /// Starts connecting without blocking; completion is signalled by a writable event.
+    fn connect(addr: SocketAddr) -> io::Result<Self>;
+    /// Ok(true) once connected, Ok(false) while the connect is in progress, Err when it failed.
+    fn poll_connected(&self) -> io::Result<bool>;
+}
+
+impl Transport for mio::net::TcpStream {
+    fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let s = mio::net::TcpStream::connect(addr)?;
+        // Requests are small and latency is the measurement: never let Nagle hold one back.
+        s.set_nodelay(true)?;
+        Ok(s)
+    }
+
+    fn poll_connected(&self) -> io::Result<bool> {
+        if let Some(e) = self.take_error()? {
+            return Err(e);
+        }
+        match self.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
