@@ -1,15 +1,15 @@
-//! One pipelined connection: a write buffer flushed with one `write_all` per batch, a read buffer that
-//! replies are parsed from in place, and the AUTH/SELECT handshake.
+//! One pipelined connection over any byte stream (TCP today; TLS or a unix socket plug in through
+//! [`Conn::from_stream`]): a write buffer flushed with one `write_all` per batch, a read buffer that
+//! replies are parsed from in place, and the AUTH/SELECT(/READONLY) handshake.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use redis_protocol::resp2::{decode::decode, types::OwnedFrame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::resp::{self, ProtocolError, Reply};
+use crate::resp::{self, ProtocolError, Value};
 
 /// Credentials and database for the handshake. The password never appears in Debug output.
 #[derive(Clone, Default)]
@@ -85,15 +85,58 @@ async fn bounded<T>(
         })
 }
 
-pub struct Conn {
-    stream: TcpStream,
+/// The commands a new connection sends before any request, in order, each with the name its error
+/// reports: AUTH when a password is set, SELECT for a non-zero database, READONLY for replica reads.
+pub fn handshake_commands(auth: &Auth, readonly: bool) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let mut cmds = Vec::new();
+    if let Some(pass) = &auth.password {
+        let mut args = vec![b"AUTH".to_vec()];
+        args.extend(auth.user.as_ref().map(|u| u.as_bytes().to_vec()));
+        args.push(pass.as_bytes().to_vec());
+        cmds.push(("AUTH", args));
+    }
+    if let Some(db) = auth.dbnum.filter(|&d| d != 0) {
+        cmds.push((
+            "SELECT",
+            vec![b"SELECT".to_vec(), db.to_string().into_bytes()],
+        ));
+    }
+    if readonly {
+        cmds.push(("READONLY", vec![b"READONLY".to_vec()]));
+    }
+    cmds
+}
+
+/// What an error reply `msg` to handshake command `cmd` means for the run.
+pub fn handshake_error(addr: SocketAddr, cmd: &'static str, msg: &str, auth: &Auth) -> ConnError {
+    if cmd == "AUTH" {
+        // Redis answers "ERR AUTH <password> called without any password configured" without
+        // echoing the password, but never print what we sent, only the server's words.
+        let secret = auth.password.as_deref().unwrap_or("");
+        return ConnError::Auth {
+            addr,
+            msg: redact(msg, secret),
+        };
+    }
+    if msg.starts_with("NOAUTH") {
+        return ConnError::NoAuth { addr };
+    }
+    ConnError::Command {
+        addr,
+        cmd,
+        msg: msg.to_string(),
+    }
+}
+
+pub struct Conn<S = TcpStream> {
+    stream: S,
     pub addr: SocketAddr,
     /// Commands of the current batch; flushed with one write.
     pub wbuf: BytesMut,
     rbuf: BytesMut,
 }
 
-impl Conn {
+impl Conn<TcpStream> {
     /// Connects with TCP_NODELAY and runs the handshake (AUTH, SELECT). `capacity` sizes the buffers to
     /// the pipeline window so 10k connections stay cheap (DESIGN §5).
     pub async fn connect(
@@ -114,6 +157,19 @@ impl Conn {
         stream
             .set_nodelay(true)
             .map_err(|source| ConnError::Io { addr, source })?;
+        Conn::from_stream(stream, addr, auth, capacity).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Wraps an already-connected stream (TLS, unix socket...) and runs the handshake. `addr` names
+    /// the server in errors.
+    pub async fn from_stream(
+        stream: S,
+        addr: SocketAddr,
+        auth: &Auth,
+        capacity: usize,
+    ) -> Result<Conn<S>, ConnError> {
         let cap = capacity.clamp(512, 64 * 1024);
         let mut conn = Conn {
             stream,
@@ -126,28 +182,10 @@ impl Conn {
     }
 
     async fn handshake(&mut self, auth: &Auth) -> Result<(), ConnError> {
-        let addr = self.addr;
-        if let Some(pass) = &auth.password {
-            let reply = match &auth.user {
-                Some(user) => {
-                    self.request(&[b"AUTH", user.as_bytes(), pass.as_bytes()])
-                        .await?
-                }
-                None => self.request(&[b"AUTH", pass.as_bytes()]).await?,
-            };
-            if let OwnedFrame::Error(msg) = reply {
-                // Redis answers "ERR AUTH <password> called without any password configured"
-                // without echoing the password, but never print what we sent, only the server's words.
-                return Err(ConnError::Auth {
-                    addr,
-                    msg: redact(&msg, pass),
-                });
-            }
-        }
-        if let Some(db) = auth.dbnum.filter(|&d| d != 0) {
-            let db = db.to_string();
-            if let OwnedFrame::Error(msg) = self.request(&[b"SELECT", db.as_bytes()]).await? {
-                return Err(self.command_error("SELECT", msg));
+        for (name, args) in handshake_commands(auth, false) {
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            if let Value::Error(msg) = self.request(&args).await? {
+                return Err(handshake_error(self.addr, name, &msg, auth));
             }
         }
         Ok(())
@@ -156,10 +194,10 @@ impl Conn {
     /// Checks the server answers commands (a NOAUTH here means a password is needed).
     pub async fn ping(&mut self) -> Result<(), ConnError> {
         match bounded(self.addr, self.request(&[b"PING"])).await? {
-            OwnedFrame::Error(msg) if msg.starts_with("NOAUTH") => {
+            Value::Error(msg) if msg.starts_with("NOAUTH") => {
                 Err(ConnError::NoAuth { addr: self.addr })
             }
-            OwnedFrame::Error(msg) => Err(self.command_error("PING", msg)),
+            Value::Error(msg) => Err(self.command_error("PING", msg)),
             _ => Ok(()),
         }
     }
@@ -173,22 +211,26 @@ impl Conn {
     }
 
     /// One command, one decoded reply: for the handshake and topology queries, not the hot path.
-    pub async fn request(&mut self, args: &[&[u8]]) -> Result<OwnedFrame, ConnError> {
+    /// Error replies are `Ok(Value::Error)`; the caller knows what they mean.
+    pub async fn request(&mut self, args: &[&[u8]]) -> Result<Value, ConnError> {
         resp::encode_command(&mut self.wbuf, args);
         self.flush().await?;
+        let addr = self.addr;
+        let protocol = move |msg: String| ConnError::Protocol {
+            addr,
+            source: ProtocolError(msg),
+        };
         loop {
-            match decode(&self.rbuf) {
-                Ok(Some((frame, used))) => {
+            match resp::decode_value(&self.rbuf) {
+                Ok(Some((value, used))) => {
                     self.rbuf.advance(used);
-                    return Ok(frame);
+                    return Ok(value);
+                }
+                Ok(None) if self.rbuf.len() > resp::MAX_REPLY => {
+                    return Err(protocol("reply larger than 64 MiB".into()));
                 }
                 Ok(None) => self.fill().await?,
-                Err(e) => {
-                    return Err(ConnError::Protocol {
-                        addr: self.addr,
-                        source: ProtocolError(e.to_string().lines().next().unwrap_or("").into()),
-                    });
-                }
+                Err(e) => return Err(protocol(e.0)),
             }
         }
     }
@@ -216,37 +258,6 @@ impl Conn {
             }),
         }
     }
-
-    /// Reads `n` replies, calling `on_reply(i, reply, arrival)` for each in order. `arrival` is taken
-    /// once per read, after the bytes arrived, which is both cheaper and closer to the truth than
-    /// timestamping while parsing.
-    pub async fn read_replies<F>(&mut self, n: usize, mut on_reply: F) -> Result<(), ConnError>
-    where
-        F: FnMut(usize, Reply<'_>, Instant),
-    {
-        let mut done = 0;
-        let mut arrival = Instant::now();
-        while done < n {
-            match resp::parse_reply(&self.rbuf) {
-                Ok(Some((reply, used))) => {
-                    on_reply(done, reply, arrival);
-                    self.rbuf.advance(used);
-                    done += 1;
-                }
-                Ok(None) => {
-                    self.fill().await?;
-                    arrival = Instant::now();
-                }
-                Err(source) => {
-                    return Err(ConnError::Protocol {
-                        addr: self.addr,
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 fn redact(msg: &str, secret: &str) -> String {
@@ -257,11 +268,126 @@ fn redact(msg: &str, secret: &str) -> String {
     }
 }
 
-/// Reads a bulk/simple string frame as text (for INFO, CONFIG GET...).
-pub fn frame_text(frame: &OwnedFrame) -> Option<String> {
-    match frame {
-        OwnedFrame::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        OwnedFrame::SimpleString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        _ => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
+
+    fn auth(user: Option<&str>, password: Option<&str>, dbnum: Option<u32>) -> Auth {
+        Auth {
+            user: user.map(String::from),
+            password: password.map(String::from),
+            dbnum,
+        }
+    }
+
+    fn names(cmds: &[(&'static str, Vec<Vec<u8>>)]) -> Vec<String> {
+        cmds.iter()
+            .map(|(_, args)| {
+                let words: Vec<_> = args.iter().map(|a| String::from_utf8_lossy(a)).collect();
+                words.join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn handshake_commands_in_order() {
+        assert!(handshake_commands(&Auth::default(), false).is_empty());
+        assert!(handshake_commands(&auth(None, None, Some(0)), false).is_empty());
+        let all = handshake_commands(&auth(Some("u"), Some("p"), Some(3)), true);
+        assert_eq!(
+            all.iter().map(|c| c.0).collect::<Vec<_>>(),
+            ["AUTH", "SELECT", "READONLY"]
+        );
+        assert_eq!(names(&all), ["AUTH u p", "SELECT 3", "READONLY"]);
+        let pass_only = handshake_commands(&auth(None, Some("p"), None), false);
+        assert_eq!(names(&pass_only), ["AUTH p"]);
+    }
+
+    #[test]
+    fn handshake_errors_are_typed_and_redacted() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let a = auth(None, Some("hunter2"), None);
+        let e = handshake_error(addr, "AUTH", "WRONGPASS hunter2 is wrong", &a);
+        assert!(
+            matches!(&e, ConnError::Auth { msg, .. } if msg == "WRONGPASS <redacted> is wrong")
+        );
+        assert!(!e.to_string().contains("hunter2"));
+        let e = handshake_error(addr, "SELECT", "NOAUTH Authentication required.", &a);
+        assert!(matches!(e, ConnError::NoAuth { .. }));
+        let e = handshake_error(addr, "SELECT", "ERR DB index is out of range", &a);
+        assert_eq!(
+            e.to_string(),
+            "127.0.0.1:1: SELECT failed: ERR DB index is out of range"
+        );
+    }
+
+    /// A scripted server on the other end of an in-memory stream: answers each command line it
+    /// reads (RESP arrays are recognised by their first bulk string only) with the next reply.
+    async fn serve(peer: DuplexStream, replies: Vec<&'static [u8]>) -> Vec<String> {
+        let (r, mut w) = tokio::io::split(peer);
+        let mut lines = BufReader::new(r).lines();
+        let mut seen = Vec::new();
+        let mut replies = replies.into_iter();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(n) = line.strip_prefix('*') {
+                let n: usize = n.parse().unwrap();
+                let mut words = Vec::new();
+                for _ in 0..n * 2 {
+                    words.push(lines.next_line().await.unwrap().unwrap());
+                }
+                let args: Vec<_> = words.into_iter().skip(1).step_by(2).collect();
+                seen.push(args.join(" "));
+                let Some(reply) = replies.next() else { break };
+                w.write_all(reply).await.unwrap();
+            }
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn conn_runs_over_any_stream() {
+        let (client, server) = tokio::io::duplex(4096);
+        let server = tokio::spawn(serve(
+            server,
+            vec![
+                b"+OK\r\n",
+                b"+OK\r\n",
+                b"+PONG\r\n",
+                b"*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
+            ],
+        ));
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let a = auth(None, Some("pw"), Some(2));
+        let mut conn = Conn::from_stream(client, addr, &a, 100).await.unwrap();
+        conn.ping().await.unwrap();
+        let reply = conn
+            .request(&[b"CONFIG", b"GET", b"appendonly"])
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.as_array().and_then(|v| v[1].text()).as_deref(),
+            Some("no")
+        );
+        drop(conn);
+        assert_eq!(
+            server.await.unwrap(),
+            ["AUTH pw", "SELECT 2", "PING", "CONFIG GET appendonly"]
+        );
+    }
+
+    #[tokio::test]
+    async fn handshake_error_replies_fail_the_connection() {
+        let (client, server) = tokio::io::duplex(4096);
+        tokio::spawn(serve(server, vec![b"-WRONGPASS invalid password pw\r\n"]));
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let e = Conn::from_stream(client, addr, &auth(None, Some("pw"), None), 100)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "127.0.0.1:1: authentication failed: WRONGPASS invalid password <redacted>"
+        );
     }
 }

@@ -1,8 +1,17 @@
-//! RESP encoding into a reusable buffer and in-place reply classification. Knows nothing of workloads:
-//! it writes arrays of bulk strings and tells an OK reply from each class of error reply.
+//! THE protocol module: RESP encoding into a reusable buffer, in-place reply classification for the hot
+//! path, and one owned reply type ([`Value`]) with a blocking client for everything else that speaks to
+//! a server (handshakes, topology queries, deployment probes, tests). Knows nothing of workloads.
+
+use std::borrow::Cow;
 
 use bytes::{BufMut, BytesMut};
-use redis_protocol::resp2::{decode::decode_range, types::RangeFrame};
+use redis_protocol::resp2::{
+    decode::{decode as decode_resp2, decode_range},
+    types::{OwnedFrame as Resp2Frame, RangeFrame},
+};
+use redis_protocol::resp3::{
+    decode::complete::decode as decode_resp3, types::OwnedFrame as Resp3Frame,
+};
 
 /// Why a request did not succeed, as counted in the summary and the timeline. Server error replies are
 /// classified by their first word; connection-level failures have their own classes.
@@ -219,6 +228,139 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").trim().to_string()
 }
 
+/// Replies read off the hot path are buffered whole; a confused peer (or a non-Redis process on the
+/// port) must not make us buffer forever.
+pub const MAX_REPLY: usize = 64 * 1024 * 1024;
+
+/// One whole reply, owned: for handshakes, topology queries and probes, never the hot path. RESP3
+/// types map onto their RESP2 shapes (map, set and push → array, double and big number → bulk
+/// string, boolean → integer) so callers match one set of variants whatever the protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Array(Vec<Value>),
+}
+
+impl Value {
+    pub fn is_error(&self) -> bool {
+        matches!(self, Value::Error(_))
+    }
+
+    /// A status or bulk string as text (lossy UTF-8).
+    pub fn text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Value::Simple(s) => Some(Cow::Borrowed(s)),
+            Value::Bulk(b) => Some(String::from_utf8_lossy(b)),
+            _ => None,
+        }
+    }
+
+    /// As [`Value::text`], owned; an error reply becomes `Err` with the server's message.
+    pub fn into_text(self) -> Result<String, String> {
+        match self {
+            Value::Simple(s) => Ok(s),
+            Value::Bulk(b) => Ok(lossy(b)),
+            Value::Error(e) => Err(e),
+            other => Err(format!("unexpected reply {other:?}")),
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The bytes of a bulk or status string.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Simple(s) => Some(s.as_bytes()),
+            Value::Bulk(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn into_array(self) -> Option<Vec<Value>> {
+        match self {
+            Value::Array(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn from_resp2(f: Resp2Frame) -> Value {
+        match f {
+            Resp2Frame::SimpleString(s) => Value::Simple(lossy(s)),
+            Resp2Frame::Error(e) => Value::Error(e),
+            Resp2Frame::Integer(i) => Value::Int(i),
+            Resp2Frame::BulkString(b) => Value::Bulk(b),
+            Resp2Frame::Array(items) => {
+                Value::Array(items.into_iter().map(Value::from_resp2).collect())
+            }
+            Resp2Frame::Null => Value::Nil,
+        }
+    }
+
+    fn from_resp3(f: Resp3Frame) -> Value {
+        let many = |items: Vec<Resp3Frame>| {
+            Value::Array(items.into_iter().map(Value::from_resp3).collect())
+        };
+        match f {
+            Resp3Frame::SimpleString { data, .. } => Value::Simple(lossy(data)),
+            Resp3Frame::SimpleError { data, .. } => Value::Error(data),
+            Resp3Frame::BlobError { data, .. } => Value::Error(lossy(data)),
+            Resp3Frame::BlobString { data, .. }
+            | Resp3Frame::BigNumber { data, .. }
+            | Resp3Frame::VerbatimString { data, .. }
+            | Resp3Frame::ChunkedString(data) => Value::Bulk(data),
+            Resp3Frame::Number { data, .. } => Value::Int(data),
+            Resp3Frame::Boolean { data, .. } => Value::Int(i64::from(data)),
+            Resp3Frame::Double { data, .. } => Value::Bulk(data.to_string().into_bytes()),
+            Resp3Frame::Null => Value::Nil,
+            Resp3Frame::Array { data, .. } | Resp3Frame::Push { data, .. } => many(data),
+            Resp3Frame::Set { data, .. } => many(data.into_iter().collect()),
+            // (Map order is the decoder's hash order: callers look entries up by key.)
+            Resp3Frame::Map { data, .. } => {
+                many(data.into_iter().flat_map(|(k, v)| [k, v]).collect())
+            }
+            // Only ever sent by clients.
+            Resp3Frame::Hello { .. } => Value::Error("unexpected HELLO frame".into()),
+        }
+    }
+}
+
+fn lossy(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Decodes one whole reply at the start of `buf`: `Ok(None)` means incomplete, read more. Returns the
+/// value and the bytes it used.
+///
+/// RESP2 first (RESP3's decoder rejects RESP2's `$-1`/`*-1` nulls); input RESP2 cannot frame goes to
+/// the RESP3 decoder, which frames RESP3 replies and RESP2 ones nested in RESP3 aggregates. When
+/// both reject it, RESP2's complaint is the one reported.
+pub fn decode_value(buf: &[u8]) -> Result<Option<(Value, usize)>, ProtocolError> {
+    let resp2_err = match decode_resp2(buf) {
+        Ok(r) => return Ok(r.map(|(f, n)| (Value::from_resp2(f), n))),
+        Err(e) => e,
+    };
+    match decode_resp3(buf) {
+        Ok(r) => Ok(r.map(|(f, n)| (Value::from_resp3(f), n))),
+        Err(_) => Err(ProtocolError(first_line(&resp2_err.to_string()))),
+    }
+}
+
 /// `*N\r\n`
 #[inline]
 pub fn put_array_header(buf: &mut BytesMut, n: usize) {
@@ -286,6 +428,121 @@ pub fn write_padded12(v: u64, out: &mut [u8]) {
     for slot in out[..12].iter_mut().rev() {
         *slot = b'0' + (v % 10) as u8;
         v /= 10;
+    }
+}
+
+/// A blocking client for probes, admin commands and tests: one request, or one pipelined batch, at a
+/// time over any `Read + Write` stream.
+pub mod blocking {
+    use std::io::{self, Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+
+    use super::{MAX_REPLY, Value, decode_value, put_array_header, put_bulk};
+
+    pub struct Client<S = TcpStream> {
+        stream: S,
+        /// Bytes read past the last reply: pipelined replies arrive together.
+        buf: Vec<u8>,
+    }
+
+    impl Client<TcpStream> {
+        /// Connects with TCP_NODELAY; `timeout` bounds the connect, then each read and each write.
+        pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<Self> {
+            let stream = TcpStream::connect_timeout(&addr, timeout)?;
+            stream.set_read_timeout(Some(timeout))?;
+            stream.set_write_timeout(Some(timeout))?;
+            stream.set_nodelay(true)?;
+            Ok(Client::new(stream))
+        }
+    }
+
+    impl<S: Read + Write> Client<S> {
+        pub fn new(stream: S) -> Self {
+            Client {
+                stream,
+                buf: Vec::new(),
+            }
+        }
+
+        pub fn get_ref(&self) -> &S {
+            &self.stream
+        }
+
+        /// One command, one reply. Error replies are `Ok(Value::Error)`; `Err` is I/O or protocol.
+        pub fn request<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<Value> {
+            let mut replies = self.pipeline(std::slice::from_ref(&args))?;
+            Ok(replies.remove(0))
+        }
+
+        /// Sends every command in one write, then reads one reply per command.
+        pub fn pipeline<C, A>(&mut self, cmds: &[C]) -> io::Result<Vec<Value>>
+        where
+            C: AsRef<[A]>,
+            A: AsRef<[u8]>,
+        {
+            let mut out = BytesMut::new();
+            for args in cmds {
+                let args = args.as_ref();
+                put_array_header(&mut out, args.len());
+                for a in args {
+                    put_bulk(&mut out, a.as_ref());
+                }
+            }
+            self.stream.write_all(&out)?;
+            cmds.iter().map(|_| self.read_value()).collect()
+        }
+
+        /// The next reply on the stream.
+        pub fn read_value(&mut self) -> io::Result<Value> {
+            loop {
+                match decode_value(&self.buf) {
+                    Ok(Some((value, used))) => {
+                        self.buf.drain(..used);
+                        return Ok(value);
+                    }
+                    Ok(None) if self.buf.len() > MAX_REPLY => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "reply larger than 64 MiB",
+                        ));
+                    }
+                    Ok(None) => self.fill()?,
+                    Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+                }
+            }
+        }
+
+        fn fill(&mut self) -> io::Result<()> {
+            let start = self.buf.len();
+            // Reads grow with the reply, so a large one is not re-decoded every 4 KiB.
+            self.buf.resize(start + start.clamp(4096, 1 << 20), 0);
+            let read = loop {
+                match self.stream.read(&mut self.buf[start..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
+            match read? {
+                0 => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed before a reply",
+                )),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    /// One command on a fresh connection (readiness and health probes).
+    pub fn request<A: AsRef<[u8]>>(
+        addr: SocketAddr,
+        args: &[A],
+        timeout: Duration,
+    ) -> io::Result<Value> {
+        Client::connect(addr, timeout)?.request(args)
     }
 }
 
@@ -375,6 +632,187 @@ mod tests {
         }
     }
 
+    fn value(bytes: &[u8]) -> Result<Option<(Value, usize)>, ProtocolError> {
+        decode_value(bytes)
+    }
+
+    fn whole(bytes: &[u8]) -> Value {
+        let (v, used) = value(bytes).unwrap().expect("a whole reply");
+        assert_eq!(used, bytes.len(), "{:?}", String::from_utf8_lossy(bytes));
+        v
+    }
+
+    #[test]
+    fn decodes_resp2_values() {
+        assert_eq!(whole(b"+PONG\r\n"), Value::Simple("PONG".into()));
+        assert_eq!(
+            whole(b"-LOADING dataset\r\n"),
+            Value::Error("LOADING dataset".into())
+        );
+        assert_eq!(whole(b":-42\r\n"), Value::Int(-42));
+        assert_eq!(
+            whole(b"$5\r\nhe\r\no\r\n"),
+            Value::Bulk(b"he\r\no".to_vec())
+        );
+        assert_eq!(whole(b"$-1\r\n"), Value::Nil);
+        assert_eq!(whole(b"*-1\r\n"), Value::Nil);
+        assert_eq!(
+            whole(b"*2\r\n*2\r\n:1\r\n$1\r\na\r\n*0\r\n"),
+            Value::Array(vec![
+                Value::Array(vec![Value::Int(1), Value::Bulk(b"a".to_vec())]),
+                Value::Array(vec![]),
+            ])
+        );
+        // Only the first reply is consumed.
+        assert_eq!(value(b":1\r\n:2\r\n").unwrap(), Some((Value::Int(1), 4)));
+    }
+
+    #[test]
+    fn decodes_resp3_values_as_their_resp2_shapes() {
+        assert_eq!(whole(b"_\r\n"), Value::Nil);
+        assert_eq!(whole(b"#t\r\n"), Value::Int(1));
+        assert_eq!(whole(b",1.5\r\n"), Value::Bulk(b"1.5".to_vec()));
+        assert_eq!(
+            whole(b"(12345678901234567890\r\n"),
+            Value::Bulk(b"12345678901234567890".to_vec())
+        );
+        assert_eq!(whole(b"!3\r\nERR\r\n"), Value::Error("ERR".into()));
+        assert_eq!(whole(b"=7\r\ntxt:abc\r\n"), Value::Bulk(b"abc".to_vec()));
+        assert_eq!(
+            whole(b"%1\r\n+proto\r\n:3\r\n"),
+            Value::Array(vec![Value::Simple("proto".into()), Value::Int(3)])
+        );
+        assert_eq!(
+            whole(b"*2\r\n:1\r\n~1\r\n_\r\n"),
+            Value::Array(vec![Value::Int(1), Value::Array(vec![Value::Nil])])
+        );
+        // A RESP2-looking prefix of a RESP3 aggregate is just incomplete.
+        assert_eq!(value(b"*2\r\n:1\r\n").unwrap(), None);
+        assert_eq!(value(b"*2\r\n:1\r\n~1\r\n").unwrap(), None);
+    }
+
+    #[test]
+    fn incomplete_and_malformed_values() {
+        let full = b"*2\r\n$3\r\nabc\r\n:7\r\n";
+        for cut in 0..full.len() {
+            assert_eq!(value(&full[..cut]).unwrap(), None, "cut at {cut}");
+        }
+        for bad in [&b"?x\r\n"[..], b":abc\r\n", b"!garbage\r\n", b"*1\r\n?\r\n"] {
+            let e = value(bad).unwrap_err();
+            assert!(!e.0.is_empty() && !e.0.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn value_helpers() {
+        assert_eq!(Value::Bulk(b"x".to_vec()).text().as_deref(), Some("x"));
+        assert_eq!(Value::Simple("OK".into()).into_text(), Ok("OK".into()));
+        assert_eq!(
+            Value::Error("ERR no".into()).into_text(),
+            Err("ERR no".into())
+        );
+        assert!(Value::Int(1).into_text().is_err());
+        assert!(Value::Error("x".into()).is_error());
+        assert_eq!(Value::Int(3).as_int(), Some(3));
+        assert_eq!(Value::Simple("a".into()).as_bytes(), Some(&b"a"[..]));
+        assert_eq!(
+            Value::Array(vec![Value::Nil]).as_array(),
+            Some(&[Value::Nil][..])
+        );
+        assert_eq!(Value::Nil.into_array(), None);
+    }
+
+    /// A scripted peer: replies are served from `input`, in reads of at most `chunk` bytes.
+    struct Peer {
+        input: Vec<u8>,
+        pos: usize,
+        chunk: usize,
+        sent: Vec<u8>,
+    }
+
+    impl std::io::Read for Peer {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = out.len().min(self.chunk).min(self.input.len() - self.pos);
+            out[..n].copy_from_slice(&self.input[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    impl std::io::Write for Peer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.sent.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn peer(input: &[u8], chunk: usize) -> blocking::Client<Peer> {
+        blocking::Client::new(Peer {
+            input: input.to_vec(),
+            pos: 0,
+            chunk,
+            sent: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn blocking_client_pipelines_and_keeps_leftovers() {
+        let mut c = peer(b"+OK\r\n$3\r\nabc\r\n-ERR x\r\n:5\r\n", 3);
+        let replies = c
+            .pipeline(&[vec!["SET", "k", "abc"], vec!["GET", "k"], vec!["BAD"]])
+            .unwrap();
+        assert_eq!(
+            replies,
+            [
+                Value::Simple("OK".into()),
+                Value::Bulk(b"abc".to_vec()),
+                Value::Error("ERR x".into())
+            ]
+        );
+        assert_eq!(c.request(&[&b"DBSIZE"[..]]).unwrap(), Value::Int(5));
+        let sent = &c.get_ref().sent;
+        assert!(sent.starts_with(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nabc\r\n*2\r\n"));
+        assert!(sent.ends_with(b"*1\r\n$6\r\nDBSIZE\r\n"));
+        let e = c.read_value().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+        let e = peer(b"?x\r\n", 64).read_value().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn blocking_client_bounds_a_reply() {
+        // A bulk string declared far larger than the bound, then bytes without end.
+        struct Endless(bool);
+        impl std::io::Read for Endless {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let head = b"$999999999999\r\n";
+                if !self.0 {
+                    self.0 = true;
+                    out[..head.len()].copy_from_slice(head);
+                    return Ok(head.len());
+                }
+                out.fill(b'x');
+                Ok(out.len())
+            }
+        }
+        impl std::io::Write for Endless {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let e = blocking::Client::new(Endless(false))
+            .request(&["GET", "k"])
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("64 MiB"), "{e}");
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic() {
         // A cheap deterministic fuzz: every prefix and byte-flip of some replies.
@@ -389,6 +827,7 @@ mod tests {
         for s in seeds {
             for cut in 0..=s.len() {
                 let _ = parse_reply(&s[..cut]);
+                let _ = decode_value(&s[..cut]);
             }
             for _ in 0..2000 {
                 state ^= state << 13;
@@ -398,6 +837,7 @@ mod tests {
                 let i = (state as usize) % v.len();
                 v[i] = (state >> 32) as u8;
                 let _ = parse_reply(&v);
+                let _ = decode_value(&v);
             }
         }
     }

@@ -7,12 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis_protocol::resp2::types::OwnedFrame;
-
 use crate::cluster::{Route, Topology, TopologyError};
 use crate::config::{Target, TargetKind, Workload};
-use crate::conn::{Auth, Conn, ConnError, frame_text};
+use crate::conn::{Auth, Conn, ConnError};
 use crate::deploy::{DeployError, Deployment, SpawnSpec};
+use crate::resp::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -56,7 +55,7 @@ impl Prepared {
         };
         for a in addrs {
             let mut c = Conn::connect(a, &self.auth, 4096).await?;
-            if let OwnedFrame::Error(e) = c.request(&[b"FLUSHALL"]).await? {
+            if let Value::Error(e) = c.request(&[b"FLUSHALL"]).await? {
                 return Err(c.command_error("FLUSHALL", e));
             }
         }
@@ -172,10 +171,8 @@ fn unreachable_route() -> (Route, usize, SocketAddr) {
 
 /// `none`, `rdb`, `aof-everysec`, `aof-always`, `aof-no`, or `unknown` when CONFIG is not allowed.
 async fn persistence(conn: &mut Conn) -> String {
-    let get = |v: &OwnedFrame| match v {
-        OwnedFrame::Array(items) => items.get(1).and_then(frame_text),
-        _ => None,
-    };
+    // CONFIG GET answers [name, value].
+    let get = |v: &Value| Some(v.as_array()?.get(1)?.text()?.into_owned());
     let aof = conn.request(&[b"CONFIG", b"GET", b"appendonly"]).await.ok();
     let Some(aof) = aof.as_ref().and_then(get) else {
         return "unknown".into();
@@ -200,7 +197,7 @@ async fn persistence(conn: &mut Conn) -> String {
 
 async fn info_field(conn: &mut Conn, section: &str, field: &str) -> Option<String> {
     let reply = conn.request(&[b"INFO", section.as_bytes()]).await.ok()?;
-    let text = frame_text(&reply)?;
+    let text = reply.text()?;
     text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .map(|v| v.trim().to_string())

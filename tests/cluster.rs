@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use rbench::cluster::slot::slot_of;
 use rbench::deploy::{Deployment, Role};
 
-use cluster_support::{Reply, Resp, read_timeline};
-use support::read_results;
+use cluster_support::read_timeline;
+use rbench::resp::Value;
+use support::{Expect, Redis, read_results};
 use support::{RunOutput, Running, TempDir, parse_quiet_line, results_csv};
 
 const CORE_TESTS: [&str; 16] = [
@@ -83,8 +84,8 @@ fn master_indexes(dep: &Deployment) -> Vec<usize> {
         .collect()
 }
 
-fn conn(dep: &Deployment, i: usize) -> Resp {
-    Resp::connect(dep.nodes()[i].addr)
+fn conn(dep: &Deployment, i: usize) -> Redis {
+    Redis::connect(dep.nodes()[i].addr)
 }
 
 fn port(dep: &Deployment, i: usize) -> String {
@@ -319,7 +320,7 @@ fn every_core_test_works(dep: &Deployment) {
 fn slot_owner(dep: &Deployment, slot: u16) -> usize {
     let nodes = conn(dep, master_indexes(dep)[0])
         .cmd(&["CLUSTER", "NODES"])
-        .text();
+        .string();
     for line in nodes.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 9 || !f[2].contains("master") {
@@ -356,8 +357,8 @@ fn slot_owner(dep: &Deployment, slot: u16) -> usize {
 fn migrate_slot(dep: &Deployment, slot: u16, src: usize, dst: usize, spread: Duration) -> usize {
     let mut s = conn(dep, src);
     let mut d = conn(dep, dst);
-    let src_id = s.cmd(&["CLUSTER", "MYID"]).text();
-    let dst_id = d.cmd(&["CLUSTER", "MYID"]).text();
+    let src_id = s.cmd(&["CLUSTER", "MYID"]).string();
+    let dst_id = d.cmd(&["CLUSTER", "MYID"]).string();
     let slot_s = slot.to_string();
     let dst_port = port(dep, dst);
     d.cmd(&["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &src_id])
@@ -382,7 +383,7 @@ fn migrate_slot(dep: &Deployment, slot: u16, src: usize, dst: usize, spread: Dur
             args.extend(keys.into_iter().map(|k| k.bytes()));
             let r = s.pipeline(&[args]).remove(0);
             assert!(
-                matches!(&r, Reply::Simple(t) if t == "OK" || t == "NOKEY"),
+                matches!(&r, Value::Simple(t) if t == "OK" || t == "NOKEY"),
                 "MIGRATE: {r:?}"
             );
         }
@@ -534,7 +535,7 @@ fn slot_migration_mid_run_is_followed() {
 // ---------------------------------------------------------------------------------------------
 
 fn info_field(dep: &Deployment, i: usize, section: &str, field: &str) -> String {
-    let text = conn(dep, i).cmd(&["INFO", section]).text();
+    let text = conn(dep, i).cmd(&["INFO", section]).string();
     text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .map(|v| v.trim().to_string())
@@ -588,7 +589,7 @@ fn failover_mid_run_recovers() {
     // The replica takes over (node timeout 2 s + election).
     let mut promoted_after = None;
     while started.elapsed() < Duration::from_secs(19) {
-        if conn(&dep, replica).cmd(&["ROLE"]).array()[0].text() == "master" {
+        if conn(&dep, replica).cmd(&["ROLE"]).array()[0].string() == "master" {
             promoted_after = Some(started.elapsed() - killed_at);
             break;
         }
@@ -598,7 +599,7 @@ fn failover_mid_run_recovers() {
     let promoted_after = promoted_after.expect("the replica was never promoted");
 
     // The cluster's view: the replica is a master now, the victim failed.
-    let nodes = conn(&dep, seed).cmd(&["CLUSTER", "NODES"]).text();
+    let nodes = conn(&dep, seed).cmd(&["CLUSTER", "NODES"]).string();
     let line_of = |port: u16| {
         nodes
             .lines()
@@ -694,13 +695,9 @@ fn failover_mid_run_recovers() {
     assert!(r.errors * 20 <= r.requests, "{r:?}");
 }
 
-/// Helpers for cluster tests only: a tiny RESP client for admin commands (CLUSTER SETSLOT, MIGRATE...,
-/// with binary keys), and typed views of rbench's JSON results and timeline.
+/// Helpers for cluster tests only: a typed view of rbench's timeline.
 mod cluster_support {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{SocketAddr, TcpStream};
     use std::path::{Path, PathBuf};
-    use std::time::Duration;
 
     use crate::support::Csv;
 
@@ -731,126 +728,5 @@ mod cluster_support {
             ]
         );
         csv
-    }
-
-    /// A RESP2 reply.
-    #[derive(Debug, Clone)]
-    pub enum Reply {
-        Simple(String),
-        Error(#[allow(dead_code)] String),
-        Int(i64),
-        Bulk(Option<Vec<u8>>),
-        Array(Vec<Reply>),
-    }
-
-    impl Reply {
-        pub fn int(&self) -> i64 {
-            match self {
-                Reply::Int(i) => *i,
-                other => panic!("expected an integer, got {other:?}"),
-            }
-        }
-
-        pub fn text(&self) -> String {
-            match self {
-                Reply::Simple(s) => s.clone(),
-                Reply::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
-                other => panic!("expected text, got {other:?}"),
-            }
-        }
-
-        pub fn bytes(self) -> Vec<u8> {
-            match self {
-                Reply::Bulk(Some(b)) => b,
-                other => panic!("expected a bulk string, got {other:?}"),
-            }
-        }
-
-        pub fn array(self) -> Vec<Reply> {
-            match self {
-                Reply::Array(v) => v,
-                other => panic!("expected an array, got {other:?}"),
-            }
-        }
-
-        /// Asserts +OK.
-        pub fn ok(&self) {
-            assert!(
-                matches!(self, Reply::Simple(s) if s == "OK"),
-                "expected OK, got {self:?}"
-            );
-        }
-    }
-
-    /// A minimal blocking RESP client for admin commands from the tests.
-    pub struct Resp {
-        r: BufReader<TcpStream>,
-        w: TcpStream,
-    }
-
-    impl Resp {
-        pub fn connect(addr: SocketAddr) -> Resp {
-            let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-                .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let _ = s.set_nodelay(true);
-            Resp {
-                r: BufReader::new(s.try_clone().unwrap()),
-                w: s,
-            }
-        }
-
-        pub fn cmd(&mut self, args: &[&str]) -> Reply {
-            let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
-            self.pipeline(&[args]).remove(0)
-        }
-
-        /// Sends every command in one write, then reads one reply per command.
-        pub fn pipeline(&mut self, cmds: &[Vec<Vec<u8>>]) -> Vec<Reply> {
-            let mut buf = Vec::new();
-            for args in cmds {
-                buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-                for a in args {
-                    buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-                    buf.extend_from_slice(a);
-                    buf.extend_from_slice(b"\r\n");
-                }
-            }
-            self.w.write_all(&buf).expect("write command");
-            (0..cmds.len()).map(|_| self.read()).collect()
-        }
-
-        fn line(&mut self) -> String {
-            let mut l = Vec::new();
-            self.r.read_until(b'\n', &mut l).expect("read reply");
-            assert!(l.ends_with(b"\r\n"), "truncated reply line {l:?}");
-            l.truncate(l.len() - 2);
-            String::from_utf8_lossy(&l).into_owned()
-        }
-
-        fn read(&mut self) -> Reply {
-            let l = self.line();
-            let (kind, rest) = l.split_at(1);
-            match kind {
-                "+" => Reply::Simple(rest.to_string()),
-                "-" => Reply::Error(rest.to_string()),
-                ":" => Reply::Int(rest.parse().unwrap()),
-                "$" => {
-                    let n: i64 = rest.parse().unwrap();
-                    if n < 0 {
-                        return Reply::Bulk(None);
-                    }
-                    let mut b = vec![0u8; n as usize + 2];
-                    self.r.read_exact(&mut b).expect("read bulk");
-                    b.truncate(n as usize);
-                    Reply::Bulk(Some(b))
-                }
-                "*" => {
-                    let n: i64 = rest.parse().unwrap();
-                    Reply::Array((0..n.max(0)).map(|_| self.read()).collect())
-                }
-                _ => panic!("bad reply line {l:?}"),
-            }
-        }
     }
 }

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use redis_protocol::resp2::types::OwnedFrame;
 use tokio::sync::Notify;
 
 use super::slot::SLOTS;
 use crate::conn::{Auth, Conn, ConnError};
+use crate::resp::Value;
 
 pub const NO_NODE: u16 = u16::MAX;
 
@@ -92,19 +92,19 @@ impl SlotMap {
     /// `queried` resolves the empty/unknown host that Redis reports for the node answering.
     pub fn apply_cluster_slots(
         &mut self,
-        reply: &OwnedFrame,
+        reply: &Value,
         queried: SocketAddr,
     ) -> Result<(), TopologyError> {
         let bad = |msg: &str| TopologyError::Reply {
             addr: queried,
             msg: msg.to_string(),
         };
-        let OwnedFrame::Array(ranges) = reply else {
+        let Value::Array(ranges) = reply else {
             return match reply {
-                OwnedFrame::Error(e) if e.contains("cluster support disabled") => {
+                Value::Error(e) if e.contains("cluster support disabled") => {
                     Err(TopologyError::NotCluster { addr: queried })
                 }
-                OwnedFrame::Error(e) => Err(bad(e)),
+                Value::Error(e) => Err(bad(e)),
                 _ => Err(bad("unexpected reply type")),
             };
         };
@@ -113,11 +113,10 @@ impl SlotMap {
             r.clear();
         }
         for range in ranges {
-            let OwnedFrame::Array(items) = range else {
+            let Value::Array(items) = range else {
                 return Err(bad("slot range is not an array"));
             };
-            let (Some(OwnedFrame::Integer(start)), Some(OwnedFrame::Integer(end))) =
-                (items.first(), items.get(1))
+            let (Some(Value::Int(start)), Some(Value::Int(end))) = (items.first(), items.get(1))
             else {
                 return Err(bad("slot range without bounds"));
             };
@@ -150,20 +149,10 @@ impl SlotMap {
 }
 
 /// `[host, port, id, ...]` → address. An empty host or `?` means "the node you asked".
-fn node_addr(node: &OwnedFrame, queried: SocketAddr) -> Option<SocketAddr> {
-    let OwnedFrame::Array(parts) = node else {
-        return None;
-    };
-    let host = match parts.first()? {
-        OwnedFrame::BulkString(b) | OwnedFrame::SimpleString(b) => {
-            String::from_utf8_lossy(b).into_owned()
-        }
-        _ => return None,
-    };
-    let port = match parts.get(1)? {
-        OwnedFrame::Integer(p) => u16::try_from(*p).ok()?,
-        _ => return None,
-    };
+fn node_addr(node: &Value, queried: SocketAddr) -> Option<SocketAddr> {
+    let parts = node.as_array()?;
+    let host = parts.first()?.text()?;
+    let port = u16::try_from(parts.get(1)?.as_int()?).ok()?;
     let ip = if host.is_empty() || host == "?" {
         queried.ip()
     } else if let Ok(ip) = host.parse::<IpAddr>() {
@@ -171,7 +160,7 @@ fn node_addr(node: &OwnedFrame, queried: SocketAddr) -> Option<SocketAddr> {
     } else {
         // Hostnames (cluster-announce-hostname) resolve through the system resolver, off the hot path.
         use std::net::ToSocketAddrs;
-        return (host.as_str(), port).to_socket_addrs().ok()?.next();
+        return (&*host, port).to_socket_addrs().ok()?.next();
     };
     Some(SocketAddr::new(ip, port))
 }
@@ -343,7 +332,7 @@ async fn fetch_into(
         let attempt = async {
             let mut conn = Conn::connect(addr, auth, 4096).await?;
             let reply = conn.request(&[b"CLUSTER", b"SLOTS"]).await?;
-            if let OwnedFrame::Error(e) = &reply
+            if let Value::Error(e) = &reply
                 && e.starts_with("NOAUTH")
             {
                 return Err(TopologyError::Conn(ConnError::NoAuth { addr }));
@@ -381,28 +370,24 @@ async fn fetch_into(
 mod tests {
     use super::*;
 
-    fn bulk(s: &str) -> OwnedFrame {
-        OwnedFrame::BulkString(s.as_bytes().to_vec())
+    fn bulk(s: &str) -> Value {
+        Value::Bulk(s.as_bytes().to_vec())
     }
 
-    fn node(host: &str, port: i64) -> OwnedFrame {
-        OwnedFrame::Array(vec![bulk(host), OwnedFrame::Integer(port), bulk("id")])
+    fn node(host: &str, port: i64) -> Value {
+        Value::Array(vec![bulk(host), Value::Int(port), bulk("id")])
     }
 
     #[test]
     fn builds_the_map_from_cluster_slots() {
-        let reply = OwnedFrame::Array(vec![
-            OwnedFrame::Array(vec![
-                OwnedFrame::Integer(0),
-                OwnedFrame::Integer(5460),
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
                 node("127.0.0.1", 7000),
                 node("127.0.0.1", 7003),
             ]),
-            OwnedFrame::Array(vec![
-                OwnedFrame::Integer(5461),
-                OwnedFrame::Integer(16383),
-                node("", 7001),
-            ]),
+            Value::Array(vec![Value::Int(5461), Value::Int(16383), node("", 7001)]),
         ]);
         let q: SocketAddr = "127.0.0.1:7001".parse().unwrap();
         let mut m = SlotMap::empty();
@@ -414,9 +399,9 @@ mod tests {
         assert_eq!(m.replicas[0], vec![1]);
         assert!(m.is_replica[1]);
         // Ids are stable across rebuilds: a failover promotes the replica without renumbering.
-        let swapped = OwnedFrame::Array(vec![OwnedFrame::Array(vec![
-            OwnedFrame::Integer(0),
-            OwnedFrame::Integer(16383),
+        let swapped = Value::Array(vec![Value::Array(vec![
+            Value::Int(0),
+            Value::Int(16383),
             node("127.0.0.1", 7003),
         ])]);
         m.apply_cluster_slots(&swapped, q).unwrap();
@@ -424,7 +409,7 @@ mod tests {
         assert!(!m.is_replica[1]);
         assert!(
             m.apply_cluster_slots(
-                &OwnedFrame::Error("ERR This instance has cluster support disabled".into()),
+                &Value::Error("ERR This instance has cluster support disabled".into()),
                 q
             )
             .is_err()

@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use process::{OwnedChild, ServerProc};
-use resp::Reply;
+
+use crate::resp::Value;
 
 /// How long a single server may take to answer PING.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -617,8 +618,8 @@ fn wait_ready(proc: &mut ServerProc, cancel: &AtomicBool) -> Result<(), DeployEr
             });
         }
         let last = match resp::request(proc.addr(), &["PING"], PROBE_TIMEOUT) {
-            Ok(Reply::Simple(s)) if s == "PONG" => return Ok(()),
-            Ok(Reply::Error(e)) if e.starts_with("NOAUTH") => return Ok(()),
+            Ok(Value::Simple(s)) if s == "PONG" => return Ok(()),
+            Ok(Value::Error(e)) if e.starts_with("NOAUTH") => return Ok(()),
             Ok(other) => format!("unexpected PING reply {other:?}"),
             Err(e) => e.to_string(),
         };
@@ -636,7 +637,7 @@ fn wait_ready(proc: &mut ServerProc, cancel: &AtomicBool) -> Result<(), DeployEr
 fn query_text(addr: SocketAddr, args: &[&str]) -> Result<String, String> {
     resp::request(addr, args, PROBE_TIMEOUT)
         .map_err(|e| e.to_string())
-        .and_then(Reply::into_text)
+        .and_then(Value::into_text)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: spawn real Redis deployments (standalone or a 3+3 cluster)
 //! on free loopback ports, run the `rbench` binary with a timeout, temp dirs that clean up after
-//! themselves, a `redis-cli` shortcut, and parsers for rbench's outputs.
+//! themselves, a `redis-cli` shortcut, a RESP client (the crate's own) for admin commands, and parsers
+//! for rbench's outputs.
 //!
 //! Every file that does `mod support;` uses only part of this, hence the `dead_code` allowances.
 //! Servers are stopped by PID when their `Deployment` drops; the rbench child is killed by PID when it
@@ -10,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,6 +20,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use rbench::deploy::{Deployment, SpawnSpec};
+use rbench::resp::Value;
+use rbench::resp::blocking::Client;
 
 /// Default bound for one rbench invocation in tests.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -117,6 +120,89 @@ pub fn target_args(dep: &Deployment) -> Vec<String> {
 pub fn free_port() -> u16 {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a probe socket");
     l.local_addr().expect("probe address").port()
+}
+
+// ---------------------------------------------------------------------------------------------
+// RESP client
+// ---------------------------------------------------------------------------------------------
+
+/// rbench's own blocking RESP client, for admin commands with binary keys or pipelines (CLUSTER
+/// SETSLOT, MIGRATE...). Panics on I/O errors: a test cannot go on without the answer.
+pub struct Redis {
+    client: Client,
+    addr: SocketAddr,
+}
+
+impl Redis {
+    pub fn connect(addr: SocketAddr) -> Redis {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.set_nodelay(true);
+        Redis {
+            client: Client::new(s),
+            addr,
+        }
+    }
+
+    /// One command; error replies come back as `Value::Error`.
+    pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Value {
+        self.client
+            .request(args)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.addr))
+    }
+
+    /// Sends every command in one write, then reads one reply per command.
+    pub fn pipeline<C: AsRef<[A]>, A: AsRef<[u8]>>(&mut self, cmds: &[C]) -> Vec<Value> {
+        self.client
+            .pipeline(cmds)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.addr))
+    }
+}
+
+/// Reply accessors that panic with the reply when it is not what the test expects.
+pub trait Expect {
+    fn int(&self) -> i64;
+    fn string(&self) -> String;
+    fn bytes(self) -> Vec<u8>;
+    fn array(self) -> Vec<Value>;
+    /// Asserts +OK.
+    fn ok(&self);
+}
+
+impl Expect for Value {
+    fn int(&self) -> i64 {
+        self.as_int()
+            .unwrap_or_else(|| panic!("expected an integer, got {self:?}"))
+    }
+
+    fn string(&self) -> String {
+        match self.text() {
+            Some(t) => t.into_owned(),
+            None => panic!("expected text, got {self:?}"),
+        }
+    }
+
+    fn bytes(self) -> Vec<u8> {
+        match self {
+            Value::Bulk(b) => b,
+            other => panic!("expected a bulk string, got {other:?}"),
+        }
+    }
+
+    fn array(self) -> Vec<Value> {
+        match self {
+            Value::Array(v) => v,
+            other => panic!("expected an array, got {other:?}"),
+        }
+    }
+
+    fn ok(&self) {
+        assert!(
+            matches!(self, Value::Simple(s) if s == "OK"),
+            "expected OK, got {self:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
