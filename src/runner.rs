@@ -65,7 +65,7 @@ fn shared_for(spec: &PhaseSpec<'_>, route: Route, auth: &Auth, threads: usize) -
         templates: spec
             .ops
             .iter()
-            .map(|&op| crate::engine::compat_tpl(op, &w.encode))
+            .map(|&op| Template::compile(op, &w.encode))
             .collect(),
         pipeline: w.pipeline.max(1),
         auth: auth.clone(),

@@ -121,8 +121,8 @@ impl<T: Transport> Engine<T> {
             .map(|r| Schedule::new(r, io.index, threads, shared.limit));
         let open = schedule.is_some();
         Ok(Engine {
-            handshake: super::compat::handshake_commands(&shared.auth, false),
-            handshake_ro: super::compat::handshake_commands(&shared.auth, true),
+            handshake: conn::handshake_commands(&shared.auth, false),
+            handshake_ro: conn::handshake_commands(&shared.auth, true),
             rec: Recorder::new(shared.ops.len(), open),
             shared,
             io,
@@ -286,7 +286,7 @@ impl<T: Transport> Engine<T> {
             },
             LinkFail::Protocol(source) => ConnError::Protocol { addr, source },
             LinkFail::Handshake(cmd, msg) => {
-                super::compat::handshake_error(addr, cmd, &msg, &self.shared.auth)
+                conn::handshake_error(addr, cmd, &msg, &self.shared.auth)
             }
         }
     }

@@ -5,7 +5,6 @@
 //! timerfd, and recording is per thread without locks. Knows nothing of output: it hands a
 //! `Recorder` back, and finished seconds to the live view.
 
-mod compat;
 mod dispatch;
 mod event_loop;
 pub mod link;
@@ -25,7 +24,7 @@ use crate::resp::ErrorClass;
 use crate::stats::{Recorder, Second};
 use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::pacing::Budget;
-
+use crate::workload::template::Template;
 use crate::workload::{Draw, Op};
 
 pub use event_loop::Engine;
@@ -45,7 +44,7 @@ pub struct RunShared {
     pub ops: Vec<Op>,
     pub weights: Vec<u32>,
     /// One compiled template per op.
-    pub templates: Vec<compat::Tpl>,
+    pub templates: Vec<Template>,
     pub pipeline: usize,
     pub auth: Auth,
     pub route: Route,
@@ -147,8 +146,4 @@ pub fn run_thread<T: Transport>(
     }
     let start = barrier.go.blocking_recv().ok().flatten()?;
     Some(engine.run_from(start))
-}
-
-pub fn compat_tpl(op: Op, o: &crate::workload::EncodeOpts) -> compat::Tpl {
-    compat::Tpl::compile(op, o)
 }

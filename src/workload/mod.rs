@@ -1,5 +1,6 @@
-//! What to send: the tests (named as redis-benchmark names them), weighted mixes, custom commands, and
-//! how each request is encoded. Knows nothing of connections or output.
+//! What to send: the tests (named as redis-benchmark names them), weighted mixes and custom commands.
+//! Every built-in test is one row of `OPS`; `template` compiles rows (and custom commands) into the
+//! bytes sent. Knows nothing of connections or output.
 
 pub mod generator;
 pub mod pacing;
@@ -7,11 +8,7 @@ pub mod template;
 
 use std::fmt;
 
-use bytes::{BufMut, BytesMut};
-
-use crate::resp::{put_array_header, put_bulk, put_bulk_header, put_bulk_u64, write_padded12};
-
-/// One kind of request.
+/// One kind of request; its facts are its row in `OPS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     PingInline,
@@ -30,81 +27,171 @@ pub enum Op {
     Zpopmin,
     Lrange100,
     Xadd,
-    /// A user-supplied command line (index into the custom templates).
+    /// A user-supplied command line (`EncodeOpts::custom`). Stays last: it sizes `OPS`.
     Custom,
 }
 
-impl Op {
-    pub const BUILTIN: [Op; 16] = [
-        Op::PingInline,
-        Op::PingMbulk,
-        Op::Set,
-        Op::Get,
-        Op::Incr,
-        Op::Lpush,
-        Op::Rpush,
-        Op::Lpop,
-        Op::Rpop,
-        Op::Sadd,
-        Op::Hset,
-        Op::Spop,
-        Op::Zadd,
-        Op::Zpopmin,
-        Op::Lrange100,
-        Op::Xadd,
-    ];
+/// One argument of a built-in command, as the table spells it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Arg {
+    Lit(&'static [u8]),
+    /// The row's prefix + the drawn key as 12 digits (`key:000000001234`).
+    Key,
+    /// The payload (`-d`).
+    Value,
+    /// `element:` + the drawn member as 12 digits.
+    Member,
+    /// The drawn member as a plain decimal (ZADD's score).
+    Score,
+    /// `MAXLEN ~ N` with `--stream-maxlen N`, nothing without.
+    StreamMaxlen,
+    /// The user's command line; it may use the drawn key (`__rand_int__`) and the value (`__data__`).
+    Words,
+}
 
-    /// The test name redis-benchmark prints (and rbench's CSV uses).
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::PingInline => "PING_INLINE",
-            Op::PingMbulk => "PING_MBULK",
-            Op::Set => "SET",
-            Op::Get => "GET",
-            Op::Incr => "INCR",
-            Op::Lpush => "LPUSH",
-            Op::Rpush => "RPUSH",
-            Op::Lpop => "LPOP",
-            Op::Rpop => "RPOP",
-            Op::Sadd => "SADD",
-            Op::Hset => "HSET",
-            Op::Spop => "SPOP",
-            Op::Zadd => "ZADD",
-            Op::Zpopmin => "ZPOPMIN",
-            Op::Lrange100 => "LRANGE_100",
-            Op::Xadd => "XADD",
-            Op::Custom => "CUSTOM",
+/// Which end of a list a push writes to, so `--list-maxlen` trims the other end.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ListEnd {
+    Head,
+    Tail,
+}
+
+/// Everything rbench knows about one test.
+#[derive(Debug)]
+struct OpDef {
+    op: Op,
+    name: &'static str,
+    /// redis-benchmark's key name (`key:`, `counter:`, `mylist:`...); empty when keyless.
+    prefix: &'static [u8],
+    /// Only reads (eligible for replicas with --read-from-replicas).
+    read: bool,
+    /// Sent as an inline command line (`PING\r\n`) instead of a RESP array.
+    inline: bool,
+    args: &'static [Arg],
+    /// With `--list-maxlen N`, an `LTRIM` follows, keeping the N newest elements at this end.
+    trim: Option<ListEnd>,
+    // Derived from `args` once, because the generator asks per request.
+    has_key: bool,
+    uses_value: bool,
+}
+
+/// A row with the defaults (writes, RESP array, no follow-up).
+const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [Arg]) -> OpDef {
+    let (mut has_key, mut uses_value) = (false, false);
+    let mut i = 0;
+    while i < args.len() {
+        match args[i] {
+            Arg::Key => has_key = true,
+            Arg::Value => uses_value = true,
+            Arg::Words => (has_key, uses_value) = (true, true),
+            _ => {}
+        }
+        i += 1;
+    }
+    OpDef {
+        op,
+        name,
+        prefix,
+        read: false,
+        inline: false,
+        args,
+        trim: None,
+        has_key,
+        uses_value,
+    }
+}
+
+impl OpDef {
+    const fn read(self) -> OpDef {
+        OpDef { read: true, ..self }
+    }
+
+    const fn inline(self) -> OpDef {
+        OpDef {
+            inline: true,
+            ..self
         }
     }
 
-    /// Key prefix, as redis-benchmark's key names (`key:`, `counter:`, `mylist`...).
-    fn key_prefix(self) -> &'static [u8] {
-        match self {
-            Op::Set | Op::Get => b"key:",
-            Op::Incr => b"counter:",
-            Op::Lpush | Op::Rpush | Op::Lpop | Op::Rpop | Op::Lrange100 => b"mylist:",
-            Op::Sadd | Op::Spop => b"myset:",
-            Op::Hset => b"myhash:",
-            Op::Zadd | Op::Zpopmin => b"myzset:",
-            Op::Xadd => b"mystream:",
-            Op::PingInline | Op::PingMbulk | Op::Custom => b"",
+    const fn trim(self, end: ListEnd) -> OpDef {
+        OpDef {
+            trim: Some(end),
+            ..self
         }
+    }
+}
+
+/// The tests, one row each, in `Op` order; the built-in ones in redis-benchmark's default order.
+#[rustfmt::skip]
+const OPS: [OpDef; Op::Custom as usize + 1] = {
+    use Arg::*;
+    [
+        def(Op::PingInline, "PING_INLINE", b"",          &[Lit(b"PING")]).inline(),
+        def(Op::PingMbulk,  "PING_MBULK",  b"",          &[Lit(b"PING")]),
+        def(Op::Set,        "SET",         b"key:",      &[Lit(b"SET"), Key, Value]),
+        def(Op::Get,        "GET",         b"key:",      &[Lit(b"GET"), Key]).read(),
+        def(Op::Incr,       "INCR",        b"counter:",  &[Lit(b"INCR"), Key]),
+        def(Op::Lpush,      "LPUSH",       b"mylist:",   &[Lit(b"LPUSH"), Key, Value]).trim(ListEnd::Head),
+        def(Op::Rpush,      "RPUSH",       b"mylist:",   &[Lit(b"RPUSH"), Key, Value]).trim(ListEnd::Tail),
+        def(Op::Lpop,       "LPOP",        b"mylist:",   &[Lit(b"LPOP"), Key]),
+        def(Op::Rpop,       "RPOP",        b"mylist:",   &[Lit(b"RPOP"), Key]),
+        def(Op::Sadd,       "SADD",        b"myset:",    &[Lit(b"SADD"), Key, Member]),
+        def(Op::Hset,       "HSET",        b"myhash:",   &[Lit(b"HSET"), Key, Member, Value]),
+        def(Op::Spop,       "SPOP",        b"myset:",    &[Lit(b"SPOP"), Key]),
+        def(Op::Zadd,       "ZADD",        b"myzset:",   &[Lit(b"ZADD"), Key, Score, Member]),
+        def(Op::Zpopmin,    "ZPOPMIN",     b"myzset:",   &[Lit(b"ZPOPMIN"), Key]),
+        def(Op::Lrange100,  "LRANGE_100",  b"mylist:",   &[Lit(b"LRANGE"), Key, Lit(b"0"), Lit(b"99")]).read(),
+        def(Op::Xadd,       "XADD",        b"mystream:",
+            &[Lit(b"XADD"), Key, StreamMaxlen, Lit(b"*"), Lit(b"field"), Value]),
+        def(Op::Custom,     "CUSTOM",      b"",          &[Words]),
+    ]
+};
+
+// `Op::def` indexes the table by discriminant, and routing keys fit MAX_KEY: checked when compiling.
+const _: () = {
+    let mut i = 0;
+    while i < OPS.len() {
+        assert!(OPS[i].op as usize == i, "OPS rows must be in Op order");
+        assert!(OPS[i].prefix.len() + 12 <= MAX_KEY, "key prefix too long");
+        i += 1;
+    }
+};
+
+impl Op {
+    /// Every built-in test, in redis-benchmark's default order (the table minus `Custom`).
+    pub const BUILTIN: [Op; OPS.len() - 1] = {
+        let mut out = [Op::Custom; OPS.len() - 1];
+        let mut i = 0;
+        while i < out.len() {
+            out[i] = OPS[i].op;
+            i += 1;
+        }
+        out
+    };
+
+    #[inline]
+    fn def(self) -> &'static OpDef {
+        &OPS[self as usize]
+    }
+
+    /// The test name redis-benchmark prints (and rbench's CSV uses).
+    pub fn name(self) -> &'static str {
+        self.def().name
     }
 
     /// Whether the command only reads (eligible for replicas with --read-from-replicas).
     pub fn is_read(self) -> bool {
-        matches!(self, Op::Get | Op::Lrange100)
+        self.def().read
     }
 
+    /// Whether requests use a drawn key (custom commands may, through `__rand_int__`).
+    #[inline]
     pub fn has_key(self) -> bool {
-        !matches!(self, Op::PingInline | Op::PingMbulk)
+        self.def().has_key
     }
 
     pub fn uses_value(self) -> bool {
-        matches!(
-            self,
-            Op::Set | Op::Lpush | Op::Rpush | Op::Hset | Op::Xadd | Op::Custom
-        )
+        self.def().uses_value
     }
 }
 
@@ -282,31 +369,6 @@ impl CustomCommand {
             key_arg,
         }
     }
-
-    fn arg_len(parts: &[Part], value_len: usize) -> usize {
-        parts
-            .iter()
-            .map(|p| match p {
-                Part::Lit(b) => b.len(),
-                Part::RandInt => 12,
-                Part::Data => value_len,
-            })
-            .sum()
-    }
-
-    fn put_arg(buf: &mut impl BufMut, parts: &[Part], rand: u64, value: &[u8]) {
-        for p in parts {
-            match p {
-                Part::Lit(b) => buf.put_slice(b),
-                Part::RandInt => {
-                    let mut d = [0u8; 12];
-                    write_padded12(rand, &mut d);
-                    buf.put_slice(&d);
-                }
-                Part::Data => buf.put_slice(value),
-            }
-        }
-    }
 }
 
 /// Everything needed to encode one request, drawn by the generators.
@@ -324,135 +386,12 @@ pub struct EncodeOpts {
     pub custom: Option<CustomCommand>,
 }
 
-/// Longest key the encoder builds (prefix + 12 digits), so keys fit a stack buffer.
+/// Longest routing key (a builtin's is prefix + 12 digits), so keys fit a stack buffer.
 pub const MAX_KEY: usize = 64;
-
-/// The routing key of a request, written into `out`; returns its length (0 = no key).
-pub fn key_of(op: Op, draw: &Draw, opts: &EncodeOpts, out: &mut [u8; MAX_KEY]) -> usize {
-    if op == Op::Custom {
-        let Some(c) = &opts.custom else { return 0 };
-        let Some(parts) = c.key_arg.and_then(|i| c.args.get(i)) else {
-            return 0;
-        };
-        let len = CustomCommand::arg_len(parts, 0);
-        if len > MAX_KEY || parts.contains(&Part::Data) {
-            return 0;
-        }
-        let mut w = &mut out[..];
-        CustomCommand::put_arg(&mut w, parts, draw.key, b"");
-        return len;
-    }
-    if !op.has_key() {
-        return 0;
-    }
-    let prefix = op.key_prefix();
-    out[..prefix.len()].copy_from_slice(prefix);
-    write_padded12(draw.key, &mut out[prefix.len()..]);
-    prefix.len() + 12
-}
-
-/// Appends the request to `buf`. `key` is what `key_of` produced; `value` the payload slice.
-/// Returns how many replies the server will send (LPUSH with --list-maxlen adds an LTRIM).
-pub fn encode(
-    op: Op,
-    draw: &Draw,
-    key: &[u8],
-    value: &[u8],
-    opts: &EncodeOpts,
-    buf: &mut BytesMut,
-) -> usize {
-    let mut member = [0u8; 20];
-    member[..8].copy_from_slice(b"element:");
-    write_padded12(draw.member, &mut member[8..]);
-    match op {
-        Op::PingInline => buf.put_slice(b"PING\r\n"),
-        Op::PingMbulk => buf.put_slice(b"*1\r\n$4\r\nPING\r\n"),
-        Op::Set => cmd(buf, &[b"SET", key, value]),
-        Op::Get => cmd(buf, &[b"GET", key]),
-        Op::Incr => cmd(buf, &[b"INCR", key]),
-        Op::Lpush | Op::Rpush => {
-            let name: &[u8] = if op == Op::Lpush { b"LPUSH" } else { b"RPUSH" };
-            cmd(buf, &[name, key, value]);
-            if let Some(max) = opts.list_maxlen {
-                // LTRIM keeps the newest `max` elements at the end LPUSH/RPUSH writes to.
-                put_array_header(buf, 4);
-                put_bulk(buf, b"LTRIM");
-                put_bulk(buf, key);
-                if op == Op::Lpush {
-                    put_bulk(buf, b"0");
-                    put_bulk_u64(buf, max.saturating_sub(1));
-                } else {
-                    let mut t = [0u8; 21];
-                    t[0] = b'-';
-                    let mut d = [0u8; 20];
-                    let s = crate::resp::format_u64(max.max(1), &mut d);
-                    t[1..1 + s.len()].copy_from_slice(s);
-                    put_bulk(buf, &t[..1 + s.len()]);
-                    put_bulk(buf, b"-1");
-                }
-                return 2;
-            }
-        }
-        Op::Lpop => cmd(buf, &[b"LPOP", key]),
-        Op::Rpop => cmd(buf, &[b"RPOP", key]),
-        Op::Sadd => cmd(buf, &[b"SADD", key, &member]),
-        Op::Spop => cmd(buf, &[b"SPOP", key]),
-        Op::Hset => cmd(buf, &[b"HSET", key, &member, value]),
-        Op::Zadd => {
-            let mut d = [0u8; 20];
-            let score = crate::resp::format_u64(draw.member, &mut d);
-            cmd(buf, &[b"ZADD", key, score, &member]);
-        }
-        Op::Zpopmin => cmd(buf, &[b"ZPOPMIN", key]),
-        Op::Lrange100 => cmd(buf, &[b"LRANGE", key, b"0", b"99"]),
-        Op::Xadd => match opts.stream_maxlen {
-            Some(max) => {
-                put_array_header(buf, 8);
-                put_bulk(buf, b"XADD");
-                put_bulk(buf, key);
-                put_bulk(buf, b"MAXLEN");
-                put_bulk(buf, b"~");
-                put_bulk_u64(buf, max);
-                put_bulk(buf, b"*");
-                put_bulk(buf, b"field");
-                put_bulk(buf, value);
-            }
-            None => cmd(buf, &[b"XADD", key, b"*", b"field", value]),
-        },
-        Op::Custom => {
-            if let Some(c) = &opts.custom {
-                put_array_header(buf, c.args.len());
-                for parts in &c.args {
-                    put_bulk_header(buf, CustomCommand::arg_len(parts, value.len()));
-                    CustomCommand::put_arg(buf, parts, draw.key, value);
-                    buf.put_slice(b"\r\n");
-                }
-            }
-        }
-    }
-    1
-}
-
-#[inline]
-fn cmd(buf: &mut BytesMut, args: &[&[u8]]) {
-    put_array_header(buf, args.len());
-    for a in args {
-        put_bulk(buf, a);
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn enc(op: Op, opts: &EncodeOpts) -> Vec<u8> {
-        let d = Draw { key: 7, member: 9 };
-        let mut k = [0u8; MAX_KEY];
-        let n = key_of(op, &d, opts, &mut k);
-        let mut b = BytesMut::new();
-        encode(op, &d, &k[..n], b"xyz", opts, &mut b);
-        b.to_vec()
-    }
 
     #[test]
     fn parses_tests_and_mixes() {
@@ -498,50 +437,21 @@ mod tests {
     }
 
     #[test]
-    fn encodes_like_redis_benchmark() {
-        let o = EncodeOpts::default();
-        assert_eq!(
-            enc(Op::Set, &o),
-            b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000007\r\n$3\r\nxyz\r\n"
-        );
-        assert_eq!(enc(Op::PingInline, &o), b"PING\r\n");
-        assert_eq!(
-            enc(Op::Sadd, &o),
-            b"*3\r\n$4\r\nSADD\r\n$18\r\nmyset:000000000007\r\n$20\r\nelement:000000000009\r\n"
-        );
-        let o = EncodeOpts {
-            stream_maxlen: Some(100),
-            list_maxlen: Some(10),
-            custom: None,
-        };
-        let x = String::from_utf8(enc(Op::Xadd, &o)).unwrap();
-        assert!(
-            x.contains("MAXLEN\r\n$1\r\n~\r\n$3\r\n100\r\n$1\r\n*"),
-            "{x}"
-        );
-        let l = String::from_utf8(enc(Op::Lpush, &o)).unwrap();
-        assert!(l.ends_with("LTRIM\r\n$19\r\nmylist:000000000007\r\n$1\r\n0\r\n$1\r\n9\r\n"));
-        let r = String::from_utf8(enc(Op::Rpush, &o)).unwrap();
-        assert!(r.ends_with("$3\r\n-10\r\n$2\r\n-1\r\n"), "{r}");
-    }
-
-    #[test]
-    fn encodes_custom_commands() {
-        let c = CustomCommand::parse(&[
-            "SET".into(),
-            "user:__rand_int__".into(),
-            "v=__data__!".into(),
-        ]);
-        let o = EncodeOpts {
-            custom: Some(c),
-            ..Default::default()
-        };
-        assert_eq!(
-            enc(Op::Custom, &o),
-            b"*3\r\n$3\r\nSET\r\n$17\r\nuser:000000000007\r\n$6\r\nv=xyz!\r\n"
-        );
-        let mut k = [0u8; MAX_KEY];
-        let n = key_of(Op::Custom, &Draw { key: 7, member: 0 }, &o, &mut k);
-        assert_eq!(&k[..n], b"user:000000000007");
+    fn the_table_describes_every_test() {
+        for op in Op::BUILTIN {
+            let d = op.def();
+            assert_eq!(
+                d.has_key,
+                !d.prefix.is_empty(),
+                "{op}: a key needs a prefix"
+            );
+            assert_eq!(parse_test(op.name()).unwrap(), [op]);
+        }
+        assert!(Op::Get.is_read() && Op::Lrange100.is_read() && !Op::Set.is_read());
+        assert!(!Op::PingInline.has_key() && Op::Custom.has_key() && Op::Incr.has_key());
+        assert!(Op::Hset.uses_value() && Op::Custom.uses_value() && !Op::Sadd.uses_value());
+        assert_eq!(Op::BUILTIN.len(), 16);
+        assert_eq!(Op::BUILTIN[15], Op::Xadd);
+        assert_eq!(Op::Lrange100.to_string(), "LRANGE_100");
     }
 }
