@@ -1,60 +1,151 @@
 #!/usr/bin/env bash
-# Side-by-side: rbench vs redis-benchmark against one local redis-server, same flags
-# (--clients/-c 50, -r 100000, -n N, tests SET and GET, at -P 1 and -P 16). Client CPU time
-# (user+sys) comes from /usr/bin/time; prints TPS and client-CPU-per-request ratios
-# (rbench / redis-benchmark). Ratios from one run on one machine, never absolute times.
+# Side-by-side: rbench vs redis-benchmark against one local redis-server (spawned on a free loopback
+# port, stopped by PID on exit), with the same flags for both tools:
+#   50 clients (rbench --clients 50 / redis-benchmark -c 50), -r 100000, -n N, tests SET and GET,
+#   at -P 1 and -P 16; rbench also gets --threads 1 -q --no-save (redis-benchmark: -q).
 #
-#   scripts/vs-redis-benchmark.sh [N_P1] [N_P16] [ROUNDS]
+# Measures, per (test, P): TPS of each tool and the client CPU it spent per request, USER and SYS
+# separately (µs/request, from the child's rusage, read with wait4), as the MEDIAN over ROUNDS rounds.
+# Rounds alternate which tool goes first (odd rounds redis-benchmark first, even rounds rbench
+# first), so neither always gets the warmer server. Ratios are rbench / redis-benchmark, computed from
+# the medians: TPS higher is better, CPU per request lower is better. DESIGN §5 asks for a TPS
+# ratio >= 1 and a total-CPU ratio <= 0.5 at both pipeline depths.
+#
+# Usage:
+#   scripts/vs-redis-benchmark.sh [N_P1] [N_P16] [ROUNDS]       defaults: 200000 2000000 3 (ROUNDS >= 3)
+#   RBENCH=/path/to/rbench scripts/vs-redis-benchmark.sh ...    use that binary (e.g. to compare two
+#                                                               builds); default: cargo build --release
+#                                                               and use target/release/rbench
+# Numbers are from one machine at one moment: compare ratios, and rerun before trusting a small change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
 N1=${1:-200000}
 N16=${2:-2000000}
-ROUNDS=${3:-2}
+ROUNDS=${3:-3}
+CLIENTS=50
+KEYSPACE=100000
+for v in "$N1" "$N16" "$ROUNDS"; do
+    [[ "$v" =~ ^[0-9]+$ ]] || { echo "usage: $0 [N_P1] [N_P16] [ROUNDS]  (positive integers)" >&2; exit 2; }
+done
+if [ "$ROUNDS" -lt 3 ]; then
+    echo "ROUNDS must be at least 3 (medians of fewer rounds mean little)" >&2
+    exit 2
+fi
+command -v redis-server >/dev/null || { echo "redis-server not found: bash scripts/setup.sh" >&2; exit 1; }
 command -v redis-benchmark >/dev/null || { echo "redis-benchmark not found: bash scripts/setup.sh" >&2; exit 1; }
-[ -x /usr/bin/time ] || { echo "/usr/bin/time not found: apt-get install -y time" >&2; exit 1; }
-cargo build --release -q
-RB=target/release/rbench
+command -v python3 >/dev/null || { echo "python3 not found (used for free ports and CPU accounting)" >&2; exit 1; }
+
+if [ -n "${RBENCH:-}" ]; then
+    RB=$RBENCH
+else
+    cargo build --release -q
+    RB=target/release/rbench
+fi
+[ -x "$RB" ] || { echo "rbench binary $RB is not executable" >&2; exit 1; }
+
+DIR=$(mktemp -d)
+SERVER=""
+cleanup() {
+    if [ -n "$SERVER" ]; then
+        kill "$SERVER" 2>/dev/null || true
+        wait "$SERVER" 2>/dev/null || true
+    fi
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a command, passing its stdout/stderr through, then prints "CPU <user_s> <sys_s> <exit>" on
+# stderr: the child's own rusage from wait4 (µs resolution, unlike /usr/bin/time's 10 ms).
+cat >"$DIR/cputime.py" <<'EOF'
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+code = os.waitstatus_to_exitcode(status)
+sys.stderr.write("CPU %.6f %.6f %d\n" % (ru.ru_utime, ru.ru_stime, code))
+sys.exit(0)
+EOF
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-DIR=$(mktemp -d)
 redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --daemonize no \
     --logfile "$DIR/redis.log" &
 SERVER=$!
-cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
-for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p "$PORT" ping >/dev/null 2>&1 || { echo "redis-server did not start:" >&2; cat "$DIR/redis.log" >&2; exit 1; }
 
-# run TOOL TEST P N -> "tps cpu_seconds"
-run() {
-    local tool=$1 test=$2 p=$3 n=$4 out cpu tps
-    if [ "$tool" = rbench ]; then
-        out=$( { /usr/bin/time -f 'CPU %U %S' "$RB" -p "$PORT" --clients 50 -r 100000 -n "$n" -P "$p" \
-                   -t "$test" -q --no-save --threads 1; } 2>&1 )
-    else
-        out=$( { /usr/bin/time -f 'CPU %U %S' redis-benchmark -p "$PORT" -c 50 -r 100000 -n "$n" -P "$p" \
-                   -t "$test" -q; } 2>&1 | tr '\r' '\n' )
+rb_cmd() { # TEST P N -> argv of rbench
+    echo "$RB -p $PORT --clients $CLIENTS -r $KEYSPACE -n $3 -P $2 -t $1 --threads 1 -q --no-save"
+}
+bm_cmd() { # TEST P N -> argv of redis-benchmark
+    echo "redis-benchmark -p $PORT -c $CLIENTS -r $KEYSPACE -n $3 -P $2 -t $1 -q"
+}
+
+echo "# server: redis-server $(redis-server --version | sed -E 's/.* v=([^ ]+).*/\1/') on 127.0.0.1:$PORT"
+echo "# rbench: $RB ($("$RB" --version 2>/dev/null | head -1 || true))"
+echo "# $(redis-benchmark --version 2>/dev/null || echo redis-benchmark)"
+echo "# rounds: $ROUNDS (medians; odd rounds run redis-benchmark first, even rounds rbench first)"
+echo "# commands (TEST in set,get; P in 1,16; N = $N1 at P=1, $N16 at P=16):"
+echo "#   $(bm_cmd TEST P N)"
+echo "#   $(rb_cmd TEST P N)"
+
+# measure TOOL TEST P N -> "tps user_s sys_s"
+measure() {
+    local tool=$1 test=$2 p=$3 n=$4 out cmd tps cpu code
+    if [ "$tool" = rbench ]; then cmd=$(rb_cmd "$test" "$p" "$n"); else cmd=$(bm_cmd "$test" "$p" "$n"); fi
+    # shellcheck disable=SC2086  # cmd is a plain word list built above
+    out=$(python3 "$DIR/cputime.py" $cmd 2>&1 | tr '\r' '\n')
+    cpu=$(echo "$out" | awk '/^CPU /{print $2, $3}' | tail -1)
+    code=$(echo "$out" | awk '/^CPU /{print $4}' | tail -1)
+    tps=$(echo "$out" | grep -E "^ *${test^^}: [0-9.]+ requests per second" | tail -1 |
+          sed -E 's/^ *[A-Z_]+: ([0-9.]+) .*/\1/')
+    if [ "$code" != 0 ] || [ -z "$tps" ] || [ -z "$cpu" ]; then
+        echo "$tool failed (exit ${code:-?}): $cmd" >&2
+        echo "$out" | grep -v '^ *$' | tail -20 >&2
+        return 1
     fi
-    tps=$(echo "$out" | grep -E "^ *${test^^}: [0-9.]+ requests per second" | tail -1 | sed -E 's/^ *[A-Z_]+: ([0-9.]+) .*/\1/')
-    cpu=$(echo "$out" | awk '/^CPU /{print $2+$3}')
     echo "$tps $cpu"
 }
 
-printf '%-5s %-3s %12s %12s %7s %14s %14s %7s\n' test P rb_tps rbench_tps ratio rb_us/req rbench_us/req ratio
+# median over the lines of stdin, column $1 (plain awk: mawk has no asort)
+median() {
+    awk -v c="$1" 'NF{print $c}' | sort -g | awk '{v[NR]=$1} END{
+        if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
+}
+
+printf '%-4s %3s %11s %11s %6s | %9s %9s %10s %10s | %7s %s\n' \
+    test P rb_tps rbench_tps tps_x rb_usr rb_sys rbench_usr rbench_sys cpu_x "(cpu_x per round)"
 for p in 1 16; do
     n=$N1; [ "$p" = 16 ] && n=$N16
     for t in set get; do
-        best_a=""; best_b=""
-        for _ in $(seq "$ROUNDS"); do
-            # Alternate who goes first so neither always gets the warmer server.
-            a=$(run redis-benchmark "$t" "$p" "$n"); b=$(run rbench "$t" "$p" "$n")
-            best_a="$best_a$a"$'\n'; best_b="$best_b$b"$'\n'
+        a_rows=""; b_rows=""; ratios=""
+        for r in $(seq "$ROUNDS"); do
+            if [ $((r % 2)) = 1 ]; then
+                a=$(measure redis-benchmark "$t" "$p" "$n"); b=$(measure rbench "$t" "$p" "$n")
+            else
+                b=$(measure rbench "$t" "$p" "$n"); a=$(measure redis-benchmark "$t" "$p" "$n")
+            fi
+            a_rows+="$a"$'\n'; b_rows+="$b"$'\n'
+            ratios+=$(awk -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," ");
+                      printf "%.2f ", (y[2]+y[3])/(x[2]+x[3])}')
         done
-        # Median-free and simple: sum over rounds (ratios of sums = ratios of means).
-        read -r ta ca < <(echo "$best_a" | awk 'NF{t+=$1;c+=$2;k++} END{print t/k, c/k}')
-        read -r tb cb < <(echo "$best_b" | awk 'NF{t+=$1;c+=$2;k++} END{print t/k, c/k}')
-        awk -v t="${t^^}" -v p="$p" -v n="$n" -v ta="$ta" -v ca="$ca" -v tb="$tb" -v cb="$cb" 'BEGIN{
-            ua=ca*1e6/n; ub=cb*1e6/n;
-            printf "%-5s %-3s %12.0f %12.0f %6.2fx %14.3f %14.3f %6.2fx\n", t, p, ta, tb, tb/ta, ua, ub, ub/ua }'
+        # medians: tps, user, sys, user+sys (each over rounds, independently)
+        ta=$(printf '%s' "$a_rows" | median 1); tb=$(printf '%s' "$b_rows" | median 1)
+        ua=$(printf '%s' "$a_rows" | median 2); ub=$(printf '%s' "$b_rows" | median 2)
+        sa=$(printf '%s' "$a_rows" | median 3); sb=$(printf '%s' "$b_rows" | median 3)
+        ca=$(printf '%s' "$a_rows" | awk '{print $2+$3}' | median 1)
+        cb=$(printf '%s' "$b_rows" | awk '{print $2+$3}' | median 1)
+        awk -v t="${t^^}" -v p="$p" -v n="$n" -v ta="$ta" -v tb="$tb" -v ua="$ua" -v ub="$ub" \
+            -v sa="$sa" -v sb="$sb" -v ca="$ca" -v cb="$cb" -v rr="$ratios" 'BEGIN{
+            k=1e6/n;
+            printf "%-4s %3s %11.0f %11.0f %5.2fx | %9.3f %9.3f %10.3f %10.3f | %6.2fx (%s)\n",
+                t, p, ta, tb, tb/ta, ua*k, sa*k, ub*k, sb*k, cb/ca, substr(rr, 1, length(rr)-1) }'
     done
 done
-echo "ratio: rbench / redis-benchmark (TPS: higher is better; CPU per request: lower is better)"
+echo "rb = redis-benchmark. usr/sys: client CPU in µs per request (median over $ROUNDS rounds)."
+echo "tps_x = rbench/rb TPS (higher is better); cpu_x = rbench/rb median total client CPU (lower is better)."
