@@ -226,7 +226,8 @@ fn a_stall_shows_up_in_corrected_latency() {
     eprintln!(
         "stall: corrected p99 {corrected:.3} ms, uncorrected p99 {uncorrected:.3} ms, max {max:.3} ms"
     );
-    assert!(corrected >= 100.0, "corrected p99 {corrected} ms");
+    // 500 of the run's ~4000 requests fall due during the stall: p99 sits inside its tail.
+    assert!(corrected >= 400.0, "corrected p99 {corrected} ms");
     assert!(
         corrected >= 5.0 * uncorrected,
         "corrected p99 {corrected} ms vs uncorrected {uncorrected} ms"
