@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 use rbench::cluster::slot::slot_of;
 use rbench::deploy::{Deployment, Role};
 
-use cluster_support::read_timeline;
 use rbench::resp::Value;
-use support::{Expect, Redis, read_results};
+use support::{Expect, Redis, read_results, read_timeline};
 use support::{RunOutput, Running, TempDir, parse_quiet_line, results_csv};
 
 const CORE_TESTS: [&str; 16] = [
@@ -693,40 +692,4 @@ fn failover_mid_run_recovers() {
     );
     // Requests parked during the outage were retried, not dropped: failures stay a small share.
     assert!(r.errors * 20 <= r.requests, "{r:?}");
-}
-
-/// Helpers for cluster tests only: a typed view of rbench's timeline.
-mod cluster_support {
-    use std::path::{Path, PathBuf};
-
-    use crate::support::Csv;
-
-    /// The one `timeline-*.csv` in `dir`.
-    pub fn read_timeline(dir: &Path) -> Csv {
-        let files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("timeline-") && n.ends_with(".csv"))
-            })
-            .collect();
-        assert_eq!(files.len(), 1, "timeline files: {files:?}");
-        let csv = Csv::read(&files[0]);
-        assert_eq!(
-            csv.header[..8],
-            [
-                "elapsed_s",
-                "target",
-                "test",
-                "ok",
-                "errors",
-                "p50_ms",
-                "p99_ms",
-                "max_ms"
-            ]
-        );
-        csv
-    }
 }

@@ -9,9 +9,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,50 +22,8 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Sends one command on a fresh connection and returns the first reply line (`+OK`, `:12`, `-ERR..`).
-/// A raw socket rather than redis-cli, so the moment a DEBUG SLEEP starts is known to a millisecond.
-fn command_line(addr: SocketAddr, args: &[&str]) -> String {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_nodelay(true).ok();
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    let mut cmd = format!("*{}\r\n", args.len());
-    for a in args {
-        cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-    }
-    s.write_all(cmd.as_bytes())
-        .unwrap_or_else(|e| panic!("write to {addr}: {e}"));
-    let mut line = String::new();
-    BufReader::new(s)
-        .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("read from {addr}: {e}"));
-    line.trim_end().to_string()
-}
-
 fn dbsize(addr: SocketAddr) -> i64 {
-    let l = command_line(addr, &["DBSIZE"]);
-    l.strip_prefix(':')
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("DBSIZE on {addr}: {l:?}"))
-}
-
-/// The one `timeline-*.csv` under `dir`.
-fn timeline(dir: &Path) -> Csv {
-    let files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("timeline-") && n.ends_with(".csv"))
-        })
-        .collect();
-    assert_eq!(
-        files.len(),
-        1,
-        "timeline files in {}: {files:?}",
-        dir.display()
-    );
-    Csv::read(&files[0])
+    Redis::connect(addr).cmd(&["DBSIZE"]).int()
 }
 
 fn master_indexes(dep: &Deployment) -> Vec<usize> {
@@ -127,11 +83,13 @@ fn a_stalled_master_does_not_stop_the_others() {
         dbsize(victim) > 0
     });
     let run_start = Instant::now();
+    // Connected beforehand, so the moment the stall starts is known to a millisecond.
+    let mut admin = Redis::connect(victim);
     // Stall well inside the run: two full seconds before it (the baseline), at least one full second
     // inside it, and more than half a second after it.
     std::thread::sleep(Duration::from_millis(2300));
     let stall_begin = run_start.elapsed();
-    let reply = command_line(victim, &["DEBUG", "SLEEP", &stall.as_secs().to_string()]);
+    let reply = admin.cmd(&["DEBUG", "SLEEP", &stall.as_secs().to_string()]);
     let stall_took = run_start.elapsed() - stall_begin;
     let res = run.wait(Duration::from_secs(40));
     eprintln!(
@@ -143,7 +101,7 @@ fn a_stalled_master_does_not_stop_the_others() {
         res.stderr.trim()
     );
     res.assert_ok();
-    assert_eq!(reply, "+OK", "DEBUG SLEEP on {victim}");
+    reply.ok();
     assert!(
         stall_took >= stall - Duration::from_millis(50),
         "DEBUG SLEEP returned after {stall_took:?}"
@@ -151,7 +109,7 @@ fn a_stalled_master_does_not_stop_the_others() {
 
     let r = &read_results(&json)[0];
     assert_eq!(r.requests, r.ok + r.errors, "{r:?}");
-    let tl = timeline(dir.path());
+    let tl = support::read_timeline(dir.path());
     eprintln!(
         "victim {victim} stalled from {:.3} s to {:.3} s of the run (measured from its first SETs):",
         stall_begin.as_secs_f64(),

@@ -211,34 +211,9 @@ impl<T: Transport> Link<T> {
     ) -> Result<bool, LinkFail> {
         let mut became_ready = false;
         loop {
-            let Some(s) = self.stream.as_mut() else {
+            let in_partial = !self.partial.is_empty();
+            let Some((n, room)) = self.fill(scratch)? else {
                 return Ok(became_ready);
-            };
-            // Small replies are read into the thread's scratch buffer, so an idle link holds no
-            // buffer of its own; only a reply split across reads keeps its start here.
-            let (n, room) = if self.partial.is_empty() {
-                match read_some(s, scratch)? {
-                    None => return Ok(became_ready),
-                    Some(n) => (n, scratch.len()),
-                }
-            } else {
-                let old = self.partial.len();
-                let room = old.max(16 * 1024);
-                self.partial.resize(old + room, 0);
-                let r = read_some(s, &mut self.partial[old..]);
-                let n = match r {
-                    Ok(Some(n)) => n,
-                    Ok(None) => {
-                        self.partial.truncate(old);
-                        return Ok(became_ready);
-                    }
-                    Err(e) => {
-                        self.partial.truncate(old);
-                        return Err(e);
-                    }
-                };
-                self.partial.truncate(old + n);
-                (n, room)
             };
             let at = now();
             let mut sides = Sides {
@@ -247,16 +222,16 @@ impl<T: Transport> Link<T> {
                 handshake_left: &mut self.handshake_left,
                 from: self.addr,
             };
-            if self.partial.is_empty() {
-                let used = sides.parse(&scratch[..n], at, out)?;
-                self.partial.extend_from_slice(&scratch[used..n]);
-            } else {
+            if in_partial {
                 let used = sides.parse(&self.partial, at, out)?;
                 self.partial.drain(..used);
                 if self.partial.is_empty() {
                     // Give back a buffer grown for one large reply.
                     self.partial = Vec::new();
                 }
+            } else {
+                let used = sides.parse(&scratch[..n], at, out)?;
+                self.partial.extend_from_slice(&scratch[used..n]);
             }
             if matches!(self.state, State::Handshake { .. }) && self.handshake_left == 0 {
                 self.state = State::Ready;
@@ -267,6 +242,25 @@ impl<T: Transport> Link<T> {
                 return Ok(became_ready);
             }
         }
+    }
+
+    /// One read: into the thread's scratch buffer (so an idle link holds no buffer of its own), or
+    /// after the start of a reply split across reads, which is kept here. Returns the bytes read
+    /// and the room there was, or None when the socket has nothing now.
+    fn fill(&mut self, scratch: &mut [u8]) -> Result<Option<(usize, usize)>, LinkFail> {
+        let Some(s) = self.stream.as_mut() else {
+            return Ok(None);
+        };
+        if self.partial.is_empty() {
+            return Ok(read_some(s, scratch)?.map(|n| (n, scratch.len())));
+        }
+        let old = self.partial.len();
+        let room = old.max(16 * 1024);
+        self.partial.resize(old + room, 0);
+        let r = read_some(s, &mut self.partial[old..]);
+        let n = *r.as_ref().ok().and_then(|n| n.as_ref()).unwrap_or(&0);
+        self.partial.truncate(old + n);
+        Ok(r?.map(|n| (n, room)))
     }
 
     /// Send time of the oldest request in flight.
@@ -338,5 +332,125 @@ impl Sides<'_> {
             }
         }
         Ok(used)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    use mio::{Events, Poll};
+
+    use super::*;
+    use crate::cluster::topology::NO_NODE;
+    use crate::workload::Draw;
+
+    fn req(op: u8) -> Req {
+        Req {
+            draw: Draw { key: 0, member: 0 },
+            intended: 0,
+            sent: 0,
+            vlen: 0,
+            attempts: 0,
+            ask: NO_NODE,
+            op,
+            redirects: 0,
+            last_err: ErrorClass::Other,
+        }
+    }
+
+    /// Replies split at awkward places, and one larger than the scratch buffer, come out whole, in
+    /// order, matched to their requests; a skipped reply (ASKING) is dropped.
+    #[test]
+    fn replies_are_framed_across_reads() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut poll = Poll::new().unwrap();
+        let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
+        link.connect(poll.registry(), Token(0), &[], 0).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut events = Events::with_capacity(8);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !link.finish_connect(0).unwrap() {
+            assert!(Instant::now() < deadline);
+            poll.poll(&mut events, Some(Duration::from_millis(10)))
+                .unwrap();
+        }
+        for op in 0..3 {
+            link.window.push_back(Pending::Req(req(op)));
+            link.busy += 1;
+        }
+        link.window.insert(1, Pending::Skip);
+        let big = vec![b'x'; 100_000];
+        let mut bytes = b"+OK\r\n+OK\r\n-MOVED 12 127.0.0.1:7001\r\n".to_vec();
+        bytes.extend_from_slice(format!("${}\r\n", big.len()).as_bytes());
+        bytes.extend_from_slice(&big);
+        bytes.extend_from_slice(b"\r\n");
+        let mut scratch = vec![0u8; 4096];
+        let mut out = Vec::new();
+        let mut t = 0;
+        let mut now = || {
+            t += 1;
+            t
+        };
+        for chunk in bytes.chunks(7_777) {
+            server.write_all(chunk).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            link.read(&mut scratch, &mut now, &mut out).unwrap();
+        }
+        while out.len() < 3 && Instant::now() < deadline {
+            poll.poll(&mut events, Some(Duration::from_millis(10)))
+                .unwrap();
+            link.read(&mut scratch, &mut now, &mut out).unwrap();
+        }
+        let ops: Vec<u8> = out.iter().map(|d| d.req.op).collect();
+        assert_eq!(ops, [0, 1, 2]);
+        assert!(matches!(out[0].raw, Raw::Ok));
+        match out[1].raw {
+            Raw::Err(ErrorClass::Moved, Some((12, a))) => assert_eq!(a.port(), 7001),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(out[2].raw, Raw::Ok));
+        assert_eq!(link.busy, 0);
+        assert!(link.window.is_empty());
+        // The buffer grown for the large reply was given back.
+        assert_eq!(link.partial.capacity(), 0);
+    }
+
+    #[test]
+    fn a_refused_handshake_names_the_command() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let poll = Poll::new().unwrap();
+        let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
+        let hs = [("AUTH", vec![b"AUTH".to_vec(), b"pw".to_vec()])];
+        link.connect(poll.registry(), Token(0), &hs, 0).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !link.finish_connect(0).unwrap() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(matches!(link.state, State::Handshake { .. }));
+        server
+            .write_all(b"-WRONGPASS invalid password\r\n")
+            .unwrap();
+        let mut scratch = vec![0u8; 512];
+        let mut out = Vec::new();
+        loop {
+            match link.read(&mut scratch, &mut || 0, &mut out) {
+                Ok(_) => assert!(Instant::now() < deadline, "no reply read"),
+                Err(LinkFail::Handshake(cmd, msg)) => {
+                    assert_eq!(cmd, "AUTH");
+                    assert!(msg.starts_with("WRONGPASS"), "{msg}");
+                    assert_eq!(LinkFail::Handshake(cmd, msg).class(), ErrorClass::NoAuth);
+                    return;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }

@@ -681,3 +681,37 @@ pub fn read_results(path: &Path) -> Vec<JsonResult> {
         })
         .collect()
 }
+
+/// The one `timeline-*.csv` in `dir`, checked to start with the documented columns.
+pub fn read_timeline(dir: &Path) -> Csv {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("timeline-") && n.ends_with(".csv"))
+        })
+        .collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "timeline files in {}: {files:?}",
+        dir.display()
+    );
+    let csv = Csv::read(&files[0]);
+    assert_eq!(
+        csv.header[..8],
+        [
+            "elapsed_s",
+            "target",
+            "test",
+            "ok",
+            "errors",
+            "p50_ms",
+            "p99_ms",
+            "max_ms"
+        ]
+    );
+    csv
+}
