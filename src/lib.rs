@@ -382,6 +382,7 @@ impl Session<'_> {
                 timeline: stats::fold_tail(&st.seconds, w.duration),
                 achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
                 max_lag_ms: phase_res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
+                client_lag: phase_res.client_lag.as_ref().map(summarize),
                 unanswered: if i == 0 { phase_res.unanswered } else { 0 },
                 interrupted: phase_res.interrupted,
             });

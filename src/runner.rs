@@ -39,6 +39,8 @@ pub struct PhaseResult {
     pub unanswered: u64,
     /// Open loop: the largest lag between a request's intended time and its send.
     pub max_lag: Option<Duration>,
+    /// Open loop: the client's own delay in taking due requests (µs; see engine `own_lag`).
+    pub client_lag: Option<hdrhistogram::Histogram<u64>>,
 }
 
 /// Receives progress while a phase runs (console progress bar and live lines live elsewhere).
@@ -241,6 +243,13 @@ fn finish(
     let max_lag = shared
         .rate
         .map(|_| reports.iter().map(|r| r.max_lag).max().unwrap_or_default());
+    let client_lag = shared.rate.map(|_| {
+        let mut h = crate::stats::new_histogram();
+        for r in &reports {
+            let _ = h.add(&r.own_lag);
+        }
+        h
+    });
     let recs: Vec<_> = reports.into_iter().map(|r| r.rec).collect();
     let stats = merge_all(&recs, spec.ops.len());
     let finished: u64 = stats.iter().map(|s| s.requests()).sum();
@@ -250,6 +259,7 @@ fn finish(
         interrupted,
         unanswered: claimed.saturating_sub(finished),
         max_lag,
+        client_lag,
     }
 }
 

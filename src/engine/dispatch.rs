@@ -214,14 +214,23 @@ impl<T: Transport> Engine<T> {
         // Draw only what the windows can take now: the rest stays in the schedule, and its
         // latency still counts from its intended time when it is drawn later.
         let cap = self.links.len() * self.shared.pipeline;
-        while self.queued < cap {
-            let rel = now.saturating_sub(self.start);
+        let rel = now.saturating_sub(self.start);
+        loop {
             let Some(s) = self.schedule.as_mut() else {
                 return;
             };
+            if self.queued >= cap {
+                if s.next_due().is_some_and(|d| d <= rel) {
+                    self.held_at = now;
+                }
+                return;
+            }
             let Some(due) = s.take_due(rel) else {
                 return;
             };
+            if self.start + due > self.held_at {
+                crate::stats::record(&mut self.own_lag, (rel - due) / 1000);
+            }
             let mut r = self.draw(self.start + due);
             let mut n = self.route(&r);
             // A stalled node's queue is full: its share goes to the others meanwhile.

@@ -82,6 +82,11 @@ pub struct Engine<T: Transport> {
     pub(super) in_flight: usize,
     pub(super) claimed: u64,
     pub(super) max_lag: Ns,
+    /// Open loop: how late the loop took each due request (µs), counted only while no full window
+    /// held the schedule back: the client's own delay, apart from the server's.
+    pub(super) own_lag: hdrhistogram::Histogram<u64>,
+    /// Last time full windows held a due request back.
+    pub(super) held_at: Ns,
     next_maint: Ns,
     next_sec: usize,
 }
@@ -154,6 +159,8 @@ impl<T: Transport> Engine<T> {
             in_flight: 0,
             claimed: 0,
             max_lag: 0,
+            own_lag: crate::stats::new_histogram(),
+            held_at: 0,
             next_maint: 0,
             next_sec: 0,
         })
@@ -171,6 +178,7 @@ impl<T: Transport> Engine<T> {
             end: Instant::now(),
             claimed: self.claimed,
             max_lag: Duration::from_nanos(self.max_lag),
+            own_lag: self.own_lag,
             rec: self.rec,
         }
     }

@@ -123,6 +123,8 @@ pub struct ThreadReport {
     /// Requests taken from the budget or schedule (answered or not).
     pub claimed: u64,
     pub max_lag: Duration,
+    /// Open loop: the client's own delay in taking due requests (µs).
+    pub own_lag: hdrhistogram::Histogram<u64>,
 }
 
 /// A worker thread's whole life: connect, wait for the start, run, report.

@@ -104,6 +104,12 @@ pub fn block(r: &TestResult) -> String {
             u.p50, u.p99, u.max
         ));
     }
+    if let Some(c) = &r.client_lag {
+        s.push_str(&format!(
+            "  client delay (due time to send, window free): p50 {:.3}  p99 {:.3}  max {:.3} msec\n",
+            c.p50, c.p99, c.max
+        ));
+    }
     let classes = r.error_classes();
     if r.errors == 0 && classes.is_empty() {
         s.push_str("  errors: none\n");

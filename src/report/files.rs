@@ -296,6 +296,7 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
                 "ok": r.ok, "errors": r.errors, "error_classes": classes,
                 "latency": lat(&r.latency),
                 "latency_uncorrected": r.latency_uncorrected.as_ref().map(lat),
+                "client_lag": r.client_lag.as_ref().map(lat),
                 "unanswered": r.unanswered, "interrupted": r.interrupted,
                 "timeline": r.timeline.iter().enumerate().map(|(i, s)| {
                     let h = summarize(&s.hist);

@@ -55,6 +55,9 @@ pub struct TestResult {
     /// Open loop: requests sent per second, and the largest lag behind the schedule (ms).
     pub achieved_rps: Option<f64>,
     pub max_lag_ms: Option<f64>,
+    /// Open loop: the client's own delay from a request's due time to taking it, while a window
+    /// slot was free (what rbench adds; the server's stalls are not in it).
+    pub client_lag: Option<Summary>,
     pub unanswered: u64,
     pub interrupted: bool,
 }
