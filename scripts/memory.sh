@@ -23,6 +23,7 @@
 # The soft open-files limit is raised to the hard limit; HIGH needs about HIGH + 100 descriptors in
 # each process (client and server).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 LOW=${LOW:-100}
@@ -32,10 +33,9 @@ for v in "$LOW" "$HIGH" "$RPS"; do
     [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "LOW, HIGH and RPS are positive integers" >&2; exit 2; }
 done
 [ "$HIGH" -gt "$LOW" ] || { echo "HIGH ($HIGH) must exceed LOW ($LOW)" >&2; exit 2; }
-command -v redis-server >/dev/null || { echo "redis-server not found: bash scripts/setup.sh" >&2; exit 1; }
-command -v redis-benchmark >/dev/null || { echo "redis-benchmark not found: bash scripts/setup.sh" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "python3 not found (used for free ports and JSON)" >&2; exit 1; }
-[ -x /usr/bin/time ] || { echo "/usr/bin/time not found: apt-get install -y time" >&2; exit 1; }
+need redis-server redis-benchmark
+need --hint " (used for free ports and JSON)" python3
+need --hint ": apt-get install -y time" /usr/bin/time
 
 hard=$(ulimit -Hn)
 if [ "$hard" != unlimited ]; then ulimit -n "$hard"; else ulimit -n 1048576 2>/dev/null || true; fi
@@ -46,34 +46,8 @@ if [ "$soft" != unlimited ] && [ "$soft" -lt $((HIGH + 100)) ]; then
     exit 1
 fi
 
-if [ -n "${RBENCH:-}" ]; then
-    RB=$RBENCH
-else
-    cargo build --release -q
-    RB=target/release/rbench
-fi
-[ -x "$RB" ] || { echo "rbench binary $RB is not executable" >&2; exit 1; }
-
-DIR=$(mktemp -d)
-SERVER=""
-POLLER=""
-cleanup() {
-    if [ -n "$POLLER" ]; then kill "$POLLER" 2>/dev/null || true; wait "$POLLER" 2>/dev/null || true; fi
-    if [ -n "$SERVER" ]; then
-        kill "$SERVER" 2>/dev/null || true
-        wait "$SERVER" 2>/dev/null || true
-    fi
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --daemonize no \
-    --maxclients 20000 --logfile "$DIR/redis.log" &
-SERVER=$!
-for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$PORT" ping >/dev/null 2>&1 || { echo "redis-server did not start:" >&2; cat "$DIR/redis.log" >&2; exit 1; }
+rbench_binary
+start_redis --maxclients 20000
 maxclients=$(redis-cli -p "$PORT" config get maxclients | tail -1)
 if [ "$maxclients" -lt $((HIGH + 10)) ]; then
     echo "redis-server accepts only $maxclients clients (open-files limit); lower HIGH" >&2
@@ -100,16 +74,21 @@ poll_clients() {
     done
 }
 
-# measure TOOL N -> "rss_kib peak_connections ok_flag note"
+# measure TOOL N -> "rss_kib peak_connections ok_flag note". Run it in the script's own shell (not in
+# $(...) or <(...)), so that the poller is this shell's child, killed by cleanup, and Ctrl-C stops it.
 measure() {
-    local tool=$1 n=$2 cmd out code=0 rss ok note
+    local tool=$1 n=$2 cmd out code=0 rss ok note poller
     local tf="$DIR/time-$tool-$n" json="$DIR/$tool-$n.json"
     if [ "$tool" = rbench ]; then cmd="$(rb_cmd "$n") --json $json"; else cmd=$(bm_cmd "$n"); fi
     poll_clients "$DIR/peak-$tool-$n" &
-    POLLER=$!
+    poller=$!
+    also_kill "$poller"
     # shellcheck disable=SC2086
     out=$(/usr/bin/time -o "$tf" -f %M $cmd 2>&1 | tr '\r' '\n') || code=$?
-    kill "$POLLER" 2>/dev/null || true; wait "$POLLER" 2>/dev/null || true; POLLER=""
+    stop_pid "$poller"
+    # Ctrl-C: the tool exits 130 (rbench) or dies of SIGINT (time then exits 130). time itself survives
+    # SIGINT, and bash runs no INT trap for a child that survives it, so stop here (cleanup runs on exit).
+    if [ "$code" = 130 ]; then exit 130; fi
     rss=$(grep -E '^[0-9]+$' "$tf" | tail -1 || true)
     if [ "$tool" = rbench ]; then
         note=$(python3 - "$json" <<'EOF' 2>/dev/null || echo "no-json"
@@ -133,9 +112,9 @@ EOF
 printf '%-16s %11s %11s %9s %12s  %s\n' tool "RSS@$LOW" "RSS@$HIGH" KiB/conn "server_conns" \
     "all requests ok at $HIGH"
 for tool in rbench redis-benchmark; do
-    read -r r_lo c_lo n_lo < <(measure "$tool" "$LOW")
+    measure "$tool" "$LOW" >"$DIR/measure"; read -r r_lo c_lo n_lo <"$DIR/measure"
     sleep 1 # let the server close the previous run's connections
-    read -r r_hi c_hi n_hi < <(measure "$tool" "$HIGH")
+    measure "$tool" "$HIGH" >"$DIR/measure"; read -r r_hi c_hi n_hi <"$DIR/measure"
     sleep 1
     awk -v t="$tool" -v a="$r_lo" -v b="$r_hi" -v lo="$LOW" -v hi="$HIGH" -v note="$n_hi" -v nlo="$n_lo" \
         -v clo="$c_lo" -v chi="$c_hi" 'BEGIN{

@@ -22,6 +22,7 @@
 # RBENCH=/path/to/rbench picks the binary (default: cargo build --release, target/release/rbench).
 # Numbers are from one machine at one moment; the machine must not be busy with anything else.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 CLIENTS=${CLIENTS:-50}
@@ -56,35 +57,10 @@ for v in "$CLIENTS" "$PIPELINE" "$THREADS" "$ROUNDS"; do
 done
 [[ "$PCTS" =~ ^[0-9.]+(,[0-9.]+)*$ ]] || { echo "--pcts: a comma-separated list of percentages" >&2; exit 2; }
 [ -z "$RATES" ] || [[ "$RATES" =~ ^[0-9.]+(,[0-9.]+)*$ ]] || { echo "--rates: a comma-separated list of rps" >&2; exit 2; }
-command -v redis-server >/dev/null || { echo "redis-server not found: bash scripts/setup.sh" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "python3 not found (used for free ports and JSON)" >&2; exit 1; }
-
-if [ -n "${RBENCH:-}" ]; then
-    RB=$RBENCH
-else
-    cargo build --release -q
-    RB=target/release/rbench
-fi
-[ -x "$RB" ] || { echo "rbench binary $RB is not executable" >&2; exit 1; }
-
-DIR=$(mktemp -d)
-SERVER=""
-cleanup() {
-    if [ -n "$SERVER" ]; then
-        kill "$SERVER" 2>/dev/null || true
-        wait "$SERVER" 2>/dev/null || true
-    fi
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --daemonize no \
-    --logfile "$DIR/redis.log" &
-SERVER=$!
-for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$PORT" ping >/dev/null 2>&1 || { echo "redis-server did not start:" >&2; cat "$DIR/redis.log" >&2; exit 1; }
+need redis-server
+need --hint " (used for free ports and JSON)" python3
+rbench_binary
+start_redis
 
 SHAPE="-p $PORT -t $TEST -r $KEYSPACE --clients $CLIENTS -P $PIPELINE --threads $THREADS"
 FILL_CMD="$RB -p $PORT -t set -r $KEYSPACE -n $((KEYSPACE * 2)) --clients 50 -P 16 -q --no-save"
@@ -112,7 +88,7 @@ run() {
     echo "$json"
 }
 
-# fields JSON -> "target achieved p50 p99 up50 up99 max_lag errors requests rps"
+# fields JSON -> "target achieved p50 p99 up50 up99 max_lag errors requests rps own99 ownmax"
 fields() {
     python3 - "$1" <<'EOF'
 import json, sys
@@ -120,12 +96,13 @@ doc = json.load(open(sys.argv[1]))
 r = doc["results"][0]
 lat = r.get("latency") or {}
 unc = r.get("latency_uncorrected") or {}
+own = r.get("client_lag") or {}
 def f(v):
     return "nan" if v is None else repr(float(v))
 print(" ".join(f(x) for x in (
     r.get("target_rps"), r.get("achieved_rps"), lat.get("p50_ms"), lat.get("p99_ms"),
     unc.get("p50_ms"), unc.get("p99_ms"), r.get("max_lag_ms"), r.get("errors"), r.get("requests"),
-    r.get("rps"))))
+    r.get("rps"), own.get("p99_ms"), own.get("max_ms"))))
 EOF
 }
 
@@ -165,17 +142,19 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 
-printf '%10s %11s %6s | %9s %9s | %9s %9s | %11s %7s\n' \
-    target_rps achieved %tgt p50_ms p99_ms unc_p50 unc_p99 max_lag_ms errors
+printf '%10s %11s %6s | %9s %9s | %9s %9s | %9s %9s | %11s %7s\n' \
+    target_rps achieved %tgt p50_ms p99_ms unc_p50 unc_p99 own_p99 own_max max_lag_ms errors
 for rate in $RATE_LIST; do
     rows=$(awk -v r="$rate" '$1==r' "$DIR/rows")
     col() { echo "$rows" | awk -v c="$1" '{print $c}' | median; }
     ach=$(col 3); p50=$(col 4); p99=$(col 5); u50=$(col 6); u99=$(col 7); lag=$(col 8)
+    o99=$(col 12); omax=$(col 13)
     errs=$(echo "$rows" | awk '{s+=$9} END{print s+0}')
     awk -v t="$rate" -v a="$ach" -v p50="$p50" -v p99="$p99" -v u50="$u50" -v u99="$u99" -v lag="$lag" \
-        -v e="$errs" 'BEGIN{
-        printf "%10d %11.1f %5.1f%% | %9.3f %9.3f | %9.3f %9.3f | %11.3f %7d\n",
-            t, a, 100*a/t, p50, p99, u50, u99, lag, e }'
+        -v o99="$o99" -v omax="$omax" -v e="$errs" 'BEGIN{
+        printf "%10d %11.1f %5.1f%% | %9.3f %9.3f | %9.3f %9.3f | %9.3f %9.3f | %11.3f %7d\n",
+            t, a, 100*a/t, p50, p99, u50, u99, o99, omax, lag, e }'
 done
-echo "p50/p99: corrected (from the intended send time); unc_*: uncorrected (from the actual send)."
+echo "p50/p99: corrected (from the intended send time); unc_*: uncorrected (from the actual send);"
+echo "own_*: the client's own delay from a request's due time to taking it while a window slot was free."
 [ "$ROUNDS" -gt 1 ] && echo "Each column is the median over $ROUNDS rounds; errors is the sum." || true

@@ -18,6 +18,7 @@
 #                                                               and use target/release/rbench
 # Numbers are from one machine at one moment: compare ratios, and rerun before trusting a small change.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 N1=${1:-200000}
@@ -32,29 +33,10 @@ if [ "$ROUNDS" -lt 3 ]; then
     echo "ROUNDS must be at least 3 (medians of fewer rounds mean little)" >&2
     exit 2
 fi
-command -v redis-server >/dev/null || { echo "redis-server not found: bash scripts/setup.sh" >&2; exit 1; }
-command -v redis-benchmark >/dev/null || { echo "redis-benchmark not found: bash scripts/setup.sh" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "python3 not found (used for free ports and CPU accounting)" >&2; exit 1; }
-
-if [ -n "${RBENCH:-}" ]; then
-    RB=$RBENCH
-else
-    cargo build --release -q
-    RB=target/release/rbench
-fi
-[ -x "$RB" ] || { echo "rbench binary $RB is not executable" >&2; exit 1; }
-
-DIR=$(mktemp -d)
-SERVER=""
-cleanup() {
-    if [ -n "$SERVER" ]; then
-        kill "$SERVER" 2>/dev/null || true
-        wait "$SERVER" 2>/dev/null || true
-    fi
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+need redis-server redis-benchmark
+need --hint " (used for free ports and CPU accounting)" python3
+rbench_binary
+start_redis
 
 # Runs a command, passing its stdout/stderr through, then prints "CPU <user_s> <sys_s> <exit>" on
 # stderr: the child's own rusage from wait4 (µs resolution, unlike /usr/bin/time's 10 ms).
@@ -71,13 +53,6 @@ code = os.waitstatus_to_exitcode(status)
 sys.stderr.write("CPU %.6f %.6f %d\n" % (ru.ru_utime, ru.ru_stime, code))
 sys.exit(0)
 EOF
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --daemonize no \
-    --logfile "$DIR/redis.log" &
-SERVER=$!
-for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$PORT" ping >/dev/null 2>&1 || { echo "redis-server did not start:" >&2; cat "$DIR/redis.log" >&2; exit 1; }
 
 rb_cmd() { # TEST P N -> argv of rbench
     echo "$RB -p $PORT --clients $CLIENTS -r $KEYSPACE -n $3 -P $2 -t $1 --threads 1 -q --no-save"
