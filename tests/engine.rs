@@ -246,3 +246,48 @@ fn open_loop_corrected_and_uncorrected_agree_on_an_idle_server() {
         failures.join("\n")
     );
 }
+
+/// A closed-loop `-n` run whose server dies must end (v0.1 and the first engine retried connecting
+/// forever: no request was left to time out), with the failures counted by class.
+#[test]
+fn a_run_whose_server_dies_ends_with_the_failures_counted() {
+    let mut dep = spawn_standalone(&[]);
+    let _turn = serial();
+    let dir = TempDir::new("dead-server");
+    let json = dir.join("dead.json");
+    let args = args_for(
+        &dep,
+        &[
+            "-t",
+            "set",
+            "-n",
+            "100000000",
+            "--clients",
+            "4",
+            "-q",
+            "--no-save",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let run = Running::start(&args, &[]);
+    let addr = dep.addr();
+    wait_for("the run's first SETs", Duration::from_secs(15), || {
+        dbsize(addr) > 0
+    });
+    dep.kill_node(0);
+    let killed = Instant::now();
+    let res = run.wait(Duration::from_secs(40));
+    res.assert_no_panic();
+    assert!(!res.timed_out, "rbench kept retrying a dead server");
+    assert!(
+        killed.elapsed() < Duration::from_secs(25),
+        "took {:?} after the server died",
+        killed.elapsed()
+    );
+    let r = &read_results(&json)[0];
+    assert!(r.ok > 0, "{r:?}");
+    assert!(r.errors >= 1, "{r:?}");
+    assert!(r.class("conn_refused") > 0, "{r:?}");
+    assert_eq!(r.unanswered, 0, "{r:?}");
+}

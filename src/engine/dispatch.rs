@@ -36,6 +36,7 @@ impl<T: Transport> Engine<T> {
                 queue: VecDeque::new(),
                 retry_at: 0,
                 backoff: BACKOFF_BASE,
+                down_since: None,
                 marked: false,
             });
         }
@@ -76,6 +77,7 @@ impl<T: Transport> Engine<T> {
     pub(super) fn link_up(&mut self, l: usize) {
         let n = self.links[l].node as usize;
         self.nodes[n].backoff = BACKOFF_BASE;
+        self.nodes[n].down_since = None;
         self.list(l);
     }
 
@@ -433,6 +435,7 @@ impl<T: Transport> Engine<T> {
     pub(super) fn node_failed(&mut self, n: u16, now: Ns) {
         let node = &mut self.nodes[n as usize];
         node.retry_at = now + node.backoff.as_nanos() as Ns;
+        node.down_since.get_or_insert(now);
         node.backoff = (node.backoff * 2).min(Duration::from_millis(500));
         if let Route::Cluster(t) = &self.shared.route {
             t.request_refresh();

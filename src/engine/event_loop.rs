@@ -41,6 +41,8 @@ pub(super) struct Node {
     /// When a down node may be connected to again, and the backoff after that.
     pub retry_at: Ns,
     pub backoff: Duration,
+    /// First failed connect since the node last worked (None: it works).
+    pub down_since: Option<Ns>,
     /// Waiting to be pumped (on the loop's list).
     pub marked: bool,
 }
@@ -500,6 +502,7 @@ impl<T: Transport> Engine<T> {
             }
         }
         self.expire_queues(now);
+        self.give_up_on_dead_server(now);
         // Nodes with lost links or queued work get pumped: that reconnects them after their backoff.
         for n in 0..self.nodes.len() {
             let idle = self.nodes[n]

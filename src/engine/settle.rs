@@ -156,6 +156,34 @@ impl<T: Transport> Engine<T> {
         }
     }
 
+    /// A closed-loop run against one server draws requests only when a connection is up, so a
+    /// server that is gone leaves nothing to time out: once it has refused connections for the
+    /// retry window, each client's next request fails as refused and the run ends.
+    pub(super) fn give_up_on_dead_server(&mut self, now: Ns) {
+        let window = self.shared.retry_window.as_nanos() as Ns;
+        let dead = !self.cluster
+            && self.schedule.is_none()
+            && self.stopping.is_none()
+            && self
+                .nodes
+                .first()
+                .and_then(|n| n.down_since)
+                .is_some_and(|t| now - t >= window);
+        if !dead {
+            return;
+        }
+        let sec = self.sec(now);
+        for _ in 0..self.io.clients.max(1) {
+            if !self.budget.take(&self.shared.budget) {
+                break;
+            }
+            let (op, _, _) = self.generator.draw(&self.shared.ops);
+            self.claimed += 1;
+            self.rec.failed(op, sec, ErrorClass::ConnRefused);
+        }
+        self.begin_stop(now);
+    }
+
     /// The run is over (deadline or Ctrl-C): requests never sent are dropped uncounted, those
     /// waiting for a retry end as their last error; replies in flight are still awaited.
     pub(super) fn begin_stop(&mut self, now: Ns) {
