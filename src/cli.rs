@@ -12,7 +12,8 @@ use clap::{ArgAction, Args, Parser};
     version,
     about = "A pipelined Redis (RESP) load generator in the style of redis-benchmark",
     disable_help_flag = true,
-    after_help = "Subcommands:\n  rbench compare BASELINE.csv CANDIDATE.csv [--max-drop 5%] [--max-p99-rise 10%]\n\n\
+    after_help = "Subcommands:\n  rbench compare BASELINE.csv CANDIDATE.csv [--max-drop 5%] [--max-p99-rise 10%]\n  \
+                  rbench nightly -c PROFILE [--out DIR] [--nights 5] [--accept] [--max-drop 5%] [--max-p99-rise 10%]\n\n\
                   Custom command: rbench [options] SET mykey:__rand_int__ __data__   (placeholders: __rand_int__, __data__)"
 )]
 pub struct Cli {
@@ -71,6 +72,10 @@ pub struct Cli {
     /// Run each test for this long (e.g. 30s, 2m, 500ms) instead of -n requests
     #[arg(long = "duration")]
     pub duration: Option<String>,
+
+    /// Run each test this long first, uncounted (warms the server's caches and tables), e.g. 1s
+    #[arg(long = "warmup")]
+    pub warmup: Option<String>,
 
     /// Pipeline depth: requests in flight per connection (per master in cluster mode)
     #[arg(short = 'P', long = "pipeline")]
@@ -170,11 +175,40 @@ pub struct Thresholds {
     pub max_p99_rise: String,
 }
 
+/// `rbench nightly -c PROFILE --out DIR`: run, keep the history, judge against the last good nights.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "rbench nightly",
+    disable_help_flag = true,
+    about = "Run a profile, append its rows to DIR/history.csv, and judge them against the last accepted nights",
+    after_help = "Exit: 0 pass (or first night, or --accept), 1 regression (or the run failed), 2 unusable input, 130 Ctrl-C.\n\
+                  Files in DIR: history.csv (every night's rows), nights.csv (each night's verdict and whether it joined the baseline)."
+)]
+pub struct NightlyCli {
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Profile file (TOML): targets, tests, repeats
+    #[arg(short = 'c', long = "config")]
+    pub profile: PathBuf,
+    /// Folder of the history (history.csv, nights.csv)
+    #[arg(long = "out", default_value = "results/nightly")]
+    pub out: PathBuf,
+    /// Baseline: the last K accepted nights
+    #[arg(long = "nights", default_value_t = 5)]
+    pub nights: usize,
+    /// Accept this night into the baseline even if it regresses (after an intended change)
+    #[arg(long = "accept")]
+    pub accept: bool,
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
 /// What the process was asked to do.
 #[derive(Debug, Clone)]
 pub enum Command {
     Bench(Box<Cli>),
     Compare(CompareCli),
+    Nightly(NightlyCli),
 }
 
 /// Parses argv (including the program name). Help and version come back as `Err` with clap's kind set,
@@ -185,10 +219,15 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-    if args.get(1).is_some_and(|a| a == "compare") {
-        let mut rest = vec![std::ffi::OsString::from("rbench compare")];
-        rest.extend(args.into_iter().skip(2));
-        return CompareCli::try_parse_from(rest).map(Command::Compare);
+    let sub = |name: &str| {
+        let mut rest = vec![std::ffi::OsString::from(format!("rbench {name}"))];
+        rest.extend(args.iter().skip(2).cloned());
+        rest
+    };
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("compare") => return CompareCli::try_parse_from(sub("compare")).map(Command::Compare),
+        Some("nightly") => return NightlyCli::try_parse_from(sub("nightly")).map(Command::Nightly),
+        _ => {}
     }
     Cli::try_parse_from(args).map(|c| Command::Bench(Box::new(c)))
 }

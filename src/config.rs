@@ -57,6 +57,8 @@ pub struct Workload {
     pub threads: usize,
     pub requests: Option<u64>,
     pub duration: Option<Duration>,
+    /// Each phase first runs this long unrecorded.
+    pub warmup: Option<Duration>,
     pub pipeline: usize,
     pub sizes: DataSize,
     /// None: 1 key on standalone (as redis-benchmark without -r), DEFAULT_CLUSTER_KEYSPACE on clusters.
@@ -74,6 +76,11 @@ pub struct Output {
     pub csv: bool,
     pub json: Option<PathBuf>,
     pub out_dir: Option<PathBuf>,
+    /// The long CSV's name in `out_dir` (rows appended run after run).
+    pub long_csv: &'static str,
+    /// Also write each run's timeline, table and histograms (not for `nightly`, whose history is
+    /// the long CSV).
+    pub run_files: bool,
     pub latency_uncorrected: bool,
 }
 
@@ -203,6 +210,14 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         }
         (None, None) => None,
     };
+    let warmup = match (&cli.warmup, d.and_then(|d| d.warmup.as_ref())) {
+        (Some(s), _) => Some(workload::parse_duration(s)?),
+        (None, Some(a)) => {
+            Some(workload::parse_duration(&a.value).map_err(|e| at(a.line, e.to_string()))?)
+        }
+        (None, None) => None,
+    }
+    .filter(|w| !w.is_zero());
     let requests = match (cli.requests, d.and_then(|d| d.requests.as_ref())) {
         (Some(0), _) => return Err(invalid("-n (requests) must be at least 1")),
         (Some(n), _) => Some(n),
@@ -264,6 +279,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             threads,
             requests,
             duration,
+            warmup,
             pipeline,
             sizes,
             keyspace,
@@ -282,6 +298,8 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             } else {
                 Some(cli.out.clone())
             },
+            long_csv: crate::report::files::LONG_CSV,
+            run_files: true,
             latency_uncorrected: cli.latency_uncorrected,
         },
         repeat,
@@ -414,4 +432,44 @@ fn resolve_hostport(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("`{s}` is not host:port"))?;
     let port: u16 = port.parse().map_err(|_| format!("bad port in `{s}`"))?;
     resolve(host, port).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod warmup_tests {
+    use super::*;
+    use clap::Parser;
+
+    fn plan_of(args: &[&str], profile: Option<&str>) -> Result<Plan, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("rbench-warmup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut argv = vec!["rbench".to_string()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        if let Some(text) = profile {
+            let p = dir.join(format!("p{}.toml", argv.len()));
+            std::fs::write(&p, text).unwrap();
+            argv.push("-c".into());
+            argv.push(p.to_string_lossy().into_owned());
+        }
+        plan(&Cli::parse_from(argv), &|_| None)
+    }
+
+    #[test]
+    fn warmup_from_flag_and_profile() {
+        let p = plan_of(&["--warmup", "250ms"], None).unwrap();
+        assert_eq!(p.workload.warmup, Some(Duration::from_millis(250)));
+        assert_eq!(plan_of(&[], None).unwrap().workload.warmup, None);
+        let prof =
+            "[defaults]\nwarmup = \"2s\"\n[[target]]\nname = \"t\"\naddr = \"127.0.0.1:6379\"\n";
+        let p = plan_of(&[], Some(prof)).unwrap();
+        assert_eq!(p.workload.warmup, Some(Duration::from_secs(2)));
+        // The flag wins over the profile.
+        let p = plan_of(&["--warmup", "1s"], Some(prof)).unwrap();
+        assert_eq!(p.workload.warmup, Some(Duration::from_secs(1)));
+        // A bad value in the profile names its line.
+        let bad =
+            "[defaults]\nwarmup = \"soon\"\n[[target]]\nname = \"t\"\naddr = \"127.0.0.1:6379\"\n";
+        let e = plan_of(&[], Some(bad)).unwrap_err().to_string();
+        assert!(e.contains(":2:") && e.contains("soon"), "{e}");
+        assert!(plan_of(&["--warmup=-1s"], None).is_err());
+    }
 }

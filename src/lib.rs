@@ -7,6 +7,7 @@ pub mod config;
 pub mod conn;
 pub mod deploy;
 pub mod engine;
+pub mod nightly;
 pub mod profile;
 pub mod report;
 pub mod resp;
@@ -74,6 +75,7 @@ where
     };
     match cmd {
         cli::Command::Compare(c) => compare(&c, out, err),
+        cli::Command::Nightly(c) => nightly::run(&c, out, err),
         cli::Command::Bench(c) => bench(&c, out, err),
     }
 }
@@ -95,14 +97,10 @@ fn first_line(s: &str) -> String {
 }
 
 fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    use report::compare::{CompareOpts, Verdict, parse_percent};
-    let parse = |s: &str, flag: &str| parse_percent(s).map_err(|e| format!("{flag}: {e}"));
-    let (max_drop, max_rise) = match (
-        parse(&c.thresholds.max_drop, "--max-drop"),
-        parse(&c.thresholds.max_p99_rise, "--max-p99-rise"),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
+    use report::compare::{CompareOpts, Verdict, thresholds};
+    let th = match thresholds(&c.thresholds.max_drop, &c.thresholds.max_p99_rise) {
+        Ok(t) => t,
+        Err(e) => {
             let _ = writeln!(err, "rbench compare: {e}");
             return EXIT_USAGE;
         }
@@ -110,8 +108,8 @@ fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32
     let opts = CompareOpts {
         baseline: c.baseline.clone(),
         candidate: c.candidate.clone(),
-        max_drop,
-        max_p99_rise: max_rise,
+        max_drop: th.max_drop,
+        max_p99_rise: th.max_p99_rise,
         latest_only: c.latest,
     };
     match report::compare::compare(&opts, out) {
@@ -125,24 +123,38 @@ fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32
 }
 
 fn bench(c: &cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    INTERRUPTED.store(false, Ordering::SeqCst);
-    install_sigint_handler();
-    let plan = match config::plan(c, &|k| std::env::var(k).ok()) {
-        Ok(p) => p,
+    match plan_or_exit(c, err) {
+        Ok(plan) => execute(&plan, out, err).0,
+        Err(code) => code,
+    }
+}
+
+/// Resolves flags and profile into a plan, or prints why not and gives the exit code.
+fn plan_or_exit(c: &cli::Cli, err: &mut dyn Write) -> Result<Plan, i32> {
+    match config::plan(c, &|k| std::env::var(k).ok()) {
+        Ok(p) => Ok(p),
         // A profile mistake is `file:line: message`, first on the line, the form editors and CI
         // annotations jump to.
         Err(e @ config::ConfigError::Profile(_)) => {
             let _ = writeln!(err, "{e}");
-            return EXIT_USAGE;
+            Err(EXIT_USAGE)
         }
         Err(e) => {
             let _ = writeln!(err, "rbench: {e}");
-            return EXIT_USAGE;
+            Err(EXIT_USAGE)
         }
-    };
-    if let Err(e) = target::raise_nofile_limit(plan_connections(&plan)) {
+    }
+}
+
+/// Runs a plan to the end (or the first failure, or Ctrl-C): the exit code, and the identity its
+/// rows were written under.
+fn execute(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> (i32, RunMeta) {
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    install_sigint_handler();
+    let meta = run_meta(plan);
+    if let Err(e) = target::raise_nofile_limit(plan_connections(plan)) {
         let _ = writeln!(err, "rbench: {e}");
-        return EXIT_FAIL;
+        return (EXIT_FAIL, meta);
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -151,18 +163,18 @@ fn bench(c: &cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Ok(rt) => rt,
         Err(e) => {
             let _ = writeln!(err, "rbench: cannot start the runtime: {e}");
-            return EXIT_FAIL;
+            return (EXIT_FAIL, meta);
         }
     };
     let mut session = Session {
-        plan: &plan,
-        meta: run_meta(&plan),
+        plan,
+        meta: meta.clone(),
         results: Vec::new(),
         out,
         err,
     };
     let code = session.run_all(&rt);
-    session.finish(code)
+    (session.finish(code), meta)
 }
 
 /// Upper bound of sockets a run opens (clients × nodes for clusters, checked again at preflight).
@@ -214,6 +226,38 @@ fn install_sigint_handler() {
                 });
             });
     });
+}
+
+/// Runs one phase on `prepared`, with Ctrl-C forwarded into its stop flag and the cluster map
+/// refreshed while it runs.
+fn execute_phase(
+    rt: &tokio::runtime::Runtime,
+    prepared: &target::Prepared,
+    spec: &PhaseSpec<'_>,
+    progress: &mut dyn runner::Progress,
+) -> Result<runner::PhaseResult, runner::RunError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    rt.block_on(async {
+        let watcher = tokio::spawn(async move {
+            loop {
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    flag.store(true, Ordering::SeqCst);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let refresher = prepared.start_refresher();
+        let r =
+            runner::run_phase(spec, prepared.route.clone(), &prepared.auth, stop, progress).await;
+        watcher.abort();
+        if let Some((h, s)) = refresher {
+            s.store(true, Ordering::SeqCst);
+            h.abort();
+        }
+        r
+    })
 }
 
 struct Session<'a> {
@@ -303,39 +347,34 @@ impl Session<'_> {
         } else {
             format!("mix {}", names.join("+"))
         };
+        if let Some(warmup) = w.warmup {
+            // Same commands, same connections' worth of load, nothing recorded: the measured run
+            // then starts on a server whose tables, caches and allocator have settled.
+            let warm_w = config::Workload {
+                duration: Some(warmup),
+                requests: None,
+                ..w.clone()
+            };
+            let warm = PhaseSpec {
+                workload: &warm_w,
+                ops: spec.ops.clone(),
+                weights: spec.weights.clone(),
+                ..spec
+            };
+            match execute_phase(rt, prepared, &warm, &mut runner::NoProgress) {
+                Ok(r) if r.interrupted => return Ok(true),
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = writeln!(self.err, "rbench: {}: warm-up: {}", prepared.name, e);
+                    return Err(EXIT_FAIL);
+                }
+            }
+        }
         let live_ok = !plan.output.quiet && !plan.output.csv;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
         let res = {
             let live: Option<&mut dyn Write> = if live_ok { Some(&mut *self.out) } else { None };
             let mut progress = console::ConsoleProgress::new(label, w.requests, live);
-            let res = rt.block_on(async {
-                // Forward Ctrl-C into this run's stop flag.
-                let watcher = tokio::spawn(async move {
-                    loop {
-                        if INTERRUPTED.load(Ordering::SeqCst) {
-                            flag.store(true, Ordering::SeqCst);
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                });
-                let refresher = prepared.start_refresher();
-                let r = runner::run_phase(
-                    &spec,
-                    prepared.route.clone(),
-                    &prepared.auth,
-                    stop.clone(),
-                    &mut progress,
-                )
-                .await;
-                watcher.abort();
-                if let Some((h, s)) = refresher {
-                    s.store(true, Ordering::SeqCst);
-                    h.abort();
-                }
-                r
-            });
+            let res = execute_phase(rt, prepared, &spec, &mut progress);
             progress.finish();
             res
         };
@@ -453,10 +492,15 @@ impl Session<'_> {
         let Some(dir) = &self.plan.output.out_dir else {
             return;
         };
-        if let Err(e) = files::append_long_csv(dir, &self.meta, &self.results[first_new..]) {
+        let o = &self.plan.output;
+        if let Err(e) =
+            files::append_long_csv(dir, o.long_csv, &self.meta, &self.results[first_new..])
+        {
             let _ = writeln!(self.err, "rbench: {e}");
         }
-        if let Err(e) = files::write_run_files(dir, &self.meta, &self.results) {
+        if o.run_files
+            && let Err(e) = files::write_run_files(dir, &self.meta, &self.results)
+        {
             let _ = writeln!(self.err, "rbench: {e}");
         }
     }
@@ -465,11 +509,11 @@ impl Session<'_> {
         let o = &self.plan.output;
         if !self.results.is_empty() && !o.quiet && !o.csv {
             let _ = writeln!(self.out, "{}", report::table::markdown(&self.results));
-            if let Some(dir) = &o.out_dir {
+            if let Some(dir) = o.out_dir.as_ref().filter(|_| o.run_files) {
                 let _ = writeln!(
                     self.out,
                     "results: {}, timeline-{id}.csv, table-{id}.md in {}",
-                    files::LONG_CSV,
+                    o.long_csv,
                     dir.display(),
                     id = self.meta.run_id
                 );

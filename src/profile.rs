@@ -56,6 +56,8 @@ pub struct Defaults {
     pub requests: Option<At<u64>>,
     /// Kept as written ("30s", ...).
     pub duration: Option<At<String>>,
+    /// Kept as written ("1s", ...): run each test this long, uncounted, before measuring it.
+    pub warmup: Option<At<String>>,
     /// Finite and > 0.
     pub rps: Option<At<f64>>,
     /// >= 1
@@ -171,6 +173,7 @@ struct RawDefaults {
     key_dist: Option<Spanned<String>>,
     requests: Option<Spanned<u64>>,
     duration: Option<Spanned<DurationText>>,
+    warmup: Option<Spanned<DurationText>>,
     rps: Option<Spanned<f64>>,
     repeat: Option<Spanned<u32>>,
     threads: Option<Spanned<usize>>,
@@ -443,13 +446,8 @@ impl Parser<'_> {
             keyspace: d.keyspace.map(|s| self.at(s)),
             key_dist: d.key_dist.map(|s| self.at(s)),
             requests: d.requests.map(|s| self.at(s)),
-            duration: d.duration.map(|s| {
-                let a = self.at(s);
-                At {
-                    value: a.value.0,
-                    line: a.line,
-                }
-            }),
+            duration: d.duration.map(|s| self.text(s)),
+            warmup: d.warmup.map(|s| self.text(s)),
             rps: d.rps.map(|s| self.at(s)),
             repeat: d.repeat.map(|s| self.at(s)),
             threads: d.threads.map(|s| self.at(s)),
@@ -457,6 +455,14 @@ impl Parser<'_> {
             stream_maxlen: d.stream_maxlen.map(|s| self.at(s)),
             list_maxlen: d.list_maxlen.map(|s| self.at(s)),
         })
+    }
+
+    fn text(&self, s: Spanned<DurationText>) -> At<String> {
+        let a = self.at(s);
+        At {
+            value: a.value.0,
+            line: a.line,
+        }
     }
 
     fn at_least_one<T>(
@@ -878,8 +884,12 @@ mod tests {
         let p = shipped("nightly.toml");
         let names: Vec<&str> = p.targets.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["no-aof", "aof-everysec"]);
-        assert_eq!(p.defaults.repeat.as_ref().unwrap().value, 3);
+        assert_eq!(p.defaults.repeat.as_ref().unwrap().value, 6);
         assert!(p.defaults.seed.is_some());
+        // Time-based cells after an uncounted warm-up, no request count.
+        assert_eq!(p.defaults.duration.as_ref().unwrap().value, "1.5s");
+        assert_eq!(p.defaults.warmup.as_ref().unwrap().value, "500ms");
+        assert!(p.defaults.requests.is_none());
     }
 
     #[test]
@@ -1054,6 +1064,7 @@ cluster = ["127.0.0.1:7000", "redis-a:7001"]
             2,
             "like \"30s\"",
         );
+        bad(&format!("[defaults]\n\nwarmup = 1\n{T}"), 3, "like \"30s\"");
         bad(
             &format!("[defaults]\ndata_size = -3\n{T}"),
             2,

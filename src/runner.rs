@@ -50,6 +50,14 @@ pub trait Progress {
     fn second(&mut self, sec: usize, ops: &[Op], rows: &[Option<Second>]);
 }
 
+/// Progress that shows nothing (warm-ups, tests).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn tick(&mut self, _: u64, _: Option<u64>, _: Duration) {}
+    fn second(&mut self, _: usize, _: &[Op], _: &[Option<Second>]) {}
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]

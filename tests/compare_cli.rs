@@ -44,6 +44,26 @@ fn row(target: &'static str, test: &'static str, rps: f64, p99: f64) -> Row {
     }
 }
 
+/// `r` as 5 repeats of one run, jittered by −0.2..+0.2 % (the median is `r`'s own value): a verdict
+/// needs repeats to tell a change from noise.
+fn reps(r: Row) -> Vec<Row> {
+    (0..5)
+        .map(|k| {
+            let f = 1.0 + 0.001 * (k as f64 - 2.0);
+            Row {
+                rps: r.rps * f,
+                p99: r.p99 * f,
+                ..r.clone()
+            }
+        })
+        .collect()
+}
+
+/// Every row of `rows` as 5 repeats.
+fn repeated(rows: &[Row]) -> Vec<Row> {
+    rows.iter().cloned().flat_map(reps).collect()
+}
+
 impl Row {
     fn at(mut self, ts: &'static str, run_id: &'static str) -> Row {
         self.ts = ts;
@@ -213,6 +233,8 @@ fn real_run(dir: &TempDir) -> String {
         "2000",
         "--clients",
         "10",
+        "--repeat",
+        "5",
         "-q",
         "--out",
         &dir.arg(),
@@ -273,31 +295,32 @@ fn real_results_files() {
         res.stdout
     );
 
-    // Throughput down 20% in the candidate.
+    // Throughput halved in the candidate: past the threshold and beyond the repeats' noise (5 vs 5
+    // repeats, every candidate below every baseline sample unless a repeat swung by 2×).
     let dropped = edit_column(&a, "rps", |v| {
-        format!("{:.2}", v.parse::<f64>().expect("rps") * 0.8)
+        format!("{:.2}", v.parse::<f64>().expect("rps") * 0.5)
     });
     let cand = write(&work, "dropped.csv", &dropped);
     let res = compare(&a_path, &cand, &[]);
-    assert_regression(&res, "rps -20%, default 5%");
+    assert_regression(&res, "rps -50%, default 5%");
     for test in ["SET", "GET"] {
         let line = report_line(&res.stdout, test);
-        assert!(line.contains("REGRESSION (rps)"), "{line}");
-        assert!(line.contains("-20.0%"), "{line}");
+        assert!(line.contains("REGRESSION (rps p="), "{line}");
+        assert!(line.contains("-50.0%"), "{line}");
     }
     assert!(res.stdout.contains("2 regressions"), "{}", res.stdout);
     assert_regression(
-        &compare(&a_path, &cand, &["--max-drop", "15%"]),
-        "rps -20%, max drop 15%",
+        &compare(&a_path, &cand, &["--max-drop", "40%"]),
+        "rps -50%, max drop 40%",
     );
     assert_pass(
-        &compare(&a_path, &cand, &["--max-drop", "30%"]),
-        "rps -20%, max drop 30%",
+        &compare(&a_path, &cand, &["--max-drop", "60%"]),
+        "rps -50%, max drop 60%",
     );
     // A bare number is a percentage too.
     assert_pass(
-        &compare(&a_path, &cand, &["--max-drop", "30"]),
-        "rps -20%, max drop 30",
+        &compare(&a_path, &cand, &["--max-drop", "60"]),
+        "rps -50%, max drop 60",
     );
 }
 
@@ -312,10 +335,10 @@ fn rps_drop_and_p99_rise_thresholds() {
         &dir,
         "base.csv",
         &long_csv(
-            &[
+            &repeated(&[
                 row("no-aof", "SET", 50000.0, 2.0),
                 row("no-aof", "GET", 60000.0, 1.5),
-            ],
+            ]),
             None,
         ),
     );
@@ -324,17 +347,17 @@ fn rps_drop_and_p99_rise_thresholds() {
         &dir,
         "rps-down.csv",
         &long_csv(
-            &[
+            &repeated(&[
                 row("no-aof", "SET", 40000.0, 2.0),
                 row("no-aof", "GET", 60000.0, 1.5),
-            ],
+            ]),
             None,
         ),
     );
     let res = compare(&base, &rps_down, &[]);
     assert_regression(&res, "SET rps -20%");
     assert!(
-        report_line(&res.stdout, "SET").contains("REGRESSION (rps)"),
+        report_line(&res.stdout, "SET").contains("REGRESSION (rps p="),
         "{}",
         res.stdout
     );
@@ -354,10 +377,10 @@ fn rps_drop_and_p99_rise_thresholds() {
         &dir,
         "p99-up.csv",
         &long_csv(
-            &[
+            &repeated(&[
                 row("no-aof", "SET", 50000.0, 2.4),
                 row("no-aof", "GET", 60000.0, 1.575),
-            ],
+            ]),
             None,
         ),
     );
@@ -365,7 +388,7 @@ fn rps_drop_and_p99_rise_thresholds() {
     assert_regression(&res, "SET p99 +20%");
     let set = report_line(&res.stdout, "SET");
     assert!(
-        set.contains("REGRESSION (p99)") && set.contains("+20.0%"),
+        set.contains("REGRESSION (p99 p=") && set.contains("+20.0%"),
         "{set}"
     );
     assert!(
@@ -383,10 +406,10 @@ fn rps_drop_and_p99_rise_thresholds() {
         &dir,
         "better.csv",
         &long_csv(
-            &[
+            &repeated(&[
                 row("no-aof", "SET", 70000.0, 1.0),
                 row("no-aof", "GET", 80000.0, 1.0),
-            ],
+            ]),
             None,
         ),
     );
@@ -401,7 +424,10 @@ fn latest_picks_the_newest_run_of_a_history_file() {
     let base = write(
         &dir,
         "baseline.csv",
-        &long_csv(&[row("no-aof", "SET", 50000.0, 2.0).at(OLD.0, OLD.1)], None),
+        &long_csv(
+            &reps(row("no-aof", "SET", 50000.0, 2.0).at(OLD.0, OLD.1)),
+            None,
+        ),
     );
 
     // Newest run is fine, an older one was slow. The newest rows come first in the file, so
@@ -410,10 +436,10 @@ fn latest_picks_the_newest_run_of_a_history_file() {
         &dir,
         "history-good-newest.csv",
         &long_csv(
-            &[
+            &repeated(&[
                 row("no-aof", "SET", 50000.0, 2.0).at(NEW.0, NEW.1),
                 row("no-aof", "SET", 25000.0, 2.0).at(OLD.0, OLD.1),
-            ],
+            ]),
             None,
         ),
     );
@@ -424,18 +450,25 @@ fn latest_picks_the_newest_run_of_a_history_file() {
         set.contains("+0.0%") && !set.contains("25000"),
         "the newest candidate run (50000) should be compared: {set}"
     );
-    // Without --latest both runs count (median 37500: -25%).
-    assert_regression(&compare(&base, &history, &[]), "no --latest, both runs");
+    // Without --latest both runs count: the median is 37500 (-25%), but half the candidate's
+    // samples equal the baseline's, so that is not told from noise.
+    let res = compare(&base, &history, &[]);
+    assert_pass(&res, "no --latest, both runs");
+    let set = report_line(&res.stdout, "SET");
+    assert!(
+        set.contains("-25.1%") && set.contains("within noise"),
+        "{set}"
+    );
 
     // Newest run is slow, the older one was fine.
     let history = write(
         &dir,
         "history-bad-newest.csv",
         &long_csv(
-            &[
+            &repeated(&[
                 row("no-aof", "SET", 50000.0, 2.0).at(OLD.0, OLD.1),
                 row("no-aof", "SET", 25000.0, 2.0).at(NEW.0, NEW.1),
-            ],
+            ]),
             None,
         ),
     );
@@ -449,23 +482,32 @@ fn latest_picks_the_newest_run_of_a_history_file() {
         &dir,
         "baseline-history.csv",
         &long_csv(
-            &[
+            &repeated(&[
                 row("no-aof", "SET", 100000.0, 2.0).at(OLD.0, OLD.1),
                 row("no-aof", "SET", 50000.0, 2.0).at(NEW.0, NEW.1),
-            ],
+            ]),
             None,
         ),
     );
     let cand = write(
         &dir,
         "cand.csv",
-        &long_csv(&[row("no-aof", "SET", 50000.0, 2.0).at(NEW.0, NEW.1)], None),
+        &long_csv(
+            &reps(row("no-aof", "SET", 50000.0, 2.0).at(NEW.0, NEW.1)),
+            None,
+        ),
     );
     assert_pass(
         &compare(&base_history, &cand, &["--latest"]),
         "--latest baseline",
     );
-    assert_regression(&compare(&base_history, &cand, &[]), "baseline median 75000");
+    // Without it both baseline runs count (median 75000).
+    let res = compare(&base_history, &cand, &[]);
+    assert!(
+        report_line(&res.stdout, "SET").contains("-33.3%"),
+        "{}",
+        res.stdout
+    );
 }
 
 #[test]

@@ -11,6 +11,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::verdict::{self, ALPHA, Better, Check, P99_MIN_REQUESTS, Samples, Status, median};
+
 /// Options for [`compare`]; the CLI layer fills this from its flags.
 #[derive(Debug, Clone)]
 pub struct CompareOpts {
@@ -86,6 +88,22 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
     Ok(v / 100.0 + 0.0)
 }
 
+/// The thresholds a comparison judges against (fractions: 0.05 = 5 %).
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub max_drop: f64,
+    pub max_p99_rise: f64,
+}
+
+/// Parses `--max-drop` and `--max-p99-rise`; the error names the flag.
+pub fn thresholds(max_drop: &str, max_p99_rise: &str) -> Result<Thresholds, String> {
+    let parse = |s: &str, flag: &str| parse_percent(s).map_err(|e| format!("{flag}: {e}"));
+    Ok(Thresholds {
+        max_drop: parse(max_drop, "--max-drop")?,
+        max_p99_rise: parse(max_p99_rise, "--max-p99-rise")?,
+    })
+}
+
 /// Compares the two files, prints the report to `out` and returns the verdict.
 pub fn compare(opts: &CompareOpts, out: &mut dyn Write) -> Result<Verdict, CompareError> {
     let mut base_rows = load(&opts.baseline)?;
@@ -94,127 +112,207 @@ pub fn compare(opts: &CompareOpts, out: &mut dyn Write) -> Result<Verdict, Compa
         base_rows = keep_latest(base_rows);
         cand_rows = keep_latest(cand_rows);
     }
-    let base = aggregate(base_rows);
-    let cand = aggregate(cand_rows);
-
-    let matched: Vec<(&Key, &Stats, &Stats)> = base
-        .iter()
-        .filter_map(|(k, b)| cand.get(k).map(|c| (k, b, c)))
-        .collect();
-    if matched.is_empty() {
+    let th = Thresholds {
+        max_drop: opts.max_drop,
+        max_p99_rise: opts.max_p99_rise,
+    };
+    let ev = evaluate(base_rows, cand_rows, &th);
+    if ev.rows.is_empty() {
         return Err(CompareError::NoMatch {
             baseline: opts.baseline.display().to_string(),
             candidate: opts.candidate.display().to_string(),
         });
     }
+    write_report(out, &ev, &th).map_err(CompareError::Output)?;
+    Ok(ev.verdict())
+}
 
-    // Only spell out the full configuration where target+test alone would be
-    // ambiguous (e.g. a clients sweep), to keep lines short otherwise.
-    let mut per_test: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for (k, _, _) in &matched {
-        *per_test.entry((&k.target, &k.test)).or_default() += 1;
+/// One configuration found on both sides, with the verdict on each metric.
+pub struct RowVerdict {
+    key: Key,
+    base: Stats,
+    cand: Stats,
+    pub rps: Check,
+    pub p99: Check,
+}
+
+impl RowVerdict {
+    pub fn regressed(&self) -> bool {
+        [&self.rps, &self.p99]
+            .iter()
+            .any(|c| matches!(c.status, Status::Regression { .. }))
     }
-    let ambiguous = |k: &Key| per_test.get(&(&k.target[..], &k.test[..])).copied() > Some(1);
 
-    let mut table = vec![
-        [
-            "target", "test", "config", "base rps", "cand rps", "Δrps", "base p50", "cand p50",
-            "Δp50", "base p99", "cand p99", "Δp99", "Δerrors", "status",
-        ]
-        .map(String::from),
-    ];
-    let mut regressions = 0usize;
-    let mut notes = Vec::new();
-    for (k, b, c) in &matched {
-        let mut failed = Vec::new();
-        if c.rps < b.rps * (1.0 - opts.max_drop) {
-            failed.push("rps");
-        }
-        // A zero baseline p99 means "not measured"; any rise would be infinite.
-        if b.p99 > 0.0 && c.p99 > b.p99 * (1.0 + opts.max_p99_rise) {
-            failed.push("p99");
-        }
-        let status = if failed.is_empty() {
-            "ok".to_string()
-        } else {
-            regressions += 1;
-            format!("REGRESSION ({})", failed.join(", "))
+    /// "SET on no-aof", with the workload spelt out when `with_config`.
+    pub fn label(&self, with_config: bool) -> String {
+        self.key.label(with_config)
+    }
+
+    /// The status cell: the worst conclusion of the two metrics, with its evidence.
+    fn status(&self) -> String {
+        let named = [("rps", &self.rps), ("p99", &self.p99)];
+        let pick = |f: fn(&Status) -> Option<String>| -> Vec<String> {
+            named
+                .iter()
+                .filter_map(|(n, c)| f(&c.status).map(|why| format!("{n} {why}")))
+                .collect()
         };
-        table.push([
-            k.target.clone(),
-            k.test.clone(),
-            k.config(),
-            fmt_rps(b.rps),
-            fmt_rps(c.rps),
-            fmt_delta(b.rps, c.rps),
-            fmt_ms(b.p50),
-            fmt_ms(c.p50),
-            fmt_delta(b.p50, c.p50),
-            fmt_ms(b.p99),
-            fmt_ms(c.p99),
-            fmt_delta(b.p99, c.p99),
-            fmt_signed(c.errors - b.errors),
-            status,
-        ]);
+        let reg = pick(|s| match s {
+            Status::Regression { p } => Some(format!("p={}", fmt_p(*p))),
+            _ => None,
+        });
+        if !reg.is_empty() {
+            return format!("REGRESSION ({})", reg.join(", "));
+        }
+        let few = pick(|s| match s {
+            Status::TooFew(why) => Some(why.clone()),
+            _ => None,
+        });
+        if !few.is_empty() {
+            return format!("too few samples ({})", few.join(", "));
+        }
+        let noise = pick(|s| match s {
+            Status::WithinNoise { p, band } => Some(match band {
+                Some(b) => format!("runs vary ±{:.1}%", b * 100.0),
+                None => format!("p={}", fmt_p(*p)),
+            }),
+            _ => None,
+        });
+        if !noise.is_empty() {
+            return format!("within noise ({})", noise.join(", "));
+        }
+        "ok".to_string()
+    }
+}
 
-        let spread = [b.rps_spread, c.rps_spread]
-            .into_iter()
-            .flatten()
-            .fold(None, |acc: Option<f64>, s| {
-                Some(acc.map_or(s, |a| a.max(s)))
-            });
-        if let Some(s) = spread.filter(|s| *s > opts.max_drop) {
-            notes.push(format!(
-                "note: {}: run-to-run spread {:.1}% exceeds the {}% threshold; the verdict is noisy",
-                k.label(ambiguous(k)),
-                s * 100.0,
-                fmt_pct(opts.max_drop),
-            ));
+/// Everything a comparison concluded.
+pub struct Evaluation {
+    pub rows: Vec<RowVerdict>,
+    pub only_base: Vec<String>,
+    pub only_cand: Vec<String>,
+}
+
+impl Evaluation {
+    pub fn verdict(&self) -> Verdict {
+        if self.rows.iter().any(RowVerdict::regressed) {
+            Verdict::Regression
+        } else {
+            Verdict::Pass
         }
     }
+}
 
-    let only_base: Vec<String> = base
+/// Matches configurations and judges each one's rps and p99 (all checks Holm-corrected together).
+pub fn evaluate(base_rows: Vec<Row>, cand_rows: Vec<Row>, th: &Thresholds) -> Evaluation {
+    let base = aggregate(base_rows);
+    let mut cand = aggregate(cand_rows);
+    let only_base = base
         .keys()
         .filter(|k| !cand.contains_key(*k))
         .map(|k| k.label(true))
         .collect();
-    let only_cand: Vec<String> = cand
+    let only_cand = cand
         .keys()
         .filter(|k| !base.contains_key(*k))
         .map(|k| k.label(true))
         .collect();
-
-    write_report(
-        out,
-        &table,
-        &notes,
-        &only_base,
-        &only_cand,
-        regressions,
-        matched.len(),
-        opts,
-    )
-    .map_err(CompareError::Output)?;
-
-    Ok(if regressions > 0 {
-        Verdict::Regression
-    } else {
-        Verdict::Pass
-    })
+    let pairs: Vec<(Key, Stats, Stats)> = base
+        .into_iter()
+        .filter_map(|(k, b)| cand.remove(&k).map(|c| (k, b, c)))
+        .collect();
+    let mut metrics = Vec::with_capacity(pairs.len() * 2);
+    for (_, b, c) in &pairs {
+        metrics.push(b.samples(c, Metric::Rps, th.max_drop));
+        metrics.push(b.samples(c, Metric::P99, th.max_p99_rise));
+    }
+    let mut checks = verdict::judge_all(&metrics).into_iter();
+    let rows = pairs
+        .into_iter()
+        .map(|(key, base, cand)| RowVerdict {
+            key,
+            base,
+            cand,
+            rps: checks.next().expect("one check per metric"),
+            p99: checks.next().expect("one check per metric"),
+        })
+        .collect();
+    Evaluation {
+        rows,
+        only_base,
+        only_cand,
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_report(
-    out: &mut dyn Write,
-    table: &[[String; 14]],
-    notes: &[String],
-    only_base: &[String],
-    only_cand: &[String],
-    regressions: usize,
-    compared: usize,
-    opts: &CompareOpts,
-) -> io::Result<()> {
-    let mut widths = [0usize; 14];
+const COLS: usize = 15;
+
+/// The delta table, the lists of unmatched configurations, and the summary line.
+pub fn write_report(out: &mut dyn Write, ev: &Evaluation, th: &Thresholds) -> io::Result<()> {
+    let mut table = vec![
+        [
+            "target", "test", "config", "n", "base rps", "cand rps", "Δrps", "base p50",
+            "cand p50", "Δp50", "base p99", "cand p99", "Δp99", "Δerrors", "status",
+        ]
+        .map(String::from),
+    ];
+    for r in &ev.rows {
+        let (b, c) = (&r.base, &r.cand);
+        table.push([
+            r.key.target.clone(),
+            r.key.test.clone(),
+            r.key.config(),
+            format!("{}/{}", b.rows.len(), c.rows.len()),
+            fmt_rps(r.rps.base_median),
+            fmt_rps(r.rps.cand_median),
+            fmt_delta(r.rps.base_median, r.rps.cand_median),
+            fmt_ms(b.p50()),
+            fmt_ms(c.p50()),
+            fmt_delta(b.p50(), c.p50()),
+            fmt_ms(r.p99.base_median),
+            fmt_ms(r.p99.cand_median),
+            fmt_delta(r.p99.base_median, r.p99.cand_median),
+            fmt_signed(c.errors() - b.errors()),
+            r.status(),
+        ]);
+    }
+    write_table(out, &table)?;
+    if !ev.only_base.is_empty() {
+        writeln!(out, "only in baseline: {}", ev.only_base.join(", "))?;
+    }
+    if !ev.only_cand.is_empty() {
+        writeln!(out, "only in candidate: {}", ev.only_cand.join(", "))?;
+    }
+    let regressions = ev.rows.iter().filter(|r| r.regressed()).count();
+    let count = |prefix: &str| {
+        ev.rows
+            .iter()
+            .filter(|r| r.status().starts_with(prefix))
+            .count()
+    };
+    let (noise, few) = (count("within noise"), count("too few"));
+    if few > 0 {
+        writeln!(
+            out,
+            "note: {few} configuration{} changed past the threshold with too few samples to tell it from noise: repeat each test (profile `repeat`, or --repeat) 5 times or more, or compare against more runs",
+            if few == 1 { "" } else { "s" }
+        )?;
+    }
+    let head = match regressions {
+        0 => "no regression".to_string(),
+        1 => "1 regression".to_string(),
+        n => format!("{n} regressions"),
+    };
+    let compared = ev.rows.len();
+    let plural = if compared == 1 { "" } else { "s" };
+    writeln!(
+        out,
+        "{head} in {compared} compared configuration{plural} (max drop {}%, max p99 rise {}%; {noise} within noise, {few} with too few samples; Mann–Whitney, Holm α={ALPHA})",
+        fmt_pct(th.max_drop),
+        fmt_pct(th.max_p99_rise),
+    )
+}
+
+fn write_table(out: &mut dyn Write, table: &[[String; COLS]]) -> io::Result<()> {
+    let mut widths = [0usize; COLS];
     for row in table {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -227,7 +325,7 @@ fn write_report(
                 line.push_str("  ");
             }
             // Text columns (target, test, config, status) left, numbers right.
-            if i <= 2 || i == 13 {
+            if i <= 2 || i == COLS - 1 {
                 line.push_str(&format!("{cell:<w$}"));
             } else {
                 line.push_str(&format!("{cell:>w$}"));
@@ -235,27 +333,15 @@ fn write_report(
         }
         writeln!(out, "{}", line.trim_end())?;
     }
-    for n in notes {
-        writeln!(out, "{n}")?;
+    Ok(())
+}
+
+fn fmt_p(p: f64) -> String {
+    if p < 0.0001 {
+        "<0.0001".to_string()
+    } else {
+        format!("{p:.4}")
     }
-    if !only_base.is_empty() {
-        writeln!(out, "only in baseline: {}", only_base.join(", "))?;
-    }
-    if !only_cand.is_empty() {
-        writeln!(out, "only in candidate: {}", only_cand.join(", "))?;
-    }
-    let head = match regressions {
-        0 => "no regression".to_string(),
-        1 => "1 regression".to_string(),
-        n => format!("{n} regressions"),
-    };
-    let plural = if compared == 1 { "" } else { "s" };
-    writeln!(
-        out,
-        "{head} in {compared} compared configuration{plural} (max drop {}%, max p99 rise {}%)",
-        fmt_pct(opts.max_drop),
-        fmt_pct(opts.max_p99_rise),
-    )
 }
 
 /// A non-negative finite number usable in an ordered map key.
@@ -318,24 +404,69 @@ impl Key {
     }
 }
 
-struct Row {
+/// One row of a long CSV: one test of one run (one repeat).
+pub struct Row {
     key: Key,
     timestamp: String,
-    run_id: String,
+    pub run_id: String,
+    /// Absent in files that lack the column (then p99 is judged regardless).
+    requests: Option<f64>,
     rps: f64,
     p50: f64,
     p99: f64,
     errors: f64,
 }
 
-/// Per-key medians over the repeats.
+/// Every row of one configuration on one side.
 struct Stats {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-    errors: f64,
-    /// (max − min) / median of rps, only when there are ≥ 2 runs.
-    rps_spread: Option<f64>,
+    rows: Vec<Row>,
+}
+
+#[derive(Clone, Copy)]
+enum Metric {
+    Rps,
+    P99,
+}
+
+impl Stats {
+    fn col(&self, f: impl Fn(&Row) -> f64) -> Vec<f64> {
+        self.rows.iter().map(f).collect()
+    }
+    fn p50(&self) -> f64 {
+        median(&self.col(|r| r.p50))
+    }
+    fn errors(&self) -> f64 {
+        median(&self.col(|r| r.errors))
+    }
+
+    /// The samples of `metric`, self as the baseline and `cand` as the candidate.
+    fn samples(&self, cand: &Stats, metric: Metric, threshold: f64) -> Samples {
+        let get = move |r: &Row| match metric {
+            Metric::Rps => r.rps,
+            Metric::P99 => r.p99,
+        };
+        let mut runs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for r in &self.rows {
+            runs.entry(&r.run_id).or_default().push(get(r));
+        }
+        let few_requests = self
+            .rows
+            .iter()
+            .chain(&cand.rows)
+            .any(|r| r.requests.is_some_and(|n| n < P99_MIN_REQUESTS));
+        Samples {
+            base: self.col(get),
+            base_runs: runs.values().map(|v| median(v)).collect(),
+            cand: cand.col(get),
+            better: match metric {
+                Metric::Rps => Better::Higher,
+                Metric::P99 => Better::Lower,
+            },
+            threshold,
+            unusable: (matches!(metric, Metric::P99) && few_requests)
+                .then(|| format!("a p99 needs {P99_MIN_REQUESTS} requests per run")),
+        }
+    }
 }
 
 // Only the columns we use are required, so files from newer rbench versions
@@ -356,7 +487,7 @@ const COLUMNS: [&str; 13] = [
     "p99_ms",
 ];
 
-fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
+pub fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|error| CompareError::Io {
         path: name.clone(),
@@ -399,6 +530,7 @@ fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
         i_p99,
     ] = idx;
 
+    let i_requests = headers.iter().position(|h| h == "requests");
     let mut rows = Vec::new();
     let mut rec = csv::StringRecord::new();
     while rdr.read_record(&mut rec).map_err(|e| csv_error(&name, e))? {
@@ -437,6 +569,10 @@ fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
             },
             timestamp: field(i_ts, "timestamp")?.to_string(),
             run_id: field(i_run, "run_id")?.to_string(),
+            requests: match i_requests {
+                Some(i) => Some(num(i, "requests")?),
+                None => None,
+            },
             rps: num(i_rps, "rps")?,
             p50: num(i_p50, "p50_ms")?,
             p99: num(i_p99, "p99_ms")?,
@@ -505,42 +641,15 @@ fn keep_latest(rows: Vec<Row>) -> Vec<Row> {
 }
 
 fn aggregate(rows: Vec<Row>) -> BTreeMap<Key, Stats> {
-    let mut groups: BTreeMap<Key, Vec<Row>> = BTreeMap::new();
+    let mut groups: BTreeMap<Key, Stats> = BTreeMap::new();
     for r in rows {
-        groups.entry(r.key.clone()).or_default().push(r);
+        groups
+            .entry(r.key.clone())
+            .or_insert_with(|| Stats { rows: Vec::new() })
+            .rows
+            .push(r);
     }
     groups
-        .into_iter()
-        .map(|(k, g)| {
-            let col = |f: fn(&Row) -> f64| g.iter().map(f).collect::<Vec<_>>();
-            let rps_all = col(|r| r.rps);
-            let rps = median(&rps_all);
-            let rps_spread = (g.len() >= 2 && rps > 0.0).then(|| {
-                let max = rps_all.iter().copied().fold(f64::MIN, f64::max);
-                let min = rps_all.iter().copied().fold(f64::MAX, f64::min);
-                (max - min) / rps
-            });
-            let stats = Stats {
-                rps,
-                p50: median(&col(|r| r.p50)),
-                p99: median(&col(|r| r.p99)),
-                errors: median(&col(|r| r.errors)),
-                rps_spread,
-            };
-            (k, stats)
-        })
-        .collect()
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => 0.0,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 fn fmt_rps(v: f64) -> String {
@@ -623,7 +732,7 @@ mod tests {
         }
     }
 
-    #[derive(Clone)]
+    #[derive(Clone, Copy)]
     struct R {
         ts: &'static str,
         run: &'static str,
@@ -657,7 +766,25 @@ mod tests {
         )
     }
 
+    /// Each row as 5 repeats of one run, jittered by −0.2..+0.2 % so the median is the row's own
+    /// value and the samples are distinct (a verdict needs repeats).
     fn csv_of(rows: &[R]) -> String {
+        let mut reps = Vec::new();
+        for r in rows {
+            for k in 0..5 {
+                let f = 1.0 + 0.001 * (k as f64 - 2.0);
+                reps.push(R {
+                    rps: r.rps * f,
+                    p99: r.p99 * f,
+                    ..*r
+                });
+            }
+        }
+        csv_single(&reps)
+    }
+
+    /// The rows exactly as given.
+    fn csv_single(rows: &[R]) -> String {
         let mut s = format!("{HEADER}\n");
         for r in rows {
             s.push_str(&line(r));
@@ -721,15 +848,15 @@ mod tests {
         assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
         assert!(
             out.contains(
-                "no regression in 3 compared configurations (max drop 5.0%, max p99 rise 10.0%)"
+                "no regression in 3 compared configurations (max drop 5.0%, max p99 rise 10.0%; 0 within noise, 0 with too few samples; Mann–Whitney, Holm α=0.05)"
             ),
             "{out}"
         );
         assert!(!out.contains("REGRESSION"), "{out}");
         assert!(!out.contains("note:") && !out.contains("only in"), "{out}");
         let row = row_of(&out, "no-aof", "SET");
-        // target test c= p= size= keys= base cand Δ ...
-        assert_eq!(&row[6..9], ["100000", "100000", "+0.0%"], "{out}");
+        // target test c= p= size= keys= n base cand Δ ...
+        assert_eq!(&row[6..10], ["5/5", "100000", "100000", "+0.0%"], "{out}");
         assert_eq!(row.last().unwrap(), "ok");
         // Sorted by target then test.
         let order: Vec<_> = out
@@ -749,8 +876,12 @@ mod tests {
         let (res, out) = run(&csv_of(&basic()), &csv_of(&c), false);
         assert_eq!(res.unwrap(), Verdict::Regression, "{out}");
         let row = row_of(&out, "no-aof", "SET");
-        assert_eq!(row[8], "-6.0%", "{out}");
-        assert!(row.join(" ").ends_with("REGRESSION (rps)"), "{out}");
+        assert_eq!(row[9], "-6.0%", "{out}");
+        // 5 vs 5 fully separated: p = 1/252.
+        assert!(
+            row.join(" ").ends_with("REGRESSION (rps p=0.0040)"),
+            "{out}"
+        );
         let get = row_of(&out, "no-aof", "GET");
         assert_eq!(&get[get.len() - 2..], ["+3", "ok"], "{out}");
         assert!(
@@ -765,13 +896,13 @@ mod tests {
         c[0].rps = 96000.0; // -4%
         let (res, out) = run(&csv_of(&basic()), &csv_of(&c), false);
         assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
-        assert_eq!(row_of(&out, "no-aof", "SET")[8], "-4.0%", "{out}");
+        assert_eq!(row_of(&out, "no-aof", "SET")[9], "-4.0%", "{out}");
 
         // A change that rounds to zero is shown without a sign flip.
         let mut c = basic();
         c[0].rps = 99999.0;
         let (_, out) = run(&csv_of(&basic()), &csv_of(&c), false);
-        assert_eq!(row_of(&out, "no-aof", "SET")[8], "+0.0%", "{out}");
+        assert_eq!(row_of(&out, "no-aof", "SET")[9], "+0.0%", "{out}");
     }
 
     #[test]
@@ -782,7 +913,10 @@ mod tests {
         assert_eq!(res.unwrap(), Verdict::Regression, "{out}");
         let row = row_of(&out, "aof", "SET");
         assert!(row.contains(&"+20.0%".to_string()), "{out}");
-        assert!(row.join(" ").ends_with("REGRESSION (p99)"), "{out}");
+        assert!(
+            row.join(" ").ends_with("REGRESSION (p99 p=0.0040)"),
+            "{out}"
+        );
 
         // Within budget (+5%) is fine.
         let mut c = basic();
@@ -815,17 +949,76 @@ mod tests {
             r("no-aof", "SET", 60000.0, 3.0), // one bad run
             r("no-aof", "SET", 99500.0, 1.0),
         ];
-        let (res, out) = run(&csv_of(&b), &csv_of(&c), false);
+        let (res, out) = run(&csv_single(&b), &csv_single(&c), false);
         assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
         let row = row_of(&out, "no-aof", "SET");
-        assert_eq!(&row[6..8], ["100000", "99500"], "{out}");
-        // The outlier makes the candidate spread (40.7%) exceed the threshold.
+        assert_eq!(&row[6..9], ["3/3", "100000", "99500"], "{out}");
+        assert_eq!(row.last().unwrap(), "ok", "{out}");
         assert!(
-            out.contains("note: SET on no-aof: run-to-run spread 40.7% exceeds the 5.0% threshold; the verdict is noisy"),
+            out.contains("no regression in 1 compared configuration ("),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_drop_with_too_few_samples_is_reported_not_failed() {
+        let (res, out) = run(
+            &csv_single(&basic()),
+            &csv_single(&[r("no-aof", "SET", 50000.0, 1.0)]),
+            false,
+        );
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        let row = row_of(&out, "no-aof", "SET").join(" ");
+        assert!(
+            row.ends_with("too few samples (rps 1 vs 1 samples)"),
             "{out}"
         );
         assert!(
-            out.contains("no regression in 1 compared configuration ("),
+            out.contains("note: 1 configuration changed past the threshold with too few samples"),
+            "{out}"
+        );
+        assert!(
+            out.contains("0 within noise, 1 with too few samples"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_drop_no_larger_than_the_baseline_runs_spread_is_noise() {
+        // A history of 3 runs, one of them 25 % faster than the others; the candidate is 8 % below
+        // the pooled median and every baseline sample: significant, past 5 %, but the baseline
+        // runs themselves swing further than that.
+        let mut hist = Vec::new();
+        for (run, rps) in [("a", 100000.0), ("b", 100000.0), ("c", 125000.0)] {
+            for k in 0..5 {
+                let mut x = r("no-aof", "SET", rps * (1.0 + 0.001 * k as f64), 1.0);
+                x.run = run;
+                hist.push(x);
+            }
+        }
+        let cand: Vec<R> = (0..5)
+            .map(|k| r("no-aof", "SET", 92000.0 * (1.0 + 0.001 * k as f64), 1.0))
+            .collect();
+        let (res, out) = run(&csv_single(&hist), &csv_single(&cand), false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        let row = row_of(&out, "no-aof", "SET").join(" ");
+        assert!(row.contains("15/5"), "{out}");
+        assert!(
+            row.ends_with("within noise (rps runs vary ±24.9%)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn p99_of_few_requests_is_not_judged() {
+        let few = |p99: f64| {
+            csv_single(&[r("no-aof", "SET", 100000.0, p99); 5]).replace(",100000,10,", ",5000,10,")
+        };
+        let (res, out) = run(&few(1.0), &few(3.0), false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        let row = row_of(&out, "no-aof", "SET").join(" ");
+        assert!(
+            row.ends_with("too few samples (p99 a p99 needs 10000 requests per run)"),
             "{out}"
         );
     }
@@ -835,25 +1028,33 @@ mod tests {
         let mut old = r("no-aof", "SET", 50000.0, 1.0);
         old.ts = "2026-11-20T10:00:00Z";
         old.run = "old";
-        let mut new1 = r("no-aof", "SET", 100000.0, 1.0);
-        new1.ts = "2026-11-22T10:00:00Z";
-        new1.run = "new";
-        let mut new2 = new1.clone();
-        new2.ts = "2026-11-22T10:05:00Z";
-        new2.rps = 102000.0;
-        // Newest run listed first, to show row order does not matter; the old
-        // run has more repeats so it would win a plain median.
-        let history = csv_of(&[new1, old.clone(), new2, old.clone(), old]);
+        let news: Vec<R> = (0..5)
+            .map(|k| {
+                let mut x = r("no-aof", "SET", 100000.0 + 1000.0 * k as f64, 1.0);
+                x.ts = "2026-11-22T10:00:00Z";
+                x.run = "new";
+                x
+            })
+            .collect();
+        // Newest run's rows interleaved with the old run's, to show row order does not matter;
+        // the old run has more repeats so it would win a plain median.
+        let mut rows = Vec::new();
+        for n in news {
+            rows.push(n);
+            rows.push(old);
+            rows.push(old);
+        }
+        let history = csv_single(&rows);
         let cand = csv_of(&[r("no-aof", "SET", 60000.0, 1.0)]);
 
         let (res, out) = run(&history, &cand, true);
         assert_eq!(res.unwrap(), Verdict::Regression, "{out}");
-        assert_eq!(row_of(&out, "no-aof", "SET")[6], "101000", "{out}");
+        assert_eq!(row_of(&out, "no-aof", "SET")[7], "102000", "{out}");
 
         // Without latest_only every run counts and the median is the old one.
         let (res, out) = run(&history, &cand, false);
         assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
-        assert_eq!(row_of(&out, "no-aof", "SET")[6], "50000", "{out}");
+        assert_eq!(row_of(&out, "no-aof", "SET")[7], "50000", "{out}");
     }
 
     #[test]
@@ -886,7 +1087,7 @@ mod tests {
 
     #[test]
     fn malformed_number_names_file_line_and_column() {
-        let mut c = csv_of(&basic());
+        let mut c = csv_single(&basic());
         c.push_str(&line(&r("aof", "GET", 1.0, 7.25)).replace(",7.25,", ",abc,"));
         c.push('\n');
         let e = err_text(&csv_of(&basic()), &c);

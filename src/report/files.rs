@@ -120,14 +120,15 @@ fn long_row(meta: &RunMeta, r: &TestResult) -> Vec<String> {
     ]
 }
 
-/// Appends the rows of `results` to `<dir>/runs.csv`, with the header when the file is new. The rows
-/// go out in one `write_all` on an O_APPEND file, so a crash leaves whole rows or none.
+/// Appends the rows of `results` to `<dir>/<name>` (the long CSV), with the header when the file is
+/// new. The rows go out in one `write_all` on an O_APPEND file, so a crash leaves whole rows or none.
 pub fn append_long_csv(
     dir: &Path,
+    name: &str,
     meta: &RunMeta,
     results: &[TestResult],
 ) -> Result<PathBuf, WriteError> {
-    let path = dir.join(LONG_CSV);
+    let path = dir.join(name);
     fs::create_dir_all(dir).map_err(werr(dir))?;
     let fresh = fs::metadata(&path).map(|m| m.len() == 0).unwrap_or(true);
     let mut w = csv::Writer::from_writer(Vec::new());

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod console;
 pub mod files;
 pub mod table;
+pub mod verdict;
 
 use hdrhistogram::Histogram;
 

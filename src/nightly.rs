@@ -1,0 +1,327 @@
+//! `rbench nightly -c PROFILE --out DIR`: the nightly regression job in one command.
+//!
+//! Each night runs the profile, appends its rows to `DIR/history.csv` as they are measured, judges
+//! them against a baseline made of the last K *accepted* nights (the shared verdict of `compare`),
+//! and records the night in `DIR/nights.csv`: its verdict and whether it joined the baseline. The
+//! first night has nothing to compare with and becomes the baseline; a regressed night does not
+//! join it unless `--accept` says the change was intended.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::{Cli, NightlyCli};
+use crate::report::compare::{self, Evaluation, Row, Thresholds, Verdict};
+use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+
+pub const HISTORY: &str = "history.csv";
+pub const LEDGER: &str = "nights.csv";
+const LEDGER_HEADER: [&str; 7] = [
+    "timestamp",
+    "run_id",
+    "profile",
+    "status",
+    "accepted",
+    "rows",
+    "regressions",
+];
+
+/// Why the history cannot be used (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum NightlyError {
+    #[error("--nights must be at least 1")]
+    Nights,
+    #[error("{0}")]
+    Thresholds(String),
+    #[error("{path}: {msg}")]
+    Ledger { path: String, msg: String },
+    #[error("{0}")]
+    History(#[from] compare::CompareError),
+    #[error(
+        "{ledger} lists accepted night {run_id}, which has no rows in {history}: restore the history, or move both files away to start a new baseline"
+    )]
+    MissingNight {
+        ledger: String,
+        history: String,
+        run_id: String,
+    },
+}
+
+/// One night of the ledger.
+struct Night {
+    run_id: String,
+    accepted: bool,
+}
+
+pub fn run(c: &NightlyCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let (th, baseline_ids) = match prepare(c) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = writeln!(err, "rbench nightly: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let cli = Cli {
+        profile: Some(c.profile.clone()),
+        quiet: true,
+        out: c.out.clone(),
+        ..Cli::default()
+    };
+    let mut plan = match crate::plan_or_exit(&cli, err) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    plan.output.long_csv = HISTORY;
+    plan.output.run_files = false;
+    let (code, meta) = crate::execute(&plan, out, err);
+    let ledger = c.out.join(LEDGER);
+    let record = |status: &str, accepted: bool, rows: usize, regressed: &[String]| {
+        let row = [
+            meta.timestamp.as_str(),
+            meta.run_id.as_str(),
+            meta.profile.as_str(),
+            status,
+            if accepted { "yes" } else { "no" },
+            &rows.to_string(),
+            &regressed.join("; "),
+        ];
+        append_ledger(&ledger, &row)
+    };
+    if code != EXIT_OK {
+        // Whatever was measured is in the history already; an incomplete night never joins the
+        // baseline.
+        let _ = record("incomplete", false, 0, &[]);
+        let _ = writeln!(
+            err,
+            "rbench nightly: the run did not complete; night not judged"
+        );
+        return code;
+    }
+    match judge(c, &th, &baseline_ids, &meta.run_id, out) {
+        Ok(j) => {
+            let accepted = j.first || j.verdict == Verdict::Pass || c.accept;
+            let status = match (j.first, j.verdict, c.accept) {
+                (true, ..) => "first",
+                (false, Verdict::Pass, _) => "pass",
+                (false, Verdict::Regression, true) => "accepted",
+                (false, Verdict::Regression, false) => "regression",
+            };
+            if let Err(e) = record(status, accepted, j.rows, &j.regressed) {
+                let _ = writeln!(err, "rbench nightly: {e}");
+                return EXIT_FAIL;
+            }
+            let _ = writeln!(out, "{}", summary_line(&j, c, &meta.run_id));
+            if accepted { EXIT_OK } else { EXIT_FAIL }
+        }
+        Err(e) => {
+            let _ = record("unjudged", false, 0, &[]);
+            let _ = writeln!(err, "rbench nightly: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Checks everything that can be checked before two minutes of measuring: flags, the ledger, and
+/// that the baseline nights are in the history. Returns the thresholds and the baseline's run ids.
+fn prepare(c: &NightlyCli) -> Result<(Thresholds, Vec<String>), NightlyError> {
+    if c.nights == 0 {
+        return Err(NightlyError::Nights);
+    }
+    let th = compare::thresholds(&c.thresholds.max_drop, &c.thresholds.max_p99_rise)
+        .map_err(NightlyError::Thresholds)?;
+    let ledger = c.out.join(LEDGER);
+    let nights = read_ledger(&ledger)?;
+    let ids: Vec<String> = nights
+        .iter()
+        .filter(|n| n.accepted)
+        .map(|n| n.run_id.clone())
+        .collect();
+    let ids = ids[ids.len().saturating_sub(c.nights)..].to_vec();
+    if !ids.is_empty() {
+        let history = c.out.join(HISTORY);
+        let rows = compare::load(&history)?;
+        if let Some(missing) = ids.iter().find(|id| !rows.iter().any(|r| &r.run_id == *id)) {
+            return Err(NightlyError::MissingNight {
+                ledger: ledger.display().to_string(),
+                history: history.display().to_string(),
+                run_id: missing.clone(),
+            });
+        }
+    }
+    Ok((th, ids))
+}
+
+struct Judgement {
+    first: bool,
+    verdict: Verdict,
+    rows: usize,
+    regressed: Vec<String>,
+    baseline_nights: usize,
+}
+
+/// Tonight's rows against the baseline nights' rows, with the verdict table printed.
+fn judge(
+    c: &NightlyCli,
+    th: &Thresholds,
+    baseline_ids: &[String],
+    tonight: &str,
+    out: &mut dyn Write,
+) -> Result<Judgement, NightlyError> {
+    let history = c.out.join(HISTORY);
+    let rows = compare::load(&history)?;
+    let (cand, rest): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|r| r.run_id == tonight);
+    let base: Vec<Row> = rest
+        .into_iter()
+        .filter(|r| baseline_ids.contains(&r.run_id))
+        .collect();
+    let n = cand.len();
+    if base.is_empty() {
+        return Ok(Judgement {
+            first: true,
+            verdict: Verdict::Pass,
+            rows: n,
+            regressed: Vec::new(),
+            baseline_nights: 0,
+        });
+    }
+    let ev: Evaluation = compare::evaluate(base, cand, th);
+    if ev.rows.is_empty() {
+        // The profile changed beyond recognition: nothing of tonight can be judged, and tonight
+        // is what later nights should be judged against.
+        let _ = writeln!(
+            out,
+            "no configuration of this night is in the baseline (the profile changed?)"
+        );
+        return Ok(Judgement {
+            first: true,
+            verdict: Verdict::Pass,
+            rows: n,
+            regressed: Vec::new(),
+            baseline_nights: baseline_ids.len(),
+        });
+    }
+    let _ = writeln!(
+        out,
+        "\nnightly: this night against the last {} accepted night{} in {}",
+        baseline_ids.len(),
+        if baseline_ids.len() == 1 { "" } else { "s" },
+        history.display()
+    );
+    compare::write_report(out, &ev, th).map_err(compare::CompareError::Output)?;
+    Ok(Judgement {
+        first: false,
+        verdict: ev.verdict(),
+        rows: n,
+        regressed: ev
+            .rows
+            .iter()
+            .filter(|r| r.regressed())
+            .map(|r| r.label(false))
+            .collect(),
+        baseline_nights: baseline_ids.len(),
+    })
+}
+
+fn summary_line(j: &Judgement, c: &NightlyCli, run_id: &str) -> String {
+    let dir = c.out.display();
+    if j.first && j.baseline_nights == 0 {
+        return format!(
+            "nightly: first night ({run_id}, {} rows): it is the baseline; later nights are judged against it. History in {dir}",
+            j.rows
+        );
+    }
+    if j.first {
+        return format!(
+            "nightly: night {run_id} starts a new baseline (nothing in common with the old one)"
+        );
+    }
+    match (j.verdict, c.accept) {
+        (Verdict::Pass, _) => format!(
+            "nightly: PASS: night {run_id} accepted into the baseline (judged against {} of at most {} nights)",
+            j.baseline_nights, c.nights
+        ),
+        (Verdict::Regression, true) => format!(
+            "nightly: REGRESSION in {}; night {run_id} accepted anyway (--accept): later nights are judged against it",
+            j.regressed.join(", ")
+        ),
+        (Verdict::Regression, false) => format!(
+            "nightly: REGRESSION in {}; night {run_id} not accepted into the baseline (rerun with --accept if the change is intended)",
+            j.regressed.join(", ")
+        ),
+    }
+}
+
+fn read_ledger(path: &Path) -> Result<Vec<Night>, NightlyError> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ledger_err(path, e.to_string())),
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| ledger_err(path, e.to_string()))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| ledger_err(path, format!("missing column `{name}`")))
+    };
+    let (i_run, i_acc) = (col("run_id")?, col("accepted")?);
+    let mut nights = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| ledger_err(path, e.to_string()))?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let (Some(run_id), Some(acc)) = (rec.get(i_run), rec.get(i_acc)) else {
+            return Err(ledger_err(path, format!("line {line}: too few fields")));
+        };
+        let accepted = match acc {
+            "yes" => true,
+            "no" => false,
+            other => {
+                return Err(ledger_err(
+                    path,
+                    format!("line {line}: accepted must be yes or no, not `{other}`"),
+                ));
+            }
+        };
+        nights.push(Night {
+            run_id: run_id.to_string(),
+            accepted,
+        });
+    }
+    Ok(nights)
+}
+
+fn ledger_err(path: &Path, msg: String) -> NightlyError {
+    NightlyError::Ledger {
+        path: path.display().to_string(),
+        msg,
+    }
+}
+
+/// Appends one night (with the header when the file is new) in one write.
+fn append_ledger(path: &Path, row: &[&str; 7]) -> Result<(), String> {
+    let fresh = fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+    let go = || -> Result<Vec<u8>, String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        if fresh {
+            w.write_record(LEDGER_HEADER).map_err(|e| e.to_string())?;
+        }
+        w.write_record(row).map_err(|e| e.to_string())?;
+        w.into_inner().map_err(|e| e.to_string())
+    };
+    let bytes = go().map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(&bytes))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
