@@ -269,53 +269,97 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Runs every repeat of every target. Repeats go round the targets (repeat 1 of each, then
+    /// repeat 2 of each, ...), so a slow minute on a shared machine lands a little on every
+    /// configuration instead of wholly on one: with `--repeat`, deployments stay up until the end.
     fn run_all(&mut self, rt: &tokio::runtime::Runtime) -> i32 {
         let plan = self.plan;
         if plan.output.csv {
             let _ = writeln!(self.out, "{}", console::CSV_HEADER);
         }
-        for t in &plan.targets {
-            if INTERRUPTED.load(Ordering::SeqCst) {
-                return EXIT_INTERRUPTED;
-            }
-            // Spawned servers are started here, on the calling thread (PDEATHSIG follows the thread),
-            // and stopped by PID when `prepared` drops — on success, error or Ctrl-C alike.
-            let prepared = match target::prepare(t, &plan.workload, rt, &INTERRUPTED) {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = writeln!(self.err, "rbench: {}", with_target(&t.name, &e));
-                    return if INTERRUPTED.load(Ordering::SeqCst) {
-                        EXIT_INTERRUPTED
-                    } else {
-                        EXIT_FAIL
-                    };
+        let mut prepared: Vec<Option<target::Prepared>> = Vec::new();
+        for repeat in 1..=plan.repeat {
+            for (i, t) in plan.targets.iter().enumerate() {
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    return EXIT_INTERRUPTED;
                 }
-            };
-            for w in &prepared.warnings {
-                let _ = writeln!(self.err, "rbench: warning: {w}");
-            }
-            if plan.output.quiet && plan.targets.len() > 1 {
-                let _ = writeln!(self.out, "[{}]", t.name);
-            }
-            for repeat in 1..=plan.repeat {
-                // Every pass over the tests starts from an empty dataset: spawned servers are empty
-                // at first, existing ones only with --flush.
-                if (plan.flush || (prepared.spawned.is_some() && repeat > 1))
-                    && let Err(e) = rt.block_on(prepared.flush())
-                {
-                    let _ = writeln!(self.err, "rbench: {}: FLUSHALL failed: {e}", t.name);
-                    return EXIT_FAIL;
-                }
-                for phase in &plan.workload.phases {
-                    match self.run_one(rt, &prepared, phase, repeat) {
-                        Ok(false) => {}
-                        Ok(true) => return EXIT_INTERRUPTED,
+                if repeat == 1 {
+                    match self.prepare(rt, t) {
+                        Ok(p) => prepared.push(Some(p)),
                         Err(code) => return code,
                     }
+                }
+                let Some(p) = prepared[i].as_ref() else {
+                    continue;
+                };
+                if let Err(code) = self.run_repeat(rt, p, repeat) {
+                    return code;
+                }
+                if plan.repeat == 1 {
+                    // Stopped by PID on drop: one deployment up at a time when nothing repeats.
+                    prepared[i] = None;
                 }
             }
         }
         EXIT_OK
+    }
+
+    /// Starts (spawned) or reaches the target. Spawned servers are started here, on the calling
+    /// thread (PDEATHSIG follows the thread), and stopped by PID when the result drops — on
+    /// success, error or Ctrl-C alike.
+    fn prepare(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        t: &config::Target,
+    ) -> Result<target::Prepared, i32> {
+        match target::prepare(t, &self.plan.workload, rt, &INTERRUPTED) {
+            Ok(p) => {
+                for w in &p.warnings {
+                    let _ = writeln!(self.err, "rbench: warning: {w}");
+                }
+                Ok(p)
+            }
+            Err(e) => {
+                let _ = writeln!(self.err, "rbench: {}", with_target(&t.name, &e));
+                Err(if INTERRUPTED.load(Ordering::SeqCst) {
+                    EXIT_INTERRUPTED
+                } else {
+                    EXIT_FAIL
+                })
+            }
+        }
+    }
+
+    /// One pass over the tests on one target.
+    fn run_repeat(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &target::Prepared,
+        repeat: u32,
+    ) -> Result<(), i32> {
+        let plan = self.plan;
+        if plan.output.quiet && (plan.targets.len() > 1 || plan.repeat > 1) {
+            let _ = match plan.repeat {
+                1 => writeln!(self.out, "[{}]", prepared.name),
+                n => writeln!(self.out, "[{}, repeat {repeat}/{n}]", prepared.name),
+            };
+        }
+        // Every pass over the tests starts from an empty dataset: spawned servers are empty at
+        // first, existing ones only with --flush.
+        if (plan.flush || (prepared.spawned.is_some() && repeat > 1))
+            && let Err(e) = rt.block_on(prepared.flush())
+        {
+            let _ = writeln!(self.err, "rbench: {}: FLUSHALL failed: {e}", prepared.name);
+            return Err(EXIT_FAIL);
+        }
+        for phase in &plan.workload.phases {
+            match self.run_one(rt, prepared, phase, repeat) {
+                Ok(false) => {}
+                Ok(true) => return Err(EXIT_INTERRUPTED),
+                Err(code) => return Err(code),
+            }
+        }
+        Ok(())
     }
 
     /// Runs one phase; Ok(true) when the run was interrupted.

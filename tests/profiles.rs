@@ -494,6 +494,58 @@ fn repeat_keeps_every_row_and_the_table_shows_medians() {
     );
 }
 
+/// With repeats, the passes go round the targets (a slow minute on the machine hits every
+/// configuration a little, not one wholly); every deployment is stopped at the end.
+#[test]
+fn repeats_go_round_the_targets() {
+    let _g = load_lock();
+    let dir = TempDir::new("round");
+    let profile = write_profile(
+        &dir,
+        "two.toml",
+        "[defaults]\n\
+         tests = [\"set\"]\n\
+         clients = 5\n\
+         requests = 500\n\
+         repeat = 2\n\
+         \n\
+         [[target]]\n\
+         name = \"a\"\n\
+         spawn = \"standalone\"\n\
+         \n\
+         [[target]]\n\
+         name = \"b\"\n\
+         spawn = \"standalone\"\n",
+    );
+    let out = TempDir::new("round-out");
+    let (res, seen) = run_watched(
+        &argv(&["-c", &profile.to_string_lossy(), "-q", "--out", &out.arg()]),
+        &[],
+        Duration::from_secs(60),
+    );
+    res.assert_ok();
+    assert_children_gone(&seen, 2, "two targets, repeat 2");
+    let csv = results_csv(out.path());
+    let order: Vec<String> = csv
+        .rows
+        .iter()
+        .map(|r| format!("{}{}", csv.get(r, "target"), csv.get(r, "repeat")))
+        .collect();
+    assert_eq!(order, ["a1", "b1", "a2", "b2"], "{}", csv.text);
+    let heads: Vec<&str> = res.stdout.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(
+        heads,
+        [
+            "[a, repeat 1/2]",
+            "[b, repeat 1/2]",
+            "[a, repeat 2/2]",
+            "[b, repeat 2/2]"
+        ],
+        "{}",
+        res.stdout
+    );
+}
+
 #[test]
 fn spawned_cluster_profile() {
     let _g = load_lock();
