@@ -9,6 +9,7 @@
 #        judged); "same-code nights exiting non-zero" is the false-alarm count.
 #     2. On copies of OUTDIR (the series' history stays clean), one candidate night each:
 #        - hog:    a CPU-bound process busy on one core for the whole night;
+#        - halfhog: the same process busy only half the time (50 ms on, 50 ms off): a milder drop;
 #        - always: the aof-everysec target spawned with --appendfsync always (writes fsync each
 #                  command), the same target name so its rows meet the baseline's.
 #        Both should exit 1 and name the affected tests.
@@ -71,6 +72,17 @@ cp -r "$OUT" "$OUT.hog"
 python3 -c 'while True: pass' &
 HOG=$!
 night "$OUT.hog" profiles/nightly.toml "hog   "
+stop_hog
+
+cp -r "$OUT" "$OUT.halfhog"
+python3 -c '
+import time
+while True:
+    end = time.monotonic() + 0.05
+    while time.monotonic() < end: pass
+    time.sleep(0.05)' &
+HOG=$!
+night "$OUT.halfhog" profiles/nightly.toml "halfhog"
 stop_hog
 
 cp -r "$OUT" "$OUT.always"
