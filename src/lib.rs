@@ -108,8 +108,7 @@ fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32
     let opts = CompareOpts {
         baseline: c.baseline.clone(),
         candidate: c.candidate.clone(),
-        max_drop: th.max_drop,
-        max_p99_rise: th.max_p99_rise,
+        thresholds: th,
         latest_only: c.latest,
     };
     match report::compare::compare(&opts, out) {
@@ -392,26 +391,9 @@ impl Session<'_> {
             format!("mix {}", names.join("+"))
         };
         if let Some(warmup) = w.warmup {
-            // Same commands, same connections' worth of load, nothing recorded: the measured run
-            // then starts on a server whose tables, caches and allocator have settled.
-            let warm_w = config::Workload {
-                duration: Some(warmup),
-                requests: None,
-                ..w.clone()
-            };
-            let warm = PhaseSpec {
-                workload: &warm_w,
-                ops: spec.ops.clone(),
-                weights: spec.weights.clone(),
-                ..spec
-            };
-            match execute_phase(rt, prepared, &warm, &mut runner::NoProgress) {
-                Ok(r) if r.interrupted => return Ok(true),
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = writeln!(self.err, "rbench: {}: warm-up: {}", prepared.name, e);
-                    return Err(EXIT_FAIL);
-                }
+            match self.warm_up(rt, prepared, &spec, warmup) {
+                Ok(false) => {}
+                done => return done,
             }
         }
         let live_ok = !plan.output.quiet && !plan.output.csv;
@@ -429,31 +411,81 @@ impl Session<'_> {
                 return Err(EXIT_FAIL);
             }
         };
-        let elapsed = phase_res.elapsed.as_secs_f64().max(1e-9);
-        let mix = spec.ops.len() > 1;
+        let new = self.results_of(prepared, &spec, &names, repeat, &phase_res);
+        if new.len() > 1 && !plan.output.quiet && !plan.output.csv {
+            self.print_mix_total(&prepared.name, &new, phase_res.elapsed.as_secs_f64());
+        }
+        for r in &new {
+            self.print(r);
+        }
+        self.results.extend(new);
+        self.save(self.results.len() - phase_res.stats.len());
+        Ok(phase_res.interrupted)
+    }
+
+    /// Runs the phase for `warmup`, recording nothing: the measured run then starts on a server
+    /// whose tables, caches and allocator have settled. Ok(true) when interrupted.
+    fn warm_up(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &target::Prepared,
+        spec: &PhaseSpec<'_>,
+        warmup: Duration,
+    ) -> Result<bool, i32> {
+        let w = config::Workload {
+            duration: Some(warmup),
+            requests: None,
+            ..spec.workload.clone()
+        };
+        let warm = PhaseSpec {
+            workload: &w,
+            ops: spec.ops.clone(),
+            weights: spec.weights.clone(),
+            ..*spec
+        };
+        match execute_phase(rt, prepared, &warm, &mut runner::NoProgress) {
+            Ok(r) => Ok(r.interrupted),
+            Err(e) => {
+                let _ = writeln!(self.err, "rbench: {}: warm-up: {}", prepared.name, e);
+                Err(EXIT_FAIL)
+            }
+        }
+    }
+
+    /// One row per command of the phase.
+    fn results_of(
+        &self,
+        prepared: &target::Prepared,
+        spec: &PhaseSpec<'_>,
+        names: &[String],
+        repeat: u32,
+        res: &runner::PhaseResult,
+    ) -> Vec<TestResult> {
+        let w = spec.workload;
+        let elapsed = res.elapsed.as_secs_f64().max(1e-9);
         // The target rate is the whole phase's (one schedule shared by a mix's commands), so the
         // achieved rate next to it is too.
-        let phase_requests: u64 = phase_res.stats.iter().map(|s| s.requests()).sum();
-        let mut new = Vec::new();
-        for (i, st) in phase_res.stats.iter().enumerate() {
-            let requests = st.requests();
-            new.push(TestResult {
+        let phase_requests: u64 = res.stats.iter().map(|s| s.requests()).sum();
+        res.stats
+            .iter()
+            .enumerate()
+            .map(|(i, st)| TestResult {
                 target: prepared.name.clone(),
                 deployment: prepared.deployment.clone(),
                 persistence: prepared.persistence.clone(),
                 masters: prepared.masters,
                 test: names[i].clone(),
-                mix,
+                mix: spec.ops.len() > 1,
                 clients: w.clients,
                 connections: w.clients * prepared.masters.max(1),
                 pipeline: w.pipeline,
                 threads: w.threads.min(w.clients),
                 data_size: w.sizes.label(),
-                keyspace,
+                keyspace: spec.keyspace,
                 key_dist: w.key_dist.label(),
                 target_rps: w.rps,
                 repeat,
-                requests,
+                requests: st.requests(),
                 duration_s: elapsed,
                 rps: st.ok as f64 / elapsed,
                 ok: st.ok,
@@ -464,31 +496,24 @@ impl Session<'_> {
                 hist: st.hist.clone(),
                 timeline: stats::fold_tail(&st.seconds, w.duration),
                 achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
-                max_lag_ms: phase_res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
-                client_lag: phase_res.client_lag.as_ref().map(summarize),
-                unanswered: if i == 0 { phase_res.unanswered } else { 0 },
-                interrupted: phase_res.interrupted,
-            });
-        }
-        if mix && !plan.output.quiet && !plan.output.csv {
-            let ok: u64 = new.iter().map(|r| r.ok).sum();
-            let failed: u64 = new.iter().map(|r| r.errors).sum();
-            let _ = writeln!(
-                self.out,
-                "====== mix total on {} ======\n  {} requests in {:.2} seconds: {:.2} requests per second, {} failed\n",
-                prepared.name,
-                ok + failed,
-                elapsed,
-                ok as f64 / elapsed,
-                failed
-            );
-        }
-        for r in &new {
-            self.print(r);
-        }
-        self.results.extend(new);
-        self.save(self.results.len() - phase_res.stats.len());
-        Ok(phase_res.interrupted)
+                max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
+                client_lag: res.client_lag.as_ref().map(summarize),
+                unanswered: if i == 0 { res.unanswered } else { 0 },
+                interrupted: res.interrupted,
+            })
+            .collect()
+    }
+
+    fn print_mix_total(&mut self, target: &str, rows: &[TestResult], elapsed: f64) {
+        let elapsed = elapsed.max(1e-9);
+        let ok: u64 = rows.iter().map(|r| r.ok).sum();
+        let failed: u64 = rows.iter().map(|r| r.errors).sum();
+        let _ = writeln!(
+            self.out,
+            "====== mix total on {target} ======\n  {} requests in {elapsed:.2} seconds: {:.2} requests per second, {failed} failed\n",
+            ok + failed,
+            ok as f64 / elapsed,
+        );
     }
 
     fn test_name(&self, op: workload::Op) -> String {

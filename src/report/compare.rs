@@ -18,10 +18,7 @@ use super::verdict::{self, ALPHA, Better, Check, P99_MIN_REQUESTS, Samples, Stat
 pub struct CompareOpts {
     pub baseline: PathBuf,
     pub candidate: PathBuf,
-    /// Largest tolerated throughput drop, as a fraction (0.05 = 5%).
-    pub max_drop: f64,
-    /// Largest tolerated p99 latency rise, as a fraction (0.10 = 10%).
-    pub max_p99_rise: f64,
+    pub thresholds: Thresholds,
     /// Keep only the newest run_id per configuration (for history files).
     pub latest_only: bool,
 }
@@ -112,10 +109,7 @@ pub fn compare(opts: &CompareOpts, out: &mut dyn Write) -> Result<Verdict, Compa
         base_rows = keep_latest(base_rows);
         cand_rows = keep_latest(cand_rows);
     }
-    let th = Thresholds {
-        max_drop: opts.max_drop,
-        max_p99_rise: opts.max_p99_rise,
-    };
+    let th = opts.thresholds;
     let ev = evaluate(base_rows, cand_rows, &th);
     if ev.rows.is_empty() {
         return Err(CompareError::NoMatch {
@@ -797,8 +791,10 @@ mod tests {
         CompareOpts {
             baseline: b,
             candidate: c,
-            max_drop: 0.05,
-            max_p99_rise: 0.10,
+            thresholds: Thresholds {
+                max_drop: 0.05,
+                max_p99_rise: 0.10,
+            },
             latest_only: false,
         }
     }

@@ -2,20 +2,7 @@
 //! `--repeat`, each cell is the median of the runs.
 
 use super::TestResult;
-
-/// Median of a non-empty slice (upper median for even counts is not what we want: average the two).
-pub fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
+use super::verdict::median;
 
 fn ordered_unique<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
@@ -36,9 +23,9 @@ pub fn cell(results: &[TestResult], target: &str, test: &str) -> Option<(f64, f6
     if runs.is_empty() {
         return None;
     }
-    let mut tps: Vec<f64> = runs.iter().map(|r| r.rps).collect();
-    let mut p50: Vec<f64> = runs.iter().map(|r| r.latency.p50).collect();
-    Some((median(&mut tps), median(&mut p50), runs.len()))
+    let tps: Vec<f64> = runs.iter().map(|r| r.rps).collect();
+    let p50: Vec<f64> = runs.iter().map(|r| r.latency.p50).collect();
+    Some((median(&tps), median(&p50), runs.len()))
 }
 
 pub fn markdown(results: &[TestResult]) -> String {
@@ -114,8 +101,8 @@ mod tests {
 
     #[test]
     fn medians() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert_eq!(median(&mut []), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 }
