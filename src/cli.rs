@@ -12,6 +12,8 @@ use clap::{ArgAction, Args, Parser};
     version,
     about = "A pipelined Redis (RESP) load generator in the style of redis-benchmark",
     disable_help_flag = true,
+    // `-n -1` is a bad value for -n, not an unknown flag `-1`.
+    allow_negative_numbers = true,
     after_help = "Subcommands:\n  rbench compare BASELINE.csv CANDIDATE.csv [--max-drop 5%] [--max-p99-rise 10%]\n  \
                   rbench nightly -c PROFILE [--out DIR] [--nights 5] [--accept] [--max-drop 5%] [--max-p99-rise 10%]\n\n\
                   Custom command: rbench [options] SET mykey:__rand_int__ __data__   (placeholders: __rand_int__, __data__)"
@@ -26,19 +28,23 @@ pub struct Cli {
     pub host: Option<String>,
 
     /// Server port [default: 6379]
-    #[arg(short = 'p', long = "port")]
+    #[arg(short = 'p', long = "port", value_parser = whole::<u16>)]
     pub port: Option<u16>,
 
     /// Password for AUTH (default: the REDISCLI_AUTH environment variable)
     #[arg(short = 'a', long = "pass", hide_env_values = true)]
     pub password: Option<String>,
 
+    /// Do not warn that -a on the command line is visible to other users (as redis-cli)
+    #[arg(long = "no-auth-warning")]
+    pub no_auth_warning: bool,
+
     /// ACL user name, sent with the password
     #[arg(long = "user")]
     pub user: Option<String>,
 
     /// Database number (SELECT)
-    #[arg(long = "dbnum")]
+    #[arg(long = "dbnum", value_parser = whole::<u32>)]
     pub dbnum: Option<u32>,
 
     /// Treat the server as a Redis Cluster seed node
@@ -58,15 +64,15 @@ pub struct Cli {
     pub mix: Option<String>,
 
     /// Number of parallel clients (each keeps one connection per master in cluster mode)
-    #[arg(long = "clients")]
+    #[arg(long = "clients", value_parser = whole::<usize>)]
     pub clients: Option<usize>,
 
     /// Number of OS threads running clients
-    #[arg(long = "threads")]
+    #[arg(long = "threads", value_parser = whole::<usize>)]
     pub threads: Option<usize>,
 
     /// Total number of requests per test
-    #[arg(short = 'n', long = "requests")]
+    #[arg(short = 'n', long = "requests", value_parser = whole::<u64>)]
     pub requests: Option<u64>,
 
     /// Run each test for this long (e.g. 30s, 2m, 500ms) instead of -n requests
@@ -78,7 +84,7 @@ pub struct Cli {
     pub warmup: Option<String>,
 
     /// Pipeline depth: requests in flight per connection (per master in cluster mode)
-    #[arg(short = 'P', long = "pipeline")]
+    #[arg(short = 'P', long = "pipeline", value_parser = whole::<usize>)]
     pub pipeline: Option<usize>,
 
     /// Value size in bytes, or a range like 16-512
@@ -86,7 +92,7 @@ pub struct Cli {
     pub data_size: Option<String>,
 
     /// Key space: keys are drawn from 0..N
-    #[arg(short = 'r', long = "keyspace")]
+    #[arg(short = 'r', long = "keyspace", value_parser = whole::<u64>)]
     pub keyspace: Option<u64>,
 
     /// Key distribution over the key space: uniform, zipf[:S], seq
@@ -98,15 +104,15 @@ pub struct Cli {
     pub rps: Option<f64>,
 
     /// Bound streams: XADD ... MAXLEN ~ N
-    #[arg(long = "stream-maxlen")]
+    #[arg(long = "stream-maxlen", value_parser = whole::<u64>)]
     pub stream_maxlen: Option<u64>,
 
     /// Bound lists: every LPUSH/RPUSH is followed by LTRIM to N elements
-    #[arg(long = "list-maxlen")]
+    #[arg(long = "list-maxlen", value_parser = whole::<u64>)]
     pub list_maxlen: Option<u64>,
 
     /// Seed for the key/value generators (reproducible runs)
-    #[arg(long = "seed")]
+    #[arg(long = "seed", value_parser = whole::<u64>)]
     pub seed: Option<u64>,
 
     /// Quiet: one line per test
@@ -134,8 +140,13 @@ pub struct Cli {
     pub no_save: bool,
 
     /// Run each configuration N times (the table shows medians)
-    #[arg(long = "repeat")]
+    #[arg(long = "repeat", value_parser = whole::<u32>)]
     pub repeat: Option<u32>,
+
+    /// Fail the run (exit 3) when a test's failed requests exceed this share: a fraction or a
+    /// percentage, e.g. 0.001 or 0.1% [default: 0]
+    #[arg(long = "max-error-rate", allow_hyphen_values = true)]
+    pub max_error_rate: Option<String>,
 
     /// FLUSHALL existing targets before each test
     #[arg(long = "flush")]
@@ -209,6 +220,17 @@ pub enum Command {
     Bench(Box<Cli>),
     Compare(CompareCli),
     Nightly(NightlyCli),
+}
+
+/// A whole number, with a message that says so (clap's own names Rust's parse error).
+fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim().parse().map_err(|_| {
+        if s.trim().starts_with('-') {
+            "must not be negative".to_string()
+        } else {
+            format!("must be a whole number in range, got `{s}`")
+        }
+    })
 }
 
 /// Parses argv (including the program name). Help and version come back as `Err` with clap's kind set,

@@ -27,6 +27,9 @@ pub enum ConfigError {
     Workload(#[from] WorkloadError),
     #[error("{0}")]
     Invalid(String),
+    /// A host name that does not resolve: the network's answer, not a mistake in the flags.
+    #[error("{0}")]
+    Unresolvable(String),
 }
 
 fn invalid(msg: impl Into<String>) -> ConfigError {
@@ -92,6 +95,8 @@ pub struct Plan {
     pub output: Output,
     pub repeat: u32,
     pub flush: bool,
+    /// A test whose failed requests exceed this share of its requests fails the run (exit 3).
+    pub max_error_rate: f64,
 }
 
 /// Resolves flags (and the profile they name) into a plan. `env` looks up environment variables
@@ -304,7 +309,30 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         },
         repeat,
         flush: cli.flush,
+        max_error_rate: match (
+            &cli.max_error_rate,
+            d.and_then(|d| d.max_error_rate.as_ref()),
+        ) {
+            (Some(s), _) => parse_error_rate(s).map_err(invalid)?,
+            (None, Some(a)) => parse_error_rate(&a.value).map_err(|e| at(a.line, e))?,
+            (None, None) => 0.0,
+        },
     })
+}
+
+/// `0.01`, `1%`, `0`: a share of requests between 0 and 1.
+pub fn parse_error_rate(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match v {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "max error rate must be a fraction from 0 to 1 (0.001) or a percentage (0.1%), got `{s}`"
+        )),
+    }
 }
 
 fn singles(ops: Vec<Op>) -> Vec<Vec<(Op, u32)>> {
@@ -358,6 +386,7 @@ fn cli_target(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Target,
         user: cli.user.clone(),
         password: password(&cli.password, None, env),
         dbnum: cli.dbnum,
+        password_env: None,
     };
     if cli.cluster && cli.dbnum.is_some_and(|d| d != 0) {
         return Err(invalid(
@@ -382,16 +411,21 @@ fn profile_targets(
 ) -> Result<Vec<Target>, ConfigError> {
     let mut out = Vec::new();
     for t in &p.targets {
+        // Still file:line, but an address that does not resolve is a runtime failure (exit 1).
+        let here = |e: ConfigError| match e {
+            ConfigError::Unresolvable(m) => {
+                ConfigError::Unresolvable(p.error_at(t.line, m).to_string())
+            }
+            other => ConfigError::Profile(p.error_at(t.line, other.to_string())),
+        };
         let kind = match &t.kind {
-            ProfileKind::Addr(a) => TargetKind::Standalone(
-                resolve_hostport(a).map_err(|e| ConfigError::Profile(p.error_at(t.line, e)))?,
-            ),
+            ProfileKind::Addr(a) => TargetKind::Standalone(resolve_hostport(a).map_err(here)?),
             ProfileKind::Cluster(seeds) => TargetKind::Cluster(
                 seeds
                     .iter()
                     .map(|s| resolve_hostport(s))
                     .collect::<Result<_, _>>()
-                    .map_err(|e| ConfigError::Profile(p.error_at(t.line, e)))?,
+                    .map_err(here)?,
             ),
             ProfileKind::Spawn(s) => TargetKind::Spawn(s.clone()),
         };
@@ -402,6 +436,7 @@ fn profile_targets(
                 user: cli.user.clone().or_else(|| t.user.clone()),
                 password: password(&cli.password, t.password_env.as_deref(), env),
                 dbnum: cli.dbnum.or(t.dbnum),
+                password_env: t.password_env.clone().filter(|_| cli.password.is_none()),
             },
         });
     }
@@ -420,18 +455,20 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or_else(|| invalid(format!("cannot resolve host `{host}`")))
+        .ok_or_else(|| ConfigError::Unresolvable(format!("cannot resolve host `{host}`")))
 }
 
-fn resolve_hostport(s: &str) -> Result<SocketAddr, String> {
+fn resolve_hostport(s: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }
     let (host, port) = s
         .rsplit_once(':')
-        .ok_or_else(|| format!("`{s}` is not host:port"))?;
-    let port: u16 = port.parse().map_err(|_| format!("bad port in `{s}`"))?;
-    resolve(host, port).map_err(|e| e.to_string())
+        .ok_or_else(|| invalid(format!("`{s}` is not host:port")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid(format!("bad port in `{s}`")))?;
+    resolve(host, port)
 }
 
 #[cfg(test)]

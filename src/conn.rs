@@ -9,7 +9,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::resp::{self, ProtocolError, Value};
+use crate::resp::{self, ErrorClass, ProtocolError, Value};
 
 /// Credentials and database for the handshake. The password never appears in Debug output.
 #[derive(Clone, Default)]
@@ -17,6 +17,17 @@ pub struct Auth {
     pub user: Option<String>,
     pub password: Option<String>,
     pub dbnum: Option<u32>,
+    /// The profile's `password_env`, named when the server asks for a password it did not get.
+    pub password_env: Option<String>,
+}
+
+impl Auth {
+    /// The variable to name when a password is missing: the profile's, if it named one.
+    pub fn password_var(&self) -> Option<String> {
+        self.password_env
+            .clone()
+            .filter(|_| self.password.is_none())
+    }
 }
 
 impl std::fmt::Debug for Auth {
@@ -25,6 +36,7 @@ impl std::fmt::Debug for Auth {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("dbnum", &self.dbnum)
+            .field("password_env", &self.password_env)
             .finish()
     }
 }
@@ -41,9 +53,20 @@ pub enum ConnError {
     #[error("{addr}: authentication failed: {msg}")]
     Auth { addr: SocketAddr, msg: String },
     #[error(
-        "{addr}: the server requires a password (NOAUTH): pass -a PASSWORD or set REDISCLI_AUTH"
+        "{addr}: the server requires a password (NOAUTH): {}",
+        nopass_hint(var)
     )]
-    NoAuth { addr: SocketAddr },
+    NoAuth {
+        addr: SocketAddr,
+        /// The environment variable the password was to come from (None: `-a` or REDISCLI_AUTH).
+        var: Option<String>,
+    },
+    #[error("{addr} refused the connection: {msg}{hint}")]
+    Refused {
+        addr: SocketAddr,
+        msg: String,
+        hint: &'static str,
+    },
     #[error("{addr}: {cmd} failed: {msg}")]
     Command {
         addr: SocketAddr,
@@ -66,6 +89,13 @@ pub enum ConnError {
     Timeout { addr: SocketAddr, secs: f64 },
 }
 
+fn nopass_hint(var: &Option<String>) -> String {
+    match var {
+        Some(v) => format!("the profile takes it from ${v}, which is not set"),
+        None => "pass -a PASSWORD or set REDISCLI_AUTH".into(),
+    }
+}
+
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the handshake and the set-up PING wait for a reply: a server that accepts connections but
 /// never answers (hung, or not Redis) must fail the run instead of hanging it.
@@ -85,30 +115,74 @@ async fn bounded<T>(
         })
 }
 
-/// The commands a new connection sends before any request, in order, each with the name its error
-/// reports: AUTH when a password is set, SELECT for a non-zero database, READONLY for replica reads.
-pub fn handshake_commands(auth: &Auth, readonly: bool) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+/// One command a new connection sends before any request.
+#[derive(Clone, Debug)]
+pub struct HandshakeCmd {
+    /// Named in errors.
+    pub name: &'static str,
+    pub args: Vec<Vec<u8>>,
+    /// Sent only to prove the server answers: any reply but a refusal of the connection will do
+    /// (a least-privilege user may get NOPERM, a proxy may not know the command).
+    pub optional: bool,
+}
+
+/// The commands a new connection sends before any request, in order: AUTH when a password is set,
+/// SELECT for a non-zero database, READONLY for replica reads. With none of them, a PING whose
+/// reply proves the connection was accepted (a server over `maxclients` accepts, sends its
+/// refusal and closes: without a round trip that would surface as lost requests mid-run).
+pub fn handshake_commands(auth: &Auth, readonly: bool) -> Vec<HandshakeCmd> {
+    let required = |name, args| HandshakeCmd {
+        name,
+        args,
+        optional: false,
+    };
     let mut cmds = Vec::new();
     if let Some(pass) = &auth.password {
         let mut args = vec![b"AUTH".to_vec()];
         args.extend(auth.user.as_ref().map(|u| u.as_bytes().to_vec()));
         args.push(pass.as_bytes().to_vec());
-        cmds.push(("AUTH", args));
+        cmds.push(required("AUTH", args));
     }
     if let Some(db) = auth.dbnum.filter(|&d| d != 0) {
-        cmds.push((
-            "SELECT",
-            vec![b"SELECT".to_vec(), db.to_string().into_bytes()],
-        ));
+        let args = vec![b"SELECT".to_vec(), db.to_string().into_bytes()];
+        cmds.push(required("SELECT", args));
     }
     if readonly {
-        cmds.push(("READONLY", vec![b"READONLY".to_vec()]));
+        cmds.push(required("READONLY", vec![b"READONLY".to_vec()]));
+    }
+    if cmds.is_empty() {
+        cmds.push(HandshakeCmd {
+            name: "PING",
+            args: vec![b"PING".to_vec()],
+            optional: true,
+        });
     }
     cmds
 }
 
+/// Whether an error reply `msg` to handshake command `cmd` fails the connection.
+pub fn handshake_refused(cmd: &HandshakeCmd, msg: &[u8]) -> bool {
+    !cmd.optional || ErrorClass::of_error(msg).refuses_connection()
+}
+
 /// What an error reply `msg` to handshake command `cmd` means for the run.
 pub fn handshake_error(addr: SocketAddr, cmd: &'static str, msg: &str, auth: &Auth) -> ConnError {
+    match ErrorClass::of_error(msg.as_bytes()) {
+        ErrorClass::NoAuth if cmd != "AUTH" => {
+            return ConnError::NoAuth {
+                addr,
+                var: auth.password_var(),
+            };
+        }
+        ErrorClass::MaxClients | ErrorClass::Loading => {
+            return ConnError::Refused {
+                addr,
+                msg: msg.to_string(),
+                hint: refusal_hint(msg),
+            };
+        }
+        _ => {}
+    }
     if cmd == "AUTH" {
         // Redis answers "ERR AUTH <password> called without any password configured" without
         // echoing the password, but never print what we sent, only the server's words.
@@ -118,13 +192,20 @@ pub fn handshake_error(addr: SocketAddr, cmd: &'static str, msg: &str, auth: &Au
             msg: redact(msg, secret),
         };
     }
-    if msg.starts_with("NOAUTH") {
-        return ConnError::NoAuth { addr };
-    }
     ConnError::Command {
         addr,
         cmd,
         msg: msg.to_string(),
+    }
+}
+
+fn refusal_hint(msg: &str) -> &'static str {
+    match ErrorClass::of_error(msg.as_bytes()) {
+        ErrorClass::MaxClients => {
+            " (the server's maxclients is reached: raise it, or use fewer --clients)"
+        }
+        ErrorClass::Loading => " (the server is loading its dataset: try again when it is done)",
+        _ => "",
     }
 }
 
@@ -182,24 +263,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     async fn handshake(&mut self, auth: &Auth) -> Result<(), ConnError> {
-        for (name, args) in handshake_commands(auth, false) {
-            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            if let Value::Error(msg) = self.request(&args).await? {
-                return Err(handshake_error(self.addr, name, &msg, auth));
+        for cmd in handshake_commands(auth, false) {
+            let args: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
+            if let Value::Error(msg) = self.request(&args).await?
+                && handshake_refused(&cmd, msg.as_bytes())
+            {
+                return Err(handshake_error(self.addr, cmd.name, &msg, auth));
             }
         }
         Ok(())
-    }
-
-    /// Checks the server answers commands (a NOAUTH here means a password is needed).
-    pub async fn ping(&mut self) -> Result<(), ConnError> {
-        match bounded(self.addr, self.request(&[b"PING"])).await? {
-            Value::Error(msg) if msg.starts_with("NOAUTH") => {
-                Err(ConnError::NoAuth { addr: self.addr })
-            }
-            Value::Error(msg) => Err(self.command_error("PING", msg)),
-            _ => Ok(()),
-        }
     }
 
     pub fn command_error(&self, cmd: &'static str, msg: String) -> ConnError {
@@ -278,13 +350,14 @@ mod tests {
             user: user.map(String::from),
             password: password.map(String::from),
             dbnum,
+            password_env: None,
         }
     }
 
-    fn names(cmds: &[(&'static str, Vec<Vec<u8>>)]) -> Vec<String> {
+    fn names(cmds: &[HandshakeCmd]) -> Vec<String> {
         cmds.iter()
-            .map(|(_, args)| {
-                let words: Vec<_> = args.iter().map(|a| String::from_utf8_lossy(a)).collect();
+            .map(|c| {
+                let words: Vec<_> = c.args.iter().map(|a| String::from_utf8_lossy(a)).collect();
                 words.join(" ")
             })
             .collect()
@@ -292,13 +365,18 @@ mod tests {
 
     #[test]
     fn handshake_commands_in_order() {
-        assert!(handshake_commands(&Auth::default(), false).is_empty());
-        assert!(handshake_commands(&auth(None, None, Some(0)), false).is_empty());
+        // Nothing to set up: an optional PING proves the connection was accepted.
+        for a in [Auth::default(), auth(None, None, Some(0))] {
+            let cmds = handshake_commands(&a, false);
+            assert_eq!(names(&cmds), ["PING"]);
+            assert!(cmds[0].optional);
+        }
         let all = handshake_commands(&auth(Some("u"), Some("p"), Some(3)), true);
         assert_eq!(
-            all.iter().map(|c| c.0).collect::<Vec<_>>(),
+            all.iter().map(|c| c.name).collect::<Vec<_>>(),
             ["AUTH", "SELECT", "READONLY"]
         );
+        assert!(all.iter().all(|c| !c.optional));
         assert_eq!(names(&all), ["AUTH u p", "SELECT 3", "READONLY"]);
         let pass_only = handshake_commands(&auth(None, Some("p"), None), false);
         assert_eq!(names(&pass_only), ["AUTH p"]);
@@ -320,6 +398,47 @@ mod tests {
             e.to_string(),
             "127.0.0.1:1: SELECT failed: ERR DB index is out of range"
         );
+        // A refusal is named as one, with the server's words, even in reply to AUTH.
+        let e = handshake_error(addr, "AUTH", "ERR max number of clients reached", &a);
+        assert!(matches!(e, ConnError::Refused { .. }), "{e}");
+        assert!(e.to_string().starts_with(
+            "127.0.0.1:1 refused the connection: ERR max number of clients reached (the server's maxclients"
+        ));
+        let e = handshake_error(
+            addr,
+            "PING",
+            "LOADING Redis is loading the dataset in memory",
+            &a,
+        );
+        assert!(e.to_string().contains("loading its dataset"), "{e}");
+        // The hint names the variable the profile reads the password from.
+        let from_env = Auth {
+            password_env: Some("MY_VAR".into()),
+            ..Auth::default()
+        };
+        let e = handshake_error(addr, "PING", "NOAUTH Authentication required.", &from_env);
+        assert!(e.to_string().contains("$MY_VAR, which is not set"), "{e}");
+        assert!(!e.to_string().contains("REDISCLI_AUTH"), "{e}");
+        let e = handshake_error(addr, "PING", "NOAUTH Authentication required.", &a);
+        assert!(e.to_string().contains("REDISCLI_AUTH"), "{e}");
+    }
+
+    #[test]
+    fn only_refusals_fail_an_optional_command() {
+        let ping = &handshake_commands(&Auth::default(), false)[0];
+        assert!(!handshake_refused(
+            ping,
+            b"NOPERM User u has no permissions to run the 'ping' command"
+        ));
+        assert!(!handshake_refused(ping, b"ERR unknown command 'PING'"));
+        assert!(handshake_refused(
+            ping,
+            b"ERR max number of clients reached"
+        ));
+        assert!(handshake_refused(ping, b"NOAUTH Authentication required."));
+        assert!(handshake_refused(ping, b"LOADING Redis is loading"));
+        let auth_cmd = &handshake_commands(&auth(None, Some("p"), None), false)[0];
+        assert!(handshake_refused(auth_cmd, b"ERR unknown command 'AUTH'"));
     }
 
     /// A scripted server on the other end of an in-memory stream: answers each command line it
@@ -353,14 +472,12 @@ mod tests {
             vec![
                 b"+OK\r\n",
                 b"+OK\r\n",
-                b"+PONG\r\n",
                 b"*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
             ],
         ));
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let a = auth(None, Some("pw"), Some(2));
         let mut conn = Conn::from_stream(client, addr, &a, 100).await.unwrap();
-        conn.ping().await.unwrap();
         let reply = conn
             .request(&[b"CONFIG", b"GET", b"appendonly"])
             .await
@@ -372,7 +489,7 @@ mod tests {
         drop(conn);
         assert_eq!(
             server.await.unwrap(),
-            ["AUTH pw", "SELECT 2", "PING", "CONFIG GET appendonly"]
+            ["AUTH pw", "SELECT 2", "CONFIG GET appendonly"]
         );
     }
 

@@ -26,10 +26,12 @@ use crate::report::{RunMeta, TestResult, console, files};
 use crate::runner::PhaseSpec;
 use crate::stats::summarize;
 
-/// Exit codes: 0 done, 1 runtime failure (or a regression for `compare`), 2 bad input, 130 Ctrl-C.
+/// Exit codes: 0 done, 1 runtime failure (or a regression for `compare`), 2 bad input, 3 the run
+/// finished but a test failed the error check, 130 Ctrl-C.
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_CHECK: i32 = 3;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Set by SIGINT; polled by deployment start-up, and copied into each run's stop flag.
@@ -122,6 +124,12 @@ fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32
 }
 
 fn bench(c: &cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    if c.password.is_some() && !c.no_auth_warning {
+        let _ = writeln!(
+            err,
+            "rbench: warning: a password given with -a is visible to other users (ps, shell history); set REDISCLI_AUTH instead, or pass --no-auth-warning"
+        );
+    }
     match plan_or_exit(c, err) {
         Ok(plan) => execute(&plan, out, err).0,
         Err(code) => code,
@@ -137,6 +145,10 @@ fn plan_or_exit(c: &cli::Cli, err: &mut dyn Write) -> Result<Plan, i32> {
         Err(e @ config::ConfigError::Profile(_)) => {
             let _ = writeln!(err, "{e}");
             Err(EXIT_USAGE)
+        }
+        Err(e @ config::ConfigError::Unresolvable(_)) => {
+            let _ = writeln!(err, "rbench: {e}");
+            Err(EXIT_FAIL)
         }
         Err(e) => {
             let _ = writeln!(err, "rbench: {e}");
@@ -491,6 +503,7 @@ impl Session<'_> {
                 ok: st.ok,
                 errors: st.failed,
                 events: st.events,
+                words: st.words.clone(),
                 latency: summarize(&st.hist),
                 latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
                 hist: st.hist.clone(),
@@ -601,6 +614,15 @@ impl Session<'_> {
                 "rbench: interrupted; results measured so far were reported and saved"
             );
         }
-        code
+        if code != EXIT_OK {
+            return code;
+        }
+        match report::error_check(&self.results, self.plan.max_error_rate) {
+            Some(line) => {
+                let _ = writeln!(self.err, "rbench: {line}");
+                EXIT_CHECK
+            }
+            None => code,
+        }
     }
 }

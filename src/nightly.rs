@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::cli::{Cli, NightlyCli};
 use crate::report::compare::{self, Evaluation, Row, Thresholds, Verdict};
-use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+use crate::{EXIT_CHECK, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 
 pub const HISTORY: &str = "history.csv";
 pub const LEDGER: &str = "nights.csv";
@@ -87,6 +87,15 @@ pub fn run(c: &NightlyCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         ];
         append_ledger(&ledger, &row)
     };
+    if code == EXIT_CHECK {
+        // Figures from runs whose requests failed say nothing about speed: never a baseline.
+        let _ = record("errors", false, 0, &[]);
+        let _ = writeln!(
+            err,
+            "rbench nightly: tests failed the error check; night not judged"
+        );
+        return code;
+    }
     if code != EXIT_OK {
         // Whatever was measured is in the history already; an incomplete night never joins the
         // baseline.

@@ -67,6 +67,8 @@ pub struct Defaults {
     pub seed: Option<At<u64>>,
     pub stream_maxlen: Option<At<u64>>,
     pub list_maxlen: Option<At<u64>>,
+    /// Kept as written (`0.01`, `"1%"`): checked by the integrator.
+    pub max_error_rate: Option<At<String>>,
 }
 
 /// How to reach (or create) the deployment a target names.
@@ -180,6 +182,7 @@ struct RawDefaults {
     seed: Option<Spanned<u64>>,
     stream_maxlen: Option<Spanned<u64>>,
     list_maxlen: Option<Spanned<u64>>,
+    max_error_rate: Option<Spanned<RateText>>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +221,34 @@ impl<'de> Deserialize<'de> for DataSize {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<DataSize, E> {
                 Ok(DataSize(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `max_error_rate`: a fraction (`0.01`, `0`) or a percentage string (`"1%"`), kept as text.
+struct RateText(String);
+
+impl<'de> Deserialize<'de> for RateText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RateText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a fraction like 0.01 or a percentage like \"1%\"")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RateText, E> {
+                Ok(RateText(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RateText, E> {
+                Ok(RateText(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RateText, E> {
+                Ok(RateText(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RateText, E> {
+                Ok(RateText(v.to_string()))
             }
         }
         d.deserialize_any(V)
@@ -454,6 +485,13 @@ impl Parser<'_> {
             seed: d.seed.map(|s| self.at(s)),
             stream_maxlen: d.stream_maxlen.map(|s| self.at(s)),
             list_maxlen: d.list_maxlen.map(|s| self.at(s)),
+            max_error_rate: d.max_error_rate.map(|s| {
+                let a = self.at(s);
+                At {
+                    value: a.value.0,
+                    line: a.line,
+                }
+            }),
         })
     }
 

@@ -74,7 +74,16 @@ pub struct OpStats {
     /// Every error seen, by class, including redirects and retried failures.
     pub events: [u64; ErrorClass::COUNT],
     pub seconds: Vec<Second>,
+    /// The first words seen for each error class (the server's, or what broke the connection),
+    /// so a summary can say what "err=36787" was.
+    pub words: Words,
 }
+
+/// The first message seen per error class.
+pub type Words = [Option<Box<str>>; ErrorClass::COUNT];
+
+/// Messages are kept to this many bytes: enough to read, never a hostile reply's whole body.
+pub const WORDS_MAX: usize = 200;
 
 impl OpStats {
     pub fn new() -> OpStats {
@@ -85,6 +94,7 @@ impl OpStats {
             failed: 0,
             events: [0; ErrorClass::COUNT],
             seconds: Vec::new(),
+            words: Default::default(),
         }
     }
 
@@ -105,6 +115,11 @@ impl OpStats {
         }
         for (i, s) in o.seconds.iter().enumerate() {
             self.second(i).merge(s);
+        }
+        for (a, b) in self.words.iter_mut().zip(o.words.iter()) {
+            if a.is_none() {
+                a.clone_from(b);
+            }
         }
     }
 
@@ -180,6 +195,17 @@ impl Recorder {
         }
     }
 
+    /// Keeps `msg` as the words of `class` for `op`, unless some are kept already (cheap when so:
+    /// an all-errors run calls this for every reply).
+    #[inline]
+    pub fn words(&mut self, op: usize, class: ErrorClass, msg: &[u8]) {
+        if let Some(o) = self.ops.get_mut(op)
+            && o.words[class.index()].is_none()
+        {
+            o.words[class.index()] = Some(clip_words(msg));
+        }
+    }
+
     /// Requests finished (ok or failed) so far.
     pub fn finished(&self) -> u64 {
         self.ops.iter().map(OpStats::requests).sum()
@@ -192,6 +218,12 @@ impl Recorder {
             .map(|o| o.seconds.get(sec).cloned())
             .collect()
     }
+}
+
+#[cold]
+fn clip_words(msg: &[u8]) -> Box<str> {
+    let text = String::from_utf8_lossy(&msg[..msg.len().min(WORDS_MAX)]);
+    text.trim_end().into()
 }
 
 /// Merges the threads' recorders of one run.
@@ -268,6 +300,8 @@ mod tests {
         a.ok(0, 1, 500_000_000, 10);
         a.event(1, 0, ErrorClass::Moved);
         a.failed(1, 0, ErrorClass::Oom);
+        a.words(1, ErrorClass::Oom, b"OOM command not allowed");
+        a.words(1, ErrorClass::Oom, b"OOM second message");
         a.gave_up(1, 0);
         assert_eq!(a.finished(), 4);
         let mut b = Recorder::new(2, true);
@@ -282,6 +316,20 @@ mod tests {
         assert_eq!(merged[1].failed, 2);
         assert_eq!(merged[1].events[ErrorClass::Moved.index()], 1);
         assert_eq!(merged[1].events[ErrorClass::Oom.index()], 1);
+        // The first words of a class are kept, clipped.
+        assert_eq!(
+            merged[1].words[ErrorClass::Oom.index()].as_deref(),
+            Some("OOM command not allowed")
+        );
+        let mut c = Recorder::new(1, false);
+        c.words(0, ErrorClass::Err, &[b'x'; 10_000]);
+        assert_eq!(
+            c.ops[0].words[ErrorClass::Err.index()]
+                .as_ref()
+                .unwrap()
+                .len(),
+            WORDS_MAX
+        );
         let s = summarize(&merged[0].hist);
         assert!((s.min - 0.1).abs() < 0.001);
         let folded = fold_tail(&merged[0].seconds, Some(Duration::from_secs(1)));

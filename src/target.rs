@@ -121,8 +121,8 @@ pub fn prepare(
             (None, Some(a)) => (Route::Single(a), 1, a),
             (None, None) => unreachable_route(),
         };
+        // The handshake proves the server answers; nothing after it is required.
         let mut conn = Conn::connect(probe, &t.auth, 4096).await?;
-        conn.ping().await?;
         let persistence = persistence(&mut conn).await;
         if let Route::Single(a) = route
             && info_field(&mut conn, "cluster", "cluster_enabled")

@@ -22,6 +22,13 @@ const B: usize = 1;
 
 /// Runs rbench (killed by PID past `timeout`), prints what it did, and insists it exited 0.
 fn rbench(args: &[&str], timeout: Duration) -> RunOutput {
+    let out = rbench_any(args, timeout);
+    out.assert_ok();
+    out
+}
+
+/// As `rbench`, whatever the exit code.
+fn rbench_any(args: &[&str], timeout: Duration) -> RunOutput {
     let out = support::run_rbench_env(args, &[], timeout);
     eprintln!(
         "rbench {}\n  exit {} after {:.2?}\n  stdout: {}\n  stderr: {}",
@@ -31,7 +38,7 @@ fn rbench(args: &[&str], timeout: Duration) -> RunOutput {
         out.stdout.trim(),
         out.stderr.trim()
     );
-    out.assert_ok();
+    out.assert_no_panic();
     out
 }
 
@@ -58,11 +65,14 @@ fn bench(cluster: &FakeCluster, extra: &[&str]) -> (RunOutput, JsonResult) {
         json.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let out = rbench(&args, Duration::from_secs(30));
+    let out = rbench_any(&args, Duration::from_secs(30));
     let results = read_results(&json);
     assert_eq!(results.len(), 1, "one test, one result");
     let r = results.into_iter().next().unwrap();
     assert_eq!(r.test, "SET");
+    // Exit 0 exactly when no request failed (the default --max-error-rate is 0).
+    let expected = if r.errors > 0 || r.ok == 0 { 3 } else { 0 };
+    assert_eq!(out.code, expected, "{r:?}\n{}", out.stderr);
     // Preflight and discovery went through the fakes' CLUSTER SLOTS.
     assert!(cluster.stat(A).cluster_slots.load(Ordering::SeqCst) >= 1);
     (out, r)
@@ -77,6 +87,13 @@ fn redirect_loop_ends_in_too_many_redirects() {
         out.elapsed < Duration::from_secs(25),
         "took {:?}",
         out.elapsed
+    );
+    // Every request failed: the run says so in its exit code and one line naming the class.
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("SET on") && out.stderr.contains("too_many_redirects="),
+        "{}",
+        out.stderr
     );
     assert_eq!(r.requests, N, "every request is accounted for: {r:?}");
     assert_eq!(r.ok, 0, "{r:?}");
@@ -167,6 +184,9 @@ fn run_ending_mid_redirect_counts_the_redirect_class() {
             "4",
             "-q",
             "--no-save",
+            // The few requests the deadline cuts mid-redirect fail; that is not this test's point.
+            "--max-error-rate",
+            "50%",
             "--json",
             json.to_str().unwrap(),
         ],

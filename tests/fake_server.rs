@@ -208,7 +208,7 @@ fn a_server_that_never_answers_fails_instead_of_hanging() {
     // not Redis). Set-up must give up with a clear error rather than wait forever.
     let server = FakeServer::start(|_, _| Action::Delay(Duration::from_secs(3600), Vec::new()));
     // Without a password the set-up PING waits; with one, the AUTH of the handshake. Both at once.
-    let runs: Vec<Running> = [&[][..], &["-a", "pw-never-shown"][..]]
+    let runs: Vec<Running> = [&[][..], &["-a", "pw-never-shown", "--no-auth-warning"][..]]
         .iter()
         .map(|extra| {
             let mut args = vec!["-t", "set", "-n", "10", "--clients", "2", "--no-save"];
@@ -257,8 +257,16 @@ fn garbage_replies_are_counted_as_protocol_errors() {
     );
     eprintln!("{res:?}");
     res.assert_no_panic();
-    assert_eq!(res.code, 0, "{res:?}");
+    // Results are printed and saved, and the run fails with the check's code, naming the class.
+    assert_eq!(res.code, 3, "{res:?}");
     assert!(res.stdout.contains("protocol="), "{}", res.stdout);
+    let last = res.stderr_lines().last().copied().unwrap_or("");
+    assert!(
+        last.contains("SET on")
+            && last.contains("no successful reply")
+            && last.contains("protocol=40"),
+        "{last}"
+    );
     let doc = read_json(&json);
     let r = &doc["results"][0];
     assert_eq!(json_f64(r, &["ok"]), 0.0, "{r}");
@@ -344,7 +352,7 @@ fn a_server_that_always_drops_ends_the_run_at_its_duration() {
     );
     eprintln!("{res:?}");
     res.assert_no_panic();
-    assert_eq!(res.code, 0, "{res:?}");
+    assert_eq!(res.code, 3, "{res:?}");
     assert!(
         res.elapsed < Duration::from_secs(10),
         "took {:?}",
@@ -396,4 +404,203 @@ fn slow_replies_show_in_latency() {
     );
     // 4 rounds of 200 ms per client: the run took at least 0.8 s of measured time.
     assert!(json_f64(r, &["duration_s"]) >= 0.75, "{r}");
+}
+
+/// The reply a server that knows only GET and SET gives (a Redis-compatible proxy, or mini-redis):
+/// no PING, CONFIG, INFO or anything else.
+fn get_set_only(cmd: &[Vec<u8>], _: &mut ConnState) -> Action {
+    let name = String::from_utf8_lossy(cmd.first().map_or(&[][..], |c| c)).to_ascii_uppercase();
+    match name.as_str() {
+        "SET" => Action::Reply(b"+OK\r\n".to_vec()),
+        "GET" => Action::Reply(b"$3\r\nabc\r\n".to_vec()),
+        _ => Action::Reply(format!("-ERR unknown command '{name}'\r\n").into_bytes()),
+    }
+}
+
+/// Set-up needs nothing but the handshake's answer: a server that knows only GET and SET runs
+/// them, its persistence shown as unknown; a test whose command it does not know fails the run
+/// (exit 3) with the server's words.
+#[test]
+fn a_server_that_knows_only_get_and_set_runs_them() {
+    let server = FakeServer::start(get_set_only);
+    let dir = TempDir::new("getset");
+    let json = dir.join("g.json");
+    let res = run_rbench_env(
+        &fake_args(
+            &server,
+            &["-t", "set,get", "-n", "200", "--clients", "4", "--no-save"],
+        ),
+        &[],
+        Duration::from_secs(30),
+    );
+    eprintln!("{res:?}");
+    res.assert_ok();
+    assert!(
+        res.stdout.contains("persistence: unknown"),
+        "{}",
+        res.stdout
+    );
+    let res = run_rbench_env(
+        &fake_args(
+            &server,
+            &[
+                "-t",
+                "get,lpush",
+                "-n",
+                "200",
+                "--clients",
+                "4",
+                "--json",
+                json.to_str().unwrap(),
+                "--no-save",
+            ],
+        ),
+        &[],
+        Duration::from_secs(30),
+    );
+    eprintln!("{res:?}");
+    res.assert_no_panic();
+    assert_eq!(res.code, 3, "{res:?}");
+    let lines = res.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", res.stderr);
+    assert!(
+        lines[0].contains("LPUSH on") && lines[0].contains("ERR unknown command 'LPUSH'"),
+        "{}",
+        lines[0]
+    );
+    assert!(!lines[0].contains("GET on"), "{}", lines[0]);
+    let doc = read_json(&json);
+    assert_eq!(json_f64(&doc["results"][0], &["ok"]), 200.0);
+    let lpush = &doc["results"][1];
+    assert_eq!(json_f64(lpush, &["errors"]), 200.0, "{lpush}");
+    assert_eq!(
+        lpush["error_words"]["err"].as_str(),
+        Some("ERR unknown command 'LPUSH'"),
+        "{lpush}"
+    );
+}
+
+/// Every reply an error: the run completes, shows the server's words, and exits 3 — unless the
+/// errors are within --max-error-rate.
+#[test]
+fn all_error_replies_fail_the_run_with_the_servers_words() {
+    let server = FakeServer::start(after_handshake(|_, _| {
+        Action::Reply(b"-OOM command not allowed when used memory > 'maxmemory'.\r\n".to_vec())
+    }));
+    let args = ["-t", "set", "-n", "300", "--clients", "3", "--no-save"];
+    let res = run_rbench_env(&fake_args(&server, &args), &[], Duration::from_secs(30));
+    eprintln!("{res:?}");
+    res.assert_no_panic();
+    assert_eq!(res.code, 3, "{res:?}");
+    // The summary names the class and quotes the server.
+    assert!(
+        res.stdout
+            .contains("oom: OOM command not allowed when used memory > 'maxmemory'."),
+        "{}",
+        res.stdout
+    );
+    let line = res.stderr_lines().join("\n");
+    assert!(
+        line.contains("SET on") && line.contains("no successful reply") && line.contains("oom=300"),
+        "{line}"
+    );
+    let mut tolerant = args.to_vec();
+    tolerant.extend(["--max-error-rate", "100%"]);
+    let res = run_rbench_env(&fake_args(&server, &tolerant), &[], Duration::from_secs(30));
+    // No successful reply at all fails whatever the rate allows.
+    assert_eq!(res.code, 3, "{res:?}");
+}
+
+/// Some errors, within the allowed share, pass; above it, fail.
+#[test]
+fn max_error_rate_bounds_the_failed_share() {
+    // Every 10th command on a connection fails: 10 % of requests.
+    let server = FakeServer::start(after_handshake(|_, st| {
+        if st.bench_commands % 10 == 0 {
+            Action::Reply(b"-ERR injected\r\n".to_vec())
+        } else {
+            Action::Reply(b"+OK\r\n".to_vec())
+        }
+    }));
+    let run = |rate: &str| {
+        let args = [
+            "-t",
+            "set",
+            "-n",
+            "1000",
+            "--clients",
+            "2",
+            "--no-save",
+            "-q",
+            "--max-error-rate",
+            rate,
+        ];
+        let res = run_rbench_env(&fake_args(&server, &args), &[], Duration::from_secs(30));
+        eprintln!("{res:?}");
+        res.assert_no_panic();
+        res
+    };
+    assert_eq!(run("0.15").code, 0);
+    assert_eq!(run("12%").code, 0);
+    let res = run("5%");
+    assert_eq!(res.code, 3);
+    // About 100 (connections do not split the 1000 requests exactly evenly).
+    assert!(
+        res.stderr.contains("of 1000 requests failed"),
+        "{}",
+        res.stderr
+    );
+    assert!(res.stderr.contains(": ERR injected"), "{}", res.stderr);
+    let bad = run("150%");
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert_eq!(bad.stderr_lines().len(), 1, "{}", bad.stderr);
+}
+
+/// Malformed replies of several kinds: each is a protocol error for its request, never a success.
+#[test]
+fn malformed_replies_are_protocol_errors() {
+    for reply in [
+        &b"$-7\r\n"[..],
+        b"?foo\r\n",
+        b"$5\r\nab\r\n+OK\r\n",
+        b":12x\r\n",
+    ] {
+        let server = FakeServer::start(after_handshake(move |_, _| Action::Reply(reply.to_vec())));
+        let args = ["-t", "get", "-n", "20", "--clients", "1", "--no-save", "-q"];
+        let res = run_rbench_env(&fake_args(&server, &args), &[], Duration::from_secs(30));
+        eprintln!("{res:?}");
+        res.assert_no_panic();
+        assert_eq!(res.code, 3, "{:?}: {res:?}", String::from_utf8_lossy(reply));
+        assert!(res.stderr.contains("protocol="), "{}", res.stderr);
+    }
+}
+
+/// A server that completes the handshake, then never answers: a timed test ends promptly after
+/// its duration (not 2 s of grace later), and fails the run for having no successful reply.
+#[test]
+fn a_server_silent_after_the_handshake_ends_promptly() {
+    let server = FakeServer::start(after_handshake(|_, _| {
+        Action::Delay(Duration::from_secs(3600), Vec::new())
+    }));
+    let args = [
+        "-t",
+        "set,get",
+        "--duration",
+        "1s",
+        "--clients",
+        "2",
+        "--no-save",
+        "-q",
+    ];
+    let res = run_rbench_env(&fake_args(&server, &args), &[], Duration::from_secs(60));
+    eprintln!("{res:?}");
+    res.assert_no_panic();
+    assert_eq!(res.code, 3, "{res:?}");
+    // Two 1 s tests; each used to wait out a 2 s grace for replies that never came.
+    assert!(
+        res.elapsed < Duration::from_millis(3500),
+        "took {:?}",
+        res.elapsed
+    );
+    assert!(res.stderr.contains("no successful reply"), "{}", res.stderr);
 }

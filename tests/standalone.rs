@@ -248,9 +248,15 @@ fn password_auth_flag_env_and_user() {
     };
     let outdir = out.arg();
 
-    // -a
+    // -a, with redis-cli's warning that it shows in ps
     let res = run_rbench(&base(&["-a", "secret", "--out", &outdir]));
     res.assert_ok();
+    assert!(
+        res.stderr
+            .contains("warning: a password given with -a is visible"),
+        "{}",
+        res.stderr
+    );
     assert!(
         parse_quiet_line(res.stdout.trim()).is_some(),
         "{}",
@@ -270,9 +276,16 @@ fn password_auth_flag_env_and_user() {
     );
     // --user default -a
     let res = run_rbench(&base(&[
-        "--user", "default", "-a", "secret", "--out", &outdir,
+        "--user",
+        "default",
+        "-a",
+        "secret",
+        "--no-auth-warning",
+        "--out",
+        &outdir,
     ]));
     res.assert_ok();
+    assert_eq!(res.stderr, "", "--no-auth-warning silences the warning");
     assert!(
         parse_quiet_line(res.stdout.trim()).is_some(),
         "{}",
@@ -303,7 +316,7 @@ fn wrong_or_missing_password_fails_cleanly() {
     let dep = spawn_standalone(&["--requirepass", "secret"]);
     // Wrong password, from the flag and from the environment.
     for (args, env) in [
-        (vec!["-a", "wrong-pw-4711"], vec![]),
+        (vec!["-a", "wrong-pw-4711", "--no-auth-warning"], vec![]),
         (vec![], vec![("REDISCLI_AUTH", "wrong-pw-4711")]),
     ] {
         let mut a = vec!["-q", "-t", "set", "-n", "100", "--no-save"];
@@ -347,13 +360,12 @@ fn acl_users() {
         ),
         "OK"
     );
-    // A user allowed PING and GET only: its SETs are refused with NOPERM, counted as errors.
+    // A user allowed GET only (not even PING, CONFIG or INFO): its GETs run, its SETs are
+    // refused with NOPERM, counted as errors, and fail the run (exit 3) in the server's words.
     assert_eq!(
         cli(
             &dep,
-            &[
-                "ACL", "SETUSER", "reader", "on", ">readpw", "~*", "+ping", "+get"
-            ]
+            &["ACL", "SETUSER", "reader", "on", ">readpw", "~*", "+get"]
         ),
         "OK"
     );
@@ -391,17 +403,34 @@ fn acl_users() {
             "reader",
             "-a",
             "readpw",
+            "--no-auth-warning",
             "-t",
-            "set",
+            "get,set",
             "-n",
             "200",
             "--out",
             &out.arg(),
         ],
     ));
-    res.assert_ok();
+    res.assert_no_panic();
+    assert_eq!(res.code, 3, "{res:?}");
     assert!(res.stdout.contains("noperm=200"), "{}", res.stdout);
+    assert!(
+        res.stdout.contains("persistence: unknown"),
+        "{}",
+        res.stdout
+    );
+    let lines = res.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", res.stderr);
+    assert!(
+        lines[0].contains("SET on") && lines[0].contains("noperm=200: NOPERM"),
+        "{}",
+        lines[0]
+    );
+    assert!(!lines[0].contains("GET on"), "{}", lines[0]);
     let csv = results_csv(out.path());
+    let get = &csv.rows[csv.rows.len() - 2];
+    assert_eq!(csv.num(get, "ok"), 200.0);
     let last = csv.rows.last().unwrap();
     assert_eq!(csv.num(last, "ok"), 0.0);
     assert_eq!(csv.num(last, "errors"), 200.0);
@@ -414,6 +443,7 @@ fn acl_users() {
             "bench",
             "-a",
             "nope-pw",
+            "--no-auth-warning",
             "-t",
             "set",
             "-n",
@@ -459,8 +489,13 @@ fn bad_input_exits_2_with_one_line() {
     assert!(unknown.stderr.contains("nope"), "{}", unknown.stderr);
     unknown.assert_no_panic();
 
-    let cases: [&[&str]; 8] = [
+    let cases: [&[&str]; 12] = [
         &["-n", "abc"],
+        // Negative numbers are bad values for their flag, not unknown flags `-1`.
+        &["-n", "-1"],
+        &["--rps", "-5"],
+        &["--clients", "-3"],
+        &["--max-error-rate", "2"],
         &["-P", "0"],
         &["--clients", "0"],
         &["-d", "5-1"],
@@ -490,7 +525,62 @@ fn bad_input_exits_2_with_one_line() {
             "{case:?}: {}",
             res.stderr
         );
+        assert!(
+            !res.stderr.contains("unexpected argument"),
+            "{}",
+            res.stderr
+        );
     }
+}
+
+/// A host that does not resolve is a runtime failure (exit 1, as README says), not bad input.
+#[test]
+fn unresolvable_host_exits_1() {
+    let res = run_rbench(&["-h", "no-such-host.invalid", "-n", "10", "--no-save"]);
+    res.assert_no_panic();
+    assert_eq!(res.code, 1, "{res:?}");
+    assert_eq!(res.stderr_lines().len(), 1, "{}", res.stderr);
+    assert!(
+        res.stderr.contains("no-such-host.invalid"),
+        "{}",
+        res.stderr
+    );
+}
+
+/// A server over its maxclients refuses rbench's connections at set-up: the run fails there (exit
+/// 1) with the server's words, instead of counting lost connections.
+#[test]
+fn maxclients_refusal_fails_at_setup_with_the_servers_words() {
+    let dep = spawn_standalone(&["--maxclients", "5"]);
+    let res = run_rbench(&args_for(
+        &dep,
+        &["-t", "get", "-n", "1000", "--clients", "20", "--no-save"],
+    ));
+    res.assert_no_panic();
+    assert_eq!(res.code, 1, "{res:?}");
+    let lines = res.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", res.stderr);
+    assert!(
+        lines[0].contains("refused the connection: ERR max number of clients reached"),
+        "{}",
+        lines[0]
+    );
+    assert!(res.stdout.is_empty(), "{}", res.stdout);
+    // Within the limit, the same server runs.
+    let res = run_rbench(&args_for(
+        &dep,
+        &[
+            "-t",
+            "get",
+            "-n",
+            "1000",
+            "--clients",
+            "3",
+            "--no-save",
+            "-q",
+        ],
+    ));
+    res.assert_ok();
 }
 
 #[test]
@@ -562,15 +652,21 @@ fn results_files_append_and_have_every_column() {
         );
         assert!(csv.get(row, "timestamp").ends_with('Z'));
         assert_eq!(csv.get(row, "target_rps"), "");
+        assert_eq!(csv.get(row, "interrupted"), "false");
     }
 
     for run_id in [run_ids[0], run_ids[2]] {
         let timeline = Csv::read(&out.join(&format!("timeline-{run_id}.csv")));
         assert_eq!(
             timeline.text.lines().next().unwrap(),
-            "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms"
+            "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s"
         );
         assert!(!timeline.rows.is_empty(), "{}", timeline.text);
+        // A test of 1000 requests lasts a fraction of a second: its one row says how much.
+        for row in &timeline.rows {
+            let span = timeline.num(row, "span_s");
+            assert!(span > 0.0 && span < 1.0, "span_s {span}: {}", timeline.text);
+        }
         let table = std::fs::read_to_string(out.join(&format!("table-{run_id}.md")))
             .expect("table-<run_id>.md");
         assert!(table.starts_with("| test "), "{table}");
@@ -596,8 +692,16 @@ fn server_errors_are_errors_not_successes() {
         &dep,
         &["-t", "lpush", "-r", "1", "-n", "500", "--out", &out.arg()],
     ));
-    res.assert_ok();
+    res.assert_no_panic();
+    assert_eq!(res.code, 3, "{res:?}");
     assert!(res.stdout.contains("wrongtype=500"), "{}", res.stdout);
+    assert!(
+        res.stdout.contains(
+            "wrongtype: WRONGTYPE Operation against a key holding the wrong kind of value"
+        ),
+        "{}",
+        res.stdout
+    );
     assert!(!res.stdout.contains("errors: none"), "{}", res.stdout);
     let csv = results_csv(out.path());
     let row = csv.row_for_test("LPUSH");
@@ -610,7 +714,7 @@ fn server_errors_are_errors_not_successes() {
     let timeline = Csv::read(&out.join(&format!("timeline-{run_id}.csv")));
     assert_eq!(
         timeline.text.lines().next().unwrap(),
-        "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,wrongtype"
+        "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,wrongtype"
     );
     let (ok, errors, wrongtype) = timeline.rows.iter().fold((0.0, 0.0, 0.0), |a, r| {
         (
@@ -666,7 +770,13 @@ fn custom_commands() {
         &dep,
         &["-n", "10", "--out", &out.arg(), "NOSUCHCMD"],
     ));
-    res.assert_ok();
+    res.assert_no_panic();
+    assert_eq!(res.code, 3, "{res:?}");
+    assert!(
+        res.stderr.contains("ERR unknown command 'NOSUCHCMD'"),
+        "{}",
+        res.stderr
+    );
     assert!(res.stdout.contains("10 failed requests"), "{}", res.stdout);
     let csv = results_csv(out.path());
     let row = csv.row_for_test("NOSUCHCMD");

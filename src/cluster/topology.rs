@@ -335,7 +335,10 @@ async fn fetch_into(
             if let Value::Error(e) = &reply
                 && e.starts_with("NOAUTH")
             {
-                return Err(TopologyError::Conn(ConnError::NoAuth { addr }));
+                return Err(TopologyError::Conn(ConnError::NoAuth {
+                    addr,
+                    var: auth.password_var(),
+                }));
             }
             let mut candidate = map.clone();
             candidate.apply_cluster_slots(&reply, addr)?;

@@ -11,7 +11,9 @@ use mio::{Events, Interest, Poll, Token};
 use super::link::{Done, Link, LinkFail, State};
 use super::timer::{Clock, Ns, Timer};
 use super::transport::Transport;
-use super::{CLUSTER_READ_TIMEOUT, LiveSecond, Req, RunShared, STOP_GRACE, ThreadIo, ThreadReport};
+use super::{
+    LiveSecond, READ_TIMEOUT, Req, RunShared, STOP_GRACE, STOP_QUIET, ThreadIo, ThreadReport,
+};
 use crate::cluster::Route;
 use crate::cluster::topology::SlotMap;
 use crate::conn::{self, CONNECT_TIMEOUT, ConnError, SETUP_REPLY_TIMEOUT};
@@ -76,8 +78,8 @@ pub struct Engine<T: Transport> {
     pub(super) lost: Vec<Req>,
     pub(super) dirty: Vec<usize>,
     pub(super) to_pump: Vec<u16>,
-    pub(super) handshake: Vec<(&'static str, Vec<Vec<u8>>)>,
-    pub(super) handshake_ro: Vec<(&'static str, Vec<Vec<u8>>)>,
+    pub(super) handshake: Vec<conn::HandshakeCmd>,
+    pub(super) handshake_ro: Vec<conn::HandshakeCmd>,
     pub(super) stopping: Option<Ns>,
     /// Requests in node queues, and in flight on links.
     pub(super) queued: usize,
@@ -89,6 +91,8 @@ pub struct Engine<T: Transport> {
     pub(super) own_lag: hdrhistogram::Histogram<u64>,
     /// Last time full windows held a due request back.
     pub(super) held_at: Ns,
+    /// When a reply last arrived (the stop's quiet wait).
+    last_reply: Ns,
     next_maint: Ns,
     next_sec: usize,
 }
@@ -163,6 +167,7 @@ impl<T: Transport> Engine<T> {
             max_lag: 0,
             own_lag: crate::stats::new_histogram(),
             held_at: 0,
+            last_reply: 0,
             next_maint: 0,
             next_sec: 0,
         })
@@ -236,14 +241,16 @@ impl<T: Transport> Engine<T> {
     fn check_setup_timeouts(&self, now: Ns) -> Result<(), ConnError> {
         for l in &self.links {
             match l.state {
-                State::Connecting { since } if now - since > CONNECT_TIMEOUT.as_nanos() as Ns => {
+                State::Connecting { since }
+                    if now.saturating_sub(since) > CONNECT_TIMEOUT.as_nanos() as Ns =>
+                {
                     return Err(ConnError::ConnectTimeout {
                         addr: l.addr,
                         secs: CONNECT_TIMEOUT.as_secs_f64(),
                     });
                 }
                 State::Handshake { since }
-                    if now - since > SETUP_REPLY_TIMEOUT.as_nanos() as Ns =>
+                    if now.saturating_sub(since) > SETUP_REPLY_TIMEOUT.as_nanos() as Ns =>
                 {
                     return Err(ConnError::Timeout {
                         addr: l.addr,
@@ -271,7 +278,9 @@ impl<T: Transport> Engine<T> {
                     let clock = self.clock;
                     let mut at = || clock.now();
                     let link = &mut self.links[l];
-                    link.read(&mut self.scratch, &mut at, &mut self.done)
+                    let rec = &mut self.rec;
+                    let mut words = |op: u8, c, m: &[u8]| rec.words(op as usize, c, m);
+                    link.read(&mut self.scratch, &mut at, &mut self.done, &mut words)
                         .and_then(|_| link.flush())
                 }
             };
@@ -385,8 +394,13 @@ impl<T: Transport> Engine<T> {
             let before = self.done.len();
             let clock = self.clock;
             let mut at = || clock.now();
-            let up = self.links[l].read(&mut self.scratch, &mut at, &mut self.done)?;
+            let rec = &mut self.rec;
+            let mut words = |op: u8, c, m: &[u8]| rec.words(op as usize, c, m);
+            let up = self.links[l].read(&mut self.scratch, &mut at, &mut self.done, &mut words)?;
             self.in_flight -= self.done.len() - before;
+            if self.done.len() > before {
+                self.last_reply = now;
+            }
             if up {
                 self.link_up(l);
             } else if self.done.len() > before {
@@ -444,7 +458,11 @@ impl<T: Transport> Engine<T> {
 
     fn finished(&self, now: Ns) -> bool {
         match self.stopping {
-            Some(t) => self.in_flight == 0 || now >= t + STOP_GRACE.as_nanos() as Ns,
+            Some(t) => {
+                self.in_flight == 0
+                    || now >= t + STOP_GRACE.as_nanos() as Ns
+                    || now.saturating_sub(self.last_reply.max(t)) >= self.quiet_limit()
+            }
             None => {
                 let spent = match &self.schedule {
                     Some(s) => s.exhausted(),
@@ -453,6 +471,13 @@ impl<T: Transport> Engine<T> {
                 spent && self.queued == 0 && self.retries.is_empty() && self.in_flight == 0
             }
         }
+    }
+
+    /// How long the stop waits with no reply arriving: longer when replies have been slow.
+    fn quiet_limit(&self) -> Ns {
+        let slowest_us = self.rec.ops.iter().map(|o| o.hist.max()).max().unwrap_or(0);
+        let quiet = STOP_QUIET.as_nanos() as Ns;
+        (slowest_us * 2000).clamp(quiet, STOP_GRACE.as_nanos() as Ns)
     }
 
     /// Hands finished seconds to the live view, and the progress count.
@@ -479,19 +504,21 @@ impl<T: Transport> Engine<T> {
         self.io
             .completed
             .store(self.rec.finished(), Ordering::Relaxed);
-        let read_timeout = CLUSTER_READ_TIMEOUT.as_nanos() as Ns;
+        let read_timeout = READ_TIMEOUT.as_nanos() as Ns;
         for l in 0..self.links.len() {
             let link = &self.links[l];
             let fail = match link.state {
-                State::Connecting { since } if now - since > CONNECT_TIMEOUT.as_nanos() as Ns => {
+                State::Connecting { since }
+                    if now.saturating_sub(since) > CONNECT_TIMEOUT.as_nanos() as Ns =>
+                {
                     Some(LinkFail::Connect(std::io::ErrorKind::TimedOut.into()))
                 }
                 State::Handshake { since }
-                    if now - since > SETUP_REPLY_TIMEOUT.as_nanos() as Ns =>
+                    if now.saturating_sub(since) > SETUP_REPLY_TIMEOUT.as_nanos() as Ns =>
                 {
                     Some(LinkFail::Timeout)
                 }
-                State::Ready if self.cluster && link.busy > 0 => link
+                State::Ready if link.busy > 0 => link
                     .oldest_sent()
                     .filter(|&s| now.saturating_sub(s) > read_timeout)
                     .map(|_| LinkFail::Timeout),

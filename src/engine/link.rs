@@ -12,6 +12,7 @@ use super::Req;
 use super::timer::Ns;
 use super::transport::Transport;
 use crate::cluster::topology::parse_redirect;
+use crate::conn::HandshakeCmd;
 use crate::resp::{self, ErrorClass, ProtocolError, Reply};
 
 /// What an entry of the window is waiting for.
@@ -20,8 +21,9 @@ pub enum Pending {
     Req(Req),
     /// A reply read and dropped: ASKING before an asked command, LTRIM after a capped LPUSH.
     Skip,
-    /// A handshake command (AUTH, SELECT, READONLY), named for errors.
-    Handshake(&'static str),
+    /// A handshake command (AUTH, SELECT, READONLY, PING), named for errors; whether any reply
+    /// but a refusal will do (see `HandshakeCmd::optional`).
+    Handshake(&'static str, bool),
 }
 
 /// A reply as the engine needs it.
@@ -66,6 +68,18 @@ pub enum LinkFail {
 }
 
 impl LinkFail {
+    /// What happened, in words, for the summary next to its class.
+    pub fn words(&self) -> String {
+        match self {
+            LinkFail::Connect(e) => format!("connect: {e}"),
+            LinkFail::Io(e) => e.to_string(),
+            LinkFail::Eof => "connection closed by the server".into(),
+            LinkFail::Timeout => "no reply in time".into(),
+            LinkFail::Protocol(e) => e.to_string(),
+            LinkFail::Handshake(cmd, msg) => format!("{cmd}: {msg}"),
+        }
+    }
+
     /// The class the requests in flight on the link end up with.
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -124,7 +138,7 @@ impl<T: Transport> Link<T> {
         &mut self,
         registry: &Registry,
         token: Token,
-        handshake: &[(&'static str, Vec<Vec<u8>>)],
+        handshake: &[HandshakeCmd],
         now: Ns,
     ) -> Result<(), LinkFail> {
         let mut s = T::connect(self.addr).map_err(LinkFail::Connect)?;
@@ -133,12 +147,13 @@ impl<T: Transport> Link<T> {
             .map_err(LinkFail::Connect)?;
         self.stream = Some(s);
         self.state = State::Connecting { since: now };
-        for (name, args) in handshake {
-            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        for cmd in handshake {
+            let args: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
             let mut b = bytes::BytesMut::new();
             resp::encode_command(&mut b, &args);
             self.wbuf.extend_from_slice(&b);
-            self.window.push_back(Pending::Handshake(name));
+            self.window
+                .push_back(Pending::Handshake(cmd.name, cmd.optional));
         }
         self.handshake_left = handshake.len();
         Ok(())
@@ -202,12 +217,14 @@ impl<T: Transport> Link<T> {
     }
 
     /// Reads what has arrived and turns complete replies into `out` entries, timestamped once per
-    /// read (`now` is called after the bytes are in). Returns whether the handshake just completed.
+    /// read (`now` is called after the bytes are in); an error reply's words go to `words` with
+    /// its request's op. Returns whether the handshake just completed.
     pub fn read(
         &mut self,
         scratch: &mut [u8],
         now: &mut dyn FnMut() -> Ns,
         out: &mut Vec<Done>,
+        words: &mut dyn FnMut(u8, ErrorClass, &[u8]),
     ) -> Result<bool, LinkFail> {
         let mut became_ready = false;
         loop {
@@ -221,6 +238,7 @@ impl<T: Transport> Link<T> {
                 busy: &mut self.busy,
                 handshake_left: &mut self.handshake_left,
                 from: self.addr,
+                words: &mut *words,
             };
             if in_partial {
                 let used = sides.parse(&self.partial, at, out)?;
@@ -291,6 +309,7 @@ struct Sides<'a> {
     busy: &'a mut usize,
     handshake_left: &'a mut usize,
     from: SocketAddr,
+    words: &'a mut dyn FnMut(u8, ErrorClass, &[u8]),
 }
 
 impl Sides<'_> {
@@ -311,8 +330,10 @@ impl Sides<'_> {
             };
             match p {
                 Pending::Skip => {}
-                Pending::Handshake(cmd) => {
-                    if let Reply::Error(_, msg) = reply {
+                Pending::Handshake(cmd, optional) => {
+                    if let Reply::Error(class, msg) = reply
+                        && (!optional || class.refuses_connection())
+                    {
                         let msg = String::from_utf8_lossy(msg).into_owned();
                         return Err(LinkFail::Handshake(cmd, msg));
                     }
@@ -327,6 +348,9 @@ impl Sides<'_> {
                         }
                         Reply::Error(c, _) => Raw::Err(c, None),
                     };
+                    if let Reply::Error(c, msg) = reply {
+                        (self.words)(req.op, c, msg);
+                    }
                     out.push(Done { req, raw, at });
                 }
             }
@@ -398,12 +422,14 @@ mod tests {
         for chunk in bytes.chunks(7_777) {
             server.write_all(chunk).unwrap();
             std::thread::sleep(Duration::from_millis(2));
-            link.read(&mut scratch, &mut now, &mut out).unwrap();
+            link.read(&mut scratch, &mut now, &mut out, &mut |_, _, _| {})
+                .unwrap();
         }
         while out.len() < 3 && Instant::now() < deadline {
             poll.poll(&mut events, Some(Duration::from_millis(10)))
                 .unwrap();
-            link.read(&mut scratch, &mut now, &mut out).unwrap();
+            link.read(&mut scratch, &mut now, &mut out, &mut |_, _, _| {})
+                .unwrap();
         }
         let ops: Vec<u8> = out.iter().map(|d| d.req.op).collect();
         assert_eq!(ops, [0, 1, 2]);
@@ -425,7 +451,11 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let poll = Poll::new().unwrap();
         let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
-        let hs = [("AUTH", vec![b"AUTH".to_vec(), b"pw".to_vec()])];
+        let hs = [HandshakeCmd {
+            name: "AUTH",
+            args: vec![b"AUTH".to_vec(), b"pw".to_vec()],
+            optional: false,
+        }];
         link.connect(poll.registry(), Token(0), &hs, 0).unwrap();
         let (mut server, _) = listener.accept().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -440,7 +470,7 @@ mod tests {
         let mut scratch = vec![0u8; 512];
         let mut out = Vec::new();
         loop {
-            match link.read(&mut scratch, &mut || 0, &mut out) {
+            match link.read(&mut scratch, &mut || 0, &mut out, &mut |_, _, _| {}) {
                 Ok(_) => assert!(Instant::now() < deadline, "no reply read"),
                 Err(LinkFail::Handshake(cmd, msg)) => {
                     assert_eq!(cmd, "AUTH");

@@ -34,9 +34,12 @@ pub use transport::Transport;
 /// How long in-flight requests get to finish once the run is told to stop (a stalled server must
 /// not hold the run hostage).
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
-/// How long a cluster connection may leave a request unanswered before it is declared dead (the
-/// request is then retried elsewhere, as after a failover).
-pub const CLUSTER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Within the grace, the wait also ends once no reply has come for this long (or twice the
+/// slowest reply seen, if longer): a server that stopped answering costs a test this, not 2 s.
+pub const STOP_QUIET: Duration = Duration::from_millis(200);
+/// How long a connection may leave a request unanswered before it is declared dead (the request is
+/// then retried, elsewhere in a cluster as after a failover; a silent server fails it as `timeout`).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every thread of one run shares: read-only while it runs, but for the stop flag and the
 /// closed-loop budget (claimed in chunks).

@@ -108,6 +108,12 @@ impl<T: Transport> Engine<T> {
         let class = f.class();
         let mut lost = std::mem::take(&mut self.lost);
         self.links[l].close(self.poll.registry(), &mut lost);
+        let words = f.words();
+        let ops = lost.iter().map(|r| r.op as usize);
+        let queued = self.nodes[n as usize].queue.front().map(|r| r.op as usize);
+        for op in ops.chain(queued) {
+            self.rec.words(op, class, words.as_bytes());
+        }
         self.in_flight -= lost.len();
         if matches!(was, State::Connecting { .. } | State::Handshake { .. }) {
             // A connect attempt failed: one event, and the node's queued requests now wait for
@@ -168,7 +174,7 @@ impl<T: Transport> Engine<T> {
                 .nodes
                 .first()
                 .and_then(|n| n.down_since)
-                .is_some_and(|t| now - t >= window);
+                .is_some_and(|t| now.saturating_sub(t) >= window);
         if !dead {
             return;
         }
@@ -180,6 +186,8 @@ impl<T: Transport> Engine<T> {
             let (op, _, _) = self.generator.draw(&self.shared.ops);
             self.claimed += 1;
             self.rec.failed(op, sec, ErrorClass::ConnRefused);
+            let why = b"the server refused connections for the whole retry window";
+            self.rec.words(op, ErrorClass::ConnRefused, why);
         }
         self.begin_stop(now);
     }

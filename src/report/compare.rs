@@ -525,6 +525,8 @@ pub fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
     ] = idx;
 
     let i_requests = headers.iter().position(|h| h == "requests");
+    // A test cut short by a signal measured part of a run: not a sample of the configuration.
+    let i_interrupted = headers.iter().position(|h| h == "interrupted");
     let mut rows = Vec::new();
     let mut rec = csv::StringRecord::new();
     while rdr.read_record(&mut rec).map_err(|e| csv_error(&name, e))? {
@@ -545,6 +547,9 @@ pub fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
                 column: col,
             })
         };
+        if i_interrupted.and_then(|i| rec.get(i)) == Some("true") {
+            continue;
+        }
         let rate = field(i_rate, "target_rps")?;
         let target_rps = if rate.is_empty() {
             None

@@ -123,6 +123,11 @@ pub fn block(r: &TestResult) -> String {
             r.errors,
             list.join(" ")
         ));
+        for (c, _) in &classes {
+            if let Some(w) = r.words_of(*c) {
+                s.push_str(&format!("    {}: {w}\n", c.name()));
+            }
+        }
     }
     if r.unanswered > 0 {
         s.push_str(&format!(

@@ -44,7 +44,7 @@ pub const LONG_HEADER: [&str; 26] = [
     "p999_ms",
     "max_ms",
 ];
-pub const LONG_EXTRA: [&str; 8] = [
+pub const LONG_EXTRA: [&str; 9] = [
     "masters",
     "threads",
     "key_dist",
@@ -53,6 +53,7 @@ pub const LONG_EXTRA: [&str; 8] = [
     "achieved_rps",
     "p99_uncorrected_ms",
     "error_classes",
+    "interrupted",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +118,7 @@ fn long_row(meta: &RunMeta, r: &TestResult) -> Vec<String> {
             .unwrap_or_default(),
         r.latency_uncorrected.map(|u| f3(u.p99)).unwrap_or_default(),
         classes.join(" "),
+        r.interrupted.to_string(),
     ]
 }
 
@@ -185,7 +187,9 @@ pub fn timeline_csv(results: &[TestResult]) -> String {
         .copied()
         .filter(|c| results.iter().any(|r| r.events[c.index()] > 0))
         .collect();
-    let mut out = String::from("elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms");
+    // span_s: the seconds of the run a row covers — 1 but for a run's last, partial second, whose
+    // counts are not a per-second rate.
+    let mut out = String::from("elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s");
     for c in &classes {
         out.push(',');
         out.push_str(c.name());
@@ -203,12 +207,13 @@ pub fn timeline_csv(results: &[TestResult]) -> String {
                 )
             };
             out.push_str(&format!(
-                "{},{},{},{},{},{p50:.3},{p99:.3},{max:.3}",
+                "{},{},{},{},{},{p50:.3},{p99:.3},{max:.3},{:.3}",
                 i + 1,
                 csv_field(&r.target),
                 csv_field(&r.test),
                 s.ok,
-                s.failed
+                s.failed,
+                r.span_of_second(i)
             ));
             for c in &classes {
                 out.push_str(&format!(",{}", s.events[c.index()]));
@@ -287,6 +292,11 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
                 .into_iter()
                 .map(|(c, n)| (c.name().to_string(), n.into()))
                 .collect();
+            let words: serde_json::Map<String, serde_json::Value> = r
+                .error_classes()
+                .into_iter()
+                .filter_map(|(c, _)| Some((c.name().to_string(), r.words_of(c)?.into())))
+                .collect();
             serde_json::json!({
                 "target": r.target, "deployment": r.deployment, "persistence": r.persistence,
                 "masters": r.masters, "test": r.test, "mix": r.mix, "clients": r.clients,
@@ -294,14 +304,14 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
                 "data_size": r.data_size, "keyspace": r.keyspace, "key_dist": r.key_dist,
                 "target_rps": r.target_rps, "achieved_rps": r.achieved_rps, "max_lag_ms": r.max_lag_ms,
                 "repeat": r.repeat, "requests": r.requests, "duration_s": r.duration_s, "rps": r.rps,
-                "ok": r.ok, "errors": r.errors, "error_classes": classes,
+                "ok": r.ok, "errors": r.errors, "error_classes": classes, "error_words": words,
                 "latency": lat(&r.latency),
                 "latency_uncorrected": r.latency_uncorrected.as_ref().map(lat),
                 "client_lag": r.client_lag.as_ref().map(lat),
                 "unanswered": r.unanswered, "interrupted": r.interrupted,
                 "timeline": r.timeline.iter().enumerate().map(|(i, s)| {
                     let h = summarize(&s.hist);
-                    serde_json::json!({"elapsed_s": i + 1, "ok": s.ok, "errors": s.failed, "p50_ms": h.p50, "p99_ms": h.p99, "max_ms": h.max})
+                    serde_json::json!({"elapsed_s": i + 1, "span_s": r.span_of_second(i), "ok": s.ok, "errors": s.failed, "p50_ms": h.p50, "p99_ms": h.p99, "max_ms": h.max})
                 }).collect::<Vec<_>>(),
             })
         })

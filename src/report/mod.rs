@@ -11,7 +11,7 @@ pub mod verdict;
 use hdrhistogram::Histogram;
 
 use crate::resp::ErrorClass;
-use crate::stats::{Second, Summary};
+use crate::stats::{Second, Summary, Words};
 
 /// Identifies one invocation of rbench in every file it writes.
 #[derive(Clone, Debug)]
@@ -48,6 +48,8 @@ pub struct TestResult {
     pub ok: u64,
     pub errors: u64,
     pub events: [u64; ErrorClass::COUNT],
+    /// The first words seen per error class (the server's own, or what broke a connection).
+    pub words: Words,
     pub latency: Summary,
     /// Open loop only: latency from the actual send time (what coordinated omission would report).
     pub latency_uncorrected: Option<Summary>,
@@ -73,6 +75,21 @@ impl TestResult {
             .collect()
     }
 
+    /// The seconds of the run that timeline row `i` covers: 1, but for a last partial second.
+    pub fn span_of_second(&self, i: usize) -> f64 {
+        let last = self.timeline.len().saturating_sub(1);
+        if i < last {
+            1.0
+        } else {
+            (self.duration_s - i as f64).clamp(0.0, 1.0)
+        }
+    }
+
+    /// The words kept for `class`, if any.
+    pub fn words_of(&self, class: ErrorClass) -> Option<&str> {
+        self.words[class.index()].as_deref()
+    }
+
     /// The client could not keep up with the target rate.
     pub fn fell_behind(&self) -> bool {
         match (self.target_rps, self.achieved_rps) {
@@ -80,6 +97,68 @@ impl TestResult {
             _ => false,
         }
     }
+}
+
+/// Why a result fails the error check, if it does: no successful reply at all, or failed
+/// requests above `max_rate` of its requests.
+pub fn check_failure(r: &TestResult, max_rate: f64) -> Option<String> {
+    let why = if r.ok == 0 {
+        "no successful reply".to_string()
+    } else if r.errors as f64 > max_rate * r.requests as f64 {
+        format!("{} of {} requests failed", r.errors, r.requests)
+    } else {
+        return None;
+    };
+    let classes: Vec<String> = r
+        .error_classes()
+        .iter()
+        .map(|&(c, n)| match r.words_of(c) {
+            Some(w) => format!("{}={n}: {w}", c.name()),
+            None => format!("{}={n}", c.name()),
+        })
+        .collect();
+    let repeat = if r.repeat > 1 {
+        format!(", repeat {}", r.repeat)
+    } else {
+        String::new()
+    };
+    Some(if classes.is_empty() {
+        format!("{} on {}{repeat}: {why}", r.test, r.target)
+    } else {
+        format!(
+            "{} on {}{repeat}: {why} ({})",
+            r.test,
+            r.target,
+            classes.join("; ")
+        )
+    })
+}
+
+/// One line naming every result that failed the error check, or None when all passed.
+pub fn error_check(results: &[TestResult], max_rate: f64) -> Option<String> {
+    const SHOWN: usize = 5;
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| check_failure(r, max_rate))
+        .collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let more = match failed.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!(" | and {n} more"),
+    };
+    let limit = if max_rate == 0.0 {
+        "no failed request allowed".to_string()
+    } else {
+        format!("--max-error-rate {}%", max_rate * 100.0)
+    };
+    Some(format!(
+        "{} of {} results failed the error check ({limit}): {}{more}",
+        failed.len(),
+        results.len(),
+        failed[..failed.len().min(SHOWN)].join(" | ")
+    ))
 }
 
 /// `2026-11-22T10:00:00Z` without a date crate: days-to-civil from Howard Hinnant's algorithm.

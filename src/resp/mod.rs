@@ -32,6 +32,8 @@ pub enum ErrorClass {
     ReadOnly,
     MasterDown,
     ExecAbort,
+    MaxClients,
+    Misconf,
     Other,
     ConnLost,
     ConnRefused,
@@ -41,7 +43,7 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 21] = [
+    pub const ALL: [ErrorClass; 23] = [
         ErrorClass::Err,
         ErrorClass::WrongType,
         ErrorClass::Oom,
@@ -57,6 +59,8 @@ impl ErrorClass {
         ErrorClass::ReadOnly,
         ErrorClass::MasterDown,
         ErrorClass::ExecAbort,
+        ErrorClass::MaxClients,
+        ErrorClass::Misconf,
         ErrorClass::Other,
         ErrorClass::ConnLost,
         ErrorClass::ConnRefused,
@@ -88,6 +92,8 @@ impl ErrorClass {
             ErrorClass::ReadOnly => "readonly",
             ErrorClass::MasterDown => "masterdown",
             ErrorClass::ExecAbort => "execabort",
+            ErrorClass::MaxClients => "maxclients",
+            ErrorClass::Misconf => "misconf",
             ErrorClass::Other => "other",
             ErrorClass::ConnLost => "conn_lost",
             ErrorClass::ConnRefused => "conn_refused",
@@ -101,10 +107,10 @@ impl ErrorClass {
     pub fn of_error(msg: &[u8]) -> ErrorClass {
         let word = msg.split(|&b| b == b' ').next().unwrap_or(msg);
         match word {
-            b"ERR" => {
-                // CROSSSLOT arrives as `-CROSSSLOT`, but some proxies wrap it in ERR.
-                ErrorClass::Err
-            }
+            // Redis refuses a connection over maxclients with a plain ERR; it is told apart by its
+            // words because it means "fewer connections", not "bad command".
+            b"ERR" if msg.starts_with(MAXCLIENTS_MSG) => ErrorClass::MaxClients,
+            b"ERR" => ErrorClass::Err,
             b"WRONGTYPE" => ErrorClass::WrongType,
             b"OOM" => ErrorClass::Oom,
             b"NOAUTH" | b"WRONGPASS" => ErrorClass::NoAuth,
@@ -119,8 +125,23 @@ impl ErrorClass {
             b"READONLY" => ErrorClass::ReadOnly,
             b"MASTERDOWN" => ErrorClass::MasterDown,
             b"EXECABORT" => ErrorClass::ExecAbort,
+            b"MISCONF" => ErrorClass::Misconf,
             _ => ErrorClass::Other,
         }
+    }
+}
+
+/// What Redis sends (then closes) to a connection accepted over its `maxclients`.
+pub const MAXCLIENTS_MSG: &[u8] = b"ERR max number of clients reached";
+
+impl ErrorClass {
+    /// Refusals of the connection itself rather than of one command: met while connecting, they
+    /// fail the run at set-up (no number measured through them would mean anything).
+    pub fn refuses_connection(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::MaxClients | ErrorClass::NoAuth | ErrorClass::Loading
+        )
     }
 }
 
