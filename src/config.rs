@@ -509,4 +509,36 @@ mod warmup_tests {
         assert!(e.contains(":2:") && e.contains("soon"), "{e}");
         assert!(plan_of(&["--warmup=-1s"], None).is_err());
     }
+
+    #[test]
+    fn max_error_rate_from_flag_and_profile() {
+        assert_eq!(plan_of(&[], None).unwrap().max_error_rate, 0.0);
+        let p = plan_of(&["--max-error-rate", "0.5%"], None).unwrap();
+        assert!((p.max_error_rate - 0.005).abs() < 1e-12);
+        let prof = |v: &str| {
+            format!(
+                "[defaults]\nmax_error_rate = {v}\n[[target]]\nname = \"t\"\naddr = \"127.0.0.1:6379\"\n"
+            )
+        };
+        assert_eq!(
+            plan_of(&[], Some(&prof("0.25"))).unwrap().max_error_rate,
+            0.25
+        );
+        assert_eq!(
+            plan_of(&[], Some(&prof("\"100%\"")))
+                .unwrap()
+                .max_error_rate,
+            1.0
+        );
+        // The flag wins over the profile.
+        let p = plan_of(&["--max-error-rate", "0"], Some(&prof("1"))).unwrap();
+        assert_eq!(p.max_error_rate, 0.0);
+        let e = plan_of(&[], Some(&prof("\"lots\"")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2:") && e.contains("lots"), "{e}");
+        for bad in ["-1", "1.5", "101%", "x", "nan"] {
+            assert!(parse_error_rate(bad).is_err(), "{bad}");
+        }
+    }
 }

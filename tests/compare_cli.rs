@@ -31,6 +31,7 @@ struct Row {
     test: &'static str,
     rps: f64,
     p99: f64,
+    interrupted: bool,
 }
 
 fn row(target: &'static str, test: &'static str, rps: f64, p99: f64) -> Row {
@@ -41,6 +42,7 @@ fn row(target: &'static str, test: &'static str, rps: f64, p99: f64) -> Row {
         test,
         rps,
         p99,
+        interrupted: false,
     }
 }
 
@@ -112,6 +114,7 @@ impl Row {
         m.insert("rps", format!("{:.2}", self.rps));
         m.insert("duration_s", format!("{:.3}", 20000.0 / self.rps));
         m.insert("p99_ms", format!("{:.3}", self.p99));
+        m.insert("interrupted", self.interrupted.to_string());
         m
     }
 }
@@ -230,7 +233,8 @@ fn real_run(dir: &TempDir) -> String {
         "-t",
         "set,get",
         "-n",
-        "2000",
+        // Repeats of a few ms swing 2× on a busy machine, enough to overlap a halved rate.
+        "10000",
         "--clients",
         "10",
         "--repeat",
@@ -611,4 +615,36 @@ fn bad_thresholds_exit_2() {
     assert_unusable(&res, &["--max-drop", "-5%"], "--max-drop=-5%");
     // The same files with sane thresholds are fine, so it was the threshold that failed.
     assert_pass(&compare(&f, &f, &["--max-drop", "5%"]), "sane threshold");
+}
+
+/// Rows of tests a signal cut short are partial measurements: compare leaves them out.
+#[test]
+fn interrupted_rows_are_not_samples() {
+    let work = TempDir::new("cmp-interrupted");
+    let base = repeated(&[row("a", "SET", 100_000.0, 1.0)]);
+    let mut cand = repeated(&[row("a", "SET", 100_000.0, 1.0)]);
+    // Cut short: a third of the throughput, and every such row would be a regression.
+    cand.extend(
+        reps(row("a", "SET", 30_000.0, 1.0))
+            .into_iter()
+            .map(|r| Row {
+                interrupted: true,
+                ..r
+            }),
+    );
+    let b = write(&work, "b.csv", &long_csv(&base, None));
+    let c = write(&work, "c.csv", &long_csv(&cand, None));
+    assert_pass(&compare(&b, &c, &[]), "interrupted rows left out");
+    // Only cut-short rows in the candidate: nothing left to compare.
+    let only = reps(row("a", "SET", 30_000.0, 1.0))
+        .into_iter()
+        .map(|r| Row {
+            interrupted: true,
+            ..r
+        })
+        .collect::<Vec<_>>();
+    let c = write(&work, "c2.csv", &long_csv(&only, None));
+    let res = compare(&b, &c, &[]);
+    assert_ne!(res.code, 0, "{res:?}");
+    assert!(!res.stdout.contains("no regression"), "{}", res.stdout);
 }

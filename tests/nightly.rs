@@ -120,6 +120,18 @@ fn nights_first_same_slow_and_accepted() {
     assert!(res.stdout.contains("nightly: PASS"), "{}", res.stdout);
     assert!(res.stdout.contains("5/5"), "{}", res.stdout);
 
+    // A night whose requests fail (a full server answers OOM) is not judged and never a baseline.
+    assert_eq!(
+        cli(&dep, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
+        "OK"
+    );
+    assert_eq!(cli(&dep, &["CONFIG", "SET", "maxmemory", "1"]), "OK");
+    let res = nightly(&prof, &out, &loose);
+    assert_eq!(cli(&dep, &["CONFIG", "SET", "maxmemory", "0"]), "OK");
+    assert_eq!(res.code, 3, "{res:?}");
+    assert!(res.stderr.contains("oom="), "{}", res.stderr);
+    assert!(res.stderr.contains("night not judged"), "{}", res.stderr);
+
     // Night 3: the server loses half its time.
     let slow = DutyCycle::start(dep.nodes()[0].pid);
     let res = nightly(&prof, &out, &loose);
@@ -153,18 +165,19 @@ fn nights_first_same_slow_and_accepted() {
         [
             ("first".into(), "yes".into()),
             ("pass".into(), "yes".into()),
+            ("errors".into(), "no".into()),
             ("regression".into(), "no".into()),
             ("accepted".into(), "yes".into()),
         ]
     );
 
-    // One header, whole rows: 4 nights × 5 repeats.
+    // One header, whole rows: 5 nights × 5 repeats.
     let text = std::fs::read_to_string(out.join("history.csv")).expect("history");
     assert_eq!(
         text.lines().filter(|l| l.starts_with("timestamp,")).count(),
         1
     );
-    assert_eq!(Csv::parse(&text).rows.len(), 20);
+    assert_eq!(Csv::parse(&text).rows.len(), 25);
 }
 
 #[test]
