@@ -482,7 +482,10 @@ mod warmup_tests {
         let mut argv = vec!["rbench".to_string()];
         argv.extend(args.iter().map(|s| s.to_string()));
         if let Some(text) = profile {
-            let p = dir.join(format!("p{}.toml", argv.len()));
+            // Tests run in parallel: every profile gets its own file.
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let p = dir.join(format!("p{n}.toml"));
             std::fs::write(&p, text).unwrap();
             argv.push("-c".into());
             argv.push(p.to_string_lossy().into_owned());

@@ -12,6 +12,7 @@ pub mod profile;
 pub mod report;
 pub mod resp;
 pub mod runner;
+pub mod signals;
 pub mod stats;
 pub mod target;
 pub mod workload;
@@ -27,18 +28,31 @@ use crate::runner::PhaseSpec;
 use crate::stats::summarize;
 
 /// Exit codes: 0 done, 1 runtime failure (or a regression for `compare`), 2 bad input, 3 the run
-/// finished but a test failed the error check, 130 Ctrl-C.
+/// finished but a test failed the error check, 128 + the signal that stopped the run: 129 SIGHUP,
+/// 130 SIGINT (Ctrl-C), 143 SIGTERM.
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_CHECK: i32 = 3;
+/// Ctrl-C (SIGINT); see [`signals::exit_code`] for the others.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
-/// Set by SIGINT; polled by deployment start-up, and copied into each run's stop flag.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
+/// Set by SIGINT, SIGTERM or SIGHUP; polled by deployment start-up, and copied into each run's stop
+/// flag.
 pub fn interrupted() -> &'static AtomicBool {
-    &INTERRUPTED
+    signals::flag()
+}
+
+/// The signal that asked the run to stop, if one did (SIGINT when the flag was set directly).
+fn stop_signal() -> Option<i32> {
+    signals::flag()
+        .load(Ordering::SeqCst)
+        .then(|| signals::received().unwrap_or(libc::SIGINT))
+}
+
+/// The exit code of a run a signal stopped: 128 + the signal.
+fn stopped_code() -> i32 {
+    stop_signal().map_or(EXIT_INTERRUPTED, signals::exit_code)
 }
 
 /// Runs rbench with `args` (argv, program name first), printing to stdout/stderr; returns the exit
@@ -124,6 +138,7 @@ fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32
 }
 
 fn bench(c: &cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    signals::start_run();
     if c.password.is_some() && !c.no_auth_warning {
         let _ = writeln!(
             err,
@@ -157,11 +172,25 @@ fn plan_or_exit(c: &cli::Cli, err: &mut dyn Write) -> Result<Plan, i32> {
     }
 }
 
-/// Runs a plan to the end (or the first failure, or Ctrl-C): the exit code, and the identity its
-/// rows were written under.
+/// Runs a plan to the end (or the first failure, or a signal): the exit code, and the identity its
+/// rows were written under. `signals::start_run()` must have been called (at the very start, so no
+/// signal is missed).
 fn execute(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> (i32, RunMeta) {
-    INTERRUPTED.store(false, Ordering::SeqCst);
-    install_sigint_handler();
+    match deploy::remove_leftover_temp_dirs() {
+        0 => {}
+        1 => {
+            let _ = writeln!(
+                err,
+                "rbench: removed 1 leftover temp dir of a run that was killed"
+            );
+        }
+        n => {
+            let _ = writeln!(
+                err,
+                "rbench: removed {n} leftover temp dirs of runs that were killed"
+            );
+        }
+    }
     let meta = run_meta(plan);
     if let Err(e) = target::raise_nofile_limit(plan_connections(plan)) {
         let _ = writeln!(err, "rbench: {e}");
@@ -216,31 +245,8 @@ fn run_meta(plan: &Plan) -> RunMeta {
     }
 }
 
-fn install_sigint_handler() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // Its own thread and runtime: the flag must flip even while the main thread is blocked
-        // starting redis-server processes.
-        let _ = std::thread::Builder::new()
-            .name("rbench-sigint".into())
-            .spawn(|| {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                rt.block_on(async {
-                    while tokio::signal::ctrl_c().await.is_ok() {
-                        INTERRUPTED.store(true, Ordering::SeqCst);
-                    }
-                });
-            });
-    });
-}
-
-/// Runs one phase on `prepared`, with Ctrl-C forwarded into its stop flag and the cluster map
-/// refreshed while it runs.
+/// Runs one phase on `prepared`, with a stopping signal forwarded into its stop flag and the
+/// cluster map refreshed while it runs.
 fn execute_phase(
     rt: &tokio::runtime::Runtime,
     prepared: &target::Prepared,
@@ -252,7 +258,7 @@ fn execute_phase(
     rt.block_on(async {
         let watcher = tokio::spawn(async move {
             loop {
-                if INTERRUPTED.load(Ordering::SeqCst) {
+                if signals::flag().load(Ordering::SeqCst) {
                     flag.store(true, Ordering::SeqCst);
                     return;
                 }
@@ -291,8 +297,8 @@ impl Session<'_> {
         let mut prepared: Vec<Option<target::Prepared>> = Vec::new();
         for repeat in 1..=plan.repeat {
             for (i, t) in plan.targets.iter().enumerate() {
-                if INTERRUPTED.load(Ordering::SeqCst) {
-                    return EXIT_INTERRUPTED;
+                if let Some(sig) = stop_signal() {
+                    return signals::exit_code(sig);
                 }
                 if repeat == 1 {
                     match self.prepare(rt, t) {
@@ -312,18 +318,19 @@ impl Session<'_> {
                 }
             }
         }
-        EXIT_OK
+        // A signal the last phase ended too soon to notice still asked rbench to stop.
+        stop_signal().map_or(EXIT_OK, signals::exit_code)
     }
 
     /// Starts (spawned) or reaches the target. Spawned servers are started here, on the calling
     /// thread (PDEATHSIG follows the thread), and stopped by PID when the result drops — on
-    /// success, error or Ctrl-C alike.
+    /// success, error or a signal alike.
     fn prepare(
         &mut self,
         rt: &tokio::runtime::Runtime,
         t: &config::Target,
     ) -> Result<target::Prepared, i32> {
-        match target::prepare(t, &self.plan.workload, rt, &INTERRUPTED) {
+        match target::prepare(t, &self.plan.workload, rt, signals::flag()) {
             Ok(p) => {
                 for w in &p.warnings {
                     let _ = writeln!(self.err, "rbench: warning: {w}");
@@ -332,11 +339,7 @@ impl Session<'_> {
             }
             Err(e) => {
                 let _ = writeln!(self.err, "rbench: {}", with_target(&t.name, &e));
-                Err(if INTERRUPTED.load(Ordering::SeqCst) {
-                    EXIT_INTERRUPTED
-                } else {
-                    EXIT_FAIL
-                })
+                Err(stop_signal().map_or(EXIT_FAIL, signals::exit_code))
             }
         }
     }
@@ -366,7 +369,7 @@ impl Session<'_> {
         for phase in &plan.workload.phases {
             match self.run_one(rt, prepared, phase, repeat) {
                 Ok(false) => {}
-                Ok(true) => return Err(EXIT_INTERRUPTED),
+                Ok(true) => return Err(stopped_code()),
                 Err(code) => return Err(code),
             }
         }
@@ -424,6 +427,7 @@ impl Session<'_> {
             }
         };
         let new = self.results_of(prepared, &spec, &names, repeat, &phase_res);
+        let _saving = signals::saving();
         if new.len() > 1 && !plan.output.quiet && !plan.output.csv {
             self.print_mix_total(&prepared.name, &new, phase_res.elapsed.as_secs_f64());
         }
@@ -588,6 +592,7 @@ impl Session<'_> {
     }
 
     fn finish(self, code: i32) -> i32 {
+        let _saving = signals::saving();
         let o = &self.plan.output;
         if !self.results.is_empty() && !o.quiet && !o.csv {
             let _ = writeln!(self.out, "{}", report::table::markdown(&self.results));
@@ -608,10 +613,13 @@ impl Session<'_> {
             let _ = writeln!(self.err, "rbench: {e}");
             return if code == EXIT_OK { EXIT_FAIL } else { code };
         }
-        if code == EXIT_INTERRUPTED {
+        if let Some(sig) = stop_signal()
+            && code == signals::exit_code(sig)
+        {
             let _ = writeln!(
                 self.err,
-                "rbench: interrupted; results measured so far were reported and saved"
+                "rbench: interrupted by {}; results measured so far were reported and saved",
+                signals::name(sig)
             );
         }
         if code != EXIT_OK {

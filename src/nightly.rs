@@ -54,6 +54,7 @@ struct Night {
 }
 
 pub fn run(c: &NightlyCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    crate::signals::start_run();
     let (th, baseline_ids) = match prepare(c) {
         Ok(v) => v,
         Err(e) => {
@@ -97,8 +98,8 @@ pub fn run(c: &NightlyCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         return code;
     }
     if code != EXIT_OK {
-        // Whatever was measured is in the history already; an incomplete night never joins the
-        // baseline.
+        // Whatever was measured is in the history already; an incomplete night (a failure, or
+        // stopped by SIGINT, SIGTERM or SIGHUP) never joins the baseline.
         let _ = record("incomplete", false, 0, &[]);
         let _ = writeln!(
             err,

@@ -210,6 +210,19 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// Removes the temp dirs that runs killed outright (SIGKILL, a crash) left under the system temp
+/// dir: `rbench-<pid>-<n>-<nanos>`, ours, of a PID that no longer exists. Returns how many.
+pub fn remove_leftover_temp_dirs() -> usize {
+    process::remove_leftover_temp_dirs(&std::env::temp_dir())
+}
+
+/// For an exit at once (a second signal): SIGKILLs every server (and redis-cli) this process
+/// spawned and has not reaped yet, waits until they are dead, and removes every temp dir not removed
+/// yet. Deployments cannot spawn or clean up any more afterwards: exit right after.
+pub fn kill_spawned_and_remove_temp_dirs() {
+    process::kill_all_and_remove_dirs();
+}
+
 fn check_cancel(cancel: &AtomicBool) -> Result<(), DeployError> {
     if cancel.load(Ordering::Relaxed) {
         Err(DeployError::Interrupted)

@@ -1,16 +1,22 @@
 //! OS-level plumbing: finding binaries, temp dirs, free ports, and owning
 //! child processes so they are always signalled safely and reaped.
+//!
+//! Every child and temp dir alive is also listed in a process-wide registry, so
+//! a second Ctrl-C/SIGTERM can kill the servers and remove the dirs from the
+//! signal thread before exiting at once; and temp dirs left by a run that was
+//! killed outright are removed by the next one.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::DeployError;
 
@@ -42,8 +48,90 @@ pub(super) fn find_redis_cli() -> Result<PathBuf, DeployError> {
     find_binary("redis-cli", std::env::var_os("PATH")).ok_or(DeployError::RedisCliNotFound)
 }
 
+/// Children not reaped yet and temp dirs not removed yet, of this process.
+///
+/// A PID is listed from before `spawn` returns until the child is reaped, and
+/// reaping happens with the registry locked: whoever holds the lock and sees a
+/// PID listed may signal it, for it cannot have been recycled.
+struct Live {
+    pids: Vec<u32>,
+    dirs: Vec<PathBuf>,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live {
+    pids: Vec::new(),
+    dirs: Vec::new(),
+});
+
+fn live() -> MutexGuard<'static, Live> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Live {
+    fn forget_pid(&mut self, pid: u32) {
+        self.pids.retain(|&p| p != pid);
+    }
+}
+
+/// For a second signal, on its way out: SIGKILL every child not reaped yet,
+/// wait (up to 2 s) until they are dead so none writes again, then remove every
+/// temp dir still listed. The registry stays locked, so the rest of rbench can
+/// neither spawn nor create a dir any more: call it only right before exiting.
+pub(super) fn kill_all_and_remove_dirs() {
+    let live = live();
+    for &pid in &live.pids {
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill(2) on our own child, unreaped (it is still listed).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for &pid in &live.pids {
+        while !has_exited(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    for dir in &live.dirs {
+        remove_dir_only(dir);
+    }
+    std::mem::forget(live);
+}
+
+/// Whether our child `pid` has exited (or is not ours to wait for), without
+/// reaping it: its owner still does that.
+fn has_exited(pid: u32) -> bool {
+    // SAFETY: waitid(2) writes into a zeroed siginfo_t we own; WNOWAIT leaves
+    // the child to be reaped by its owner.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        r != 0 || info.si_pid() != 0
+    }
+}
+
+/// Blocks until our child `pid` has exited, without reaping it.
+fn wait_exited(pid: u32) {
+    loop {
+        // SAFETY: as in `has_exited`, blocking.
+        let r = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
 /// Create a fresh, uniquely named directory `rbench-<pid>-<counter>-<nanos>`
-/// under the system temp dir.
+/// under the system temp dir (listed in the registry until [`remove_dir`]).
 pub(super) fn create_temp_dir() -> Result<PathBuf, DeployError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let base = std::env::temp_dir();
@@ -55,9 +143,13 @@ pub(super) fn create_temp_dir() -> Result<PathBuf, DeployError> {
             .unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = base.join(format!("rbench-{}-{n}-{nanos}", std::process::id()));
+        let mut live = live();
         // create_dir (not create_dir_all) so we never adopt an existing dir.
         match fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => {
+                live.dirs.push(dir.clone());
+                return Ok(dir);
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
             Err(e) => return Err(DeployError::io(format!("creating {}", dir.display()), e)),
         }
@@ -68,9 +160,15 @@ pub(super) fn create_temp_dir() -> Result<PathBuf, DeployError> {
     ))
 }
 
-/// Best-effort recursive removal; a second try covers files a just-killed
-/// server (or its forked child) was still writing.
+/// Best-effort recursive removal of a temp dir, which leaves the registry; a
+/// second try covers files a just-killed server (or its forked child) was
+/// still writing.
 pub(super) fn remove_dir(dir: &Path) {
+    remove_dir_only(dir);
+    live().dirs.retain(|d| d != dir);
+}
+
+fn remove_dir_only(dir: &Path) {
     for attempt in 0..3 {
         match fs::remove_dir_all(dir) {
             Ok(()) => return,
@@ -127,6 +225,48 @@ pub(super) fn pick_ports(
     }
     drop(held);
     Ok(ports)
+}
+
+/// The PID of the run that made a temp dir named `name`, when the name is
+/// exactly `rbench-<pid>-<counter>-<nanos>` (digits only).
+fn temp_dir_owner(name: &str) -> Option<u32> {
+    let mut parts = name.strip_prefix("rbench-")?.split('-');
+    let (pid, n, nanos) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if parts.next().is_some() || !digits(n) || !digits(nanos) || !digits(pid) {
+        return None;
+    }
+    pid.parse().ok().filter(|&p| p > 0)
+}
+
+/// Removes the temp dirs under `base` that runs killed outright (SIGKILL, a
+/// crash) left behind: named as [`create_temp_dir`] names them, owned by our
+/// user, and made by a process that no longer exists. Returns how many.
+pub(super) fn remove_leftover_temp_dirs(base: &Path) -> usize {
+    // Without /proc every owner would look dead.
+    if !Path::new("/proc/self").exists() {
+        return 0;
+    }
+    let Ok(entries) = fs::read_dir(base) else {
+        return 0;
+    };
+    // SAFETY: geteuid(2) cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(temp_dir_owner) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let ours = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+        if ours && fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn conflicts(port: u16, cluster_bus: bool, avoid: &[u16]) -> bool {
@@ -190,8 +330,11 @@ pub(super) struct OwnedChild {
 impl OwnedChild {
     pub(super) fn spawn(cmd: &mut Command) -> io::Result<Self> {
         kill_with_parent(cmd);
+        let mut live = live();
+        let child = cmd.spawn()?;
+        live.pids.push(child.id());
         Ok(Self {
-            child: cmd.spawn()?,
+            child,
             exit: None,
             lost: false,
         })
@@ -204,10 +347,15 @@ impl OwnedChild {
     /// Exit status if the child has exited (reaping it), `None` while running.
     pub(super) fn poll_exit(&mut self) -> Option<ExitStatus> {
         if self.exit.is_none() && !self.lost {
+            let mut live = live();
             match self.child.try_wait() {
+                Ok(None) => {}
                 Ok(status) => self.exit = status,
                 // Someone else reaped it; the PID is no longer ours to signal.
                 Err(_) => self.lost = true,
+            }
+            if self.exit.is_some() || self.lost {
+                live.forget_pid(self.child.id());
             }
         }
         self.exit
@@ -234,12 +382,16 @@ impl OwnedChild {
     pub(super) fn kill_and_reap(&mut self) {
         if self.is_running() {
             // Child::kill sends SIGKILL; an error means it already exited,
-            // and wait() below reaps it either way.
+            // and wait() below reaps it either way. The wait for its death is
+            // outside the registry lock; reaping, quick by then, is inside.
             let _ = self.child.kill();
+            wait_exited(self.child.id());
+            let mut live = live();
             match self.child.wait() {
                 Ok(status) => self.exit = Some(status),
                 Err(_) => self.lost = true,
             }
+            live.forget_pid(self.child.id());
         }
     }
 }
@@ -269,7 +421,8 @@ impl ServerProc {
         extra_args: &[String],
     ) -> Result<Self, DeployError> {
         let dir = base.join(port.to_string());
-        fs::create_dir_all(&dir)
+        // Not create_dir_all: a base removed by a second signal stays removed.
+        fs::create_dir(&dir)
             .map_err(|e| DeployError::io(format!("creating {}", dir.display()), e))?;
         // Config errors are printed to stderr before the logfile is opened,
         // so stdout/stderr go to a file we can quote instead of /dev/null.
@@ -434,5 +587,109 @@ mod tests {
         child.terminate();
         child.kill_and_reap();
         assert!(child.poll_exit().is_some());
+    }
+
+    fn listed_pid(pid: u32) -> bool {
+        live().pids.contains(&pid)
+    }
+
+    fn listed_dir(dir: &Path) -> bool {
+        live().dirs.iter().any(|d| d == dir)
+    }
+
+    #[test]
+    fn children_are_listed_until_reaped() {
+        let mut sleeper = OwnedChild::spawn(Command::new("sleep").arg("30")).unwrap();
+        let pid = sleeper.pid();
+        assert!(listed_pid(pid));
+        assert!(sleeper.is_running());
+        assert!(listed_pid(pid), "a running child must stay listed");
+        sleeper.kill_and_reap();
+        assert!(!listed_pid(pid), "a reaped child must not be listed");
+
+        let mut quick = OwnedChild::spawn(&mut Command::new("true")).unwrap();
+        let pid = quick.pid();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while quick.poll_exit().is_none() {
+            assert!(Instant::now() < deadline, "`true` did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!listed_pid(pid), "reaped by poll_exit, still listed");
+    }
+
+    #[test]
+    fn temp_dirs_are_listed_until_removed() {
+        let dir = create_temp_dir().unwrap();
+        assert!(listed_dir(&dir));
+        remove_dir(&dir);
+        assert!(!dir.exists());
+        assert!(!listed_dir(&dir));
+    }
+
+    #[test]
+    fn temp_dir_owner_takes_only_our_exact_names() {
+        assert_eq!(temp_dir_owner("rbench-1234-0-987654321"), Some(1234));
+        assert_eq!(temp_dir_owner("rbench-1-12-0"), Some(1));
+        for name in [
+            "rbench-0-1-2",
+            "rbench-1234-0",
+            "rbench-1234-0-1-2",
+            "rbench-1234--5",
+            "rbench--0-5",
+            "rbench-12a4-0-5",
+            "rbench-1234-0-5x",
+            "rbench-+12-0-5",
+            "rbench-profile-test-1234-0-5",
+            "rbench-test-sigterm-1234-0-5",
+            "xrbench-1234-0-5",
+            "rbench-99999999999-0-5",
+            "",
+        ] {
+            assert_eq!(temp_dir_owner(name), None, "{name:?}");
+        }
+    }
+
+    /// A PID that no longer exists: a child that has been reaped.
+    fn dead_pid() -> u32 {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn leftover_temp_dirs_of_gone_processes_are_removed_and_nothing_else() {
+        let base = create_temp_dir().unwrap();
+        let dead = dead_pid();
+        let me = std::process::id();
+        let parent = std::os::unix::process::parent_id();
+        let gone = base.join(format!("rbench-{dead}-0-123"));
+        fs::create_dir_all(gone.join("6379")).unwrap();
+        fs::write(gone.join("6379/redis.log"), "log").unwrap();
+        let gone2 = base.join(format!("rbench-{dead}-7-1"));
+        fs::create_dir(&gone2).unwrap();
+        let kept = [
+            format!("rbench-{me}-0-456"),
+            format!("rbench-{parent}-3-456"),
+            format!("rbench-profile-test-{dead}-0-1"),
+            format!("rbench-{dead}-0-12x"),
+            format!("other-{dead}-0-1"),
+        ];
+        for k in &kept {
+            fs::create_dir(base.join(k)).unwrap();
+        }
+        // A file with our name is not a dir of ours.
+        let file = base.join(format!("rbench-{dead}-1-1"));
+        fs::write(&file, "").unwrap();
+
+        assert_eq!(remove_leftover_temp_dirs(&base), 2);
+        assert!(!gone.exists() && !gone2.exists());
+        for k in &kept {
+            assert!(base.join(k).exists(), "{k} was removed");
+        }
+        assert!(file.exists());
+        assert_eq!(remove_leftover_temp_dirs(&base), 0);
+        assert_eq!(remove_leftover_temp_dirs(&base.join("missing")), 0);
+        remove_dir(&base);
     }
 }

@@ -599,6 +599,27 @@ pub fn start_rbench_unset<S: AsRef<str>>(
     env: &[(&str, &str)],
     unset: &[&str],
 ) -> Running {
+    start_rbench_with(args, env, unset, &[])
+}
+
+/// As [`Running::start`], with the child's disposition of each listed signal set (`libc::SIG_IGN` or
+/// `libc::SIG_DFL`) before it starts: a background job of a script starts with SIGINT ignored, a
+/// `nohup` one with SIGHUP ignored.
+pub fn start_rbench_signals<S: AsRef<str>>(
+    args: &[S],
+    env: &[(&str, &str)],
+    dispositions: &[(libc::c_int, libc::sighandler_t)],
+) -> Running {
+    start_rbench_with(args, env, &[], dispositions)
+}
+
+fn start_rbench_with<S: AsRef<str>>(
+    args: &[S],
+    env: &[(&str, &str)],
+    unset: &[&str],
+    dispositions: &[(libc::c_int, libc::sighandler_t)],
+) -> Running {
+    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(rbench_bin());
     cmd.args(args.iter().map(|a| a.as_ref()))
         .env_remove("REDISCLI_AUTH")
@@ -611,6 +632,18 @@ pub fn start_rbench_unset<S: AsRef<str>>(
     }
     for (k, v) in env {
         cmd.env(k, v);
+    }
+    if !dispositions.is_empty() {
+        let dispositions = dispositions.to_vec();
+        // SAFETY: signal(2) is async-signal-safe, and the closure allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &(sig, handler) in &dispositions {
+                    libc::signal(sig, handler);
+                }
+                Ok(())
+            });
+        }
     }
     let mut child = cmd
         .spawn()
