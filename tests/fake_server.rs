@@ -21,6 +21,8 @@ enum Action {
     Delay(Duration, Vec<u8>),
     /// Close the connection without replying.
     Close,
+    /// Send these bytes, then `x` without end (until the client goes away).
+    Endless(Vec<u8>),
 }
 
 /// Per-connection state a script may use: how many benchmark (non-handshake) commands it has seen.
@@ -153,6 +155,12 @@ fn serve(stream: TcpStream, script: &Script, stop: &AtomicBool) {
                 b
             }
             Action::Close => return,
+            Action::Endless(head) => {
+                let chunk = vec![b'x'; 64 * 1024];
+                let _ = writer.write_all(&head);
+                while !stop.load(Ordering::SeqCst) && writer.write_all(&chunk).is_ok() {}
+                return;
+            }
         };
         if writer.write_all(&bytes).is_err() {
             return;
@@ -603,4 +611,72 @@ fn a_server_silent_after_the_handshake_ends_promptly() {
         res.elapsed
     );
     assert!(res.stderr.contains("no successful reply"), "{}", res.stderr);
+}
+
+/// The largest resident set size seen while `run` runs, in kB (sampled from /proc every 20 ms).
+fn peak_rss_kb(run: Running, timeout: Duration) -> (RunOutput, u64) {
+    let status = format!("/proc/{}/status", run.pid());
+    let (stop, peak) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let text = std::fs::read_to_string(&status).unwrap_or_default();
+                let kb = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+                if let Some(kb) = kb {
+                    peak.fetch_max(kb, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let res = run.wait(timeout);
+    stop.store(true, Ordering::SeqCst);
+    let _ = sampler.join();
+    (res, peak.load(Ordering::SeqCst))
+}
+
+/// `n` GETs on one connection against a server answering each with `head` and endless bytes; the
+/// run must end with exit 3. Returns its output and peak RSS (kB).
+fn endless_gets(head: &'static [u8], n: &str) -> (RunOutput, u64) {
+    let server = FakeServer::start(after_handshake(move |_, _| Action::Endless(head.to_vec())));
+    let args = ["-t", "get", "-n", n, "--clients", "1", "--no-save", "-q"];
+    let run = Running::start(&fake_args(&server, &args), &[]);
+    let (res, peak) = peak_rss_kb(run, Duration::from_secs(120));
+    eprintln!("{res:?}\npeak RSS {peak} kB");
+    res.assert_no_panic();
+    assert_eq!(res.code, 3, "{res:?}");
+    (res, peak)
+}
+
+/// A bulk string declared past Redis's own 512 MB limit is a protocol error at once: nothing is
+/// buffered waiting for it.
+#[test]
+fn a_bulk_length_past_512mb_is_a_protocol_error_at_once() {
+    let (res, peak) = endless_gets(b"$9999999999\r\n", "5");
+    assert!(res.stderr.contains("protocol=5"), "{}", res.stderr);
+    assert!(res.stderr.contains("512 MB"), "{}", res.stderr);
+    assert!(
+        res.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        res.elapsed
+    );
+    assert!(peak < 100_000, "peak RSS {peak} kB");
+}
+
+/// A reply that never ends (a bulk body past its declared length) is read as it arrives and dropped:
+/// the client's memory stays flat however much the server sends.
+#[test]
+fn an_endless_reply_keeps_memory_flat() {
+    // 512 MB is allowed; after it the CRLF never comes, which is the protocol error that ends it.
+    let (res, peak) = endless_gets(b"$536870912\r\n", "1");
+    assert!(res.stderr.contains("protocol=1"), "{}", res.stderr);
+    // Loosely: the whole process, far below the 512 MB it was sent.
+    assert!(peak > 0 && peak < 100_000, "peak RSS {peak} kB");
 }

@@ -13,6 +13,7 @@ use super::timer::Ns;
 use super::transport::Transport;
 use crate::cluster::topology::parse_redirect;
 use crate::conn::HandshakeCmd;
+use crate::resp::scan::Scanner;
 use crate::resp::{self, ErrorClass, ProtocolError, Reply};
 
 /// What an entry of the window is waiting for.
@@ -99,8 +100,9 @@ pub struct Link<T> {
     pub state: State,
     /// Bytes encoded but not yet accepted by the socket.
     pub wbuf: Vec<u8>,
-    /// The start of a reply whose end has not arrived.
-    partial: Vec<u8>,
+    /// Where in a reply the stream is: replies are classified as their bytes arrive, so a link
+    /// holds no reply bytes of its own whatever the server sends.
+    scanner: Scanner,
     pub window: VecDeque<Pending>,
     /// Requests (not replies) in the window: what `-P` bounds.
     pub busy: usize,
@@ -119,7 +121,7 @@ impl<T: Transport> Link<T> {
             addr,
             state: State::Idle,
             wbuf: Vec::new(),
-            partial: Vec::new(),
+            scanner: Scanner::new(),
             window: VecDeque::new(),
             busy: 0,
             handshake_left: 0,
@@ -183,7 +185,7 @@ impl<T: Transport> Link<T> {
         }
         self.state = State::Idle;
         self.wbuf.clear();
-        self.partial = Vec::new();
+        self.scanner = Scanner::new();
         for p in self.window.drain(..) {
             if let Pending::Req(r) = p {
                 lost.push(r);
@@ -228,8 +230,11 @@ impl<T: Transport> Link<T> {
     ) -> Result<bool, LinkFail> {
         let mut became_ready = false;
         loop {
-            let in_partial = !self.partial.is_empty();
-            let Some((n, room)) = self.fill(scratch)? else {
+            let Some(s) = self.stream.as_mut() else {
+                return Ok(became_ready);
+            };
+            // Always into the thread's scratch buffer: an idle link holds no buffer of its own.
+            let Some(n) = read_some(s, scratch)? else {
                 return Ok(became_ready);
             };
             let at = now();
@@ -240,45 +245,17 @@ impl<T: Transport> Link<T> {
                 from: self.addr,
                 words: &mut *words,
             };
-            if in_partial {
-                let used = sides.parse(&self.partial, at, out)?;
-                self.partial.drain(..used);
-                if self.partial.is_empty() {
-                    // Give back a buffer grown for one large reply.
-                    self.partial = Vec::new();
-                }
-            } else {
-                let used = sides.parse(&scratch[..n], at, out)?;
-                self.partial.extend_from_slice(&scratch[used..n]);
-            }
+            self.scanner
+                .feed(&scratch[..n], |reply| sides.reply(reply, at, out))?;
             if matches!(self.state, State::Handshake { .. }) && self.handshake_left == 0 {
                 self.state = State::Ready;
                 became_ready = true;
             }
             // A short read drained the socket; edge-triggered readiness will tell us of more.
-            if n < room {
+            if n < scratch.len() {
                 return Ok(became_ready);
             }
         }
-    }
-
-    /// One read: into the thread's scratch buffer (so an idle link holds no buffer of its own), or
-    /// after the start of a reply split across reads, which is kept here. Returns the bytes read
-    /// and the room there was, or None when the socket has nothing now.
-    fn fill(&mut self, scratch: &mut [u8]) -> Result<Option<(usize, usize)>, LinkFail> {
-        let Some(s) = self.stream.as_mut() else {
-            return Ok(None);
-        };
-        if self.partial.is_empty() {
-            return Ok(read_some(s, scratch)?.map(|n| (n, scratch.len())));
-        }
-        let old = self.partial.len();
-        let room = old.max(16 * 1024);
-        self.partial.resize(old + room, 0);
-        let r = read_some(s, &mut self.partial[old..]);
-        let n = *r.as_ref().ok().and_then(|n| n.as_ref()).unwrap_or(&0);
-        self.partial.truncate(old + n);
-        Ok(r?.map(|n| (n, room)))
     }
 
     /// Send time of the oldest request in flight.
@@ -313,49 +290,50 @@ struct Sides<'a> {
 }
 
 impl Sides<'_> {
-    /// Consumes complete replies from `buf`; returns how many bytes they used.
-    fn parse(&mut self, buf: &[u8], at: Ns, out: &mut Vec<Done>) -> Result<usize, LinkFail> {
-        let mut used = 0;
-        while used < buf.len() {
-            let (reply, len) = match resp::parse_reply(&buf[used..]) {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => return Err(LinkFail::Protocol(e)),
-            };
-            used += len;
-            let Some(p) = self.window.pop_front() else {
-                return Err(LinkFail::Protocol(ProtocolError(
-                    "a reply arrived for no request".into(),
-                )));
-            };
-            match p {
-                Pending::Skip => {}
-                Pending::Handshake(cmd, optional) => {
-                    if let Reply::Error(class, msg) = reply
-                        && (!optional || class.refuses_connection())
-                    {
-                        let msg = String::from_utf8_lossy(msg).into_owned();
-                        return Err(LinkFail::Handshake(cmd, msg));
-                    }
-                    *self.handshake_left = self.handshake_left.saturating_sub(1);
+    /// Matches one reply to the request it answers (the window is a FIFO: Redis answers in order).
+    fn reply(&mut self, reply: Reply<'_>, at: Ns, out: &mut Vec<Done>) -> Result<(), LinkFail> {
+        if let Reply::Push = reply {
+            // Out-of-band (RESP3 invalidations and the like): not an answer to anything.
+            return Ok(());
+        }
+        let Some(p) = self.window.pop_front() else {
+            return Err(LinkFail::Protocol(ProtocolError(
+                "a reply arrived for no request".into(),
+            )));
+        };
+        match p {
+            Pending::Skip => {}
+            Pending::Handshake(cmd, optional) => {
+                if let Reply::Error(class, msg) = reply
+                    && (!optional || class.refuses_connection())
+                {
+                    let msg = String::from_utf8_lossy(msg).into_owned();
+                    return Err(LinkFail::Handshake(cmd, msg));
                 }
-                Pending::Req(req) => {
-                    *self.busy -= 1;
-                    let raw = match reply {
-                        Reply::Ok => Raw::Ok,
-                        Reply::Error(c @ (ErrorClass::Moved | ErrorClass::Ask), msg) => {
-                            Raw::Err(c, parse_redirect(msg, self.from.ip()))
-                        }
-                        Reply::Error(c, _) => Raw::Err(c, None),
-                    };
-                    if let Reply::Error(c, msg) = reply {
+                *self.handshake_left = self.handshake_left.saturating_sub(1);
+            }
+            Pending::Req(req) => {
+                *self.busy -= 1;
+                let raw = match reply {
+                    Reply::Error(c, msg) => {
                         (self.words)(req.op, c, msg);
+                        let redirect = matches!(c, ErrorClass::Moved | ErrorClass::Ask)
+                            .then(|| parse_redirect(msg, self.from.ip()))
+                            .flatten();
+                        Raw::Err(c, redirect)
                     }
-                    out.push(Done { req, raw, at });
-                }
+                    Reply::Ok | Reply::Push => Raw::Ok,
+                };
+                out.push(Done { req, raw, at });
             }
         }
-        Ok(used)
+        Ok(())
+    }
+}
+
+impl From<ProtocolError> for LinkFail {
+    fn from(e: ProtocolError) -> LinkFail {
+        LinkFail::Protocol(e)
     }
 }
 
@@ -441,8 +419,8 @@ mod tests {
         assert!(matches!(out[2].raw, Raw::Ok));
         assert_eq!(link.busy, 0);
         assert!(link.window.is_empty());
-        // The buffer grown for the large reply was given back.
-        assert_eq!(link.partial.capacity(), 0);
+        // Nothing of the large reply was kept.
+        assert!(link.scanner.held() < 1024, "{}", link.scanner.held());
     }
 
     #[test]

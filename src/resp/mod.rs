@@ -2,13 +2,12 @@
 //! path, and one owned reply type ([`Value`]) with a blocking client for everything else that speaks to
 //! a server (handshakes, topology queries, deployment probes, tests). Knows nothing of workloads.
 
+pub mod scan;
+
 use std::borrow::Cow;
 
 use bytes::{BufMut, BytesMut};
-use redis_protocol::resp2::{
-    decode::{decode as decode_resp2, decode_range},
-    types::{OwnedFrame as Resp2Frame, RangeFrame},
-};
+use redis_protocol::resp2::{decode::decode as decode_resp2, types::OwnedFrame as Resp2Frame};
 use redis_protocol::resp3::{
     decode::complete::decode as decode_resp3, types::OwnedFrame as Resp3Frame,
 };
@@ -150,6 +149,8 @@ impl ErrorClass {
 pub enum Reply<'a> {
     Ok,
     Error(ErrorClass, &'a [u8]),
+    /// A RESP3 push (out-of-band data such as an invalidation): not a reply to any request.
+    Push,
 }
 
 /// A reply that is not valid RESP: the connection cannot be trusted after it.
@@ -157,60 +158,9 @@ pub enum Reply<'a> {
 #[error("malformed reply from server: {0}")]
 pub struct ProtocolError(pub String);
 
-/// Parses one reply at the start of `buf`. `Ok(None)` means "incomplete, read more" — a normal state.
-/// Returns the classification and the number of bytes the reply occupies.
-///
-/// The replies a benchmark sees are almost all one line or one bulk string; those are framed here
-/// directly (a profile showed the general decoder costing more than the rest of the per-reply work at
-/// -P 16). Everything else — arrays, RESP3 types, anything odd — goes to redis-protocol's decoder,
-/// which also produces the error for malformed input.
-#[inline]
-pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply<'_>, usize)>, ProtocolError> {
-    let kind = match buf.first() {
-        None => return Ok(None),
-        Some(&k @ (b'+' | b'-' | b':' | b'$')) => k,
-        Some(_) => return decode_general(buf),
-    };
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
-        return Ok(None);
-    };
-    if nl == 0 || buf[nl - 1] != b'\r' {
-        return decode_general(buf);
-    }
-    let end = nl - 1;
-    match kind {
-        b'+' => Ok(Some((Reply::Ok, end + 2))),
-        b'-' => {
-            let msg = &buf[1..end];
-            Ok(Some((
-                Reply::Error(ErrorClass::of_error(msg), msg),
-                end + 2,
-            )))
-        }
-        b':' => match parse_len(&buf[1..end]) {
-            Some(_) => Ok(Some((Reply::Ok, end + 2))),
-            None => decode_general(buf),
-        },
-        _ => match parse_len(&buf[1..end]) {
-            Some(-1) => Ok(Some((Reply::Ok, end + 2))),
-            Some(n) if n >= 0 => {
-                let total = end + 2 + n as usize + 2;
-                if buf.len() < total {
-                    Ok(None)
-                } else if &buf[total - 2..total] == b"\r\n" {
-                    Ok(Some((Reply::Ok, total)))
-                } else {
-                    Err(ProtocolError("bulk string not terminated by CRLF".into()))
-                }
-            }
-            _ => decode_general(buf),
-        },
-    }
-}
-
 /// A RESP integer: optional `-`, then 1..=18 digits (longer ones go to the general decoder).
 #[inline]
-fn parse_len(s: &[u8]) -> Option<i64> {
+pub(crate) fn parse_len(s: &[u8]) -> Option<i64> {
     let (neg, digits) = match s.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, s),
@@ -226,23 +176,6 @@ fn parse_len(s: &[u8]) -> Option<i64> {
         v = v * 10 + i64::from(d - b'0');
     }
     Some(if neg { -v } else { v })
-}
-
-fn decode_general(buf: &[u8]) -> Result<Option<(Reply<'_>, usize)>, ProtocolError> {
-    match decode_range(buf) {
-        Ok(Some((frame, used))) => {
-            let reply = match frame {
-                RangeFrame::Error((start, end)) => {
-                    let msg = &buf[start..end];
-                    Reply::Error(ErrorClass::of_error(msg), msg)
-                }
-                _ => Reply::Ok,
-            };
-            Ok(Some((reply, used)))
-        }
-        Ok(None) => Ok(None),
-        Err(e) => Err(ProtocolError(first_line(&e.to_string()))),
-    }
 }
 
 fn first_line(s: &str) -> String {
@@ -587,72 +520,6 @@ mod tests {
         assert_eq!(&k, b"000000000042");
     }
 
-    #[test]
-    fn classifies_replies() {
-        assert_eq!(parse_reply(b"+OK\r\n").unwrap(), Some((Reply::Ok, 5)));
-        assert_eq!(parse_reply(b":12\r\n$1\r\n").unwrap(), Some((Reply::Ok, 5)));
-        assert_eq!(parse_reply(b"$-1\r\n").unwrap(), Some((Reply::Ok, 5)));
-        assert_eq!(parse_reply(b"$3\r\nab").unwrap(), None);
-        assert_eq!(parse_reply(b"*2\r\n$1\r\na\r\n").unwrap(), None);
-        assert_eq!(parse_reply(b"").unwrap(), None);
-        let (r, n) = parse_reply(b"-MOVED 3999 127.0.0.1:6381\r\n")
-            .unwrap()
-            .unwrap();
-        assert_eq!(n, 28);
-        assert_eq!(
-            r,
-            Reply::Error(ErrorClass::Moved, b"MOVED 3999 127.0.0.1:6381")
-        );
-        let (r, _) = parse_reply(b"-OOM command not allowed\r\n")
-            .unwrap()
-            .unwrap();
-        assert!(matches!(r, Reply::Error(ErrorClass::Oom, _)));
-        let (r, _) = parse_reply(b"-WRONGTYPE Operation\r\n").unwrap().unwrap();
-        assert!(matches!(r, Reply::Error(ErrorClass::WrongType, _)));
-        let (r, _) = parse_reply(b"-ERR unknown\r\n").unwrap().unwrap();
-        assert!(matches!(r, Reply::Error(ErrorClass::Err, _)));
-        assert!(parse_reply(b"!garbage\r\n").is_err());
-        assert!(parse_reply(b"$abc\r\n").is_err());
-    }
-
-    /// The fast path frames exactly what redis-protocol's decoder frames.
-    #[test]
-    fn fast_path_agrees_with_the_decoder() {
-        // (redis-protocol accepts a bulk string whose CRLF is missing; the fast path rejects it.)
-        assert!(parse_reply(b"$3\r\nabcXY").is_err());
-        let cases: [&[u8]; 11] = [
-            b"+OK\r\n",
-            b"-ERR x y\r\n",
-            b":123\r\n",
-            b":-5\r\n",
-            b"$3\r\nabc\r\n",
-            b"$0\r\n\r\n",
-            b"$-1\r\n",
-            b"$10\r\nabc",
-            b"+partial",
-            b":12a\r\n",
-            b"$-7\r\n",
-        ];
-        for c in cases {
-            for cut in 0..=c.len() {
-                let part = &c[..cut];
-                let fast =
-                    parse_reply(part).map(|r| r.map(|(rep, n)| (matches!(rep, Reply::Ok), n)));
-                let slow =
-                    decode_general(part).map(|r| r.map(|(rep, n)| (matches!(rep, Reply::Ok), n)));
-                assert_eq!(
-                    fast.is_ok(),
-                    slow.is_ok(),
-                    "{:?}",
-                    String::from_utf8_lossy(part)
-                );
-                if let (Ok(a), Ok(b)) = (fast, slow) {
-                    assert_eq!(a, b, "{:?}", String::from_utf8_lossy(part));
-                }
-            }
-        }
-    }
-
     fn value(bytes: &[u8]) -> Result<Option<(Value, usize)>, ProtocolError> {
         decode_value(bytes)
     }
@@ -847,7 +714,6 @@ mod tests {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         for s in seeds {
             for cut in 0..=s.len() {
-                let _ = parse_reply(&s[..cut]);
                 let _ = decode_value(&s[..cut]);
             }
             for _ in 0..2000 {
@@ -857,7 +723,6 @@ mod tests {
                 let mut v = s.to_vec();
                 let i = (state as usize) % v.len();
                 v[i] = (state >> 32) as u8;
-                let _ = parse_reply(&v);
                 let _ = decode_value(&v);
             }
         }
