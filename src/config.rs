@@ -477,20 +477,22 @@ mod warmup_tests {
     use clap::Parser;
 
     fn plan_of(args: &[&str], profile: Option<&str>) -> Result<Plan, ConfigError> {
-        let dir = std::env::temp_dir().join(format!("rbench-warmup-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Tests run in parallel: every profile gets its own dir, removed once read.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("rbench-plan-test-{}-{n}", std::process::id()));
         let mut argv = vec!["rbench".to_string()];
         argv.extend(args.iter().map(|s| s.to_string()));
         if let Some(text) = profile {
-            // Tests run in parallel: every profile gets its own file.
-            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let p = dir.join(format!("p{n}.toml"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let p = dir.join("p.toml");
             std::fs::write(&p, text).unwrap();
             argv.push("-c".into());
             argv.push(p.to_string_lossy().into_owned());
         }
-        plan(&Cli::parse_from(argv), &|_| None)
+        let plan = plan(&Cli::parse_from(argv), &|_| None);
+        let _ = std::fs::remove_dir_all(&dir);
+        plan
     }
 
     #[test]
