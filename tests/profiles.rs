@@ -987,6 +987,12 @@ fn password_env_authenticates_and_is_never_written() {
     let lines = fail.stderr_lines();
     assert_eq!(lines.len(), 1, "{}", fail.stderr);
     assert!(lines[0].contains("NOAUTH"), "{}", lines[0]);
+    // The hint names the variable the profile reads, not REDISCLI_AUTH.
+    assert!(
+        lines[0].contains("$RB_TEST_PASS, which is not set") && !lines[0].contains("REDISCLI_AUTH"),
+        "{}",
+        lines[0]
+    );
 
     for (what, s) in [
         ("stdout", &ok.stdout),
