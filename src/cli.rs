@@ -16,7 +16,8 @@ use clap::{ArgAction, Args, Parser};
     allow_negative_numbers = true,
     after_help = "Subcommands:\n  rbench compare BASELINE.csv CANDIDATE.csv [--max-drop 5%] [--max-p99-rise 10%]\n  \
                   rbench nightly -c PROFILE [--out DIR] [--nights 5] [--accept] [--max-drop 5%] [--max-p99-rise 10%]\n\n\
-                  Custom command: rbench [options] SET mykey:__rand_int__ __data__   (placeholders: __rand_int__, __data__)"
+                  Custom command: rbench [options] SET mykey:__rand_int__ __data__\n  \
+                  placeholders: __rand_int__ (the drawn key), __rand_1st__ .. __rand_9th__ (keys of their own), __data__ (the value)"
 )]
 pub struct Cli {
     /// Print help
@@ -99,6 +100,10 @@ pub struct Cli {
     #[arg(long = "key-dist")]
     pub key_dist: Option<String>,
 
+    /// Use keys sequentially instead of randomly (valkey-benchmark's flag; same as --key-dist seq)
+    #[arg(long = "sequential")]
+    pub sequential: bool,
+
     /// Open-loop target rate (requests per second across all clients)
     #[arg(long = "rps")]
     pub rps: Option<f64>,
@@ -122,6 +127,31 @@ pub struct Cli {
     /// Print redis-benchmark's CSV format on stdout
     #[arg(long = "csv")]
     pub csv: bool,
+
+    /// Decimals of the latencies in the default output (-q and --csv keep redis-benchmark's 3)
+    /// [default: 3]
+    #[arg(long = "precision", value_parser = whole::<usize>)]
+    pub precision: Option<usize>,
+
+    /// Read the last argument of the custom command from stdin (all of it, as-is)
+    #[arg(short = 'x')]
+    pub stdin_arg: bool,
+
+    /// Idle mode: open --clients connections and hold them until Ctrl-C (or SIGTERM)
+    #[arg(short = 'I', long = "idle")]
+    pub idle: bool,
+
+    /// Loop: run the tests over and over until Ctrl-C (or SIGTERM); every pass is reported and saved
+    #[arg(short = 'l', long = "loop")]
+    pub loop_tests: bool,
+
+    /// Speak RESP3: send HELLO 3 on every connection
+    #[arg(short = '3', long = "resp3")]
+    pub resp3: bool,
+
+    /// Send CLIENT TRACKING on on every connection (server-assisted client-side caching)
+    #[arg(long = "enable-tracking")]
+    pub enable_tracking: bool,
 
     /// Also show latency measured from the actual send time (open loop)
     #[arg(long = "latency-uncorrected")]
@@ -159,6 +189,11 @@ pub struct Cli {
     /// Custom command to benchmark, e.g. SET foo:__rand_int__ __data__
     #[arg(trailing_var_arg = true, allow_hyphen_values = false)]
     pub command: Vec<String>,
+
+    /// With -x: what stdin held, the custom command's last argument (read before planning, so the
+    /// plan stays a pure function of its inputs).
+    #[arg(skip)]
+    pub stdin_value: Option<Vec<u8>>,
 }
 
 /// `rbench compare BASELINE CANDIDATE`.
@@ -251,5 +286,75 @@ where
         Some("nightly") => return NightlyCli::try_parse_from(sub("nightly")).map(Command::Nightly),
         _ => {}
     }
-    Cli::try_parse_from(args).map(|c| Command::Bench(Box::new(c)))
+    Cli::try_parse_from(resp3_flag(args)).map(|c| Command::Bench(Box::new(c)))
+}
+
+/// `-3` (RESP3) reads as a negative number to clap, which is told to accept those (so `-n -1` is a
+/// bad value, not an unknown flag): a `-3` standing where a flag may stand is spelled `--resp3`.
+/// Not after a flag that takes a value, nor inside the custom command (after its first word).
+fn resp3_flag(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let takes_value = |tok: &str| {
+        cmd.get_arguments().any(|a| {
+            a.get_action().takes_values()
+                && !a.is_positional()
+                && (a.get_short().is_some_and(|c| tok == format!("-{c}"))
+                    || a.get_long().is_some_and(|l| tok == format!("--{l}")))
+        })
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut flags = true;
+    let mut value_next = false;
+    for (i, a) in args.into_iter().enumerate() {
+        let tok = a.to_str().unwrap_or("");
+        if i == 0 || !flags {
+            out.push(a);
+            continue;
+        }
+        if value_next {
+            value_next = false;
+        } else if tok == "-3" {
+            out.push("--resp3".into());
+            continue;
+        } else if tok == "--" || !tok.starts_with('-') {
+            flags = false;
+        } else {
+            value_next = !tok.contains('=') && takes_value(tok);
+        }
+        out.push(a);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench(args: &[&str]) -> Cli {
+        let mut argv = vec!["rbench"];
+        argv.extend_from_slice(args);
+        match parse(argv) {
+            Ok(Command::Bench(c)) => *c,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_flags_parse() {
+        let c = bench(&["-3", "-x", "-I", "-l", "--precision", "2", "--sequential"]);
+        assert!(c.resp3 && c.stdin_arg && c.idle && c.loop_tests && c.sequential);
+        assert_eq!(c.precision, Some(2));
+        assert!(c.command.is_empty());
+        let c = bench(&["--enable-tracking", "--resp3", "-t", "get"]);
+        assert!(c.enable_tracking && c.resp3);
+        // -3 inside the custom command, or as a flag's value, is not the flag.
+        let c = bench(&["-n", "10", "INCRBY", "k", "-3"]);
+        assert!(!c.resp3);
+        assert_eq!(c.command, ["INCRBY", "k", "-3"]);
+        let c = bench(&["-3", "-P", "4", "SET", "k", "v"]);
+        assert!(c.resp3 && c.pipeline == Some(4));
+        assert!(parse(["rbench", "-n", "-3"]).is_err());
+        assert!(parse(["rbench", "--precision", "-1"]).is_err());
+    }
 }

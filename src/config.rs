@@ -85,7 +85,25 @@ pub struct Output {
     /// the long CSV).
     pub run_files: bool,
     pub latency_uncorrected: bool,
+    /// Decimals of the latencies in the default block (`--precision`).
+    pub precision: usize,
 }
+
+/// What the run does with its targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Run the tests `repeat` times.
+    Bench,
+    /// `-l`: run them until a signal stops the run.
+    Loop,
+    /// `-I`: open the clients' connections, send nothing, hold them until a signal.
+    Idle,
+}
+
+/// redis-benchmark's default latency precision, and what rbench prints without `--precision`.
+pub const DEFAULT_PRECISION: usize = 3;
+/// More decimals than the histogram resolves (microseconds) would print noise.
+pub const MAX_PRECISION: usize = 6;
 
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -94,6 +112,7 @@ pub struct Plan {
     pub workload: Workload,
     pub output: Output,
     pub repeat: u32,
+    pub mode: Mode,
     pub flush: bool,
     /// A test whose failed requests exceed this share of its requests fails the run (exit 3).
     pub max_error_rate: f64,
@@ -116,11 +135,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
     };
 
     // Workload: flag, else profile, else default.
-    let custom = if cli.command.is_empty() {
-        None
-    } else {
-        Some(CustomCommand::parse(&cli.command))
-    };
+    let custom = custom_command(cli)?;
     let phases: Vec<Vec<(Op, u32)>> = if let Some(c) = &custom {
         if cli.tests.is_some() || cli.mix.is_some() {
             return Err(invalid(format!(
@@ -198,11 +213,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         (None, Some(a)) => Some(a.value),
         (None, None) => None,
     };
-    let key_dist = match (&cli.key_dist, d.and_then(|d| d.key_dist.as_ref())) {
-        (Some(s), _) => KeyDist::parse(s)?,
-        (None, Some(a)) => KeyDist::parse(&a.value).map_err(|e| at(a.line, e.to_string()))?,
-        (None, None) => KeyDist::Uniform,
-    };
+    let key_dist = key_dist(cli, d, &at)?;
     let rps = match (cli.rps, d.and_then(|d| d.rps.as_ref())) {
         (Some(r), _) => Some(check_rps(r).map_err(invalid)?),
         (None, Some(a)) => Some(check_rps(a.value).map_err(|e| at(a.line, e))?),
@@ -234,6 +245,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         (None, None) if duration.is_some() => None,
         (None, None) => Some(DEFAULT_REQUESTS),
     };
+    let mode = mode(cli)?;
     let repeat = match (cli.repeat, d.and_then(|d| d.repeat.as_ref())) {
         (Some(0), _) => return Err(invalid("--repeat must be at least 1")),
         (Some(n), _) => n,
@@ -265,10 +277,14 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         custom,
     };
 
-    let targets = match &prof {
+    let mut targets = match &prof {
         Some(p) if !cli_names_target(cli) => profile_targets(p, cli, env)?,
         _ => vec![cli_target(cli, env)?],
     };
+    let (resp3, tracking) = protocol(cli, d);
+    for t in &mut targets {
+        (t.auth.resp3, t.auth.tracking) = (resp3, tracking);
+    }
 
     Ok(Plan {
         profile: cli
@@ -294,20 +310,9 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             encode,
             read_from_replicas: cli.read_from_replicas,
         },
-        output: Output {
-            quiet: cli.quiet,
-            csv: cli.csv,
-            json: cli.json.clone(),
-            out_dir: if cli.no_save {
-                None
-            } else {
-                Some(cli.out.clone())
-            },
-            long_csv: crate::report::files::LONG_CSV,
-            run_files: true,
-            latency_uncorrected: cli.latency_uncorrected,
-        },
+        output: output(cli),
         repeat,
+        mode,
         flush: cli.flush,
         max_error_rate: match (
             &cli.max_error_rate,
@@ -318,6 +323,94 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             (None, None) => 0.0,
         },
     })
+}
+
+fn output(cli: &Cli) -> Output {
+    Output {
+        quiet: cli.quiet,
+        csv: cli.csv,
+        json: cli.json.clone(),
+        out_dir: if cli.no_save {
+            None
+        } else {
+            Some(cli.out.clone())
+        },
+        long_csv: crate::report::files::LONG_CSV,
+        run_files: true,
+        latency_uncorrected: cli.latency_uncorrected,
+        // redis-benchmark clamps too (at its histogram's 4 digits) rather than refuse a script.
+        precision: cli
+            .precision
+            .unwrap_or(DEFAULT_PRECISION)
+            .min(MAX_PRECISION),
+    }
+}
+
+/// The custom command line, with `-x`'s stdin as its last argument.
+fn custom_command(cli: &Cli) -> Result<Option<CustomCommand>, ConfigError> {
+    if cli.command.is_empty() {
+        return match cli.stdin_arg {
+            true => Err(invalid(
+                "-x reads the last argument of a custom command from stdin, but no command was given (e.g. rbench -x SET mykey)",
+            )),
+            false => Ok(None),
+        };
+    }
+    let mut c = CustomCommand::parse(&cli.command);
+    if cli.stdin_arg {
+        c.push_literal(cli.stdin_value.clone().unwrap_or_default());
+    }
+    Ok(Some(c))
+}
+
+/// `--key-dist`, or `--sequential` (valkey-benchmark's spelling of `--key-dist seq`), else the profile's.
+fn key_dist(
+    cli: &Cli,
+    d: Option<&profile::Defaults>,
+    at: &dyn Fn(usize, String) -> ConfigError,
+) -> Result<KeyDist, ConfigError> {
+    match (&cli.key_dist, d.and_then(|d| d.key_dist.as_ref())) {
+        (Some(s), _) => {
+            let dist = KeyDist::parse(s)?;
+            if cli.sequential && dist != KeyDist::Seq {
+                return Err(invalid(format!(
+                    "--sequential uses keys in order, --key-dist {s} draws them: give one of them"
+                )));
+            }
+            Ok(dist)
+        }
+        _ if cli.sequential => Ok(KeyDist::Seq),
+        (None, Some(a)) => KeyDist::parse(&a.value).map_err(|e| at(a.line, e.to_string())),
+        (None, None) => Ok(KeyDist::Uniform),
+    }
+}
+
+/// `-l` and `-I`: neither with `--repeat`, nor with each other.
+fn mode(cli: &Cli) -> Result<Mode, ConfigError> {
+    match (cli.idle, cli.loop_tests) {
+        (true, true) => Err(invalid(
+            "-I (idle connections) and -l (loop the tests) cannot be combined",
+        )),
+        (_, true) if cli.repeat.is_some() => Err(invalid(
+            "-l loops until Ctrl-C and --repeat runs N times: give one of them",
+        )),
+        (true, _) => Ok(Mode::Idle),
+        (_, true) => Ok(Mode::Loop),
+        _ => Ok(Mode::Bench),
+    }
+}
+
+/// `-3` and `--enable-tracking` (flag, else the profile's `resp3`/`enable_tracking`) into the
+/// handshake settings every target's connections use.
+fn protocol(cli: &Cli, d: Option<&profile::Defaults>) -> (bool, bool) {
+    let flag = |set: bool, prof: Option<&At<bool>>| set || prof.is_some_and(|a| a.value);
+    (
+        flag(cli.resp3, d.and_then(|d| d.resp3.as_ref())),
+        flag(
+            cli.enable_tracking,
+            d.and_then(|d| d.enable_tracking.as_ref()),
+        ),
+    )
 }
 
 /// `0.01`, `1%`, `0`: a share of requests between 0 and 1.
@@ -387,6 +480,7 @@ fn cli_target(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Target,
         password: password(&cli.password, None, env),
         dbnum: cli.dbnum,
         password_env: None,
+        ..Auth::default()
     };
     if cli.cluster && cli.dbnum.is_some_and(|d| d != 0) {
         return Err(invalid(
@@ -437,6 +531,7 @@ fn profile_targets(
                 password: password(&cli.password, t.password_env.as_deref(), env),
                 dbnum: cli.dbnum.or(t.dbnum),
                 password_env: t.password_env.clone().filter(|_| cli.password.is_none()),
+                ..Auth::default()
             },
         });
     }

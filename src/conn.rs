@@ -19,6 +19,11 @@ pub struct Auth {
     pub dbnum: Option<u32>,
     /// The profile's `password_env`, named when the server asks for a password it did not get.
     pub password_env: Option<String>,
+    /// `-3`: every connection sends HELLO 3 and reads RESP3 from then on. (Here because everything
+    /// that opens a connection already carries the handshake's settings.)
+    pub resp3: bool,
+    /// `--enable-tracking`: every connection sends CLIENT TRACKING on.
+    pub tracking: bool,
 }
 
 impl Auth {
@@ -37,6 +42,8 @@ impl std::fmt::Debug for Auth {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("dbnum", &self.dbnum)
             .field("password_env", &self.password_env)
+            .field("resp3", &self.resp3)
+            .field("tracking", &self.tracking)
             .finish()
     }
 }
@@ -147,6 +154,7 @@ pub fn handshake_commands(auth: &Auth, readonly: bool) -> Vec<HandshakeCmd> {
         let args = vec![b"SELECT".to_vec(), db.to_string().into_bytes()];
         cmds.push(required("SELECT", args));
     }
+    cmds.extend(protocol_commands(auth));
     if readonly {
         cmds.push(required("READONLY", vec![b"READONLY".to_vec()]));
     }
@@ -155,6 +163,29 @@ pub fn handshake_commands(auth: &Auth, readonly: bool) -> Vec<HandshakeCmd> {
             name: "PING",
             args: vec![b"PING".to_vec()],
             optional: true,
+        });
+    }
+    cmds
+}
+
+/// HELLO 3 (`-3`) and CLIENT TRACKING on (`--enable-tracking`), as redis-benchmark sends them; after
+/// AUTH so a password-protected server accepts them. A server that refuses either fails the run:
+/// measuring without the asked-for protocol would measure something else.
+fn protocol_commands(auth: &Auth) -> Vec<HandshakeCmd> {
+    let words = |w: &[&str]| w.iter().map(|s| s.as_bytes().to_vec()).collect();
+    let mut cmds = Vec::new();
+    if auth.resp3 {
+        cmds.push(HandshakeCmd {
+            name: "HELLO",
+            args: words(&["HELLO", "3"]),
+            optional: false,
+        });
+    }
+    if auth.tracking {
+        cmds.push(HandshakeCmd {
+            name: "CLIENT TRACKING",
+            args: words(&["CLIENT", "TRACKING", "on"]),
+            optional: false,
         });
     }
     cmds
@@ -307,6 +338,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
+    /// Waits until the server sends something unasked (idle connections): the bytes that came, or
+    /// `Eof` when it closed the connection.
+    pub async fn unsolicited(&mut self) -> Result<Vec<u8>, ConnError> {
+        if self.rbuf.is_empty() {
+            self.fill().await?;
+        }
+        Ok(self.rbuf.split().to_vec())
+    }
+
     /// Writes the whole batch in (normally) one syscall.
     pub async fn flush(&mut self) -> Result<(), ConnError> {
         let res = self.stream.write_all(&self.wbuf).await;
@@ -351,6 +391,7 @@ mod tests {
             password: password.map(String::from),
             dbnum,
             password_env: None,
+            ..Auth::default()
         }
     }
 
@@ -380,6 +421,41 @@ mod tests {
         assert_eq!(names(&all), ["AUTH u p", "SELECT 3", "READONLY"]);
         let pass_only = handshake_commands(&auth(None, Some("p"), None), false);
         assert_eq!(names(&pass_only), ["AUTH p"]);
+    }
+
+    #[test]
+    fn resp3_and_tracking_follow_auth() {
+        let a = Auth {
+            resp3: true,
+            tracking: true,
+            ..auth(None, Some("p"), Some(2))
+        };
+        let cmds = handshake_commands(&a, true);
+        assert_eq!(
+            names(&cmds),
+            [
+                "AUTH p",
+                "SELECT 2",
+                "HELLO 3",
+                "CLIENT TRACKING on",
+                "READONLY"
+            ]
+        );
+        assert!(cmds.iter().all(|c| !c.optional));
+        // HELLO's reply proves the connection was accepted: no PING needed.
+        let hello_only = Auth {
+            resp3: true,
+            ..Auth::default()
+        };
+        assert_eq!(names(&handshake_commands(&hello_only, false)), ["HELLO 3"]);
+        let tracking_only = Auth {
+            tracking: true,
+            ..Auth::default()
+        };
+        assert_eq!(
+            names(&handshake_commands(&tracking_only, false)),
+            ["CLIENT TRACKING on"]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod conn;
 pub mod deploy;
 pub mod engine;
+pub mod idle;
 pub mod nightly;
 pub mod profile;
 pub mod report;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::config::{Plan, TargetKind};
+use crate::config::{Mode, Plan, TargetKind};
 use crate::report::{RunMeta, TestResult, console, files};
 use crate::runner::PhaseSpec;
 use crate::stats::summarize;
@@ -145,10 +146,30 @@ fn bench(c: &cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             "rbench: warning: a password given with -a is visible to other users (ps, shell history); set REDISCLI_AUTH instead, or pass --no-auth-warning"
         );
     }
-    match plan_or_exit(c, err) {
+    let c = match with_stdin_arg(c) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "rbench: -x: cannot read stdin: {e}");
+            return EXIT_FAIL;
+        }
+    };
+    match plan_or_exit(&c, err) {
+        Ok(plan) if plan.mode == Mode::Idle => idle::run(&plan, out, err),
         Ok(plan) => execute(&plan, out, err).0,
         Err(code) => code,
     }
+}
+
+/// `-x`: the whole of stdin, as-is, becomes the custom command's last argument (as redis-benchmark
+/// reads it). Without a command there is nothing to read it for: planning says so.
+fn with_stdin_arg(c: &cli::Cli) -> std::io::Result<cli::Cli> {
+    let mut c = c.clone();
+    if c.stdin_arg && !c.command.is_empty() {
+        let mut value = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut value)?;
+        c.stdin_value = Some(value);
+    }
+    Ok(c)
 }
 
 /// Resolves flags and profile into a plan, or prints why not and gives the exit code.
@@ -295,7 +316,12 @@ impl Session<'_> {
             let _ = writeln!(self.out, "{}", console::CSV_HEADER);
         }
         let mut prepared: Vec<Option<target::Prepared>> = Vec::new();
-        for repeat in 1..=plan.repeat {
+        // -l: pass after pass until a signal (each a repeat, numbered on).
+        let passes = match plan.mode {
+            Mode::Loop => u32::MAX,
+            _ => plan.repeat,
+        };
+        for repeat in 1..=passes {
             for (i, t) in plan.targets.iter().enumerate() {
                 if let Some(sig) = stop_signal() {
                     return signals::exit_code(sig);
@@ -312,7 +338,7 @@ impl Session<'_> {
                 if let Err(code) = self.run_repeat(rt, p, repeat) {
                     return code;
                 }
-                if plan.repeat == 1 {
+                if passes == 1 {
                     // Stopped by PID on drop: one deployment up at a time when nothing repeats.
                     prepared[i] = None;
                 }
@@ -353,9 +379,10 @@ impl Session<'_> {
     ) -> Result<(), i32> {
         let plan = self.plan;
         if plan.output.quiet && (plan.targets.len() > 1 || plan.repeat > 1) {
-            let _ = match plan.repeat {
-                1 => writeln!(self.out, "[{}]", prepared.name),
-                n => writeln!(self.out, "[{}, repeat {repeat}/{n}]", prepared.name),
+            let _ = match (plan.mode, plan.repeat) {
+                (Mode::Loop, _) => writeln!(self.out, "[{}, pass {repeat}]", prepared.name),
+                (_, 1) => writeln!(self.out, "[{}]", prepared.name),
+                (_, n) => writeln!(self.out, "[{}, repeat {repeat}/{n}]", prepared.name),
             };
         }
         // Every pass over the tests starts from an empty dataset: spawned servers are empty at
@@ -547,7 +574,7 @@ impl Session<'_> {
         } else if o.quiet {
             console::quiet_line(r)
         } else {
-            console::block(r)
+            console::block(r, o.precision)
         };
         let _ = writeln!(self.out, "{line}");
         if (o.csv || o.quiet) && r.fell_behind() {

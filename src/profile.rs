@@ -69,6 +69,10 @@ pub struct Defaults {
     pub list_maxlen: Option<At<u64>>,
     /// Kept as written (`0.01`, `"1%"`): checked by the integrator.
     pub max_error_rate: Option<At<String>>,
+    /// `-3`: every connection speaks RESP3 (HELLO 3).
+    pub resp3: Option<At<bool>>,
+    /// `--enable-tracking`: every connection sends CLIENT TRACKING on.
+    pub enable_tracking: Option<At<bool>>,
 }
 
 /// How to reach (or create) the deployment a target names.
@@ -183,6 +187,8 @@ struct RawDefaults {
     stream_maxlen: Option<Spanned<u64>>,
     list_maxlen: Option<Spanned<u64>>,
     max_error_rate: Option<Spanned<RateText>>,
+    resp3: Option<Spanned<bool>>,
+    enable_tracking: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -492,6 +498,8 @@ impl Parser<'_> {
                     line: a.line,
                 }
             }),
+            resp3: d.resp3.map(|s| self.at(s)),
+            enable_tracking: d.enable_tracking.map(|s| self.at(s)),
         })
     }
 

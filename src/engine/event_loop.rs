@@ -126,7 +126,8 @@ impl<T: Transport> Engine<T> {
             &shared.key_dist,
             shared.sizes,
             &shared.weights,
-        );
+        )
+        .with_rand_nth(shared.templates.iter().map(|t| t.rand_nth_mask()).collect());
         let schedule = shared
             .rate
             .map(|r| Schedule::new(r, io.index, threads, shared.limit));

@@ -351,7 +351,7 @@ mod tests {
 
     fn req(op: u8) -> Req {
         Req {
-            draw: Draw { key: 0, member: 0 },
+            draw: Draw::default(),
             intended: 0,
             sent: 0,
             vlen: 0,

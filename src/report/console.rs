@@ -37,8 +37,8 @@ pub fn csv_row(r: &TestResult) -> String {
     )
 }
 
-/// The default block for one test.
-pub fn block(r: &TestResult) -> String {
+/// The default block for one test; latencies with `precision` decimals (`--precision`).
+pub fn block(r: &TestResult, precision: usize) -> String {
     let mut s = String::new();
     let title = if r.mix {
         format!("{} (mix)", r.test)
@@ -94,19 +94,21 @@ pub fn block(r: &TestResult) -> String {
     let l = &r.latency;
     s.push_str("  latency summary (msec):\n");
     s.push_str("          avg       min       p50       p95       p99     p99.9       max\n");
-    s.push_str(&format!(
-        "    {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}\n",
-        l.avg, l.min, l.p50, l.p95, l.p99, l.p999, l.max
-    ));
+    let p = precision;
+    s.push_str("   ");
+    for v in [l.avg, l.min, l.p50, l.p95, l.p99, l.p999, l.max] {
+        s.push_str(&format!(" {v:>9.p$}"));
+    }
+    s.push('\n');
     if let Some(u) = &r.latency_uncorrected {
         s.push_str(&format!(
-            "  uncorrected (from actual send): p50 {:.3}  p99 {:.3}  max {:.3} msec\n",
+            "  uncorrected (from actual send): p50 {:.p$}  p99 {:.p$}  max {:.p$} msec\n",
             u.p50, u.p99, u.max
         ));
     }
     if let Some(c) = &r.client_lag {
         s.push_str(&format!(
-            "  client delay (due time to send, window free): p50 {:.3}  p99 {:.3}  max {:.3} msec\n",
+            "  client delay (due time to send, window free): p50 {:.p$}  p99 {:.p$}  max {:.p$} msec\n",
             c.p50, c.p99, c.max
         ));
     }

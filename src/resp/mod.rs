@@ -304,14 +304,22 @@ fn lossy(b: Vec<u8>) -> String {
 /// RESP2 first (RESP3's decoder rejects RESP2's `$-1`/`*-1` nulls); input RESP2 cannot frame goes to
 /// the RESP3 decoder, which frames RESP3 replies and RESP2 ones nested in RESP3 aggregates. When
 /// both reject it, RESP2's complaint is the one reported.
+///
+/// RESP3 push messages (`>`: invalidations with `--enable-tracking`, pub/sub) answer no request:
+/// they are skipped, and the reply after them is the one returned.
 pub fn decode_value(buf: &[u8]) -> Result<Option<(Value, usize)>, ProtocolError> {
-    let resp2_err = match decode_resp2(buf) {
-        Ok(r) => return Ok(r.map(|(f, n)| (Value::from_resp2(f), n))),
-        Err(e) => e,
-    };
-    match decode_resp3(buf) {
-        Ok(r) => Ok(r.map(|(f, n)| (Value::from_resp3(f), n))),
-        Err(_) => Err(ProtocolError(first_line(&resp2_err.to_string()))),
+    let mut skipped = 0;
+    loop {
+        let rest = &buf[skipped..];
+        let resp2_err = match decode_resp2(rest) {
+            Ok(r) => return Ok(r.map(|(f, n)| (Value::from_resp2(f), skipped + n))),
+            Err(e) => e,
+        };
+        match decode_resp3(rest) {
+            Ok(Some((Resp3Frame::Push { .. }, n))) => skipped += n,
+            Ok(r) => return Ok(r.map(|(f, n)| (Value::from_resp3(f), skipped + n))),
+            Err(_) => return Err(ProtocolError(first_line(&resp2_err.to_string()))),
+        }
     }
 }
 
@@ -574,6 +582,15 @@ mod tests {
             whole(b"*2\r\n:1\r\n~1\r\n_\r\n"),
             Value::Array(vec![Value::Int(1), Value::Array(vec![Value::Nil])])
         );
+        // Pushes answer no request: the reply after them is the one decoded.
+        let push = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n";
+        let mut stream = push.to_vec();
+        stream.extend_from_slice(b"+OK\r\n:1\r\n");
+        assert_eq!(
+            value(&stream).unwrap(),
+            Some((Value::Simple("OK".into()), push.len() + 5))
+        );
+        assert_eq!(value(push).unwrap(), None);
         // A RESP2-looking prefix of a RESP3 aggregate is just incomplete.
         assert_eq!(value(b"*2\r\n:1\r\n").unwrap(), None);
         assert_eq!(value(b"*2\r\n:1\r\n~1\r\n").unwrap(), None);

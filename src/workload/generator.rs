@@ -1,7 +1,7 @@
 //! Generators for keys, members, value sizes and mix choices. Seeded per worker so runs are
 //! reproducible with `--seed`; nothing here allocates per request.
 
-use super::{Draw, Op, WorkloadError};
+use super::{Draw, Op, RAND_NTH, WorkloadError};
 
 /// xoshiro256++: fast, small state, good enough statistics for load generation.
 #[derive(Clone, Debug)]
@@ -248,6 +248,10 @@ pub struct Generator {
     seq_next: u64,
     sizes: DataSize,
     mix: MixChooser,
+    /// Per command: which `__rand_Nth__` keys it uses (bit i: the (i+1)th).
+    nth_masks: Vec<u16>,
+    /// `--key-dist seq`: each `__rand_Nth__` walks the key space on its own, as in valkey-benchmark.
+    seq_nth: [u64; RAND_NTH],
 }
 
 impl Generator {
@@ -266,24 +270,42 @@ impl Generator {
             KeyDist::Zipf(s) => Some(Zipf::new(keyspace, *s)),
             _ => None,
         };
+        let start = (keyspace as u128 * worker as u128 / workers.max(1) as u128) as u64;
         Generator {
             rng: Rng::new(seed ^ worker.wrapping_mul(0xA24B_AED4_963E_E407)),
             keyspace,
             dist: dist.clone(),
             zipf,
-            seq_next: (keyspace as u128 * worker as u128 / workers.max(1) as u128) as u64,
+            seq_next: start,
             sizes,
             mix: MixChooser::new(weights),
+            nth_masks: Vec::new(),
+            seq_nth: [start; RAND_NTH],
         }
+    }
+
+    /// Draws `__rand_Nth__` keys for the commands that use them (`masks[i]` for command i).
+    pub fn with_rand_nth(mut self, masks: Vec<u16>) -> Generator {
+        self.nth_masks = masks;
+        self
     }
 
     #[inline]
     fn key(&mut self) -> u64 {
+        let mut seq = self.seq_next;
+        let k = self.key_from(&mut seq);
+        self.seq_next = seq;
+        k
+    }
+
+    /// A key by the distribution; `seq` is the sequence to advance for `--key-dist seq`.
+    #[inline]
+    fn key_from(&mut self, seq: &mut u64) -> u64 {
         match &self.dist {
             KeyDist::Uniform => self.rng.below(self.keyspace),
             KeyDist::Seq => {
-                let k = self.seq_next;
-                self.seq_next = (self.seq_next + 1) % self.keyspace;
+                let k = *seq;
+                *seq = (k + 1) % self.keyspace;
                 k
             }
             KeyDist::Zipf(_) => match &self.zipf {
@@ -308,7 +330,24 @@ impl Generator {
         } else {
             self.sizes.min + self.rng.below((self.sizes.max - self.sizes.min + 1) as u64) as usize
         };
-        (idx, Draw { key, member }, len)
+        let nth = match self.nth_masks.get(idx) {
+            Some(&m) if m != 0 => self.nth_keys(m),
+            _ => [0; RAND_NTH],
+        };
+        (idx, Draw { key, member, nth }, len)
+    }
+
+    /// Independent keys for the `__rand_Nth__` placeholders in `mask`.
+    fn nth_keys(&mut self, mask: u16) -> [u64; RAND_NTH] {
+        let mut out = [0; RAND_NTH];
+        for (i, slot) in out.iter_mut().enumerate() {
+            if mask & (1 << i) != 0 {
+                let mut seq = self.seq_nth[i];
+                *slot = self.key_from(&mut seq);
+                self.seq_nth[i] = seq;
+            }
+        }
+        out
     }
 }
 
@@ -381,6 +420,32 @@ mod tests {
         let mut g = Generator::new(1, 1, 2, 4, &KeyDist::Seq, DataSize::default(), &[1]);
         let keys: Vec<u64> = (0..5).map(|_| g.draw(&[Op::Set]).1.key).collect();
         assert_eq!(keys, vec![2, 3, 0, 1, 2]);
+    }
+
+    #[test]
+    fn rand_nth_keys_are_drawn_apart() {
+        let mut g = Generator::new(
+            1,
+            0,
+            1,
+            1_000_000,
+            &KeyDist::Uniform,
+            DataSize::default(),
+            &[1],
+        )
+        .with_rand_nth(vec![0b1_0000_0001]);
+        let (_, d, _) = g.draw(&[Op::Custom]);
+        assert!(d.nth[0] != d.nth[8] && d.nth[0] != d.key, "{d:?}");
+        assert_eq!(d.nth[1..8], [0; 7]);
+        // Sequential: each placeholder walks the key space on its own.
+        let mut g = Generator::new(1, 0, 1, 3, &KeyDist::Seq, DataSize::default(), &[1])
+            .with_rand_nth(vec![0b11]);
+        let draws: Vec<_> = (0..4).map(|_| g.draw(&[Op::Custom]).1).collect();
+        let seqs: Vec<_> = draws.iter().map(|d| (d.key, d.nth[0], d.nth[1])).collect();
+        assert_eq!(seqs, [(0, 0, 0), (1, 1, 1), (2, 2, 2), (0, 0, 0)]);
+        // Commands without them draw none.
+        let mut g = Generator::new(1, 0, 1, 10, &KeyDist::Uniform, DataSize::default(), &[1]);
+        assert_eq!(g.draw(&[Op::Custom]).1.nth, [0; RAND_NTH]);
     }
 
     #[test]

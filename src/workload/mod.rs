@@ -321,8 +321,29 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, WorkloadError> {
 enum Part {
     Lit(Vec<u8>),
     RandInt,
+    /// valkey-benchmark's `__rand_1st__` .. `__rand_9th__` (0 = 1st): a key of its own, the same
+    /// wherever it appears in one command.
+    RandNth(u8),
     Data,
 }
+
+/// Every placeholder a custom command may use, as valkey-benchmark spells them.
+const PLACEHOLDERS: [(&str, Part); 11] = [
+    ("__rand_int__", Part::RandInt),
+    ("__rand_1st__", Part::RandNth(0)),
+    ("__rand_2nd__", Part::RandNth(1)),
+    ("__rand_3rd__", Part::RandNth(2)),
+    ("__rand_4th__", Part::RandNth(3)),
+    ("__rand_5th__", Part::RandNth(4)),
+    ("__rand_6th__", Part::RandNth(5)),
+    ("__rand_7th__", Part::RandNth(6)),
+    ("__rand_8th__", Part::RandNth(7)),
+    ("__rand_9th__", Part::RandNth(8)),
+    ("__data__", Part::Data),
+];
+
+/// How many `__rand_Nth__` placeholders there are.
+pub const RAND_NTH: usize = 9;
 
 /// A custom command line (`rbench SET foo:__rand_int__ __data__`).
 #[derive(Clone, Debug, PartialEq)]
@@ -335,33 +356,7 @@ pub struct CustomCommand {
 
 impl CustomCommand {
     pub fn parse(words: &[String]) -> CustomCommand {
-        let args = words
-            .iter()
-            .map(|w| {
-                let mut parts = Vec::new();
-                let mut rest = w.as_str();
-                while !rest.is_empty() {
-                    let next = [("__rand_int__", Part::RandInt), ("__data__", Part::Data)]
-                        .into_iter()
-                        .filter_map(|(pat, part)| rest.find(pat).map(|i| (i, pat.len(), part)))
-                        .min_by_key(|(i, _, _)| *i);
-                    match next {
-                        Some((i, len, part)) => {
-                            if i > 0 {
-                                parts.push(Part::Lit(rest.as_bytes()[..i].to_vec()));
-                            }
-                            parts.push(part);
-                            rest = &rest[i + len..];
-                        }
-                        None => {
-                            parts.push(Part::Lit(rest.as_bytes().to_vec()));
-                            rest = "";
-                        }
-                    }
-                }
-                parts
-            })
-            .collect::<Vec<_>>();
+        let args = words.iter().map(|w| parse_word(w)).collect::<Vec<_>>();
         let key_arg = if args.len() > 1 { Some(1) } else { None };
         CustomCommand {
             name: words.join(" "),
@@ -369,13 +364,50 @@ impl CustomCommand {
             key_arg,
         }
     }
+
+    /// Appends an argument sent exactly as given, placeholders and all (`-x`: stdin, as-is, as
+    /// redis-benchmark sends it). Not part of the name: it may be large or binary.
+    pub fn push_literal(&mut self, arg: Vec<u8>) {
+        self.args.push(vec![Part::Lit(arg)]);
+        if self.key_arg.is_none() {
+            self.key_arg = Some(1);
+        }
+    }
+}
+
+/// One word of a custom command: literals between placeholders.
+fn parse_word(w: &str) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut rest = w;
+    while !rest.is_empty() {
+        let next = PLACEHOLDERS
+            .iter()
+            .filter_map(|(pat, part)| rest.find(pat).map(|i| (i, pat.len(), part)))
+            .min_by_key(|(i, _, _)| *i);
+        match next {
+            Some((i, len, part)) => {
+                if i > 0 {
+                    parts.push(Part::Lit(rest.as_bytes()[..i].to_vec()));
+                }
+                parts.push(part.clone());
+                rest = &rest[i + len..];
+            }
+            None => {
+                parts.push(Part::Lit(rest.as_bytes().to_vec()));
+                rest = "";
+            }
+        }
+    }
+    parts
 }
 
 /// Everything needed to encode one request, drawn by the generators.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Draw {
     pub key: u64,
     pub member: u64,
+    /// `__rand_1st__` .. `__rand_9th__`: drawn only for the ones the command uses (else 0).
+    pub nth: [u64; RAND_NTH],
 }
 
 /// Per-run options that change how commands are encoded.

@@ -12,6 +12,8 @@ enum Seg {
     Lit(Vec<u8>),
     /// The drawn key as 12 digits (also `__rand_int__`).
     KeyDigits,
+    /// `__rand_1st__` .. `__rand_9th__` (0 = 1st) as 12 digits.
+    NthDigits(u8),
     /// The drawn member as 12 digits.
     MemberDigits,
     /// `$<fixed + values × value length>\r\n`: the header of an argument holding the value.
@@ -89,6 +91,7 @@ impl Builder {
             match p {
                 Part::Lit(b) => self.lit(b),
                 Part::RandInt => self.hole(Seg::KeyDigits),
+                Part::RandNth(i) => self.hole(Seg::NthDigits(*i)),
                 Part::Data => self.hole(Seg::Value),
             }
         }
@@ -100,7 +103,7 @@ impl Builder {
 fn word_len(parts: &[Part]) -> (usize, usize) {
     parts.iter().fold((0, 0), |(fixed, values), p| match p {
         Part::Lit(b) => (fixed + b.len(), values),
-        Part::RandInt => (fixed + 12, values),
+        Part::RandInt | Part::RandNth(_) => (fixed + 12, values),
         Part::Data => (fixed, values + 1),
     })
 }
@@ -142,6 +145,14 @@ impl Template {
         }
     }
 
+    /// Which `__rand_Nth__` placeholders the request uses (bit i: the (i+1)th), so only those are drawn.
+    pub fn rand_nth_mask(&self) -> u16 {
+        self.segs.iter().fold(0, |m, s| match s {
+            Seg::NthDigits(i) => m | 1 << i,
+            _ => m,
+        })
+    }
+
     /// Whether requests have no routing key (any cluster node will do).
     pub fn keyless(&self) -> bool {
         self.route_len == 0
@@ -159,6 +170,7 @@ impl Template {
             };
             match seg {
                 Seg::Lit(b) => dst.copy_from_slice(b),
+                Seg::NthDigits(i) => dst.copy_from_slice(&digits12(draw.nth[*i as usize])),
                 _ => dst.copy_from_slice(&digits12(draw.key)),
             }
             n += len;
@@ -200,6 +212,7 @@ impl Template {
             match seg {
                 Seg::Lit(b) => put!(b),
                 Seg::KeyDigits => put!(&digits12(draw.key)),
+                Seg::NthDigits(i) => put!(&digits12(draw.nth[*i as usize])),
                 Seg::MemberDigits => put!(&digits12(draw.member)),
                 Seg::ValueLen { fixed, values } => hdr!(fixed + values * value.len()),
                 Seg::Value => put!(value),
@@ -298,6 +311,7 @@ fn route(def: &OpDef, custom: Option<&CustomCommand>) -> Vec<Seg> {
             .iter()
             .map(|p| match p {
                 Part::Lit(b) => Seg::Lit(b.clone()),
+                Part::RandNth(i) => Seg::NthDigits(*i),
                 _ => Seg::KeyDigits,
             })
             .collect(),
@@ -422,16 +436,23 @@ mod tests {
     }
 
     fn draws() -> [Draw; 4] {
+        let nth = |b: u64| std::array::from_fn(|i| b.wrapping_mul(i as u64 + 3));
         [
-            Draw { key: 0, member: 0 },
-            Draw { key: 7, member: 9 },
+            Draw::default(),
+            Draw {
+                key: 7,
+                member: 9,
+                nth: nth(11),
+            },
             Draw {
                 key: 999_999_999_999,
                 member: 99_999,
+                nth: nth(333_333_333_333),
             },
             Draw {
                 key: u64::MAX,
                 member: u64::MAX,
+                nth: [u64::MAX; 9],
             },
         ]
     }
@@ -491,13 +512,19 @@ mod tests {
 
     /// Custom command words with their placeholders substituted, as redis-benchmark does.
     fn substitute(words: &[&str], d: &Draw, v: &[u8]) -> Argv {
-        let digits = format!("{:012}", d.key % 1_000_000_000_000);
+        let twelve = |k: u64| format!("{:012}", k % 1_000_000_000_000);
         let data = String::from_utf8(v.to_vec()).unwrap();
+        let nth = [
+            "1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th",
+        ];
         words
             .iter()
             .map(|w| {
-                w.replace("__rand_int__", &digits)
-                    .replace("__data__", &data)
+                let mut w = w.replace("__rand_int__", &twelve(d.key));
+                for (i, n) in nth.iter().enumerate() {
+                    w = w.replace(&format!("__rand_{n}__"), &twelve(d.nth[i]));
+                }
+                w.replace("__data__", &data)
             })
             .map(String::into_bytes)
             .collect()
@@ -507,7 +534,16 @@ mod tests {
     fn custom_templates_match_redis_protocol() {
         let long = format!("{}__rand_int__", "k".repeat(MAX_KEY - 12));
         let too_long = format!("{}__rand_int__", "k".repeat(MAX_KEY - 11));
-        let cases: [(&[&str], bool); 9] = [
+        let cases: [(&[&str], bool); 12] = [
+            (
+                &["SET", "a:__rand_1st__", "__rand_9th__-__rand_1st__"],
+                true,
+            ),
+            (
+                &["SMOVE", "s:__rand_2nd__", "d:__rand_3rd__", "__rand_int__"],
+                true,
+            ),
+            (&["HSET", "h:__rand_5th__", "f", "__data__"], true),
             (&["SET", "user:__rand_int__", "v=__data__!"], true),
             (&["PING"], false),
             (&["HSET", "h", "f:__rand_int__", "__data____data__"], true),
@@ -552,7 +588,15 @@ mod tests {
 
     fn enc(op: Op, opts: &EncodeOpts) -> Vec<u8> {
         let mut b = bytes::BytesMut::new();
-        Template::compile(op, opts).encode(&Draw { key: 7, member: 9 }, b"xyz", &mut b);
+        Template::compile(op, opts).encode(
+            &Draw {
+                key: 7,
+                member: 9,
+                ..Draw::default()
+            },
+            b"xyz",
+            &mut b,
+        );
         b.to_vec()
     }
 
@@ -601,7 +645,13 @@ mod tests {
         );
         let mut k = [0u8; MAX_KEY];
         let t = Template::compile(Op::Custom, &o);
-        let n = t.route_key(&Draw { key: 7, member: 0 }, &mut k);
+        let n = t.route_key(
+            &Draw {
+                key: 7,
+                ..Draw::default()
+            },
+            &mut k,
+        );
         assert_eq!(&k[..n], b"user:000000000007");
     }
 

@@ -1,0 +1,220 @@
+//! `-I`, redis-benchmark's idle mode: open `--clients` connections, send nothing after the handshake,
+//! and hold them until a signal. Used to see what idle clients cost a server (memory, `maxclients`).
+//! A cluster gets `--clients` connections to every master, as a benchmark's clients would hold.
+//! Every connection is watched: one the server closes (`timeout`, `CLIENT KILL`) or writes to is
+//! reported as it happens.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::cluster::Topology;
+use crate::config::{Plan, Target, TargetKind};
+use crate::conn::{Auth, Conn, ConnError};
+use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE, signals, target};
+
+/// At most this many connects in flight (below Redis's default listen backlog of 511).
+const MAX_CONNECTING: usize = 256;
+/// How often the signal flag is looked at.
+const TICK: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+enum IdleError {
+    #[error(
+        "-I holds connections to one existing server or cluster: give -h/-p (with --cluster for a cluster)"
+    )]
+    Target,
+    #[error("{0}")]
+    Conn(#[from] ConnError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// What the server did to a held connection.
+enum Event {
+    /// It wrote something unasked (an error before closing, a push): the first line of it.
+    Wrote(String),
+    Closed(String),
+}
+
+/// Runs idle mode; returns the exit code (128 + signal when stopped, as any run).
+pub fn run(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let code = match start(plan) {
+        Ok((rt, addrs, t)) => rt.block_on(hold(&addrs, &t.auth, plan.workload.clients, out, err)),
+        Err(e @ IdleError::Target) => {
+            let _ = writeln!(err, "rbench: {e}");
+            return EXIT_USAGE;
+        }
+        Err(e) => {
+            let _ = writeln!(err, "rbench: {e}");
+            EXIT_FAIL
+        }
+    };
+    stop_code().unwrap_or(code)
+}
+
+/// The runtime and the addresses to hold connections to: the server, or every master.
+fn start(plan: &Plan) -> Result<(tokio::runtime::Runtime, Vec<SocketAddr>, &Target), IdleError> {
+    let [t] = &plan.targets[..] else {
+        return Err(IdleError::Target);
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| IdleError::Setup(format!("cannot start the runtime: {e}")))?;
+    let addrs = match &t.kind {
+        TargetKind::Standalone(a) => vec![*a],
+        TargetKind::Cluster(seeds) => rt.block_on(masters(seeds, &t.auth))?,
+        TargetKind::Spawn(_) => return Err(IdleError::Target),
+    };
+    target::raise_nofile_limit(plan.workload.clients * addrs.len())
+        .map_err(|e| IdleError::Setup(e.to_string()))?;
+    Ok((rt, addrs, t))
+}
+
+async fn masters(seeds: &[SocketAddr], auth: &Auth) -> Result<Vec<SocketAddr>, IdleError> {
+    let topo = Topology::discover(seeds, auth)
+        .await
+        .map_err(|e| IdleError::Setup(e.to_string()))?;
+    let map = topo.snapshot();
+    Ok(map
+        .masters()
+        .into_iter()
+        .filter_map(|i| map.nodes.get(i as usize).copied())
+        .collect())
+}
+
+/// Opens one connection. The one place idle mode dials, so another transport (TLS, unix socket)
+/// plugs in here.
+async fn dial(addr: SocketAddr, auth: &Auth) -> Result<Conn, ConnError> {
+    // Idle connections never carry requests: the smallest buffers will do.
+    Conn::connect(addr, auth, 512).await
+}
+
+/// Opens `clients` connections to each address, at most MAX_CONNECTING at a time; the first
+/// refusal fails them all (with the server's words).
+async fn open_all(
+    addrs: &[SocketAddr],
+    auth: &Auth,
+    clients: usize,
+) -> Result<Vec<Conn>, IdleError> {
+    let mut todo = addrs.iter().flat_map(|&a| std::iter::repeat_n(a, clients));
+    let mut pending = JoinSet::new();
+    let mut open = Vec::new();
+    loop {
+        while pending.len() < MAX_CONNECTING
+            && let Some(a) = todo.next()
+        {
+            let auth = auth.clone();
+            pending.spawn(async move { dial(a, &auth).await });
+        }
+        let Some(done) = pending.join_next().await else {
+            return Ok(open);
+        };
+        if stopping() {
+            return Ok(open);
+        }
+        let conn = done.map_err(|e| IdleError::Setup(format!("connecting: {e}")))??;
+        open.push(conn);
+    }
+}
+
+/// Holds the connections until a signal (or until the server closed them all).
+async fn hold(
+    addrs: &[SocketAddr],
+    auth: &Auth,
+    clients: usize,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let conns = match open_all(addrs, auth, clients).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "rbench: {e}");
+            return EXIT_FAIL;
+        }
+    };
+    if stopping() {
+        return EXIT_OK;
+    }
+    let names: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    let _ = writeln!(
+        out,
+        "{} idle connections open to {} (Ctrl-C to close them)\nclients: {}",
+        conns.len(),
+        names.join(", "),
+        conns.len()
+    );
+    let _ = out.flush();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut watchers = JoinSet::new();
+    for (i, c) in conns.into_iter().enumerate() {
+        watchers.spawn(watch(i + 1, c, tx.clone()));
+    }
+    drop(tx);
+    let mut open = watchers.len();
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some((i, addr, Event::Wrote(what))) => {
+                    let _ = writeln!(err, "rbench: idle connection {i} to {addr}: the server sent: {what}");
+                }
+                Some((i, addr, Event::Closed(why))) => {
+                    open -= 1;
+                    let _ = writeln!(err, "rbench: idle connection {i} to {addr}: {why}");
+                    let _ = writeln!(out, "clients: {open}");
+                    if open == 0 {
+                        let _ = writeln!(err, "rbench: the server closed every idle connection");
+                        return EXIT_FAIL;
+                    }
+                }
+                None => return EXIT_FAIL,
+            },
+            _ = tick.tick() => if stopping() {
+                // Dropping the watchers closes the connections.
+                watchers.abort_all();
+                let _ = writeln!(err, "rbench: closed {open} idle connections");
+                return EXIT_OK;
+            },
+        }
+    }
+}
+
+/// Reports what the server does to one held connection, until it closes it.
+async fn watch(i: usize, mut c: Conn, tx: mpsc::UnboundedSender<(usize, SocketAddr, Event)>) {
+    loop {
+        let ev = match c.unsolicited().await {
+            Ok(bytes) => Event::Wrote(first_line(&bytes)),
+            Err(ConnError::Eof { .. }) => Event::Closed("closed by the server".into()),
+            Err(e) => Event::Closed(e.to_string()),
+        };
+        let closed = matches!(ev, Event::Closed(_));
+        if tx.send((i, c.addr, ev)).is_err() || closed {
+            return;
+        }
+    }
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.trim()
+        .trim_start_matches(['-', '+'])
+        .chars()
+        .take(200)
+        .collect()
+}
+
+fn stopping() -> bool {
+    signals::flag().load(Ordering::SeqCst)
+}
+
+/// 128 + the signal that stopped the run, if one did.
+fn stop_code() -> Option<i32> {
+    stopping().then(|| signals::exit_code(signals::received().unwrap_or(libc::SIGINT)))
+}
