@@ -641,4 +641,97 @@ mod warmup_tests {
             assert!(parse_error_rate(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn run_flags_resolve() {
+        let p = plan_of(&[], None).unwrap();
+        assert_eq!(
+            (p.mode, p.output.precision),
+            (Mode::Bench, DEFAULT_PRECISION)
+        );
+        assert!(!p.targets[0].auth.resp3 && !p.targets[0].auth.tracking);
+        assert_eq!(plan_of(&["-l"], None).unwrap().mode, Mode::Loop);
+        assert_eq!(plan_of(&["-I"], None).unwrap().mode, Mode::Idle);
+        for bad in [&["-l", "--repeat", "2"][..], &["-I", "-l"]] {
+            let e = plan_of(bad, None).unwrap_err().to_string();
+            assert!(!e.contains('\n') && e.contains("-l"), "{e}");
+        }
+        assert_eq!(
+            plan_of(&["--precision", "1"], None)
+                .unwrap()
+                .output
+                .precision,
+            1
+        );
+        // Clamped, as redis-benchmark clamps, rather than refusing a script.
+        assert_eq!(
+            plan_of(&["--precision", "40"], None)
+                .unwrap()
+                .output
+                .precision,
+            MAX_PRECISION
+        );
+        let p = plan_of(&["--resp3", "--enable-tracking"], None).unwrap();
+        assert!(p.targets[0].auth.resp3 && p.targets[0].auth.tracking);
+    }
+
+    #[test]
+    fn sequential_is_key_dist_seq() {
+        let dist = |a: &[&str]| plan_of(a, None).map(|p| p.workload.key_dist);
+        assert_eq!(dist(&["--sequential"]).unwrap(), KeyDist::Seq);
+        assert_eq!(
+            dist(&["--sequential", "--key-dist", "seq"]).unwrap(),
+            KeyDist::Seq
+        );
+        let e = dist(&["--sequential", "--key-dist", "uniform"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--sequential") && e.contains("uniform"), "{e}");
+        // The flag wins over the profile's distribution.
+        let prof = "[defaults]\nkey_dist = \"zipf\"\n[[target]]\nname = \"t\"\naddr = \"127.0.0.1:6379\"\n";
+        assert_eq!(
+            plan_of(&["--sequential"], Some(prof))
+                .unwrap()
+                .workload
+                .key_dist,
+            KeyDist::Seq
+        );
+    }
+
+    #[test]
+    fn x_needs_a_custom_command() {
+        let e = plan_of(&["-x"], None).unwrap_err().to_string();
+        assert!(e.contains("-x") && e.contains("no command"), "{e}");
+        let mut cli = Cli::parse_from(["rbench", "-x", "SET", "k"]);
+        cli.stdin_value = Some(b"v\n".to_vec());
+        let p = plan(&cli, &|_| None).unwrap();
+        let custom = p.workload.encode.custom.unwrap();
+        assert_eq!(custom.name, "SET k");
+        let t = crate::workload::template::Template::compile(
+            Op::Custom,
+            &EncodeOpts {
+                custom: Some(custom),
+                ..EncodeOpts::default()
+            },
+        );
+        let mut b = Vec::new();
+        t.encode(&Default::default(), b"", &mut b);
+        assert_eq!(b, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv\n\r\n");
+    }
+
+    #[test]
+    fn resp3_and_tracking_from_the_profile() {
+        let prof = "[defaults]\nresp3 = true\nenable_tracking = true\n[[target]]\nname = \"a\"\naddr = \"127.0.0.1:6379\"\n[[target]]\nname = \"b\"\nspawn = \"standalone\"\n";
+        let p = plan_of(&[], Some(prof)).unwrap();
+        assert!(p.targets.iter().all(|t| t.auth.resp3 && t.auth.tracking));
+        let off =
+            "[defaults]\nresp3 = false\n[[target]]\nname = \"a\"\naddr = \"127.0.0.1:6379\"\n";
+        assert!(!plan_of(&[], Some(off)).unwrap().targets[0].auth.resp3);
+        // A flag turns it on over the profile.
+        assert!(plan_of(&["--resp3"], Some(off)).unwrap().targets[0].auth.resp3);
+        let bad =
+            "[defaults]\nresp3 = \"yes\"\n[[target]]\nname = \"a\"\naddr = \"127.0.0.1:6379\"\n";
+        let e = plan_of(&[], Some(bad)).unwrap_err().to_string();
+        assert!(e.contains(":2:"), "{e}");
+    }
 }
