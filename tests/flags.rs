@@ -517,4 +517,30 @@ fn resp3_cluster_run_routes_and_counts_correctly() {
         assert_eq!((r.ok, r.errors), (6000, 0), "{r:?}");
     }
     assert!(results.iter().all(|r| r.class("moved") == 0), "{results:?}");
+    // -I on a cluster: --clients connections to every master, held until the signal.
+    let mut run = start_rbench_signals(
+        &args_for(&dep, &["--cluster", "-3", "-I", "--clients", "2"]),
+        &[],
+        &[],
+    );
+    let held = |dep: &Deployment| -> Vec<usize> {
+        (0..dep.nodes().len())
+            .map(|i| {
+                let lines = rbench_clients(dep, i);
+                lines.iter().filter(|l| field(l, "resp") == "3").count()
+            })
+            .collect()
+    };
+    wait_for("2 connections per master", Duration::from_secs(20), || {
+        let per_node = held(&dep);
+        per_node.iter().sum::<usize>() == 6 && per_node.iter().all(|&n| n == 0 || n == 2)
+    });
+    run.signal(libc::SIGINT);
+    let res = run.wait(Duration::from_secs(20));
+    assert_eq!(res.code, 130, "{res:?}");
+    assert!(
+        res.stdout.contains("6 idle connections open"),
+        "{}",
+        res.stdout
+    );
 }
