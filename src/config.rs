@@ -728,7 +728,11 @@ mod warmup_tests {
             "[defaults]\nresp3 = false\n[[target]]\nname = \"a\"\naddr = \"127.0.0.1:6379\"\n";
         assert!(!plan_of(&[], Some(off)).unwrap().targets[0].auth.resp3);
         // A flag turns it on over the profile.
-        assert!(plan_of(&["--resp3"], Some(off)).unwrap().targets[0].auth.resp3);
+        assert!(
+            plan_of(&["--resp3"], Some(off)).unwrap().targets[0]
+                .auth
+                .resp3
+        );
         let bad =
             "[defaults]\nresp3 = \"yes\"\n[[target]]\nname = \"a\"\naddr = \"127.0.0.1:6379\"\n";
         let e = plan_of(&[], Some(bad)).unwrap_err().to_string();
