@@ -263,6 +263,8 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             "--list-maxlen",
         )?,
         custom,
+        keyspace: 0,
+        cluster: false,
     };
 
     let targets = match &prof {
@@ -279,7 +281,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             .unwrap_or_default(),
         targets,
         workload: Workload {
-            phases,
+            phases: workload::fill::with_fill(phases),
             clients,
             threads,
             requests,
