@@ -192,10 +192,14 @@ pub async fn run_phase(
         counters.push(w.completed);
     }
     let mut live = LiveView::new(threads, spec.ops.len(), counters);
-    let reports = watch(
+    let mut reports = watch(
         spec, &shared, &stop, progress, &mut live, &live_rx, start, handles,
     )
     .await;
+    // A refusal met on a set-up connection fails the phase as it would have at set-up.
+    if let Some(e) = reports.iter_mut().find_map(|r| r.fatal.take()) {
+        return Err(RunError::Conn(e));
+    }
     Ok(finish(spec, &shared, reports, start, live.interrupted))
 }
 

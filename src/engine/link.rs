@@ -66,6 +66,9 @@ pub enum LinkFail {
     Protocol(ProtocolError),
     /// A handshake command was refused: its name and the server's words.
     Handshake(&'static str, String),
+    /// The server's first reply on the connection refused it (maxclients, NOAUTH, LOADING), or an
+    /// error came before any request: Redis over its maxclients accepts, says so and closes.
+    Refused(String),
 }
 
 impl LinkFail {
@@ -78,6 +81,7 @@ impl LinkFail {
             LinkFail::Timeout => "no reply in time".into(),
             LinkFail::Protocol(e) => e.to_string(),
             LinkFail::Handshake(cmd, msg) => format!("{cmd}: {msg}"),
+            LinkFail::Refused(msg) => msg.clone(),
         }
     }
 
@@ -88,7 +92,9 @@ impl LinkFail {
             LinkFail::Io(_) | LinkFail::Eof => ErrorClass::ConnLost,
             LinkFail::Timeout => ErrorClass::Timeout,
             LinkFail::Protocol(_) => ErrorClass::Protocol,
-            LinkFail::Handshake(_, msg) => ErrorClass::of_error(msg.as_bytes()),
+            LinkFail::Handshake(_, msg) | LinkFail::Refused(msg) => {
+                ErrorClass::of_error(msg.as_bytes())
+            }
         }
     }
 }
@@ -107,6 +113,10 @@ pub struct Link<T> {
     /// Requests (not replies) in the window: what `-P` bounds.
     pub busy: usize,
     handshake_left: usize,
+    /// No reply has come on this connection yet: the first one may be a refusal of it.
+    unproven: bool,
+    /// Opened at set-up (and not lost since): a refusal fails the run, as at set-up.
+    pub initial: bool,
     /// On its node's free list (see `Node::free`).
     pub listed: bool,
     /// On the loop's list of links to flush this iteration.
@@ -125,6 +135,8 @@ impl<T: Transport> Link<T> {
             window: VecDeque::new(),
             busy: 0,
             handshake_left: 0,
+            unproven: false,
+            initial: false,
             listed: false,
             dirty: false,
         }
@@ -158,6 +170,7 @@ impl<T: Transport> Link<T> {
                 .push_back(Pending::Handshake(cmd.name, cmd.optional));
         }
         self.handshake_left = handshake.len();
+        self.unproven = true;
         Ok(())
     }
 
@@ -193,6 +206,7 @@ impl<T: Transport> Link<T> {
         }
         self.busy = 0;
         self.handshake_left = 0;
+        self.initial = false;
     }
 
     /// Writes what the socket takes; the rest waits for the next writable event.
@@ -242,6 +256,7 @@ impl<T: Transport> Link<T> {
                 window: &mut self.window,
                 busy: &mut self.busy,
                 handshake_left: &mut self.handshake_left,
+                unproven: &mut self.unproven,
                 from: self.addr,
                 words: &mut *words,
             };
@@ -285,6 +300,7 @@ struct Sides<'a> {
     window: &'a mut VecDeque<Pending>,
     busy: &'a mut usize,
     handshake_left: &'a mut usize,
+    unproven: &'a mut bool,
     from: SocketAddr,
     words: &'a mut dyn FnMut(u8, ErrorClass, &[u8]),
 }
@@ -296,6 +312,7 @@ impl Sides<'_> {
             // Out-of-band (RESP3 invalidations and the like): not an answer to anything.
             return Ok(());
         }
+        self.check_refusal(&reply)?;
         let Some(p) = self.window.pop_front() else {
             return Err(LinkFail::Protocol(ProtocolError(
                 "a reply arrived for no request".into(),
@@ -326,6 +343,30 @@ impl Sides<'_> {
                 };
                 out.push(Done { req, raw, at });
             }
+        }
+        Ok(())
+    }
+}
+
+impl Sides<'_> {
+    /// With no set-up round trip, the first reply on a connection is where a refusal shows: an
+    /// error before any request, or a refusing error (maxclients, NOAUTH, LOADING) to the first
+    /// request. Handshake commands judge their own replies. The request stays in the window, so
+    /// closing the link hands it back.
+    fn check_refusal(&mut self, reply: &Reply<'_>) -> Result<(), LinkFail> {
+        if !std::mem::take(self.unproven) {
+            return Ok(());
+        }
+        let Reply::Error(class, msg) = reply else {
+            return Ok(());
+        };
+        let refused = match self.window.front() {
+            None => true,
+            Some(Pending::Handshake(..)) => false,
+            Some(_) => class.refuses_connection(),
+        };
+        if refused {
+            return Err(LinkFail::Refused(String::from_utf8_lossy(msg).into_owned()));
         }
         Ok(())
     }
