@@ -263,8 +263,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             "--list-maxlen",
         )?,
         custom,
-        keyspace: 0,
-        cluster: false,
+        ..EncodeOpts::default()
     };
 
     let targets = match &prof {

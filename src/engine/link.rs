@@ -464,6 +464,86 @@ mod tests {
         assert!(link.scanner.held() < 1024, "{}", link.scanner.held());
     }
 
+    /// A link connected (with no handshake) to a listener, and the server's end.
+    fn connected() -> (Link<mio::net::TcpStream>, std::net::TcpStream, Poll) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let poll = Poll::new().unwrap();
+        let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
+        link.connect(poll.registry(), Token(0), &[], 0).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !link.finish_connect(0).unwrap() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (link, server, poll)
+    }
+
+    /// Reads until `want` replies are out or the link fails.
+    fn read_until(
+        link: &mut Link<mio::net::TcpStream>,
+        want: usize,
+    ) -> Result<Vec<Done>, LinkFail> {
+        let mut scratch = vec![0u8; 512];
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while out.len() < want {
+            assert!(Instant::now() < deadline, "no reply read");
+            link.read(&mut scratch, &mut || 0, &mut out, &mut |_, _, _| {})?;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(out)
+    }
+
+    /// With no handshake, the first reply on a connection is where a refusal shows.
+    #[test]
+    fn a_first_reply_that_refuses_fails_the_link() {
+        // Before any request (Redis over maxclients writes and closes at once).
+        let (mut link, mut server, _poll) = connected();
+        server
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .unwrap();
+        match read_until(&mut link, 1) {
+            Err(f @ LinkFail::Refused(_)) => assert_eq!(f.class(), ErrorClass::MaxClients),
+            other => panic!("{other:?}"),
+        }
+        // As the first request's reply: the request stays in the window for the caller.
+        for (first, class) in [
+            (
+                &b"-ERR max number of clients reached\r\n"[..],
+                ErrorClass::MaxClients,
+            ),
+            (b"-NOAUTH Authentication required.\r\n", ErrorClass::NoAuth),
+            (
+                b"-LOADING Redis is loading the dataset in memory\r\n",
+                ErrorClass::Loading,
+            ),
+        ] {
+            let (mut link, mut server, _poll) = connected();
+            link.window.push_back(Pending::Req(req(0)));
+            link.busy = 1;
+            server.write_all(first).unwrap();
+            match read_until(&mut link, 1) {
+                Err(f @ LinkFail::Refused(_)) => assert_eq!(f.class(), class),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(link.window.len(), 1);
+        }
+        // Any other first reply is the request's; later refusing words are a request's error.
+        let (mut link, mut server, _poll) = connected();
+        for op in 0..2 {
+            link.window.push_back(Pending::Req(req(op)));
+        }
+        link.busy = 2;
+        server
+            .write_all(b"-NOPERM no\r\n-ERR max number of clients reached\r\n")
+            .unwrap();
+        let out = read_until(&mut link, 2).unwrap();
+        assert!(matches!(out[0].raw, Raw::Err(ErrorClass::NoPerm, None)));
+        assert!(matches!(out[1].raw, Raw::Err(ErrorClass::MaxClients, None)));
+    }
+
     #[test]
     fn a_refused_handshake_names_the_command() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

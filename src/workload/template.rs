@@ -567,7 +567,7 @@ mod tests {
                     };
                     let t = &Template::compile(op, opts);
                     for v in &values() {
-                        let (got, replies) = run(&t, d, v);
+                        let (got, replies) = run(t, d, v);
                         if op == Op::PingInline {
                             assert_eq!((&got[..], replies), (&b"PING\r\n"[..], 1));
                             continue;
