@@ -275,6 +275,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             "--list-maxlen",
         )?,
         custom,
+        ..EncodeOpts::default()
     };
 
     let mut targets = match &prof {
@@ -295,7 +296,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             .unwrap_or_default(),
         targets,
         workload: Workload {
-            phases,
+            phases: workload::fill::with_fill(phases),
             clients,
             threads,
             requests,

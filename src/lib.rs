@@ -298,6 +298,29 @@ fn execute_phase(
     })
 }
 
+/// The LRANGE fill and the LRANGE tests run on the lists the fill fills (`workload::fill`): their
+/// own key space, and for the fill sequential keys and, in a timed run, a request count. Returns
+/// the workload changed for them (None: the phase runs the plan's) and the phase's key space.
+fn list_workload(
+    w: &config::Workload,
+    ops: &[workload::Op],
+    keyspace: u64,
+) -> (Option<config::Workload>, u64) {
+    let threads = w.threads.clamp(1, w.clients.max(1)) as u64;
+    let Some(l) = workload::fill::list_phase(ops, w.requests, keyspace, threads) else {
+        return (None, keyspace);
+    };
+    let mut changed = w.clone();
+    if l.sequential {
+        changed.key_dist = workload::generator::KeyDist::Seq;
+    }
+    if l.requests != w.requests {
+        changed.requests = l.requests;
+        changed.duration = None;
+    }
+    (Some(changed), l.keyspace)
+}
+
 struct Session<'a> {
     plan: &'a Plan,
     meta: RunMeta,
@@ -412,15 +435,17 @@ impl Session<'_> {
         repeat: u32,
     ) -> Result<bool, i32> {
         let plan = self.plan;
-        let w = &plan.workload;
-        let keyspace = w.keyspace.unwrap_or(if prepared.is_cluster() {
+        let keyspace = plan.workload.keyspace.unwrap_or(if prepared.is_cluster() {
             config::DEFAULT_CLUSTER_KEYSPACE
         } else {
             1
         });
+        let ops: Vec<workload::Op> = phase.iter().map(|(o, _)| *o).collect();
+        let (lists, keyspace) = list_workload(&plan.workload, &ops, keyspace);
+        let w = lists.as_ref().unwrap_or(&plan.workload);
         let spec = PhaseSpec {
             workload: w,
-            ops: phase.iter().map(|(o, _)| *o).collect(),
+            ops,
             weights: phase.iter().map(|(_, w)| *w).collect(),
             keyspace,
             seed: w.seed.wrapping_add(repeat as u64),

@@ -14,10 +14,10 @@ use crate::config::Workload;
 use crate::conn::{Auth, ConnError};
 use crate::engine::{self, Barrier, LiveSecond, RunShared, ThreadIo, ThreadReport};
 use crate::stats::{OpStats, Second, merge_all};
-use crate::workload::Op;
 use crate::workload::generator::payload;
 use crate::workload::pacing::Budget;
 use crate::workload::template::Template;
+use crate::workload::{EncodeOpts, Op};
 
 /// One phase: a test (or a mix) of the planned workload, against one target.
 #[derive(Clone, Debug)]
@@ -69,13 +69,19 @@ pub enum RunError {
 fn shared_for(spec: &PhaseSpec<'_>, route: Route, auth: &Auth, threads: usize) -> RunShared {
     let w = spec.workload;
     let limit = w.requests.unwrap_or(u64::MAX);
+    // MSET's groups of keys stay inside the phase's key space, and in one slot of a cluster.
+    let encode = EncodeOpts {
+        keyspace: spec.keyspace,
+        cluster: matches!(route, Route::Cluster(_)),
+        ..w.encode.clone()
+    };
     RunShared {
         ops: spec.ops.clone(),
         weights: spec.weights.clone(),
         templates: spec
             .ops
             .iter()
-            .map(|&op| Template::compile(op, &w.encode))
+            .map(|&op| Template::compile(op, &encode))
             .collect(),
         pipeline: w.pipeline.max(1),
         auth: auth.clone(),
@@ -186,10 +192,14 @@ pub async fn run_phase(
         counters.push(w.completed);
     }
     let mut live = LiveView::new(threads, spec.ops.len(), counters);
-    let reports = watch(
+    let mut reports = watch(
         spec, &shared, &stop, progress, &mut live, &live_rx, start, handles,
     )
     .await;
+    // A refusal met on a set-up connection fails the phase as it would have at set-up.
+    if let Some(e) = reports.iter_mut().find_map(|r| r.fatal.take()) {
+        return Err(RunError::Conn(e));
+    }
     Ok(finish(spec, &shared, reports, start, live.interrupted))
 }
 

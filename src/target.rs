@@ -2,6 +2,7 @@
 //! checks the server answers (auth, cluster mode), discovers the topology, reads the persistence
 //! settings for the results, and owns the spawned processes until dropped.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,9 +10,9 @@ use std::time::Duration;
 
 use crate::cluster::{Route, Topology, TopologyError};
 use crate::config::{Target, TargetKind, Workload};
-use crate::conn::{Auth, Conn, ConnError};
+use crate::conn::{Auth, Conn, ConnError, handshake_error};
 use crate::deploy::{DeployError, Deployment, SpawnSpec};
-use crate::resp::Value;
+use crate::resp::{ErrorClass, Value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -121,14 +122,13 @@ pub fn prepare(
             (None, Some(a)) => (Route::Single(a), 1, a),
             (None, None) => unreachable_route(),
         };
-        // The handshake proves the server answers; nothing after it is required.
+        // The one command rbench itself sends (redis-benchmark reads CONFIG too): it also proves
+        // the server answers, which the handshake no longer does when there is nothing to set up.
         let mut conn = Conn::connect(probe, &t.auth, 4096).await?;
-        let persistence = persistence(&mut conn).await;
+        let config = server_config(&mut conn, &t.auth).await?;
+        let persistence = persistence(&config);
         if let Route::Single(a) = route
-            && info_field(&mut conn, "cluster", "cluster_enabled")
-                .await
-                .as_deref()
-                == Some("1")
+            && config.get("cluster-enabled").map(String::as_str) == Some("yes")
         {
             warnings.push(format!(
                     "{a} is a Redis Cluster node: pass --cluster so keys are routed by slot (without it, keys owned by other nodes fail with MOVED)"
@@ -169,38 +169,72 @@ fn unreachable_route() -> (Route, usize, SocketAddr) {
     (Route::Single(a), 1, a)
 }
 
-/// `none`, `rdb`, `aof-everysec`, `aof-always`, `aof-no`, or `unknown` when CONFIG is not allowed.
-async fn persistence(conn: &mut Conn) -> String {
-    // CONFIG GET answers [name, value].
-    let get = |v: &Value| Some(v.as_array()?.get(1)?.text()?.into_owned());
-    let aof = conn.request(&[b"CONFIG", b"GET", b"appendonly"]).await.ok();
-    let Some(aof) = aof.as_ref().and_then(get) else {
-        return "unknown".into();
+/// What rbench reads of a server's configuration: persistence for the results, and whether it is a
+/// cluster node (to warn when --cluster is missing).
+const CONFIG_PARAMS: [&[u8]; 4] = [b"appendonly", b"appendfsync", b"save", b"cluster-enabled"];
+
+/// The server's answer for `CONFIG_PARAMS`, by name: one `CONFIG GET` of them all, or one per name
+/// for servers before Redis 7 that take a single pattern. Empty when CONFIG is not allowed (a
+/// least-privilege user, a proxy): nothing needs it. A refusal of the connection (maxclients,
+/// NOAUTH, LOADING), a server that does not answer or one that does not speak RESP fail the target.
+async fn server_config(
+    conn: &mut Conn,
+    auth: &Auth,
+) -> Result<HashMap<String, String>, TargetError> {
+    let mut out = HashMap::new();
+    let mut all: Vec<&[u8]> = vec![b"CONFIG", b"GET"];
+    all.extend(CONFIG_PARAMS);
+    let reply = conn.setup_request(&all).await?;
+    let single = match &reply {
+        Value::Error(msg) => {
+            refusal(conn, msg, auth)?;
+            msg.contains("wrong number of arguments")
+        }
+        _ => false,
     };
-    if aof == "yes" {
-        let fsync = conn
-            .request(&[b"CONFIG", b"GET", b"appendfsync"])
-            .await
-            .ok();
-        let fsync = fsync
-            .as_ref()
-            .and_then(get)
-            .unwrap_or_else(|| "unknown".into());
-        return format!("aof-{fsync}");
+    if !single {
+        read_pairs(&reply, &mut out);
+        return Ok(out);
     }
-    let save = conn.request(&[b"CONFIG", b"GET", b"save"]).await.ok();
-    match save.as_ref().and_then(get) {
-        Some(s) if !s.trim().is_empty() => "rdb".into(),
-        _ => "none".into(),
+    for p in CONFIG_PARAMS {
+        let reply = conn.setup_request(&[b"CONFIG", b"GET", p]).await?;
+        read_pairs(&reply, &mut out);
+    }
+    Ok(out)
+}
+
+/// A refusal of the connection in reply to the set-up CONFIG GET fails the target as a
+/// handshake's would.
+fn refusal(conn: &Conn, msg: &str, auth: &Auth) -> Result<(), TargetError> {
+    if ErrorClass::of_error(msg.as_bytes()).refuses_connection() {
+        return Err(handshake_error(conn.addr, "CONFIG GET", msg, auth).into());
+    }
+    Ok(())
+}
+
+/// `[name, value, name, value, ...]` into `out` (an error or anything else adds nothing).
+fn read_pairs(reply: &Value, out: &mut HashMap<String, String>) {
+    let Some(items) = reply.as_array() else {
+        return;
+    };
+    for pair in items.chunks_exact(2) {
+        if let (Some(k), Some(v)) = (pair[0].text(), pair[1].text()) {
+            out.insert(k.to_ascii_lowercase(), v.into_owned());
+        }
     }
 }
 
-async fn info_field(conn: &mut Conn, section: &str, field: &str) -> Option<String> {
-    let reply = conn.request(&[b"INFO", section.as_bytes()]).await.ok()?;
-    let text = reply.text()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .map(|v| v.trim().to_string())
+/// `none`, `rdb`, `aof-everysec`, `aof-always`, `aof-no`, or `unknown` when CONFIG is not allowed.
+fn persistence(config: &HashMap<String, String>) -> String {
+    match config.get("appendonly").map(String::as_str) {
+        None => "unknown".into(),
+        Some("yes") => {
+            let fsync = config.get("appendfsync").map_or("unknown", String::as_str);
+            format!("aof-{fsync}")
+        }
+        Some(_) if config.get("save").is_some_and(|s| !s.trim().is_empty()) => "rdb".into(),
+        Some(_) => "none".into(),
+    }
 }
 
 /// Raises the soft open-file limit to the hard limit, and fails clearly when even that cannot hold

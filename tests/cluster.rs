@@ -17,7 +17,7 @@ use rbench::resp::Value;
 use support::{Expect, Redis, read_results, read_timeline};
 use support::{RunOutput, Running, TempDir, parse_quiet_line, results_csv};
 
-const CORE_TESTS: [&str; 16] = [
+const CORE_TESTS: [&str; 17] = [
     "set",
     "get",
     "incr",
@@ -32,6 +32,7 @@ const CORE_TESTS: [&str; 16] = [
     "zpopmin",
     "lrange_100",
     "xadd",
+    "mset",
     "ping_inline",
     "ping_mbulk",
 ];
@@ -103,6 +104,24 @@ fn stable_cluster_routes_every_test_by_slot() {
     let _turn = serial();
     set_run_reaches_every_master(&dep);
     every_core_test_works(&dep);
+    a_node_without_cluster_flag_is_named(&dep);
+}
+
+/// Without --cluster, a cluster node is recognised from rbench's one CONFIG GET (cluster-enabled)
+/// and the user told to pass --cluster.
+fn a_node_without_cluster_flag_is_named(dep: &Deployment) {
+    let p = port(dep, master_indexes(dep)[0]);
+    let args = ["-h", "127.0.0.1", "-p", &p, "-t", "ping", "-n", "10", "-q"];
+    let out = rbench(
+        &[&args[..], &["--no-save"]].concat(),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.stderr
+            .contains("is a Redis Cluster node: pass --cluster"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// `slot_of` equals CLUSTER KEYSLOT for plain keys, hash tags and the brace edge cases.
@@ -281,16 +300,26 @@ fn every_core_test_works(dep: &Deployment) {
         ],
         Duration::from_secs(90),
     );
+    // The tests as printed: LRANGE_100 after the LPUSH that fills its lists, MSET with its keys.
+    let fill = "LPUSH (needed to benchmark LRANGE)";
+    let mut names: Vec<String> = Vec::new();
+    for t in CORE_TESTS {
+        match t {
+            "lrange_100" => names.extend([fill.to_string(), "LRANGE_100".into()]),
+            "mset" => names.push("MSET (10 keys)".into()),
+            t => names.push(t.to_ascii_uppercase()),
+        }
+    }
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), CORE_TESTS.len(), "{}", out.stdout);
-    for (line, t) in lines.iter().zip(CORE_TESTS) {
+    assert_eq!(lines.len(), names.len(), "{}", out.stdout);
+    for (line, t) in lines.iter().zip(&names) {
         let (name, rps, p50) =
             parse_quiet_line(line).unwrap_or_else(|| panic!("not a -q line: {line}"));
-        assert_eq!(name, t.to_ascii_uppercase());
+        assert_eq!(&name, t);
         assert!(rps > 0.0 && p50 > 0.0, "{line}");
     }
     let results = read_results(&json);
-    assert_eq!(results.len(), CORE_TESTS.len());
+    assert_eq!(results.len(), names.len());
     // Keyless commands are spread over the masters as cheaply as keyed ones are routed: PING costs
     // the server less than GET, so it must not be far slower (a relative check, not a speed limit).
     let rps = |name: &str| results.iter().find(|r| r.test == name).unwrap().rps;
@@ -302,11 +331,18 @@ fn every_core_test_works(dep: &Deployment) {
             rps("GET")
         );
     }
-    for (r, t) in results.iter().zip(CORE_TESTS) {
-        assert_eq!(r.test, t.to_ascii_uppercase());
+    for (r, t) in results.iter().zip(&names) {
+        assert_eq!(&r.test, t);
+        // MSET's ten keys share a slot (no CROSSSLOT), as every other test's key is routed.
         assert_eq!((r.requests, r.ok, r.errors), (n, n, 0), "{r:?}");
         assert!(r.classes.is_empty(), "{t}: unexpected error events {r:?}");
-        assert_eq!(r.keyspace, 100_000, "cluster default keyspace");
+        // The LRANGE test reads only the lists its fill filled, 600 elements each: N / (600 +
+        // threads) lists.
+        if t == "LRANGE_100" || t == fill {
+            assert!((1..=n / 601).contains(&r.keyspace), "{r:?}");
+        } else {
+            assert_eq!(r.keyspace, 100_000, "cluster default keyspace");
+        }
         assert_eq!(r.unanswered, 0, "{r:?}");
     }
 }

@@ -127,7 +127,8 @@ fn handshake_reply(cmd: &[Vec<u8>]) -> Option<Vec<u8>> {
     match name.as_str() {
         "PING" => Some(b"+PONG\r\n".to_vec()),
         "AUTH" | "SELECT" => Some(b"+OK\r\n".to_vec()),
-        // CONFIG GET appendonly / save, INFO cluster: not a persistence-aware, non-cluster server.
+        // CONFIG GET appendonly ...: not a persistence-aware, non-cluster server. (rbench sends no
+        // PING or INFO of its own any more; they stay answered as a server would.)
         "CONFIG" => Some(b"*0\r\n".to_vec()),
         "INFO" => Some(b"$0\r\n\r\n".to_vec()),
         _ => None,
@@ -215,7 +216,8 @@ fn a_server_that_never_answers_fails_instead_of_hanging() {
     // Accepts connections and reads commands, but never replies (a hung server, or a port that is
     // not Redis). Set-up must give up with a clear error rather than wait forever.
     let server = FakeServer::start(|_, _| Action::Delay(Duration::from_secs(3600), Vec::new()));
-    // Without a password the set-up PING waits; with one, the AUTH of the handshake. Both at once.
+    // Without a password the set-up CONFIG GET waits; with one, the AUTH of the handshake. Both
+    // at once.
     let runs: Vec<Running> = [&[][..], &["-a", "pw-never-shown", "--no-auth-warning"][..]]
         .iter()
         .map(|extra| {

@@ -93,6 +93,8 @@ pub struct Engine<T: Transport> {
     pub(super) held_at: Ns,
     /// When a reply last arrived (the stop's quiet wait).
     last_reply: Ns,
+    /// A connection opened at set-up was refused by its first reply: the run fails with this.
+    pub(super) fatal: Option<ConnError>,
     next_maint: Ns,
     next_sec: usize,
 }
@@ -169,6 +171,7 @@ impl<T: Transport> Engine<T> {
             own_lag: crate::stats::new_histogram(),
             held_at: 0,
             last_reply: 0,
+            fatal: None,
             next_maint: 0,
             next_sec: 0,
         })
@@ -188,6 +191,7 @@ impl<T: Transport> Engine<T> {
             max_lag: Duration::from_nanos(self.max_lag),
             own_lag: self.own_lag,
             rec: self.rec,
+            fatal: self.fatal,
         }
     }
 
@@ -202,6 +206,10 @@ impl<T: Transport> Engine<T> {
         for n in targets {
             self.ensure_node(n);
             self.add_links(n);
+        }
+        // The first reply on these connections stands in for a set-up round trip (see `fatal`).
+        for l in &mut self.links {
+            l.initial = true;
         }
         let mut next = 0;
         loop {
@@ -307,6 +315,9 @@ impl<T: Transport> Engine<T> {
             LinkFail::Protocol(source) => ConnError::Protocol { addr, source },
             LinkFail::Handshake(cmd, msg) => {
                 conn::handshake_error(addr, cmd, &msg, &self.shared.auth)
+            }
+            LinkFail::Refused(msg) => {
+                conn::handshake_error(addr, "connection", &msg, &self.shared.auth)
             }
         }
     }

@@ -66,6 +66,9 @@ pub enum LinkFail {
     Protocol(ProtocolError),
     /// A handshake command was refused: its name and the server's words.
     Handshake(&'static str, String),
+    /// The server's first reply on the connection refused it (maxclients, NOAUTH, LOADING), or an
+    /// error came before any request: Redis over its maxclients accepts, says so and closes.
+    Refused(String),
 }
 
 impl LinkFail {
@@ -78,6 +81,7 @@ impl LinkFail {
             LinkFail::Timeout => "no reply in time".into(),
             LinkFail::Protocol(e) => e.to_string(),
             LinkFail::Handshake(cmd, msg) => format!("{cmd}: {msg}"),
+            LinkFail::Refused(msg) => msg.clone(),
         }
     }
 
@@ -88,7 +92,9 @@ impl LinkFail {
             LinkFail::Io(_) | LinkFail::Eof => ErrorClass::ConnLost,
             LinkFail::Timeout => ErrorClass::Timeout,
             LinkFail::Protocol(_) => ErrorClass::Protocol,
-            LinkFail::Handshake(_, msg) => ErrorClass::of_error(msg.as_bytes()),
+            LinkFail::Handshake(_, msg) | LinkFail::Refused(msg) => {
+                ErrorClass::of_error(msg.as_bytes())
+            }
         }
     }
 }
@@ -107,6 +113,10 @@ pub struct Link<T> {
     /// Requests (not replies) in the window: what `-P` bounds.
     pub busy: usize,
     handshake_left: usize,
+    /// No reply has come on this connection yet: the first one may be a refusal of it.
+    unproven: bool,
+    /// Opened at set-up (and not lost since): a refusal fails the run, as at set-up.
+    pub initial: bool,
     /// On its node's free list (see `Node::free`).
     pub listed: bool,
     /// On the loop's list of links to flush this iteration.
@@ -125,6 +135,8 @@ impl<T: Transport> Link<T> {
             window: VecDeque::new(),
             busy: 0,
             handshake_left: 0,
+            unproven: false,
+            initial: false,
             listed: false,
             dirty: false,
         }
@@ -158,6 +170,7 @@ impl<T: Transport> Link<T> {
                 .push_back(Pending::Handshake(cmd.name, cmd.optional));
         }
         self.handshake_left = handshake.len();
+        self.unproven = true;
         Ok(())
     }
 
@@ -193,6 +206,7 @@ impl<T: Transport> Link<T> {
         }
         self.busy = 0;
         self.handshake_left = 0;
+        self.initial = false;
     }
 
     /// Writes what the socket takes; the rest waits for the next writable event.
@@ -242,6 +256,7 @@ impl<T: Transport> Link<T> {
                 window: &mut self.window,
                 busy: &mut self.busy,
                 handshake_left: &mut self.handshake_left,
+                unproven: &mut self.unproven,
                 from: self.addr,
                 words: &mut *words,
             };
@@ -285,6 +300,7 @@ struct Sides<'a> {
     window: &'a mut VecDeque<Pending>,
     busy: &'a mut usize,
     handshake_left: &'a mut usize,
+    unproven: &'a mut bool,
     from: SocketAddr,
     words: &'a mut dyn FnMut(u8, ErrorClass, &[u8]),
 }
@@ -296,6 +312,7 @@ impl Sides<'_> {
             // Out-of-band (RESP3 invalidations and the like): not an answer to anything.
             return Ok(());
         }
+        self.check_refusal(&reply)?;
         let Some(p) = self.window.pop_front() else {
             return Err(LinkFail::Protocol(ProtocolError(
                 "a reply arrived for no request".into(),
@@ -326,6 +343,30 @@ impl Sides<'_> {
                 };
                 out.push(Done { req, raw, at });
             }
+        }
+        Ok(())
+    }
+}
+
+impl Sides<'_> {
+    /// With no set-up round trip, the first reply on a connection is where a refusal shows: an
+    /// error before any request, or a refusing error (maxclients, NOAUTH, LOADING) to the first
+    /// request. Handshake commands judge their own replies. The request stays in the window, so
+    /// closing the link hands it back.
+    fn check_refusal(&mut self, reply: &Reply<'_>) -> Result<(), LinkFail> {
+        if !std::mem::take(self.unproven) {
+            return Ok(());
+        }
+        let Reply::Error(class, msg) = reply else {
+            return Ok(());
+        };
+        let refused = match self.window.front() {
+            None => true,
+            Some(Pending::Handshake(..)) => false,
+            Some(_) => class.refuses_connection(),
+        };
+        if refused {
+            return Err(LinkFail::Refused(String::from_utf8_lossy(msg).into_owned()));
         }
         Ok(())
     }
@@ -421,6 +462,86 @@ mod tests {
         assert!(link.window.is_empty());
         // Nothing of the large reply was kept.
         assert!(link.scanner.held() < 1024, "{}", link.scanner.held());
+    }
+
+    /// A link connected (with no handshake) to a listener, and the server's end.
+    fn connected() -> (Link<mio::net::TcpStream>, std::net::TcpStream, Poll) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let poll = Poll::new().unwrap();
+        let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
+        link.connect(poll.registry(), Token(0), &[], 0).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !link.finish_connect(0).unwrap() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (link, server, poll)
+    }
+
+    /// Reads until `want` replies are out or the link fails.
+    fn read_until(
+        link: &mut Link<mio::net::TcpStream>,
+        want: usize,
+    ) -> Result<Vec<Done>, LinkFail> {
+        let mut scratch = vec![0u8; 512];
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while out.len() < want {
+            assert!(Instant::now() < deadline, "no reply read");
+            link.read(&mut scratch, &mut || 0, &mut out, &mut |_, _, _| {})?;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(out)
+    }
+
+    /// With no handshake, the first reply on a connection is where a refusal shows.
+    #[test]
+    fn a_first_reply_that_refuses_fails_the_link() {
+        // Before any request (Redis over maxclients writes and closes at once).
+        let (mut link, mut server, _poll) = connected();
+        server
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .unwrap();
+        match read_until(&mut link, 1) {
+            Err(f @ LinkFail::Refused(_)) => assert_eq!(f.class(), ErrorClass::MaxClients),
+            other => panic!("{other:?}"),
+        }
+        // As the first request's reply: the request stays in the window for the caller.
+        for (first, class) in [
+            (
+                &b"-ERR max number of clients reached\r\n"[..],
+                ErrorClass::MaxClients,
+            ),
+            (b"-NOAUTH Authentication required.\r\n", ErrorClass::NoAuth),
+            (
+                b"-LOADING Redis is loading the dataset in memory\r\n",
+                ErrorClass::Loading,
+            ),
+        ] {
+            let (mut link, mut server, _poll) = connected();
+            link.window.push_back(Pending::Req(req(0)));
+            link.busy = 1;
+            server.write_all(first).unwrap();
+            match read_until(&mut link, 1) {
+                Err(f @ LinkFail::Refused(_)) => assert_eq!(f.class(), class),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(link.window.len(), 1);
+        }
+        // Any other first reply is the request's; later refusing words are a request's error.
+        let (mut link, mut server, _poll) = connected();
+        for op in 0..2 {
+            link.window.push_back(Pending::Req(req(op)));
+        }
+        link.busy = 2;
+        server
+            .write_all(b"-NOPERM no\r\n-ERR max number of clients reached\r\n")
+            .unwrap();
+        let out = read_until(&mut link, 2).unwrap();
+        assert!(matches!(out[0].raw, Raw::Err(ErrorClass::NoPerm, None)));
+        assert!(matches!(out[1].raw, Raw::Err(ErrorClass::MaxClients, None)));
     }
 
     #[test]

@@ -128,6 +128,8 @@ pub struct ThreadReport {
     pub max_lag: Duration,
     /// Open loop: the client's own delay in taking due requests (µs).
     pub own_lag: hdrhistogram::Histogram<u64>,
+    /// The server refused a connection opened at set-up (its first reply): the run fails.
+    pub fatal: Option<ConnError>,
 }
 
 /// A worker thread's whole life: connect, wait for the start, run, report.

@@ -12,6 +12,7 @@ use super::transport::Transport;
 use crate::cluster::Route;
 use crate::cluster::policy::{self, Action, Attempt};
 use crate::cluster::topology::NO_NODE;
+use crate::conn;
 use crate::resp::ErrorClass;
 
 impl<T: Transport> Engine<T> {
@@ -103,6 +104,7 @@ impl<T: Transport> Engine<T> {
     /// Link `l` stopped working: its requests in flight are retried (or fail) by the policy; a
     /// failed connect also backs the node off.
     pub(super) fn link_failed(&mut self, l: usize, f: LinkFail, now: Ns) {
+        self.refused_at_setup(l, &f);
         let was = self.links[l].state;
         let n = self.links[l].node;
         let class = f.class();
@@ -133,6 +135,27 @@ impl<T: Transport> Engine<T> {
             self.on_error(r, class, None, now);
         }
         self.lost = lost;
+    }
+
+    /// A connection opened at set-up whose first reply refused it (a server over its maxclients
+    /// accepts, answers the first request with its refusal and closes) fails the run as a set-up
+    /// round trip would have: no number measured beside it would mean anything. Every thread stops.
+    fn refused_at_setup(&mut self, l: usize, f: &LinkFail) {
+        if let LinkFail::Refused(msg) = f
+            && self.links[l].initial
+            && self.fatal.is_none()
+        {
+            let addr = self.links[l].addr;
+            self.fatal = Some(conn::handshake_error(
+                addr,
+                "connection",
+                msg,
+                &self.shared.auth,
+            ));
+            self.shared
+                .stop
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Requests queued for a node that has no working link give up after the retry window.

@@ -2,6 +2,7 @@
 //! Every built-in test is one row of `OPS`; `template` compiles rows (and custom commands) into the
 //! bytes sent. Knows nothing of connections or output.
 
+pub mod fill;
 pub mod generator;
 pub mod pacing;
 pub mod template;
@@ -25,7 +26,14 @@ pub enum Op {
     Spop,
     Zadd,
     Zpopmin,
+    /// redis-benchmark's "LPUSH (needed to benchmark LRANGE)": fills the lists the LRANGE tests
+    /// read. Not selectable by name: `fill` puts it before the first LRANGE test.
+    LpushFill,
     Lrange100,
+    Lrange300,
+    Lrange500,
+    Lrange600,
+    Mset,
     Xadd,
     /// A user-supplied command line (`EncodeOpts::custom`). Stays last: it sizes `OPS`.
     Custom,
@@ -47,6 +55,9 @@ enum Arg {
     StreamMaxlen,
     /// The user's command line; it may use the drawn key (`__rand_int__`) and the value (`__data__`).
     Words,
+    /// Key `i` (0..10) of the drawn key's group of ten (`key:{00000000123}4`): the keys that share
+    /// all but the last digit share a hash tag, so an MSET of them is valid on a cluster.
+    Grouped(u8),
 }
 
 /// Which end of a list a push writes to, so `--list-maxlen` trims the other end.
@@ -70,6 +81,10 @@ struct OpDef {
     args: &'static [Arg],
     /// With `--list-maxlen N`, an `LTRIM` follows, keeping the N newest elements at this end.
     trim: Option<ListEnd>,
+    /// Reads lists that the LRANGE fill must fill first.
+    reads_lists: bool,
+    /// Not selectable with `-t` or `--mix` (the LRANGE fill is planned, not asked for).
+    internal: bool,
     // Derived from `args` once, because the generator asks per request.
     has_key: bool,
     uses_value: bool,
@@ -81,7 +96,7 @@ const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [
     let mut i = 0;
     while i < args.len() {
         match args[i] {
-            Arg::Key => has_key = true,
+            Arg::Key | Arg::Grouped(_) => has_key = true,
             Arg::Value => uses_value = true,
             Arg::Words => (has_key, uses_value) = (true, true),
             _ => {}
@@ -96,6 +111,8 @@ const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [
         inline: false,
         args,
         trim: None,
+        reads_lists: false,
+        internal: false,
         has_key,
         uses_value,
     }
@@ -116,6 +133,22 @@ impl OpDef {
     const fn trim(self, end: ListEnd) -> OpDef {
         OpDef {
             trim: Some(end),
+            ..self
+        }
+    }
+
+    /// An LRANGE test: a read that needs filled lists.
+    const fn lists(self) -> OpDef {
+        OpDef {
+            read: true,
+            reads_lists: true,
+            ..self
+        }
+    }
+
+    const fn internal(self) -> OpDef {
+        OpDef {
+            internal: true,
             ..self
         }
     }
@@ -140,7 +173,17 @@ const OPS: [OpDef; Op::Custom as usize + 1] = {
         def(Op::Spop,       "SPOP",        b"myset:",    &[Lit(b"SPOP"), Key]),
         def(Op::Zadd,       "ZADD",        b"myzset:",   &[Lit(b"ZADD"), Key, Score, Member]),
         def(Op::Zpopmin,    "ZPOPMIN",     b"myzset:",   &[Lit(b"ZPOPMIN"), Key]),
-        def(Op::Lrange100,  "LRANGE_100",  b"mylist:",   &[Lit(b"LRANGE"), Key, Lit(b"0"), Lit(b"99")]).read(),
+        def(Op::LpushFill,  "LPUSH (needed to benchmark LRANGE)", b"mylist:", &[Lit(b"LPUSH"), Key, Value])
+            .trim(ListEnd::Head).internal(),
+        def(Op::Lrange100,  "LRANGE_100",  b"mylist:",   &[Lit(b"LRANGE"), Key, Lit(b"0"), Lit(b"99")]).lists(),
+        def(Op::Lrange300,  "LRANGE_300",  b"mylist:",   &[Lit(b"LRANGE"), Key, Lit(b"0"), Lit(b"299")]).lists(),
+        // 450 elements, as redis-benchmark's LRANGE_500 reads ("first 450 elements").
+        def(Op::Lrange500,  "LRANGE_500",  b"mylist:",   &[Lit(b"LRANGE"), Key, Lit(b"0"), Lit(b"449")]).lists(),
+        def(Op::Lrange600,  "LRANGE_600",  b"mylist:",   &[Lit(b"LRANGE"), Key, Lit(b"0"), Lit(b"599")]).lists(),
+        def(Op::Mset,       "MSET (10 keys)", b"key:",
+            &[Lit(b"MSET"), Grouped(0), Value, Grouped(1), Value, Grouped(2), Value, Grouped(3), Value,
+              Grouped(4), Value, Grouped(5), Value, Grouped(6), Value, Grouped(7), Value, Grouped(8), Value,
+              Grouped(9), Value]),
         def(Op::Xadd,       "XADD",        b"mystream:",
             &[Lit(b"XADD"), Key, StreamMaxlen, Lit(b"*"), Lit(b"field"), Value]),
         def(Op::Custom,     "CUSTOM",      b"",          &[Words]),
@@ -152,7 +195,7 @@ const _: () = {
     let mut i = 0;
     while i < OPS.len() {
         assert!(OPS[i].op as usize == i, "OPS rows must be in Op order");
-        assert!(OPS[i].prefix.len() + 12 <= MAX_KEY, "key prefix too long");
+        assert!(OPS[i].prefix.len() + 14 <= MAX_KEY, "key prefix too long");
         i += 1;
     }
 };
@@ -177,6 +220,18 @@ impl Op {
     /// The test name redis-benchmark prints (and rbench's CSV uses).
     pub fn name(self) -> &'static str {
         self.def().name
+    }
+
+    /// The name `-t` and `--mix` know it by: the printed name up to its first space (`MSET`), or
+    /// None for a test that is planned rather than asked for (the LRANGE fill).
+    pub fn flag(self) -> Option<&'static str> {
+        let d = self.def();
+        (!d.internal).then(|| d.name.split(' ').next().unwrap_or(d.name))
+    }
+
+    /// Whether the test reads lists that the LRANGE fill must fill first.
+    pub fn reads_lists(self) -> bool {
+        self.def().reads_lists
     }
 
     /// Whether the command only reads (eligible for replicas with --read-from-replicas).
@@ -220,24 +275,33 @@ pub enum WorkloadError {
 fn known_tests() -> String {
     let mut v: Vec<String> = Op::BUILTIN
         .iter()
-        .map(|o| o.name().to_ascii_lowercase())
+        .filter_map(|o| o.flag())
+        .map(str::to_ascii_lowercase)
         .collect();
     v.push("ping".into());
     v.push("lrange".into());
     v.join(",")
 }
 
-/// Parses one test name; `ping` means both ping tests and `lrange` LRANGE_100, as in redis-benchmark.
+/// Parses one test name; `ping` means both ping tests and `lrange` the four LRANGE tests, as in
+/// redis-benchmark.
 pub fn parse_test(name: &str) -> Result<Vec<Op>, WorkloadError> {
     let lower = name.trim().to_ascii_lowercase();
     match lower.as_str() {
         "ping" => return Ok(vec![Op::PingInline, Op::PingMbulk]),
-        "lrange" => return Ok(vec![Op::Lrange100]),
+        "lrange" => {
+            return Ok(vec![
+                Op::Lrange100,
+                Op::Lrange300,
+                Op::Lrange500,
+                Op::Lrange600,
+            ]);
+        }
         _ => {}
     }
     Op::BUILTIN
         .iter()
-        .find(|o| o.name().eq_ignore_ascii_case(&lower))
+        .find(|o| o.flag().is_some_and(|f| f.eq_ignore_ascii_case(&lower)))
         .map(|&o| vec![o])
         .ok_or_else(|| WorkloadError::UnknownTest(name.trim().to_string()))
 }
@@ -416,9 +480,14 @@ pub struct EncodeOpts {
     pub stream_maxlen: Option<u64>,
     pub list_maxlen: Option<u64>,
     pub custom: Option<CustomCommand>,
+    /// The key space keys are drawn from (set per phase): MSET's groups of ten stay inside it.
+    /// 0: not known, groups are whole.
+    pub keyspace: u64,
+    /// Keys of one command must share a slot (set per target): MSET's keys get a hash tag.
+    pub cluster: bool,
 }
 
-/// Longest routing key (a builtin's is prefix + 12 digits), so keys fit a stack buffer.
+/// Longest routing key (a builtin's is at most prefix + 14 bytes), so keys fit a stack buffer.
 pub const MAX_KEY: usize = 64;
 
 #[cfg(test)]
@@ -477,13 +546,62 @@ mod tests {
                 !d.prefix.is_empty(),
                 "{op}: a key needs a prefix"
             );
-            assert_eq!(parse_test(op.name()).unwrap(), [op]);
+            match op.flag() {
+                Some(f) => assert_eq!(parse_test(f).unwrap(), [op]),
+                None => assert_eq!(op, Op::LpushFill),
+            }
         }
         assert!(Op::Get.is_read() && Op::Lrange100.is_read() && !Op::Set.is_read());
         assert!(!Op::PingInline.has_key() && Op::Custom.has_key() && Op::Incr.has_key());
         assert!(Op::Hset.uses_value() && Op::Custom.uses_value() && !Op::Sadd.uses_value());
-        assert_eq!(Op::BUILTIN.len(), 16);
-        assert_eq!(Op::BUILTIN[15], Op::Xadd);
+        assert!(Op::Mset.has_key() && Op::Mset.uses_value() && !Op::Mset.is_read());
+        assert_eq!(Op::BUILTIN.len(), 21);
+        assert_eq!(Op::BUILTIN[20], Op::Xadd);
         assert_eq!(Op::Lrange100.to_string(), "LRANGE_100");
+        assert_eq!(Op::Mset.flag(), Some("MSET"));
+        assert_eq!(parse_test("mset").unwrap(), [Op::Mset]);
+        // The fill is planned, never asked for: not by its printed name nor by `lpush`.
+        assert_eq!(parse_test("lpush").unwrap(), [Op::Lpush]);
+        assert!(parse_test(Op::LpushFill.name()).is_err());
+        assert!(!known_tests().contains("needed"), "{}", known_tests());
+    }
+
+    /// With no -t, the suite is redis-benchmark 7's, in its order.
+    #[test]
+    fn the_default_suite_is_redis_benchmarks() {
+        let names: Vec<&str> = Op::BUILTIN.iter().map(|o| o.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "PING_INLINE",
+                "PING_MBULK",
+                "SET",
+                "GET",
+                "INCR",
+                "LPUSH",
+                "RPUSH",
+                "LPOP",
+                "RPOP",
+                "SADD",
+                "HSET",
+                "SPOP",
+                "ZADD",
+                "ZPOPMIN",
+                "LPUSH (needed to benchmark LRANGE)",
+                "LRANGE_100",
+                "LRANGE_300",
+                "LRANGE_500",
+                "LRANGE_600",
+                "MSET (10 keys)",
+                "XADD",
+            ]
+        );
+        let lrange = parse_tests(&["lrange"]).unwrap();
+        assert_eq!(
+            lrange,
+            [Op::Lrange100, Op::Lrange300, Op::Lrange500, Op::Lrange600]
+        );
+        assert!(lrange.iter().all(|o| o.reads_lists() && o.is_read()));
+        assert!(!Op::LpushFill.reads_lists() && !Op::Get.reads_lists());
     }
 }

@@ -16,6 +16,14 @@ enum Seg {
     NthDigits(u8),
     /// The drawn member as 12 digits.
     MemberDigits,
+    /// `{` + the drawn key's first 11 digits + `}`: the hash tag of its group of ten (MSET).
+    TagDigits,
+    /// Key `i` of the drawn key's group of ten (see `group_member`): `{ddddddddddd}d` when `tag`
+    /// (cluster runs: one slot for the group), else 12 digits like every other key.
+    Grouped {
+        i: u8,
+        tag: bool,
+    },
     /// `$<fixed + values × value length>\r\n`: the header of an argument holding the value.
     ValueLen {
         fixed: usize,
@@ -37,6 +45,8 @@ pub struct Template {
     route: Vec<Seg>,
     route_len: usize,
     replies: usize,
+    /// Bounds MSET's groups (`EncodeOpts::keyspace`).
+    keyspace: u64,
 }
 
 /// Lays out segments, merging adjacent literals so encoding copies fewer, larger pieces.
@@ -142,6 +152,7 @@ impl Template {
             route,
             segs: b.segs,
             replies,
+            keyspace: opts.keyspace,
         }
     }
 
@@ -171,6 +182,7 @@ impl Template {
             match seg {
                 Seg::Lit(b) => dst.copy_from_slice(b),
                 Seg::NthDigits(i) => dst.copy_from_slice(&digits12(draw.nth[*i as usize])),
+                Seg::TagDigits => dst.copy_from_slice(&tagged(draw.key)[..len]),
                 _ => dst.copy_from_slice(&digits12(draw.key)),
             }
             n += len;
@@ -214,6 +226,13 @@ impl Template {
                 Seg::KeyDigits => put!(&digits12(draw.key)),
                 Seg::NthDigits(i) => put!(&digits12(draw.nth[*i as usize])),
                 Seg::MemberDigits => put!(&digits12(draw.member)),
+                Seg::TagDigits => put!(&tagged(draw.key)[..13]),
+                Seg::Grouped { i, tag: true } => {
+                    put!(&tagged(group_member(draw.key, *i, self.keyspace)))
+                }
+                Seg::Grouped { i, tag: false } => {
+                    put!(&digits12(group_member(draw.key, *i, self.keyspace)))
+                }
                 Seg::ValueLen { fixed, values } => hdr!(fixed + values * value.len()),
                 Seg::Value => put!(value),
                 Seg::ValueBulk => {
@@ -260,6 +279,14 @@ fn arg(b: &mut Builder, def: &OpDef, a: Arg, opts: &EncodeOpts, words: &[Vec<Par
             b.lit(b"\r\n");
         }
         Arg::Score => b.hole(Seg::Score),
+        Arg::Grouped(i) => {
+            let tag = opts.cluster;
+            let len = def.prefix.len() + if tag { 14 } else { 12 };
+            b.lit(format!("${len}\r\n").as_bytes());
+            b.lit(def.prefix);
+            b.hole(Seg::Grouped { i, tag });
+            b.lit(b"\r\n");
+        }
         Arg::StreamMaxlen => {
             if let Some(max) = opts.stream_maxlen {
                 b.bulk(b"MAXLEN");
@@ -300,6 +327,10 @@ fn route(def: &OpDef, custom: Option<&CustomCommand>) -> Vec<Seg> {
     if def.args.contains(&Arg::Key) {
         return vec![Seg::Lit(def.prefix.to_vec()), Seg::KeyDigits];
     }
+    if def.args.contains(&Arg::Grouped(0)) {
+        // In a cluster every key of the group has this hash tag, so this key routes them all.
+        return vec![Seg::Lit(def.prefix.to_vec()), Seg::TagDigits];
+    }
     let Some(c) = custom.filter(|_| def.args.contains(&Arg::Words)) else {
         return Vec::new();
     };
@@ -319,12 +350,40 @@ fn route(def: &OpDef, custom: Option<&CustomCommand>) -> Vec<Seg> {
     }
 }
 
-/// Length of a routing segment (literals and key digits only).
+/// Length of a routing segment (literals, key digits and a hash tag only).
 fn seg_len(s: &Seg) -> usize {
     match s {
         Seg::Lit(b) => b.len(),
+        Seg::TagDigits => 13,
         _ => 12,
     }
+}
+
+/// Key `i` of `key`'s group: the keys that differ from it only in the last digit and lie below
+/// `keyspace` (0: unbounded), taken in turn. A group cut short by the end of the key space repeats
+/// its keys, so `-r K` still touches at most K keys (with one key, all ten are that key, as
+/// redis-benchmark's MSET without -r).
+#[inline]
+fn group_member(key: u64, i: u8, keyspace: u64) -> u64 {
+    let base = key - key % 10;
+    let size = match keyspace {
+        0 => 10,
+        k => k.saturating_sub(base).clamp(1, 10),
+    };
+    // Keys near u64::MAX have a shorter group (no wrapping past it).
+    let size = size.min((u64::MAX - base).saturating_add(1));
+    base + u64::from(i) % size
+}
+
+/// `{ddddddddddd}d`: `v` as 12 digits with the first 11 in braces (a hash tag shared by its group).
+#[inline]
+fn tagged(v: u64) -> [u8; 14] {
+    let d = digits12(v);
+    let mut out = [b'{'; 14];
+    out[1..12].copy_from_slice(&d[..11]);
+    out[12] = b'}';
+    out[13] = d[11];
+    out
 }
 
 /// Two-digit pairs "00".."99", so digits are written two per division.
@@ -387,7 +446,7 @@ mod tests {
             Op::Set => vec![vec![s(b"SET"), k("key:"), s(v)]],
             Op::Get => vec![vec![s(b"GET"), k("key:")]],
             Op::Incr => vec![vec![s(b"INCR"), k("counter:")]],
-            Op::Lpush => {
+            Op::Lpush | Op::LpushFill => {
                 let mut c = vec![vec![s(b"LPUSH"), k("mylist:"), s(v)]];
                 if let Some(m) = o.list_maxlen {
                     let stop = m.saturating_sub(1).to_string().into_bytes();
@@ -411,6 +470,17 @@ mod tests {
             Op::Zadd => vec![vec![s(b"ZADD"), k("myzset:"), score, member]],
             Op::Zpopmin => vec![vec![s(b"ZPOPMIN"), k("myzset:")]],
             Op::Lrange100 => vec![vec![s(b"LRANGE"), k("mylist:"), s(b"0"), s(b"99")]],
+            Op::Lrange300 => vec![vec![s(b"LRANGE"), k("mylist:"), s(b"0"), s(b"299")]],
+            Op::Lrange500 => vec![vec![s(b"LRANGE"), k("mylist:"), s(b"0"), s(b"449")]],
+            Op::Lrange600 => vec![vec![s(b"LRANGE"), k("mylist:"), s(b"0"), s(b"599")]],
+            Op::Mset => {
+                let mut a = vec![s(b"MSET")];
+                for key in mset_keys(d.key, o.keyspace, o.cluster) {
+                    a.push(key.into_bytes());
+                    a.push(s(v));
+                }
+                vec![a]
+            }
             Op::Xadd => {
                 let mut a = vec![s(b"XADD"), k("mystream:")];
                 if let Some(m) = o.stream_maxlen {
@@ -421,6 +491,27 @@ mod tests {
             }
             Op::Custom => unreachable!("custom commands are checked by their own test"),
         }
+    }
+
+    /// MSET's ten keys, spelled out: the drawn key's group of ten (same first 11 digits), members
+    /// at or past `keyspace` left out and the rest taken in turn; in a cluster the 11 digits are a
+    /// hash tag.
+    fn mset_keys(key: u64, keyspace: u64, cluster: bool) -> Vec<String> {
+        let d = format!("{:012}", key % 1_000_000_000_000);
+        let base = key - key % 10;
+        let members: Vec<u64> = (0..10)
+            .filter_map(|j| base.checked_add(j))
+            .filter(|&m| keyspace == 0 || m < keyspace)
+            .collect();
+        (0..10)
+            .map(|i| {
+                let m = members[i % members.len()] % 10;
+                match cluster {
+                    true => format!("key:{{{}}}{m}", &d[..11]),
+                    false => format!("key:{}{m}", &d[..11]),
+                }
+            })
+            .collect()
     }
 
     /// redis-protocol's encoding of commands as arrays of bulk strings.
@@ -483,14 +574,21 @@ mod tests {
                 stream_maxlen: Some(1000),
                 list_maxlen: Some(7),
                 custom: None,
+                keyspace: 0,
+                cluster: true,
             },
         ];
         for opts in &opt_sets {
             for op in Op::BUILTIN {
-                let t = Template::compile(op, opts);
                 for d in &draws() {
+                    // The drawn key is always inside the key space.
+                    let opts = &EncodeOpts {
+                        keyspace: [0, d.key.saturating_add(1)][d.key as usize % 2],
+                        ..opts.clone()
+                    };
+                    let t = &Template::compile(op, opts);
                     for v in &values() {
-                        let (got, replies) = run(&t, d, v);
+                        let (got, replies) = run(t, d, v);
                         if op == Op::PingInline {
                             assert_eq!((&got[..], replies), (&b"PING\r\n"[..], 1));
                             continue;
@@ -501,8 +599,14 @@ mod tests {
                         assert_eq!(replies, cmds.len(), "{op}");
                         let mut k = [0; MAX_KEY];
                         let n = t.route_key(d, &mut k);
-                        let want = cmds[0].get(1).filter(|_| op.has_key());
-                        assert_eq!(want.map(|w| &w[..]), (n > 0).then_some(&k[..n]), "{op}");
+                        // MSET routes by its keys' shared hash tag (`key:{ddddddddddd}`).
+                        let tag = format!("key:{{{:012}", d.key % 1_000_000_000_000);
+                        let tag = format!("{}}}", &tag[..16]).into_bytes();
+                        let want = match op {
+                            Op::Mset => Some(&tag[..]),
+                            _ => cmds[0].get(1).filter(|_| op.has_key()).map(|w| &w[..]),
+                        };
+                        assert_eq!(want, (n > 0).then_some(&k[..n]), "{op}");
                         assert_eq!(t.keyless(), !op.has_key(), "{op}");
                     }
                 }
@@ -616,11 +720,36 @@ mod tests {
             stream_maxlen: Some(100),
             list_maxlen: Some(10),
             custom: None,
+            keyspace: 0,
+            cluster: false,
         };
         let x = String::from_utf8(enc(Op::Xadd, &o)).unwrap();
         assert!(
             x.contains("MAXLEN\r\n$1\r\n~\r\n$3\r\n100\r\n$1\r\n*"),
             "{x}"
+        );
+        // MSET: the drawn key's group of ten (0..9), cut to the key space (8 keys: 0..7, 0, 1),
+        // tagged in a cluster.
+        let m = |keyspace, cluster| {
+            let o = EncodeOpts {
+                keyspace,
+                cluster,
+                ..Default::default()
+            };
+            String::from_utf8(enc(Op::Mset, &o)).unwrap()
+        };
+        let plain = m(8, false);
+        assert!(plain.starts_with("*21\r\n$4\r\nMSET\r\n$16\r\nkey:000000000000\r\n$3\r\nxyz\r\n"));
+        assert!(
+            plain.ends_with("$16\r\nkey:000000000001\r\n$3\r\nxyz\r\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("key:000000000007") && !plain.contains("key:000000000008"));
+        let tagged = m(0, true);
+        assert!(tagged.contains("$18\r\nkey:{00000000000}0\r\n"), "{tagged}");
+        assert!(
+            tagged.ends_with("$18\r\nkey:{00000000000}9\r\n$3\r\nxyz\r\n"),
+            "{tagged}"
         );
         let l = String::from_utf8(enc(Op::Lpush, &o)).unwrap();
         assert!(l.ends_with("LTRIM\r\n$19\r\nmylist:000000000007\r\n$1\r\n0\r\n$1\r\n9\r\n"));
