@@ -52,6 +52,21 @@ pub struct Cli {
     #[arg(long = "cluster")]
     pub cluster: bool,
 
+    /// Server URI: redis://[user:password@]host[:port][/db], or rediss:// for TLS
+    #[arg(short = 'u', long = "uri")]
+    pub uri: Option<String>,
+
+    /// Server unix socket (overrides host and port; standalone only)
+    #[arg(short = 's', long = "socket")]
+    pub socket: Option<PathBuf>,
+
+    /// 1 = keep connections alive, 0 = reconnect for every request (measures connection cost)
+    #[arg(short = 'k', long = "keepalive", value_parser = keepalive)]
+    pub keepalive: Option<bool>,
+
+    #[command(flatten)]
+    pub tls: TlsFlags,
+
     /// Send read commands (GET, LRANGE...) to replicas in cluster mode
     #[arg(long = "read-from-replicas")]
     pub read_from_replicas: bool,
@@ -194,6 +209,66 @@ pub struct Cli {
     /// plan stays a pure function of its inputs).
     #[arg(skip)]
     pub stdin_value: Option<Vec<u8>>,
+}
+
+/// redis-benchmark's TLS flags (rustls underneath: no OpenSSL).
+#[derive(Args, Debug, Clone, Default)]
+pub struct TlsFlags {
+    /// Establish a secure TLS connection
+    #[arg(long = "tls")]
+    pub tls: bool,
+    /// Server name indication for TLS (and the name the certificate is checked against)
+    #[arg(long = "sni")]
+    pub sni: Option<String>,
+    /// CA certificate file to verify the server with
+    #[arg(long = "cacert")]
+    pub cacert: Option<PathBuf>,
+    /// Directory of trusted CA certificates
+    #[arg(long = "cacertdir")]
+    pub cacertdir: Option<PathBuf>,
+    /// Allow an insecure TLS connection: skip certificate validation
+    #[arg(long = "insecure")]
+    pub insecure: bool,
+    /// Client certificate to authenticate with
+    #[arg(long = "cert")]
+    pub cert: Option<PathBuf>,
+    /// Private key file of --cert
+    #[arg(long = "key")]
+    pub key: Option<PathBuf>,
+    /// Preferred TLS 1.2 ciphers, `:`-separated (OpenSSL or IANA names)
+    #[arg(long = "tls-ciphers")]
+    pub ciphers: Option<String>,
+    /// Preferred TLS 1.3 ciphersuites, `:`-separated
+    #[arg(long = "tls-ciphersuites")]
+    pub ciphersuites: Option<String>,
+}
+
+impl TlsFlags {
+    /// Any TLS flag given without `--tls` (they would be ignored silently otherwise).
+    pub fn stray(&self) -> Option<&'static str> {
+        let given = [
+            (self.sni.is_some(), "--sni"),
+            (self.cacert.is_some(), "--cacert"),
+            (self.cacertdir.is_some(), "--cacertdir"),
+            (self.insecure, "--insecure"),
+            (self.cert.is_some(), "--cert"),
+            (self.key.is_some(), "--key"),
+            (self.ciphers.is_some(), "--tls-ciphers"),
+            (self.ciphersuites.is_some(), "--tls-ciphersuites"),
+        ];
+        given.into_iter().find(|(g, _)| *g).map(|(_, f)| f)
+    }
+}
+
+/// `-k 1` / `-k 0`, as redis-benchmark takes it.
+fn keepalive(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "1" => Ok(true),
+        "0" => Ok(false),
+        _ => Err(format!(
+            "must be 1 (keep alive) or 0 (reconnect per request), got `{s}`"
+        )),
+    }
 }
 
 /// `rbench compare BASELINE CANDIDATE`.

@@ -3,12 +3,15 @@
 //! profile.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::Cli;
 use crate::conn::Auth;
 use crate::deploy::SpawnSpec;
+use crate::net::Dialer;
+use crate::net::tls::{self, TlsOptions};
 use crate::profile::{self, At, Profile, TargetKind as ProfileKind};
 use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
@@ -49,6 +52,10 @@ pub struct Target {
     pub name: String,
     pub kind: TargetKind,
     pub auth: Auth,
+    /// How connections reach it (TCP, unix socket, TLS). A spawned TLS deployment's is made
+    /// once its CA exists (target::prepare), from `tls`.
+    pub dial: Dialer,
+    pub tls: Option<TlsOptions>,
 }
 
 /// One run's sequence of phases: each is one test, or one mix.
@@ -458,7 +465,11 @@ pub fn default_threads(clients: usize) -> usize {
 
 /// With a profile, `-h`/`-p`/`--cluster` given explicitly point at one target instead of the profile's.
 fn cli_names_target(cli: &Cli) -> bool {
-    cli.cluster || cli.host.is_some() || cli.port.is_some()
+    cli.cluster
+        || cli.host.is_some()
+        || cli.port.is_some()
+        || cli.uri.is_some()
+        || cli.socket.is_some()
 }
 
 fn password(
@@ -473,21 +484,44 @@ fn password(
 }
 
 fn cli_target(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Target, ConfigError> {
-    let host = cli.host.as_deref().unwrap_or("127.0.0.1");
-    let port = cli.port.unwrap_or(6379);
-    let addr = resolve(host, port)?;
+    // Explicit flags win over what -u says, as in redis-cli.
+    let uri = match &cli.uri {
+        Some(u) => crate::uri::parse(u).map_err(invalid)?,
+        None => crate::uri::RedisUri::default(),
+    };
+    let host = cli.host.clone().or(uri.host).unwrap_or("127.0.0.1".into());
+    let port = cli.port.or(uri.port).unwrap_or(6379);
+    let dbnum = cli.dbnum.or(uri.dbnum);
     let auth = Auth {
-        user: cli.user.clone(),
-        password: password(&cli.password, None, env),
-        dbnum: cli.dbnum,
+        user: cli.user.clone().or(uri.user),
+        password: password(&cli.password, None, env).or(uri.password),
+        dbnum,
         password_env: None,
         ..Auth::default()
     };
-    if cli.cluster && cli.dbnum.is_some_and(|d| d != 0) {
+    if cli.cluster && dbnum.is_some_and(|d| d != 0) {
         return Err(invalid(
             "--dbnum cannot be used with --cluster: Redis Cluster has only database 0",
         ));
     }
+    let tls = (cli.tls.tls || uri.tls).then(|| tls_options(&cli.tls));
+    if tls.is_none()
+        && let Some(flag) = cli.tls.stray()
+    {
+        return Err(invalid(format!("{flag} needs --tls (or a rediss:// URI)")));
+    }
+    if let Some(path) = &cli.socket {
+        return socket_target(cli, path, auth, tls.is_some());
+    }
+    let addr = resolve(&host, port)?;
+    let dial = Dialer {
+        unix: None,
+        tls: tls
+            .as_ref()
+            .map(|o| tls::build(o, Some(&host)).map(Arc::new))
+            .transpose()
+            .map_err(invalid)?,
+    };
     Ok(Target {
         name: format!("{host}:{port}"),
         kind: if cli.cluster {
@@ -496,7 +530,45 @@ fn cli_target(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Target,
             TargetKind::Standalone(addr)
         },
         auth,
+        dial,
+        tls,
     })
+}
+
+/// `-s PATH`: one server on a unix socket.
+fn socket_target(cli: &Cli, path: &Path, auth: Auth, tls: bool) -> Result<Target, ConfigError> {
+    if cli.cluster {
+        return Err(invalid(
+            "-s (unix socket) cannot be used with --cluster: cluster nodes are reached over TCP",
+        ));
+    }
+    if tls {
+        return Err(invalid("-s (unix socket) cannot be combined with TLS"));
+    }
+    Ok(Target {
+        name: path.display().to_string(),
+        // The address only keys the engine's node table; the dialer connects to the path.
+        kind: TargetKind::Standalone(SocketAddr::from(([127, 0, 0, 1], 0))),
+        auth,
+        dial: Dialer {
+            unix: Some(Arc::from(path)),
+            tls: None,
+        },
+        tls: None,
+    })
+}
+
+fn tls_options(f: &crate::cli::TlsFlags) -> TlsOptions {
+    TlsOptions {
+        sni: f.sni.clone(),
+        cacert: f.cacert.clone(),
+        cacertdir: f.cacertdir.clone(),
+        insecure: f.insecure,
+        cert: f.cert.clone(),
+        key: f.key.clone(),
+        ciphers: f.ciphers.clone(),
+        ciphersuites: f.ciphersuites.clone(),
+    }
 }
 
 fn profile_targets(
@@ -534,9 +606,29 @@ fn profile_targets(
                 password_env: t.password_env.clone().filter(|_| cli.password.is_none()),
                 ..Auth::default()
             },
+            dial: profile_dialer(t).map_err(|e| ConfigError::Profile(p.error_at(t.line, e)))?,
+            tls: t.tls.clone(),
         });
     }
     Ok(out)
+}
+
+/// An existing TLS target's dialer (a spawned one's is made once its CA exists). Certificates are
+/// checked against the host the profile names.
+fn profile_dialer(t: &profile::TargetSpec) -> Result<Dialer, String> {
+    let (Some(o), false) = (&t.tls, matches!(t.kind, ProfileKind::Spawn(_))) else {
+        return Ok(Dialer::default());
+    };
+    let first = match &t.kind {
+        ProfileKind::Addr(a) => a.as_str(),
+        ProfileKind::Cluster(seeds) => seeds.first().map_or("", String::as_str),
+        ProfileKind::Spawn(_) => "",
+    };
+    let host = first.rsplit_once(':').map_or(first, |(h, _)| h);
+    Ok(Dialer {
+        unix: None,
+        tls: Some(Arc::new(tls::build(o, Some(host))?)),
+    })
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+use crate::net::{AsyncIo, Dialer, Peer};
 use crate::resp::{self, ErrorClass, ProtocolError, Value};
 
 /// Credentials and database for the handshake. The password never appears in Debug output.
@@ -51,49 +51,43 @@ impl std::fmt::Debug for Auth {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
     #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Connect { addr: Peer, source: std::io::Error },
     #[error("cannot connect to {addr}: timed out after {secs:.1} s")]
-    ConnectTimeout { addr: SocketAddr, secs: f64 },
+    ConnectTimeout { addr: Peer, secs: f64 },
     #[error("{addr}: authentication failed: {msg}")]
-    Auth { addr: SocketAddr, msg: String },
+    Auth { addr: Peer, msg: String },
     #[error(
         "{addr}: the server requires a password (NOAUTH): {}",
         nopass_hint(var)
     )]
     NoAuth {
-        addr: SocketAddr,
+        addr: Peer,
         /// The environment variable the password was to come from (None: `-a` or REDISCLI_AUTH).
         var: Option<String>,
     },
     #[error("{addr} refused the connection: {msg}{hint}")]
     Refused {
-        addr: SocketAddr,
+        addr: Peer,
         msg: String,
         hint: &'static str,
     },
     #[error("{addr}: {cmd} failed: {msg}")]
     Command {
-        addr: SocketAddr,
+        addr: Peer,
         cmd: &'static str,
         msg: String,
     },
     #[error("{addr}: connection lost: {source}")]
-    Io {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Io { addr: Peer, source: std::io::Error },
     #[error("{addr}: connection closed by server")]
-    Eof { addr: SocketAddr },
+    Eof { addr: Peer },
     #[error("{addr}: {source}")]
-    Protocol {
-        addr: SocketAddr,
-        source: ProtocolError,
-    },
+    Protocol { addr: Peer, source: ProtocolError },
+    /// A TLS handshake failure, in words (see `net::tls::words`).
+    #[error("{addr}: {msg}")]
+    Tls { addr: Peer, msg: String },
     #[error("{addr}: no reply within {secs:.1} s")]
-    Timeout { addr: SocketAddr, secs: f64 },
+    Timeout { addr: Peer, secs: f64 },
 }
 
 fn nopass_hint(var: &Option<String>) -> String {
@@ -109,7 +103,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const SETUP_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn bounded<T>(
-    addr: SocketAddr,
+    addr: Peer,
     fut: impl std::future::Future<Output = Result<T, ConnError>>,
 ) -> Result<T, ConnError> {
     tokio::time::timeout(SETUP_REPLY_TIMEOUT, fut)
@@ -190,7 +184,7 @@ pub fn handshake_refused(cmd: &HandshakeCmd, msg: &[u8]) -> bool {
 }
 
 /// What an error reply `msg` to handshake command `cmd` means for the run.
-pub fn handshake_error(addr: SocketAddr, cmd: &'static str, msg: &str, auth: &Auth) -> ConnError {
+pub fn handshake_error(addr: Peer, cmd: &'static str, msg: &str, auth: &Auth) -> ConnError {
     match ErrorClass::of_error(msg.as_bytes()) {
         ErrorClass::NoAuth if cmd != "AUTH" => {
             return ConnError::NoAuth {
@@ -233,45 +227,68 @@ fn refusal_hint(msg: &str) -> &'static str {
     }
 }
 
-pub struct Conn<S = TcpStream> {
+pub struct Conn<S = Box<dyn AsyncIo>> {
     stream: S,
     pub addr: SocketAddr,
+    /// Names the server in errors (a unix socket's path, or `addr`).
+    peer: Peer,
     /// Commands of the current batch; flushed with one write.
     pub wbuf: BytesMut,
     rbuf: BytesMut,
 }
 
-impl Conn<TcpStream> {
-    /// Connects with TCP_NODELAY and runs the handshake (AUTH, SELECT). `capacity` sizes the buffers to
-    /// the pipeline window so 10k connections stay cheap (DESIGN §5).
+/// An error connecting to `peer`: TLS failures in their own words.
+pub fn connect_error(peer: Peer, source: std::io::Error) -> ConnError {
+    let words = source.to_string();
+    if words.starts_with("TLS: ") {
+        ConnError::Tls {
+            addr: peer,
+            msg: words,
+        }
+    } else {
+        ConnError::Connect { addr: peer, source }
+    }
+}
+
+impl Conn {
+    /// Connects through `dial` (TCP, unix socket or TLS) and runs the handshake (AUTH, SELECT...).
+    /// `capacity` sizes the buffers to the pipeline window so 10k connections stay cheap (DESIGN §5).
     pub async fn connect(
+        dial: &Dialer,
         addr: SocketAddr,
         auth: &Auth,
         capacity: usize,
     ) -> Result<Conn, ConnError> {
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        let peer = dial.peer(addr);
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, dial.connect_async(addr)).await {
             Ok(Ok(s)) => s,
-            Ok(Err(source)) => return Err(ConnError::Connect { addr, source }),
+            Ok(Err(source)) => return Err(connect_error(peer, source)),
+            Err(_) if dial.tls.is_some() => {
+                return Err(ConnError::Tls {
+                    addr: peer,
+                    msg: format!(
+                        "TLS: no handshake within {:.0} s: is it a TLS port? (a plain Redis port waits silently)",
+                        CONNECT_TIMEOUT.as_secs_f64()
+                    ),
+                });
+            }
             Err(_) => {
                 return Err(ConnError::ConnectTimeout {
-                    addr,
+                    addr: peer,
                     secs: CONNECT_TIMEOUT.as_secs_f64(),
                 });
             }
         };
-        stream
-            .set_nodelay(true)
-            .map_err(|source| ConnError::Io { addr, source })?;
-        Conn::from_stream(stream, addr, auth, capacity).await
+        Conn::from_stream(stream, addr, peer, auth, capacity).await
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    /// Wraps an already-connected stream (TLS, unix socket...) and runs the handshake. `addr` names
-    /// the server in errors.
+    /// Wraps an already-connected stream and runs the handshake.
     pub async fn from_stream(
         stream: S,
         addr: SocketAddr,
+        peer: Peer,
         auth: &Auth,
         capacity: usize,
     ) -> Result<Conn<S>, ConnError> {
@@ -279,10 +296,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let mut conn = Conn {
             stream,
             addr,
+            peer: peer.clone(),
             wbuf: BytesMut::with_capacity(cap),
             rbuf: BytesMut::with_capacity(cap),
         };
-        bounded(addr, conn.handshake(auth)).await?;
+        bounded(peer, conn.handshake(auth)).await?;
         Ok(conn)
     }
 
@@ -292,15 +310,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if let Value::Error(msg) = self.request(&args).await?
                 && handshake_refused(&cmd, msg.as_bytes())
             {
-                return Err(handshake_error(self.addr, cmd.name, &msg, auth));
+                return Err(handshake_error(self.peer.clone(), cmd.name, &msg, auth));
             }
         }
         Ok(())
     }
 
+    /// The server as errors name it.
+    pub fn peer(&self) -> Peer {
+        self.peer.clone()
+    }
+
     pub fn command_error(&self, cmd: &'static str, msg: String) -> ConnError {
         ConnError::Command {
-            addr: self.addr,
+            addr: self.peer.clone(),
             cmd,
             msg,
         }
@@ -311,9 +334,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub async fn request(&mut self, args: &[&[u8]]) -> Result<Value, ConnError> {
         resp::encode_command(&mut self.wbuf, args);
         self.flush().await?;
-        let addr = self.addr;
+        let addr = self.peer.clone();
         let protocol = move |msg: String| ConnError::Protocol {
-            addr,
+            addr: addr.clone(),
             source: ProtocolError(msg),
         };
         loop {
@@ -343,7 +366,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// As [`Conn::request`], for set-up: a server that does not answer fails after
     /// `SETUP_REPLY_TIMEOUT` instead of hanging the run.
     pub async fn setup_request(&mut self, args: &[&[u8]]) -> Result<Value, ConnError> {
-        bounded(self.addr, self.request(args)).await
+        bounded(self.peer.clone(), self.request(args)).await
     }
 
     /// Writes the whole batch in (normally) one syscall.
@@ -351,7 +374,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let res = self.stream.write_all(&self.wbuf).await;
         self.wbuf.clear();
         res.map_err(|source| ConnError::Io {
-            addr: self.addr,
+            addr: self.peer.clone(),
             source,
         })
     }
@@ -361,10 +384,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             self.rbuf.reserve(16 * 1024);
         }
         match self.stream.read_buf(&mut self.rbuf).await {
-            Ok(0) => Err(ConnError::Eof { addr: self.addr }),
+            Ok(0) => Err(ConnError::Eof {
+                addr: self.peer.clone(),
+            }),
             Ok(_) => Ok(()),
             Err(source) => Err(ConnError::Io {
-                addr: self.addr,
+                addr: self.peer.clone(),
                 source,
             }),
         }
@@ -457,28 +482,38 @@ mod tests {
 
     #[test]
     fn handshake_errors_are_typed_and_redacted() {
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let addr = Peer::Tcp("127.0.0.1:1".parse().unwrap());
         let a = auth(None, Some("hunter2"), None);
-        let e = handshake_error(addr, "AUTH", "WRONGPASS hunter2 is wrong", &a);
+        let e = handshake_error(addr.clone(), "AUTH", "WRONGPASS hunter2 is wrong", &a);
         assert!(
             matches!(&e, ConnError::Auth { msg, .. } if msg == "WRONGPASS <redacted> is wrong")
         );
         assert!(!e.to_string().contains("hunter2"));
-        let e = handshake_error(addr, "SELECT", "NOAUTH Authentication required.", &a);
+        let e = handshake_error(
+            addr.clone(),
+            "SELECT",
+            "NOAUTH Authentication required.",
+            &a,
+        );
         assert!(matches!(e, ConnError::NoAuth { .. }));
-        let e = handshake_error(addr, "SELECT", "ERR DB index is out of range", &a);
+        let e = handshake_error(addr.clone(), "SELECT", "ERR DB index is out of range", &a);
         assert_eq!(
             e.to_string(),
             "127.0.0.1:1: SELECT failed: ERR DB index is out of range"
         );
         // A refusal is named as one, with the server's words, even in reply to AUTH.
-        let e = handshake_error(addr, "AUTH", "ERR max number of clients reached", &a);
+        let e = handshake_error(
+            addr.clone(),
+            "AUTH",
+            "ERR max number of clients reached",
+            &a,
+        );
         assert!(matches!(e, ConnError::Refused { .. }), "{e}");
         assert!(e.to_string().starts_with(
             "127.0.0.1:1 refused the connection: ERR max number of clients reached (the server's maxclients"
         ));
         let e = handshake_error(
-            addr,
+            addr.clone(),
             "PING",
             "LOADING Redis is loading the dataset in memory",
             &a,
@@ -489,10 +524,15 @@ mod tests {
             password_env: Some("MY_VAR".into()),
             ..Auth::default()
         };
-        let e = handshake_error(addr, "PING", "NOAUTH Authentication required.", &from_env);
+        let e = handshake_error(
+            addr.clone(),
+            "PING",
+            "NOAUTH Authentication required.",
+            &from_env,
+        );
         assert!(e.to_string().contains("$MY_VAR, which is not set"), "{e}");
         assert!(!e.to_string().contains("REDISCLI_AUTH"), "{e}");
-        let e = handshake_error(addr, "PING", "NOAUTH Authentication required.", &a);
+        let e = handshake_error(addr.clone(), "PING", "NOAUTH Authentication required.", &a);
         assert!(e.to_string().contains("REDISCLI_AUTH"), "{e}");
     }
 
@@ -554,7 +594,9 @@ mod tests {
         ));
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let a = auth(None, Some("pw"), Some(2));
-        let mut conn = Conn::from_stream(client, addr, &a, 100).await.unwrap();
+        let mut conn = Conn::from_stream(client, addr, addr.into(), &a, 100)
+            .await
+            .unwrap();
         let reply = conn
             .request(&[b"CONFIG", b"GET", b"appendonly"])
             .await
@@ -575,10 +617,16 @@ mod tests {
         let (client, server) = tokio::io::duplex(4096);
         tokio::spawn(serve(server, vec![b"-WRONGPASS invalid password pw\r\n"]));
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let e = Conn::from_stream(client, addr, &auth(None, Some("pw"), None), 100)
-            .await
-            .err()
-            .unwrap();
+        let e = Conn::from_stream(
+            client,
+            addr,
+            addr.into(),
+            &auth(None, Some("pw"), None),
+            100,
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!(
             e.to_string(),
             "127.0.0.1:1: authentication failed: WRONGPASS invalid password <redacted>"

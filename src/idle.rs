@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use crate::cluster::Topology;
 use crate::config::{Plan, Target, TargetKind};
 use crate::conn::{Auth, Conn, ConnError};
+use crate::net::Dialer;
 use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE, signals, target};
 
 /// At most this many connects in flight (below Redis's default listen backlog of 511).
@@ -44,7 +45,7 @@ enum Event {
 /// Runs idle mode; returns the exit code (128 + signal when stopped, as any run).
 pub fn run(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let code = match start(plan) {
-        Ok((rt, addrs, t)) => rt.block_on(hold(&addrs, &t.auth, plan.workload.clients, out, err)),
+        Ok((rt, addrs, t)) => rt.block_on(hold(&addrs, t, plan.workload.clients, out, err)),
         Err(e @ IdleError::Target) => {
             let _ = writeln!(err, "rbench: {e}");
             return EXIT_USAGE;
@@ -68,7 +69,7 @@ fn start(plan: &Plan) -> Result<(tokio::runtime::Runtime, Vec<SocketAddr>, &Targ
         .map_err(|e| IdleError::Setup(format!("cannot start the runtime: {e}")))?;
     let addrs = match &t.kind {
         TargetKind::Standalone(a) => vec![*a],
-        TargetKind::Cluster(seeds) => rt.block_on(masters(seeds, &t.auth))?,
+        TargetKind::Cluster(seeds) => rt.block_on(masters(seeds, &t.auth, &t.dial))?,
         TargetKind::Spawn(_) => return Err(IdleError::Target),
     };
     target::raise_nofile_limit(plan.workload.clients * addrs.len())
@@ -76,8 +77,12 @@ fn start(plan: &Plan) -> Result<(tokio::runtime::Runtime, Vec<SocketAddr>, &Targ
     Ok((rt, addrs, t))
 }
 
-async fn masters(seeds: &[SocketAddr], auth: &Auth) -> Result<Vec<SocketAddr>, IdleError> {
-    let topo = Topology::discover(seeds, auth)
+async fn masters(
+    seeds: &[SocketAddr],
+    auth: &Auth,
+    dial: &Dialer,
+) -> Result<Vec<SocketAddr>, IdleError> {
+    let topo = Topology::discover(seeds, auth, dial)
         .await
         .map_err(|e| IdleError::Setup(e.to_string()))?;
     let map = topo.snapshot();
@@ -88,18 +93,17 @@ async fn masters(seeds: &[SocketAddr], auth: &Auth) -> Result<Vec<SocketAddr>, I
         .collect())
 }
 
-/// Opens one connection. The one place idle mode dials, so another transport (TLS, unix socket)
-/// plugs in here.
-async fn dial(addr: SocketAddr, auth: &Auth) -> Result<Conn, ConnError> {
+/// Opens one connection (TCP, unix socket or TLS, as the target says).
+async fn dial(addr: SocketAddr, t: &Target) -> Result<Conn, ConnError> {
     // Idle connections never carry requests: the smallest buffers will do.
-    Conn::connect(addr, auth, 512).await
+    Conn::connect(&t.dial, addr, &t.auth, 512).await
 }
 
 /// Opens `clients` connections to each address, at most MAX_CONNECTING at a time; the first
 /// refusal fails them all (with the server's words).
 async fn open_all(
     addrs: &[SocketAddr],
-    auth: &Auth,
+    t: &Target,
     clients: usize,
 ) -> Result<Vec<Conn>, IdleError> {
     let mut todo = addrs.iter().flat_map(|&a| std::iter::repeat_n(a, clients));
@@ -109,8 +113,8 @@ async fn open_all(
         while pending.len() < MAX_CONNECTING
             && let Some(a) = todo.next()
         {
-            let auth = auth.clone();
-            pending.spawn(async move { dial(a, &auth).await });
+            let t = t.clone();
+            pending.spawn(async move { dial(a, &t).await });
         }
         let Some(done) = pending.join_next().await else {
             return Ok(open);
@@ -126,12 +130,12 @@ async fn open_all(
 /// Holds the connections until a signal (or until the server closed them all).
 async fn hold(
     addrs: &[SocketAddr],
-    auth: &Auth,
+    t: &Target,
     clients: usize,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let conns = match open_all(addrs, auth, clients).await {
+    let conns = match open_all(addrs, t, clients).await {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "rbench: {e}");

@@ -8,6 +8,7 @@ pub mod conn;
 pub mod deploy;
 pub mod engine;
 pub mod idle;
+pub mod net;
 pub mod nightly;
 pub mod profile;
 pub mod report;
@@ -16,6 +17,7 @@ pub mod runner;
 pub mod signals;
 pub mod stats;
 pub mod target;
+pub mod uri;
 pub mod workload;
 
 use std::io::Write;
@@ -287,8 +289,15 @@ fn execute_phase(
             }
         });
         let refresher = prepared.start_refresher();
-        let r =
-            runner::run_phase(spec, prepared.route.clone(), &prepared.auth, stop, progress).await;
+        let r = runner::run_phase(
+            spec,
+            prepared.route.clone(),
+            &prepared.auth,
+            &prepared.dial,
+            stop,
+            progress,
+        )
+        .await;
         watcher.abort();
         if let Some((h, s)) = refresher {
             s.store(true, Ordering::SeqCst);

@@ -9,6 +9,7 @@
 //! Passwords are never stored in a profile (profiles get committed and shared): a target can only
 //! name the environment variable that holds one.
 
+use crate::net::tls::TlsOptions;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -100,6 +101,8 @@ pub struct TargetSpec {
     pub password_env: Option<String>,
     /// Only with `addr` (clusters have database 0 only, so 0 is the one value allowed there).
     pub dbnum: Option<u32>,
+    /// `tls = true` and its settings; a spawned TLS target gets a throwaway CA.
+    pub tls: Option<TlsOptions>,
 }
 
 /// A problem in a profile, located as `file:line`.
@@ -204,6 +207,15 @@ struct RawTarget {
     user: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     dbnum: Option<Spanned<u32>>,
+    tls: Option<Spanned<bool>>,
+    sni: Option<Spanned<String>>,
+    cacert: Option<Spanned<String>>,
+    cacertdir: Option<Spanned<String>>,
+    insecure: Option<Spanned<bool>>,
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    tls_ciphers: Option<Spanned<String>>,
+    tls_ciphersuites: Option<Spanned<String>>,
 }
 
 /// `data_size`: an integer or a range string; normalised to a string for the integrator.
@@ -527,7 +539,8 @@ impl Parser<'_> {
 
     fn target(&self, st: Spanned<RawTarget>) -> Result<TargetSpec, ProfileError> {
         let line = self.line(&st);
-        let t = st.into_inner();
+        let mut t = st.into_inner();
+        let tls = self.tls_options(&mut t, line)?;
 
         let name = t.name.get_ref();
         if name.is_empty()
@@ -698,10 +711,44 @@ impl Parser<'_> {
             name,
             line,
             kind,
+            tls,
             user: t.user.map(Spanned::into_inner),
             password_env: t.password_env.map(Spanned::into_inner),
             dbnum: t.dbnum.map(Spanned::into_inner),
         })
+    }
+}
+
+impl Parser<'_> {
+    /// A target's TLS keys: settings without `tls = true` would be ignored, so they are refused.
+    fn tls_options(
+        &self,
+        t: &mut RawTarget,
+        line: usize,
+    ) -> Result<Option<TlsOptions>, ProfileError> {
+        let path = |v: Option<Spanned<String>>| v.map(|s| PathBuf::from(s.into_inner()));
+        let text = |v: Option<Spanned<String>>| v.map(Spanned::into_inner);
+        let o = TlsOptions {
+            sni: text(t.sni.take()),
+            cacert: path(t.cacert.take()),
+            cacertdir: path(t.cacertdir.take()),
+            insecure: t.insecure.take().is_some_and(Spanned::into_inner),
+            cert: path(t.cert.take()),
+            key: path(t.key.take()),
+            ciphers: text(t.tls_ciphers.take()),
+            ciphersuites: text(t.tls_ciphersuites.take()),
+        };
+        match &t.tls {
+            Some(on) if *on.get_ref() => Ok(Some(o)),
+            _ if o != TlsOptions::default() => {
+                let line = t.tls.as_ref().map_or(line, |s| self.line(s));
+                Err(self.err(
+                    line,
+                    "sni, cacert, cacertdir, insecure, cert, key and tls_ciphers(uites) need tls = true in the same [[target]]",
+                ))
+            }
+            _ => Ok(None),
+        }
     }
 }
 

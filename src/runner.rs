@@ -13,6 +13,7 @@ use crate::cluster::Route;
 use crate::config::Workload;
 use crate::conn::{Auth, ConnError};
 use crate::engine::{self, Barrier, LiveSecond, RunShared, ThreadIo, ThreadReport};
+use crate::net::Dialer;
 use crate::stats::{OpStats, Second, merge_all};
 use crate::workload::generator::payload;
 use crate::workload::pacing::Budget;
@@ -66,7 +67,13 @@ pub enum RunError {
     Thread(String),
 }
 
-fn shared_for(spec: &PhaseSpec<'_>, route: Route, auth: &Auth, threads: usize) -> RunShared {
+fn shared_for(
+    spec: &PhaseSpec<'_>,
+    route: Route,
+    auth: &Auth,
+    dial: &Dialer,
+    threads: usize,
+) -> RunShared {
     let w = spec.workload;
     let limit = w.requests.unwrap_or(u64::MAX);
     // MSET's groups of keys stay inside the phase's key space, and in one slot of a cluster.
@@ -85,6 +92,7 @@ fn shared_for(spec: &PhaseSpec<'_>, route: Route, auth: &Auth, threads: usize) -
             .collect(),
         pipeline: w.pipeline.max(1),
         auth: auth.clone(),
+        dial: dial.clone(),
         route,
         stop: AtomicBool::new(false),
         duration: w.duration,
@@ -134,9 +142,14 @@ fn spawn_workers(
             go: grx,
         };
         let shared = shared.clone();
+        // Plain TCP keeps bare sockets (no transport dispatch per read and write).
+        let plain = shared.dial.is_plain();
         let handle = std::thread::Builder::new()
             .name(format!("rbench-w{t}"))
-            .spawn(move || engine::run_thread::<mio::net::TcpStream>(shared, io, barrier))
+            .spawn(move || match plain {
+                true => engine::run_thread::<mio::net::TcpStream>(shared, io, barrier),
+                false => engine::run_thread::<crate::net::Stream>(shared, io, barrier),
+            })
             .map_err(|e| RunError::Thread(e.to_string()))?;
         out.push(Worker {
             handle,
@@ -153,11 +166,12 @@ pub async fn run_phase(
     spec: &PhaseSpec<'_>,
     route: Route,
     auth: &Auth,
+    dial: &Dialer,
     stop: Arc<AtomicBool>,
     progress: &mut dyn Progress,
 ) -> Result<PhaseResult, RunError> {
     let threads = spec.workload.threads.clamp(1, spec.workload.clients.max(1));
-    let shared = Arc::new(shared_for(spec, route, auth, threads));
+    let shared = Arc::new(shared_for(spec, route, auth, dial, threads));
     let (live_tx, live_rx) = mpsc::channel();
     let mut workers = spawn_workers(&shared, spec.workload.clients, &live_tx)?;
     drop(live_tx);

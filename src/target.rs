@@ -12,6 +12,8 @@ use crate::cluster::{Route, Topology, TopologyError};
 use crate::config::{Target, TargetKind, Workload};
 use crate::conn::{Auth, Conn, ConnError, handshake_error};
 use crate::deploy::{DeployError, Deployment, SpawnSpec};
+use crate::net::Dialer;
+use crate::net::tls::{self, TlsOptions};
 use crate::resp::{ErrorClass, Value};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,12 +26,15 @@ pub enum TargetError {
     Topology(#[from] TopologyError),
     #[error("{0}")]
     Limit(String),
+    #[error("{0}")]
+    Tls(String),
 }
 
 pub struct Prepared {
     pub name: String,
     pub route: Route,
     pub auth: Auth,
+    pub dial: Dialer,
     pub deployment: String,
     pub persistence: String,
     pub masters: usize,
@@ -55,7 +60,7 @@ impl Prepared {
             }
         };
         for a in addrs {
-            let mut c = Conn::connect(a, &self.auth, 4096).await?;
+            let mut c = Conn::connect(&self.dial, a, &self.auth, 4096).await?;
             if let Value::Error(e) = c.request(&[b"FLUSHALL"]).await? {
                 return Err(c.command_error("FLUSHALL", e));
             }
@@ -89,14 +94,15 @@ pub fn prepare(
         TargetKind::Standalone(a) => (None, None, Some(*a)),
         TargetKind::Cluster(seeds) => (None, Some(seeds.clone()), None),
         TargetKind::Spawn(spec) => {
-            let d = Deployment::spawn(spec, cancel)?;
+            let d = Deployment::spawn_with(spec, t.tls.is_some(), cancel)?;
             match spec {
                 SpawnSpec::Cluster { .. } => {
-                    let masters: Vec<SocketAddr> = d.nodes().iter().map(|n| n.addr).collect();
+                    let masters: Vec<SocketAddr> =
+                        d.nodes().iter().map(|n| d.client_addr(n.addr)).collect();
                     (Some(d), Some(masters), None)
                 }
                 SpawnSpec::Standalone { .. } => {
-                    let a = d.addr();
+                    let a = d.client_addr(d.addr());
                     (Some(d), None, Some(a))
                 }
             }
@@ -105,11 +111,12 @@ pub fn prepare(
     if cancel.load(Ordering::SeqCst) {
         return Err(TargetError::Deploy(DeployError::Interrupted));
     }
+    let dial = dialer_for(t, spawned.as_ref())?;
     let check = async {
         let mut warnings = Vec::new();
         let (route, masters, probe) = match (cluster_seeds, single) {
             (Some(seeds), _) => {
-                let topo = Topology::discover(&seeds, &t.auth).await?;
+                let topo = Topology::discover(&seeds, &t.auth, &dial).await?;
                 let map = topo.snapshot();
                 let masters = map.masters().len();
                 let probe = map
@@ -124,8 +131,10 @@ pub fn prepare(
         };
         // The one command rbench itself sends (redis-benchmark reads CONFIG too): it also proves
         // the server answers, which the handshake no longer does when there is nothing to set up.
-        let mut conn = Conn::connect(probe, &t.auth, 4096).await?;
-        let config = server_config(&mut conn, &t.auth).await?;
+        let mut conn = Conn::connect(&dial, probe, &t.auth, 4096).await?;
+        let config = server_config(&mut conn, &t.auth)
+            .await
+            .map_err(|e| plain_to_tls_hint(e, &dial))?;
         let persistence = persistence(&config);
         if let Route::Single(a) = route
             && config.get("cluster-enabled").map(String::as_str) == Some("yes")
@@ -145,6 +154,7 @@ pub fn prepare(
             },
             route,
             auth: t.auth.clone(),
+            dial: dial.clone(),
             persistence,
             masters,
             warnings,
@@ -162,6 +172,36 @@ pub fn prepare(
             } => Err(TargetError::Deploy(DeployError::Interrupted)),
         }
     })
+}
+
+/// A TLS port drops a plain client's first command: say so, not just "connection lost".
+fn plain_to_tls_hint(e: TargetError, dial: &Dialer) -> TargetError {
+    match e {
+        TargetError::Conn(c @ (ConnError::Io { .. } | ConnError::Eof { .. }))
+            if dial.tls.is_none() && dial.unix.is_none() =>
+        {
+            TargetError::Tls(format!("{c} (is it a TLS port? pass --tls)"))
+        }
+        other => other,
+    }
+}
+
+/// The target's dialer; a spawned TLS deployment's trusts the CA made for it.
+fn dialer_for(t: &Target, spawned: Option<&Deployment>) -> Result<Dialer, TargetError> {
+    match (&t.tls, spawned.and_then(|d| d.tls_ca())) {
+        (Some(o), Some(ca)) => {
+            let o = TlsOptions {
+                cacert: Some(ca.to_path_buf()),
+                ..o.clone()
+            };
+            let c = tls::build(&o, None).map_err(TargetError::Tls)?;
+            Ok(Dialer {
+                unix: None,
+                tls: Some(Arc::new(c)),
+            })
+        }
+        _ => Ok(t.dial.clone()),
+    }
 }
 
 fn unreachable_route() -> (Route, usize, SocketAddr) {
@@ -207,7 +247,7 @@ async fn server_config(
 /// handshake's would.
 fn refusal(conn: &Conn, msg: &str, auth: &Auth) -> Result<(), TargetError> {
     if ErrorClass::of_error(msg.as_bytes()).refuses_connection() {
-        return Err(handshake_error(conn.addr, "CONFIG GET", msg, auth).into());
+        return Err(handshake_error(conn.peer(), "CONFIG GET", msg, auth).into());
     }
     Ok(())
 }

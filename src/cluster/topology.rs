@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use super::slot::SLOTS;
 use crate::conn::{Auth, Conn, ConnError};
+use crate::net::Dialer;
 use crate::resp::Value;
 
 pub const NO_NODE: u16 = u16::MAX;
@@ -196,6 +197,7 @@ pub struct Topology {
     epoch: AtomicU64,
     seeds: Vec<SocketAddr>,
     auth: Auth,
+    dial: Dialer,
     wanted: AtomicBool,
     notify: Notify,
     pub refreshes: AtomicU64,
@@ -203,9 +205,13 @@ pub struct Topology {
 
 impl Topology {
     /// Discovers the topology from the first seed that answers.
-    pub async fn discover(seeds: &[SocketAddr], auth: &Auth) -> Result<Topology, TopologyError> {
+    pub async fn discover(
+        seeds: &[SocketAddr],
+        auth: &Auth,
+        dial: &Dialer,
+    ) -> Result<Topology, TopologyError> {
         let mut map = SlotMap::empty();
-        fetch_into(&mut map, seeds, auth).await?;
+        fetch_into(&mut map, seeds, auth, dial).await?;
         if map.covered() == 0 {
             return Err(TopologyError::NoSlots { addr: seeds[0] });
         }
@@ -214,6 +220,7 @@ impl Topology {
             epoch: AtomicU64::new(1),
             seeds: seeds.to_vec(),
             auth: auth.clone(),
+            dial: dial.clone(),
             wanted: AtomicBool::new(false),
             notify: Notify::new(),
             refreshes: AtomicU64::new(0),
@@ -301,7 +308,7 @@ impl Topology {
             }
         }
         let mut next = (*current).clone();
-        fetch_into(&mut next, &candidates, &self.auth).await?;
+        fetch_into(&mut next, &candidates, &self.auth, &self.dial).await?;
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         if next.covered() == 0 {
             return Ok(());
@@ -326,17 +333,18 @@ async fn fetch_into(
     map: &mut SlotMap,
     candidates: &[SocketAddr],
     auth: &Auth,
+    dial: &Dialer,
 ) -> Result<(), TopologyError> {
     let mut last_err: Option<TopologyError> = None;
     for &addr in candidates {
         let attempt = async {
-            let mut conn = Conn::connect(addr, auth, 4096).await?;
+            let mut conn = Conn::connect(dial, addr, auth, 4096).await?;
             let reply = conn.request(&[b"CLUSTER", b"SLOTS"]).await?;
             if let Value::Error(e) = &reply
                 && e.starts_with("NOAUTH")
             {
                 return Err(TopologyError::Conn(ConnError::NoAuth {
-                    addr,
+                    addr: addr.into(),
                     var: auth.password_var(),
                 }));
             }

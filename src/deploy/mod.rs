@@ -9,6 +9,7 @@
 
 mod process;
 mod resp;
+pub mod tls;
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -120,6 +121,9 @@ pub struct Deployment {
     procs: Vec<ServerProc>,
     dir: PathBuf,
     dir_removed: bool,
+    /// A TLS deployment: its certificates and each server's (plain port, TLS port). The plain
+    /// loopback port stays for rbench's own set-up probes and redis-cli; clients use TLS.
+    tls: Option<(tls::TlsFiles, Vec<(u16, u16)>)>,
 }
 
 /// Progress notifications from spawn; lets tests see PIDs and the temp dir
@@ -243,11 +247,22 @@ impl Deployment {
     /// Must be called from a long-lived thread (see the module docs on
     /// PDEATHSIG).
     pub fn spawn(spec: &SpawnSpec, cancel: &AtomicBool) -> Result<Deployment, DeployError> {
-        Self::spawn_observed(spec, cancel, &mut |_| {})
+        Self::spawn_observed(spec, false, cancel, &mut |_| {})
+    }
+
+    /// As [`Deployment::spawn`]; with `tls`, every server also listens on a TLS port with a
+    /// certificate from a throwaway CA ([`Deployment::tls_ca`]).
+    pub fn spawn_with(
+        spec: &SpawnSpec,
+        tls: bool,
+        cancel: &AtomicBool,
+    ) -> Result<Deployment, DeployError> {
+        Self::spawn_observed(spec, tls, cancel, &mut |_| {})
     }
 
     fn spawn_observed(
         spec: &SpawnSpec,
+        tls: bool,
         cancel: &AtomicBool,
         observe: &mut dyn FnMut(SpawnEvent<'_>),
     ) -> Result<Deployment, DeployError> {
@@ -269,8 +284,12 @@ impl Deployment {
             procs: Vec::new(),
             dir: process::create_temp_dir()?,
             dir_removed: false,
+            tls: None,
         };
         observe(SpawnEvent::TempDir(&dep.dir));
+        if tls {
+            dep.tls = Some((tls::make(&dep.dir.join("tls"))?, Vec::new()));
+        }
 
         let ports = process::pick_ports(plan.total, plan.cluster, &[])?;
         dep.start_servers(&server_bin, &plan, &ports, cancel, observe)?;
@@ -305,10 +324,10 @@ impl Deployment {
         cancel: &AtomicBool,
         observe: &mut dyn FnMut(SpawnEvent<'_>),
     ) -> Result<(), DeployError> {
-        let args = plan.server_args();
         // Every port tried so far, so a retry never picks a known-bad one.
         let mut tried = ports.to_vec();
         for &port in ports {
+            let args = self.args_for(plan, port, &mut tried)?;
             let proc = ServerProc::launch(bin, &self.dir, port, &args)?;
             observe(SpawnEvent::Started {
                 pid: proc.child.pid(),
@@ -328,6 +347,8 @@ impl Deployment {
                             .copied()
                             .ok_or(DeployError::NoFreePorts { wanted: 1 })?;
                         // The old process already exited; replacing drops it.
+                        let args = Self::tls_args(&mut self.tls, plan, new_port, &mut tried)
+                            .map(|t| [plan.server_args(), t].concat())?;
                         *proc = ServerProc::launch(bin, &self.dir, new_port, &args)?;
                         observe(SpawnEvent::Started {
                             pid: proc.child.pid(),
@@ -340,6 +361,55 @@ impl Deployment {
             }
         }
         Ok(())
+    }
+
+    /// The server's arguments: the plan's, and a TLS port of its own in a TLS deployment.
+    fn args_for(
+        &mut self,
+        plan: &Plan<'_>,
+        port: u16,
+        tried: &mut Vec<u16>,
+    ) -> Result<Vec<String>, DeployError> {
+        let tls = Self::tls_args(&mut self.tls, plan, port, tried)?;
+        Ok([plan.server_args(), tls].concat())
+    }
+
+    fn tls_args(
+        tls: &mut Option<(tls::TlsFiles, Vec<(u16, u16)>)>,
+        plan: &Plan<'_>,
+        port: u16,
+        tried: &mut Vec<u16>,
+    ) -> Result<Vec<String>, DeployError> {
+        let Some((files, ports)) = tls else {
+            return Ok(Vec::new());
+        };
+        let tls_port = process::pick_ports(1, false, tried)?
+            .first()
+            .copied()
+            .ok_or(DeployError::NoFreePorts { wanted: 1 })?;
+        tried.push(tls_port);
+        ports.push((port, tls_port));
+        Ok(files.server_args(tls_port, plan.cluster))
+    }
+
+    /// The throwaway CA a TLS deployment's certificates are signed by.
+    pub fn tls_ca(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|(f, _)| f.ca.as_path())
+    }
+
+    /// Where clients connect to the server at `addr`: its TLS port in a TLS deployment.
+    pub fn client_addr(&self, addr: SocketAddr) -> SocketAddr {
+        let tls_port = self.tls.as_ref().and_then(|(_, ports)| {
+            ports
+                .iter()
+                .rev()
+                .find(|(plain, _)| *plain == addr.port())
+                .map(|(_, t)| *t)
+        });
+        match tls_port {
+            Some(p) => SocketAddr::new(addr.ip(), p),
+            None => addr,
+        }
     }
 
     fn create_cluster(
@@ -808,6 +878,7 @@ mod tests {
             procs: Vec::new(),
             dir: process::create_temp_dir().unwrap(),
             dir_removed: false,
+            tls: None,
         };
         let bin = process::find_redis_server().unwrap();
         let mut started = Vec::new();
@@ -833,7 +904,8 @@ mod tests {
     fn preset_cancel_flag_interrupts_before_starting_anything() {
         let cancel = AtomicBool::new(true);
         let mut started = 0;
-        let res = Deployment::spawn_observed(&standalone(&[]), &cancel, &mut |_| started += 1);
+        let res =
+            Deployment::spawn_observed(&standalone(&[]), false, &cancel, &mut |_| started += 1);
         assert!(matches!(res, Err(DeployError::Interrupted)));
         assert_eq!(started, 0);
     }
@@ -848,7 +920,7 @@ mod tests {
         };
         let mut pids = Vec::new();
         let mut dir = None;
-        let res = Deployment::spawn_observed(&spec, &cancel, &mut |event| match event {
+        let res = Deployment::spawn_observed(&spec, false, &cancel, &mut |event| match event {
             SpawnEvent::TempDir(d) => dir = Some(d.to_path_buf()),
             SpawnEvent::Started { pid, port } => {
                 assert!(port > 0);
@@ -874,6 +946,7 @@ mod tests {
         let mut dir = None;
         let res = Deployment::spawn_observed(
             &standalone(&["--no-such-option", "1"]),
+            false,
             &AtomicBool::new(false),
             &mut |event| match event {
                 SpawnEvent::TempDir(d) => dir = Some(d.to_path_buf()),

@@ -111,7 +111,7 @@ impl<T: Transport> Engine<T> {
         let (poll, timer) = match setup() {
             Ok(p) => p,
             Err(source) => {
-                let addr = first_addr(&shared.route);
+                let addr = shared.dial.peer(first_addr(&shared.route));
                 return Err(ConnError::Io { addr, source });
             }
         };
@@ -244,7 +244,7 @@ impl<T: Transport> Engine<T> {
         } else {
             &self.handshake
         };
-        self.links[l].connect(self.poll.registry(), Token(l), hs, now)
+        self.links[l].connect(self.poll.registry(), Token(l), hs, &self.shared.dial, now)
     }
 
     fn check_setup_timeouts(&self, now: Ns) -> Result<(), ConnError> {
@@ -254,7 +254,7 @@ impl<T: Transport> Engine<T> {
                     if now.saturating_sub(since) > CONNECT_TIMEOUT.as_nanos() as Ns =>
                 {
                     return Err(ConnError::ConnectTimeout {
-                        addr: l.addr,
+                        addr: self.shared.dial.peer(l.addr),
                         secs: CONNECT_TIMEOUT.as_secs_f64(),
                     });
                 }
@@ -262,7 +262,7 @@ impl<T: Transport> Engine<T> {
                     if now.saturating_sub(since) > SETUP_REPLY_TIMEOUT.as_nanos() as Ns =>
                 {
                     return Err(ConnError::Timeout {
-                        addr: l.addr,
+                        addr: self.shared.dial.peer(l.addr),
                         secs: SETUP_REPLY_TIMEOUT.as_secs_f64(),
                     });
                 }
@@ -303,9 +303,13 @@ impl<T: Transport> Engine<T> {
     }
 
     fn conn_error(&self, l: usize, f: LinkFail) -> ConnError {
-        let addr = self.links[l].addr;
+        let addr = self.shared.dial.peer(self.links[l].addr);
         match f {
-            LinkFail::Connect(source) => ConnError::Connect { addr, source },
+            LinkFail::Connect(source) => conn::connect_error(addr, source),
+            // A TLS handshake fails on a read or a write, after the TCP connect.
+            LinkFail::Io(source) if source.to_string().starts_with("TLS: ") => {
+                conn::connect_error(addr, source)
+            }
             LinkFail::Io(source) => ConnError::Io { addr, source },
             LinkFail::Eof => ConnError::Eof { addr },
             LinkFail::Timeout => ConnError::Timeout {
@@ -419,7 +423,8 @@ impl<T: Transport> Engine<T> {
                 self.list(l);
             }
         }
-        if writable && !self.links[l].wbuf.is_empty() {
+        // Also with nothing of ours left: a TLS transport may hold records the socket refused.
+        if writable {
             self.links[l].flush()?;
         }
         Ok(())

@@ -13,6 +13,7 @@ use super::timer::Ns;
 use super::transport::Transport;
 use crate::cluster::topology::parse_redirect;
 use crate::conn::HandshakeCmd;
+use crate::net::Dialer;
 use crate::resp::scan::Scanner;
 use crate::resp::{self, ErrorClass, ProtocolError, Reply};
 
@@ -153,9 +154,10 @@ impl<T: Transport> Link<T> {
         registry: &Registry,
         token: Token,
         handshake: &[HandshakeCmd],
+        dial: &Dialer,
         now: Ns,
     ) -> Result<(), LinkFail> {
-        let mut s = T::connect(self.addr).map_err(LinkFail::Connect)?;
+        let mut s = T::connect(self.addr, dial).map_err(LinkFail::Connect)?;
         registry
             .register(&mut s, token, Interest::READABLE | Interest::WRITABLE)
             .map_err(LinkFail::Connect)?;
@@ -182,7 +184,7 @@ impl<T: Transport> Link<T> {
         if !s.poll_connected().map_err(LinkFail::Connect)? {
             return Ok(false);
         }
-        self.state = if self.handshake_left > 0 {
+        self.state = if self.handshake_left > 0 || s.handshaking() {
             State::Handshake { since: now }
         } else {
             State::Ready
@@ -229,7 +231,11 @@ impl<T: Transport> Link<T> {
                 Err(e) => return Err(LinkFail::Io(e)),
             }
         }
-        Ok(())
+        // Bytes a transport still holds (TLS records the socket did not take); a no-op for TCP.
+        match s.flush() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(LinkFail::Io(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Reads what has arrived and turns complete replies into `out` entries, timestamped once per
@@ -249,7 +255,7 @@ impl<T: Transport> Link<T> {
             };
             // Always into the thread's scratch buffer: an idle link holds no buffer of its own.
             let Some(n) = read_some(s, scratch)? else {
-                return Ok(became_ready);
+                return Ok(became_ready || self.handshake_done());
             };
             let at = now();
             let mut sides = Sides {
@@ -262,15 +268,22 @@ impl<T: Transport> Link<T> {
             };
             self.scanner
                 .feed(&scratch[..n], |reply| sides.reply(reply, at, out))?;
-            if matches!(self.state, State::Handshake { .. }) && self.handshake_left == 0 {
-                self.state = State::Ready;
-                became_ready = true;
-            }
+            became_ready |= self.handshake_done();
             // A short read drained the socket; edge-triggered readiness will tell us of more.
             if n < scratch.len() {
                 return Ok(became_ready);
             }
         }
+    }
+
+    /// Moves a link whose handshake (commands, and the transport's own) just ended to Ready.
+    fn handshake_done(&mut self) -> bool {
+        let transport = self.stream.as_ref().is_some_and(|s| s.handshaking());
+        if matches!(self.state, State::Handshake { .. }) && self.handshake_left == 0 && !transport {
+            self.state = State::Ready;
+            return true;
+        }
+        false
     }
 
     /// Send time of the oldest request in flight.
@@ -412,7 +425,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let mut poll = Poll::new().unwrap();
         let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
-        link.connect(poll.registry(), Token(0), &[], 0).unwrap();
+        link.connect(poll.registry(), Token(0), &[], &Dialer::default(), 0)
+            .unwrap();
         let (mut server, _) = listener.accept().unwrap();
         let mut events = Events::with_capacity(8);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -470,7 +484,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let poll = Poll::new().unwrap();
         let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
-        link.connect(poll.registry(), Token(0), &[], 0).unwrap();
+        link.connect(poll.registry(), Token(0), &[], &Dialer::default(), 0)
+            .unwrap();
         let (server, _) = listener.accept().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !link.finish_connect(0).unwrap() {
@@ -555,7 +570,8 @@ mod tests {
             args: vec![b"AUTH".to_vec(), b"pw".to_vec()],
             optional: false,
         }];
-        link.connect(poll.registry(), Token(0), &hs, 0).unwrap();
+        link.connect(poll.registry(), Token(0), &hs, &Dialer::default(), 0)
+            .unwrap();
         let (mut server, _) = listener.accept().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !link.finish_connect(0).unwrap() {

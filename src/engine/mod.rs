@@ -50,6 +50,7 @@ pub struct RunShared {
     pub templates: Vec<Template>,
     pub pipeline: usize,
     pub auth: Auth,
+    pub dial: crate::net::Dialer,
     pub route: Route,
     /// Set by Ctrl-C: stop sending, finish what is in flight.
     pub stop: AtomicBool,

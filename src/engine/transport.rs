@@ -6,16 +6,22 @@ use std::net::SocketAddr;
 
 use mio::event::Source;
 
+use crate::net::Dialer;
+
 /// A non-blocking stream the event loop can register, read and write.
 pub trait Transport: Read + Write + Source + Sized {
     /// Starts connecting without blocking; completion is signalled by a writable event.
-    fn connect(addr: SocketAddr) -> io::Result<Self>;
+    fn connect(addr: SocketAddr, dial: &Dialer) -> io::Result<Self>;
     /// Ok(true) once connected, Ok(false) while the connect is in progress, Err when it failed.
     fn poll_connected(&self) -> io::Result<bool>;
+    /// Still in a transport handshake (TLS): requests written now wait in the transport.
+    fn handshaking(&self) -> bool {
+        false
+    }
 }
 
 impl Transport for mio::net::TcpStream {
-    fn connect(addr: SocketAddr) -> io::Result<Self> {
+    fn connect(addr: SocketAddr, _: &Dialer) -> io::Result<Self> {
         let s = mio::net::TcpStream::connect(addr)?;
         // Requests are small and latency is the measurement: never let Nagle hold one back.
         s.set_nodelay(true)?;
