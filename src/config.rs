@@ -20,6 +20,8 @@ pub const DEFAULT_REQUESTS: u64 = 100_000;
 pub const DEFAULT_CLIENTS: usize = 50;
 /// Cluster runs spread keys over every slot by default; a single key would load one master only.
 pub const DEFAULT_CLUSTER_KEYSPACE: u64 = 100_000;
+/// How long each address of a many-address host name gets to accept (see `resolve`).
+const PROBE_CONNECT: Duration = Duration::from_millis(500);
 pub const RETRY_WINDOW: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,9 @@ pub struct Workload {
     pub seed: u64,
     pub encode: EncodeOpts,
     pub read_from_replicas: bool,
+    /// `-k 0`: a new connection for every request (every window's worth with `-P`), as
+    /// redis-benchmark does, so connection set-up cost shows in the throughput.
+    pub keepalive: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -317,6 +322,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             seed,
             encode,
             read_from_replicas: cli.read_from_replicas,
+            keepalive: cli.keepalive.unwrap_or(true),
         },
         output: output(cli),
         repeat,
@@ -631,6 +637,8 @@ fn profile_dialer(t: &profile::TargetSpec) -> Result<Dialer, String> {
     })
 }
 
+/// A host name is tried at every address it resolves to (`localhost` may be 127.0.0.1 and ::1,
+/// and the server may listen on only one): the first that accepts a TCP connection is used.
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
     if let Ok(ip) = host
         .trim_start_matches('[')
@@ -639,11 +647,20 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
     {
         return Ok(SocketAddr::new(ip, port));
     }
-    (host, port)
+    let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| ConfigError::Unresolvable(format!("cannot resolve host `{host}`")))
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let unresolvable = || ConfigError::Unresolvable(format!("cannot resolve host `{host}`"));
+    match addrs.as_slice() {
+        [] => Err(unresolvable()),
+        [one] => Ok(*one),
+        many => Ok(many
+            .iter()
+            .copied()
+            .find(|a| std::net::TcpStream::connect_timeout(a, PROBE_CONNECT).is_ok())
+            .unwrap_or(many[0])),
+    }
 }
 
 fn resolve_hostport(s: &str) -> Result<SocketAddr, ConfigError> {

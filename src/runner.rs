@@ -103,6 +103,7 @@ fn shared_for(
         seed: spec.seed,
         threads,
         read_from_replicas: w.read_from_replicas,
+        keepalive: w.keepalive,
         retry_window: spec.retry_window,
         budget: Budget::new(limit),
         rate: w.rps,

@@ -433,6 +433,25 @@ impl<T: Transport> Engine<T> {
         }
     }
 
+    /// `-k 0`: closes a link whose every request was answered and connects it again at once (the
+    /// free list drops it until it is up).
+    pub(super) fn recycle(&mut self, l: usize, now: Ns) {
+        let mut lost = Vec::new();
+        self.links[l].close(self.poll.registry(), &mut lost);
+        if self.stopping.is_some() {
+            return;
+        }
+        let hs = if self.nodes[self.links[l].node as usize].replica {
+            &self.handshake_ro
+        } else {
+            &self.handshake
+        };
+        if let Err(f) = self.links[l].connect(self.poll.registry(), Token(l), hs, &self.shared.dial, now)
+        {
+            self.link_failed(l, f, now);
+        }
+    }
+
     /// A down node may be tried again after its backoff; the backoff doubles up to half a second.
     pub(super) fn node_failed(&mut self, n: u16, now: Ns) {
         let node = &mut self.nodes[n as usize];

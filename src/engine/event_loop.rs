@@ -417,6 +417,10 @@ impl<T: Transport> Engine<T> {
             if self.done.len() > before {
                 self.last_reply = now;
             }
+            if !self.shared.keepalive && self.done.len() > before && self.links[l].drained() {
+                self.recycle(l, now);
+                return Ok(());
+            }
             if up {
                 self.link_up(l);
             } else if self.done.len() > before {

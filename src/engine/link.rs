@@ -286,6 +286,11 @@ impl<T: Transport> Link<T> {
         false
     }
 
+    /// Up, with nothing in flight and nothing left to write.
+    pub fn drained(&self) -> bool {
+        self.ready() && self.window.is_empty() && self.wbuf.is_empty()
+    }
+
     /// Send time of the oldest request in flight.
     pub fn oldest_sent(&self) -> Option<Ns> {
         self.window.iter().find_map(|p| match p {

@@ -62,6 +62,8 @@ pub struct RunShared {
     pub seed: u64,
     pub threads: usize,
     pub read_from_replicas: bool,
+    /// false (`-k 0`): a link is closed and opened again once its window is empty.
+    pub keepalive: bool,
     /// How long a request that hit a fault (lost connection, CLUSTERDOWN...) keeps being retried.
     pub retry_window: Duration,
     /// Closed loop: the run's request budget.
