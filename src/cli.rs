@@ -25,184 +25,197 @@ pub struct Cli {
     pub help: Option<bool>,
 
     /// Server hostname (a seed node with --cluster) [default: 127.0.0.1]
-    #[arg(short = 'h', long = "host")]
+    #[arg(short = 'h', long = "host", help_heading = "Connection")]
     pub host: Option<String>,
 
     /// Server port [default: 6379]
-    #[arg(short = 'p', long = "port", value_parser = whole::<u16>)]
+    #[arg(short = 'p', long = "port", value_parser = whole::<u16>, help_heading = "Connection")]
     pub port: Option<u16>,
 
     /// Password for AUTH (default: the REDISCLI_AUTH environment variable)
-    #[arg(short = 'a', long = "pass", hide_env_values = true)]
+    #[arg(
+        short = 'a',
+        long = "pass",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
     pub password: Option<String>,
 
     /// Do not warn that -a on the command line is visible to other users (as redis-cli)
-    #[arg(long = "no-auth-warning")]
+    #[arg(long = "no-auth-warning", help_heading = "Connection")]
     pub no_auth_warning: bool,
 
     /// ACL user name, sent with the password
-    #[arg(long = "user")]
+    #[arg(long = "user", help_heading = "Connection")]
     pub user: Option<String>,
 
     /// Database number (SELECT)
-    #[arg(long = "dbnum", value_parser = whole::<u32>)]
+    #[arg(long = "dbnum", value_parser = whole::<u32>, help_heading = "Connection")]
     pub dbnum: Option<u32>,
 
     /// Treat the server as a Redis Cluster seed node
-    #[arg(long = "cluster")]
+    #[arg(long = "cluster", help_heading = "Connection")]
     pub cluster: bool,
 
     /// Server URI: redis://[user:password@]host[:port][/db], or rediss:// for TLS
-    #[arg(short = 'u', long = "uri")]
+    #[arg(short = 'u', long = "uri", help_heading = "Connection")]
     pub uri: Option<String>,
 
     /// Server unix socket (overrides host and port; standalone only)
-    #[arg(short = 's', long = "socket")]
+    #[arg(short = 's', long = "socket", help_heading = "Connection")]
     pub socket: Option<PathBuf>,
 
     /// 1 = keep connections alive, 0 = reconnect for every request (measures connection cost)
-    #[arg(short = 'k', long = "keepalive", value_parser = keepalive)]
+    #[arg(short = 'k', long = "keepalive", value_parser = keepalive, help_heading = "Connection")]
     pub keepalive: Option<bool>,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "TLS")]
     pub tls: TlsFlags,
 
     /// Send read commands (GET, LRANGE...) to replicas in cluster mode
-    #[arg(long = "read-from-replicas")]
+    #[arg(long = "read-from-replicas", help_heading = "Connection")]
     pub read_from_replicas: bool,
 
     /// Comma-separated list of tests (set,get,lpush,lpop,xadd,...)
-    #[arg(short = 't', long = "tests")]
+    #[arg(short = 't', long = "tests", help_heading = "Load")]
     pub tests: Option<String>,
 
     /// Weighted mix in one run, e.g. set=3,get=7
-    #[arg(long = "mix")]
+    #[arg(long = "mix", help_heading = "Load")]
     pub mix: Option<String>,
 
     /// Number of parallel clients (each keeps one connection per master in cluster mode)
-    #[arg(long = "clients", value_parser = whole::<usize>)]
+    #[arg(long = "clients", value_parser = whole::<usize>, help_heading = "Load")]
     pub clients: Option<usize>,
 
     /// Number of OS threads running clients
-    #[arg(long = "threads", value_parser = whole::<usize>)]
+    #[arg(long = "threads", value_parser = whole::<usize>, help_heading = "Load")]
     pub threads: Option<usize>,
 
     /// Total number of requests per test
-    #[arg(short = 'n', long = "requests", value_parser = whole::<u64>)]
+    #[arg(short = 'n', long = "requests", value_parser = whole::<u64>, help_heading = "Load")]
     pub requests: Option<u64>,
 
     /// Run each test for this long (e.g. 30s, 2m, 500ms) instead of -n requests
-    #[arg(long = "duration")]
+    #[arg(long = "duration", help_heading = "Load")]
     pub duration: Option<String>,
 
     /// Run each test this long first, uncounted (warms the server's caches and tables), e.g. 1s
-    #[arg(long = "warmup")]
+    #[arg(long = "warmup", help_heading = "Load")]
     pub warmup: Option<String>,
 
     /// Pipeline depth: requests in flight per connection (per master in cluster mode)
-    #[arg(short = 'P', long = "pipeline", value_parser = whole::<usize>)]
+    #[arg(short = 'P', long = "pipeline", value_parser = whole::<usize>, help_heading = "Load")]
     pub pipeline: Option<usize>,
 
     /// Value size in bytes, or a range like 16-512
-    #[arg(short = 'd', long = "data-size")]
+    #[arg(short = 'd', long = "data-size", help_heading = "Load")]
     pub data_size: Option<String>,
 
     /// Key space: keys are drawn from 0..N
-    #[arg(short = 'r', long = "keyspace", value_parser = whole::<u64>)]
+    #[arg(short = 'r', long = "keyspace", value_parser = whole::<u64>, help_heading = "Load")]
     pub keyspace: Option<u64>,
 
     /// Key distribution over the key space: uniform, zipf[:S], seq
-    #[arg(long = "key-dist")]
+    #[arg(long = "key-dist", help_heading = "Load")]
     pub key_dist: Option<String>,
 
     /// Use keys sequentially instead of randomly (valkey-benchmark's flag; same as --key-dist seq)
-    #[arg(long = "sequential")]
+    #[arg(long = "sequential", help_heading = "Load")]
     pub sequential: bool,
 
     /// Open-loop target rate (requests per second across all clients)
-    #[arg(long = "rps")]
+    #[arg(long = "rps", help_heading = "Load")]
     pub rps: Option<f64>,
 
     /// Bound streams: XADD ... MAXLEN ~ N
-    #[arg(long = "stream-maxlen", value_parser = whole::<u64>)]
+    #[arg(long = "stream-maxlen", value_parser = whole::<u64>, help_heading = "Load")]
     pub stream_maxlen: Option<u64>,
 
     /// Bound lists: every LPUSH/RPUSH is followed by LTRIM to N elements
-    #[arg(long = "list-maxlen", value_parser = whole::<u64>)]
+    #[arg(long = "list-maxlen", value_parser = whole::<u64>, help_heading = "Load")]
     pub list_maxlen: Option<u64>,
 
     /// Seed for the key/value generators (reproducible runs)
-    #[arg(long = "seed", value_parser = whole::<u64>)]
+    #[arg(long = "seed", value_parser = whole::<u64>, help_heading = "Load")]
     pub seed: Option<u64>,
 
     /// Quiet: one line per test
-    #[arg(short = 'q', long = "quiet")]
+    #[arg(short = 'q', long = "quiet", help_heading = "Output")]
     pub quiet: bool,
 
     /// Print redis-benchmark's CSV format on stdout
-    #[arg(long = "csv")]
+    #[arg(long = "csv", help_heading = "Output")]
     pub csv: bool,
 
     /// Decimals of the latencies in the default output (-q and --csv keep redis-benchmark's 3)
     /// [default: 3]
-    #[arg(long = "precision", value_parser = whole::<usize>)]
+    #[arg(long = "precision", value_parser = whole::<usize>, help_heading = "Output")]
     pub precision: Option<usize>,
 
     /// Read the last argument of the custom command from stdin (all of it, as-is)
-    #[arg(short = 'x')]
+    #[arg(short = 'x', help_heading = "Modes")]
     pub stdin_arg: bool,
 
     /// Idle mode: open --clients connections and hold them until Ctrl-C (or SIGTERM)
-    #[arg(short = 'I', long = "idle")]
+    #[arg(short = 'I', long = "idle", help_heading = "Modes")]
     pub idle: bool,
 
     /// Loop: run the tests over and over until Ctrl-C (or SIGTERM); every pass is reported and saved
-    #[arg(short = 'l', long = "loop")]
+    #[arg(short = 'l', long = "loop", help_heading = "Modes")]
     pub loop_tests: bool,
 
     /// Speak RESP3: send HELLO 3 on every connection
-    #[arg(short = '3', long = "resp3")]
+    #[arg(short = '3', long = "resp3", help_heading = "Connection")]
     pub resp3: bool,
 
     /// Send CLIENT TRACKING on on every connection (server-assisted client-side caching)
-    #[arg(long = "enable-tracking")]
+    #[arg(long = "enable-tracking", help_heading = "Connection")]
     pub enable_tracking: bool,
 
     /// Also show latency measured from the actual send time (open loop)
-    #[arg(long = "latency-uncorrected")]
+    #[arg(long = "latency-uncorrected", help_heading = "Output")]
     pub latency_uncorrected: bool,
 
     /// Write a JSON summary to FILE
-    #[arg(long = "json")]
+    #[arg(long = "json", help_heading = "Output")]
     pub json: Option<PathBuf>,
 
     /// Results folder (long CSV, timelines, tables)
-    #[arg(long = "out", default_value = "results")]
+    #[arg(long = "out", default_value = "results", help_heading = "Output")]
     pub out: PathBuf,
 
     /// Do not write any results files
-    #[arg(long = "no-save")]
+    #[arg(long = "no-save", help_heading = "Output")]
     pub no_save: bool,
 
     /// Run each configuration N times (the table shows medians)
-    #[arg(long = "repeat", value_parser = whole::<u32>)]
+    #[arg(long = "repeat", value_parser = whole::<u32>, help_heading = "Runs and profiles")]
     pub repeat: Option<u32>,
 
     /// Fail the run (exit 3) when a test's failed requests exceed this share: a fraction or a
     /// percentage, e.g. 0.001 or 0.1% [default: 0]
-    #[arg(long = "max-error-rate", allow_hyphen_values = true)]
+    #[arg(
+        long = "max-error-rate",
+        allow_hyphen_values = true,
+        help_heading = "Runs and profiles"
+    )]
     pub max_error_rate: Option<String>,
 
     /// FLUSHALL existing targets before each test
-    #[arg(long = "flush")]
+    #[arg(long = "flush", help_heading = "Runs and profiles")]
     pub flush: bool,
 
     /// Profile file (TOML) with targets and workload defaults
-    #[arg(short = 'c', long = "config")]
+    #[arg(short = 'c', long = "config", help_heading = "Runs and profiles")]
     pub profile: Option<PathBuf>,
 
     /// Custom command to benchmark, e.g. SET foo:__rand_int__ __data__
-    #[arg(trailing_var_arg = true, allow_hyphen_values = false)]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = false,
+        help_heading = "Custom command"
+    )]
     pub command: Vec<String>,
 
     /// With -x: what stdin held, the custom command's last argument (read before planning, so the

@@ -446,7 +446,8 @@ impl<T: Transport> Engine<T> {
         } else {
             &self.handshake
         };
-        if let Err(f) = self.links[l].connect(self.poll.registry(), Token(l), hs, &self.shared.dial, now)
+        if let Err(f) =
+            self.links[l].connect(self.poll.registry(), Token(l), hs, &self.shared.dial, now)
         {
             self.link_failed(l, f, now);
         }
