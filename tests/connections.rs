@@ -443,7 +443,11 @@ fn client_certificate_required_by_the_server() {
         "-q",
         "--no-save",
     ]);
-    fails_with_one_line(&base, 1, &[]);
+    let line = fails_with_one_line(&base, 1, &[]);
+    assert!(
+        line.to_lowercase().contains("certificate"),
+        "the refusal should say a client certificate is missing: {line}"
+    );
     assert_eq!(cmdstat_calls(&srv.cli(&["INFO", "commandstats"]), "set"), 0);
 
     // The server's own certificate is signed by the same CA, so it serves as a client one.
@@ -557,12 +561,15 @@ tls = true
 // URIs
 // ---------------------------------------------------------------------------------------------
 
+/// Adds user `app` (password `secret`, all commands) and takes SET away from the default user, so
+/// a SET benchmark only succeeds when rbench really logs in as `app`.
 fn with_acl_user(dep: &Deployment) {
     let r = cli(
         dep,
         &["ACL", "SETUSER", "app", "on", ">secret", "~*", "+@all"],
     );
     assert_eq!(r, "OK");
+    assert_eq!(cli(dep, &["ACL", "SETUSER", "default", "-set"]), "OK");
 }
 
 #[test]
@@ -583,9 +590,23 @@ fn uri_with_user_password_and_db() {
     .assert_ok();
     assert!(cli_int(&dep, &["-n", "2", "DBSIZE"]) > 0);
     assert_eq!(cli_int(&dep, &["-n", "0", "DBSIZE"]), 0);
-    // The requests ran as `app`, not as the default user.
-    let log = cli(&dep, &["ACL", "LOG"]);
-    assert!(!log.contains("app"), "ACL LOG has failures for app: {log}");
+    // The same run as the default user is refused (so the one above really logged in as `app`).
+    let port = dep.addr().port().to_string();
+    let out = run_rbench(&owned(&[
+        "-p",
+        &port,
+        "--dbnum",
+        "6",
+        "-t",
+        "set",
+        "-n",
+        "50",
+        "-q",
+        "--no-save",
+    ]));
+    out.assert_no_panic();
+    assert_ne!(out.code, 0, "SET as the default user should fail: {out:?}");
+    assert_eq!(cli_int(&dep, &["-n", "6", "DBSIZE"]), 0);
 }
 
 #[test]
@@ -693,4 +714,28 @@ fn explicit_port_beats_the_uri_port() {
     ]))
     .assert_ok();
     assert!(cli_int(&dep, &["-n", "4", "DBSIZE"]) > 0);
+}
+
+#[test]
+fn explicit_user_and_password_beat_the_uri_ones() {
+    let dep = spawn_standalone(&[]);
+    with_acl_user(&dep);
+    let uri = format!("redis://app:NotTheSecret@127.0.0.1:{}/5", dep.addr().port());
+    run_rbench(&owned(&[
+        "-u",
+        &uri,
+        "--user",
+        "app",
+        "-a",
+        "secret",
+        "--no-auth-warning",
+        "-t",
+        "set",
+        "-n",
+        "200",
+        "-q",
+        "--no-save",
+    ]))
+    .assert_ok();
+    assert!(cli_int(&dep, &["-n", "5", "DBSIZE"]) > 0);
 }
