@@ -748,3 +748,232 @@ pub fn read_timeline(dir: &Path) -> Csv {
     );
     csv
 }
+
+// ---------------------------------------------------------------------------------------------
+// TLS-only servers
+// ---------------------------------------------------------------------------------------------
+
+pub use rbench::deploy::tls::TlsFiles;
+
+/// A CA and a server certificate (for localhost, 127.0.0.1 and ::1) made by rbench's own
+/// `deploy::tls::make` in a new directory `dir/name`.
+pub fn make_tls_files(dir: &TempDir, name: &str) -> TlsFiles {
+    rbench::deploy::tls::make(&dir.join(name))
+        .unwrap_or_else(|e| panic!("making TLS certificates in {}: {e}", dir.arg()))
+}
+
+/// A fresh CA and a server certificate for localhost/127.0.0.1 signed by it that expired on
+/// 2021-01-01 (valid from 2020-01-01), written as PEM files into the new directory `dir/name`.
+pub fn make_expired_tls_files(dir: &TempDir, name: &str) -> TlsFiles {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let out = dir.join(name);
+    std::fs::create_dir(&out).unwrap_or_else(|e| panic!("creating {}: {e}", out.display()));
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "rbench test CA (expired leaf)");
+    let ca_cert = ca.self_signed(&ca_key).expect("self-signing the CA");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let mut server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("server params");
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    server.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    server.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = server
+        .signed_by(&key, &issuer)
+        .expect("signing the server cert");
+    let files = TlsFiles {
+        ca: out.join("ca.crt"),
+        cert: out.join("server.crt"),
+        key: out.join("server.key"),
+    };
+    for (path, pem) in [
+        (&files.ca, ca_cert.pem()),
+        (&files.cert, cert.pem()),
+        (&files.key, key.serialize_pem()),
+    ] {
+        std::fs::write(path, pem).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+    files
+}
+
+/// A redis-server with no plain TCP port (`--port 0`), listening only on a TLS port of
+/// loopback with `files`' certificate. Started directly (not through `Deployment`); killed by
+/// its PID on drop.
+pub struct TlsServer {
+    child: Child,
+    pub port: u16,
+    pub files: TlsFiles,
+    dir: TempDir,
+}
+
+impl TlsServer {
+    /// A server with a fresh CA and certificate made by `deploy::tls::make`; `extra` redis-server
+    /// arguments follow the TLS ones (so `["--tls-auth-clients", "yes"]` overrides the default).
+    pub fn start(extra: &[&str]) -> TlsServer {
+        let dir = TempDir::new("tls-server");
+        let files = make_tls_files(&dir, "tls");
+        Self::start_with(dir, files, extra)
+    }
+
+    /// A server using `files`, running in `dir` (kept until the server is dropped).
+    pub fn start_with(dir: TempDir, files: TlsFiles, extra: &[&str]) -> TlsServer {
+        let mut last_log = String::new();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let log = dir.join(&format!("redis-{port}.log"));
+            let mut args: Vec<String> = vec![
+                "--port".into(),
+                "0".into(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--save".into(),
+                String::new(),
+                "--appendonly".into(),
+                "no".into(),
+                "--dir".into(),
+                dir.arg(),
+                "--logfile".into(),
+                log.to_string_lossy().into_owned(),
+            ];
+            args.extend(files.server_args(port, false));
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let mut cmd = Command::new("redis-server");
+            cmd.args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: prctl(2) is async-signal-safe; the server dies with the test thread that
+            // started it even if the test process is killed before Drop runs.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let mut child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting redis-server {args:?}: {e}"));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    // Lost the race for the port (or a bad argument): keep the log, maybe retry.
+                    last_log = std::fs::read_to_string(&log).unwrap_or_default();
+                    break;
+                }
+                if tls_ping(port, &files) {
+                    return TlsServer {
+                        child,
+                        port,
+                        files,
+                        dir,
+                    };
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "TLS redis-server on port {port} did not answer PING within 20 s; log:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("TLS redis-server would not start; last log:\n{last_log}");
+    }
+
+    /// `redis-cli --tls --cacert CA --cert C --key K -h 127.0.0.1 -p PORT ARGS...`, trimmed stdout;
+    /// panics when redis-cli fails.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .arg("--tls")
+            .arg("--cacert")
+            .arg(&self.files.ca)
+            .arg("--cert")
+            .arg(&self.files.cert)
+            .arg("--key")
+            .arg(&self.files.key)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running redis-cli: {e}"));
+        assert!(
+            out.status.success(),
+            "redis-cli --tls {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn port_arg(&self) -> String {
+        self.port.to_string()
+    }
+
+    pub fn ca_arg(&self) -> String {
+        self.files.ca.to_string_lossy().into_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        // Our own child, not yet reaped: kill(2) by its PID, then reap it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `redis-cli --tls --insecure` PING (the certificate may be one redis-cli would refuse, such as
+/// an expired one): first without a client certificate (an expired one would be refused by the
+/// server), then offering the server's own (for `--tls-auth-clients yes`).
+fn tls_ping(port: u16, files: &TlsFiles) -> bool {
+    let ping = |with_cert: bool| {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["--tls", "--insecure"]);
+        if with_cert {
+            cmd.arg("--cert")
+                .arg(&files.cert)
+                .arg("--key")
+                .arg(&files.key);
+        }
+        cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "PING"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
+            .unwrap_or(false)
+    };
+    ping(false) || ping(true)
+}
+
+/// The `calls=` count of `cmdstat_<cmd>` in an `INFO commandstats` text (0 when absent).
+pub fn cmdstat_calls(info: &str, cmd: &str) -> u64 {
+    let prefix = format!("cmdstat_{cmd}:calls=");
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix))
+        .map(|rest| {
+            rest.split(',')
+                .next()
+                .unwrap_or("")
+                .parse()
+                .unwrap_or_else(|_| panic!("bad cmdstat line for {cmd} in {info}"))
+        })
+        .unwrap_or(0)
+}
+
+/// A field of an INFO text (`connected_clients`...), as text.
+pub fn info_field(info: &str, name: &str) -> Option<String> {
+    let prefix = format!("{name}:");
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix).map(|v| v.to_string()))
+}
