@@ -250,6 +250,22 @@ pub fn connect_error(peer: Peer, source: std::io::Error) -> ConnError {
     }
 }
 
+/// A failed read. TLS 1.3 settles client authentication after the client's handshake is done,
+/// so the server's refusal of a missing or bad client certificate arrives on the first read:
+/// it gets TLS words, not "connection lost".
+fn read_error(peer: Peer, source: std::io::Error) -> ConnError {
+    let tls = source
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(e) => ConnError::Tls {
+            addr: peer,
+            msg: crate::net::tls::words(e),
+        },
+        None => ConnError::Io { addr: peer, source },
+    }
+}
+
 impl Conn {
     /// Connects through `dial` (TCP, unix socket or TLS) and runs the handshake (AUTH, SELECT...).
     /// `capacity` sizes the buffers to the pipeline window so 10k connections stay cheap (DESIGN §5).
@@ -388,10 +404,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 addr: self.peer.clone(),
             }),
             Ok(_) => Ok(()),
-            Err(source) => Err(ConnError::Io {
-                addr: self.peer.clone(),
-                source,
-            }),
+            Err(source) => Err(read_error(self.peer.clone(), source)),
         }
     }
 }

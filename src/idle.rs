@@ -22,6 +22,10 @@ use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE, signals, target};
 const MAX_CONNECTING: usize = 256;
 /// How often the signal flag is looked at.
 const TICK: Duration = Duration::from_millis(50);
+/// How long after the last connect a server's refusal still counts as one. Redis refuses
+/// (maxclients) unasked, as it accepts, and -I asks nothing: its words arrive within
+/// milliseconds on the loopback, so this window catches them before "open" is claimed.
+const SETTLE: Duration = Duration::from_millis(300);
 
 #[derive(Debug, thiserror::Error)]
 enum IdleError {
@@ -37,10 +41,13 @@ enum IdleError {
 
 /// What the server did to a held connection.
 enum Event {
-    /// It wrote something unasked (an error before closing, a push): the first line of it.
-    Wrote(String),
+    /// It wrote something unasked (an error before closing, a push): the first line of it,
+    /// and whether it was an error reply.
+    Wrote(String, bool),
     Closed(String),
 }
+
+type Watched = (usize, SocketAddr, Event);
 
 /// Runs idle mode; returns the exit code (128 + signal when stopped, as any run).
 pub fn run(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -145,38 +152,40 @@ async fn hold(
     if stopping() {
         return EXIT_OK;
     }
-    let names: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-    let _ = writeln!(
-        out,
-        "{} idle connections open to {} (Ctrl-C to close them)\nclients: {}",
-        conns.len(),
-        names.join(", "),
-        conns.len()
-    );
-    let _ = out.flush();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut watchers = JoinSet::new();
+    let opened = conns.len();
     for (i, c) in conns.into_iter().enumerate() {
         watchers.spawn(watch(i + 1, c, tx.clone()));
     }
     drop(tx);
-    let mut open = watchers.len();
+    let early = match settle(&mut rx).await {
+        Ok(early) => early,
+        Err(refusal) => {
+            let _ = writeln!(err, "rbench: {refusal}");
+            return EXIT_FAIL;
+        }
+    };
+    let names: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    let _ = writeln!(
+        out,
+        "{opened} idle connections open to {} (Ctrl-C to close them)\nclients: {opened}",
+        names.join(", "),
+    );
+    let _ = out.flush();
+    let mut open = opened;
+    for ev in early {
+        if let Some(code) = report(ev, &mut open, out, err) {
+            return code;
+        }
+    }
     let mut tick = tokio::time::interval(TICK);
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Some((i, addr, Event::Wrote(what))) => {
-                    let _ = writeln!(err, "rbench: idle connection {i} to {addr}: the server sent: {what}");
-                }
-                Some((i, addr, Event::Closed(why))) => {
-                    open -= 1;
-                    let _ = writeln!(err, "rbench: idle connection {i} to {addr}: {why}");
-                    let _ = writeln!(out, "clients: {open}");
-                    if open == 0 {
-                        let _ = writeln!(err, "rbench: the server closed every idle connection");
-                        return EXIT_FAIL;
-                    }
-                }
+                Some(ev) => if let Some(code) = report(ev, &mut open, out, err) {
+                    return code;
+                },
                 None => return EXIT_FAIL,
             },
             _ = tick.tick() => if stopping() {
@@ -189,11 +198,49 @@ async fn hold(
     }
 }
 
+/// Waits SETTLE for refusals. An error reply in that window means the server did not take
+/// the connection (maxclients, protected mode): Err with its words. Otherwise the events seen.
+async fn settle(rx: &mut mpsc::UnboundedReceiver<Watched>) -> Result<Vec<Watched>, String> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        if let (i, addr, Event::Wrote(what, true)) = &ev {
+            return Err(format!(
+                "idle connection {i} to {addr}: the server refused it: {what}"
+            ));
+        }
+        seen.push(ev);
+    }
+    Ok(seen)
+}
+
+/// Prints one event; Some(exit code) when no connection is left.
+fn report(ev: Watched, open: &mut usize, out: &mut dyn Write, err: &mut dyn Write) -> Option<i32> {
+    match ev {
+        (i, addr, Event::Wrote(what, _)) => {
+            let _ = writeln!(
+                err,
+                "rbench: idle connection {i} to {addr}: the server sent: {what}"
+            );
+        }
+        (i, addr, Event::Closed(why)) => {
+            *open -= 1;
+            let _ = writeln!(err, "rbench: idle connection {i} to {addr}: {why}");
+            let _ = writeln!(out, "clients: {open}");
+            if *open == 0 {
+                let _ = writeln!(err, "rbench: the server closed every idle connection");
+                return Some(EXIT_FAIL);
+            }
+        }
+    }
+    None
+}
+
 /// Reports what the server does to one held connection, until it closes it.
-async fn watch(i: usize, mut c: Conn, tx: mpsc::UnboundedSender<(usize, SocketAddr, Event)>) {
+async fn watch(i: usize, mut c: Conn, tx: mpsc::UnboundedSender<Watched>) {
     loop {
         let ev = match c.unsolicited().await {
-            Ok(bytes) => Event::Wrote(first_line(&bytes)),
+            Ok(bytes) => Event::Wrote(first_line(&bytes), bytes.first() == Some(&b'-')),
             Err(ConnError::Eof { .. }) => Event::Closed("closed by the server".into()),
             Err(e) => Event::Closed(e.to_string()),
         };

@@ -445,7 +445,7 @@ fn client_certificate_required_by_the_server() {
     ]);
     let line = fails_with_one_line(&base, 1, &[]);
     assert!(
-        line.to_lowercase().contains("certificate"),
+        line.contains("requires a client certificate") && line.contains("--cert"),
         "the refusal should say a client certificate is missing: {line}"
     );
     assert_eq!(cmdstat_calls(&srv.cli(&["INFO", "commandstats"]), "set"), 0);

@@ -288,6 +288,12 @@ pub fn words(e: &rustls::Error) -> String {
         rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
             "TLS: the server does not speak TLS (its answer is not a TLS record): drop --tls, or use its tls-port".into()
         }
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
+            "TLS: the server requires a client certificate: pass --cert FILE --key FILE".into()
+        }
+        rustls::Error::AlertReceived(
+            rustls::AlertDescription::UnknownCA | rustls::AlertDescription::BadCertificate,
+        ) => "TLS: the server rejected rbench's client certificate (--cert): is it signed by a CA the server trusts (its tls-ca-cert-file)?".into(),
         rustls::Error::AlertReceived(a) => format!(
             "TLS: the server refused the handshake ({a:?}): it may require a client certificate (--cert/--key) or other ciphers"
         ),
