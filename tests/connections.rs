@@ -54,6 +54,15 @@ fn owned(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
+/// Runs `-t set -n N -q` with `flags` against the TLS server and asserts the server ran exactly N SETs.
+fn sets_counted(srv: &TlsServer, flags: &[&str], n: u64) {
+    let n_arg = n.to_string();
+    let mut args = owned(flags);
+    args.extend(owned(&["-t", "set", "-n", &n_arg, "-q", "--no-save"]));
+    run_rbench(&args).assert_ok();
+    assert_eq!(cmdstat_calls(&srv.cli(&["INFO", "commandstats"]), "set"), n);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Unix sockets
 // ---------------------------------------------------------------------------------------------
@@ -226,23 +235,7 @@ fn tls_pipelined_with_several_threads() {
 #[test]
 fn tls_insecure_needs_no_ca() {
     let srv = TlsServer::start(&[]);
-    run_rbench(&owned(&[
-        "--tls",
-        "--insecure",
-        "-p",
-        &srv.port_arg(),
-        "-t",
-        "set",
-        "-n",
-        "300",
-        "-q",
-        "--no-save",
-    ]))
-    .assert_ok();
-    assert_eq!(
-        cmdstat_calls(&srv.cli(&["INFO", "commandstats"]), "set"),
-        300
-    );
+    sets_counted(&srv, &["--tls", "--insecure", "-p", &srv.port_arg()], 300);
 }
 
 #[test]
@@ -250,47 +243,15 @@ fn tls_cacertdir_holding_the_ca() {
     let srv = TlsServer::start(&[]);
     let cadir = TempDir::new("cacertdir");
     std::fs::copy(&srv.files.ca, cadir.join("test-ca.pem")).expect("copying the CA");
-    run_rbench(&owned(&[
-        "--tls",
-        "--cacertdir",
-        &cadir.arg(),
-        "-p",
-        &srv.port_arg(),
-        "-t",
-        "set",
-        "-n",
-        "300",
-        "-q",
-        "--no-save",
-    ]))
-    .assert_ok();
-    assert_eq!(
-        cmdstat_calls(&srv.cli(&["INFO", "commandstats"]), "set"),
-        300
-    );
+    let flags = ["--tls", "--cacertdir", &cadir.arg(), "-p", &srv.port_arg()];
+    sets_counted(&srv, &flags, 300);
 }
 
 #[test]
 fn rediss_uri_with_cacert() {
     let srv = TlsServer::start(&[]);
     let uri = format!("rediss://127.0.0.1:{}", srv.port);
-    run_rbench(&owned(&[
-        "-u",
-        &uri,
-        "--cacert",
-        &srv.ca_arg(),
-        "-t",
-        "set",
-        "-n",
-        "400",
-        "-q",
-        "--no-save",
-    ]))
-    .assert_ok();
-    assert_eq!(
-        cmdstat_calls(&srv.cli(&["INFO", "commandstats"]), "set"),
-        400
-    );
+    sets_counted(&srv, &["-u", &uri, "--cacert", &srv.ca_arg()], 400);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,30 +5,6 @@ mod support;
 
 use support::*;
 
-const ALL_TESTS: [&str; 21] = [
-    "PING_INLINE",
-    "PING_MBULK",
-    "SET",
-    "GET",
-    "INCR",
-    "LPUSH",
-    "RPUSH",
-    "LPOP",
-    "RPOP",
-    "SADD",
-    "HSET",
-    "SPOP",
-    "ZADD",
-    "ZPOPMIN",
-    "LPUSH (needed to benchmark LRANGE)",
-    "LRANGE_100",
-    "LRANGE_300",
-    "LRANGE_500",
-    "LRANGE_600",
-    "MSET (10 keys)",
-    "XADD",
-];
-
 fn contains_all(haystack: &str, needles: &[&str]) {
     for n in needles {
         assert!(haystack.contains(n), "missing {n:?} in:\n{haystack}");
@@ -46,8 +22,8 @@ fn every_test_prints_a_quiet_line_and_counts_no_errors() {
     ));
     res.assert_ok();
     let lines: Vec<&str> = res.stdout.lines().collect();
-    assert_eq!(lines.len(), ALL_TESTS.len(), "stdout:\n{}", res.stdout);
-    for (line, want) in lines.iter().zip(ALL_TESTS) {
+    assert_eq!(lines.len(), DEFAULT_SUITE.len(), "stdout:\n{}", res.stdout);
+    for (line, want) in lines.iter().zip(DEFAULT_SUITE) {
         let (name, rps, p50) =
             parse_quiet_line(line).unwrap_or_else(|| panic!("bad -q line {line:?}"));
         assert_eq!(name, want);
@@ -55,8 +31,8 @@ fn every_test_prints_a_quiet_line_and_counts_no_errors() {
         assert!(p50 > 0.0, "{line}");
     }
     let csv = results_csv(out.path());
-    assert_eq!(csv.rows.len(), ALL_TESTS.len(), "{}", csv.text);
-    for test in ALL_TESTS {
+    assert_eq!(csv.rows.len(), DEFAULT_SUITE.len(), "{}", csv.text);
+    for test in DEFAULT_SUITE {
         let row = csv.row_for_test(test);
         assert_eq!(csv.num(row, "requests"), n as f64, "{test}");
         assert_eq!(csv.num(row, "ok"), n as f64, "{test}");

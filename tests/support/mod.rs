@@ -977,3 +977,28 @@ pub fn info_field(info: &str, name: &str) -> Option<String> {
     info.lines()
         .find_map(|l| l.trim().strip_prefix(&prefix).map(|v| v.to_string()))
 }
+
+/// redis-benchmark 7's default suite, in its order: what a run with no `-t` must report.
+pub const DEFAULT_SUITE: [&str; 21] = [
+    "PING_INLINE",
+    "PING_MBULK",
+    "SET",
+    "GET",
+    "INCR",
+    "LPUSH",
+    "RPUSH",
+    "LPOP",
+    "RPOP",
+    "SADD",
+    "HSET",
+    "SPOP",
+    "ZADD",
+    "ZPOPMIN",
+    "LPUSH (needed to benchmark LRANGE)",
+    "LRANGE_100",
+    "LRANGE_300",
+    "LRANGE_500",
+    "LRANGE_600",
+    "MSET (10 keys)",
+    "XADD",
+];
