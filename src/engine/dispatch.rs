@@ -418,17 +418,24 @@ impl<T: Transport> Engine<T> {
             if self.links[l].state != super::link::State::Idle {
                 continue;
             }
-            let node = &self.nodes[n as usize];
-            let hs = if node.replica {
-                &self.handshake_ro
-            } else {
-                &self.handshake
-            };
-            if let Err(f) =
-                self.links[l].connect(self.poll.registry(), Token(l), hs, &self.shared.dial, now)
-            {
-                self.link_failed(l, f, now);
+            if !self.connect_link(l, now) {
                 return;
+            }
+        }
+    }
+
+    /// Connects link `l` with its node's handshake; false (and the failure handled) if that failed.
+    fn connect_link(&mut self, l: usize, now: Ns) -> bool {
+        let hs = if self.nodes[self.links[l].node as usize].replica {
+            &self.handshake_ro
+        } else {
+            &self.handshake
+        };
+        match self.links[l].connect(self.poll.registry(), Token(l), hs, &self.shared.dial, now) {
+            Ok(()) => true,
+            Err(f) => {
+                self.link_failed(l, f, now);
+                false
             }
         }
     }
@@ -441,16 +448,7 @@ impl<T: Transport> Engine<T> {
         if self.stopping.is_some() {
             return;
         }
-        let hs = if self.nodes[self.links[l].node as usize].replica {
-            &self.handshake_ro
-        } else {
-            &self.handshake
-        };
-        if let Err(f) =
-            self.links[l].connect(self.poll.registry(), Token(l), hs, &self.shared.dial, now)
-        {
-            self.link_failed(l, f, now);
-        }
+        self.connect_link(l, now);
     }
 
     /// A down node may be tried again after its backoff; the backoff doubles up to half a second.
