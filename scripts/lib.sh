@@ -15,6 +15,9 @@
 #                               background); installs the traps (EXIT: cleanup; INT, TERM: exit 130) and
 #                               returns once the server answers PING, or exits 1 with its log if it has
 #                               not within 10 s (or has exited)
+#   tls_port                    after start_redis: makes a throwaway CA (DIR/ca.crt) and a server
+#                               certificate for 127.0.0.1/localhost with openssl, and opens a TLS port
+#                               on SERVER by CONFIG SET; sets TLS_PORT
 #   also_kill PID               cleanup kills PID too (a process this script started in its own shell)
 #   stop_pid PID                kills PID now, waits for it and forgets it (also_kill's counterpart)
 #   cleanup                     kills the also_kill PIDs, then SERVER, waiting for each, and removes DIR
@@ -91,4 +94,18 @@ start_redis() {
     echo "redis-server did not start on 127.0.0.1:$PORT ($why); $DIR/redis.log:" >&2
     cat "$DIR/redis.log" >&2 2>/dev/null || true
     exit 1
+}
+
+tls_port() {
+    local d=$DIR
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=vs-ca \
+        -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$d/srv.key" -out "$d/srv.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/ext"
+    openssl x509 -req -in "$d/srv.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+        -extfile "$d/ext" -out "$d/srv.crt" 2>/dev/null
+    TLS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    redis-cli -p "$PORT" CONFIG SET tls-cert-file "$d/srv.crt" tls-key-file "$d/srv.key" \
+        tls-ca-cert-file "$d/ca.crt" tls-auth-clients no tls-port "$TLS_PORT" >/dev/null ||
+        { echo "cannot open a TLS port on redis-server (built without TLS?)" >&2; exit 1; }
 }

@@ -16,6 +16,11 @@
 #   RBENCH=/path/to/rbench scripts/vs-redis-benchmark.sh ...    use that binary (e.g. to compare two
 #                                                               builds); default: cargo build --release
 #                                                               and use target/release/rbench
+#   TRANSPORT=tcp|unix|tls scripts/vs-redis-benchmark.sh ...  both tools over that transport (default
+#                               tcp): unix = -s on the server's unixsocket; tls = --tls --cacert on a
+#                               tls-port, with a throwaway CA and server certificate made by openssl
+#   KEEPALIVE=0 scripts/vs-redis-benchmark.sh ...   both tools get -k 0 (a new connection per request,
+#                               per window with -P): connection cost. Give smaller N: ~15k requests/s.
 # Numbers are from one machine at one moment: compare ratios, and rerun before trusting a small change.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -33,10 +38,28 @@ if [ "$ROUNDS" -lt 3 ]; then
     echo "ROUNDS must be at least 3 (medians of fewer rounds mean little)" >&2
     exit 2
 fi
-need redis-server redis-benchmark
+TRANSPORT=${TRANSPORT:-tcp}
+KEEPALIVE=${KEEPALIVE:-1}
+case "$TRANSPORT" in tcp|unix|tls) ;; *) echo "TRANSPORT must be tcp, unix or tls" >&2; exit 2 ;; esac
+case "$KEEPALIVE" in 0|1) ;; *) echo "KEEPALIVE must be 0 or 1" >&2; exit 2 ;; esac
+need redis-server redis-benchmark redis-cli
 need --hint " (used for free ports and CPU accounting)" python3
+[ "$TRANSPORT" != tls ] || need --hint " (makes the throwaway CA for TRANSPORT=tls)" openssl
 rbench_binary
-start_redis
+SOCK=""
+if [ "$TRANSPORT" = unix ]; then
+    # Short and outside DIR: a unix socket path has a ~100-byte limit.
+    SOCK=$(mktemp -u /tmp/vsrb-XXXXXX.sock)
+    start_redis --unixsocket "$SOCK" --unixsocketperm 700
+else
+    start_redis
+fi
+CONN="-p $PORT"
+case "$TRANSPORT" in
+unix) CONN="-s $SOCK" ;;
+tls) tls_port; CONN="--tls --cacert $DIR/ca.crt -p $TLS_PORT" ;;
+esac
+CONN="$CONN -k $KEEPALIVE"
 
 # Runs a command, passing its stdout/stderr through, then prints "CPU <user_s> <sys_s> <exit>" on
 # stderr: the child's own rusage from wait4 (µs resolution, unlike /usr/bin/time's 10 ms).
@@ -55,13 +78,13 @@ sys.exit(0)
 EOF
 
 rb_cmd() { # TEST P N -> argv of rbench
-    echo "$RB -p $PORT --clients $CLIENTS -r $KEYSPACE -n $3 -P $2 -t $1 --threads 1 -q --no-save"
+    echo "$RB $CONN --clients $CLIENTS -r $KEYSPACE -n $3 -P $2 -t $1 --threads 1 -q --no-save"
 }
 bm_cmd() { # TEST P N -> argv of redis-benchmark
-    echo "redis-benchmark -p $PORT -c $CLIENTS -r $KEYSPACE -n $3 -P $2 -t $1 -q"
+    echo "redis-benchmark $CONN -c $CLIENTS -r $KEYSPACE -n $3 -P $2 -t $1 -q"
 }
 
-echo "# server: redis-server $(redis-server --version | sed -E 's/.* v=([^ ]+).*/\1/') on 127.0.0.1:$PORT"
+echo "# server: redis-server $(redis-server --version | sed -E 's/.* v=([^ ]+).*/\1/') on 127.0.0.1:$PORT; transport $TRANSPORT, -k $KEEPALIVE"
 echo "# rbench: $RB ($("$RB" --version 2>/dev/null | head -1 || true))"
 echo "# $(redis-benchmark --version 2>/dev/null || echo redis-benchmark)"
 echo "# rounds: $ROUNDS (medians; odd rounds run redis-benchmark first, even rounds rbench first)"
