@@ -700,3 +700,32 @@ fn explicit_user_and_password_beat_the_uri_ones() {
     .assert_ok();
     assert!(cli_int(&dep, &["-n", "5", "DBSIZE"]) > 0);
 }
+
+#[test]
+fn client_certificate_from_another_ca_is_rejected() {
+    let srv = TlsServer::start(&["--tls-auth-clients", "yes"]);
+    // Another server's certificate: signed by a CA `srv` does not trust.
+    let other = TlsServer::start(&[]);
+    let cert = other.files.cert.to_string_lossy().into_owned();
+    let key = other.files.key.to_string_lossy().into_owned();
+    let args = owned(&[
+        "--tls",
+        "--cacert",
+        &srv.ca_arg(),
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "-p",
+        &srv.port_arg(),
+        "-t",
+        "set",
+        "-n",
+        "100",
+        "-q",
+        "--no-save",
+    ]);
+    let line = fails_with_one_line(&args, 1, &["rejected rbench's client certificate"]);
+    assert!(line.contains("--cert"), "{line}");
+    assert_eq!(cmdstat_calls(&srv.cli(&["INFO", "commandstats"]), "set"), 0);
+}

@@ -292,7 +292,10 @@ pub fn words(e: &rustls::Error) -> String {
             "TLS: the server requires a client certificate: pass --cert FILE --key FILE".into()
         }
         rustls::Error::AlertReceived(
-            rustls::AlertDescription::UnknownCA | rustls::AlertDescription::BadCertificate,
+            rustls::AlertDescription::UnknownCA
+            | rustls::AlertDescription::BadCertificate
+            // OpenSSL's word when a CA of the same name did not sign it.
+            | rustls::AlertDescription::DecryptError,
         ) => "TLS: the server rejected rbench's client certificate (--cert): is it signed by a CA the server trusts (its tls-ca-cert-file)?".into(),
         rustls::Error::AlertReceived(a) => format!(
             "TLS: the server refused the handshake ({a:?}): it may require a client certificate (--cert/--key) or other ciphers"
