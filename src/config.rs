@@ -130,6 +130,9 @@ pub struct Plan {
     pub max_error_rate: f64,
 }
 
+/// Reports a profile value's error at its file:line (a plain usage error without a profile).
+type AtLine<'a> = &'a dyn Fn(usize, String) -> ConfigError;
+
 /// Resolves flags (and the profile they name) into a plan. `env` looks up environment variables
 /// (injected so tests need not touch the process environment).
 pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, ConfigError> {
@@ -145,10 +148,129 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             None => invalid(e),
         }
     };
+    let workload = workload(cli, d, &at)?;
+    let mode = mode(cli)?;
+    let repeat = at_least_1(
+        cli.repeat,
+        d.and_then(|d| d.repeat.as_ref()),
+        ("--repeat", "repeat"),
+        &at,
+    )?
+    .unwrap_or(1);
+    let mut targets = match &prof {
+        Some(p) if !cli_names_target(cli) => profile_targets(p, cli, env)?,
+        _ => vec![cli_target(cli, env)?],
+    };
+    let (resp3, tracking) = protocol(cli, d);
+    for t in &mut targets {
+        (t.auth.resp3, t.auth.tracking) = (resp3, tracking);
+    }
+    let max_error_rate = match (
+        &cli.max_error_rate,
+        d.and_then(|d| d.max_error_rate.as_ref()),
+    ) {
+        (Some(s), _) => parse_error_rate(s).map_err(invalid)?,
+        (None, Some(a)) => parse_error_rate(&a.value).map_err(|e| at(a.line, e))?,
+        (None, None) => 0.0,
+    };
+    Ok(Plan {
+        profile: cli
+            .profile
+            .as_ref()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        targets,
+        workload,
+        output: output(cli),
+        repeat,
+        mode,
+        flush: cli.flush,
+        max_error_rate,
+    })
+}
 
-    // Workload: flag, else profile, else default.
+/// The workload: each setting from its flag, else the profile, else the default.
+fn workload(cli: &Cli, d: Option<&profile::Defaults>, at: AtLine) -> Result<Workload, ConfigError> {
     let custom = custom_command(cli)?;
-    let phases: Vec<Vec<(Op, u32)>> = if let Some(c) = &custom {
+    let phases = phases(cli, d, custom.as_ref(), at)?;
+    let (clients, threads, pipeline) = concurrency(cli, d, at)?;
+    let sizes = match (&cli.data_size, d.and_then(|d| d.data_size.as_ref())) {
+        (Some(s), _) => DataSize::parse(s)?,
+        (None, Some(a)) => DataSize::parse(&a.value).map_err(|e| at(a.line, e.to_string()))?,
+        (None, None) => DataSize::default(),
+    };
+    let keyspace = at_least_1(
+        cli.keyspace,
+        d.and_then(|d| d.keyspace.as_ref()),
+        ("-r (keyspace)", "keyspace"),
+        at,
+    )?;
+    let key_dist = key_dist(cli, d, at)?;
+    let rps = match (cli.rps, d.and_then(|d| d.rps.as_ref())) {
+        (Some(r), _) => Some(check_rps(r).map_err(invalid)?),
+        (None, Some(a)) => Some(check_rps(a.value).map_err(|e| at(a.line, e))?),
+        (None, None) => None,
+    };
+    let duration = duration_of(&cli.duration, d.and_then(|d| d.duration.as_ref()), at)?;
+    let warmup = duration_of(&cli.warmup, d.and_then(|d| d.warmup.as_ref()), at)?;
+    let requests = at_least_1(
+        cli.requests,
+        d.and_then(|d| d.requests.as_ref()),
+        ("-n (requests)", "requests"),
+        at,
+    )?
+    // A duration alone runs for that long; otherwise redis-benchmark's default request count.
+    .or(duration.is_none().then_some(DEFAULT_REQUESTS));
+    let seed = cli
+        .seed
+        .or(d.and_then(|d| d.seed.as_ref()).map(|a| a.value))
+        .unwrap_or_else(time_seed);
+    let positive = |v: Option<u64>, name: &str| match v {
+        Some(0) => Err(invalid(format!("{name} must be at least 1"))),
+        v => Ok(v),
+    };
+    let encode = EncodeOpts {
+        stream_maxlen: positive(
+            cli.stream_maxlen
+                .or(d.and_then(|d| d.stream_maxlen.as_ref()).map(|a| a.value)),
+            "--stream-maxlen",
+        )?,
+        list_maxlen: positive(
+            cli.list_maxlen
+                .or(d.and_then(|d| d.list_maxlen.as_ref()).map(|a| a.value)),
+            "--list-maxlen",
+        )?,
+        custom,
+        ..EncodeOpts::default()
+    };
+    Ok(Workload {
+        phases: workload::fill::with_fill(phases),
+        clients,
+        threads,
+        requests,
+        duration,
+        warmup: warmup.filter(|w| !w.is_zero()),
+        pipeline,
+        sizes,
+        keyspace,
+        key_dist,
+        rps,
+        seed,
+        encode,
+        read_from_replicas: cli.read_from_replicas,
+        keepalive: cli.keepalive.unwrap_or(true),
+    })
+}
+
+/// What runs: a custom command, -t tests, a --mix, the profile's tests or mix, else the default suite.
+fn phases(
+    cli: &Cli,
+    d: Option<&profile::Defaults>,
+    custom: Option<&CustomCommand>,
+    at: AtLine,
+) -> Result<Vec<Vec<(Op, u32)>>, ConfigError> {
+    Ok(if let Some(c) = custom {
         if cli.tests.is_some() || cli.mix.is_some() {
             return Err(invalid(format!(
                 "a custom command (`{}`) cannot be combined with -t or --mix",
@@ -172,16 +294,18 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         vec![workload::parse_mix(value).map_err(|e| at(*line, e.to_string()))?]
     } else {
         singles(Op::BUILTIN.to_vec())
-    };
+    })
+}
 
-    let pick = |flag: Option<usize>, prof: Option<&At<usize>>, name: &str, default: usize| match (
-        flag, prof,
-    ) {
-        (Some(0), _) => Err(invalid(format!("{name} must be at least 1"))),
-        (Some(v), _) => Ok(v),
-        (None, Some(At { value: 0, line })) => Err(at(*line, format!("{name} must be at least 1"))),
-        (None, Some(a)) => Ok(a.value),
-        (None, None) => Ok(default),
+/// (clients, threads, pipeline), each at least 1 and within its bound.
+fn concurrency(
+    cli: &Cli,
+    d: Option<&profile::Defaults>,
+    at: AtLine,
+) -> Result<(usize, usize, usize), ConfigError> {
+    // The flag's name serves the profile key's error too, as it always has.
+    let pick = |flag, prof, name, default| {
+        at_least_1(flag, prof, (name, name), at).map(|v| v.unwrap_or(default))
     };
     let clients = pick(
         cli.clients,
@@ -210,132 +334,41 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
     if threads > 1024 {
         return Err(invalid("--threads must be at most 1024"));
     }
+    Ok((clients, threads, pipeline))
+}
 
-    let sizes = match (&cli.data_size, d.and_then(|d| d.data_size.as_ref())) {
-        (Some(s), _) => DataSize::parse(s)?,
-        (None, Some(a)) => DataSize::parse(&a.value).map_err(|e| at(a.line, e.to_string()))?,
-        (None, None) => DataSize::default(),
-    };
-    let keyspace = match (cli.keyspace, d.and_then(|d| d.keyspace.as_ref())) {
-        (Some(0), _) => return Err(invalid("-r (keyspace) must be at least 1")),
-        (Some(v), _) => Some(v),
-        (None, Some(At { value: 0, line })) => {
-            return Err(at(*line, "keyspace must be at least 1".into()));
+/// The flag's value, else the profile's; either must be at least 1. `names`: (flag, profile key)
+/// as the error names them.
+fn at_least_1<T: Copy + PartialEq + Default>(
+    flag: Option<T>,
+    prof: Option<&At<T>>,
+    names: (&str, &str),
+    at: AtLine,
+) -> Result<Option<T>, ConfigError> {
+    let zero = T::default();
+    match (flag, prof) {
+        (Some(v), _) if v == zero => Err(invalid(format!("{} must be at least 1", names.0))),
+        (Some(v), _) => Ok(Some(v)),
+        (None, Some(a)) if a.value == zero => {
+            Err(at(a.line, format!("{} must be at least 1", names.1)))
         }
-        (None, Some(a)) => Some(a.value),
-        (None, None) => None,
-    };
-    let key_dist = key_dist(cli, d, &at)?;
-    let rps = match (cli.rps, d.and_then(|d| d.rps.as_ref())) {
-        (Some(r), _) => Some(check_rps(r).map_err(invalid)?),
-        (None, Some(a)) => Some(check_rps(a.value).map_err(|e| at(a.line, e))?),
-        (None, None) => None,
-    };
-    let duration = match (&cli.duration, d.and_then(|d| d.duration.as_ref())) {
+        (None, Some(a)) => Ok(Some(a.value)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A duration flag, else the profile's.
+fn duration_of(
+    flag: &Option<String>,
+    prof: Option<&At<String>>,
+    at: AtLine,
+) -> Result<Option<Duration>, ConfigError> {
+    Ok(match (flag, prof) {
         (Some(s), _) => Some(workload::parse_duration(s)?),
         (None, Some(a)) => {
             Some(workload::parse_duration(&a.value).map_err(|e| at(a.line, e.to_string()))?)
         }
         (None, None) => None,
-    };
-    let warmup = match (&cli.warmup, d.and_then(|d| d.warmup.as_ref())) {
-        (Some(s), _) => Some(workload::parse_duration(s)?),
-        (None, Some(a)) => {
-            Some(workload::parse_duration(&a.value).map_err(|e| at(a.line, e.to_string()))?)
-        }
-        (None, None) => None,
-    }
-    .filter(|w| !w.is_zero());
-    let requests = match (cli.requests, d.and_then(|d| d.requests.as_ref())) {
-        (Some(0), _) => return Err(invalid("-n (requests) must be at least 1")),
-        (Some(n), _) => Some(n),
-        (None, Some(At { value: 0, line })) => {
-            return Err(at(*line, "requests must be at least 1".into()));
-        }
-        (None, Some(a)) => Some(a.value),
-        // A duration alone runs for that long; otherwise redis-benchmark's default request count.
-        (None, None) if duration.is_some() => None,
-        (None, None) => Some(DEFAULT_REQUESTS),
-    };
-    let mode = mode(cli)?;
-    let repeat = match (cli.repeat, d.and_then(|d| d.repeat.as_ref())) {
-        (Some(0), _) => return Err(invalid("--repeat must be at least 1")),
-        (Some(n), _) => n,
-        (None, Some(At { value: 0, line })) => {
-            return Err(at(*line, "repeat must be at least 1".into()));
-        }
-        (None, Some(a)) => a.value,
-        (None, None) => 1,
-    };
-    let seed = cli
-        .seed
-        .or(d.and_then(|d| d.seed.as_ref()).map(|a| a.value))
-        .unwrap_or_else(time_seed);
-    let positive = |v: Option<u64>, name: &str| match v {
-        Some(0) => Err(invalid(format!("{name} must be at least 1"))),
-        v => Ok(v),
-    };
-    let encode = EncodeOpts {
-        stream_maxlen: positive(
-            cli.stream_maxlen
-                .or(d.and_then(|d| d.stream_maxlen.as_ref()).map(|a| a.value)),
-            "--stream-maxlen",
-        )?,
-        list_maxlen: positive(
-            cli.list_maxlen
-                .or(d.and_then(|d| d.list_maxlen.as_ref()).map(|a| a.value)),
-            "--list-maxlen",
-        )?,
-        custom,
-        ..EncodeOpts::default()
-    };
-
-    let mut targets = match &prof {
-        Some(p) if !cli_names_target(cli) => profile_targets(p, cli, env)?,
-        _ => vec![cli_target(cli, env)?],
-    };
-    let (resp3, tracking) = protocol(cli, d);
-    for t in &mut targets {
-        (t.auth.resp3, t.auth.tracking) = (resp3, tracking);
-    }
-
-    Ok(Plan {
-        profile: cli
-            .profile
-            .as_ref()
-            .and_then(|p| p.file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        targets,
-        workload: Workload {
-            phases: workload::fill::with_fill(phases),
-            clients,
-            threads,
-            requests,
-            duration,
-            warmup,
-            pipeline,
-            sizes,
-            keyspace,
-            key_dist,
-            rps,
-            seed,
-            encode,
-            read_from_replicas: cli.read_from_replicas,
-            keepalive: cli.keepalive.unwrap_or(true),
-        },
-        output: output(cli),
-        repeat,
-        mode,
-        flush: cli.flush,
-        max_error_rate: match (
-            &cli.max_error_rate,
-            d.and_then(|d| d.max_error_rate.as_ref()),
-        ) {
-            (Some(s), _) => parse_error_rate(s).map_err(invalid)?,
-            (None, Some(a)) => parse_error_rate(&a.value).map_err(|e| at(a.line, e))?,
-            (None, None) => 0.0,
-        },
     })
 }
 

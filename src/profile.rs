@@ -541,21 +541,52 @@ impl Parser<'_> {
         let line = self.line(&st);
         let mut t = st.into_inner();
         let tls = self.tls_options(&mut t, line)?;
+        let name = self.target_name(&t.name)?;
+        self.one_way_to_reach(&t, &name, line)?;
+        self.spawn_keys(&t)?;
+        let kind = if let Some(s) = t.spawn {
+            let redis_args = t.redis_args.map(Spanned::into_inner).unwrap_or_default();
+            self.spawn_spec(s, t.masters, t.replicas, redis_args)?
+        } else if let Some(a) = t.addr {
+            if let Err(why) = check_addr(a.get_ref()) {
+                return Err(self.err(self.line(&a), format!("addr: {why}")));
+            }
+            TargetKind::Addr(a.into_inner())
+        } else if let Some(c) = t.cluster {
+            TargetKind::Cluster(self.seeds(c)?)
+        } else {
+            // Unreachable by the check above; still an error rather than a panic.
+            return Err(self.err(line, "target needs one of spawn, addr or cluster"));
+        };
+        self.auth_keys(&t.user, &t.password_env, &t.dbnum, &kind)?;
+        Ok(TargetSpec {
+            name,
+            line,
+            kind,
+            tls,
+            user: t.user.map(Spanned::into_inner),
+            password_env: t.password_env.map(Spanned::into_inner),
+            dbnum: t.dbnum.map(Spanned::into_inner),
+        })
+    }
 
-        let name = t.name.get_ref();
-        if name.is_empty()
-            || !name
+    fn target_name(&self, name: &Spanned<String>) -> Result<String, ProfileError> {
+        let n = name.get_ref();
+        if n.is_empty()
+            || !n
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         {
             return Err(self.err(
-                self.line(&t.name),
-                format!("invalid target name {name:?}: use letters, digits, '_', '.' and '-' only"),
+                self.line(name),
+                format!("invalid target name {n:?}: use letters, digits, '_', '.' and '-' only"),
             ));
         }
-        let name = t.name.into_inner();
+        Ok(n.clone())
+    }
 
-        // Exactly one way to reach the deployment; cite the second one found, in file order.
+    /// Exactly one of spawn, addr and cluster; cites the second one found, in file order.
+    fn one_way_to_reach(&self, t: &RawTarget, name: &str, line: usize) -> Result<(), ProfileError> {
         let mut kinds: Vec<(&str, usize)> = Vec::new();
         if let Some(s) = &t.spawn {
             kinds.push(("spawn", self.line(s)));
@@ -568,23 +599,22 @@ impl Parser<'_> {
         }
         kinds.sort_by_key(|k| k.1);
         match kinds.as_slice() {
-            [] => {
-                return Err(self.err(
-                    line,
-                    format!("target \"{name}\" needs one of spawn, addr or cluster"),
-                ));
-            }
-            [_] => {}
-            [(a, _), (b, bl), ..] => {
-                return Err(self.err(
-                    *bl,
-                    format!(
-                        "target \"{name}\" has both {a} and {b}; give exactly one of spawn, addr, cluster"
-                    ),
-                ));
-            }
+            [] => Err(self.err(
+                line,
+                format!("target \"{name}\" needs one of spawn, addr or cluster"),
+            )),
+            [_] => Ok(()),
+            [(a, _), (b, bl), ..] => Err(self.err(
+                *bl,
+                format!(
+                    "target \"{name}\" has both {a} and {b}; give exactly one of spawn, addr, cluster"
+                ),
+            )),
         }
+    }
 
+    /// The keys that only spawned targets (or spawned clusters) take.
+    fn spawn_keys(&self, t: &RawTarget) -> Result<(), ProfileError> {
         let spawn_kind = t.spawn.as_ref().map(|s| s.get_ref().as_str());
         // Checked first: a misspelt kind would otherwise surface as "masters only applies...".
         if let Some(s) = &t.spawn
@@ -608,82 +638,89 @@ impl Parser<'_> {
                 ));
             }
         }
-        if let Some(a) = &t.redis_args {
-            if t.spawn.is_none() {
-                return Err(self.err(
-                    self.line(a),
-                    "redis_args only applies to spawned targets (spawn = \"standalone\" or \"cluster\")",
-                ));
-            }
-            if a.get_ref().iter().any(|arg| sets_password(arg)) {
-                return Err(self.err(
-                    self.line(a),
-                    "redis_args must not set requirepass/masterauth: passwords are not stored in profiles (spawned servers listen on loopback only)",
-                ));
-            }
-        }
-
-        let kind = if let Some(s) = t.spawn {
-            let redis_args = t.redis_args.map(Spanned::into_inner).unwrap_or_default();
-            match s.get_ref().as_str() {
-                "standalone" => TargetKind::Spawn(SpawnSpec::Standalone { redis_args }),
-                "cluster" => {
-                    let masters = match t.masters {
-                        Some(m) if !(3..=16384).contains(m.get_ref()) => {
-                            return Err(self.err(
-                                self.line(&m),
-                                format!(
-                                    "masters must be between 3 and 16384 (Redis Cluster needs at least 3), got {}",
-                                    m.get_ref()
-                                ),
-                            ));
-                        }
-                        Some(m) => m.into_inner(),
-                        None => 3,
-                    };
-                    let replicas = t.replicas.map_or(1, Spanned::into_inner);
-                    TargetKind::Spawn(SpawnSpec::Cluster {
-                        masters,
-                        replicas,
-                        redis_args,
-                    })
-                }
-                // Rejected above; kept as an error rather than a panic.
-                other => {
-                    return Err(self.err(self.line(&s), format!("unknown spawn kind {other:?}")));
-                }
-            }
-        } else if let Some(a) = t.addr {
-            if let Err(why) = check_addr(a.get_ref()) {
-                return Err(self.err(self.line(&a), format!("addr: {why}")));
-            }
-            TargetKind::Addr(a.into_inner())
-        } else if let Some(c) = t.cluster {
-            if c.get_ref().is_empty() {
-                return Err(self.err(
-                    self.line(&c),
-                    "cluster must list at least one seed node, e.g. [\"127.0.0.1:7000\"]",
-                ));
-            }
-            let mut seeds = Vec::with_capacity(c.get_ref().len());
-            for seed in c.into_inner() {
-                if let Err(why) = check_addr(seed.get_ref()) {
-                    return Err(self.err(self.line(&seed), format!("cluster: {why}")));
-                }
-                seeds.push(seed.into_inner());
-            }
-            TargetKind::Cluster(seeds)
-        } else {
-            // Unreachable by the check above; still an error rather than a panic.
-            return Err(self.err(line, "target needs one of spawn, addr or cluster"));
+        let Some(a) = &t.redis_args else {
+            return Ok(());
         };
+        if t.spawn.is_none() {
+            return Err(self.err(
+                self.line(a),
+                "redis_args only applies to spawned targets (spawn = \"standalone\" or \"cluster\")",
+            ));
+        }
+        if a.get_ref().iter().any(|arg| sets_password(arg)) {
+            return Err(self.err(
+                self.line(a),
+                "redis_args must not set requirepass/masterauth: passwords are not stored in profiles (spawned servers listen on loopback only)",
+            ));
+        }
+        Ok(())
+    }
 
-        if let Some(u) = &t.user
+    fn spawn_spec(
+        &self,
+        s: Spanned<String>,
+        masters: Option<Spanned<usize>>,
+        replicas: Option<Spanned<usize>>,
+        redis_args: Vec<String>,
+    ) -> Result<TargetKind, ProfileError> {
+        match s.get_ref().as_str() {
+            "standalone" => Ok(TargetKind::Spawn(SpawnSpec::Standalone { redis_args })),
+            "cluster" => {
+                let masters = match masters {
+                    Some(m) if !(3..=16384).contains(m.get_ref()) => {
+                        return Err(self.err(
+                            self.line(&m),
+                            format!(
+                                "masters must be between 3 and 16384 (Redis Cluster needs at least 3), got {}",
+                                m.get_ref()
+                            ),
+                        ));
+                    }
+                    Some(m) => m.into_inner(),
+                    None => 3,
+                };
+                let replicas = replicas.map_or(1, Spanned::into_inner);
+                Ok(TargetKind::Spawn(SpawnSpec::Cluster {
+                    masters,
+                    replicas,
+                    redis_args,
+                }))
+            }
+            // Rejected by spawn_keys; kept as an error rather than a panic.
+            other => Err(self.err(self.line(&s), format!("unknown spawn kind {other:?}"))),
+        }
+    }
+
+    fn seeds(&self, c: Spanned<Vec<Spanned<String>>>) -> Result<Vec<String>, ProfileError> {
+        if c.get_ref().is_empty() {
+            return Err(self.err(
+                self.line(&c),
+                "cluster must list at least one seed node, e.g. [\"127.0.0.1:7000\"]",
+            ));
+        }
+        let mut seeds = Vec::with_capacity(c.get_ref().len());
+        for seed in c.into_inner() {
+            if let Err(why) = check_addr(seed.get_ref()) {
+                return Err(self.err(self.line(&seed), format!("cluster: {why}")));
+            }
+            seeds.push(seed.into_inner());
+        }
+        Ok(seeds)
+    }
+
+    fn auth_keys(
+        &self,
+        user: &Option<Spanned<String>>,
+        password_env: &Option<Spanned<String>>,
+        dbnum: &Option<Spanned<u32>>,
+        kind: &TargetKind,
+    ) -> Result<(), ProfileError> {
+        if let Some(u) = user
             && u.get_ref().is_empty()
         {
             return Err(self.err(self.line(u), "user must not be empty"));
         }
-        if let Some(p) = &t.password_env
+        if let Some(p) = password_env
             && !is_env_name(p.get_ref())
         {
             return Err(self.err(
@@ -694,7 +731,7 @@ impl Parser<'_> {
                 ),
             ));
         }
-        if let Some(db) = &t.dbnum
+        if let Some(db) = dbnum
             && *db.get_ref() != 0
             && matches!(
                 kind,
@@ -706,16 +743,7 @@ impl Parser<'_> {
                 "dbnum must be 0 for a cluster (Redis Cluster has database 0 only)",
             ));
         }
-
-        Ok(TargetSpec {
-            name,
-            line,
-            kind,
-            tls,
-            user: t.user.map(Spanned::into_inner),
-            password_env: t.password_env.map(Spanned::into_inner),
-            dbnum: t.dbnum.map(Spanned::into_inner),
-        })
+        Ok(())
     }
 }
 
