@@ -82,6 +82,12 @@ impl Prepared {
     }
 }
 
+/// Where the target is reached: a cluster's seeds, or one server.
+enum Reach {
+    Cluster(Vec<SocketAddr>),
+    Single(SocketAddr),
+}
+
 /// Spawns (if asked) and checks the target. Must run on a long-lived thread: spawned servers die
 /// with the thread that started them.
 pub fn prepare(
@@ -90,61 +96,28 @@ pub fn prepare(
     rt: &tokio::runtime::Runtime,
     cancel: &AtomicBool,
 ) -> Result<Prepared, TargetError> {
-    let (spawned, cluster_seeds, single) = match &t.kind {
-        TargetKind::Standalone(a) => (None, None, Some(*a)),
-        TargetKind::Cluster(seeds) => (None, Some(seeds.clone()), None),
-        TargetKind::Spawn(spec) => {
-            let d = Deployment::spawn_with(spec, t.tls.is_some(), cancel)?;
-            match spec {
-                SpawnSpec::Cluster { .. } => {
-                    let masters: Vec<SocketAddr> =
-                        d.nodes().iter().map(|n| d.client_addr(n.addr)).collect();
-                    (Some(d), Some(masters), None)
-                }
-                SpawnSpec::Standalone { .. } => {
-                    let a = d.client_addr(d.addr());
-                    (Some(d), None, Some(a))
-                }
-            }
-        }
-    };
+    let (spawned, reach) = reach(t, cancel)?;
     if cancel.load(Ordering::SeqCst) {
         return Err(TargetError::Deploy(DeployError::Interrupted));
     }
     let dial = dialer_for(t, spawned.as_ref())?;
     let check = async {
-        let mut warnings = Vec::new();
-        let (route, masters, probe) = match (cluster_seeds, single) {
-            (Some(seeds), _) => {
-                let topo = Topology::discover(&seeds, &t.auth, &dial).await?;
-                let map = topo.snapshot();
-                let masters = map.masters().len();
-                let probe = map
-                    .masters()
-                    .first()
-                    .and_then(|i| map.nodes.get(*i as usize).copied())
-                    .unwrap_or(seeds[0]);
-                (Route::Cluster(Arc::new(topo)), masters, probe)
-            }
-            (None, Some(a)) => (Route::Single(a), 1, a),
-            (None, None) => unreachable_route(),
-        };
+        let (route, masters, probe) = route(reach, &t.auth, &dial).await?;
         // The one command rbench itself sends (redis-benchmark reads CONFIG too): it also proves
         // the server answers, which the handshake no longer does when there is nothing to set up.
         let mut conn = Conn::connect(&dial, probe, &t.auth, 4096).await?;
         let config = server_config(&mut conn, &t.auth)
             .await
             .map_err(|e| plain_to_tls_hint(e, &dial))?;
-        let persistence = persistence(&config);
+        let mut warnings = Vec::new();
         if let Route::Single(a) = route
             && config.get("cluster-enabled").map(String::as_str) == Some("yes")
         {
             warnings.push(format!(
-                    "{a} is a Redis Cluster node: pass --cluster so keys are routed by slot (without it, keys owned by other nodes fail with MOVED)"
-                ));
+                "{a} is a Redis Cluster node: pass --cluster so keys are routed by slot (without it, keys owned by other nodes fail with MOVED)"
+            ));
         }
-        let conns = w.clients * masters;
-        raise_nofile_limit(conns)?;
+        raise_nofile_limit(w.clients * masters)?;
         Ok::<Prepared, TargetError>(Prepared {
             name: t.name.clone(),
             deployment: if matches!(route, Route::Cluster(_)) {
@@ -155,7 +128,7 @@ pub fn prepare(
             route,
             auth: t.auth.clone(),
             dial: dial.clone(),
-            persistence,
+            persistence: persistence(&config),
             masters,
             warnings,
             spawned,
@@ -171,6 +144,46 @@ pub fn prepare(
                 }
             } => Err(TargetError::Deploy(DeployError::Interrupted)),
         }
+    })
+}
+
+/// Spawns the deployment if the target asks for one; where to reach it.
+fn reach(t: &Target, cancel: &AtomicBool) -> Result<(Option<Deployment>, Reach), TargetError> {
+    Ok(match &t.kind {
+        TargetKind::Standalone(a) => (None, Reach::Single(*a)),
+        TargetKind::Cluster(seeds) => (None, Reach::Cluster(seeds.clone())),
+        TargetKind::Spawn(spec) => {
+            let d = Deployment::spawn_with(spec, t.tls.is_some(), cancel)?;
+            let reach = match spec {
+                SpawnSpec::Cluster { .. } => {
+                    Reach::Cluster(d.nodes().iter().map(|n| d.client_addr(n.addr)).collect())
+                }
+                SpawnSpec::Standalone { .. } => Reach::Single(d.client_addr(d.addr())),
+            };
+            (Some(d), reach)
+        }
+    })
+}
+
+/// The route, the number of masters, and the node to read the configuration from (a master).
+async fn route(
+    reach: Reach,
+    auth: &Auth,
+    dial: &Dialer,
+) -> Result<(Route, usize, SocketAddr), TargetError> {
+    Ok(match reach {
+        Reach::Cluster(seeds) => {
+            let topo = Topology::discover(&seeds, auth, dial).await?;
+            let map = topo.snapshot();
+            let probe = map
+                .masters()
+                .first()
+                .and_then(|i| map.nodes.get(*i as usize).copied())
+                .unwrap_or(seeds[0]);
+            let masters = map.masters().len();
+            (Route::Cluster(Arc::new(topo)), masters, probe)
+        }
+        Reach::Single(a) => (Route::Single(a), 1, a),
     })
 }
 
@@ -202,11 +215,6 @@ fn dialer_for(t: &Target, spawned: Option<&Deployment>) -> Result<Dialer, Target
         }
         _ => Ok(t.dial.clone()),
     }
-}
-
-fn unreachable_route() -> (Route, usize, SocketAddr) {
-    let a = SocketAddr::from(([127, 0, 0, 1], 6379));
-    (Route::Single(a), 1, a)
 }
 
 /// What rbench reads of a server's configuration: persistence for the results, and whether it is a
