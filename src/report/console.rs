@@ -39,6 +39,15 @@ pub fn csv_row(r: &TestResult) -> String {
 
 /// The default block for one test; latencies with `precision` decimals (`--precision`).
 pub fn block(r: &TestResult, precision: usize) -> String {
+    let mut s = header(r);
+    rate(r, &mut s);
+    latency(r, precision, &mut s);
+    errors(r, &mut s);
+    s
+}
+
+/// The title and the run's shape: requests, clients, payload, deployment.
+fn header(r: &TestResult) -> String {
     let mut s = String::new();
     let title = if r.mix {
         format!("{} (mix)", r.test)
@@ -75,6 +84,11 @@ pub fn block(r: &TestResult, precision: usize) -> String {
         },
         r.persistence
     ));
+    s
+}
+
+/// Throughput, and the target rate of an open-loop run.
+fn rate(r: &TestResult, s: &mut String) {
     s.push_str(&format!(
         "  throughput summary: {:.2} requests per second\n",
         r.rps
@@ -91,6 +105,9 @@ pub fn block(r: &TestResult, precision: usize) -> String {
             ));
         }
     }
+}
+
+fn latency(r: &TestResult, precision: usize, s: &mut String) {
     let l = &r.latency;
     s.push_str("  latency summary (msec):\n");
     s.push_str("          avg       min       p50       p95       p99     p99.9       max\n");
@@ -112,6 +129,10 @@ pub fn block(r: &TestResult, precision: usize) -> String {
             c.p50, c.p99, c.max
         ));
     }
+}
+
+/// Failed requests by class with the server's words, and requests left unanswered.
+fn errors(r: &TestResult, s: &mut String) {
     let classes = r.error_classes();
     if r.errors == 0 && classes.is_empty() {
         s.push_str("  errors: none\n");
@@ -137,7 +158,6 @@ pub fn block(r: &TestResult, precision: usize) -> String {
             r.unanswered
         ));
     }
-    s
 }
 
 /// Progress bar on stderr plus (in the default mode) one line per second on stdout.
