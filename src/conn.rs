@@ -239,29 +239,18 @@ pub struct Conn<S = Box<dyn AsyncIo>> {
 
 /// An error connecting to `peer`: TLS failures in their own words.
 pub fn connect_error(peer: Peer, source: std::io::Error) -> ConnError {
-    let words = source.to_string();
-    if words.starts_with("TLS: ") {
-        ConnError::Tls {
-            addr: peer,
-            msg: words,
-        }
-    } else {
-        ConnError::Connect { addr: peer, source }
+    match crate::net::tls::failure_words(&source) {
+        Some(msg) => ConnError::Tls { addr: peer, msg },
+        None => ConnError::Connect { addr: peer, source },
     }
 }
 
-/// A failed read. TLS 1.3 settles client authentication after the client's handshake is done,
-/// so the server's refusal of a missing or bad client certificate arrives on the first read:
+/// A failed read or write. TLS 1.3 settles client authentication after the client's handshake is
+/// done, so the server's refusal of a missing or bad client certificate arrives on the first read:
 /// it gets TLS words, not "connection lost".
-fn read_error(peer: Peer, source: std::io::Error) -> ConnError {
-    let tls = source
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<rustls::Error>());
-    match tls {
-        Some(e) => ConnError::Tls {
-            addr: peer,
-            msg: crate::net::tls::words(e),
-        },
+pub fn io_error(peer: Peer, source: std::io::Error) -> ConnError {
+    match crate::net::tls::failure_words(&source) {
+        Some(msg) => ConnError::Tls { addr: peer, msg },
         None => ConnError::Io { addr: peer, source },
     }
 }
@@ -389,10 +378,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub async fn flush(&mut self) -> Result<(), ConnError> {
         let res = self.stream.write_all(&self.wbuf).await;
         self.wbuf.clear();
-        res.map_err(|source| ConnError::Io {
-            addr: self.peer.clone(),
-            source,
-        })
+        res.map_err(|source| io_error(self.peer.clone(), source))
     }
 
     async fn fill(&mut self) -> Result<(), ConnError> {
@@ -404,7 +390,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 addr: self.peer.clone(),
             }),
             Ok(_) => Ok(()),
-            Err(source) => Err(read_error(self.peer.clone(), source)),
+            Err(source) => Err(io_error(self.peer.clone(), source)),
         }
     }
 }

@@ -307,10 +307,8 @@ impl<T: Transport> Engine<T> {
         match f {
             LinkFail::Connect(source) => conn::connect_error(addr, source),
             // A TLS handshake fails on a read or a write, after the TCP connect.
-            LinkFail::Io(source) if source.to_string().starts_with("TLS: ") => {
-                conn::connect_error(addr, source)
-            }
-            LinkFail::Io(source) => ConnError::Io { addr, source },
+            // A TLS handshake fails on a read or a write, after the TCP connect.
+            LinkFail::Io(source) => conn::io_error(addr, source),
             LinkFail::Eof => ConnError::Eof { addr },
             LinkFail::Timeout => ConnError::Timeout {
                 addr,

@@ -322,24 +322,41 @@ fn name_of(c: &CertificateError) -> String {
     }
 }
 
-/// A TLS failure from tokio-rustls or rustls, as an io::Error whose text is [`words`].
+/// A TLS failure in rbench's words, carried inside an io::Error so transports keep io's
+/// signatures; [`failure_words`] finds it again, by type rather than by its text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsFailure(String);
+
+fn failure(kind: io::ErrorKind, words: String) -> io::Error {
+    io::Error::new(kind, TlsFailure(words))
+}
+
+/// The TLS words of an io error from a TLS stream (rbench's own, or rustls' as tokio-rustls
+/// passes it on); None for any other error.
+pub fn failure_words(e: &io::Error) -> Option<String> {
+    let inner = e.get_ref()?;
+    if let Some(f) = inner.downcast_ref::<TlsFailure>() {
+        return Some(f.0.clone());
+    }
+    inner.downcast_ref::<rustls::Error>().map(words)
+}
+
+/// A failed TLS connect or handshake (tokio-rustls), as an io::Error carrying [`words`]; an EOF
+/// in the handshake is a plain port's silence broken, or a server that dropped us.
 pub fn explain(e: io::Error) -> io::Error {
-    let tls = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .map(words);
-    match tls {
-        Some(w) => io::Error::new(io::ErrorKind::InvalidData, w),
-        None if e.kind() == io::ErrorKind::UnexpectedEof => io::Error::new(
+    match failure_words(&e) {
+        Some(w) => failure(io::ErrorKind::InvalidData, w),
+        None if e.kind() == io::ErrorKind::UnexpectedEof => failure(
             io::ErrorKind::UnexpectedEof,
-            "TLS: the server closed the connection during the handshake (is it a TLS port?)",
+            "TLS: the server closed the connection during the handshake (is it a TLS port?)".into(),
         ),
         None => e,
     }
 }
 
 fn fail(e: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, words(&e))
+    failure(io::ErrorKind::InvalidData, words(&e))
 }
 
 /// TLS over a non-blocking mio socket. Reads fill the caller's buffer until it is full or the
