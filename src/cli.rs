@@ -210,6 +210,40 @@ pub struct Cli {
     #[arg(short = 'c', long = "config", help_heading = "Runs and profiles")]
     pub profile: Option<PathBuf>,
 
+    /// Run an experiment instead of tests: `stream` (producers, a consumer group, XAUTOCLAIM) or
+    /// `consistency` (INCR writers and readers that find lost writes)
+    #[arg(long = "scenario", help_heading = "Scenarios and faults")]
+    pub scenario: Option<String>,
+
+    /// Stream scenario: XADD producers (-n entries in all, or for --duration) [default: 1]
+    #[arg(long = "producers", value_parser = whole::<usize>, help_heading = "Scenarios and faults")]
+    pub producers: Option<usize>,
+
+    /// Stream scenario: consumers in the group; 0 fills the stream until the server refuses
+    /// (the OOM drill) [default: 1]
+    #[arg(long = "consumers", value_parser = whole::<usize>, help_heading = "Scenarios and faults")]
+    pub consumers: Option<usize>,
+
+    /// Stream scenario: XAUTOCLAIM entries pending longer than this [default: 1s]
+    #[arg(long = "claim-idle", help_heading = "Scenarios and faults")]
+    pub claim_idle: Option<String>,
+
+    /// Stream scenario: share of read entries a consumer drops unacked, as if it crashed
+    /// (0 to 1) [default: 0]
+    #[arg(long = "crash-rate", help_heading = "Scenarios and faults")]
+    pub crash_rate: Option<f64>,
+
+    /// Stream scenario: after producing, wait up to this long for every entry to be acked
+    /// [default: 10s]
+    #[arg(long = "drain", help_heading = "Scenarios and faults")]
+    pub drain: Option<String>,
+
+    /// A fault at a time of the run, e.g. 5s:kill-master, 10s:restart, 20s:reshard=100 (repeatable).
+    /// Actions: kill-master, kill-node[=I], pause[=I], resume[=I], restart[=I] (spawned
+    /// deployments only), failover, reshard=N, debug-sleep=S
+    #[arg(long = "fault", help_heading = "Scenarios and faults")]
+    pub fault: Vec<String>,
+
     /// Custom command to benchmark, e.g. SET foo:__rand_int__ __data__
     #[arg(
         trailing_var_arg = true,

@@ -7,13 +7,16 @@ pub mod config;
 pub mod conn;
 pub mod deploy;
 pub mod engine;
+pub mod fault;
 pub mod idle;
 pub mod net;
 pub mod nightly;
+pub mod orchestrate;
 pub mod profile;
 pub mod report;
 pub mod resp;
 pub mod runner;
+pub mod scenario;
 pub mod signals;
 pub mod stats;
 pub mod target;
@@ -21,11 +24,12 @@ pub mod uri;
 pub mod workload;
 
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use crate::config::{Mode, Plan, TargetKind};
+use crate::orchestrate::execute_phase;
 use crate::report::{RunMeta, TestResult, console, files};
 use crate::runner::PhaseSpec;
 use crate::stats::summarize;
@@ -268,45 +272,6 @@ fn run_meta(plan: &Plan) -> RunMeta {
     }
 }
 
-/// Runs one phase on `prepared`, with a stopping signal forwarded into its stop flag and the
-/// cluster map refreshed while it runs.
-fn execute_phase(
-    rt: &tokio::runtime::Runtime,
-    prepared: &target::Prepared,
-    spec: &PhaseSpec<'_>,
-    progress: &mut dyn runner::Progress,
-) -> Result<runner::PhaseResult, runner::RunError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    rt.block_on(async {
-        let watcher = tokio::spawn(async move {
-            loop {
-                if signals::flag().load(Ordering::SeqCst) {
-                    flag.store(true, Ordering::SeqCst);
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        });
-        let refresher = prepared.start_refresher();
-        let r = runner::run_phase(
-            spec,
-            prepared.route.clone(),
-            &prepared.auth,
-            &prepared.dial,
-            stop,
-            progress,
-        )
-        .await;
-        watcher.abort();
-        if let Some((h, s)) = refresher {
-            s.store(true, Ordering::SeqCst);
-            h.abort();
-        }
-        r
-    })
-}
-
 /// The LRANGE fill and the LRANGE tests run on the lists the fill fills (`workload::fill`): their
 /// own key space, and for the fill sequential keys and, in a timed run, a request count. Returns
 /// the workload changed for them (None: the phase runs the plan's) and the phase's key space.
@@ -328,6 +293,64 @@ fn list_workload(
         changed.duration = None;
     }
     (Some(changed), l.keyspace)
+}
+
+/// What every row of one run shares.
+struct Shape<'a> {
+    w: &'a config::Workload,
+    keyspace: u64,
+    repeat: u32,
+    elapsed: f64,
+    interrupted: bool,
+}
+
+/// How many clients play `role` in the scenario: producers or consumers, writers or readers.
+fn scenario_clients(spec: &scenario::Scenario, role: &str) -> usize {
+    match spec {
+        scenario::Scenario::Stream(s) if role == "XADD" => s.producers,
+        scenario::Scenario::Stream(s) => s.consumers,
+        scenario::Scenario::Consistency(c) if role == "INCR" => c.writers,
+        scenario::Scenario::Consistency(c) => c.readers,
+    }
+}
+
+/// A result row of one command (or scenario role) measured on `prepared`.
+fn row(prepared: &target::Prepared, s: &Shape<'_>, name: &str, st: &stats::OpStats) -> TestResult {
+    let w = s.w;
+    TestResult {
+        target: prepared.name.clone(),
+        deployment: prepared.deployment.clone(),
+        persistence: prepared.persistence.clone(),
+        masters: prepared.masters,
+        test: name.to_string(),
+        mix: false,
+        clients: w.clients,
+        connections: w.clients * prepared.masters.max(1),
+        pipeline: w.pipeline,
+        threads: w.threads.min(w.clients),
+        data_size: w.sizes.label(),
+        keyspace: s.keyspace,
+        key_dist: w.key_dist.label(),
+        target_rps: w.rps,
+        repeat: s.repeat,
+        requests: st.requests(),
+        duration_s: s.elapsed,
+        rps: st.ok as f64 / s.elapsed,
+        ok: st.ok,
+        errors: st.failed,
+        events: st.events,
+        words: st.words.clone(),
+        latency: summarize(&st.hist),
+        latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
+        hist: st.hist.clone(),
+        timeline: stats::fold_tail(&st.seconds, w.duration),
+        achieved_rps: None,
+        max_lag_ms: None,
+        client_lag: None,
+        unanswered: 0,
+        interrupted: s.interrupted,
+        experiment: Default::default(),
+    }
 }
 
 struct Session<'a> {
@@ -364,7 +387,7 @@ impl Session<'_> {
                         Err(code) => return code,
                     }
                 }
-                let Some(p) = prepared[i].as_ref() else {
+                let Some(p) = prepared[i].as_mut() else {
                     continue;
                 };
                 if let Err(code) = self.run_repeat(rt, p, repeat) {
@@ -406,7 +429,7 @@ impl Session<'_> {
     fn run_repeat(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &target::Prepared,
+        prepared: &mut target::Prepared,
         repeat: u32,
     ) -> Result<(), i32> {
         let plan = self.plan;
@@ -425,6 +448,13 @@ impl Session<'_> {
             let _ = writeln!(self.err, "rbench: {}: FLUSHALL failed: {e}", prepared.name);
             return Err(EXIT_FAIL);
         }
+        if plan.scenario.is_some() {
+            return match self.run_scenario(rt, prepared, repeat) {
+                Ok(false) => Ok(()),
+                Ok(true) => Err(stopped_code()),
+                Err(code) => Err(code),
+            };
+        }
         for phase in &plan.workload.phases {
             match self.run_one(rt, prepared, phase, repeat) {
                 Ok(false) => {}
@@ -439,7 +469,7 @@ impl Session<'_> {
     fn run_one(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &target::Prepared,
+        prepared: &mut target::Prepared,
         phase: &[(workload::Op, u32)],
         repeat: u32,
     ) -> Result<bool, i32> {
@@ -459,6 +489,7 @@ impl Session<'_> {
             keyspace,
             seed: w.seed.wrapping_add(repeat as u64),
             retry_window: config::RETRY_WINDOW,
+            started: None,
         };
         let names: Vec<String> = spec.ops.iter().map(|o| self.test_name(*o)).collect();
         let label = if names.len() == 1 {
@@ -473,13 +504,24 @@ impl Session<'_> {
             }
         }
         let live_ok = !plan.output.quiet && !plan.output.csv;
-        let res = {
-            let live: Option<&mut dyn Write> = if live_ok { Some(&mut *self.out) } else { None };
-            let mut progress = console::ConsoleProgress::new(label, w.requests, live);
-            let res = execute_phase(rt, prepared, &spec, &mut progress);
-            progress.finish();
-            res
+        let started = OnceLock::new();
+        let spec = PhaseSpec {
+            started: Some(&started),
+            ..spec
         };
+        let (res, faults) = orchestrate::with_faults(
+            &plan.faults,
+            prepared,
+            &started,
+            &mut *self.out,
+            |p, out| {
+                let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
+                let mut progress = console::ConsoleProgress::new(label, w.requests, live);
+                let res = execute_phase(rt, p, &spec, &mut progress);
+                progress.finish();
+                res
+            },
+        );
         let phase_res = match res {
             Ok(r) => r,
             Err(e) => {
@@ -487,17 +529,107 @@ impl Session<'_> {
                 return Err(EXIT_FAIL);
             }
         };
-        let new = self.results_of(prepared, &spec, &names, repeat, &phase_res);
+        let mut new = self.results_of(prepared, &spec, &names, repeat, &phase_res);
+        report::experiment::attach_faults(&mut new, &faults);
         let _saving = signals::saving();
         if new.len() > 1 && !plan.output.quiet && !plan.output.csv {
             self.print_mix_total(&prepared.name, &new, phase_res.elapsed.as_secs_f64());
         }
+        self.publish(new);
+        Ok(phase_res.interrupted)
+    }
+
+    /// Prints the rows, keeps them, and saves them at once.
+    fn publish(&mut self, new: Vec<TestResult>) {
         for r in &new {
             self.print(r);
         }
+        let first_new = self.results.len();
         self.results.extend(new);
-        self.save(self.results.len() - phase_res.stats.len());
-        Ok(phase_res.interrupted)
+        self.save(first_new);
+    }
+
+    /// Runs the plan's scenario on `prepared` (with the plan's faults); Ok(true) when interrupted.
+    fn run_scenario(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &mut target::Prepared,
+        repeat: u32,
+    ) -> Result<bool, i32> {
+        let plan = self.plan;
+        let seed = plan.workload.seed.wrapping_add(repeat as u64);
+        let Some(spec) = orchestrate::scenario_spec(plan, prepared, seed) else {
+            return Ok(false);
+        };
+        let started = Arc::new(OnceLock::new());
+        let clock = started.clone();
+        let (res, faults) =
+            orchestrate::with_faults(&plan.faults, prepared, &started, &mut *self.out, |p, _| {
+                orchestrate::run_scenario(rt, p, &spec, clock)
+            });
+        let outcome = match res {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = writeln!(self.err, "rbench: {}", with_target(&prepared.name, &e));
+                return Err(EXIT_FAIL);
+            }
+        };
+        let mut new = self.scenario_results(prepared, &spec, repeat, &outcome);
+        report::experiment::attach_faults(&mut new, &faults);
+        let _saving = signals::saving();
+        self.publish(new);
+        Ok(outcome.interrupted)
+    }
+
+    /// One row per role of the scenario (producers, consumers; writers, readers); the first
+    /// carries the scenario's ledger.
+    fn scenario_results(
+        &self,
+        prepared: &target::Prepared,
+        spec: &scenario::Scenario,
+        repeat: u32,
+        o: &scenario::Outcome,
+    ) -> Vec<TestResult> {
+        let (name, keyspace) = match spec {
+            scenario::Scenario::Stream(s) => ("stream", s.streams as u64),
+            scenario::Scenario::Consistency(c) => ("consistency", c.keys),
+        };
+        let shape = Shape {
+            w: &self.plan.workload,
+            keyspace,
+            repeat,
+            elapsed: o.elapsed.as_secs_f64().max(1e-9),
+            interrupted: o.interrupted,
+        };
+        // A role that sent nothing (no consumers: the OOM drill) gets no row.
+        let mut rows: Vec<TestResult> = o
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, st))| *i == 0 || st.requests() > 0)
+            .map(|(_, r)| r)
+            .map(|(role, st)| TestResult {
+                clients: scenario_clients(spec, role),
+                connections: scenario_clients(spec, role) * prepared.masters.max(1),
+                threads: 1,
+                ..row(prepared, &shape, &format!("{name} {role}"), st)
+            })
+            .collect();
+        if let Some(first) = rows.first_mut() {
+            first.experiment = report::experiment::Experiment {
+                stream: match &o.report {
+                    scenario::Report::Stream(s) => Some(s.clone()),
+                    _ => None,
+                },
+                consistency: match &o.report {
+                    scenario::Report::Consistency(c) => Some(c.clone()),
+                    _ => None,
+                },
+                faults: Vec::new(),
+                lag: o.lag.clone(),
+            };
+        }
+        rows
     }
 
     /// Runs the phase for `warmup`, recording nothing: the measured run then starts on a server
@@ -543,41 +675,23 @@ impl Session<'_> {
         // The target rate is the whole phase's (one schedule shared by a mix's commands), so the
         // achieved rate next to it is too.
         let phase_requests: u64 = res.stats.iter().map(|s| s.requests()).sum();
+        let shape = Shape {
+            w,
+            keyspace: spec.keyspace,
+            repeat,
+            elapsed,
+            interrupted: res.interrupted,
+        };
         res.stats
             .iter()
             .enumerate()
             .map(|(i, st)| TestResult {
-                target: prepared.name.clone(),
-                deployment: prepared.deployment.clone(),
-                persistence: prepared.persistence.clone(),
-                masters: prepared.masters,
-                test: names[i].clone(),
                 mix: spec.ops.len() > 1,
-                clients: w.clients,
-                connections: w.clients * prepared.masters.max(1),
-                pipeline: w.pipeline,
-                threads: w.threads.min(w.clients),
-                data_size: w.sizes.label(),
-                keyspace: spec.keyspace,
-                key_dist: w.key_dist.label(),
-                target_rps: w.rps,
-                repeat,
-                requests: st.requests(),
-                duration_s: elapsed,
-                rps: st.ok as f64 / elapsed,
-                ok: st.ok,
-                errors: st.failed,
-                events: st.events,
-                words: st.words.clone(),
-                latency: summarize(&st.hist),
-                latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
-                hist: st.hist.clone(),
-                timeline: stats::fold_tail(&st.seconds, w.duration),
                 achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
                 max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
                 client_lag: res.client_lag.as_ref().map(summarize),
                 unanswered: if i == 0 { res.unanswered } else { 0 },
-                interrupted: res.interrupted,
+                ..row(prepared, &shape, &names[i], st)
             })
             .collect()
     }

@@ -34,6 +34,8 @@ pub struct Profile {
     pub defaults: Defaults,
     /// In file order; never empty.
     pub targets: Vec<TargetSpec>,
+    /// `[[fault]]` entries, in file order.
+    pub faults: Vec<FaultSpec>,
 }
 
 /// The `[defaults]` table: the workload. Every key is optional; flags override them.
@@ -74,6 +76,22 @@ pub struct Defaults {
     pub resp3: Option<At<bool>>,
     /// `--enable-tracking`: every connection sends CLIENT TRACKING on.
     pub enable_tracking: Option<At<bool>>,
+    /// `stream` or `consistency`: checked by the integrator.
+    pub scenario: Option<At<String>>,
+    pub producers: Option<At<usize>>,
+    pub consumers: Option<At<usize>>,
+    /// Kept as written ("1s", ...).
+    pub claim_idle: Option<At<String>>,
+    pub crash_rate: Option<At<f64>>,
+    /// Kept as written ("10s", ...).
+    pub drain: Option<At<String>>,
+}
+
+/// One `[[fault]]` entry: `at` and `action` kept as written, checked by the integrator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    pub at: At<String>,
+    pub action: At<String>,
 }
 
 /// How to reach (or create) the deployment a target names.
@@ -168,6 +186,15 @@ struct RawProfile {
     defaults: Option<RawDefaults>,
     #[serde(default)]
     target: Vec<Spanned<RawTarget>>,
+    #[serde(default)]
+    fault: Vec<Spanned<RawFault>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    at: Spanned<DurationText>,
+    action: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -192,6 +219,12 @@ struct RawDefaults {
     max_error_rate: Option<Spanned<RateText>>,
     resp3: Option<Spanned<bool>>,
     enable_tracking: Option<Spanned<bool>>,
+    scenario: Option<Spanned<String>>,
+    producers: Option<Spanned<usize>>,
+    consumers: Option<Spanned<usize>>,
+    claim_idle: Option<Spanned<DurationText>>,
+    crash_rate: Option<Spanned<f64>>,
+    drain: Option<Spanned<DurationText>>,
 }
 
 #[derive(Deserialize)]
@@ -366,10 +399,22 @@ impl Parser<'_> {
             }
             targets.push(t);
         }
+        let faults = raw
+            .fault
+            .into_iter()
+            .map(|f| {
+                let f = f.into_inner();
+                FaultSpec {
+                    at: self.text(f.at),
+                    action: self.at(f.action),
+                }
+            })
+            .collect();
         Ok(Profile {
             path: self.path.to_path_buf(),
             defaults,
             targets,
+            faults,
         })
     }
 
@@ -377,13 +422,15 @@ impl Parser<'_> {
     /// explicit stack costs nothing and cannot overflow).
     fn check_tree(&self, root: &toml::de::DeTable<'_>) -> Result<(), ProfileError> {
         use toml::de::DeValue;
-        if let Some((k, v)) = root.iter().find(|(k, _)| k.get_ref().as_ref() == "target")
-            && let DeValue::Table(_) = v.get_ref()
-        {
-            return Err(self.err(
-                self.line(k),
-                "`target` must be an array of tables: write [[target]], not [target]",
-            ));
+        for name in ["target", "fault"] {
+            if let Some((k, v)) = root.iter().find(|(k, _)| k.get_ref().as_ref() == name)
+                && let DeValue::Table(_) = v.get_ref()
+            {
+                return Err(self.err(
+                    self.line(k),
+                    format!("`{name}` must be an array of tables: write [[{name}]], not [{name}]"),
+                ));
+            }
         }
         let mut stack: Vec<&toml::de::DeTable<'_>> = vec![root];
         let mut arrays: Vec<&toml::de::DeArray<'_>> = Vec::new();
@@ -512,6 +559,12 @@ impl Parser<'_> {
             }),
             resp3: d.resp3.map(|s| self.at(s)),
             enable_tracking: d.enable_tracking.map(|s| self.at(s)),
+            scenario: d.scenario.map(|s| self.at(s)),
+            producers: d.producers.map(|s| self.at(s)),
+            consumers: d.consumers.map(|s| self.at(s)),
+            claim_idle: d.claim_idle.map(|s| self.text(s)),
+            crash_rate: d.crash_rate.map(|s| self.at(s)),
+            drain: d.drain.map(|s| self.text(s)),
         })
     }
 

@@ -30,6 +30,8 @@ pub struct PhaseSpec<'a> {
     pub keyspace: u64,
     pub seed: u64,
     pub retry_window: Duration,
+    /// Set to the measurement's start instant once every connection is up (faults count from it).
+    pub started: Option<&'a std::sync::OnceLock<Instant>>,
 }
 
 pub struct PhaseResult {
@@ -199,6 +201,9 @@ pub async fn run_phase(
     }
 
     let start = Instant::now();
+    if let Some(s) = spec.started {
+        let _ = s.set(start);
+    }
     let mut handles = Vec::with_capacity(workers.len());
     let mut counters = Vec::with_capacity(workers.len());
     for w in workers {

@@ -40,8 +40,14 @@ pub struct Second {
     pub events: [u64; ErrorClass::COUNT],
 }
 
+impl Default for Second {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Second {
-    fn new() -> Second {
+    pub fn new() -> Second {
         Second {
             hist: second_histogram(),
             ok: 0,

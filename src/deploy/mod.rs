@@ -78,6 +78,16 @@ pub enum DeployError {
     Interrupted,
     #[error("no node with index {index} (deployment has {len} nodes)")]
     NoSuchNode { index: usize, len: usize },
+    #[error("node {index} ({addr}) is not running")]
+    NotRunning { index: usize, addr: SocketAddr },
+    #[error("node {index} ({addr}) is still running: only a killed node can be restarted")]
+    StillRunning { index: usize, addr: SocketAddr },
+    #[error("could not send {signal} to node {index} ({addr})")]
+    Signal {
+        index: usize,
+        addr: SocketAddr,
+        signal: &'static str,
+    },
     #[error("redis-cli failed: {0}")]
     Cli(String),
     #[error("I/O error {context}: {error}")]
@@ -141,6 +151,8 @@ struct Plan<'a> {
     replicas: usize,
     total: usize,
     user_args: &'a [String],
+    /// The installed redis-server takes `--enable-debug-command` (see `server_args`).
+    enable_debug: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -152,6 +164,7 @@ impl<'a> Plan<'a> {
                 replicas: 0,
                 total: 1,
                 user_args: redis_args,
+                enable_debug: false,
             }),
             SpawnSpec::Cluster {
                 masters,
@@ -178,6 +191,7 @@ impl<'a> Plan<'a> {
                     replicas: *replicas,
                     total,
                     user_args: redis_args,
+                    enable_debug: false,
                 })
             }
         }
@@ -187,6 +201,11 @@ impl<'a> Plan<'a> {
     /// user's `redis_args` can override them.
     fn server_args(&self) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
+        if self.enable_debug {
+            // Redis 7 refuses DEBUG (the `debug-sleep` fault) unless told otherwise; `local`
+            // keeps it to loopback clients, which is all a spawned server has.
+            args.extend(["--enable-debug-command", "local"].map(String::from));
+        }
         if self.cluster {
             args.extend(
                 [
@@ -266,8 +285,9 @@ impl Deployment {
         cancel: &AtomicBool,
         observe: &mut dyn FnMut(SpawnEvent<'_>),
     ) -> Result<Deployment, DeployError> {
-        let plan = Plan::new(spec)?;
+        let mut plan = Plan::new(spec)?;
         let server_bin = process::find_redis_server()?;
+        plan.enable_debug = process::takes_enable_debug_command(&server_bin);
         let cli_bin = if plan.cluster {
             Some(process::find_redis_cli()?)
         } else {
@@ -626,7 +646,105 @@ impl Deployment {
     pub fn kill_node(&mut self, index: usize) {
         if let Some(proc) = self.procs.get_mut(index) {
             proc.child.kill_and_reap();
+            proc.paused = false;
         }
+    }
+
+    /// The running server of node `index`, or why there is none.
+    fn running_proc(&mut self, index: usize) -> Result<&mut ServerProc, DeployError> {
+        let len = self.procs.len();
+        let proc = self
+            .procs
+            .get_mut(index)
+            .ok_or(DeployError::NoSuchNode { index, len })?;
+        if !proc.child.is_running() {
+            return Err(DeployError::NotRunning {
+                index,
+                addr: proc.addr(),
+            });
+        }
+        Ok(proc)
+    }
+
+    /// Stops node `index` with SIGSTOP: it keeps its connections but answers nothing (and
+    /// gossips nothing) until [`Deployment::resume_node`]. Shutdown continues it first.
+    pub fn pause_node(&mut self, index: usize) -> Result<(), DeployError> {
+        let proc = self.running_proc(index)?;
+        if !proc.child.signal(libc::SIGSTOP) {
+            return Err(DeployError::Signal {
+                index,
+                addr: proc.addr(),
+                signal: "SIGSTOP",
+            });
+        }
+        proc.paused = true;
+        Ok(())
+    }
+
+    /// Continues node `index` with SIGCONT (harmless when it was not paused).
+    pub fn resume_node(&mut self, index: usize) -> Result<(), DeployError> {
+        let proc = self.running_proc(index)?;
+        if !proc.child.signal(libc::SIGCONT) {
+            return Err(DeployError::Signal {
+                index,
+                addr: proc.addr(),
+                signal: "SIGCONT",
+            });
+        }
+        proc.paused = false;
+        Ok(())
+    }
+
+    /// Starts killed node `index` again on its port, in its directory, with its arguments, and
+    /// waits until it answers PING. A cluster node reads its nodes.conf there and rejoins the
+    /// cluster (as a replica, when another node took its slots meanwhile).
+    pub fn restart_node(&mut self, index: usize) -> Result<(), DeployError> {
+        let len = self.procs.len();
+        let proc = self
+            .procs
+            .get_mut(index)
+            .ok_or(DeployError::NoSuchNode { index, len })?;
+        if proc.child.is_running() {
+            return Err(DeployError::StillRunning {
+                index,
+                addr: proc.addr(),
+            });
+        }
+        // The dead server is reaped already: replacing it signals nothing.
+        *proc = proc.relaunch()?;
+        if let Some(node) = self.nodes.get_mut(index) {
+            node.pid = proc.child.pid();
+        }
+        wait_ready(proc, &AtomicBool::new(false))
+    }
+
+    /// Whether node `index`'s server is running (paused counts as running).
+    pub fn is_alive(&mut self, index: usize) -> bool {
+        self.procs
+            .get_mut(index)
+            .is_some_and(|p| p.child.is_running())
+    }
+
+    /// Whether node `index` was paused and not resumed since.
+    pub fn is_paused(&self, index: usize) -> bool {
+        self.procs.get(index).is_some_and(|p| p.paused)
+    }
+
+    /// Where clients reach node `index` (its TLS port in a TLS deployment).
+    pub fn node_addr(&self, index: usize) -> Option<SocketAddr> {
+        self.nodes.get(index).map(|n| self.client_addr(n.addr))
+    }
+
+    /// The node at `addr`, given as its plain or its client (TLS) address.
+    pub fn node_index(&self, addr: SocketAddr) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.addr == addr || self.client_addr(n.addr) == addr)
+    }
+
+    /// PID of node `index`'s current server (the relaunched one after a restart).
+    pub fn node_pid(&self, index: usize) -> Option<u32> {
+        self.procs.get(index).map(|p| p.child.pid())
     }
 
     /// Run `redis-cli -h 127.0.0.1 -p PORT ARGS...` against node `index` and
@@ -667,6 +785,12 @@ impl Deployment {
     /// and remove the temp dir. Idempotent; also run on drop.
     pub fn shutdown(&mut self) {
         for proc in &mut self.procs {
+            // A stopped (paused) server would not act on SIGTERM until continued, and
+            // would only go at the SIGKILL after the grace period.
+            if proc.paused {
+                proc.child.signal(libc::SIGCONT);
+                proc.paused = false;
+            }
             proc.child.terminate();
         }
         let deadline = Instant::now() + STOP_GRACE;
@@ -844,6 +968,63 @@ mod tests {
             assert!(!pid_alive(pid), "pid {pid} survived drop");
         }
         assert!(!dir.exists());
+    }
+
+    fn answers_ping(addr: SocketAddr) -> bool {
+        matches!(resp::request(addr, &["PING"], PROBE_TIMEOUT), Ok(Value::Simple(s)) if s == "PONG")
+    }
+
+    #[test]
+    fn a_node_can_be_paused_resumed_killed_and_restarted() {
+        let mut dep = Deployment::spawn(&standalone(&[]), &AtomicBool::new(false)).unwrap();
+        let addr = dep.nodes()[0].addr;
+        assert_eq!(dep.node_addr(0), Some(addr));
+        assert_eq!(dep.node_index(addr), Some(0));
+        assert_eq!(dep.node_addr(1), None);
+        // Spawned servers take DEBUG (the debug-sleep fault).
+        assert_eq!(dep.cli(0, &["DEBUG", "SLEEP", "0"]).unwrap(), "OK");
+
+        dep.pause_node(0).unwrap();
+        assert!(dep.is_paused(0) && dep.is_alive(0));
+        assert!(!answers_ping(addr), "a paused server answered");
+        dep.resume_node(0).unwrap();
+        assert!(!dep.is_paused(0));
+        assert!(answers_ping(addr));
+        assert!(matches!(
+            dep.restart_node(0),
+            Err(DeployError::StillRunning { index: 0, .. })
+        ));
+        assert!(matches!(
+            dep.pause_node(3),
+            Err(DeployError::NoSuchNode { index: 3, len: 1 })
+        ));
+
+        let old = dep.node_pid(0).unwrap();
+        dep.kill_node(0);
+        assert!(!dep.is_alive(0) && !pid_alive(old));
+        assert!(matches!(
+            dep.resume_node(0),
+            Err(DeployError::NotRunning { index: 0, .. })
+        ));
+        dep.restart_node(0).expect("restart");
+        let new = dep.node_pid(0).unwrap();
+        assert_ne!(old, new);
+        assert_eq!(dep.nodes()[0].pid, new);
+        assert!(dep.is_alive(0) && answers_ping(addr));
+        drop(dep);
+        assert!(!pid_alive(new), "restarted server {new} survived drop");
+    }
+
+    #[test]
+    fn shutdown_continues_a_paused_server_instead_of_waiting_for_it() {
+        let mut dep = Deployment::spawn(&standalone(&[]), &AtomicBool::new(false)).unwrap();
+        let pid = dep.nodes()[0].pid;
+        dep.pause_node(0).unwrap();
+        let began = Instant::now();
+        dep.shutdown();
+        assert!(!pid_alive(pid));
+        // SIGTERM alone would have waited out the grace period and then SIGKILLed it.
+        assert!(began.elapsed() < STOP_GRACE, "{:?}", began.elapsed());
     }
 
     #[test]

@@ -79,6 +79,8 @@ impl Live {
 /// neither spawn nor create a dir any more: call it only right before exiting.
 pub(super) fn kill_all_and_remove_dirs() {
     let live = live();
+    // SIGKILL, unlike SIGTERM, also ends a server stopped by a `pause` fault (SIGSTOP): the kernel
+    // wakes a stopped process to deliver it, so no SIGCONT is needed first.
     for &pid in &live.pids {
         if let Ok(pid) = libc::pid_t::try_from(pid) {
             // SAFETY: kill(2) on our own child, unreaped (it is still listed).
@@ -366,6 +368,18 @@ impl OwnedChild {
         self.poll_exit().is_none() && !self.lost
     }
 
+    /// Sends `sig` (SIGSTOP, SIGCONT...) if the child is still running; whether it was sent.
+    pub(super) fn signal(&mut self, sig: libc::c_int) -> bool {
+        if !self.is_running() {
+            return false;
+        }
+        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
+            return false;
+        };
+        // SAFETY: plain kill(2) on our own unreaped child.
+        unsafe { libc::kill(pid, sig) == 0 }
+    }
+
     /// SIGTERM, only if still running.
     pub(super) fn terminate(&mut self) {
         if self.is_running()
@@ -409,6 +423,11 @@ pub(super) struct ServerProc {
     pub(super) port: u16,
     pub(super) dir: PathBuf,
     pub(super) started: Instant,
+    /// What it was started with, so a `restart` fault can start it again the same way.
+    bin: PathBuf,
+    args: Vec<String>,
+    /// Stopped with SIGSTOP (a `pause` fault) and not continued since.
+    pub(super) paused: bool,
 }
 
 impl ServerProc {
@@ -424,6 +443,27 @@ impl ServerProc {
         // Not create_dir_all: a base removed by a second signal stays removed.
         fs::create_dir(&dir)
             .map_err(|e| DeployError::io(format!("creating {}", dir.display()), e))?;
+        Self::start(bin, dir, port, extra_args)
+    }
+
+    /// Starts this (dead) server again on its port, in its directory, with its arguments: a
+    /// cluster node finds its nodes.conf there and rejoins the cluster as the node it was.
+    pub(super) fn relaunch(&self) -> Result<Self, DeployError> {
+        if !self.dir.is_dir() {
+            return Err(DeployError::StartFailed {
+                port: self.port,
+                reason: format!("its directory {} is gone", self.dir.display()),
+            });
+        }
+        Self::start(&self.bin, self.dir.clone(), self.port, &self.args)
+    }
+
+    fn start(
+        bin: &Path,
+        dir: PathBuf,
+        port: u16,
+        extra_args: &[String],
+    ) -> Result<Self, DeployError> {
         // Config errors are printed to stderr before the logfile is opened,
         // so stdout/stderr go to a file we can quote instead of /dev/null.
         let stdio_path = dir.join("stdio.log");
@@ -466,6 +506,9 @@ impl ServerProc {
             port,
             dir,
             started: Instant::now(),
+            bin: bin.to_path_buf(),
+            args: extra_args.to_vec(),
+            paused: false,
         })
     }
 
@@ -491,6 +534,26 @@ impl ServerProc {
         let stderr = tail_lines(&self.dir.join("stdio.log"), 20);
         log.contains("Address already in use") || stderr.contains("Address already in use")
     }
+}
+
+/// Whether `bin` takes `--enable-debug-command` (Redis 7 and later): asking for it from an older
+/// server would stop it from starting, and Redis 7 refuses DEBUG (the `debug-sleep` fault) without it.
+pub(super) fn takes_enable_debug_command(bin: &Path) -> bool {
+    let Ok(out) = Command::new(bin)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    major_version(&String::from_utf8_lossy(&out.stdout)).is_some_and(|major| major >= 7)
+}
+
+/// The major version in `redis-server --version` output ("Redis server v=7.0.15 sha=...").
+fn major_version(text: &str) -> Option<u32> {
+    let v = text.split_whitespace().find_map(|w| w.strip_prefix("v="))?;
+    v.split('.').next()?.parse().ok()
 }
 
 /// Last `n` non-empty lines of a file, joined with " | ". Empty if unreadable.
@@ -528,6 +591,15 @@ pub(super) fn tail_lines(path: &Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn major_version_reads_redis_server_version_output() {
+        let v7 = "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=ae4d7c";
+        assert_eq!(major_version(v7), Some(7));
+        assert_eq!(major_version("Redis server v=6.2.14 sha=0"), Some(6));
+        assert_eq!(major_version("Redis server v=x.1 sha=0"), None);
+        assert_eq!(major_version(""), None);
+    }
 
     #[test]
     fn find_binary_uses_the_given_path_list() {

@@ -43,6 +43,7 @@ pub fn block(r: &TestResult, precision: usize) -> String {
     rate(r, &mut s);
     latency(r, precision, &mut s);
     errors(r, &mut s);
+    s.push_str(&super::experiment::console(r));
     s
 }
 

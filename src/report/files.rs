@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 
-use super::{RunMeta, TestResult, table};
+use super::{RunMeta, TestResult, experiment, table};
 use crate::resp::ErrorClass;
 use crate::stats::{ms, summarize};
 
@@ -189,10 +189,19 @@ pub fn timeline_csv(results: &[TestResult]) -> String {
         .collect();
     // span_s: the seconds of the run a row covers — 1 but for a run's last, partial second, whose
     // counts are not a per-second rate.
+    // Faults and consumer lag get a column once any result has them (plain runs keep the format).
+    let faults = results.iter().any(|r| !r.experiment.faults.is_empty());
+    let lag = results.iter().any(|r| !r.experiment.lag.is_empty());
     let mut out = String::from("elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s");
     for c in &classes {
         out.push(',');
         out.push_str(c.name());
+    }
+    if lag {
+        out.push_str(",lag");
+    }
+    if faults {
+        out.push_str(",fault");
     }
     out.push('\n');
     for r in results {
@@ -217,6 +226,16 @@ pub fn timeline_csv(results: &[TestResult]) -> String {
             ));
             for c in &classes {
                 out.push_str(&format!(",{}", s.events[c.index()]));
+            }
+            if lag {
+                match r.experiment.lag.get(i) {
+                    Some(n) => out.push_str(&format!(",{n}")),
+                    None => out.push(','),
+                }
+            }
+            if faults {
+                out.push(',');
+                out.push_str(&csv_field(&experiment::faults_in_second(r, i)));
             }
             out.push('\n');
         }
@@ -297,7 +316,7 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
                 .into_iter()
                 .filter_map(|(c, _)| Some((c.name().to_string(), r.words_of(c)?.into())))
                 .collect();
-            serde_json::json!({
+            let mut row = serde_json::json!({
                 "target": r.target, "deployment": r.deployment, "persistence": r.persistence,
                 "masters": r.masters, "test": r.test, "mix": r.mix, "clients": r.clients,
                 "connections": r.connections, "pipeline": r.pipeline, "threads": r.threads,
@@ -311,9 +330,21 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
                 "unanswered": r.unanswered, "interrupted": r.interrupted,
                 "timeline": r.timeline.iter().enumerate().map(|(i, s)| {
                     let h = summarize(&s.hist);
-                    serde_json::json!({"elapsed_s": i + 1, "span_s": r.span_of_second(i), "ok": s.ok, "errors": s.failed, "p50_ms": h.p50, "p99_ms": h.p99, "max_ms": h.max})
+                    let mut sec = serde_json::json!({"elapsed_s": i + 1, "span_s": r.span_of_second(i), "ok": s.ok, "errors": s.failed, "p50_ms": h.p50, "p99_ms": h.p99, "max_ms": h.max});
+                    if let Some(n) = r.experiment.lag.get(i) {
+                        sec["lag"] = (*n).into();
+                    }
+                    let f = experiment::faults_in_second(r, i);
+                    if !f.is_empty() {
+                        sec["fault"] = f.into();
+                    }
+                    sec
                 }).collect::<Vec<_>>(),
-            })
+            });
+            if let Some(map) = row.as_object_mut() {
+                experiment::json(r, map);
+            }
+            row
         })
         .collect();
     let doc = serde_json::json!({

@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod console;
+pub mod experiment;
 pub mod files;
 pub mod table;
 pub mod verdict;
@@ -63,6 +64,8 @@ pub struct TestResult {
     pub client_lag: Option<Summary>,
     pub unanswered: u64,
     pub interrupted: bool,
+    /// A scenario's ledger and the faults scheduled into the run (empty for plain tests).
+    pub experiment: experiment::Experiment,
 }
 
 impl TestResult {
@@ -139,7 +142,7 @@ pub fn error_check(results: &[TestResult], max_rate: f64) -> Option<String> {
     const SHOWN: usize = 5;
     let failed: Vec<String> = results
         .iter()
-        .filter_map(|r| check_failure(r, max_rate))
+        .filter_map(|r| check_failure(r, max_rate).or_else(|| experiment::check(r)))
         .collect();
     if failed.is_empty() {
         return None;

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod procs;
+
 pub use rbench::deploy::{Deployment, SpawnSpec};
 use rbench::resp::Value;
 use rbench::resp::blocking::Client;

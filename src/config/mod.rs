@@ -16,6 +16,9 @@ use crate::profile::{self, At, Profile, TargetKind as ProfileKind};
 use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
 
+pub mod experiment;
+pub use experiment::{Scenario, StreamConf};
+
 pub const DEFAULT_REQUESTS: u64 = 100_000;
 pub const DEFAULT_CLIENTS: usize = 50;
 /// Cluster runs spread keys over every slot by default; a single key would load one master only.
@@ -128,6 +131,10 @@ pub struct Plan {
     pub flush: bool,
     /// A test whose failed requests exceed this share of its requests fails the run (exit 3).
     pub max_error_rate: f64,
+    /// Runs this experiment instead of the workload's tests.
+    pub scenario: Option<Scenario>,
+    /// Scheduled into every run (each target, each repeat), in time order.
+    pub faults: Vec<crate::fault::Fault>,
 }
 
 /// Reports a profile value's error at its file:line (a plain usage error without a profile).
@@ -173,6 +180,12 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         (None, Some(a)) => parse_error_rate(&a.value).map_err(|e| at(a.line, e))?,
         (None, None) => 0.0,
     };
+    let scenario = experiment::scenario(cli, d, &at)?;
+    if let Some(s) = &scenario {
+        experiment::check_scenario(cli, s, &workload)?;
+    }
+    let faults = experiment::faults(cli, prof.as_ref(), &at)?;
+    experiment::check_faults(&faults, &workload, scenario.as_ref(), &targets, &at)?;
     Ok(Plan {
         profile: cli
             .profile
@@ -187,6 +200,8 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         mode,
         flush: cli.flush,
         max_error_rate,
+        scenario,
+        faults: faults.into_iter().map(|(f, _)| f).collect(),
     })
 }
 

@@ -1,0 +1,191 @@
+//! Runs one phase of tests, or one scenario, against a prepared target, with the plan's faults
+//! carried out while it runs. With faults, the workload runs on a thread of its own and the faults
+//! on the calling thread: `restart` spawns a server, and a spawned server dies with the thread that
+//! started it (PDEATHSIG), so that thread must outlive the phase.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::config::{self, Plan, Scenario};
+use crate::fault::{self, Fault, FaultEnv, FaultOutcome};
+use crate::runner::{self, PhaseSpec};
+use crate::scenario;
+use crate::signals;
+use crate::target::Prepared;
+
+/// Copies a signal into `stop` while the returned task runs (abort it when done).
+fn forward_signals(stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if signals::flag().load(Ordering::SeqCst) {
+                stop.store(true, Ordering::SeqCst);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+/// Runs one phase on `prepared`, with a stopping signal forwarded into its stop flag and the
+/// cluster map refreshed while it runs.
+pub fn execute_phase(
+    rt: &tokio::runtime::Runtime,
+    prepared: &Prepared,
+    spec: &PhaseSpec<'_>,
+    progress: &mut dyn runner::Progress,
+) -> Result<runner::PhaseResult, runner::RunError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    rt.block_on(async {
+        let watcher = forward_signals(stop.clone());
+        let refresher = prepared.start_refresher();
+        let r = runner::run_phase(
+            spec,
+            prepared.route.clone(),
+            &prepared.auth,
+            &prepared.dial,
+            stop,
+            progress,
+        )
+        .await;
+        watcher.abort();
+        if let Some((h, s)) = refresher {
+            s.store(true, Ordering::SeqCst);
+            h.abort();
+        }
+        r
+    })
+}
+
+/// The scenario the plan asks for, shaped for `prepared` (a cluster gets a stream per master).
+pub fn scenario_spec(plan: &Plan, prepared: &Prepared, seed: u64) -> Option<scenario::Scenario> {
+    let w = &plan.workload;
+    Some(match plan.scenario.as_ref()? {
+        Scenario::Stream(c) => scenario::Scenario::Stream(scenario::StreamSpec {
+            producers: c.producers,
+            consumers: c.consumers,
+            entries: w.requests,
+            duration: w.duration,
+            rps: w.rps,
+            claim_idle: c.claim_idle,
+            crash_rate: c.crash_rate,
+            drain: c.drain,
+            streams: if prepared.is_cluster() {
+                prepared.masters.max(1)
+            } else {
+                1
+            },
+            count: 100,
+            block: Duration::from_millis(100),
+            data_size: w.sizes.max,
+            seed,
+        }),
+        Scenario::Consistency => scenario::Scenario::Consistency(scenario::ConsistencySpec {
+            writers: w.clients,
+            readers: w.clients,
+            keys: w.keyspace.unwrap_or(config::experiment::DEFAULT_COUNTERS),
+            ops: w.requests,
+            duration: w.duration,
+            rps: w.rps,
+            seed,
+        }),
+    })
+}
+
+/// Runs a scenario on `prepared`, measuring from `started` on.
+pub fn run_scenario(
+    rt: &tokio::runtime::Runtime,
+    prepared: &Prepared,
+    s: &scenario::Scenario,
+    started: Arc<OnceLock<Instant>>,
+) -> Result<scenario::Outcome, scenario::ScenarioError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    rt.block_on(async {
+        let watcher = forward_signals(stop.clone());
+        let refresher = prepared.start_refresher();
+        let env = scenario::Env {
+            route: prepared.route.clone(),
+            auth: prepared.auth.clone(),
+            dial: prepared.dial.clone(),
+            stop,
+            retry_window: config::RETRY_WINDOW,
+            started,
+        };
+        let r = scenario::run(s, &env).await;
+        watcher.abort();
+        if let Some((h, s)) = refresher {
+            s.store(true, Ordering::SeqCst);
+            h.abort();
+        }
+        r
+    })
+}
+
+/// What the workload thread writes, passed to the caller's output while the faults run.
+struct ChannelWriter(mpsc::Sender<Vec<u8>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(buf.to_vec());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sets the flag when dropped: the fault schedule ends with the workload, even one that panicked.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Runs `work` on `prepared` while `faults` are carried out on it. `work` gets the output to write
+/// live lines to; `started` is set by the workload when its measurement starts, and the faults'
+/// times count from it.
+pub fn with_faults<T: Send>(
+    faults: &[Fault],
+    prepared: &mut Prepared,
+    started: &OnceLock<Instant>,
+    out: &mut dyn Write,
+    work: impl FnOnce(&Prepared, &mut dyn Write) -> T + Send,
+) -> (T, Vec<FaultOutcome>) {
+    if faults.is_empty() {
+        return (work(prepared, out), Vec::new());
+    }
+    let mut deployment = prepared.spawned.take();
+    let env = FaultEnv {
+        deployment: deployment.as_mut(),
+        route: prepared.route.clone(),
+        auth: prepared.auth.clone(),
+        dial: prepared.dial.clone(),
+    };
+    let done = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let shared: &Prepared = prepared;
+    let (value, outcomes) = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            let _done = SetOnDrop(&done);
+            work(shared, &mut ChannelWriter(tx))
+        });
+        let mut pass_on = || {
+            for bytes in rx.try_iter() {
+                let _ = out.write_all(&bytes);
+            }
+        };
+        let outcomes = fault::run_schedule(faults, env, started, &done, &mut pass_on);
+        let value = h.join();
+        pass_on();
+        (value, outcomes)
+    });
+    prepared.spawned = deployment;
+    match value {
+        Ok(v) => (v, outcomes),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
