@@ -213,7 +213,8 @@ fn stream_scenario_reports_its_ledger_in_every_output() {
 fn stream_without_crashes_reclaims_nothing_and_duplicates_nothing() {
     let _l = load_lock();
     let dep = spawn_standalone(&[]);
-    let json = TempDir::new("stream-calm").join("r.json");
+    let dir = TempDir::new("stream-calm");
+    let json = dir.join("r.json");
     let out = run_rbench(&args_for(
         &dep,
         &[
@@ -251,7 +252,8 @@ fn stream_without_crashes_reclaims_nothing_and_duplicates_nothing() {
 fn stream_on_a_cluster_accounts_for_every_entry_across_a_master_kill() {
     let _l = load_lock();
     let tmp = TempDir::new("stream-kill-tmp");
-    let json = TempDir::new("stream-kill").join("r.json");
+    let dir = TempDir::new("stream-kill");
+    let json = dir.join("r.json");
     let out = run_in(
         &tmp,
         &strings(&[
