@@ -304,16 +304,6 @@ struct Shape<'a> {
     interrupted: bool,
 }
 
-/// How many clients play `role` in the scenario: producers or consumers, writers or readers.
-fn scenario_clients(spec: &scenario::Scenario, role: &str) -> usize {
-    match spec {
-        scenario::Scenario::Stream(s) if role == "XADD" => s.producers,
-        scenario::Scenario::Stream(s) => s.consumers,
-        scenario::Scenario::Consistency(c) if role == "INCR" => c.writers,
-        scenario::Scenario::Consistency(c) => c.readers,
-    }
-}
-
 /// A result row of one command (or scenario role) measured on `prepared`.
 fn row(prepared: &target::Prepared, s: &Shape<'_>, name: &str, st: &stats::OpStats) -> TestResult {
     let w = s.w;
@@ -606,28 +596,16 @@ impl Session<'_> {
             .rows
             .iter()
             .enumerate()
-            .filter(|(i, (_, st))| *i == 0 || st.requests() > 0)
-            .map(|(_, r)| r)
-            .map(|(role, st)| TestResult {
-                clients: scenario_clients(spec, role),
-                connections: scenario_clients(spec, role) * prepared.masters.max(1),
+            .filter(|(i, r)| *i == 0 || r.stats.requests() > 0)
+            .map(|(_, r)| TestResult {
+                clients: r.clients,
+                connections: r.clients * prepared.masters.max(1),
                 threads: 1,
-                ..row(prepared, &shape, &format!("{name} {role}"), st)
+                ..row(prepared, &shape, &format!("{name} {}", r.command), &r.stats)
             })
             .collect();
         if let Some(first) = rows.first_mut() {
-            first.experiment = report::experiment::Experiment {
-                stream: match &o.report {
-                    scenario::Report::Stream(s) => Some(s.clone()),
-                    _ => None,
-                },
-                consistency: match &o.report {
-                    scenario::Report::Consistency(c) => Some(c.clone()),
-                    _ => None,
-                },
-                faults: Vec::new(),
-                lag: o.lag.clone(),
-            };
+            first.experiment = report::experiment::Experiment::of_scenario(&o.report, &o.lag);
         }
         rows
     }

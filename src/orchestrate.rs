@@ -29,27 +29,18 @@ fn forward_signals(stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Runs one phase on `prepared`, with a stopping signal forwarded into its stop flag and the
-/// cluster map refreshed while it runs.
-pub fn execute_phase(
+/// Runs `work` (which stops when `stop` is set) on `rt`, with a stopping signal forwarded into
+/// `stop` and the cluster map of `prepared` refreshed while it runs.
+fn watched<T>(
     rt: &tokio::runtime::Runtime,
     prepared: &Prepared,
-    spec: &PhaseSpec<'_>,
-    progress: &mut dyn runner::Progress,
-) -> Result<runner::PhaseResult, runner::RunError> {
-    let stop = Arc::new(AtomicBool::new(false));
+    stop: Arc<AtomicBool>,
+    work: impl std::future::Future<Output = T>,
+) -> T {
     rt.block_on(async {
-        let watcher = forward_signals(stop.clone());
+        let watcher = forward_signals(stop);
         let refresher = prepared.start_refresher();
-        let r = runner::run_phase(
-            spec,
-            prepared.route.clone(),
-            &prepared.auth,
-            &prepared.dial,
-            stop,
-            progress,
-        )
-        .await;
+        let r = work.await;
         watcher.abort();
         if let Some((h, s)) = refresher {
             s.store(true, Ordering::SeqCst);
@@ -57,6 +48,25 @@ pub fn execute_phase(
         }
         r
     })
+}
+
+/// Runs one phase on `prepared`.
+pub fn execute_phase(
+    rt: &tokio::runtime::Runtime,
+    prepared: &Prepared,
+    spec: &PhaseSpec<'_>,
+    progress: &mut dyn runner::Progress,
+) -> Result<runner::PhaseResult, runner::RunError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let work = runner::run_phase(
+        spec,
+        prepared.route.clone(),
+        &prepared.auth,
+        &prepared.dial,
+        stop.clone(),
+        progress,
+    );
+    watched(rt, prepared, stop, work)
 }
 
 /// The scenario the plan asks for, shaped for `prepared` (a cluster gets a stream per master).
@@ -101,26 +111,15 @@ pub fn run_scenario(
     s: &scenario::Scenario,
     started: Arc<OnceLock<Instant>>,
 ) -> Result<scenario::Outcome, scenario::ScenarioError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    rt.block_on(async {
-        let watcher = forward_signals(stop.clone());
-        let refresher = prepared.start_refresher();
-        let env = scenario::Env {
-            route: prepared.route.clone(),
-            auth: prepared.auth.clone(),
-            dial: prepared.dial.clone(),
-            stop,
-            retry_window: config::RETRY_WINDOW,
-            started,
-        };
-        let r = scenario::run(s, &env).await;
-        watcher.abort();
-        if let Some((h, s)) = refresher {
-            s.store(true, Ordering::SeqCst);
-            h.abort();
-        }
-        r
-    })
+    let env = scenario::Env {
+        route: prepared.route.clone(),
+        auth: prepared.auth.clone(),
+        dial: prepared.dial.clone(),
+        stop: Arc::new(AtomicBool::new(false)),
+        retry_window: config::RETRY_WINDOW,
+        started,
+    };
+    watched(rt, prepared, env.stop.clone(), scenario::run(s, &env))
 }
 
 /// What the workload thread writes, passed to the caller's output while the faults run.

@@ -483,7 +483,8 @@ impl Parser<'_> {
         self.err(line_of(self.text.as_bytes(), span.start), msg)
     }
 
-    fn defaults(&self, d: RawDefaults) -> Result<Defaults, ProfileError> {
+    /// What the [defaults] table may not hold: both tests and mix, empty lists, zero counts.
+    fn check_defaults(&self, d: &RawDefaults) -> Result<(), ProfileError> {
         if let (Some(t), Some(m)) = (&d.tests, &d.mix) {
             let (tl, ml) = (self.line(t), self.line(m));
             let (line, other, other_line) = if ml >= tl {
@@ -527,6 +528,11 @@ impl Parser<'_> {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn defaults(&self, d: RawDefaults) -> Result<Defaults, ProfileError> {
+        self.check_defaults(&d)?;
         Ok(Defaults {
             tests: d.tests.map(|s| self.at(s)),
             mix: d.mix.map(|s| self.at(s)),

@@ -669,29 +669,30 @@ impl Deployment {
     /// Stops node `index` with SIGSTOP: it keeps its connections but answers nothing (and
     /// gossips nothing) until [`Deployment::resume_node`]. Shutdown continues it first.
     pub fn pause_node(&mut self, index: usize) -> Result<(), DeployError> {
-        let proc = self.running_proc(index)?;
-        if !proc.child.signal(libc::SIGSTOP) {
-            return Err(DeployError::Signal {
-                index,
-                addr: proc.addr(),
-                signal: "SIGSTOP",
-            });
-        }
-        proc.paused = true;
-        Ok(())
+        self.stop_or_continue(index, true)
     }
 
     /// Continues node `index` with SIGCONT (harmless when it was not paused).
     pub fn resume_node(&mut self, index: usize) -> Result<(), DeployError> {
+        self.stop_or_continue(index, false)
+    }
+
+    /// SIGSTOP (`pause`) or SIGCONT a running node, remembering which it is now.
+    fn stop_or_continue(&mut self, index: usize, pause: bool) -> Result<(), DeployError> {
+        let (sig, signal) = if pause {
+            (libc::SIGSTOP, "SIGSTOP")
+        } else {
+            (libc::SIGCONT, "SIGCONT")
+        };
         let proc = self.running_proc(index)?;
-        if !proc.child.signal(libc::SIGCONT) {
+        if !proc.child.signal(sig) {
             return Err(DeployError::Signal {
                 index,
                 addr: proc.addr(),
-                signal: "SIGCONT",
+                signal,
             });
         }
-        proc.paused = false;
+        proc.paused = pause;
         Ok(())
     }
 

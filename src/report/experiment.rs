@@ -4,7 +4,7 @@
 
 use crate::fault::FaultOutcome;
 use crate::resp::ErrorClass;
-use crate::scenario::{ConsistencyReport, StreamReport};
+use crate::scenario::{ConsistencyReport, Report, StreamReport};
 use crate::stats::Second;
 
 use super::TestResult;
@@ -19,6 +19,22 @@ pub struct Experiment {
     pub faults: Vec<FaultRow>,
     /// Stream: per second of the run, entries produced and not yet acked.
     pub lag: Vec<u64>,
+}
+
+impl Experiment {
+    /// A scenario's ledger and lag, as its headline row carries them (faults are attached later).
+    pub fn of_scenario(report: &Report, lag: &[u64]) -> Experiment {
+        let (stream, consistency) = match report {
+            Report::Stream(s) => (Some(s.clone()), None),
+            Report::Consistency(c) => (None, Some(c.clone())),
+        };
+        Experiment {
+            stream,
+            consistency,
+            faults: Vec::new(),
+            lag: lag.to_vec(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 
 use super::client::{Client, Tally};
 use super::pace::{Bounds, Pace};
-use super::{ConsistencyReport, ConsistencySpec, Env, Outcome, Report, ScenarioError};
+use super::{ConsistencyReport, ConsistencySpec, Env, Outcome, Report, Role, ScenarioError};
 use crate::resp::Value;
 use crate::stats::{self, Recorder};
 use crate::workload::generator::Rng;
@@ -91,8 +91,16 @@ pub async fn run(spec: &ConsistencySpec, env: &Env) -> Result<Outcome, ScenarioE
     let ops = stats::merge_all(&recs, 2);
     Ok(Outcome {
         rows: vec![
-            ("INCR".into(), ops[WRITE].clone()),
-            ("GET".into(), ops[READ].clone()),
+            Role {
+                command: "INCR",
+                clients: spec.writers,
+                stats: ops[WRITE].clone(),
+            },
+            Role {
+                command: "GET",
+                clients: spec.readers,
+                stats: ops[READ].clone(),
+            },
         ],
         report: Report::Consistency(ledger(&sh, &finals)),
         lag: Vec::new(),

@@ -132,10 +132,19 @@ pub enum Report {
     Consistency(ConsistencyReport),
 }
 
+/// One role of a scenario (producers, consumers; writers, readers) and what it measured.
+pub struct Role {
+    /// The command that names the role's row (XADD, XREADGROUP; INCR, GET).
+    pub command: &'static str,
+    /// How many clients played it.
+    pub clients: usize,
+    pub stats: OpStats,
+}
+
 /// What a scenario measured.
 pub struct Outcome {
-    /// One row per role, headline first: (command, stats).
-    pub rows: Vec<(String, OpStats)>,
+    /// One row per role, headline first.
+    pub rows: Vec<Role>,
     pub report: Report,
     /// Entries produced but not yet acked, per second (stream only).
     pub lag: Vec<u64>,

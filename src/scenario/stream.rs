@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 
 use super::client::{Client, Tally};
 use super::pace::{Bounds, Pace};
-use super::{Env, Outcome, Report, ScenarioError, StreamReport, StreamSpec};
+use super::{Env, Outcome, Report, Role, ScenarioError, StreamReport, StreamSpec};
 use crate::cluster::Route;
 use crate::cluster::slot::slot_of;
 use crate::resp::{ErrorClass, Value};
@@ -133,8 +133,16 @@ pub async fn run(spec: &StreamSpec, env: &Env) -> Result<Outcome, ScenarioError>
     let ledger = sh.ledger();
     Ok(Outcome {
         rows: vec![
-            ("XADD".into(), ops[PRODUCE].clone()),
-            ("XREADGROUP".into(), ops[CONSUME].clone()),
+            Role {
+                command: "XADD",
+                clients: spec.producers,
+                stats: ops[PRODUCE].clone(),
+            },
+            Role {
+                command: "XREADGROUP",
+                clients: spec.consumers,
+                stats: ops[CONSUME].clone(),
+            },
         ],
         report: Report::Stream(report),
         lag,
