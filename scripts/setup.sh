@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what rbench's main job and tests need when it is missing: redis-server and redis-cli
-# (Debian/Ubuntu packages redis-server, redis-tools) and PyYAML for the offline compose check.
+# (Debian/Ubuntu packages redis-server, redis-tools), PyYAML for the offline compose check, and
+# Chromium for the HTML report's browser test.
 set -euo pipefail
 
 as_root() {
@@ -24,6 +25,17 @@ if ! python3 -c 'import yaml' >/dev/null 2>&1; then
     echo "setup: installing PyYAML (compose file checks)" >&2
     python3 -m pip install -q pyyaml 2>/dev/null \
         || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null
+fi
+
+# The report test renders the HTML report in a real browser (headless, no network).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing chromium (the HTML report's browser test)" >&2
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "setup: chromium not found: the browser test will be skipped outside CI" >&2
+    fi
 fi
 
 command -v cargo >/dev/null 2>&1 || {

@@ -15,7 +15,8 @@ use clap::{ArgAction, Args, Parser};
     // `-n -1` is a bad value for -n, not an unknown flag `-1`.
     allow_negative_numbers = true,
     after_help = "Subcommands:\n  rbench compare BASELINE.csv CANDIDATE.csv [--max-drop 5%] [--max-p99-rise 10%]\n  \
-                  rbench nightly -c PROFILE [--out DIR] [--nights 5] [--accept] [--max-drop 5%] [--max-p99-rise 10%]\n\n\
+                  rbench nightly -c PROFILE [--out DIR] [--nights 5] [--accept] [--max-drop 5%] [--max-p99-rise 10%]\n  \
+                  rbench report DIR [--run RUN_ID] [--compare BASELINE_RUN CANDIDATE_RUN]\n\n\
                   Custom command: rbench [options] SET mykey:__rand_int__ __data__\n  \
                   placeholders: __rand_int__ (the drawn key), __rand_1st__ .. __rand_9th__ (keys of their own), __data__ (the value)"
 )]
@@ -371,12 +372,36 @@ pub struct NightlyCli {
     pub thresholds: Thresholds,
 }
 
+/// `rbench report DIR`: the HTML report and Markdown table of a saved run, or two runs side by side.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "rbench report",
+    disable_help_flag = true,
+    about = "Render a saved run of a results folder as report-<run>.html and table-<run>.md, or two runs side by side",
+    after_help = "Exit: 0 written, 1 a file could not be written, 2 unusable input (no results, unknown run, bad HDR file)."
+)]
+pub struct ReportCli {
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Results folder (the --out of the runs): runs.csv, timeline-*.csv, hdr/
+    pub dir: PathBuf,
+    /// The run to render [default: the newest in the folder]
+    #[arg(long = "run", conflicts_with = "compare")]
+    pub run: Option<String>,
+    /// Render two runs side by side with the `rbench compare` verdict of the second against the first
+    #[arg(long = "compare", num_args = 2, value_names = ["BASELINE_RUN", "CANDIDATE_RUN"])]
+    pub compare: Option<Vec<String>>,
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
 /// What the process was asked to do.
 #[derive(Debug, Clone)]
 pub enum Command {
     Bench(Box<Cli>),
     Compare(CompareCli),
     Nightly(NightlyCli),
+    Report(ReportCli),
 }
 
 /// A whole number, with a message that says so (clap's own names Rust's parse error).
@@ -406,6 +431,7 @@ where
     match args.get(1).and_then(|a| a.to_str()) {
         Some("compare") => return CompareCli::try_parse_from(sub("compare")).map(Command::Compare),
         Some("nightly") => return NightlyCli::try_parse_from(sub("nightly")).map(Command::Nightly),
+        Some("report") => return ReportCli::try_parse_from(sub("report")).map(Command::Report),
         _ => {}
     }
     Cli::try_parse_from(resp3_flag(args)).map(|c| Command::Bench(Box::new(c)))

@@ -13,6 +13,7 @@ pub mod net;
 pub mod nightly;
 pub mod orchestrate;
 pub mod profile;
+pub mod render;
 pub mod report;
 pub mod resp;
 pub mod runner;
@@ -99,6 +100,7 @@ where
     match cmd {
         cli::Command::Compare(c) => compare(&c, out, err),
         cli::Command::Nightly(c) => nightly::run(&c, out, err),
+        cli::Command::Report(c) => render::run(&c, out, err),
         cli::Command::Bench(c) => bench(&c, out, err),
     }
 }
@@ -114,9 +116,20 @@ fn with_target(name: &str, e: &dyn std::fmt::Display) -> String {
     }
 }
 
+/// clap's message as one line: its first line, with the list that follows when it ends in a colon
+/// ("the following required arguments were not provided: <DIR>").
 fn first_line(s: &str) -> String {
-    let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    line.trim().trim_start_matches("error: ").to_string()
+    let mut lines = s.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut line = lines
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_string();
+    if line.ends_with(':') {
+        let items: Vec<&str> = lines.take_while(|l| !l.starts_with("Usage:")).collect();
+        line = format!("{line} {}", items.join(" "));
+    }
+    line
 }
 
 fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -266,8 +279,10 @@ fn run_meta(plan: &Plan) -> RunMeta {
     RunMeta {
         run_id: format!("{compact}-{:04x}", std::process::id() & 0xffff),
         timestamp: ts,
-        version: env!("CARGO_PKG_VERSION"),
-        git_rev: option_env!("RBENCH_GIT_REV").unwrap_or("unknown"),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_rev: option_env!("RBENCH_GIT_REV")
+            .unwrap_or("unknown")
+            .to_string(),
         profile: plan.profile.clone(),
     }
 }
@@ -311,6 +326,7 @@ fn row(prepared: &target::Prepared, s: &Shape<'_>, name: &str, st: &stats::OpSta
         target: prepared.name.clone(),
         deployment: prepared.deployment.clone(),
         persistence: prepared.persistence.clone(),
+        server_version: prepared.server_version.clone(),
         masters: prepared.masters,
         test: name.to_string(),
         mix: false,
@@ -506,7 +522,8 @@ impl Session<'_> {
             &mut *self.out,
             |p, out| {
                 let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
-                let mut progress = console::ConsoleProgress::new(label, w.requests, live);
+                let mut progress =
+                    console::ConsoleProgress::new(label, w.requests, w.duration, live);
                 let res = execute_phase(rt, p, &spec, &mut progress);
                 progress.finish();
                 res
@@ -737,10 +754,13 @@ impl Session<'_> {
         {
             let _ = writeln!(self.err, "rbench: {e}");
         }
-        if o.run_files
-            && let Err(e) = files::write_run_files(dir, &self.meta, &self.results)
-        {
+        if !o.run_files {
+            return;
+        }
+        if let Err(e) = files::write_run_files(dir, &self.meta, &self.results) {
             let _ = writeln!(self.err, "rbench: {e}");
+        } else if let Err(e) = render::write_run(dir, &self.meta.run_id) {
+            let _ = writeln!(self.err, "rbench: the HTML report: {e}");
         }
     }
 
@@ -752,7 +772,7 @@ impl Session<'_> {
             if let Some(dir) = o.out_dir.as_ref().filter(|_| o.run_files) {
                 let _ = writeln!(
                     self.out,
-                    "results: {}, timeline-{id}.csv, table-{id}.md in {}",
+                    "results: {}, timeline-{id}.csv, table-{id}.md, report-{id}.html in {}",
                     o.long_csv,
                     dir.display(),
                     id = self.meta.run_id

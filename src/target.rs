@@ -37,6 +37,8 @@ pub struct Prepared {
     pub dial: Dialer,
     pub deployment: String,
     pub persistence: String,
+    /// `redis 7.0.15`, `valkey 8.0.1`, or `unknown` when INFO is not allowed.
+    pub server_version: String,
     pub masters: usize,
     pub warnings: Vec<String>,
     pub spawned: Option<Deployment>,
@@ -117,6 +119,7 @@ pub fn prepare(
                 "{a} is a Redis Cluster node: pass --cluster so keys are routed by slot (without it, keys owned by other nodes fail with MOVED)"
             ));
         }
+        let server_version = server_version(&mut conn).await;
         raise_nofile_limit(w.clients * masters)?;
         Ok::<Prepared, TargetError>(Prepared {
             name: t.name.clone(),
@@ -129,6 +132,7 @@ pub fn prepare(
             auth: t.auth.clone(),
             dial: dial.clone(),
             persistence: persistence(&config),
+            server_version,
             masters,
             warnings,
             spawned,
@@ -272,6 +276,32 @@ fn read_pairs(reply: &Value, out: &mut HashMap<String, String>) {
     }
 }
 
+/// The server's name and version from `INFO server`, for the report's run parameters; a server
+/// that refuses INFO (a least-privilege user) is `unknown`, never a failure.
+async fn server_version(conn: &mut Conn) -> String {
+    let Ok(reply) = conn.setup_request(&[b"INFO", b"server"]).await else {
+        return "unknown".into();
+    };
+    let text = reply
+        .as_bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    version_of_info(&text)
+}
+
+fn version_of_info(text: &str) -> String {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    };
+    match (field("valkey_version"), field("redis_version")) {
+        (Some(v), _) => format!("valkey {v}"),
+        (None, Some(v)) => format!("redis {v}"),
+        (None, None) => "unknown".into(),
+    }
+}
+
 /// `none`, `rdb`, `aof-everysec`, `aof-always`, `aof-no`, or `unknown` when CONFIG is not allowed.
 fn persistence(config: &HashMap<String, String>) -> String {
     match config.get("appendonly").map(String::as_str) {
@@ -313,4 +343,18 @@ pub fn raise_nofile_limit(connections: usize) -> Result<(), TargetError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_of_info;
+
+    #[test]
+    fn names_the_server_and_its_version() {
+        let redis = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:0\r\n";
+        assert_eq!(version_of_info(redis), "redis 7.0.15");
+        let valkey = "# Server\r\nredis_version:7.2.4\r\nvalkey_version:8.0.1\r\n";
+        assert_eq!(version_of_info(valkey), "valkey 8.0.1");
+        assert_eq!(version_of_info("-ERR no"), "unknown");
+    }
 }

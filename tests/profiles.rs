@@ -459,7 +459,7 @@ fn repeat_keeps_every_row_and_the_table_shows_medians() {
     let md = std::fs::read_to_string(out.join(&format!("table-{run_id}.md"))).expect("table file");
     let cells = table_cells(&md);
     assert_eq!(cells.len(), 4, "{md}");
-    assert_eq!(cells[0], ["test", "solo TPS", "p50 ms"], "{md}");
+    assert_eq!(cells[0], ["test", "solo TPS", "±", "p50 ms", "±"], "{md}");
     assert!(md.contains("median of 3 runs"), "{md}");
     for (row, test) in cells[2..].iter().zip(["SET", "GET"]) {
         let rows = csv.rows_for_test(test);
@@ -481,10 +481,19 @@ fn repeat_keeps_every_row_and_the_table_shows_medians() {
             "{test}: table TPS is not the median of {rps:?}"
         );
         assert_eq!(
-            row[2],
+            row[3],
             format!("{:.3}", median3(p50.clone())),
             "{test}: table p50 is not the median of {p50:?}"
         );
+        // The spread beside each median: half the range of the runs, over the median.
+        let half_range = |v: &[f64]| {
+            let (lo, hi) = v
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
+            50.0 * (hi - lo) / median3(v.to_vec())
+        };
+        assert_eq!(row[2], format!("±{:.1}%", half_range(&rps)), "{md}");
+        assert_eq!(row[4], format!("±{:.1}%", half_range(&p50)), "{md}");
     }
     // The console shows the same table.
     assert!(

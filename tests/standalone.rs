@@ -652,7 +652,7 @@ fn results_files_append_and_have_every_column() {
         let timeline = Csv::read(&out.join(&format!("timeline-{run_id}.csv")));
         assert_eq!(
             timeline.text.lines().next().unwrap(),
-            "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s"
+            "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,repeat"
         );
         assert!(!timeline.rows.is_empty(), "{}", timeline.text);
         // A test of 1000 requests lasts a fraction of a second: its one row says how much.

@@ -166,24 +166,44 @@ pub struct ConsoleProgress<'a> {
     bar: Option<ProgressBar>,
     live: Option<&'a mut dyn Write>,
     label: String,
+    requests: Option<u64>,
+    duration: Option<Duration>,
 }
 
+/// Bar positions are thousandths of the run, whichever bound (requests or time) ends it first.
+const BAR_LEN: u64 = 1000;
+
 impl<'a> ConsoleProgress<'a> {
-    pub fn new(label: String, total: Option<u64>, live: Option<&'a mut dyn Write>) -> Self {
+    pub fn new(
+        label: String,
+        requests: Option<u64>,
+        duration: Option<Duration>,
+        live: Option<&'a mut dyn Write>,
+    ) -> Self {
+        let bounded = requests.is_some() || duration.is_some();
         let bar = std::io::stderr().is_terminal().then(|| {
-            let b = match total {
-                Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            let (len, template) = if bounded {
+                (
+                    Some(BAR_LEN),
+                    "{prefix} [{elapsed_precise}] {wide_bar} {msg}",
+                )
+            } else {
+                (None, "{prefix} [{elapsed_precise}] {spinner} {msg}")
             };
-            let style = ProgressStyle::with_template(
-                "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let b = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
             b.set_style(style);
-            b.set_message(label.clone());
+            b.set_prefix(label.clone());
             b
         });
-        ConsoleProgress { bar, live, label }
+        ConsoleProgress {
+            bar,
+            live,
+            label,
+            requests,
+            duration,
+        }
     }
 
     pub fn finish(self) {
@@ -193,10 +213,40 @@ impl<'a> ConsoleProgress<'a> {
     }
 }
 
+/// The bar's position (of `BAR_LEN`) and its message: requests against `-n`, seconds against
+/// `--duration`, and the rate so far rounded as the `-q` lines round it.
+pub fn bar_state(
+    done: u64,
+    requests: Option<u64>,
+    duration: Option<Duration>,
+    elapsed: Duration,
+) -> (u64, String) {
+    let by_requests = requests.map(|n| done as f64 / n.max(1) as f64);
+    let by_time = duration.map(|d| elapsed.as_secs_f64() / d.as_secs_f64().max(1e-9));
+    let frac = by_requests.into_iter().chain(by_time).fold(0.0, f64::max);
+    let pos = (frac.clamp(0.0, 1.0) * BAR_LEN as f64) as u64;
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    let count = match requests {
+        Some(n) => format!("{done}/{n} requests"),
+        None => format!("{done} requests"),
+    };
+    let msg = match duration {
+        Some(d) => format!(
+            "{}s/{}s, {count}, {rate:.2} rps",
+            elapsed.as_secs(),
+            d.as_secs_f64().ceil() as u64
+        ),
+        None => format!("{count}, {rate:.2} rps"),
+    };
+    (pos, msg)
+}
+
 impl Progress for ConsoleProgress<'_> {
-    fn tick(&mut self, completed: u64, _total: Option<u64>, _elapsed: Duration) {
+    fn tick(&mut self, completed: u64, _total: Option<u64>, elapsed: Duration) {
         if let Some(b) = &self.bar {
-            b.set_position(completed);
+            let (pos, msg) = bar_state(completed, self.requests, self.duration, elapsed);
+            b.set_position(pos);
+            b.set_message(msg);
         }
     }
 
@@ -235,5 +285,28 @@ impl Progress for ConsoleProgress<'_> {
                 let _ = writeln!(out, "{line}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_fills_against_the_bound_that_ends_the_run() {
+        let s = Duration::from_secs;
+        // -n: requests done against the total.
+        let (pos, msg) = bar_state(250, Some(1000), None, s(2));
+        assert_eq!(pos, 250);
+        assert_eq!(msg, "250/1000 requests, 125.00 rps");
+        // --duration: elapsed time against the duration, however many requests went.
+        let (pos, msg) = bar_state(419_711, None, Some(s(10)), Duration::from_millis(3_042));
+        assert_eq!(pos, 304);
+        assert_eq!(msg, "3s/10s, 419711 requests, 137972.06 rps");
+        // Both: whichever ends the run first.
+        assert_eq!(bar_state(900, Some(1000), Some(s(10)), s(1)).0, 900);
+        assert_eq!(bar_state(100, Some(1000), Some(s(10)), s(8)).0, 800);
+        // Never past the end.
+        assert_eq!(bar_state(5000, Some(1000), None, s(1)).0, BAR_LEN);
     }
 }

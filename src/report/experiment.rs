@@ -37,7 +37,7 @@ impl Experiment {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FaultRow {
     pub at_s: f64,
     pub action: String,

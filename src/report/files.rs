@@ -44,7 +44,7 @@ pub const LONG_HEADER: [&str; 26] = [
     "p999_ms",
     "max_ms",
 ];
-pub const LONG_EXTRA: [&str; 9] = [
+pub const LONG_EXTRA: [&str; 10] = [
     "masters",
     "threads",
     "key_dist",
@@ -54,6 +54,7 @@ pub const LONG_EXTRA: [&str; 9] = [
     "p99_uncorrected_ms",
     "error_classes",
     "interrupted",
+    "server_version",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +85,8 @@ fn long_row(meta: &RunMeta, r: &TestResult) -> Vec<String> {
     vec![
         meta.timestamp.clone(),
         meta.run_id.clone(),
-        meta.version.to_string(),
-        meta.git_rev.to_string(),
+        meta.version.clone(),
+        meta.git_rev.clone(),
         meta.profile.clone(),
         r.target.clone(),
         r.deployment.clone(),
@@ -119,6 +120,7 @@ fn long_row(meta: &RunMeta, r: &TestResult) -> Vec<String> {
         r.latency_uncorrected.map(|u| f3(u.p99)).unwrap_or_default(),
         classes.join(" "),
         r.interrupted.to_string(),
+        r.server_version.clone(),
     ]
 }
 
@@ -203,7 +205,8 @@ pub fn timeline_csv(results: &[TestResult]) -> String {
     if faults {
         out.push_str(",fault");
     }
-    out.push('\n');
+    // Last, so the columns before keep their places: which repeat a row belongs to.
+    out.push_str(",repeat\n");
     for r in results {
         for (i, s) in r.timeline.iter().enumerate() {
             let (p50, p99, max) = if s.hist.is_empty() {
@@ -237,7 +240,7 @@ pub fn timeline_csv(results: &[TestResult]) -> String {
                 out.push(',');
                 out.push_str(&csv_field(&experiment::faults_in_second(r, i)));
             }
-            out.push('\n');
+            out.push_str(&format!(",{}\n", r.repeat));
         }
     }
     out
@@ -263,6 +266,16 @@ fn file_safe(s: &str) -> String {
         .collect()
 }
 
+/// The HDR files' name for a result, without the extension: `<run>-<target>-<test>-r<repeat>`.
+pub fn hdr_stem(run_id: &str, r: &TestResult) -> String {
+    format!(
+        "{run_id}-{}-{}-r{}",
+        file_safe(&r.target),
+        file_safe(&r.test),
+        r.repeat
+    )
+}
+
 /// Everything but the long CSV, rewritten after each result: timeline, table, HDR of the newest.
 pub fn write_run_files(
     dir: &Path,
@@ -283,13 +296,7 @@ pub fn write_run_files(
             .serialize(&r.hist, &mut bytes)
             .map_err(|e| std::io::Error::other(format!("{e:?}")))
             .map_err(werr(dir))?;
-        let name = format!(
-            "{}-{}-{}-r{}.hdr",
-            meta.run_id,
-            file_safe(&r.target),
-            file_safe(&r.test),
-            r.repeat
-        );
+        let name = format!("{}.hdr", hdr_stem(&meta.run_id, r));
         write_atomic(&dir.join("hdr").join(name), &bytes)?;
     }
     Ok(())
@@ -318,6 +325,7 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
                 .collect();
             let mut row = serde_json::json!({
                 "target": r.target, "deployment": r.deployment, "persistence": r.persistence,
+                "server_version": r.server_version,
                 "masters": r.masters, "test": r.test, "mix": r.mix, "clients": r.clients,
                 "connections": r.connections, "pipeline": r.pipeline, "threads": r.threads,
                 "data_size": r.data_size, "keyspace": r.keyspace, "key_dist": r.key_dist,

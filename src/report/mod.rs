@@ -6,6 +6,10 @@ pub mod compare;
 pub mod console;
 pub mod experiment;
 pub mod files;
+pub mod hlog;
+pub mod html;
+pub mod saved;
+pub mod svg;
 pub mod table;
 pub mod verdict;
 
@@ -19,8 +23,8 @@ use crate::stats::{Second, Summary, Words};
 pub struct RunMeta {
     pub timestamp: String,
     pub run_id: String,
-    pub version: &'static str,
-    pub git_rev: &'static str,
+    pub version: String,
+    pub git_rev: String,
     pub profile: String,
 }
 
@@ -30,6 +34,7 @@ pub struct TestResult {
     pub target: String,
     pub deployment: String,
     pub persistence: String,
+    pub server_version: String,
     pub masters: usize,
     pub test: String,
     pub mix: bool,

@@ -1,0 +1,543 @@
+//! The HTML report (`report-<run_id>.html`): one self-contained page (inline CSS and SVG, no
+//! scripts, nothing fetched) with the run's parameters, the configuration table with the spread of
+//! repeats, a latency percentile spectrum per test and a throughput timeline per target and test.
+//! Well-formed XML as well as HTML, so a strict parser can check it.
+
+use std::fmt::Write;
+
+use hdrhistogram::Histogram;
+
+use super::TestResult;
+use super::saved::SavedRun;
+use super::svg::{self, Frame, Svg, esc};
+use super::table::{self, Cell, ordered_unique};
+use crate::resp::ErrorClass;
+use crate::stats::ms;
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#111;background:#fff;margin:0}\
+main{max-width:1240px;margin:0 auto;padding:16px 20px 40px}\
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.4em 0 .5em;border-bottom:1px solid #999}\
+h3{font-size:1em;margin:.8em 0 .3em}\
+table{border-collapse:collapse;margin:.4em 0}th,td{border:1px solid #999;padding:3px 8px}\
+th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+td.best{font-weight:bold;background:#e8e8e8}small{color:#444}\
+.grid{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:14px}\
+.cols{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:24px}\
+figure{margin:0}figcaption{font-size:.9em;margin:.2em 0}\
+pre{background:#f4f4f4;padding:8px;overflow-x:auto;font-size:.85em}\
+.note{font-size:.9em;color:#333}";
+
+/// The page for one run.
+pub fn run_page(run: &SavedRun) -> String {
+    let title = format!("rbench report: run {}", run.meta.run_id);
+    let mut s = head(&title);
+    let _ = write!(s, "<h1>{}</h1>", esc(&title));
+    s.push_str(&body(run, "r"));
+    s.push_str(FOOT);
+    s
+}
+
+/// Two runs side by side, with `rbench compare`'s verdict of B against A on top.
+pub fn compare_page(a: &SavedRun, b: &SavedRun, verdict: &str) -> String {
+    let title = format!(
+        "rbench report: run {} against run {}",
+        b.meta.run_id, a.meta.run_id
+    );
+    let mut s = head(&title);
+    let _ = write!(s, "<h1>{}</h1>", esc(&title));
+    let _ = write!(
+        s,
+        "<h2>Verdict (rbench compare, baseline {} and candidate {})</h2><pre>{}</pre><div class=\"cols\">",
+        esc(&a.meta.run_id),
+        esc(&b.meta.run_id),
+        esc(verdict)
+    );
+    for (run, tag) in [(a, "a"), (b, "b")] {
+        let _ = write!(
+            s,
+            "<div><h2>Run {}</h2>{}</div>",
+            esc(&run.meta.run_id),
+            body(run, tag)
+        );
+    }
+    s.push_str("</div>");
+    s.push_str(FOOT);
+    s
+}
+
+const FOOT: &str = "</main></body></html>\n";
+
+fn head(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\
+         <title>{}</title><style>{STYLE}</style></head><body>{}<main>",
+        esc(title),
+        svg::pattern_defs()
+    )
+}
+
+/// The sections of one run; `tag` keeps element ids apart when two runs share a page.
+fn body(run: &SavedRun, tag: &str) -> String {
+    let r = &run.results;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<section id=\"{tag}-parameters\"><h2>Run parameters</h2>"
+    );
+    s.push_str(&parameters(run));
+    let _ = write!(
+        s,
+        "</section><section id=\"{tag}-table\"><h2>Configurations</h2>"
+    );
+    s.push_str(&config_table(r));
+    let _ = write!(
+        s,
+        "</section><section id=\"{tag}-spectrum\"><h2>Latency by percentile</h2>"
+    );
+    s.push_str(&spectra(r));
+    let _ = write!(
+        s,
+        "</section><section id=\"{tag}-timeline\"><h2>Throughput per second</h2>"
+    );
+    s.push_str(&timelines(r));
+    s.push_str("</section>");
+    s
+}
+
+/// Distinct values of one field over the results, in order of appearance.
+fn values(results: &[TestResult], f: impl Fn(&TestResult) -> String) -> String {
+    let all: Vec<String> = results.iter().map(f).collect();
+    let unique = ordered_unique(all.iter().map(String::as_str));
+    if unique.is_empty() {
+        "-".into()
+    } else {
+        unique.join(", ")
+    }
+}
+
+fn parameters(run: &SavedRun) -> String {
+    let m = &run.meta;
+    let r = &run.results;
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("run", m.run_id.clone()),
+        ("date", m.timestamp.clone()),
+        ("profile", or_dash(&m.profile)),
+        ("rbench", format!("{} (git {})", m.version, m.git_rev)),
+        ("targets", values(r, describe_target)),
+        ("tests", values(r, |r| r.test.clone())),
+        ("clients", values(r, |r| r.clients.to_string())),
+        ("pipeline", values(r, |r| r.pipeline.to_string())),
+        ("threads", values(r, |r| r.threads.to_string())),
+        ("value size (bytes)", values(r, |r| r.data_size.clone())),
+        (
+            "keyspace",
+            values(r, |r| format!("{} ({})", r.keyspace, r.key_dist)),
+        ),
+        ("requests per test", values(r, |r| r.requests.to_string())),
+        (
+            "target rate",
+            values(r, |r| match r.target_rps {
+                Some(v) => format!("{v} rps"),
+                None => "closed loop".into(),
+            }),
+        ),
+        (
+            "repeats",
+            r.iter().map(|r| r.repeat).max().unwrap_or(1).to_string(),
+        ),
+    ];
+    let mut s = String::from("<table class=\"params\">");
+    for (k, v) in rows {
+        let _ = write!(s, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
+    }
+    s.push_str("</table>");
+    s
+}
+
+fn describe_target(r: &TestResult) -> String {
+    let shape = if r.masters > 1 {
+        format!("{} ({} masters)", r.deployment, r.masters)
+    } else {
+        r.deployment.clone()
+    };
+    let server = if r.server_version.is_empty() {
+        "server version not recorded".to_string()
+    } else {
+        r.server_version.clone()
+    };
+    format!(
+        "{}: {shape}, persistence {}, {server}",
+        r.target, r.persistence
+    )
+}
+
+/// Tests × targets: median TPS with its range, p50 and p99; a row's winner in bold with a mark
+/// only when its range clears every other target's (`table::winner`).
+fn config_table(results: &[TestResult]) -> String {
+    let targets = ordered_unique(results.iter().map(|r| r.target.as_str()));
+    let tests = ordered_unique(results.iter().map(|r| r.test.as_str()));
+    let runs = results.iter().map(|r| r.repeat).max().unwrap_or(1);
+    let mut s = String::from("<table class=\"config\"><thead><tr><th rowspan=\"2\">test</th>");
+    for t in &targets {
+        let _ = write!(s, "<th colspan=\"3\">{}</th>", esc(t));
+    }
+    s.push_str("</tr><tr>");
+    for _ in &targets {
+        s.push_str("<th>TPS</th><th>p50 ms</th><th>p99 ms</th>");
+    }
+    s.push_str("</tr></thead><tbody>");
+    for test in &tests {
+        let cells: Vec<Option<Cell>> = targets
+            .iter()
+            .map(|t| table::cell(results, t, test))
+            .collect();
+        let best = table::winner(&cells);
+        let _ = write!(s, "<tr><th>{}</th>", esc(test));
+        for (i, c) in cells.iter().enumerate() {
+            s.push_str(&cell_html(c.as_ref(), best == Some(i)));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    let note = if runs > 1 {
+        format!(
+            "Each cell is the median of {runs} runs with the range of the runs beneath it. A row's fastest target is marked (bold, ▲) only when its slowest run beats every other target's fastest."
+        )
+    } else {
+        "One run per cell: no spread to judge a winner by (run with --repeat 3 or more).".into()
+    };
+    let _ = write!(s, "<p class=\"note\">{}</p>", esc(&note));
+    s
+}
+
+fn cell_html(c: Option<&Cell>, best: bool) -> String {
+    let Some(c) = c else {
+        return "<td class=\"n\">-</td><td class=\"n\">-</td><td class=\"n\">-</td>".into();
+    };
+    let range = |sp: &table::Spread, f: fn(f64) -> String| {
+        if sp.runs > 1 {
+            format!("<br/><small>{}–{}</small>", f(sp.min), f(sp.max))
+        } else {
+            String::new()
+        }
+    };
+    let (class, mark) = if best { (" best", " ▲") } else { ("", "") };
+    format!(
+        "<td class=\"n{class}\">{}{mark}{}</td><td class=\"n\">{}{}</td><td class=\"n\">{}{}</td>",
+        group(c.tps.median),
+        range(&c.tps, group),
+        ms3(c.p50.median),
+        range(&c.p50, ms3),
+        ms3(c.p99.median),
+        range(&c.p99, ms3),
+    )
+}
+
+fn ms3(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+/// A rate with thin spaces between thousands: 119 012.
+fn group(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{2009}');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// One spectrum per test: latency against percentile on a "nines" axis, one line per target
+/// (the union of its repeats' histograms).
+fn spectra(results: &[TestResult]) -> String {
+    let tests = ordered_unique(results.iter().map(|r| r.test.as_str()));
+    let mut s = String::new();
+    for test in tests {
+        let targets = ordered_unique(
+            results
+                .iter()
+                .filter(|r| r.test == test)
+                .map(|r| r.target.as_str()),
+        );
+        let series: Vec<(String, Histogram<u64>)> = targets
+            .iter()
+            .filter_map(|t| {
+                let mut h: Option<Histogram<u64>> = None;
+                for r in results.iter().filter(|r| r.test == test && r.target == *t) {
+                    match &mut h {
+                        Some(h) => {
+                            let _ = h.add(&r.hist);
+                        }
+                        None => h = Some(r.hist.clone()),
+                    }
+                }
+                h.filter(|h| !h.is_empty()).map(|h| (t.to_string(), h))
+            })
+            .collect();
+        let _ = write!(s, "<figure><figcaption>{}</figcaption>", esc(test));
+        if series.is_empty() {
+            s.push_str("<p class=\"note\">No latency histogram saved for this test.</p>");
+        } else {
+            s.push_str(&spectrum_svg(test, &series));
+        }
+        s.push_str("</figure>");
+    }
+    s
+}
+
+/// The percentile a "nines" position stands for: 0 → 0 %, 1 → 90 %, 2 → 99 %, 3 → 99.9 %.
+fn nines_quantile(x: f64) -> f64 {
+    1.0 - 10f64.powf(-x)
+}
+
+fn nines_label(k: u32) -> String {
+    match k {
+        0 => "0%".into(),
+        1 => "90%".into(),
+        k => format!("99.{}%", "9".repeat(k as usize - 2)).replace("99.%", "99%"),
+    }
+}
+
+fn spectrum_svg(test: &str, series: &[(String, Histogram<u64>)]) -> String {
+    // As far right as the data reach: past 1/count, every percentile is the maximum.
+    let most = series.iter().map(|(_, h)| h.len()).max().unwrap_or(1) as f64;
+    let x_max = most.log10().floor().clamp(2.0, 6.0);
+    let curves: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|(_, h)| {
+            (0..=(x_max * 40.0) as usize)
+                .map(|i| {
+                    let x = i as f64 / 40.0;
+                    (x, ms(h.value_at_quantile(nines_quantile(x))))
+                })
+                .collect()
+        })
+        .collect();
+    let y_top = curves
+        .iter()
+        .flat_map(|c| c.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
+    let y_ticks = svg::nice_ticks(y_top, 5);
+    let f = Frame {
+        left: 70.0,
+        top: 20.0,
+        width: 1100.0,
+        height: 300.0,
+        x_max,
+        y_max: *y_ticks.last().unwrap_or(&1.0),
+    };
+    let mut g = Svg::new(1200, 380, &format!("{test}: latency by percentile"));
+    let x_ticks: Vec<(f64, String)> = (0..=x_max as u32)
+        .map(|k| (k as f64, nines_label(k)))
+        .collect();
+    g.axes(&f, &y_ticks, &x_ticks, ("percentile", "latency (ms)"));
+    for (i, c) in curves.iter().enumerate() {
+        g.line(&f, c, i);
+    }
+    for (i, (name, _)) in series.iter().enumerate() {
+        g.legend_line(f.left + 12.0, f.top + 16.0 + 18.0 * i as f64, i, name);
+    }
+    g.finish()
+}
+
+/// One timeline per target, test and repeat.
+fn timelines(results: &[TestResult]) -> String {
+    let mut s = String::from("<div class=\"grid\">");
+    for r in results {
+        let title = if results.iter().any(|o| o.repeat > 1) {
+            format!("{} on {}, repeat {}", r.test, r.target, r.repeat)
+        } else {
+            format!("{} on {}", r.test, r.target)
+        };
+        let _ = write!(s, "<figure><figcaption>{}</figcaption>", esc(&title));
+        if r.timeline.is_empty() {
+            s.push_str("<p class=\"note\">No timeline saved for this test.</p>");
+        } else {
+            s.push_str(&timeline_svg(r, &title));
+        }
+        s.push_str("</figure>");
+    }
+    s.push_str("</div>");
+    s
+}
+
+/// Successes per second above, errors per second stacked by class below, faults marked across.
+fn timeline_svg(r: &TestResult, title: &str) -> String {
+    let n = r.timeline.len();
+    let rate = |i: usize, count: u64| count as f64 / r.span_of_second(i).max(1e-3);
+    let ok: Vec<f64> = (0..n).map(|i| rate(i, r.timeline[i].ok)).collect();
+    let classes: Vec<ErrorClass> = ErrorClass::ALL
+        .iter()
+        .copied()
+        .filter(|c| r.timeline.iter().any(|s| s.events[c.index()] > 0))
+        .collect();
+    let err_total = |i: usize| {
+        classes
+            .iter()
+            .map(|c| rate(i, r.timeline[i].events[c.index()]))
+            .sum::<f64>()
+    };
+    let ok_ticks = svg::nice_ticks(ok.iter().copied().fold(0.0, f64::max), 4);
+    let err_ticks = svg::nice_ticks((0..n).map(err_total).fold(0.0, f64::max), 2);
+    let top = Frame {
+        left: 64.0,
+        top: 14.0,
+        width: 520.0,
+        height: 150.0,
+        x_max: n as f64,
+        y_max: *ok_ticks.last().unwrap_or(&1.0),
+    };
+    let low = Frame {
+        top: 200.0,
+        height: 64.0,
+        y_max: *err_ticks.last().unwrap_or(&1.0),
+        ..top
+    };
+    let mut g = Svg::new(600, 330, &format!("{title}: requests per second"));
+    let x_ticks = second_ticks(n);
+    g.axes(&top, &ok_ticks, &x_ticks, ("", "ok/s"));
+    for (i, v) in ok.iter().enumerate() {
+        g.column(&top, (i as f64, (i + 1) as f64), *v);
+    }
+    g.axes(&low, &err_ticks, &x_ticks, ("elapsed (s)", "errors/s"));
+    if classes.is_empty() {
+        g.text(
+            low.left + low.width / 2.0,
+            low.top + 30.0,
+            "middle",
+            "no errors",
+        );
+    }
+    for i in 0..n {
+        let mut base = 0.0;
+        for (k, c) in classes.iter().enumerate() {
+            let v = rate(i, r.timeline[i].events[c.index()]);
+            if v > 0.0 {
+                g.bar(&low, (i as f64, (i + 1) as f64), (base, base + v), k);
+                base += v;
+            }
+        }
+    }
+    for f in &r.experiment.faults {
+        let x = top.x(f.at_s);
+        g.marker(x, top.top, low.bottom(), &f.action);
+    }
+    let mut x = low.left;
+    for (k, c) in classes.iter().enumerate() {
+        g.legend_fill(x, 320.0, k, c.name());
+        x += 30.0 + 7.0 * c.name().len() as f64;
+    }
+    g.finish()
+}
+
+/// About six labelled seconds along a timeline of `n` seconds.
+fn second_ticks(n: usize) -> Vec<(f64, String)> {
+    let step = svg::nice_ticks(n as f64, 6)
+        .get(1)
+        .copied()
+        .unwrap_or(1.0)
+        .max(1.0);
+    let mut out = Vec::new();
+    let mut v = 0.0;
+    while v <= n as f64 + 1e-9 {
+        out.push((v, format!("{v:.0}")));
+        v += step;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nines_axis() {
+        assert_eq!(nines_label(0), "0%");
+        assert_eq!(nines_label(1), "90%");
+        assert_eq!(nines_label(2), "99%");
+        assert_eq!(nines_label(3), "99.9%");
+        assert_eq!(nines_label(5), "99.999%");
+        assert!((nines_quantile(2.0) - 0.99).abs() < 1e-12);
+        assert_eq!(nines_quantile(0.0), 0.0);
+    }
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(group(119_012.4), "119\u{2009}012");
+        assert_eq!(group(999.0), "999");
+        assert_eq!(group(1_000_000.0), "1\u{2009}000\u{2009}000");
+    }
+
+    /// A results folder written by hand: one run whose timeline has an outage.
+    fn outage_folder() -> std::path::PathBuf {
+        use crate::report::files::{LONG_EXTRA, LONG_HEADER};
+        let dir = std::env::temp_dir().join(format!("rbench-html-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let header: Vec<&str> = LONG_HEADER
+            .iter()
+            .chain(LONG_EXTRA.iter())
+            .copied()
+            .collect();
+        let row = "2026-12-04T00:00:00Z,RUN1,0.1.0,abc,failover,cluster,cluster,none,SET,50,1,3,1000,,30000,3.0,9000.00,27000,12,0.2,0.1,0.2,0.3,0.5,1.0,4000.0,3,1,uniform,false,1,,,clusterdown=40 conn_lost=12,false,redis 7.0.15";
+        std::fs::write(
+            dir.join("runs.csv"),
+            format!("{}\n{row}\n", header.join(",")),
+        )
+        .unwrap();
+        let timeline = "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,clusterdown,conn_lost,fault,repeat\n\
+            1,cluster,SET,10000,0,0.2,0.3,0.5,1.000,0,0,,1\n\
+            2,cluster,SET,2000,12,0.2,0.3,4000,1.000,40,12,kill-master 127.0.0.1:7001,1\n\
+            3,cluster,SET,15000,0,0.2,0.3,0.5,1.000,0,0,,1\n";
+        std::fs::write(dir.join("timeline-RUN1.csv"), timeline).unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_outage_shows_as_stacked_error_classes_and_a_fault_marker() {
+        let dir = outage_folder();
+        let run = crate::report::saved::load(&dir, None).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let page = run_page(&run);
+        roxmltree::Document::parse(page.trim_start_matches("<!DOCTYPE html>").trim_start())
+            .expect("well-formed");
+        let r = &run.results[0];
+        assert_eq!(r.timeline.len(), 3);
+        assert_eq!(r.experiment.faults[0].action, "kill-master");
+        assert_eq!(r.experiment.faults[0].at_s, 1.0);
+        // Both classes are stacked in the outage second and named in the legend.
+        assert_eq!(
+            page.matches("fill=\"url(#fill0)\"").count(),
+            2,
+            "bar + legend"
+        );
+        assert_eq!(
+            page.matches("fill=\"url(#fill1)\"").count(),
+            2,
+            "bar + legend"
+        );
+        assert!(page.contains(">clusterdown<") && page.contains(">conn_lost<"));
+        assert!(page.contains("stroke-dasharray=\"4 3\"") && page.contains(">kill-master<"));
+        assert!(page.contains("redis 7.0.15") && page.contains("failover"));
+        // One run: no winner claimed, and the page says why.
+        assert!(page.contains("no spread to judge a winner by"));
+    }
+
+    #[test]
+    fn second_ticks_stay_few() {
+        assert_eq!(second_ticks(1).len(), 2);
+        assert!(second_ticks(300).len() <= 8);
+        assert_eq!(second_ticks(10).last().unwrap().0, 10.0);
+    }
+}

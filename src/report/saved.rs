@@ -1,0 +1,332 @@
+//! A run read back from a results folder: its rows of the long CSV, its timeline CSV and its HDR
+//! files become the same `TestResult`s the run held in memory, so the HTML report and the Markdown
+//! table render alike during a run and long after it (`rbench report DIR`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+
+use super::experiment::{Experiment, FaultRow};
+use super::files::{LONG_CSV, hdr_stem};
+use super::hlog::{self, Interval};
+use super::{RunMeta, TestResult};
+use crate::resp::ErrorClass;
+use crate::stats::{Second, Summary};
+
+/// One run of a results folder.
+pub struct SavedRun {
+    pub meta: RunMeta,
+    pub results: Vec<TestResult>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}: no such folder")]
+    NoFolder(String),
+    #[error("{0}: no results in this folder (no {LONG_CSV})")]
+    NoResults(String),
+    #[error("{0}: no runs recorded yet")]
+    Empty(String),
+    #[error("run {run} is not in {path} (runs there: {known})")]
+    NoRun {
+        run: String,
+        path: String,
+        known: String,
+    },
+    #[error("{path}: {message}")]
+    Malformed { path: String, message: String },
+    #[error("{0}")]
+    Hdr(#[from] hlog::HdrFileError),
+}
+
+/// A CSV file as header-indexed string rows.
+struct Table {
+    path: String,
+    cols: HashMap<String, usize>,
+    rows: Vec<csv::StringRecord>,
+}
+
+impl Table {
+    fn read(path: &Path) -> Result<Table, LoadError> {
+        let name = path.display().to_string();
+        let bad = |e: csv::Error| LoadError::Malformed {
+            path: name.clone(),
+            message: e.to_string(),
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(path)
+            .map_err(bad)?;
+        let cols = rdr
+            .headers()
+            .map_err(bad)?
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.trim_start_matches('\u{feff}').to_string(), i))
+            .collect();
+        let rows = rdr.records().collect::<Result<_, _>>().map_err(bad)?;
+        Ok(Table {
+            path: name,
+            cols,
+            rows,
+        })
+    }
+
+    fn get<'a>(&self, row: &'a csv::StringRecord, col: &str) -> &'a str {
+        self.cols.get(col).and_then(|&i| row.get(i)).unwrap_or("")
+    }
+
+    fn num(&self, row: &csv::StringRecord, col: &str) -> Result<f64, LoadError> {
+        let s = self.get(row, col);
+        s.parse().map_err(|_| LoadError::Malformed {
+            path: self.path.clone(),
+            message: format!("line {}: `{col}` is not a number: `{s}`", line_of(row)),
+        })
+    }
+
+    fn opt(&self, row: &csv::StringRecord, col: &str) -> Option<f64> {
+        self.get(row, col).parse().ok()
+    }
+}
+
+fn line_of(row: &csv::StringRecord) -> u64 {
+    row.position().map_or(0, csv::Position::line)
+}
+
+/// The ids of the runs in `dir`, oldest first.
+pub fn run_ids(dir: &Path) -> Result<Vec<String>, LoadError> {
+    let t = long_csv(dir)?;
+    let mut ids: Vec<String> = Vec::new();
+    for row in &t.rows {
+        let id = t.get(row, "run_id");
+        if !id.is_empty() && !ids.iter().any(|i| i == id) {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}
+
+fn long_csv(dir: &Path) -> Result<Table, LoadError> {
+    if !dir.is_dir() {
+        return Err(LoadError::NoFolder(dir.display().to_string()));
+    }
+    let path = dir.join(LONG_CSV);
+    if !path.is_file() {
+        return Err(LoadError::NoResults(dir.display().to_string()));
+    }
+    let t = Table::read(&path)?;
+    for col in ["run_id", "target", "test", "rps", "p50_ms", "p99_ms"] {
+        if !t.cols.contains_key(col) {
+            return Err(LoadError::Malformed {
+                path: t.path.clone(),
+                message: format!("no `{col}` column: not an rbench results file"),
+            });
+        }
+    }
+    Ok(t)
+}
+
+/// Run `run` of `dir`, or its newest run.
+pub fn load(dir: &Path, run: Option<&str>) -> Result<SavedRun, LoadError> {
+    let t = long_csv(dir)?;
+    let ids = run_ids(dir)?;
+    let id = match run {
+        Some(r) if ids.iter().any(|i| i == r) => r.to_string(),
+        Some(r) => {
+            return Err(LoadError::NoRun {
+                run: r.to_string(),
+                path: t.path.clone(),
+                known: known_runs(&ids),
+            });
+        }
+        None => ids
+            .last()
+            .cloned()
+            .ok_or_else(|| LoadError::Empty(t.path.clone()))?,
+    };
+    let rows: Vec<&csv::StringRecord> =
+        t.rows.iter().filter(|r| t.get(r, "run_id") == id).collect();
+    let first = rows[0];
+    let meta = RunMeta {
+        timestamp: t.get(first, "timestamp").to_string(),
+        run_id: id.clone(),
+        version: t.get(first, "rbench_version").to_string(),
+        git_rev: t.get(first, "git_rev").to_string(),
+        profile: t.get(first, "profile").to_string(),
+    };
+    let mut seconds = timeline(&dir.join(format!("timeline-{id}.csv")))?;
+    let mut results = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut r = result_of(&t, row)?;
+        let (hist, intervals) = histograms(dir, &id, &r)?;
+        r.hist = hist;
+        let key = (r.target.clone(), r.test.clone(), r.repeat);
+        let (timeline, faults) = seconds.remove(&key).unwrap_or_default();
+        r.timeline = with_histograms(timeline, intervals);
+        r.experiment.faults = faults;
+        results.push(r);
+    }
+    Ok(SavedRun { meta, results })
+}
+
+fn known_runs(ids: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let tail = &ids[ids.len().saturating_sub(SHOWN)..];
+    let more = ids.len().saturating_sub(SHOWN);
+    match more {
+        0 => tail.join(", "),
+        n => format!("{} and {n} older", tail.join(", ")),
+    }
+}
+
+/// A long-CSV row as a result (timeline and histograms are filled in by the caller).
+fn result_of(t: &Table, row: &csv::StringRecord) -> Result<TestResult, LoadError> {
+    let s = |c: &str| t.get(row, c).to_string();
+    let n = |c: &str| t.opt(row, c).unwrap_or(0.0);
+    let latency = Summary {
+        avg: n("avg_ms"),
+        min: n("min_ms"),
+        p50: t.num(row, "p50_ms")?,
+        p95: n("p95_ms"),
+        p99: t.num(row, "p99_ms")?,
+        p999: n("p999_ms"),
+        max: n("max_ms"),
+    };
+    let mut events = [0u64; ErrorClass::COUNT];
+    for pair in t.get(row, "error_classes").split_whitespace() {
+        if let Some((name, count)) = pair.split_once('=')
+            && let Some(c) = ErrorClass::ALL.iter().find(|c| c.name() == name)
+        {
+            events[c.index()] = count.parse().unwrap_or(0);
+        }
+    }
+    let masters = (n("masters") as usize).max(1);
+    let clients = n("clients") as usize;
+    Ok(TestResult {
+        target: s("target"),
+        deployment: s("deployment"),
+        persistence: s("persistence"),
+        server_version: s("server_version"),
+        masters,
+        test: s("test"),
+        mix: t.get(row, "mix") == "true",
+        clients,
+        connections: clients * masters,
+        pipeline: n("pipeline") as usize,
+        threads: n("threads") as usize,
+        data_size: s("data_size"),
+        keyspace: n("keyspace") as u64,
+        key_dist: s("key_dist"),
+        target_rps: t.opt(row, "target_rps"),
+        repeat: (n("repeat") as u32).max(1),
+        requests: n("requests") as u64,
+        duration_s: n("duration_s"),
+        rps: t.num(row, "rps")?,
+        ok: n("ok") as u64,
+        errors: n("errors") as u64,
+        events,
+        words: Default::default(),
+        latency,
+        latency_uncorrected: None,
+        hist: empty_histogram(),
+        timeline: Vec::new(),
+        achieved_rps: t.opt(row, "achieved_rps"),
+        max_lag_ms: None,
+        client_lag: None,
+        unanswered: 0,
+        interrupted: t.get(row, "interrupted") == "true",
+        experiment: Experiment::default(),
+    })
+}
+
+fn empty_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits is valid")
+}
+
+/// The whole run's histogram and its per-second intervals: from the interval log when there is
+/// one, else the whole histogram alone (older runs), else nothing (the spectrum leaves it out).
+fn histograms(
+    dir: &Path,
+    run_id: &str,
+    r: &TestResult,
+) -> Result<(Histogram<u64>, Vec<Interval>), LoadError> {
+    // Not with_extension: a target named by its address has dots in the stem.
+    let stem = hdr_stem(run_id, r);
+    let hlog = dir.join("hdr").join(format!("{stem}.hlog"));
+    if hlog.is_file() {
+        let bytes = std::fs::read(&hlog).map_err(|e| LoadError::Malformed {
+            path: hlog.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let intervals = hlog::read_intervals(&bytes).map_err(|e| LoadError::Malformed {
+            path: hlog.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut all = empty_histogram();
+        for i in &intervals {
+            let _ = all.add(&i.hist);
+        }
+        return Ok((all, intervals));
+    }
+    let hdr = dir.join("hdr").join(format!("{stem}.hdr"));
+    if hdr.is_file() {
+        return Ok((hlog::read_histogram(&hdr)?, Vec::new()));
+    }
+    Ok((empty_histogram(), Vec::new()))
+}
+
+/// Timeline rows keyed by (target, test, repeat), with the faults marked in them.
+type Seconds = HashMap<(String, String, u32), (Vec<Second>, Vec<FaultRow>)>;
+
+fn timeline(path: &Path) -> Result<Seconds, LoadError> {
+    let mut out = Seconds::new();
+    if !path.is_file() {
+        return Ok(out);
+    }
+    let t = Table::read(path)?;
+    let classes: Vec<(usize, ErrorClass)> = ErrorClass::ALL
+        .iter()
+        .filter_map(|c| t.cols.get(c.name()).map(|&i| (i, *c)))
+        .collect();
+    // Files written before the `repeat` column: a test's seconds restart at 1 with each repeat.
+    let mut passes: HashMap<(String, String), u32> = HashMap::new();
+    for row in &t.rows {
+        let (target, test) = (t.get(row, "target"), t.get(row, "test"));
+        let elapsed = t.num(row, "elapsed_s")? as usize;
+        let repeat = match t.opt(row, "repeat") {
+            Some(r) => r as u32,
+            None => {
+                let p = passes.entry((target.into(), test.into())).or_insert(0);
+                *p += u32::from(elapsed == 1);
+                *p
+            }
+        };
+        let mut sec = Second::new();
+        sec.ok = t.num(row, "ok")? as u64;
+        sec.failed = t.num(row, "errors")? as u64;
+        for &(i, c) in &classes {
+            sec.events[c.index()] = row.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+        }
+        let entry = out.entry((target.into(), test.into(), repeat)).or_default();
+        for f in t.get(row, "fault").split("; ").filter(|f| !f.is_empty()) {
+            let (action, node) = f.split_once(' ').unwrap_or((f, ""));
+            entry.1.push(FaultRow {
+                at_s: elapsed.saturating_sub(1) as f64,
+                action: action.to_string(),
+                node: node.to_string(),
+                ..FaultRow::default()
+            });
+        }
+        entry.0.push(sec);
+    }
+    Ok(out)
+}
+
+/// The per-second histograms from the interval log, second by second.
+fn with_histograms(mut seconds: Vec<Second>, intervals: Vec<Interval>) -> Vec<Second> {
+    for (s, i) in seconds.iter_mut().zip(intervals) {
+        s.hist = i.hist;
+    }
+    seconds
+}

@@ -1,0 +1,337 @@
+//! Hand-written SVG for the HTML report: a plot frame with axes, polylines, stacked bars and
+//! vertical markers. Written by hand rather than with `plotters` because the report needs exactly
+//! two chart kinds, one of them on HdrHistogram's "nines" axis, which plotters has no coordinate
+//! for; ~250 lines here weigh less than plotters' dependency tree, and the output stays plain SVG
+//! text that a test can parse.
+
+use std::fmt::Write;
+
+/// Series styles that stay apart in a greyscale print: each differs in dash pattern and in
+/// lightness as well as in hue (Okabe–Ito colours, readable with colour-blindness too).
+pub const LINE_STYLES: [(&str, &str); 6] = [
+    ("#000000", ""),
+    ("#0072b2", "9 4"),
+    ("#d55e00", "2 3"),
+    ("#009e73", "10 3 2 3"),
+    ("#cc79a7", "5 5"),
+    ("#7a5c00", "14 3 2 3 2 3"),
+];
+
+/// Fills for the error classes stacked in a timeline: a colour and a pattern (`pattern_defs`),
+/// so classes differ without colour.
+pub const FILL_STYLES: usize = 6;
+
+/// Escapes text for an XML/HTML text node or attribute.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The hatch patterns the timelines reference, defined once per page.
+pub fn pattern_defs() -> String {
+    let colours = [
+        "#b00020", "#e69f00", "#56b4e9", "#444444", "#cc79a7", "#009e73",
+    ];
+    let marks = [
+        "",
+        r#"<path d="M0,6 L6,0" stroke-width="2"/>"#,
+        r#"<circle cx="3" cy="3" r="1.4"/>"#,
+        r#"<path d="M0,3 H6" stroke-width="2"/>"#,
+        r#"<path d="M0,0 L6,6 M0,6 L6,0" stroke-width="1.2"/>"#,
+        r#"<path d="M3,0 V6" stroke-width="2"/>"#,
+    ];
+    let mut s = String::from(
+        r#"<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>"#,
+    );
+    for (i, (c, m)) in colours.iter().zip(marks).enumerate() {
+        let _ = write!(
+            s,
+            r##"<pattern id="fill{i}" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="{bg}"/><g stroke="#fff" fill="#fff">{m}</g></pattern>"##,
+            bg = c
+        );
+    }
+    s.push_str("</defs></svg>");
+    s
+}
+
+/// Round tick values covering 0..=max: 1, 2 or 5 times a power of ten apart.
+pub fn nice_ticks(max: f64, want: usize) -> Vec<f64> {
+    if max.is_nan() || max <= 0.0 || max.is_infinite() {
+        return vec![0.0, 1.0];
+    }
+    let raw = max / want.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let n = (max / step).ceil() as usize;
+    (0..=n).map(|i| i as f64 * step).collect()
+}
+
+/// A short number for an axis label: 120k, 1.5M, 0.25.
+pub fn short_num(v: f64) -> String {
+    let a = v.abs();
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    if a >= 1e6 {
+        format!("{}M", trim(format!("{:.1}", v / 1e6)))
+    } else if a >= 1e4 {
+        format!("{}k", trim(format!("{:.0}", v / 1e3)))
+    } else if a >= 1e3 {
+        format!("{}k", trim(format!("{:.1}", v / 1e3)))
+    } else if a >= 10.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else {
+        trim(format!("{v:.3}"))
+    }
+}
+
+/// A plot area inside an SVG: data ranges mapped to pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
+    pub x_max: f64,
+    pub y_max: f64,
+}
+
+impl Frame {
+    pub fn x(&self, v: f64) -> f64 {
+        self.left + self.width * (v / self.x_max).clamp(0.0, 1.0)
+    }
+
+    pub fn y(&self, v: f64) -> f64 {
+        self.top + self.height * (1.0 - (v / self.y_max).clamp(0.0, 1.0))
+    }
+
+    pub fn bottom(&self) -> f64 {
+        self.top + self.height
+    }
+}
+
+/// An SVG document being written; `finish` closes it.
+pub struct Svg {
+    buf: String,
+}
+
+impl Svg {
+    pub fn new(width: u32, height: u32, label: &str) -> Svg {
+        let mut buf = String::new();
+        let _ = write!(
+            buf,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{}" font-family="sans-serif" font-size="12">"#,
+            esc(label)
+        );
+        let _ = write!(
+            buf,
+            r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##
+        );
+        Svg { buf }
+    }
+
+    pub fn raw(&mut self, s: &str) {
+        self.buf.push_str(s);
+    }
+
+    pub fn text(&mut self, x: f64, y: f64, anchor: &str, s: &str) {
+        let _ = write!(
+            self.buf,
+            r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}">{}</text>"#,
+            esc(s)
+        );
+    }
+
+    /// Grid lines and labels: `y_ticks` on the left (values), `x_ticks` along the bottom (value,
+    /// label), and the axis titles.
+    pub fn axes(
+        &mut self,
+        f: &Frame,
+        y_ticks: &[f64],
+        x_ticks: &[(f64, String)],
+        titles: (&str, &str),
+    ) {
+        for &t in y_ticks {
+            let y = f.y(t);
+            let _ = write!(
+                self.buf,
+                r##"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#d0d0d0"/>"##,
+                f.left,
+                f.left + f.width
+            );
+            self.text(f.left - 6.0, y + 4.0, "end", &short_num(t));
+        }
+        for (v, label) in x_ticks {
+            let x = f.x(*v);
+            let _ = write!(
+                self.buf,
+                r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#e4e4e4"/>"##,
+                f.top,
+                f.bottom()
+            );
+            self.text(x, f.bottom() + 15.0, "middle", label);
+        }
+        let _ = write!(
+            self.buf,
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#555"/>"##,
+            f.left, f.top, f.width, f.height
+        );
+        self.text(
+            f.left + f.width / 2.0,
+            f.bottom() + 31.0,
+            "middle",
+            titles.0,
+        );
+        let (cx, cy) = (f.left - 44.0, f.top + f.height / 2.0);
+        let _ = write!(
+            self.buf,
+            r#"<text x="{cx:.1}" y="{cy:.1}" text-anchor="middle" transform="rotate(-90 {cx:.1} {cy:.1})">{}</text>"#,
+            esc(titles.1)
+        );
+    }
+
+    /// A polyline through `points` (data coordinates) in series style `style`.
+    pub fn line(&mut self, f: &Frame, points: &[(f64, f64)], style: usize) {
+        if points.is_empty() {
+            return;
+        }
+        let (colour, dash) = LINE_STYLES[style % LINE_STYLES.len()];
+        let mut pts = String::new();
+        for &(x, y) in points {
+            let _ = write!(pts, "{:.1},{:.1} ", f.x(x), f.y(y));
+        }
+        let dash = if dash.is_empty() {
+            String::new()
+        } else {
+            format!(r#" stroke-dasharray="{dash}""#)
+        };
+        let _ = write!(
+            self.buf,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"{dash} stroke-linejoin="round"/>"#,
+            pts.trim_end()
+        );
+    }
+
+    /// The area under a line, in a light grey that prints as such.
+    pub fn area(&mut self, f: &Frame, points: &[(f64, f64)]) {
+        let (Some(first), Some(last)) = (points.first(), points.last()) else {
+            return;
+        };
+        let mut d = format!("M{:.1},{:.1}", f.x(first.0), f.bottom());
+        for &(x, y) in points {
+            let _ = write!(d, " L{:.1},{:.1}", f.x(x), f.y(y));
+        }
+        let _ = write!(d, " L{:.1},{:.1} Z", f.x(last.0), f.bottom());
+        let _ = write!(self.buf, r##"<path d="{d}" fill="#dde3ea"/>"##);
+    }
+
+    /// One bar from `y0` to `y1` (data units) over x in `[x0, x1)`, filled with pattern `fill`.
+    pub fn bar(&mut self, f: &Frame, (x0, x1): (f64, f64), (y0, y1): (f64, f64), fill: usize) {
+        let (px0, px1) = (f.x(x0), f.x(x1));
+        let (py0, py1) = (f.y(y1), f.y(y0));
+        let _ = write!(
+            self.buf,
+            r##"<rect x="{px0:.1}" y="{py0:.1}" width="{:.1}" height="{:.1}" fill="url(#fill{})" stroke="#333" stroke-width="0.5"/>"##,
+            (px1 - px0 - 1.0).max(1.0),
+            (py1 - py0).max(0.5),
+            fill % FILL_STYLES
+        );
+    }
+
+    /// A plain column from 0 to `v` over x in `[x0, x1)`: the successes of a timeline.
+    pub fn column(&mut self, f: &Frame, (x0, x1): (f64, f64), v: f64) {
+        let (px0, px1, py) = (f.x(x0), f.x(x1), f.y(v));
+        let _ = write!(
+            self.buf,
+            r##"<rect x="{px0:.1}" y="{py:.1}" width="{:.1}" height="{:.1}" fill="#8a9bb0"/>"##,
+            (px1 - px0 - 0.6).max(0.6),
+            (f.bottom() - py).max(0.0)
+        );
+    }
+
+    /// A vertical dashed marker at `x` over `[top, bottom]` with a label beside its top.
+    pub fn marker(&mut self, x: f64, top: f64, bottom: f64, label: &str) {
+        let _ = write!(
+            self.buf,
+            r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="#000" stroke-width="1.5" stroke-dasharray="4 3"/>"##
+        );
+        self.text(x + 4.0, top + 12.0, "start", label);
+    }
+
+    /// A legend entry: a line sample in series style `style`, or a fill swatch, then its label.
+    pub fn legend_line(&mut self, x: f64, y: f64, style: usize, label: &str) {
+        let f = Frame {
+            left: x,
+            top: y - 4.0,
+            width: 24.0,
+            height: 8.0,
+            x_max: 1.0,
+            y_max: 1.0,
+        };
+        self.line(&f, &[(0.0, 0.5), (1.0, 0.5)], style);
+        self.text(x + 30.0, y + 4.0, "start", label);
+    }
+
+    pub fn legend_fill(&mut self, x: f64, y: f64, fill: usize, label: &str) {
+        let _ = write!(
+            self.buf,
+            r##"<rect x="{x:.1}" y="{:.1}" width="14" height="10" fill="url(#fill{})" stroke="#333" stroke-width="0.5"/>"##,
+            y - 5.0,
+            fill % FILL_STYLES
+        );
+        self.text(x + 20.0, y + 4.0, "start", label);
+    }
+
+    pub fn finish(mut self) -> String {
+        self.buf.push_str("</svg>");
+        self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_maximum() {
+        assert_eq!(
+            nice_ticks(97.0, 5),
+            vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        );
+        assert_eq!(nice_ticks(0.9, 4), vec![0.0, 0.5, 1.0]);
+        assert_eq!(nice_ticks(0.0, 4), vec![0.0, 1.0]);
+        assert!(nice_ticks(123_456.0, 5).last().copied().unwrap() >= 123_456.0);
+    }
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short_num(120_000.0), "120k");
+        assert_eq!(short_num(1_500_000.0), "1.5M");
+        assert_eq!(short_num(2_500.0), "2.5k");
+        assert_eq!(short_num(0.25), "0.25");
+        assert_eq!(short_num(40.0), "40");
+    }
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(esc(r#"<a & "b">"#), "&lt;a &amp; &quot;b&quot;&gt;");
+    }
+}
