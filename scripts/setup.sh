@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what rbench's main job and tests need when it is missing: redis-server and redis-cli
-# (Debian/Ubuntu packages redis-server, redis-tools) and PyYAML for the offline compose check.
+# (Debian/Ubuntu packages redis-server, redis-tools), PyYAML for the offline compose check, and
+# Python's HdrHistogram (PyPI `hdrhistogram`, imported as `hdrh`) that the tests decode .hlog files with.
 set -euo pipefail
 
 as_root() {
@@ -24,6 +25,12 @@ if ! python3 -c 'import yaml' >/dev/null 2>&1; then
     echo "setup: installing PyYAML (compose file checks)" >&2
     python3 -m pip install -q pyyaml 2>/dev/null \
         || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null
+fi
+
+if ! python3 -c 'import hdrh' >/dev/null 2>&1; then
+    # The PyPI name is hdrhistogram; there is no package called hdrh.
+    echo "setup: installing hdrhistogram for Python (independent .hlog decoder in the tests)" >&2
+    python3 -m pip install -q hdrhistogram
 fi
 
 command -v cargo >/dev/null 2>&1 || {

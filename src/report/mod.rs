@@ -6,6 +6,7 @@ pub mod compare;
 pub mod console;
 pub mod experiment;
 pub mod files;
+pub mod hlog;
 pub mod table;
 pub mod verdict;
 
