@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what rbench's main job and tests need when it is missing: redis-server and redis-cli
 # (Debian/Ubuntu packages redis-server, redis-tools), PyYAML for the offline compose check, and
-# Chromium for the HTML report's browser test.
+# Chromium for the HTML report's browser test, and Python's HdrHistogram (PyPI `hdrhistogram`,
+# imported as `hdrh`) that the tests decode .hlog files with.
 set -euo pipefail
 
 as_root() {
@@ -36,6 +37,12 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
     else
         echo "setup: chromium not found: the browser test will be skipped outside CI" >&2
     fi
+fi
+
+if ! python3 -c 'import hdrh' >/dev/null 2>&1; then
+    # The PyPI name is hdrhistogram; there is no package called hdrh.
+    echo "setup: installing hdrhistogram for Python (independent .hlog decoder in the tests)" >&2
+    python3 -m pip install -q hdrhistogram
 fi
 
 command -v cargo >/dev/null 2>&1 || {

@@ -16,7 +16,8 @@ use clap::{ArgAction, Args, Parser};
     allow_negative_numbers = true,
     after_help = "Subcommands:\n  rbench compare BASELINE.csv CANDIDATE.csv [--max-drop 5%] [--max-p99-rise 10%]\n  \
                   rbench nightly -c PROFILE [--out DIR] [--nights 5] [--accept] [--max-drop 5%] [--max-p99-rise 10%]\n  \
-                  rbench report DIR [--run RUN_ID] [--compare BASELINE_RUN CANDIDATE_RUN]\n\n\
+                  rbench report DIR [--run RUN_ID] [--compare BASELINE_RUN CANDIDATE_RUN]\n  \
+                  rbench merge FILE.hdr|FILE.hlog... [--json OUT]\n\n\
                   Custom command: rbench [options] SET mykey:__rand_int__ __data__\n  \
                   placeholders: __rand_int__ (the drawn key), __rand_1st__ .. __rand_9th__ (keys of their own), __data__ (the value)"
 )]
@@ -395,6 +396,25 @@ pub struct ReportCli {
     pub thresholds: Thresholds,
 }
 
+/// `rbench merge FILE... [--json OUT]`: the union of HDR histograms.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "rbench merge",
+    disable_help_flag = true,
+    about = "Add HDR histograms (.hdr, or .hlog interval logs) into one and print its count and percentiles",
+    after_help = "Percentiles are those of the union of every latency in the files, never an average of \
+                  the files' percentiles.\nExit: 0 done, 1 --json could not be written, 2 bad input (a file missing or not HDR, a folder, no files)."
+)]
+pub struct MergeCli {
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Histogram files: V2 or V2-deflate (.hdr) or interval logs (.hlog), told apart by content
+    pub files: Vec<PathBuf>,
+    /// Also write the summary as JSON to OUT
+    #[arg(long = "json", value_name = "OUT")]
+    pub json: Option<PathBuf>,
+}
+
 /// What the process was asked to do.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -402,6 +422,7 @@ pub enum Command {
     Compare(CompareCli),
     Nightly(NightlyCli),
     Report(ReportCli),
+    Merge(MergeCli),
 }
 
 /// A whole number, with a message that says so (clap's own names Rust's parse error).
@@ -432,6 +453,7 @@ where
         Some("compare") => return CompareCli::try_parse_from(sub("compare")).map(Command::Compare),
         Some("nightly") => return NightlyCli::try_parse_from(sub("nightly")).map(Command::Nightly),
         Some("report") => return ReportCli::try_parse_from(sub("report")).map(Command::Report),
+        Some("merge") => return MergeCli::try_parse_from(sub("merge")).map(Command::Merge),
         _ => {}
     }
     Cli::try_parse_from(resp3_flag(args)).map(|c| Command::Bench(Box::new(c)))

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod engine;
 pub mod fault;
 pub mod idle;
+pub mod merge;
 pub mod net;
 pub mod nightly;
 pub mod orchestrate;
@@ -81,6 +82,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // merge and report promise that every bad input is one `rbench <sub>: ` line, flag errors included.
+    let who = match args.get(1).and_then(|a| a.to_str()) {
+        Some("merge") => "rbench merge",
+        Some("report") => "rbench report",
+        _ => "rbench",
+    };
     let cmd = match cli::parse(args) {
         Ok(c) => c,
         Err(e) => {
@@ -91,7 +99,7 @@ where
                     EXIT_OK
                 }
                 _ => {
-                    let _ = writeln!(err, "rbench: {}", first_line(&e.render().to_string()));
+                    let _ = writeln!(err, "{who}: {}", first_line(&e.render().to_string()));
                     EXIT_USAGE
                 }
             };
@@ -101,6 +109,7 @@ where
         cli::Command::Compare(c) => compare(&c, out, err),
         cli::Command::Nightly(c) => nightly::run(&c, out, err),
         cli::Command::Report(c) => render::run(&c, out, err),
+        cli::Command::Merge(c) => merge::run(&c, out, err),
         cli::Command::Bench(c) => bench(&c, out, err),
     }
 }

@@ -1,15 +1,17 @@
 //! Results files under `--out`: the long CSV (appended, whole rows in one write), the per-second
-//! timeline CSV, HDR histograms (V2, mergeable across machines), the configuration table in Markdown,
-//! and the optional JSON summary. Whole files are written to a temp name and renamed, so an
-//! interrupted run never leaves a half-written file.
+//! timeline CSV, HDR histograms (V2, mergeable across machines, and the per-second interval log that
+//! HdrHistogram's own tools read), the configuration table in Markdown, and the optional JSON
+//! summary. Whole files are written to a temp name and renamed, so an interrupted run never leaves a
+//! half-written file.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 
-use super::{RunMeta, TestResult, experiment, table};
+use super::{RunMeta, TestResult, experiment, hlog, table};
 use crate::resp::ErrorClass;
 use crate::stats::{ms, summarize};
 
@@ -276,7 +278,8 @@ pub fn hdr_stem(run_id: &str, r: &TestResult) -> String {
     )
 }
 
-/// Everything but the long CSV, rewritten after each result: timeline, table, HDR of the newest.
+/// Everything but the long CSV, rewritten after each result: timeline, table, and the newest
+/// result's HDR files (`.hdr`, `.hlog`).
 pub fn write_run_files(
     dir: &Path,
     meta: &RunMeta,
@@ -296,10 +299,34 @@ pub fn write_run_files(
             .serialize(&r.hist, &mut bytes)
             .map_err(|e| std::io::Error::other(format!("{e:?}")))
             .map_err(werr(dir))?;
-        let name = format!("{}.hdr", hdr_stem(&meta.run_id, r));
-        write_atomic(&dir.join("hdr").join(name), &bytes)?;
+        let stem = hdr_stem(&meta.run_id, r);
+        let hdr = dir.join("hdr");
+        write_atomic(&hdr.join(format!("{stem}.hdr")), &bytes)?;
+        write_atomic(&hdr.join(format!("{stem}.hlog")), &interval_log(meta, r))?;
     }
     Ok(())
+}
+
+/// The result's per-second histograms as an HdrHistogram interval log. This is written as the test
+/// ends, so the test started `duration_s` ago.
+fn interval_log(meta: &RunMeta, r: &TestResult) -> Vec<u8> {
+    let now = SystemTime::now();
+    let took = Duration::try_from_secs_f64(r.duration_s).unwrap_or_default();
+    let start = now.checked_sub(took).unwrap_or(now);
+    let comment = format!(
+        "rbench {} run {} target {} test {} repeat {}, values in microseconds",
+        meta.version, meta.run_id, r.target, r.test, r.repeat
+    );
+    let intervals: Vec<_> = r
+        .timeline
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let span = Duration::try_from_secs_f64(r.span_of_second(i)).unwrap_or_default();
+            (Duration::from_secs(i as u64), span, &s.hist)
+        })
+        .collect();
+    hlog::interval_log(start, &comment, &intervals)
 }
 
 /// `--json FILE`: a machine-readable summary of every result.

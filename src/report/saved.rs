@@ -244,8 +244,9 @@ fn empty_histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant digits is valid")
 }
 
-/// The whole run's histogram and its per-second intervals: from the interval log when there is
-/// one, else the whole histogram alone (older runs), else nothing (the spectrum leaves it out).
+/// The whole run's histogram and its per-second intervals. The whole one from the `.hdr` (3
+/// significant digits; the per-second ones keep 2), else the union of the interval log's seconds;
+/// an empty one when neither was saved (the spectrum then leaves the result out).
 fn histograms(
     dir: &Path,
     run_id: &str,
@@ -254,26 +255,22 @@ fn histograms(
     // Not with_extension: a target named by its address has dots in the stem.
     let stem = hdr_stem(run_id, r);
     let hlog = dir.join("hdr").join(format!("{stem}.hlog"));
-    if hlog.is_file() {
+    let hdr = dir.join("hdr").join(format!("{stem}.hdr"));
+    let intervals = if hlog.is_file() {
         let bytes = std::fs::read(&hlog).map_err(|e| LoadError::Malformed {
             path: hlog.display().to_string(),
             message: e.to_string(),
         })?;
-        let intervals = hlog::read_intervals(&bytes).map_err(|e| LoadError::Malformed {
-            path: hlog.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let mut all = empty_histogram();
-        for i in &intervals {
-            let _ = all.add(&i.hist);
-        }
-        return Ok((all, intervals));
-    }
-    let hdr = dir.join("hdr").join(format!("{stem}.hdr"));
-    if hdr.is_file() {
-        return Ok((hlog::read_histogram(&hdr)?, Vec::new()));
-    }
-    Ok((empty_histogram(), Vec::new()))
+        hlog::read_intervals(&bytes).map_err(|e| e.with_path(&hlog))?
+    } else {
+        Vec::new()
+    };
+    let whole = if hdr.is_file() {
+        hlog::read_histogram(&hdr)?
+    } else {
+        hlog::sum(intervals.iter().map(|i| &i.hist)).unwrap_or_else(|_| empty_histogram())
+    };
+    Ok((whole, intervals))
 }
 
 /// Timeline rows keyed by (target, test, repeat), with the faults marked in them.
