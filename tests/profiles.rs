@@ -276,6 +276,9 @@ fn persistence_profile_end_to_end() {
         "set,get",
         "-n",
         "20000",
+        // The flag over the profile's `repeat = 3`: one row per target and test.
+        "--repeat",
+        "1",
         "--out",
         &out.arg(),
     ]);

@@ -707,7 +707,7 @@ fn server_errors_are_errors_not_successes() {
     let timeline = Csv::read(&out.join(&format!("timeline-{run_id}.csv")));
     assert_eq!(
         timeline.text.lines().next().unwrap(),
-        "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,wrongtype"
+        "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,wrongtype,repeat"
     );
     let (ok, errors, wrongtype) = timeline.rows.iter().fold((0.0, 0.0, 0.0), |a, r| {
         (

@@ -351,20 +351,30 @@ fn spectrum_svg(test: &str, series: &[(String, Histogram<u64>)]) -> String {
     g.finish()
 }
 
-/// One timeline per target, test and repeat.
+/// One timeline per target and test; its repeats follow one another along the time axis.
 fn timelines(results: &[TestResult]) -> String {
-    let mut s = String::from("<div class=\"grid\">");
+    let mut keys: Vec<(&str, &str)> = Vec::new();
     for r in results {
-        let title = if results.iter().any(|o| o.repeat > 1) {
-            format!("{} on {}, repeat {}", r.test, r.target, r.repeat)
-        } else {
-            format!("{} on {}", r.test, r.target)
+        if !keys.contains(&(r.target.as_str(), r.test.as_str())) {
+            keys.push((&r.target, &r.test));
+        }
+    }
+    let mut s = String::from("<div class=\"grid\">");
+    for (target, test) in keys {
+        let mut runs: Vec<&TestResult> = results
+            .iter()
+            .filter(|r| r.target == target && r.test == test && !r.timeline.is_empty())
+            .collect();
+        runs.sort_by_key(|r| r.repeat);
+        let title = match runs.len() {
+            0 | 1 => format!("{test} on {target}"),
+            n => format!("{test} on {target}, repeats 1–{n} in turn"),
         };
         let _ = write!(s, "<figure><figcaption>{}</figcaption>", esc(&title));
-        if r.timeline.is_empty() {
+        if runs.is_empty() {
             s.push_str("<p class=\"note\">No timeline saved for this test.</p>");
         } else {
-            s.push_str(&timeline_svg(r, &title));
+            s.push_str(&timeline_svg(&runs, &title));
         }
         s.push_str("</figure>");
     }
@@ -372,30 +382,61 @@ fn timelines(results: &[TestResult]) -> String {
     s
 }
 
-/// Successes per second above, errors per second stacked by class below, faults marked across.
-fn timeline_svg(r: &TestResult, title: &str) -> String {
-    let n = r.timeline.len();
-    let rate = |i: usize, count: u64| count as f64 / r.span_of_second(i).max(1e-3);
-    let ok: Vec<f64> = (0..n).map(|i| rate(i, r.timeline[i].ok)).collect();
+/// One second of a timeline as drawn: where it starts on the axis, how much of it the run
+/// covered, and its counts.
+struct Slot<'a> {
+    x: f64,
+    span: f64,
+    sec: &'a crate::stats::Second,
+}
+
+/// The repeats' seconds laid end to end, and where each repeat starts.
+fn slots<'a>(runs: &[&'a TestResult]) -> (Vec<Slot<'a>>, Vec<f64>) {
+    let mut out = Vec::new();
+    let mut starts = Vec::new();
+    let mut offset = 0.0;
+    for r in runs {
+        starts.push(offset);
+        for (i, sec) in r.timeline.iter().enumerate() {
+            out.push(Slot {
+                x: offset + i as f64,
+                span: r.span_of_second(i).max(1e-3),
+                sec,
+            });
+        }
+        offset += r.timeline.len() as f64;
+    }
+    (out, starts)
+}
+
+/// Successes per second above, errors per second stacked by class below, faults marked across,
+/// repeats separated. A partial last second is drawn as wide as the time it covered.
+fn timeline_svg(runs: &[&TestResult], title: &str) -> String {
+    let (slots, starts) = slots(runs);
+    let n: f64 = runs.iter().map(|r| r.timeline.len() as f64).sum();
     let classes: Vec<ErrorClass> = ErrorClass::ALL
         .iter()
         .copied()
-        .filter(|c| r.timeline.iter().any(|s| s.events[c.index()] > 0))
+        .filter(|c| slots.iter().any(|s| s.sec.events[c.index()] > 0))
         .collect();
-    let err_total = |i: usize| {
-        classes
-            .iter()
-            .map(|c| rate(i, r.timeline[i].events[c.index()]))
-            .sum::<f64>()
-    };
-    let ok_ticks = svg::nice_ticks(ok.iter().copied().fold(0.0, f64::max), 4);
-    let err_ticks = svg::nice_ticks((0..n).map(err_total).fold(0.0, f64::max), 2);
+    let rate = |s: &Slot, count: u64| count as f64 / s.span;
+    let ok_top = slots.iter().map(|s| rate(s, s.sec.ok)).fold(0.0, f64::max);
+    let err_top = slots
+        .iter()
+        .map(|s| {
+            classes
+                .iter()
+                .map(|c| rate(s, s.sec.events[c.index()]))
+                .sum()
+        })
+        .fold(0.0, f64::max);
+    let (ok_ticks, err_ticks) = (svg::nice_ticks(ok_top, 4), svg::nice_ticks(err_top, 2));
     let top = Frame {
         left: 64.0,
         top: 14.0,
         width: 520.0,
         height: 150.0,
-        x_max: n as f64,
+        x_max: n,
         y_max: *ok_ticks.last().unwrap_or(&1.0),
     };
     let low = Frame {
@@ -405,40 +446,52 @@ fn timeline_svg(r: &TestResult, title: &str) -> String {
         ..top
     };
     let mut g = Svg::new(600, 330, &format!("{title}: requests per second"));
-    let x_ticks = second_ticks(n);
+    let x_ticks = second_ticks(n as usize);
     g.axes(&top, &ok_ticks, &x_ticks, ("", "ok/s"));
-    for (i, v) in ok.iter().enumerate() {
-        g.column(&top, (i as f64, (i + 1) as f64), *v);
-    }
     g.axes(&low, &err_ticks, &x_ticks, ("elapsed (s)", "errors/s"));
     if classes.is_empty() {
         g.text(
             low.left + low.width / 2.0,
-            low.top + 30.0,
+            low.top + 36.0,
             "middle",
             "no errors",
         );
     }
-    for i in 0..n {
+    for s in &slots {
+        g.column(&top, (s.x, s.x + s.span), rate(s, s.sec.ok));
         let mut base = 0.0;
         for (k, c) in classes.iter().enumerate() {
-            let v = rate(i, r.timeline[i].events[c.index()]);
+            let v = rate(s, s.sec.events[c.index()]);
             if v > 0.0 {
-                g.bar(&low, (i as f64, (i + 1) as f64), (base, base + v), k);
+                g.bar(&low, (s.x, s.x + s.span), (base, base + v), k);
                 base += v;
             }
         }
     }
-    for f in &r.experiment.faults {
-        let x = top.x(f.at_s);
-        g.marker(x, top.top, low.bottom(), &f.action);
-    }
+    marks(&mut g, runs, &starts, (&top, &low));
     let mut x = low.left;
     for (k, c) in classes.iter().enumerate() {
         g.legend_fill(x, 320.0, k, c.name());
         x += 30.0 + 7.0 * c.name().len() as f64;
     }
     g.finish()
+}
+
+/// Where each repeat begins (past the first) and each fault, as vertical markers.
+fn marks(g: &mut Svg, runs: &[&TestResult], starts: &[f64], (top, low): (&Frame, &Frame)) {
+    for (r, start) in runs.iter().zip(starts) {
+        if *start > 0.0 {
+            g.marker(
+                top.x(*start),
+                top.top,
+                low.bottom(),
+                &format!("repeat {}", r.repeat),
+            );
+        }
+        for f in &r.experiment.faults {
+            g.marker(top.x(start + f.at_s), top.top, low.bottom(), &f.action);
+        }
+    }
 }
 
 /// About six labelled seconds along a timeline of `n` seconds.
