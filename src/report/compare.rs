@@ -498,16 +498,49 @@ pub fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
     if headers.iter().all(str::is_empty) {
         return Err(CompareError::NoRows { path: name });
     }
+    let cols = columns(&headers, &name)?;
+    let mut rows = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    while rdr.read_record(&mut rec).map_err(|e| csv_error(&name, e))? {
+        if let Some(row) = row_of(&rec, &cols, &name)? {
+            rows.push(row);
+        }
+    }
+    if rows.is_empty() {
+        return Err(CompareError::NoRows { path: name });
+    }
+    Ok(rows)
+}
+
+/// Where the columns compare reads sit in a file's header.
+struct Columns {
+    /// In the order of `COLUMNS`.
+    idx: [usize; COLUMNS.len()],
+    requests: Option<usize>,
+    interrupted: Option<usize>,
+}
+
+fn columns(headers: &csv::StringRecord, name: &str) -> Result<Columns, CompareError> {
     let mut idx = [0usize; COLUMNS.len()];
     for (slot, col) in idx.iter_mut().zip(COLUMNS) {
         *slot = headers
             .iter()
             .position(|h| h.trim_start_matches('\u{feff}') == col)
             .ok_or(CompareError::MissingColumn {
-                path: name.clone(),
+                path: name.to_string(),
                 column: col,
             })?;
     }
+    Ok(Columns {
+        idx,
+        requests: headers.iter().position(|h| h == "requests"),
+        interrupted: headers.iter().position(|h| h == "interrupted"),
+    })
+}
+
+/// One record as a row; None for a test cut short by a signal, which measured part of a run and
+/// is not a sample of the configuration.
+fn row_of(rec: &csv::StringRecord, c: &Columns, name: &str) -> Result<Option<Row>, CompareError> {
     let [
         i_ts,
         i_run,
@@ -522,66 +555,49 @@ pub fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
         i_err,
         i_p50,
         i_p99,
-    ] = idx;
-
-    let i_requests = headers.iter().position(|h| h == "requests");
-    // A test cut short by a signal measured part of a run: not a sample of the configuration.
-    let i_interrupted = headers.iter().position(|h| h == "interrupted");
-    let mut rows = Vec::new();
-    let mut rec = csv::StringRecord::new();
-    while rdr.read_record(&mut rec).map_err(|e| csv_error(&name, e))? {
-        let line = rec.position().map_or(0, csv::Position::line);
-        let field = |i: usize, col: &'static str| {
-            rec.get(i).ok_or_else(|| CompareError::Malformed {
-                path: name.clone(),
-                line,
-                message: format!("row has {} fields, too few for column `{col}`", rec.len()),
-            })
-        };
-        let num = |i: usize, col: &'static str| -> Result<f64, CompareError> {
-            let s = field(i, col)?;
-            parse_num(s).ok_or_else(|| CompareError::InvalidNumber {
-                path: name.clone(),
-                line,
-                value: s.to_string(),
-                column: col,
-            })
-        };
-        if i_interrupted.and_then(|i| rec.get(i)) == Some("true") {
-            continue;
-        }
-        let rate = field(i_rate, "target_rps")?;
-        let target_rps = if rate.is_empty() {
-            None
-        } else {
-            Some(Num(num(i_rate, "target_rps")?))
-        };
-        rows.push(Row {
-            key: Key {
-                target: field(i_target, "target")?.to_string(),
-                test: field(i_test, "test")?.to_string(),
-                clients: Num(num(i_clients, "clients")?),
-                pipeline: Num(num(i_pipeline, "pipeline")?),
-                data_size: field(i_size, "data_size")?.to_string(),
-                keyspace: Num(num(i_keys, "keyspace")?),
-                target_rps,
-            },
-            timestamp: field(i_ts, "timestamp")?.to_string(),
-            run_id: field(i_run, "run_id")?.to_string(),
-            requests: match i_requests {
-                Some(i) => Some(num(i, "requests")?),
-                None => None,
-            },
-            rps: num(i_rps, "rps")?,
-            p50: num(i_p50, "p50_ms")?,
-            p99: num(i_p99, "p99_ms")?,
-            errors: num(i_err, "errors")?,
-        });
+    ] = c.idx;
+    let line = rec.position().map_or(0, csv::Position::line);
+    let field = |i: usize, col: &'static str| {
+        rec.get(i).ok_or_else(|| CompareError::Malformed {
+            path: name.to_string(),
+            line,
+            message: format!("row has {} fields, too few for column `{col}`", rec.len()),
+        })
+    };
+    let num = |i: usize, col: &'static str| -> Result<f64, CompareError> {
+        let s = field(i, col)?;
+        parse_num(s).ok_or_else(|| CompareError::InvalidNumber {
+            path: name.to_string(),
+            line,
+            value: s.to_string(),
+            column: col,
+        })
+    };
+    if c.interrupted.and_then(|i| rec.get(i)) == Some("true") {
+        return Ok(None);
     }
-    if rows.is_empty() {
-        return Err(CompareError::NoRows { path: name });
-    }
-    Ok(rows)
+    let target_rps = match field(i_rate, "target_rps")? {
+        "" => None,
+        _ => Some(Num(num(i_rate, "target_rps")?)),
+    };
+    Ok(Some(Row {
+        key: Key {
+            target: field(i_target, "target")?.to_string(),
+            test: field(i_test, "test")?.to_string(),
+            clients: Num(num(i_clients, "clients")?),
+            pipeline: Num(num(i_pipeline, "pipeline")?),
+            data_size: field(i_size, "data_size")?.to_string(),
+            keyspace: Num(num(i_keys, "keyspace")?),
+            target_rps,
+        },
+        timestamp: field(i_ts, "timestamp")?.to_string(),
+        run_id: field(i_run, "run_id")?.to_string(),
+        requests: c.requests.map(|i| num(i, "requests")).transpose()?,
+        rps: num(i_rps, "rps")?,
+        p50: num(i_p50, "p50_ms")?,
+        p99: num(i_p99, "p99_ms")?,
+        errors: num(i_err, "errors")?,
+    }))
 }
 
 /// Rust's float parser accepts "NaN" and "inf"; neither is a measurement, and

@@ -8,6 +8,7 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 
 use super::TestResult;
+use super::hlog;
 use super::saved::SavedRun;
 use super::svg::{self, Frame, Svg, esc};
 use super::table::{self, Cell, ordered_unique};
@@ -273,16 +274,9 @@ fn spectra(results: &[TestResult]) -> String {
         let series: Vec<(String, Histogram<u64>)> = targets
             .iter()
             .filter_map(|t| {
-                let mut h: Option<Histogram<u64>> = None;
-                for r in results.iter().filter(|r| r.test == test && r.target == *t) {
-                    match &mut h {
-                        Some(h) => {
-                            let _ = h.add(&r.hist);
-                        }
-                        None => h = Some(r.hist.clone()),
-                    }
-                }
-                h.filter(|h| !h.is_empty()).map(|h| (t.to_string(), h))
+                let runs = results.iter().filter(|r| r.test == test && r.target == *t);
+                let h = hlog::sum(runs.map(|r| &r.hist)).ok()?;
+                (!h.is_empty()).then(|| (t.to_string(), h))
             })
             .collect();
         let _ = write!(s, "<figure><figcaption>{}</figcaption>", esc(test));

@@ -10,9 +10,10 @@ use hdrhistogram::Histogram;
 use super::experiment::{Experiment, FaultRow};
 use super::files::{LONG_CSV, hdr_stem};
 use super::hlog::{self, Interval};
+use super::table::ordered_unique;
 use super::{RunMeta, TestResult};
 use crate::resp::ErrorClass;
-use crate::stats::{Second, Summary};
+use crate::stats::{Second, Summary, new_histogram};
 
 /// One run of a results folder.
 pub struct SavedRun {
@@ -97,14 +98,12 @@ fn line_of(row: &csv::StringRecord) -> u64 {
 /// The ids of the runs in `dir`, oldest first.
 pub fn run_ids(dir: &Path) -> Result<Vec<String>, LoadError> {
     let t = long_csv(dir)?;
-    let mut ids: Vec<String> = Vec::new();
-    for row in &t.rows {
-        let id = t.get(row, "run_id");
-        if !id.is_empty() && !ids.iter().any(|i| i == id) {
-            ids.push(id.to_string());
-        }
-    }
-    Ok(ids)
+    let ids = ordered_unique(t.rows.iter().map(|r| t.get(r, "run_id")));
+    Ok(ids
+        .into_iter()
+        .filter(|id| !id.is_empty())
+        .map(String::from)
+        .collect())
 }
 
 fn long_csv(dir: &Path) -> Result<Table, LoadError> {
@@ -229,7 +228,7 @@ fn result_of(t: &Table, row: &csv::StringRecord) -> Result<TestResult, LoadError
         words: Default::default(),
         latency,
         latency_uncorrected: None,
-        hist: empty_histogram(),
+        hist: new_histogram(),
         timeline: Vec::new(),
         achieved_rps: t.opt(row, "achieved_rps"),
         max_lag_ms: None,
@@ -238,10 +237,6 @@ fn result_of(t: &Table, row: &csv::StringRecord) -> Result<TestResult, LoadError
         interrupted: t.get(row, "interrupted") == "true",
         experiment: Experiment::default(),
     })
-}
-
-fn empty_histogram() -> Histogram<u64> {
-    Histogram::new(3).expect("3 significant digits is valid")
 }
 
 /// The whole run's histogram and its per-second intervals. The whole one from the `.hdr` (3
@@ -268,7 +263,7 @@ fn histograms(
     let whole = if hdr.is_file() {
         hlog::read_histogram(&hdr)?
     } else {
-        hlog::sum(intervals.iter().map(|i| &i.hist)).unwrap_or_else(|_| empty_histogram())
+        hlog::sum(intervals.iter().map(|i| &i.hist)).unwrap_or_else(|_| new_histogram())
     };
     Ok((whole, intervals))
 }
