@@ -825,9 +825,21 @@ fn wait_ready(proc: &mut ServerProc, cancel: &AtomicBool) -> Result<(), DeployEr
                 reason: format!("exited ({status}): {}", proc.output_tail()),
             });
         }
-        let last = match resp::request(proc.addr(), &["PING"], PROBE_TIMEOUT) {
-            Ok(Value::Simple(s)) if s == "PONG" => return Ok(()),
-            Ok(Value::Error(e)) if e.starts_with("NOAUTH") => return Ok(()),
+        let reply = resp::request(proc.addr(), &["PING"], PROBE_TIMEOUT);
+        let answers = match &reply {
+            Ok(Value::Simple(s)) => s == "PONG",
+            Ok(Value::Error(e)) => e.starts_with("NOAUTH"),
+            _ => false,
+        };
+        // A squatter's PONG (a server that took the port first) does not mean ours is up: ours is
+        // about to die of "Address already in use", and its exit sends it to the port retry.
+        let squatter =
+            answers && process::owns_listener(proc.child.pid(), proc.port) == Some(false);
+        if answers && !squatter {
+            return Ok(());
+        }
+        let last = match reply {
+            Ok(_) if squatter => "answered by another process holding the port".to_string(),
             Ok(other) => format!("unexpected PING reply {other:?}"),
             Err(e) => e.to_string(),
         };
@@ -1045,12 +1057,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn server_that_loses_its_port_is_relaunched_on_another() {
-        // Occupy a port, then ask for a server on it: it must die with
-        // "Address already in use" and be retried on a fresh port.
-        let squatter = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let taken = squatter.local_addr().unwrap().port();
+    /// Starts one standalone server asked for on `port`; the (pid, port) of every launch.
+    fn start_on(port: u16) -> (Deployment, Vec<(u32, u16)>) {
         let spec = standalone(&[]);
         let plan = Plan::new(&spec).unwrap();
         let mut dep = Deployment {
@@ -1064,12 +1072,17 @@ mod tests {
         };
         let bin = process::find_redis_server().unwrap();
         let mut started = Vec::new();
-        dep.start_servers(&bin, &plan, &[taken], &AtomicBool::new(false), &mut |e| {
+        dep.start_servers(&bin, &plan, &[port], &AtomicBool::new(false), &mut |e| {
             if let SpawnEvent::Started { pid, port } = e {
                 started.push((pid, port));
             }
         })
         .expect("retry on a new port");
+        (dep, started)
+    }
+
+    /// The first launch on `taken` died; the second, on another port, is the deployment's.
+    fn assert_relaunched(dep: Deployment, started: &[(u32, u16)], taken: u16) {
         assert_eq!(started.len(), 2, "{started:?}");
         assert_eq!(started[0].1, taken);
         assert!(!pid_alive(started[0].0));
@@ -1080,6 +1093,26 @@ mod tests {
         assert!(pid_alive(pid));
         drop(dep);
         assert!(!pid_alive(pid));
+    }
+
+    #[test]
+    fn server_that_loses_its_port_is_relaunched_on_another() {
+        // Occupy a port, then ask for a server on it: it must die with
+        // "Address already in use" and be retried on a fresh port.
+        let squatter = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let taken = squatter.local_addr().unwrap().port();
+        let (dep, started) = start_on(taken);
+        assert_relaunched(dep, &started, taken);
+    }
+
+    #[test]
+    fn a_server_whose_port_another_server_holds_is_relaunched() {
+        // Another redis-server holds the port and answers PING: ours still lost the race, whether
+        // its exit or the squatter's PONG is seen first (`owns_listener` tells the PONG apart).
+        let squatter = Deployment::spawn(&standalone(&[]), &AtomicBool::new(false)).unwrap();
+        let taken = squatter.addr().port();
+        let (dep, started) = start_on(taken);
+        assert_relaunched(dep, &started, taken);
     }
 
     #[test]

@@ -229,6 +229,43 @@ pub(super) fn pick_ports(
     Ok(ports)
 }
 
+/// Whether process `pid` holds the socket listening on loopback `port`: Some(false) when another
+/// process does. A PONG on a freshly picked port can come from a squatter (another test's or
+/// program's server that took the port first) while ours is about to die of "Address already in
+/// use"; only our own listener means our server is up. None when /proc cannot tell (not Linux).
+pub(super) fn owns_listener(pid: u32, port: u16) -> Option<bool> {
+    let inodes = listening_inodes(port)?;
+    if inodes.is_empty() {
+        return None;
+    }
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let ours = fds.flatten().any(|fd| {
+        fs::read_link(fd.path()).is_ok_and(|target| {
+            let t = target.to_string_lossy();
+            inodes.iter().any(|i| t == format!("socket:[{i}]"))
+        })
+    });
+    Some(ours)
+}
+
+/// The inodes of the IPv4 sockets in LISTEN state on `port` (from /proc/net/tcp).
+fn listening_inodes(port: u16) -> Option<Vec<String>> {
+    let table = fs::read_to_string("/proc/net/tcp").ok()?;
+    let local_port = format!(":{port:04X}");
+    Some(
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // local_address, st (0A = LISTEN), inode
+                let listening = f.get(1)?.ends_with(&local_port) && *f.get(3)? == "0A";
+                listening.then(|| f.get(9).map(|i| i.to_string()))?
+            })
+            .collect(),
+    )
+}
+
 /// The PID of the run that made a temp dir named `name`, when the name is
 /// exactly `rbench-<pid>-<counter>-<nanos>` (digits only).
 fn temp_dir_owner(name: &str) -> Option<u32> {
@@ -607,6 +644,15 @@ mod tests {
         assert_eq!(find_binary("sh", None), None);
         let found = find_binary("sh", Some("/nonexistent-dir:/bin:/usr/bin".into()));
         assert!(found.is_some_and(|p| p.ends_with("sh")));
+    }
+
+    #[test]
+    fn our_listener_is_told_from_another_process() {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(owns_listener(std::process::id(), port), Some(true));
+        // PID 1 holds no socket of ours.
+        assert_eq!(owns_listener(1, port), Some(false));
     }
 
     #[test]
