@@ -20,6 +20,7 @@ pub mod resp;
 pub mod runner;
 pub mod scenario;
 pub mod signals;
+pub mod slo;
 pub mod stats;
 pub mod target;
 pub mod uri;
@@ -365,6 +366,7 @@ fn row(prepared: &target::Prepared, s: &Shape<'_>, name: &str, st: &stats::OpSta
         unanswered: 0,
         interrupted: s.interrupted,
         experiment: Default::default(),
+        slo: None,
     }
 }
 

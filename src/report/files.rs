@@ -46,7 +46,7 @@ pub const LONG_HEADER: [&str; 26] = [
     "p999_ms",
     "max_ms",
 ];
-pub const LONG_EXTRA: [&str; 10] = [
+pub const LONG_EXTRA: [&str; 12] = [
     "masters",
     "threads",
     "key_dist",
@@ -57,6 +57,8 @@ pub const LONG_EXTRA: [&str; 10] = [
     "error_classes",
     "interrupted",
     "server_version",
+    "slo",
+    "slo_max_rps",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +125,12 @@ fn long_row(meta: &RunMeta, r: &TestResult) -> Vec<String> {
         classes.join(" "),
         r.interrupted.to_string(),
         r.server_version.clone(),
+        r.slo.as_ref().map(|s| s.objective.clone()).unwrap_or_default(),
+        r.slo
+            .as_ref()
+            .and_then(|s| s.max_rps)
+            .map(|v| format!("{v:.0}"))
+            .unwrap_or_default(),
     ]
 }
 
@@ -378,6 +386,9 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
             });
             if let Some(map) = row.as_object_mut() {
                 experiment::json(r, map);
+                if let Some(slo) = &r.slo {
+                    map.insert("slo".into(), slo_json(slo));
+                }
             }
             row
         })
@@ -387,4 +398,23 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
         "git_rev": meta.git_rev, "profile": meta.profile, "results": rows,
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// `results[i].slo`: what the search found and every step it ran.
+fn slo_json(s: &crate::slo::SloResult) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = s
+        .steps
+        .iter()
+        .map(|st| {
+            serde_json::json!({
+                "rate": st.rate, "achieved": st.achieved, "p50_ms": st.p50_ms, "p99_ms": st.p99_ms,
+                "measured_ms": st.measured, "requests": st.requests, "errors": st.errors,
+                "pass": st.pass, "why": st.why,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "objective": s.objective, "max_rps": s.max_rps, "ceiling_rps": s.ceiling_rps,
+        "outcome": s.outcome.name(), "held": s.held, "steps": steps,
+    })
 }

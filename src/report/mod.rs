@@ -71,6 +71,8 @@ pub struct TestResult {
     pub interrupted: bool,
     /// A scenario's ledger and the faults scheduled into the run (empty for plain tests).
     pub experiment: experiment::Experiment,
+    /// `--slo`: the saturation search behind this row (its numbers are the final step's).
+    pub slo: Option<crate::slo::SloResult>,
 }
 
 impl TestResult {

@@ -236,6 +236,7 @@ fn result_of(t: &Table, row: &csv::StringRecord) -> Result<TestResult, LoadError
         unanswered: 0,
         interrupted: t.get(row, "interrupted") == "true",
         experiment: Experiment::default(),
+        slo: None,
     })
 }
 

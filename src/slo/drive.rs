@@ -1,0 +1,1 @@
+//! Runs a saturation search on a prepared target (filled in below).

@@ -1,0 +1,213 @@
+//! Which rate to try next. The search starts at half the closed-loop ceiling; a pass there tries the
+//! ceiling itself, a miss halves the rate until a step passes (exponential bracketing); then it
+//! bisects between the highest pass and the lowest miss until they are within the resolution.
+//! Halving stops at a floor, or sooner when two halvings in a row left latency where it was: the
+//! objective is then below what the deployment gives unloaded, and lower rates will not meet it.
+
+use super::Outcome;
+
+/// A miss whose latency improved by less than this factor over the previous miss did not improve.
+const FLAT: f64 = 0.9;
+/// Halvings without improvement before the search gives up going down.
+const FLAT_STEPS: usize = 2;
+/// The lowest rate is at least the ceiling over this (10 halvings).
+const DEPTH: f64 = 1024.0;
+/// A step needs this many requests to say anything of a percentile.
+const MIN_STEP_REQUESTS: f64 = 20.0;
+/// A bound on the steps of one search, whatever the numbers do.
+const MAX_STEPS: usize = 40;
+
+#[derive(Clone, Debug)]
+pub struct Ladder {
+    ceiling: f64,
+    floor: f64,
+    resolution: f64,
+    /// The highest rate that passed, the lowest that missed.
+    pass: Option<f64>,
+    miss: Option<f64>,
+    /// Latency over the objective (the worst ratio) of each delivered miss while going down.
+    descent: Vec<f64>,
+    steps: usize,
+}
+
+/// What to do next.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Next {
+    Try(f64),
+    Done(Outcome),
+}
+
+impl Ladder {
+    /// `ceiling`: the closed-loop probe's rate; `step_s`: a step's length in seconds.
+    pub fn new(ceiling: f64, step_s: f64, resolution: f64) -> Ladder {
+        let floor = (ceiling / DEPTH)
+            .max(MIN_STEP_REQUESTS / step_s.max(1e-3))
+            .max(1.0);
+        Ladder {
+            ceiling: ceiling.max(1.0).round(),
+            floor,
+            resolution,
+            pass: None,
+            miss: None,
+            descent: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    /// The highest rate that met the objectives so far.
+    pub fn best(&self) -> Option<f64> {
+        self.pass
+    }
+
+    pub fn next(&self) -> Next {
+        if self.steps >= MAX_STEPS {
+            return Next::Done(if self.pass.is_some() {
+                Outcome::Found
+            } else {
+                Outcome::NotMet
+            });
+        }
+        match (self.pass, self.miss) {
+            (None, None) => Next::Try((self.ceiling / 2.0).round().max(self.floor.ceil())),
+            (None, Some(m)) => {
+                let r = (m / 2.0).round();
+                if r < self.floor || r >= m || self.flat() {
+                    Next::Done(Outcome::NotMet)
+                } else {
+                    Next::Try(r)
+                }
+            }
+            (Some(p), None) if p >= self.ceiling => Next::Done(Outcome::AtCeiling),
+            (Some(p), None) => Next::Try((p * 2.0).min(self.ceiling).round()),
+            (Some(p), Some(m)) => {
+                let mid = ((p + m) / 2.0).round();
+                if m - p <= self.resolution * p || mid <= p || mid >= m {
+                    Next::Done(Outcome::Found)
+                } else {
+                    Next::Try(mid)
+                }
+            }
+        }
+    }
+
+    /// Records a step at `rate`. `over` is the worst measured/limit ratio of the objectives, given
+    /// for a miss whose rate was delivered (a miss by shortfall says nothing of latency).
+    pub fn record(&mut self, rate: f64, pass: bool, over: Option<f64>) {
+        self.steps += 1;
+        if pass {
+            self.pass = Some(self.pass.map_or(rate, |p| p.max(rate)));
+            return;
+        }
+        self.miss = Some(self.miss.map_or(rate, |m| m.min(rate)));
+        if self.pass.is_none() {
+            match over {
+                Some(o) => self.descent.push(o),
+                None => self.descent.clear(),
+            }
+        }
+    }
+
+    /// The last FLAT_STEPS halvings each left latency within FLAT of the step before.
+    fn flat(&self) -> bool {
+        let d = &self.descent;
+        d.len() > FLAT_STEPS
+            && d[d.len() - FLAT_STEPS - 1..]
+                .windows(2)
+                .all(|w| w[1] > w[0] * FLAT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a ladder against a deployment whose objective holds up to `limit` rps, with latency
+    /// over the objective following `over(rate)` on a miss.
+    fn search(
+        ceiling: f64,
+        limit: f64,
+        over: impl Fn(f64) -> f64,
+    ) -> (Outcome, Option<f64>, Vec<f64>) {
+        search_steps(ceiling, 5.0, limit, over)
+    }
+
+    fn search_steps(
+        ceiling: f64,
+        step_s: f64,
+        limit: f64,
+        over: impl Fn(f64) -> f64,
+    ) -> (Outcome, Option<f64>, Vec<f64>) {
+        let mut l = Ladder::new(ceiling, step_s, 0.02);
+        let mut tried = Vec::new();
+        loop {
+            match l.next() {
+                Next::Try(r) => {
+                    tried.push(r);
+                    let pass = r <= limit;
+                    l.record(r, pass, (!pass).then(|| over(r)));
+                }
+                Next::Done(o) => return (o, l.best(), tried),
+            }
+        }
+    }
+
+    #[test]
+    fn bisects_to_within_the_resolution() {
+        let (o, best, tried) = search(100_000.0, 73_000.0, |r| r / 73_000.0);
+        assert_eq!(o, Outcome::Found);
+        let best = best.unwrap();
+        assert!(best <= 73_000.0 && best >= 73_000.0 * 0.98, "{best} {tried:?}");
+        assert_eq!(&tried[..2], &[50_000.0, 100_000.0]);
+        assert!(tried.len() <= 9, "{tried:?}");
+    }
+
+    #[test]
+    fn goes_down_by_halves_then_bisects() {
+        let (o, best, tried) = search(100_000.0, 9_000.0, |r| r / 9_000.0);
+        assert_eq!(o, Outcome::Found);
+        assert_eq!(&tried[..4], &[50_000.0, 25_000.0, 12_500.0, 6_250.0]);
+        let best = best.unwrap();
+        assert!(best <= 9_000.0 && best >= 9_000.0 * 0.98, "{best} {tried:?}");
+    }
+
+    #[test]
+    fn met_at_the_ceiling_is_said_so() {
+        let (o, best, tried) = search(100_000.0, f64::INFINITY, |_| 0.5);
+        assert_eq!((o, best), (Outcome::AtCeiling, Some(100_000.0)));
+        assert_eq!(tried, [50_000.0, 100_000.0]);
+    }
+
+    #[test]
+    fn flat_latency_stops_the_descent() {
+        // Latency stays 3x the objective however low the rate: three steps, not ten.
+        let (o, best, tried) = search(100_000.0, 0.0, |_| 3.0);
+        assert_eq!((o, best), (Outcome::NotMet, None));
+        assert_eq!(tried, [50_000.0, 25_000.0, 12_500.0]);
+    }
+
+    #[test]
+    fn improving_latency_goes_down_to_the_floor() {
+        // Latency keeps improving but never meets the objective: down to ceiling / 1024.
+        let (o, best, tried) = search(100_000.0, 0.0, |r| 2.0 + r / 1000.0);
+        assert_eq!((o, best), (Outcome::NotMet, None));
+        assert!(*tried.last().unwrap() >= 100_000.0 / 1024.0, "{tried:?}");
+        assert!(tried.len() >= 9, "{tried:?}");
+    }
+
+    #[test]
+    fn a_shortfall_miss_does_not_count_as_flat() {
+        let mut l = Ladder::new(100_000.0, 5.0, 0.02);
+        l.record(50_000.0, false, Some(3.0));
+        l.record(25_000.0, false, Some(3.0));
+        l.record(12_500.0, false, None);
+        assert_eq!(l.next(), Next::Try(6_250.0));
+    }
+
+    #[test]
+    fn the_floor_keeps_steps_countable() {
+        // 100 rps ceiling, 1 s steps: nothing below 20 rps (20 requests a step).
+        let (o, _, tried) = search_steps(100.0, 1.0, 0.0, |r| 2.0 + r);
+        assert_eq!(o, Outcome::NotMet);
+        assert!(tried.iter().all(|&r| r >= 20.0), "{tried:?}");
+    }
+}
