@@ -130,6 +130,19 @@ pub struct Cli {
     #[arg(long = "rps", help_heading = "Load")]
     pub rps: Option<f64>,
 
+    /// Saturation search: find the highest rate at which these latency objectives hold, e.g.
+    /// p99=1ms (also p50, p90, p95, p999, p9999, max; comma-separated or repeated: all must hold)
+    #[arg(long = "slo", help_heading = "Saturation search")]
+    pub slo: Vec<String>,
+
+    /// Length of each open-loop step of the search [default: 5s]
+    #[arg(long = "slo-step", help_heading = "Saturation search")]
+    pub slo_step: Option<String>,
+
+    /// The search stops when the highest pass and the lowest miss are this close [default: 2%]
+    #[arg(long = "slo-resolution", help_heading = "Saturation search")]
+    pub slo_resolution: Option<String>,
+
     /// Bound streams: XADD ... MAXLEN ~ N
     #[arg(long = "stream-maxlen", value_parser = whole::<u64>, help_heading = "Load")]
     pub stream_maxlen: Option<u64>,

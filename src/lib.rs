@@ -260,6 +260,7 @@ fn execute(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> (i32, RunMe
         plan,
         meta: meta.clone(),
         results: Vec::new(),
+        slo_found: Default::default(),
         out,
         err,
     };
@@ -374,6 +375,8 @@ struct Session<'a> {
     plan: &'a Plan,
     meta: RunMeta,
     results: Vec<TestResult>,
+    /// `--slo`: what each (target, phase label) search found, for the repeats that re-run it.
+    slo_found: std::collections::HashMap<(String, String), slo::SloResult>,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
 }
@@ -514,6 +517,16 @@ impl Session<'_> {
         } else {
             format!("mix {}", names.join("+"))
         };
+        // The LRANGE tests' fill runs as counted, whatever the search: it only prepares the lists.
+        if plan.slo.is_some() && spec.ops != [workload::Op::LpushFill] {
+            let job = slo::drive::Job {
+                spec: &spec,
+                names: &names,
+                label: &label,
+                repeat,
+            };
+            return self.run_slo(rt, prepared, &job);
+        }
         if let Some(warmup) = w.warmup {
             match self.warm_up(rt, prepared, &spec, warmup) {
                 Ok(false) => {}

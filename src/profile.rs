@@ -85,6 +85,12 @@ pub struct Defaults {
     pub crash_rate: Option<At<f64>>,
     /// Kept as written ("10s", ...).
     pub drain: Option<At<String>>,
+    /// Kept as written (`"p99=1ms"`, `"p99=1ms,p50=200us"`): checked by the integrator.
+    pub slo: Option<At<String>>,
+    /// Kept as written ("5s", ...).
+    pub slo_step: Option<At<String>>,
+    /// Kept as written (`0.02`, `"2%"`).
+    pub slo_resolution: Option<At<String>>,
 }
 
 /// One `[[fault]]` entry: `at` and `action` kept as written, checked by the integrator.
@@ -225,6 +231,9 @@ struct RawDefaults {
     claim_idle: Option<Spanned<DurationText>>,
     crash_rate: Option<Spanned<f64>>,
     drain: Option<Spanned<DurationText>>,
+    slo: Option<Spanned<String>>,
+    slo_step: Option<Spanned<DurationText>>,
+    slo_resolution: Option<Spanned<RateText>>,
 }
 
 #[derive(Deserialize)]
@@ -556,13 +565,7 @@ impl Parser<'_> {
             seed: d.seed.map(|s| self.at(s)),
             stream_maxlen: d.stream_maxlen.map(|s| self.at(s)),
             list_maxlen: d.list_maxlen.map(|s| self.at(s)),
-            max_error_rate: d.max_error_rate.map(|s| {
-                let a = self.at(s);
-                At {
-                    value: a.value.0,
-                    line: a.line,
-                }
-            }),
+            max_error_rate: d.max_error_rate.map(|s| self.rate(s)),
             resp3: d.resp3.map(|s| self.at(s)),
             enable_tracking: d.enable_tracking.map(|s| self.at(s)),
             scenario: d.scenario.map(|s| self.at(s)),
@@ -571,7 +574,18 @@ impl Parser<'_> {
             claim_idle: d.claim_idle.map(|s| self.text(s)),
             crash_rate: d.crash_rate.map(|s| self.at(s)),
             drain: d.drain.map(|s| self.text(s)),
+            slo: d.slo.map(|s| self.at(s)),
+            slo_step: d.slo_step.map(|s| self.text(s)),
+            slo_resolution: d.slo_resolution.map(|s| self.rate(s)),
         })
+    }
+
+    fn rate(&self, s: Spanned<RateText>) -> At<String> {
+        let a = self.at(s);
+        At {
+            value: a.value.0,
+            line: a.line,
+        }
     }
 
     fn text(&self, s: Spanned<DurationText>) -> At<String> {

@@ -17,6 +17,7 @@ use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
 
 pub mod experiment;
+pub mod slo;
 pub use experiment::{Scenario, StreamConf};
 
 pub const DEFAULT_REQUESTS: u64 = 100_000;
@@ -135,6 +136,8 @@ pub struct Plan {
     pub scenario: Option<Scenario>,
     /// Scheduled into every run (each target, each repeat), in time order.
     pub faults: Vec<crate::fault::Fault>,
+    /// `--slo`: each test searches for its highest rate within these objectives.
+    pub slo: Option<crate::slo::Slo>,
 }
 
 /// Reports a profile value's error at its file:line (a plain usage error without a profile).
@@ -155,8 +158,14 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             None => invalid(e),
         }
     };
-    let workload = workload(cli, d, &at)?;
+    let mut workload = workload(cli, d, &at)?;
     let mode = mode(cli)?;
+    let slo = slo::slo(cli, d, &at)?;
+    if slo.is_some() {
+        slo::check(cli, d, &at, mode)?;
+        // A profile's fixed rate gives way to the --slo flag.
+        workload.rps = None;
+    }
     let repeat = at_least_1(
         cli.repeat,
         d.and_then(|d| d.repeat.as_ref()),
@@ -186,6 +195,11 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
     }
     let faults = experiment::faults(cli, prof.as_ref(), &at)?;
     experiment::check_faults(&faults, &workload, scenario.as_ref(), &targets, &at)?;
+    if slo.is_some() && !faults.is_empty() {
+        return Err(invalid(
+            "--slo searches for a rate in steps; faults on the run's clock cannot be combined with it",
+        ));
+    }
     Ok(Plan {
         profile: cli
             .profile
@@ -202,6 +216,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         max_error_rate,
         scenario,
         faults: faults.into_iter().map(|(f, _)| f).collect(),
+        slo,
     })
 }
 
@@ -766,6 +781,65 @@ mod warmup_tests {
         let e = plan_of(&[], Some(bad)).unwrap_err().to_string();
         assert!(e.contains(":2:") && e.contains("soon"), "{e}");
         assert!(plan_of(&["--warmup=-1s"], None).is_err());
+    }
+
+    #[test]
+    fn slo_from_flag_and_profile() {
+        let p = plan_of(&["--slo", "p99=1ms", "--slo", "p50=200us"], None).unwrap();
+        let slo = p.slo.unwrap();
+        assert_eq!(slo.label(), "p99<=1ms,p50<=200us");
+        assert_eq!((slo.step, slo.resolution), (crate::slo::DEFAULT_STEP, 0.02));
+        let prof = |extra: &str| {
+            format!(
+                "[defaults]\nslo = \"p999=5ms\"\nslo_step = \"1s\"\nslo_resolution = \"5%\"\n{extra}\n[[target]]\nname = \"t\"\naddr = \"127.0.0.1:6379\"\n"
+            )
+        };
+        let slo = plan_of(&[], Some(&prof(""))).unwrap().slo.unwrap();
+        assert_eq!(slo.label(), "p999<=5ms");
+        assert_eq!((slo.step, slo.resolution), (Duration::from_secs(1), 0.05));
+        // The flag wins over the profile; --rps asks for one rate, so the profile's search gives way.
+        let slo = plan_of(&["--slo", "max=9ms"], Some(&prof("")))
+            .unwrap()
+            .slo
+            .unwrap();
+        assert_eq!(slo.label(), "max<=9ms");
+        let p = plan_of(&["--rps", "100"], Some(&prof(""))).unwrap();
+        assert!(p.slo.is_none() && p.workload.rps == Some(100.0));
+        // The profile's fixed rate gives way to the flag; both in the profile is a contradiction at its line.
+        let rps = prof("rps = 500");
+        assert_eq!(
+            plan_of(&["--slo", "p99=1ms"], Some(&rps))
+                .unwrap()
+                .workload
+                .rps,
+            None
+        );
+        let e = plan_of(&[], Some(&rps)).unwrap_err().to_string();
+        assert!(
+            e.contains(":5:") && e.contains("cannot be combined with slo"),
+            "{e}"
+        );
+        // Bad values name their line.
+        let bad =
+            "[defaults]\nslo = \"p42=1ms\"\n[[target]]\nname = \"t\"\naddr = \"127.0.0.1:6379\"\n";
+        let e = plan_of(&[], Some(bad)).unwrap_err().to_string();
+        assert!(e.contains(":2:") && e.contains("p42"), "{e}");
+        for (args, needle) in [
+            (&["--slo", "p99=1ms", "-l"][..], "-l"),
+            (&["--slo", "p99=1ms", "--duration", "5s"][..], "--duration"),
+            (
+                &["--slo", "p99=1ms", "--fault", "1s:failover"][..],
+                "--fault",
+            ),
+            (&["--slo-step", "1s"][..], "needs --slo"),
+            (
+                &["--slo", "p99=1ms", "--slo-resolution", "80%"][..],
+                "at most 50%",
+            ),
+        ] {
+            let e = plan_of(args, None).unwrap_err().to_string();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
     }
 
     #[test]

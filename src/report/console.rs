@@ -11,8 +11,18 @@ use crate::runner::Progress;
 use crate::stats::{Second, ms};
 use crate::workload::Op;
 
-/// `SET: 22036.14 requests per second, p50=0.311 msec`
+/// `SET: 22036.14 requests per second, p50=0.311 msec`; a searched test says what it found.
 pub fn quiet_line(r: &TestResult) -> String {
+    if let Some(s) = &r.slo {
+        return format!(
+            "{}: {} (p50={:.3} p99={:.3} msec at {:.2} requests per second)",
+            r.test,
+            s.verdict(&crate::slo::display_label(&s.objective)),
+            r.latency.p50,
+            r.latency.p99,
+            r.rps
+        );
+    }
     format!(
         "{}: {:.2} requests per second, p50={:.3} msec",
         r.test, r.rps, r.latency.p50
@@ -159,6 +169,56 @@ fn errors(r: &TestResult, s: &mut String) {
             r.unanswered
         ));
     }
+}
+
+/// `====== SET: the highest rate with p99 ≤ 1 ms ======` and the search's settings.
+pub fn slo_header(label: &str, slo: &crate::slo::Slo) -> String {
+    format!(
+        "====== {label}: the highest rate with {} ======\n  open-loop steps of {} until within {}%; a step misses when over an objective, short of its rate, or failing requests\n  {:>12} {:>12} {:>9} {:>9}  result",
+        slo.display(),
+        span(slo.step),
+        slo.resolution * 100.0,
+        "target rps",
+        "achieved",
+        "p50 ms",
+        "p99 ms",
+    )
+}
+
+pub fn slo_ceiling(rate: f64, slo: &crate::slo::Slo) -> String {
+    format!(
+        "  {:>12} {rate:>12.0} {:>9} {:>9}  closed-loop ceiling ({})",
+        "-",
+        "",
+        "",
+        span(slo.probe())
+    )
+}
+
+/// `5 s`, `1.5 s`, `500 ms`.
+fn span(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
+}
+
+/// One step of the ladder: rate, achieved, p50, p99, and pass or why it missed.
+pub fn slo_step(s: &crate::slo::Step) -> String {
+    let verdict = if s.pass {
+        "pass".to_string()
+    } else {
+        format!("miss: {}", s.why)
+    };
+    format!(
+        "  {:>12.0} {:>12.1} {:>9.3} {:>9.3}  {verdict}",
+        s.rate, s.achieved, s.p50_ms, s.p99_ms
+    )
+}
+
+pub fn slo_rerun(label: &str, rate: f64, repeat: u32) -> String {
+    format!("====== {label}: repeat {repeat} of the search's final rate, {rate:.0} rps ======")
 }
 
 /// Progress bar on stderr plus (in the default mode) one line per second on stdout.

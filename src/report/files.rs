@@ -125,7 +125,10 @@ fn long_row(meta: &RunMeta, r: &TestResult) -> Vec<String> {
         classes.join(" "),
         r.interrupted.to_string(),
         r.server_version.clone(),
-        r.slo.as_ref().map(|s| s.objective.clone()).unwrap_or_default(),
+        r.slo
+            .as_ref()
+            .map(|s| s.objective.clone())
+            .unwrap_or_default(),
         r.slo
             .as_ref()
             .and_then(|s| s.max_rps)

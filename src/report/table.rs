@@ -98,6 +98,38 @@ pub fn winner(cells: &[Option<Cell>]) -> Option<usize> {
     clear.then_some(*best)
 }
 
+/// The objective of the run's searches, shown as `p99 ≤ 1 ms` (None: nothing was searched).
+pub fn slo_objective(results: &[TestResult]) -> Option<String> {
+    let s = results.iter().find_map(|r| r.slo.as_ref())?;
+    Some(crate::slo::display_label(&s.objective))
+}
+
+/// A cell of the "max rps @ objective" column: what the search found, and with repeats how many
+/// runs of the rate held it.
+pub fn slo_cell(results: &[TestResult], target: &str, test: &str) -> Option<String> {
+    use crate::slo::Outcome;
+    let runs: Vec<&crate::slo::SloResult> = results
+        .iter()
+        .filter(|r| r.target == target && r.test == test)
+        .filter_map(|r| r.slo.as_ref())
+        .collect();
+    let first = runs.first()?;
+    let found = match (first.outcome, first.max_rps) {
+        (Outcome::Found, Some(r)) => format!("{r:.0}"),
+        (Outcome::AtCeiling, _) => format!("≥{:.0} (ceiling)", first.ceiling_rps),
+        (Outcome::Interrupted, Some(r)) => format!("{r:.0} (interrupted)"),
+        (Outcome::Interrupted, None) => "interrupted".into(),
+        _ => "not met".into(),
+    };
+    Some(match runs.len() {
+        1 => found,
+        n => format!(
+            "{found}, held {}/{n}",
+            runs.iter().filter(|s| s.held).count()
+        ),
+    })
+}
+
 /// The table's content: header and rows of text cells, plus a note per row on its winner.
 struct Grid {
     header: Vec<String>,
@@ -109,6 +141,7 @@ fn grid(results: &[TestResult]) -> Grid {
     let targets = ordered_unique(results.iter().map(|r| r.target.as_str()));
     let tests = ordered_unique(results.iter().map(|r| r.test.as_str()));
     let spread = results.iter().any(|r| r.repeat > 1);
+    let slo = slo_objective(results);
     let mut header = vec!["test".to_string()];
     for t in &targets {
         header.push(format!("{t} TPS"));
@@ -119,13 +152,16 @@ fn grid(results: &[TestResult]) -> Grid {
         if spread {
             header.push("±".into());
         }
+        if let Some(o) = &slo {
+            header.push(format!("{t} max rps @ {o}"));
+        }
     }
     let mut rows = Vec::new();
     let mut verdicts = Vec::new();
     for test in &tests {
         let cells: Vec<Option<Cell>> = targets.iter().map(|t| cell(results, t, test)).collect();
         let mut row = vec![test.to_string()];
-        for c in &cells {
+        for (t, c) in targets.iter().zip(&cells) {
             let (tps, p50) = match c {
                 Some(c) => (
                     (format!("{:.2}", c.tps.median), c.tps.pct_label()),
@@ -140,6 +176,9 @@ fn grid(results: &[TestResult]) -> Grid {
             row.push(p50.0);
             if spread {
                 row.push(p50.1);
+            }
+            if slo.is_some() {
+                row.push(slo_cell(results, t, test).unwrap_or_else(|| "-".into()));
             }
         }
         rows.push(row);

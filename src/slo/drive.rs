@@ -1,1 +1,250 @@
-//! Runs a saturation search on a prepared target (filled in below).
+//! Runs a saturation search on a prepared target: a closed-loop probe for the ceiling, then the
+//! ladder's open-loop steps, each an ordinary phase. The row it publishes carries the numbers of
+//! the highest rate that held (or, when none did, of the lowest rate tried). With `--repeat`, each
+//! later repeat re-runs that rate once, so the table shows how much it moves from run to run.
+
+use std::time::Duration;
+
+use super::search::{Ladder, Next};
+use super::{Outcome, Slo, SloResult, Step};
+use crate::config::slo::step_workload;
+use crate::orchestrate::execute_phase;
+use crate::report::{TestResult, console};
+use crate::runner::{PhaseResult, PhaseSpec};
+use crate::target::Prepared;
+use crate::{EXIT_FAIL, Session, with_target};
+
+/// The phase a search publishes: its rate (None: the probe) and whether it held.
+struct Chosen {
+    rate: Option<f64>,
+    res: PhaseResult,
+    held: bool,
+}
+
+impl Chosen {
+    /// Keeps the highest pass, else the lowest miss.
+    fn better(&self, rate: f64, pass: bool) -> bool {
+        let r = self.rate.unwrap_or(f64::NAN);
+        match (self.held, pass) {
+            (false, true) => true,
+            (true, true) => rate > r,
+            (false, false) => self.rate.is_none() || rate < r,
+            (true, false) => false,
+        }
+    }
+}
+
+/// The phase being searched, as `run_one` resolved it.
+pub(crate) struct Job<'a, 'p> {
+    pub spec: &'a PhaseSpec<'p>,
+    pub names: &'a [String],
+    pub label: &'a str,
+    pub repeat: u32,
+}
+
+impl Session<'_> {
+    /// Searches the phase on `prepared` (repeat 1) or re-runs the rate found (later repeats).
+    /// Ok(true) when interrupted.
+    pub(crate) fn run_slo(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &Prepared,
+        job: &Job<'_, '_>,
+    ) -> Result<bool, i32> {
+        let Some(slo) = self.plan.slo.clone() else {
+            return Ok(false);
+        };
+        let key = (prepared.name.clone(), job.label.to_string());
+        match self.slo_found.get(&key).cloned() {
+            Some(found) if job.repeat > 1 => self.rerun(rt, prepared, job, &slo, found),
+            _ => self.search(rt, prepared, job, &slo),
+        }
+    }
+
+    fn search(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &Prepared,
+        job: &Job<'_, '_>,
+        slo: &Slo,
+    ) -> Result<bool, i32> {
+        let (spec, label) = (job.spec, job.label);
+        if let Some(warmup) = spec.workload.warmup {
+            match self.warm_up(rt, prepared, spec, warmup) {
+                Ok(false) => {}
+                done => return done,
+            }
+        }
+        self.say(&console::slo_header(label, slo));
+        let probe = self.slo_phase(
+            rt,
+            prepared,
+            spec,
+            None,
+            slo.probe(),
+            format!("{label} ceiling"),
+        )?;
+        let ceiling = probe.stats.iter().map(|s| s.ok).sum::<u64>() as f64
+            / probe.elapsed.as_secs_f64().max(1e-9);
+        self.say(&console::slo_ceiling(ceiling, slo));
+        let mut interrupted = probe.interrupted;
+        let mut chosen = Chosen {
+            rate: None,
+            res: probe,
+            held: false,
+        };
+        let mut ladder = Ladder::new(ceiling, slo.step.as_secs_f64(), slo.resolution);
+        let mut steps = Vec::new();
+        let outcome = loop {
+            if interrupted {
+                break Outcome::Interrupted;
+            }
+            let rate = match ladder.next() {
+                Next::Done(o) => break o,
+                Next::Try(r) => r,
+            };
+            let res = self.slo_phase(
+                rt,
+                prepared,
+                spec,
+                Some(rate),
+                slo.step,
+                format!("{label} @ {rate:.0} rps"),
+            )?;
+            // A step cut short by a signal is not judged: its rate was not held for a whole step.
+            if res.interrupted {
+                interrupted = true;
+                continue;
+            }
+            let step = Step::judge(slo, rate, &res, self.plan.max_error_rate);
+            self.say(&console::slo_step(&step));
+            ladder.record(rate, step.pass, step.over(slo));
+            if chosen.better(rate, step.pass) {
+                chosen = Chosen {
+                    rate: Some(rate),
+                    res,
+                    held: step.pass,
+                };
+            }
+            steps.push(step);
+        };
+        let found = SloResult {
+            objective: slo.label(),
+            max_rps: ladder.best(),
+            ceiling_rps: ceiling,
+            outcome,
+            steps,
+            held: chosen.held,
+        };
+        self.say(&format!("  {label}: {}\n", found.verdict(&slo.display())));
+        self.slo_found
+            .insert((prepared.name.clone(), label.to_string()), found.clone());
+        let rows = self.slo_rows(prepared, job, &chosen, slo, found);
+        self.publish(rows);
+        Ok(interrupted)
+    }
+
+    /// Runs the search's rate again (the highest that held, else the lowest tried): one step.
+    fn rerun(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &Prepared,
+        job: &Job<'_, '_>,
+        slo: &Slo,
+        found: SloResult,
+    ) -> Result<bool, i32> {
+        let (spec, label) = (job.spec, job.label);
+        let lowest = found.steps.iter().map(|s| s.rate).reduce(f64::min);
+        let Some(rate) = found.max_rps.or(lowest) else {
+            return Ok(false);
+        };
+        self.say(&console::slo_rerun(label, rate, job.repeat));
+        let res = self.slo_phase(
+            rt,
+            prepared,
+            spec,
+            Some(rate),
+            slo.step,
+            format!("{label} @ {rate:.0} rps"),
+        )?;
+        let step = Step::judge(slo, rate, &res, self.plan.max_error_rate);
+        self.say(&console::slo_step(&step));
+        let interrupted = res.interrupted;
+        let chosen = Chosen {
+            rate: Some(rate),
+            res,
+            held: step.pass,
+        };
+        let result = SloResult {
+            steps: vec![step],
+            held: chosen.held,
+            ..found
+        };
+        let rows = self.slo_rows(prepared, job, &chosen, slo, result);
+        self.publish(rows);
+        Ok(interrupted)
+    }
+
+    /// The result rows of the chosen phase, each carrying the search.
+    fn slo_rows(
+        &self,
+        prepared: &Prepared,
+        job: &Job<'_, '_>,
+        chosen: &Chosen,
+        slo: &Slo,
+        result: SloResult,
+    ) -> Vec<TestResult> {
+        let spec = job.spec;
+        let len = if chosen.rate.is_some() {
+            slo.step
+        } else {
+            slo.probe()
+        };
+        let w = step_workload(spec.workload, chosen.rate, len);
+        let row_spec = PhaseSpec {
+            workload: &w,
+            ops: spec.ops.clone(),
+            weights: spec.weights.clone(),
+            ..*spec
+        };
+        let mut rows = self.results_of(prepared, &row_spec, job.names, job.repeat, &chosen.res);
+        for r in &mut rows {
+            r.slo = Some(result.clone());
+        }
+        rows
+    }
+
+    /// One step (or the probe, `rate` None) of `len`, with a progress bar.
+    fn slo_phase(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &Prepared,
+        spec: &PhaseSpec<'_>,
+        rate: Option<f64>,
+        len: Duration,
+        label: String,
+    ) -> Result<PhaseResult, i32> {
+        let w = step_workload(spec.workload, rate, len);
+        let step = PhaseSpec {
+            workload: &w,
+            ops: spec.ops.clone(),
+            weights: spec.weights.clone(),
+            ..*spec
+        };
+        let mut progress = console::ConsoleProgress::new(label, None, Some(len), None);
+        let res = execute_phase(rt, prepared, &step, &mut progress);
+        progress.finish();
+        res.map_err(|e| {
+            let _ = writeln!(self.err, "rbench: {}", with_target(&prepared.name, &e));
+            EXIT_FAIL
+        })
+    }
+
+    /// Search progress goes to the default console only (-q and --csv print the result row alone).
+    fn say(&mut self, text: &str) {
+        let o = &self.plan.output;
+        if !o.quiet && !o.csv {
+            let _ = writeln!(self.out, "{text}");
+        }
+    }
+}

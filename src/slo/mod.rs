@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::runner::PhaseResult;
 use crate::stats::ms;
 
 pub mod drive;
@@ -61,9 +62,14 @@ impl Objective {
 
     /// `p99 ≤ 1 ms`: for tables and the console.
     pub fn display(&self) -> String {
+        format!("{} ≤ {}", self.name, self.limit_display())
+    }
+
+    /// `1 ms`, `250 us`.
+    pub fn limit_display(&self) -> String {
         let t = latency_text(self.limit_ms);
         let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
-        format!("{} ≤ {num} {unit}", self.name)
+        format!("{num} {unit}")
     }
 }
 
@@ -103,6 +109,19 @@ impl Slo {
     /// The closed-loop probe that finds the ceiling: short, but not shorter than a step.
     pub fn probe(&self) -> Duration {
         self.step.min(Duration::from_secs(2))
+    }
+}
+
+/// `p99<=1ms,p50<=200us` (a saved label) as `p99 ≤ 1 ms, p50 ≤ 200 us`; a label that does not
+/// parse is shown as it is.
+pub fn display_label(label: &str) -> String {
+    match parse_objectives(&label.replace("<=", "=")) {
+        Ok(o) => o
+            .iter()
+            .map(Objective::display)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(_) => label.to_string(),
     }
 }
 
@@ -168,9 +187,13 @@ pub fn parse_resolution(s: &str) -> Result<f64, String> {
         Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
         None => t.parse::<f64>(),
     }
-    .map_err(|_| format!("`{s}` is not a resolution: use a percentage like 2% or a fraction like 0.02"))?;
+    .map_err(|_| {
+        format!("`{s}` is not a resolution: use a percentage like 2% or a fraction like 0.02")
+    })?;
     if !(v > 0.0 && v <= 0.5) {
-        return Err(format!("`{s}`: the resolution must be above 0 and at most 50%"));
+        return Err(format!(
+            "`{s}`: the resolution must be above 0 and at most 50%"
+        ));
     }
     Ok(v)
 }
@@ -191,6 +214,65 @@ pub struct Step {
     pub pass: bool,
     /// Why a miss missed (`p99 1.32 ms > 1 ms`, `achieved 91% of the target`); empty on a pass.
     pub why: String,
+}
+
+impl Step {
+    /// Judges a step that ran at `rate` (None: the closed-loop probe, judged by nothing): every
+    /// objective must hold over the phase's requests (a mix's commands together), the rate must be
+    /// delivered, and failed requests may not exceed `max_error_rate`.
+    pub fn judge(slo: &Slo, rate: f64, res: &PhaseResult, max_error_rate: f64) -> Step {
+        let mut hist = crate::stats::new_histogram();
+        for st in &res.stats {
+            let _ = hist.add(&st.hist);
+        }
+        let requests: u64 = res.stats.iter().map(|s| s.requests()).sum();
+        let errors: u64 = res.stats.iter().map(|s| s.failed).sum();
+        let achieved = requests as f64 / res.elapsed.as_secs_f64().max(1e-9);
+        let measured: Vec<f64> = slo.objectives.iter().map(|o| o.measure(&hist)).collect();
+        let mut why: Vec<String> = slo
+            .objectives
+            .iter()
+            .zip(&measured)
+            .filter(|(o, m)| **m > o.limit_ms)
+            .map(|(o, m)| format!("{} {m:.3} ms > {}", o.name, o.limit_display()))
+            .collect();
+        if achieved < rate * DELIVERY {
+            why.push(format!(
+                "delivered {:.0}% of the target",
+                100.0 * achieved / rate
+            ));
+        }
+        if errors as f64 > max_error_rate * requests as f64 {
+            why.push(format!("{errors} failed requests"));
+        }
+        if requests == 0 {
+            why.push("no request answered".into());
+        }
+        Step {
+            rate,
+            achieved,
+            p50_ms: ms(hist.value_at_quantile(0.5)),
+            p99_ms: ms(hist.value_at_quantile(0.99)),
+            measured,
+            errors,
+            requests,
+            pass: why.is_empty(),
+            why: why.join(", "),
+        }
+    }
+
+    /// The worst objective's measured/limit ratio, for a miss that delivered its rate (what the
+    /// search's descent watches); None when the rate was not delivered.
+    pub fn over(&self, slo: &Slo) -> Option<f64> {
+        if self.achieved < self.rate * DELIVERY {
+            return None;
+        }
+        slo.objectives
+            .iter()
+            .zip(&self.measured)
+            .map(|(o, m)| m / o.limit_ms)
+            .reduce(f64::max)
+    }
 }
 
 /// How a search ended.
@@ -259,7 +341,11 @@ impl SloResult {
             }
             (Outcome::Interrupted, None) => format!("interrupted before {display} held"),
             (_, _) => {
-                let low = self.steps.iter().map(|s| s.rate).fold(f64::INFINITY, f64::min);
+                let low = self
+                    .steps
+                    .iter()
+                    .map(|s| s.rate)
+                    .fold(f64::INFINITY, f64::min);
                 format!("{display} not met, even at the lowest step ({low:.0} rps)")
             }
         }
@@ -286,7 +372,11 @@ mod tests {
     #[test]
     fn bad_objectives_say_why() {
         let err = |s: &str| parse_objectives(s).unwrap_err();
-        assert!(err("p99=abc").contains("`abc` is not a latency"), "{}", err("p99=abc"));
+        assert!(
+            err("p99=abc").contains("`abc` is not a latency"),
+            "{}",
+            err("p99=abc")
+        );
         assert!(err("p42=1ms").contains("unknown percentile `p42`"));
         assert!(err("p99").contains("PERCENTILE=LATENCY"));
         assert!(err("p99=1").contains("not a latency"));
