@@ -168,9 +168,13 @@ pub fn parse_resolution(s: &str) -> Result<f64, String> {
         Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
         None => t.parse::<f64>(),
     }
-    .map_err(|_| format!("`{s}` is not a resolution: use a percentage like 2% or a fraction like 0.02"))?;
+    .map_err(|_| {
+        format!("`{s}` is not a resolution: use a percentage like 2% or a fraction like 0.02")
+    })?;
     if !(v > 0.0 && v <= 0.5) {
-        return Err(format!("`{s}`: the resolution must be above 0 and at most 50%"));
+        return Err(format!(
+            "`{s}`: the resolution must be above 0 and at most 50%"
+        ));
     }
     Ok(v)
 }
@@ -259,7 +263,11 @@ impl SloResult {
             }
             (Outcome::Interrupted, None) => format!("interrupted before {display} held"),
             (_, _) => {
-                let low = self.steps.iter().map(|s| s.rate).fold(f64::INFINITY, f64::min);
+                let low = self
+                    .steps
+                    .iter()
+                    .map(|s| s.rate)
+                    .fold(f64::INFINITY, f64::min);
                 format!("{display} not met, even at the lowest step ({low:.0} rps)")
             }
         }
@@ -286,7 +294,11 @@ mod tests {
     #[test]
     fn bad_objectives_say_why() {
         let err = |s: &str| parse_objectives(s).unwrap_err();
-        assert!(err("p99=abc").contains("`abc` is not a latency"), "{}", err("p99=abc"));
+        assert!(
+            err("p99=abc").contains("`abc` is not a latency"),
+            "{}",
+            err("p99=abc")
+        );
         assert!(err("p42=1ms").contains("unknown percentile `p42`"));
         assert!(err("p99").contains("PERCENTILE=LATENCY"));
         assert!(err("p99=1").contains("not a latency"));

@@ -156,7 +156,10 @@ mod tests {
         let (o, best, tried) = search(100_000.0, 73_000.0, |r| r / 73_000.0);
         assert_eq!(o, Outcome::Found);
         let best = best.unwrap();
-        assert!(best <= 73_000.0 && best >= 73_000.0 * 0.98, "{best} {tried:?}");
+        assert!(
+            (73_000.0 * 0.98..=73_000.0).contains(&best),
+            "{best} {tried:?}"
+        );
         assert_eq!(&tried[..2], &[50_000.0, 100_000.0]);
         assert!(tried.len() <= 9, "{tried:?}");
     }
@@ -167,7 +170,10 @@ mod tests {
         assert_eq!(o, Outcome::Found);
         assert_eq!(&tried[..4], &[50_000.0, 25_000.0, 12_500.0, 6_250.0]);
         let best = best.unwrap();
-        assert!(best <= 9_000.0 && best >= 9_000.0 * 0.98, "{best} {tried:?}");
+        assert!(
+            (9_000.0 * 0.98..=9_000.0).contains(&best),
+            "{best} {tried:?}"
+        );
     }
 
     #[test]
