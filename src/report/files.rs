@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 
-use super::{RunMeta, TestResult, experiment, hlog, table};
+use super::{RunMeta, TestResult, experiment, hlog, slo, table};
 use crate::resp::ErrorClass;
 use crate::stats::{ms, summarize};
 
@@ -289,8 +289,8 @@ pub fn hdr_stem(run_id: &str, r: &TestResult) -> String {
     )
 }
 
-/// Everything but the long CSV, rewritten after each result: timeline, table, and the newest
-/// result's HDR files (`.hdr`, `.hlog`).
+/// Everything but the long CSV, rewritten after each result: timeline, table, the SLO ladder (when
+/// a result ran a search), and the newest result's HDR files (`.hdr`, `.hlog`).
 pub fn write_run_files(
     dir: &Path,
     meta: &RunMeta,
@@ -304,6 +304,7 @@ pub fn write_run_files(
         &dir.join(format!("table-{}.md", meta.run_id)),
         table::markdown(results).as_bytes(),
     )?;
+    slo::write(dir, &meta.run_id, results)?;
     if let Some(r) = results.last() {
         let mut bytes = Vec::new();
         V2Serializer::new()

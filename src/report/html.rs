@@ -1,7 +1,10 @@
 //! The HTML report (`report-<run_id>.html`): one self-contained page (inline CSS and SVG, no
 //! scripts, nothing fetched) with the run's parameters, the configuration table with the spread of
-//! repeats, a latency percentile spectrum per test and a throughput timeline per target and test.
+//! repeats, latency against rate per test when the run searched for its saturation (`--slo`, in
+//! `rate`), a latency percentile spectrum per test and a throughput timeline per target and test.
 //! Well-formed XML as well as HTML, so a strict parser can check it.
+
+mod rate;
 
 use std::fmt::Write;
 
@@ -92,9 +95,16 @@ fn body(run: &SavedRun, tag: &str) -> String {
         "</section><section id=\"{tag}-table\"><h2>Configurations</h2>"
     );
     s.push_str(&config_table(r));
+    s.push_str("</section>");
+    if let Some(section) = rate::section(r) {
+        let _ = write!(
+            s,
+            "<section id=\"{tag}-slo\"><h2>Latency against rate</h2>{section}</section>"
+        );
+    }
     let _ = write!(
         s,
-        "</section><section id=\"{tag}-spectrum\"><h2>Latency by percentile</h2>"
+        "<section id=\"{tag}-spectrum\"><h2>Latency by percentile</h2>"
     );
     s.push_str(&spectra(r));
     let _ = write!(
@@ -579,6 +589,130 @@ mod tests {
         assert!(page.contains("redis 7.0.15") && page.contains("failover"));
         // One run: no winner claimed, and the page says why.
         assert!(page.contains("no spread to judge a winner by"));
+    }
+
+    /// A results folder written by hand: two targets searched for `p99<=1ms,p50<=200us` on SET,
+    /// `a` with a repeat that re-ran its answer, `b` that never met the objectives.
+    fn slo_folder() -> std::path::PathBuf {
+        use crate::report::files::{LONG_EXTRA, LONG_HEADER};
+        let dir = std::env::temp_dir().join(format!("rbench-html-slo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let header: Vec<&str> = LONG_HEADER.iter().chain(&LONG_EXTRA).copied().collect();
+        let mut csv = format!("{}\n", header.join(","));
+        for (target, repeat, max) in [("a", 1, "40000"), ("b", 1, ""), ("a", 2, "40000")] {
+            csv.push_str(&format!(
+                "2026-12-04T00:00:00Z,RUN1,0.1.0,abc,,{target},standalone,none,SET,50,1,3,1000,40000,200000,5.0,40000.00,200000,0,0.2,0.1,0.2,0.3,0.9,1.0,4.0,1,1,uniform,false,{repeat},40000.00,,,false,redis 7.0.15,\"p99<=1ms,p50<=200us\",{max}\n"
+            ));
+        }
+        std::fs::write(dir.join("runs.csv"), csv).unwrap();
+        let o = "\"p99<=1ms,p50<=200us\"";
+        let ladder = format!(
+            "{}\n\
+            a,SET,1,{o},found,40000,100000,true,1,50000,49000,0.4,3.5,3.5 0.4,245000,0,false,\"p99 3.5 ms > 1 ms, p50 0.4 ms > 200 us\"\n\
+            a,SET,1,{o},found,40000,100000,true,2,25000,25000,0.1,0.5,0.5 0.1,125000,0,true,\n\
+            a,SET,1,{o},found,40000,100000,true,3,40000,39990,0.15,0.9,0.9 0.15,199950,0,true,\n\
+            b,SET,1,{o},not_met,,80000,false,1,40000,30000,2,40,40 2,150000,0,false,achieved 75% of the target\n\
+            b,SET,1,{o},not_met,,80000,false,2,20000,19990,1.5,12,12 1.5,99950,0,false,p99 12 ms > 1 ms\n\
+            a,SET,2,{o},found,40000,100000,false,1,40000,39980,0.18,1.1,1.1 0.18,199900,0,false,p99 1.1 ms > 1 ms\n",
+            crate::report::slo::HEADER.join(",")
+        );
+        std::fs::write(dir.join("slo-RUN1.csv"), ladder).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_search_draws_latency_against_rate() {
+        let dir = slo_folder();
+        let run = crate::report::saved::load(&dir, None).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(run.results[0].slo.as_ref().unwrap().steps.len(), 3);
+        let page = run_page(&run);
+        let xml = page.trim_start_matches("<!DOCTYPE html>").trim_start();
+        let doc = roxmltree::Document::parse(xml).expect("well-formed");
+        let section = doc
+            .descendants()
+            .find(|n| n.attribute("id") == Some("r-slo"))
+            .expect("the section");
+        assert!(page.contains("<h2>Latency against rate</h2>"));
+        let chart = section
+            .descendants()
+            .find(|n| n.attribute("aria-label") == Some("SET: latency against rate"))
+            .expect("the chart");
+        // Per target, one bold p99 line and one light p50 line through its ladder.
+        let searches: Vec<_> = chart
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("search"))
+            .collect();
+        assert_eq!(searches.len(), 2, "one search per target");
+        for (g, steps) in searches.iter().zip([3, 2]) {
+            let lines: Vec<_> = g
+                .children()
+                .filter(|n| n.has_tag_name("polyline"))
+                .collect();
+            assert_eq!(lines.len(), 2);
+            assert_eq!(lines[1].attribute("stroke-width"), Some("2"));
+            let points = lines[1].attribute("points").unwrap();
+            assert_eq!(points.split(' ').count(), steps, "{points}");
+        }
+        // Objectives as levels, a's answer as a vertical line.
+        let texts: Vec<&str> = chart.descendants().filter_map(|n| n.text()).collect();
+        for want in [
+            "p99 ≤ 1 ms",
+            "p50 ≤ 200 us",
+            "a max 40k rps",
+            "0.1",
+            "1",
+            "10",
+            "100",
+        ] {
+            assert!(texts.contains(&want), "{want} in {texts:?}");
+        }
+        assert_eq!(
+            page.matches("stroke-dasharray=\"8 4\"").count(),
+            2,
+            "two objectives"
+        );
+        assert_eq!(
+            page.matches("stroke-dasharray=\"3 3\"").count(),
+            1,
+            "b found none"
+        );
+        // Six steps (one a re-run) with p99 circles: 2 filled (passes) and 4 hollow; the legend
+        // adds a hollow one (missed) and two filled (met, the p99 sample).
+        let circles = |fill: &str| {
+            chart
+                .descendants()
+                .filter(|n| n.has_tag_name("circle") && n.attribute("fill") == Some(fill))
+                .count()
+        };
+        assert_eq!(circles("#ffffff"), 4 + 1);
+        assert_eq!(circles("#000000") + circles("#0072b2"), 2 + 2);
+        // What each search found, under the chart.
+        let table = section
+            .descendants()
+            .find(|n| n.attribute("class") == Some("slo"))
+            .expect("the table");
+        let cells: Vec<&str> = table.descendants().filter_map(|n| n.text()).collect();
+        assert!(
+            cells.contains(&"max 40000 rps with p99 ≤ 1 ms, p50 ≤ 200 us"),
+            "{cells:?}"
+        );
+        assert!(
+            cells
+                .contains(&"p99 ≤ 1 ms, p50 ≤ 200 us not met, even at the lowest step (20000 rps)"),
+            "{cells:?}"
+        );
+        assert!(cells.contains(&"100\u{2009}000") && cells.contains(&"40\u{2009}000"));
+    }
+
+    #[test]
+    fn no_search_no_section() {
+        let dir = outage_folder();
+        let run = crate::report::saved::load(&dir, None).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let page = run_page(&run);
+        assert!(!page.contains("Latency against rate") && !page.contains("-slo\""));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod files;
 pub mod hlog;
 pub mod html;
 pub mod saved;
+pub mod slo;
 pub mod svg;
 pub mod table;
 pub mod verdict;

@@ -1,6 +1,6 @@
-//! A run read back from a results folder: its rows of the long CSV, its timeline CSV and its HDR
-//! files become the same `TestResult`s the run held in memory, so the HTML report and the Markdown
-//! table render alike during a run and long after it (`rbench report DIR`).
+//! A run read back from a results folder: its rows of the long CSV, its timeline CSV, its HDR
+//! files and its SLO ladder become the same `TestResult`s the run held in memory, so the HTML report
+//! and the Markdown table render alike during a run and long after it (`rbench report DIR`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,8 +11,9 @@ use super::experiment::{Experiment, FaultRow};
 use super::files::{LONG_CSV, hdr_stem};
 use super::hlog::{self, Interval};
 use super::table::ordered_unique;
-use super::{RunMeta, TestResult};
+use super::{RunMeta, TestResult, slo};
 use crate::resp::ErrorClass;
+use crate::slo::{Outcome, SloResult};
 use crate::stats::{Second, Summary, new_histogram};
 
 /// One run of a results folder.
@@ -42,14 +43,14 @@ pub enum LoadError {
 }
 
 /// A CSV file as header-indexed string rows.
-struct Table {
+pub(super) struct Table {
     path: String,
     cols: HashMap<String, usize>,
-    rows: Vec<csv::StringRecord>,
+    pub(super) rows: Vec<csv::StringRecord>,
 }
 
 impl Table {
-    fn read(path: &Path) -> Result<Table, LoadError> {
+    pub(super) fn read(path: &Path) -> Result<Table, LoadError> {
         let name = path.display().to_string();
         let bad = |e: csv::Error| LoadError::Malformed {
             path: name.clone(),
@@ -74,19 +75,34 @@ impl Table {
         })
     }
 
-    fn get<'a>(&self, row: &'a csv::StringRecord, col: &str) -> &'a str {
+    pub(super) fn get<'a>(&self, row: &'a csv::StringRecord, col: &str) -> &'a str {
         self.cols.get(col).and_then(|&i| row.get(i)).unwrap_or("")
     }
 
-    fn num(&self, row: &csv::StringRecord, col: &str) -> Result<f64, LoadError> {
+    pub(super) fn num(&self, row: &csv::StringRecord, col: &str) -> Result<f64, LoadError> {
         let s = self.get(row, col);
-        s.parse().map_err(|_| LoadError::Malformed {
-            path: self.path.clone(),
-            message: format!("line {}: `{col}` is not a number: `{s}`", line_of(row)),
-        })
+        s.parse()
+            .map_err(|_| self.malformed(row, &format!("`{col}` is not a number: `{s}`")))
     }
 
-    fn opt(&self, row: &csv::StringRecord, col: &str) -> Option<f64> {
+    /// `true` or `false`.
+    pub(super) fn flag(&self, row: &csv::StringRecord, col: &str) -> Result<bool, LoadError> {
+        match self.get(row, col) {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            s => Err(self.malformed(row, &format!("`{col}` is not true or false: `{s}`"))),
+        }
+    }
+
+    /// What is wrong with `row`, with its line.
+    pub(super) fn malformed(&self, row: &csv::StringRecord, message: &str) -> LoadError {
+        LoadError::Malformed {
+            path: self.path.clone(),
+            message: format!("line {}: {message}", line_of(row)),
+        }
+    }
+
+    pub(super) fn opt(&self, row: &csv::StringRecord, col: &str) -> Option<f64> {
         self.get(row, col).parse().ok()
     }
 }
@@ -155,12 +171,16 @@ pub fn load(dir: &Path, run: Option<&str>) -> Result<SavedRun, LoadError> {
         profile: t.get(first, "profile").to_string(),
     };
     let mut seconds = timeline(&dir.join(format!("timeline-{id}.csv")))?;
+    let mut ladders = slo::read(&dir.join(slo::file_name(&id)))?;
     let mut results = Vec::with_capacity(rows.len());
     for row in rows {
         let mut r = result_of(&t, row)?;
         let (hist, intervals) = histograms(dir, &id, &r)?;
         r.hist = hist;
         let key = (r.target.clone(), r.test.clone(), r.repeat);
+        if let Some(search) = ladders.remove(&key) {
+            r.slo = Some(search);
+        }
         let (timeline, faults) = seconds.remove(&key).unwrap_or_default();
         r.timeline = with_histograms(timeline, intervals);
         r.experiment.faults = faults;
@@ -236,7 +256,29 @@ fn result_of(t: &Table, row: &csv::StringRecord) -> Result<TestResult, LoadError
         unanswered: 0,
         interrupted: t.get(row, "interrupted") == "true",
         experiment: Experiment::default(),
-        slo: None,
+        slo: slo_of(t, row),
+    })
+}
+
+/// What the long CSV alone tells of a search: its objective and its answer. The ladder file, read
+/// after, replaces this with the whole search; without it, the outcome is guessed from the answer.
+fn slo_of(t: &Table, row: &csv::StringRecord) -> Option<SloResult> {
+    let objective = t.get(row, "slo");
+    if objective.is_empty() {
+        return None;
+    }
+    let max_rps = t.opt(row, "slo_max_rps");
+    Some(SloResult {
+        objective: objective.to_string(),
+        max_rps,
+        ceiling_rps: 0.0,
+        outcome: if max_rps.is_some() {
+            Outcome::Found
+        } else {
+            Outcome::NotMet
+        },
+        steps: Vec::new(),
+        held: max_rps.is_some(),
     })
 }
 

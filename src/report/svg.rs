@@ -1,8 +1,8 @@
-//! Hand-written SVG for the HTML report: a plot frame with axes, polylines, stacked bars and
-//! vertical markers. Written by hand rather than with `plotters` because the report needs exactly
-//! two chart kinds, one of them on HdrHistogram's "nines" axis, which plotters has no coordinate
-//! for; ~250 lines here weigh less than plotters' dependency tree, and the output stays plain SVG
-//! text that a test can parse.
+//! Hand-written SVG for the HTML report: a plot frame with axes (linear, or decades of a log
+//! axis), polylines, data points, stacked bars, levels and vertical markers. Written by hand rather
+//! than with `plotters` because the report needs a few chart kinds, one of them on HdrHistogram's
+//! "nines" axis, which plotters has no coordinate for; ~450 lines here weigh less than plotters'
+//! dependency tree, and the output stays plain SVG text that a test can parse.
 
 use std::fmt::Write;
 
@@ -103,6 +103,73 @@ pub fn short_num(v: f64) -> String {
     }
 }
 
+/// A base-10 axis over whole decades, `10^lo` to `10^hi`: `pos` maps a value to decades above the
+/// bottom, so a `Frame` with `y_max = span()` draws it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogAxis {
+    pub lo: i32,
+    pub hi: i32,
+}
+
+impl LogAxis {
+    /// The fewest whole decades holding every positive finite value (one at least).
+    pub fn covering(values: impl IntoIterator<Item = f64>) -> LogAxis {
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for v in values.into_iter().filter(|v| v.is_finite() && *v > 0.0) {
+            (min, max) = (min.min(v), max.max(v));
+        }
+        if !min.is_finite() {
+            return LogAxis { lo: 0, hi: 1 };
+        }
+        let lo = min.log10().floor() as i32;
+        let hi = (max.log10().ceil() as i32).max(lo + 1);
+        LogAxis { lo, hi }
+    }
+
+    pub fn span(&self) -> f64 {
+        f64::from(self.hi - self.lo)
+    }
+
+    /// Decades above the bottom; 0 (the bottom) for a value at or below 0.
+    pub fn pos(&self, v: f64) -> f64 {
+        if v > 0.0 {
+            v.log10() - f64::from(self.lo)
+        } else {
+            0.0
+        }
+    }
+
+    /// Each decade, labelled (0.01, 0.1, 1, 10), with unlabelled grid lines at 2 and 5 times.
+    pub fn ticks(&self) -> Vec<(f64, String)> {
+        let mut out = Vec::new();
+        for k in self.lo..=self.hi {
+            let at = f64::from(k - self.lo);
+            out.push((at, decade_label(k)));
+            if k < self.hi {
+                out.push((at + 2f64.log10(), String::new()));
+                out.push((at + 5f64.log10(), String::new()));
+            }
+        }
+        out
+    }
+}
+
+/// `10^k` written out: 0.001, 1, 1000.
+fn decade_label(k: i32) -> String {
+    if k >= 0 {
+        format!("1{}", "0".repeat(k as usize))
+    } else {
+        format!("0.{}1", "0".repeat((-k - 1) as usize))
+    }
+}
+
+/// A data point's shape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mark {
+    Circle,
+    Square,
+}
+
 /// A plot area inside an SVG: data ranges mapped to pixels.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame {
@@ -169,15 +236,35 @@ impl Svg {
         x_ticks: &[(f64, String)],
         titles: (&str, &str),
     ) {
-        for &t in y_ticks {
-            let y = f.y(t);
+        let y: Vec<(f64, String)> = y_ticks.iter().map(|&t| (t, short_num(t))).collect();
+        self.axes_labelled(f, &y, x_ticks, titles);
+    }
+
+    /// `axes` with the left labels given (a log axis' decades); a tick with an empty label is a
+    /// grid line only.
+    pub fn axes_labelled(
+        &mut self,
+        f: &Frame,
+        y_ticks: &[(f64, String)],
+        x_ticks: &[(f64, String)],
+        titles: (&str, &str),
+    ) {
+        for (t, label) in y_ticks {
+            let y = f.y(*t);
             let _ = write!(
                 self.buf,
-                r##"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#d0d0d0"/>"##,
+                r##"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{}"/>"##,
                 f.left,
-                f.left + f.width
+                f.left + f.width,
+                if label.is_empty() {
+                    "#ececec"
+                } else {
+                    "#d0d0d0"
+                }
             );
-            self.text(f.left - 6.0, y + 4.0, "end", &short_num(t));
+            if !label.is_empty() {
+                self.text(f.left - 6.0, y + 4.0, "end", label);
+            }
         }
         for (v, label) in x_ticks {
             let x = f.x(*v);
@@ -210,6 +297,22 @@ impl Svg {
 
     /// A polyline through `points` (data coordinates) in series style `style`.
     pub fn line(&mut self, f: &Frame, points: &[(f64, f64)], style: usize) {
+        self.polyline(f, points, style, "2", "");
+    }
+
+    /// The same line thinner and lighter: a second measure of the same series.
+    pub fn faint_line(&mut self, f: &Frame, points: &[(f64, f64)], style: usize) {
+        self.polyline(f, points, style, "1.2", r#" stroke-opacity="0.5""#);
+    }
+
+    fn polyline(
+        &mut self,
+        f: &Frame,
+        points: &[(f64, f64)],
+        style: usize,
+        width: &str,
+        extra: &str,
+    ) {
         if points.is_empty() {
             return;
         }
@@ -225,9 +328,64 @@ impl Svg {
         };
         let _ = write!(
             self.buf,
-            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"{dash} stroke-linejoin="round"/>"#,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="{width}"{dash} stroke-linejoin="round"{extra}/>"#,
             pts.trim_end()
         );
+    }
+
+    /// A data point in series style `style`'s colour: filled, or hollow (white inside), so the two
+    /// differ in greyscale.
+    pub fn point(&mut self, f: &Frame, (x, y): (f64, f64), style: usize, mark: Mark, filled: bool) {
+        let (px, py) = (f.x(x), f.y(y));
+        self.mark_at((px, py), style, mark, filled);
+    }
+
+    fn mark_at(&mut self, (px, py): (f64, f64), style: usize, mark: Mark, filled: bool) {
+        let colour = LINE_STYLES[style % LINE_STYLES.len()].0;
+        let fill = if filled { colour } else { "#ffffff" };
+        let _ = match mark {
+            Mark::Circle => write!(
+                self.buf,
+                r#"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="{fill}" stroke="{colour}" stroke-width="1.5"/>"#
+            ),
+            Mark::Square => write!(
+                self.buf,
+                r#"<rect x="{:.1}" y="{:.1}" width="6" height="6" fill="{fill}" stroke="{colour}" stroke-width="1" stroke-opacity="0.6" fill-opacity="0.6"/>"#,
+                px - 3.0,
+                py - 3.0
+            ),
+        };
+    }
+
+    /// A horizontal dashed level across the frame at `y` (data units), labelled at its right end.
+    pub fn level(&mut self, f: &Frame, y: f64, label: &str) {
+        let py = f.y(y);
+        let _ = write!(
+            self.buf,
+            r##"<line x1="{:.1}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#444" stroke-width="1.5" stroke-dasharray="8 4"/>"##,
+            f.left,
+            f.left + f.width
+        );
+        self.text(f.left + f.width - 6.0, py - 5.0, "end", label);
+    }
+
+    /// A vertical line at `x` (data units) in series style `style`'s colour, its label in row `row`
+    /// from the top (so several stay apart), left of the line near the right edge.
+    pub fn vmark(&mut self, f: &Frame, x: f64, style: usize, label: &str, row: usize) {
+        let px = f.x(x);
+        let colour = LINE_STYLES[style % LINE_STYLES.len()].0;
+        let _ = write!(
+            self.buf,
+            r#"<line x1="{px:.1}" y1="{:.1}" x2="{px:.1}" y2="{:.1}" stroke="{colour}" stroke-width="1.2" stroke-dasharray="3 3"/>"#,
+            f.top,
+            f.bottom()
+        );
+        let y = f.top + 14.0 + 15.0 * row as f64;
+        if px > f.left + f.width * 0.75 {
+            self.text(px - 4.0, y, "end", label);
+        } else {
+            self.text(px + 4.0, y, "start", label);
+        }
     }
 
     /// The area under a line, in a light grey that prints as such.
@@ -290,6 +448,12 @@ impl Svg {
         self.text(x + 30.0, y + 4.0, "start", label);
     }
 
+    /// A legend entry for a mark: `mark` filled or hollow, then its label.
+    pub fn legend_mark(&mut self, x: f64, y: f64, mark: Mark, filled: bool, label: &str) {
+        self.mark_at((x + 6.0, y), 0, mark, filled);
+        self.text(x + 16.0, y + 4.0, "start", label);
+    }
+
     pub fn legend_fill(&mut self, x: f64, y: f64, fill: usize, label: &str) {
         let _ = write!(
             self.buf,
@@ -328,6 +492,25 @@ mod tests {
         assert_eq!(short_num(2_500.0), "2.5k");
         assert_eq!(short_num(0.25), "0.25");
         assert_eq!(short_num(40.0), "40");
+    }
+
+    #[test]
+    fn log_axis_covers_whole_decades() {
+        let a = LogAxis::covering([0.12, 3.0, 450.0, 0.0, f64::NAN]);
+        assert_eq!(a, LogAxis { lo: -1, hi: 3 });
+        assert_eq!(a.span(), 4.0);
+        assert!((a.pos(1.0) - 1.0).abs() < 1e-12);
+        assert_eq!(a.pos(0.0), 0.0);
+        let labels: Vec<String> = a
+            .ticks()
+            .into_iter()
+            .map(|t| t.1)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(labels, ["0.1", "1", "10", "100", "1000"]);
+        assert_eq!(LogAxis::covering([1.0]), LogAxis { lo: 0, hi: 1 });
+        assert_eq!(LogAxis::covering([]), LogAxis { lo: 0, hi: 1 });
+        assert_eq!(decade_label(-3), "0.001");
     }
 
     #[test]
