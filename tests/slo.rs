@@ -117,10 +117,17 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
     match outcome {
         "found" => {
             let max = max.expect("a found rate");
-            // Alone, the rate found meets the objective (loosely: a shared machine is noisy).
-            let (achieved, p99) = run_at(&dep, max, &dir, "at");
-            assert!(achieved >= 0.9 * max, "at {max}: achieved {achieved}");
-            assert!(p99 <= 4.0 * 2.0, "at {max}: p99 {p99} ms");
+            // Alone, the rate found meets the objective, loosely: on a shared machine a stall can
+            // cost one run its p99, so the best of three runs counts, within 3x the objective.
+            let runs: Vec<(f64, f64)> = (0..3)
+                .map(|i| run_at(&dep, max, &dir, &format!("at{i}")))
+                .collect();
+            assert!(
+                runs.iter().all(|(a, _)| *a >= 0.9 * max),
+                "at {max}: {runs:?}"
+            );
+            let best = runs.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
+            assert!(best <= 3.0 * 2.0, "at {max}: {runs:?}");
             // Well above it (the ceiling, or twice the rate if that is higher) misses.
             let above = ceiling.max(2.0 * max);
             let (achieved, p99) = run_at(&dep, above, &dir, "above");

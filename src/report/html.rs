@@ -196,13 +196,19 @@ fn config_table(results: &[TestResult]) -> String {
     let targets = ordered_unique(results.iter().map(|r| r.target.as_str()));
     let tests = ordered_unique(results.iter().map(|r| r.test.as_str()));
     let runs = results.iter().map(|r| r.repeat).max().unwrap_or(1);
+    // A search adds its "max rps @ objective" column to each target.
+    let slo = table::slo_objective(results);
     let mut s = String::from("<table class=\"config\"><thead><tr><th rowspan=\"2\">test</th>");
     for t in &targets {
-        let _ = write!(s, "<th colspan=\"3\">{}</th>", esc(t));
+        let span = if slo.is_some() { 4 } else { 3 };
+        let _ = write!(s, "<th colspan=\"{span}\">{}</th>", esc(t));
     }
     s.push_str("</tr><tr>");
     for _ in &targets {
         s.push_str("<th>TPS</th><th>p50 ms</th><th>p99 ms</th>");
+        if let Some(o) = &slo {
+            let _ = write!(s, "<th>max rps @ {}</th>", esc(o));
+        }
     }
     s.push_str("</tr></thead><tbody>");
     for test in &tests {
@@ -214,6 +220,14 @@ fn config_table(results: &[TestResult]) -> String {
         let _ = write!(s, "<tr><th>{}</th>", esc(test));
         for (i, c) in cells.iter().enumerate() {
             s.push_str(&cell_html(c.as_ref(), best == Some(i)));
+            if slo.is_some() {
+                let found = table::slo_cell(results, targets[i], test);
+                let _ = write!(
+                    s,
+                    "<td class=\"n\">{}</td>",
+                    esc(found.as_deref().unwrap_or("-"))
+                );
+            }
         }
         s.push_str("</tr>");
     }

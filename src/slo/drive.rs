@@ -21,16 +21,14 @@ struct Chosen {
     held: bool,
 }
 
-impl Chosen {
-    /// Keeps the highest pass, else the lowest miss.
-    fn better(&self, rate: f64, pass: bool) -> bool {
-        let r = self.rate.unwrap_or(f64::NAN);
-        match (self.held, pass) {
-            (false, true) => true,
-            (true, true) => rate > r,
-            (false, false) => self.rate.is_none() || rate < r,
-            (true, false) => false,
-        }
+/// The phase to publish from the steps run: the last run of the ladder's best rate, else the
+/// lowest rate tried (None when no step ran: the probe stands in).
+fn choose(runs: Vec<Chosen>, best: Option<f64>) -> Option<Chosen> {
+    match best {
+        Some(b) => runs.into_iter().rev().find(|c| c.held && c.rate == Some(b)),
+        None => runs
+            .into_iter()
+            .min_by(|x, y| x.rate.unwrap_or(0.0).total_cmp(&y.rate.unwrap_or(0.0))),
     }
 }
 
@@ -87,47 +85,18 @@ impl Session<'_> {
         let ceiling = probe.stats.iter().map(|s| s.ok).sum::<u64>() as f64
             / probe.elapsed.as_secs_f64().max(1e-9);
         self.say(&console::slo_ceiling(ceiling, slo));
-        let mut interrupted = probe.interrupted;
-        let mut chosen = Chosen {
+        let interrupted = probe.interrupted;
+        let mut ladder = Ladder::new(ceiling, slo.step.as_secs_f64(), slo.resolution);
+        let (outcome, steps, runs) = if interrupted {
+            (Outcome::Interrupted, Vec::new(), Vec::new())
+        } else {
+            self.climb(rt, prepared, job, slo, &mut ladder)?
+        };
+        let chosen = choose(runs, ladder.best()).unwrap_or(Chosen {
             rate: None,
             res: probe,
             held: false,
-        };
-        let mut ladder = Ladder::new(ceiling, slo.step.as_secs_f64(), slo.resolution);
-        let mut steps = Vec::new();
-        let outcome = loop {
-            if interrupted {
-                break Outcome::Interrupted;
-            }
-            let rate = match ladder.next() {
-                Next::Done(o) => break o,
-                Next::Try(r) => r,
-            };
-            let res = self.slo_phase(
-                rt,
-                prepared,
-                spec,
-                Some(rate),
-                slo.step,
-                format!("{label} @ {rate:.0} rps"),
-            )?;
-            // A step cut short by a signal is not judged: its rate was not held for a whole step.
-            if res.interrupted {
-                interrupted = true;
-                continue;
-            }
-            let step = Step::judge(slo, rate, &res, self.plan.max_error_rate);
-            self.say(&console::slo_step(&step));
-            ladder.record(rate, step.pass, step.over(slo));
-            if chosen.better(rate, step.pass) {
-                chosen = Chosen {
-                    rate: Some(rate),
-                    res,
-                    held: step.pass,
-                };
-            }
-            steps.push(step);
-        };
+        });
         let found = SloResult {
             objective: slo.label(),
             max_rps: ladder.best(),
@@ -141,7 +110,42 @@ impl Session<'_> {
             .insert((prepared.name.clone(), label.to_string()), found.clone());
         let rows = self.slo_rows(prepared, job, &chosen, slo, found);
         self.publish(rows);
-        Ok(interrupted)
+        Ok(outcome == Outcome::Interrupted)
+    }
+
+    /// The ladder's steps, until it is done or a signal stops it: the outcome, each step as judged,
+    /// and each step's phase.
+    fn climb(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &Prepared,
+        job: &Job<'_, '_>,
+        slo: &Slo,
+        ladder: &mut Ladder,
+    ) -> Result<(Outcome, Vec<Step>, Vec<Chosen>), i32> {
+        let mut steps = Vec::new();
+        let mut runs = Vec::new();
+        loop {
+            let rate = match ladder.next() {
+                Next::Done(o) => return Ok((o, steps, runs)),
+                Next::Try(r) => r,
+            };
+            let label = format!("{} @ {rate:.0} rps", job.label);
+            let res = self.slo_phase(rt, prepared, job.spec, Some(rate), slo.step, label)?;
+            // A step cut short by a signal is not judged: its rate was not held for a whole step.
+            if res.interrupted {
+                return Ok((Outcome::Interrupted, steps, runs));
+            }
+            let step = Step::judge(slo, rate, &res, self.plan.max_error_rate);
+            self.say(&console::slo_step(&step));
+            ladder.record(rate, step.pass, step.over(slo));
+            runs.push(Chosen {
+                rate: Some(rate),
+                res,
+                held: step.pass,
+            });
+            steps.push(step);
+        }
     }
 
     /// Runs the search's rate again (the highest that held, else the lowest tried): one step.

@@ -112,17 +112,21 @@ impl Slo {
     }
 }
 
-/// `p99<=1ms,p50<=200us` (a saved label) as `p99 ≤ 1 ms, p50 ≤ 200 us`; a label that does not
-/// parse is shown as it is.
+/// The objectives of a saved label (`p99<=1ms,p50<=200us`); none when it does not parse.
+pub fn parse_label(label: &str) -> Vec<Objective> {
+    parse_objectives(&label.replace("<=", "=")).unwrap_or_default()
+}
+
+/// A saved label as `p99 ≤ 1 ms, p50 ≤ 200 us`, or as it is when it does not parse.
 pub fn display_label(label: &str) -> String {
-    match parse_objectives(&label.replace("<=", "=")) {
-        Ok(o) => o
-            .iter()
-            .map(Objective::display)
-            .collect::<Vec<_>>()
-            .join(", "),
-        Err(_) => label.to_string(),
+    let o = parse_label(label);
+    if o.is_empty() {
+        return label.to_string();
     }
+    o.iter()
+        .map(Objective::display)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses `p99=1ms` or several, comma-separated (`p99=1ms,p50=200us`); a percentile given twice is

@@ -1,7 +1,9 @@
 //! Which rate to try next. The search starts at half the closed-loop ceiling; a pass there tries the
 //! ceiling itself, a miss halves the rate until a step passes (exponential bracketing); then it
 //! bisects between the highest pass and the lowest miss until they are within the resolution.
-//! Halving stops at a floor, or sooner when two halvings in a row did not bring latency below the
+//! The answer must pass twice: when the bracket closes, the highest pass is run again, and a miss
+//! there counts as a miss (the search goes on below it) — a rate that met the objective once by
+//! luck is not called sustainable. Halving stops at a floor, or sooner when two halvings in a row did not bring latency below the
 //! best seen yet: the objective is then below what the deployment gives unloaded, and lower rates
 //! will not meet it.
 
@@ -23,9 +25,11 @@ pub struct Ladder {
     ceiling: f64,
     floor: f64,
     resolution: f64,
-    /// The highest rate that passed, the lowest that missed.
-    pass: Option<f64>,
+    /// Rates that passed (and have not missed since), the lowest that missed.
+    passes: Vec<f64>,
     miss: Option<f64>,
+    /// The pass that passed again when run a second time.
+    confirmed: Option<f64>,
     /// Latency over the objective (the worst ratio) of each delivered miss while going down.
     descent: Vec<f64>,
     steps: usize,
@@ -48,8 +52,9 @@ impl Ladder {
             ceiling: ceiling.max(1.0).round(),
             floor,
             resolution,
-            pass: None,
+            passes: Vec::new(),
             miss: None,
+            confirmed: None,
             descent: Vec::new(),
             steps: 0,
         }
@@ -57,18 +62,18 @@ impl Ladder {
 
     /// The highest rate that met the objectives so far.
     pub fn best(&self) -> Option<f64> {
-        self.pass
+        self.passes.iter().copied().reduce(f64::max)
     }
 
     pub fn next(&self) -> Next {
         if self.steps >= MAX_STEPS {
-            return Next::Done(if self.pass.is_some() {
+            return Next::Done(if self.best().is_some() {
                 Outcome::Found
             } else {
                 Outcome::NotMet
             });
         }
-        match (self.pass, self.miss) {
+        match (self.best(), self.miss) {
             (None, None) => Next::Try((self.ceiling / 2.0).round().max(self.floor.ceil())),
             (None, Some(m)) => {
                 let r = (m / 2.0).round();
@@ -82,10 +87,12 @@ impl Ladder {
             (Some(p), None) => Next::Try((p * 2.0).min(self.ceiling).round()),
             (Some(p), Some(m)) => {
                 let mid = ((p + m) / 2.0).round();
-                if m - p <= self.resolution * p || mid <= p || mid >= m {
-                    Next::Done(Outcome::Found)
-                } else {
+                if m - p > self.resolution * p && mid > p && mid < m {
                     Next::Try(mid)
+                } else if self.confirmed != Some(p) {
+                    Next::Try(p)
+                } else {
+                    Next::Done(Outcome::Found)
                 }
             }
         }
@@ -96,11 +103,17 @@ impl Ladder {
     pub fn record(&mut self, rate: f64, pass: bool, over: Option<f64>) {
         self.steps += 1;
         if pass {
-            self.pass = Some(self.pass.map_or(rate, |p| p.max(rate)));
+            if self.passes.contains(&rate) {
+                self.confirmed = Some(rate);
+            } else {
+                self.passes.push(rate);
+            }
             return;
         }
+        // A pass that misses when run again was luck: it and everything above it are misses.
+        self.passes.retain(|&p| p < rate);
         self.miss = Some(self.miss.map_or(rate, |m| m.min(rate)));
-        if self.pass.is_none() {
+        if self.passes.is_empty() {
             match over {
                 Some(o) => self.descent.push(o),
                 None => self.descent.clear(),
@@ -180,6 +193,38 @@ mod tests {
             (9_000.0 * 0.98..=9_000.0).contains(&best),
             "{best} {tried:?}"
         );
+    }
+
+    #[test]
+    fn the_answer_is_run_twice() {
+        let (_, best, tried) = search(100_000.0, 73_000.0, |r| r / 73_000.0);
+        let n = tried.len();
+        assert_eq!(tried[n - 1], best.unwrap(), "{tried:?}");
+        assert_eq!(
+            tried.iter().filter(|&&r| Some(r) == best).count(),
+            2,
+            "{tried:?}"
+        );
+    }
+
+    #[test]
+    fn a_lucky_pass_that_misses_again_is_a_miss() {
+        let mut l = Ladder::new(100_000.0, 5.0, 0.12);
+        l.record(50_000.0, true, None);
+        l.record(100_000.0, false, Some(5.0));
+        l.record(75_000.0, false, Some(2.0));
+        l.record(62_500.0, false, Some(1.5));
+        l.record(56_250.0, true, None);
+        // Bracket 56250..62500 is within 12%: the best pass runs again, and misses this time.
+        assert_eq!(l.next(), Next::Try(56_250.0));
+        l.record(56_250.0, false, Some(1.1));
+        assert_eq!(l.best(), Some(50_000.0));
+        assert_eq!(l.next(), Next::Try(53_125.0));
+        l.record(53_125.0, true, None);
+        assert_eq!(l.next(), Next::Try(53_125.0));
+        l.record(53_125.0, true, None);
+        assert_eq!(l.next(), Next::Done(Outcome::Found));
+        assert_eq!(l.best(), Some(53_125.0));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::group;
 use crate::report::TestResult;
 use crate::report::svg::{self, Frame, LogAxis, Mark, Svg, esc};
 use crate::report::table::ordered_unique;
-use crate::slo::{Objective, Outcome, SloResult, Step, parse_objectives};
+use crate::slo::{Objective, SloResult, Step};
 
 const NOTE: &str = "Each mark is one open-loop step of a search, its latency against the rate it \
 achieved: p99 as circles on the bold line, p50 as squares on the light one. Filled marks met \
@@ -77,25 +77,13 @@ fn searches<'a>(results: &'a [TestResult], test: &str) -> Vec<Search<'a>> {
         .collect()
 }
 
-/// The objectives of a label (`p99<=1ms,p50<=200us`); none when it does not parse.
-fn parsed(label: &str) -> Vec<Objective> {
-    parse_objectives(&label.replace("<=", "=")).unwrap_or_default()
-}
-
-/// `p99 ≤ 1 ms, p50 ≤ 200 us`, or the label as saved when it does not parse.
-fn display(label: &str) -> String {
-    let o = parsed(label);
-    if o.is_empty() {
-        return label.to_string();
-    }
-    let d: Vec<String> = o.iter().map(Objective::display).collect();
-    d.join(", ")
-}
-
 /// Every objective of the searches, once.
 fn objectives(searches: &[Search]) -> Vec<Objective> {
     let mut out: Vec<Objective> = Vec::new();
-    for o in searches.iter().flat_map(|s| parsed(&s.slo.objective)) {
+    for o in searches
+        .iter()
+        .flat_map(|s| crate::slo::parse_label(&s.slo.objective))
+    {
         if !out.contains(&o) {
             out.push(o);
         }
@@ -221,17 +209,9 @@ fn answers(searches: &[Search]) -> String {
             s,
             "<tr><th>{}</th><td>{}</td><td class=\"n\">{ceiling}</td><td class=\"n\">{max}</td></tr>",
             esc(x.target),
-            esc(&outcome(x.slo, &display(&x.slo.objective))),
+            esc(&x.slo.verdict(&crate::slo::display_label(&x.slo.objective))),
         );
     }
     s.push_str("</tbody></table>");
     s
-}
-
-/// The search's verdict; a search known only from the long CSV has no steps to name the lowest of.
-fn outcome(slo: &SloResult, display: &str) -> String {
-    if slo.steps.is_empty() && slo.outcome == Outcome::NotMet {
-        return format!("{display} not met (the search's steps were not saved)");
-    }
-    slo.verdict(display)
 }
