@@ -182,7 +182,8 @@ fn grid(results: &[TestResult]) -> Grid {
             }
         }
         rows.push(row);
-        if spread && targets.len() > 1 {
+        // A search chose each rate itself: TPS ranges say nothing of which target is faster.
+        if spread && targets.len() > 1 && slo.is_none() {
             verdicts.push(match winner(&cells) {
                 Some(i) => format!(
                     "{test}: {} is fastest (its range clears the others)",
@@ -243,6 +244,9 @@ pub fn markdown(results: &[TestResult]) -> String {
         out.push_str(&format!(
             "\nEach cell is the median of {repeats} runs; ± is half the range of the runs, as a percentage of the median.\n"
         ));
+        if slo_objective(results).is_some() {
+            out.push_str("TPS is the rate each search found, run again per repeat: compare the max rps columns; \"held k/n\" counts the runs of that rate that met the objective.\n");
+        }
         for v in &g.verdicts {
             out.push_str(&format!("- {v}\n"));
         }
