@@ -511,12 +511,7 @@ impl Session<'_> {
             retry_window: config::RETRY_WINDOW,
             started: None,
         };
-        let names: Vec<String> = spec.ops.iter().map(|o| self.test_name(*o)).collect();
-        let label = if names.len() == 1 {
-            names[0].clone()
-        } else {
-            format!("mix {}", names.join("+"))
-        };
+        let (names, label) = self.phase_names(&spec.ops);
         // The LRANGE tests' fill runs as counted, whatever the search: it only prepares the lists.
         if plan.slo.is_some() && spec.ops != [workload::Op::LpushFill] {
             let job = slo::drive::Job {
@@ -725,6 +720,16 @@ impl Session<'_> {
             ok + failed,
             ok as f64 / elapsed,
         );
+    }
+
+    /// Each command's test name, and the phase's: the test's, or `mix SET+GET`.
+    fn phase_names(&self, ops: &[workload::Op]) -> (Vec<String>, String) {
+        let names: Vec<String> = ops.iter().map(|o| self.test_name(*o)).collect();
+        let label = match names.as_slice() {
+            [one] => one.clone(),
+            _ => format!("mix {}", names.join("+")),
+        };
+        (names, label)
     }
 
     fn test_name(&self, op: workload::Op) -> String {

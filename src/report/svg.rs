@@ -6,6 +6,9 @@
 
 use std::fmt::Write;
 
+/// A legend's line sample: across the middle of its `Frame::legend_sample`.
+pub const LEGEND_SAMPLE: [(f64, f64); 2] = [(0.0, 0.5), (1.0, 0.5)];
+
 /// Series styles that stay apart in a greyscale print: each differs in dash pattern and in
 /// lightness as well as in hue (Okabe–Ito colours, readable with colour-blindness too).
 pub const LINE_STYLES: [(&str, &str); 6] = [
@@ -182,6 +185,19 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// The small frame a legend's line sample is drawn in, left of its label at (x, y); the sample
+    /// runs across it at `LEGEND_SAMPLE`.
+    pub fn legend_sample(x: f64, y: f64) -> Frame {
+        Frame {
+            left: x,
+            top: y - 4.0,
+            width: 24.0,
+            height: 8.0,
+            x_max: 1.0,
+            y_max: 1.0,
+        }
+    }
+
     pub fn x(&self, v: f64) -> f64 {
         self.left + self.width * (v / self.x_max).clamp(0.0, 1.0)
     }
@@ -436,15 +452,7 @@ impl Svg {
 
     /// A legend entry: a line sample in series style `style`, or a fill swatch, then its label.
     pub fn legend_line(&mut self, x: f64, y: f64, style: usize, label: &str) {
-        let f = Frame {
-            left: x,
-            top: y - 4.0,
-            width: 24.0,
-            height: 8.0,
-            x_max: 1.0,
-            y_max: 1.0,
-        };
-        self.line(&f, &[(0.0, 0.5), (1.0, 0.5)], style);
+        self.line(&Frame::legend_sample(x, y), &LEGEND_SAMPLE, style);
         self.text(x + 30.0, y + 4.0, "start", label);
     }
 

@@ -172,15 +172,8 @@ fn legend(g: &mut Svg, f: &Frame, searches: &[Search]) {
         x += 40.0 + 7.0 * label.len() as f64;
     }
     for (faint, mark, label) in [(false, Mark::Circle, "p99"), (true, Mark::Square, "p50")] {
-        let sample = Frame {
-            left: x,
-            top: y - 4.0,
-            width: 24.0,
-            height: 8.0,
-            x_max: 1.0,
-            y_max: 1.0,
-        };
-        let across = [(0.0, 0.5), (1.0, 0.5)];
+        let sample = Frame::legend_sample(x, y);
+        let across = svg::LEGEND_SAMPLE;
         if faint {
             g.faint_line(&sample, &across, 0);
         } else {
