@@ -660,12 +660,7 @@ impl Session<'_> {
             requests: None,
             ..spec.workload.clone()
         };
-        let warm = PhaseSpec {
-            workload: &w,
-            ops: spec.ops.clone(),
-            weights: spec.weights.clone(),
-            ..*spec
-        };
+        let warm = spec.with_workload(&w);
         match execute_phase(rt, prepared, &warm, &mut runner::NoProgress) {
             Ok(r) => Ok(r.interrupted),
             Err(e) => {

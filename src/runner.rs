@@ -34,6 +34,21 @@ pub struct PhaseSpec<'a> {
     pub started: Option<&'a std::sync::OnceLock<Instant>>,
 }
 
+impl<'a> PhaseSpec<'a> {
+    /// The same phase run with another workload (a warm-up, a step of a search).
+    pub fn with_workload<'w>(&self, workload: &'w Workload) -> PhaseSpec<'w>
+    where
+        'a: 'w,
+    {
+        PhaseSpec {
+            workload,
+            ops: self.ops.clone(),
+            weights: self.weights.clone(),
+            ..*self
+        }
+    }
+}
+
 pub struct PhaseResult {
     pub stats: Vec<OpStats>,
     pub elapsed: Duration,

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rbench::cluster::slot::slot_of;
@@ -15,7 +14,7 @@ use rbench::deploy::{Deployment, Role};
 
 use rbench::resp::Value;
 use support::{Expect, Redis, read_results, read_timeline};
-use support::{RunOutput, Running, TempDir, parse_quiet_line, results_csv};
+use support::{RunOutput, Running, TempDir, parse_quiet_line, results_csv, serial};
 
 const CORE_TESTS: [&str; 17] = [
     "set",
@@ -36,12 +35,6 @@ const CORE_TESTS: [&str; 17] = [
     "ping_inline",
     "ping_mbulk",
 ];
-
-/// Load phases take turns: they compete for the same 2 cores.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn spawn_cluster() -> Deployment {
     let t = Instant::now();

@@ -10,17 +10,11 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rbench::deploy::{Deployment, Role};
 
 use support::*;
-
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn dbsize(addr: SocketAddr) -> i64 {
     Redis::connect(addr).cmd(&["DBSIZE"]).int()

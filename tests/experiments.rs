@@ -4,18 +4,10 @@
 
 mod support;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use support::procs::*;
 use support::*;
-
-/// One load test at a time: a 2-core machine gains nothing from overlapping them.
-static LOAD: Mutex<()> = Mutex::new(());
-
-fn load_lock() -> MutexGuard<'static, ()> {
-    LOAD.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn write_profile(dir: &TempDir, text: &str) -> String {
     let p = dir.join("profile.toml");
@@ -164,7 +156,7 @@ fn bad_fault_entries_in_a_profile_are_reported_at_their_line() {
 
 #[test]
 fn stream_scenario_reports_its_ledger_in_every_output() {
-    let _l = load_lock();
+    let _l = serial();
     let dep = spawn_standalone(&[]);
     let dir = TempDir::new("stream-cli");
     let json = dir.join("r.json");
@@ -211,7 +203,7 @@ fn stream_scenario_reports_its_ledger_in_every_output() {
 
 #[test]
 fn stream_without_crashes_reclaims_nothing_and_duplicates_nothing() {
-    let _l = load_lock();
+    let _l = serial();
     let dep = spawn_standalone(&[]);
     let dir = TempDir::new("stream-calm");
     let json = dir.join("r.json");
@@ -250,7 +242,7 @@ fn stream_without_crashes_reclaims_nothing_and_duplicates_nothing() {
 
 #[test]
 fn stream_on_a_cluster_accounts_for_every_entry_across_a_master_kill() {
-    let _l = load_lock();
+    let _l = serial();
     let tmp = TempDir::new("stream-kill-tmp");
     let dir = TempDir::new("stream-kill");
     let json = dir.join("r.json");
@@ -301,7 +293,7 @@ fn stream_on_a_cluster_accounts_for_every_entry_across_a_master_kill() {
 
 #[test]
 fn consistency_finds_the_writes_an_outside_flushall_lost() {
-    let _l = load_lock();
+    let _l = serial();
     let dep = spawn_standalone(&[]);
     let dir = TempDir::new("consistency-cli");
     let json = dir.join("r.json");
@@ -341,7 +333,7 @@ fn consistency_finds_the_writes_an_outside_flushall_lost() {
 
 #[test]
 fn consistency_on_an_untouched_server_loses_nothing() {
-    let _l = load_lock();
+    let _l = serial();
     let dep = spawn_standalone(&[]);
     let dir = TempDir::new("consistency-ok");
     let json = dir.join("r.json");
@@ -377,7 +369,7 @@ fn consistency_on_an_untouched_server_loses_nothing() {
 
 #[test]
 fn oom_profile_counts_refusals_and_the_time_to_the_first() {
-    let _l = load_lock();
+    let _l = serial();
     let tmp = TempDir::new("oom-tmp");
     let dir = TempDir::new("oom-out");
     let json = dir.join("r.json");
@@ -410,7 +402,7 @@ fn oom_profile_counts_refusals_and_the_time_to_the_first() {
 
 #[test]
 fn reshard_profile_moves_slots_and_loses_no_acknowledged_write() {
-    let _l = load_lock();
+    let _l = serial();
     let tmp = TempDir::new("reshard-tmp");
     let dir = TempDir::new("reshard-out");
     let json = dir.join("r.json");
@@ -445,7 +437,7 @@ fn reshard_profile_moves_slots_and_loses_no_acknowledged_write() {
 
 #[test]
 fn faults_on_a_spawned_cluster_are_carried_out_measured_and_marked() {
-    let _l = load_lock();
+    let _l = serial();
     let tmp = TempDir::new("faults-tmp");
     let dir = TempDir::new("faults-out");
     let json = dir.join("r.json");

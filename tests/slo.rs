@@ -8,24 +8,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// The searches measure latency: one at a time, so they do not measure each other.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn json_of(path: &std::path::Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-fn f(v: &serde_json::Value, key: &str) -> f64 {
-    v[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{key} is not a number in {v}"))
-}
-
 /// One open-loop run at `rate` for 2 s: (achieved rps, p99 ms).
 fn run_at(dep: &Deployment, rate: f64, dir: &TempDir, tag: &str) -> (f64, f64) {
     let json = dir.join(&format!("{tag}.json"));
@@ -46,9 +28,12 @@ fn run_at(dep: &Deployment, rate: f64, dir: &TempDir, tag: &str) -> (f64, f64) {
         ],
     ));
     res.assert_ok();
-    let doc = json_of(&json);
+    let doc = read_json(&json);
     let r = &doc["results"][0];
-    (f(r, "achieved_rps"), f(&r["latency"], "p99_ms"))
+    (
+        json_f64(r, &["achieved_rps"]),
+        json_f64(r, &["latency", "p99_ms"]),
+    )
 }
 
 #[test]
@@ -84,7 +69,7 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
         res.stdout
     );
     assert!(res.stdout.contains("closed-loop ceiling"), "{}", res.stdout);
-    let doc = json_of(&json);
+    let doc = read_json(&json);
     let r = &doc["results"][0];
     let slo = &r["slo"];
     assert_eq!(slo["objective"], "p99<=2ms", "{slo}");
@@ -96,12 +81,12 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
         }
         assert_eq!(s["pass"].as_bool(), Some(s["why"] == ""), "{s}");
     }
-    let ceiling = f(slo, "ceiling_rps");
+    let ceiling = json_f64(slo, &["ceiling_rps"]);
     let outcome = slo["outcome"].as_str().unwrap_or_default();
     let max = slo["max_rps"].as_f64();
     // The row is the measurement at the rate found: its target is that rate.
     if let Some(max) = max {
-        assert_eq!(f(r, "target_rps"), max, "{r}");
+        assert_eq!(json_f64(r, &["target_rps"]), max, "{r}");
         assert!(
             steps.iter().any(|s| s["rate"] == max && s["pass"] == true),
             "{slo}"
@@ -110,7 +95,7 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
             steps
                 .iter()
                 .filter(|s| s["pass"] == true)
-                .all(|s| f(s, "rate") <= max),
+                .all(|s| json_f64(s, &["rate"]) <= max),
             "{slo}"
         );
     }
@@ -180,7 +165,7 @@ fn an_impossible_objective_is_not_met() {
         line.starts_with("GET: p50 ≤ 1 us not met, even at the lowest step"),
         "{line}"
     );
-    let slo = &json_of(&json)["results"][0]["slo"];
+    let slo = &read_json(&json)["results"][0]["slo"];
     assert_eq!(slo["outcome"], "not_met", "{slo}");
     assert!(slo["max_rps"].is_null(), "{slo}");
     let steps = slo["steps"].as_array().expect("steps");

@@ -205,12 +205,7 @@ impl Session<'_> {
             slo.probe()
         };
         let w = step_workload(spec.workload, chosen.rate, len);
-        let row_spec = PhaseSpec {
-            workload: &w,
-            ops: spec.ops.clone(),
-            weights: spec.weights.clone(),
-            ..*spec
-        };
+        let row_spec = spec.with_workload(&w);
         let mut rows = self.results_of(prepared, &row_spec, job.names, job.repeat, &chosen.res);
         for r in &mut rows {
             r.slo = Some(result.clone());
@@ -229,12 +224,7 @@ impl Session<'_> {
         label: String,
     ) -> Result<PhaseResult, i32> {
         let w = step_workload(spec.workload, rate, len);
-        let step = PhaseSpec {
-            workload: &w,
-            ops: spec.ops.clone(),
-            weights: spec.weights.clone(),
-            ..*spec
-        };
+        let step = spec.with_workload(&w);
         let mut progress = console::ConsoleProgress::new(label, None, Some(len), None);
         let res = execute_phase(rt, prepared, &step, &mut progress);
         progress.finish();

@@ -567,6 +567,13 @@ pub fn results_csv(dir: &Path) -> Csv {
     Csv::read(&dir.join("runs.csv"))
 }
 
+/// One load test at a time within a test binary: they measure, and a 2-core machine gains
+/// nothing from overlapping them (a poisoned lock still serializes).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Parses a `--json` file.
 pub fn read_json(path: &Path) -> serde_json::Value {
     let text =
