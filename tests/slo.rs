@@ -87,17 +87,24 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
     // The row is the measurement at the rate found: its target is that rate.
     if let Some(max) = max {
         assert_eq!(json_f64(r, &["target_rps"]), max, "{r}");
-        assert!(
-            steps.iter().any(|s| s["rate"] == max && s["pass"] == true),
-            "{slo}"
-        );
-        assert!(
-            steps
-                .iter()
-                .filter(|s| s["pass"] == true)
-                .all(|s| json_f64(s, &["rate"]) <= max),
-            "{slo}"
-        );
+        // A pass above it was luck: a miss at or below its rate followed (the answer passes twice).
+        let rate = |s: &serde_json::Value| json_f64(s, &["rate"]);
+        for (i, s) in steps.iter().enumerate() {
+            if s["pass"] == true && rate(s) > max {
+                assert!(
+                    steps[i + 1..]
+                        .iter()
+                        .any(|m| m["pass"] == false && rate(m) <= rate(s)),
+                    "{slo}"
+                );
+            }
+        }
+        // And the rate found passed twice.
+        let twice = steps
+            .iter()
+            .filter(|s| rate(s) == max && s["pass"] == true)
+            .count();
+        assert!(twice >= 2 || outcome == "at_ceiling", "{slo}");
     }
     match outcome {
         "found" => {
