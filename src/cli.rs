@@ -192,7 +192,7 @@ pub struct Cli {
     #[arg(long = "latency-uncorrected", help_heading = "Output")]
     pub latency_uncorrected: bool,
 
-    /// Write a JSON summary to FILE
+    /// Write a JSON summary to FILE (`-`: print it to stdout at the end)
     #[arg(long = "json", help_heading = "Output")]
     pub json: Option<PathBuf>,
 
@@ -203,6 +203,21 @@ pub struct Cli {
     /// Do not write any results files
     #[arg(long = "no-save", help_heading = "Output")]
     pub no_save: bool,
+
+    /// This process is shard I of N of one run (I from 0): -n and --rps are split exactly among
+    /// the shards, each draws keys with a seed of its own; `rbench merge` adds their folders up
+    #[arg(long = "shard", value_name = "I/N", help_heading = "Scale-out")]
+    pub shard: Option<String>,
+
+    /// Connect first, then start the load at this instant (RFC 3339, e.g. 2026-12-04T09:00:00Z,
+    /// or Unix seconds), so every shard measures the same window
+    #[arg(long = "start-at", value_name = "TIME", help_heading = "Scale-out")]
+    pub start_at: Option<String>,
+
+    /// The run id the results carry (shards of one run share it) [default: the start time and a
+    /// process number; with --shard, derived from --start-at]
+    #[arg(long = "run-id", value_name = "ID", help_heading = "Scale-out")]
+    pub run_id: Option<String>,
 
     /// Run each configuration N times (the table shows medians)
     #[arg(long = "repeat", value_parser = whole::<u32>, help_heading = "Runs and profiles")]

@@ -19,7 +19,9 @@ pub mod report;
 pub mod resp;
 pub mod runner;
 pub mod scenario;
+pub mod shard;
 pub mod signals;
+pub mod start_at;
 pub mod slo;
 pub mod stats;
 pub mod target;
@@ -260,6 +262,7 @@ fn execute(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> (i32, RunMe
         plan,
         meta: meta.clone(),
         results: Vec::new(),
+        start_at: plan.scale.start_at,
         slo_found: Default::default(),
         out,
         err,
@@ -288,7 +291,11 @@ fn run_meta(plan: &Plan) -> RunMeta {
     let ts = report::rfc3339(now);
     let compact: String = ts.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     RunMeta {
-        run_id: format!("{compact}-{:04x}", std::process::id() & 0xffff),
+        run_id: plan
+            .scale
+            .run_id
+            .clone()
+            .unwrap_or_else(|| format!("{compact}-{:04x}", std::process::id() & 0xffff)),
         timestamp: ts,
         version: env!("CARGO_PKG_VERSION").to_string(),
         git_rev: option_env!("RBENCH_GIT_REV")
@@ -328,6 +335,8 @@ struct Shape<'a> {
     repeat: u32,
     elapsed: f64,
     interrupted: bool,
+    shard: Option<shard::Shard>,
+    started: SystemTime,
 }
 
 /// A result row of one command (or scenario role) measured on `prepared`.
@@ -368,6 +377,9 @@ fn row(prepared: &target::Prepared, s: &Shape<'_>, name: &str, st: &stats::OpSta
         interrupted: s.interrupted,
         experiment: Default::default(),
         slo: None,
+        shard: s.shard.map(|sh| sh.index),
+        shards: s.shard.map_or(1, |sh| sh.count),
+        started: Some(s.started),
     }
 }
 
@@ -375,6 +387,8 @@ struct Session<'a> {
     plan: &'a Plan,
     meta: RunMeta,
     results: Vec<TestResult>,
+    /// `--start-at`, until the first phase takes it.
+    start_at: Option<SystemTime>,
     /// `--slo`: what each (target, phase label) search found, for the repeats that re-run it.
     slo_found: std::collections::HashMap<(String, String), slo::SloResult>,
     out: &'a mut dyn Write,
@@ -510,6 +524,8 @@ impl Session<'_> {
             seed: w.seed.wrapping_add(repeat as u64),
             retry_window: config::RETRY_WINDOW,
             started: None,
+            // The run's first phase (its warm-up, if any) waits for --start-at.
+            start_at: self.start_at.take(),
         };
         let (names, label) = self.phase_names(&spec.ops);
         // The LRANGE tests' fill runs as counted, whatever the search: it only prepares the lists.
@@ -522,9 +538,10 @@ impl Session<'_> {
             };
             return self.run_slo(rt, prepared, &job);
         }
+        let mut start_at = spec.start_at;
         if let Some(warmup) = w.warmup {
             match self.warm_up(rt, prepared, &spec, warmup) {
-                Ok(false) => {}
+                Ok(false) => start_at = None,
                 done => return done,
             }
         }
@@ -532,6 +549,7 @@ impl Session<'_> {
         let started = OnceLock::new();
         let spec = PhaseSpec {
             started: Some(&started),
+            start_at,
             ..spec
         };
         let (res, faults) = orchestrate::with_faults(
@@ -555,6 +573,7 @@ impl Session<'_> {
                 return Err(EXIT_FAIL);
             }
         };
+        self.warn_late(phase_res.late);
         let mut new = self.results_of(prepared, &spec, &names, repeat, &phase_res);
         report::experiment::attach_faults(&mut new, &faults);
         let _saving = signals::saving();
@@ -563,6 +582,18 @@ impl Session<'_> {
         }
         self.publish(new);
         Ok(phase_res.interrupted)
+    }
+
+    /// The connections came up after `--start-at`: this process's window starts late, which
+    /// `rbench merge` shows as the shards' start spread.
+    fn warn_late(&mut self, late: Option<Duration>) {
+        if let Some(by) = late {
+            let _ = writeln!(
+                self.err,
+                "rbench: warning: connected {:.3} s after --start-at; the load started late",
+                by.as_secs_f64()
+            );
+        }
     }
 
     /// Prints the rows, keeps them, and saves them at once.
@@ -626,6 +657,10 @@ impl Session<'_> {
             repeat,
             elapsed: o.elapsed.as_secs_f64().max(1e-9),
             interrupted: o.interrupted,
+            shard: self.plan.scale.shard,
+            started: SystemTime::now()
+                .checked_sub(o.elapsed)
+                .unwrap_or_else(SystemTime::now),
         };
         // A role that sent nothing (no consumers: the OOM drill) gets no row.
         let mut rows: Vec<TestResult> = o
@@ -662,7 +697,10 @@ impl Session<'_> {
         };
         let warm = spec.with_workload(&w);
         match execute_phase(rt, prepared, &warm, &mut runner::NoProgress) {
-            Ok(r) => Ok(r.interrupted),
+            Ok(r) => {
+                self.warn_late(r.late);
+                Ok(r.interrupted)
+            }
             Err(e) => {
                 let _ = writeln!(self.err, "rbench: {}: warm-up: {}", prepared.name, e);
                 Err(EXIT_FAIL)
@@ -690,6 +728,8 @@ impl Session<'_> {
             repeat,
             elapsed,
             interrupted: res.interrupted,
+            shard: self.plan.scale.shard,
+            started: res.started_at,
         };
         res.stats
             .iter()
@@ -803,7 +843,9 @@ impl Session<'_> {
                 );
             }
         }
-        if let Some(path) = &o.json
+        if o.json.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+            let _ = writeln!(self.out, "{}", files::json(&self.meta, &self.results));
+        } else if let Some(path) = &o.json
             && let Err(e) =
                 files::write_atomic(path, files::json(&self.meta, &self.results).as_bytes())
         {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::oneshot;
 
@@ -32,6 +32,8 @@ pub struct PhaseSpec<'a> {
     pub retry_window: Duration,
     /// Set to the measurement's start instant once every connection is up (faults count from it).
     pub started: Option<&'a std::sync::OnceLock<Instant>>,
+    /// `--start-at`: with every connection up, the load waits for this wall-clock instant.
+    pub start_at: Option<SystemTime>,
 }
 
 impl<'a> PhaseSpec<'a> {
@@ -59,6 +61,10 @@ pub struct PhaseResult {
     pub max_lag: Option<Duration>,
     /// Open loop: the client's own delay in taking due requests (µs; see engine `own_lag`).
     pub client_lag: Option<hdrhistogram::Histogram<u64>>,
+    /// The wall-clock instant the measured window began.
+    pub started_at: SystemTime,
+    /// `--start-at` had already passed when every connection was up, by this much.
+    pub late: Option<Duration>,
 }
 
 /// Receives progress while a phase runs (console progress bar and live lines live elsewhere).
@@ -215,7 +221,26 @@ pub async fn run_phase(
         return Err(e);
     }
 
+    let late = match spec.start_at {
+        Some(at) => match wait_until(at, &stop).await {
+            Waited::Stopped => {
+                for w in workers {
+                    let _ = w.go.send(None);
+                    join(w.handle).await;
+                }
+                return Ok(PhaseResult::stopped_before_start());
+            }
+            Waited::Late(by) => Some(by),
+            Waited::OnTime => None,
+        },
+        None => None,
+    };
     let start = Instant::now();
+    let clock = Clock {
+        start,
+        wall: SystemTime::now(),
+        late,
+    };
     if let Some(s) = spec.started {
         let _ = s.set(start);
     }
@@ -235,7 +260,41 @@ pub async fn run_phase(
     if let Some(e) = reports.iter_mut().find_map(|r| r.fatal.take()) {
         return Err(RunError::Conn(e));
     }
-    Ok(finish(spec, &shared, reports, start, live.interrupted))
+    Ok(finish(spec, &shared, reports, &clock, live.interrupted))
+}
+
+/// When a phase's measurement began.
+struct Clock {
+    start: Instant,
+    wall: SystemTime,
+    late: Option<Duration>,
+}
+
+enum Waited {
+    OnTime,
+    Late(Duration),
+    Stopped,
+}
+
+/// Sleeps until the wall clock reaches `at` (a signal ends the wait). Timers run on the monotonic
+/// clock, so the rest of the wait is re-read from the wall clock at least every 50 ms.
+async fn wait_until(at: SystemTime, stop: &AtomicBool) -> Waited {
+    if let Ok(by) = SystemTime::now().duration_since(at)
+        && !by.is_zero()
+    {
+        return Waited::Late(by);
+    }
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Waited::Stopped;
+        }
+        match at.duration_since(SystemTime::now()) {
+            Ok(left) if !left.is_zero() => {
+                tokio::time::sleep(left.min(Duration::from_millis(50))).await
+            }
+            _ => return Waited::OnTime,
+        }
+    }
 }
 
 /// Ticks progress and the live view until every thread is done; returns their reports.
@@ -280,9 +339,10 @@ fn finish(
     spec: &PhaseSpec<'_>,
     shared: &RunShared,
     reports: Vec<ThreadReport>,
-    start: Instant,
+    clock: &Clock,
     interrupted: bool,
 ) -> PhaseResult {
+    let start = clock.start;
     let end = reports
         .iter()
         .map(|r| r.end)
@@ -313,6 +373,24 @@ fn finish(
         unanswered: claimed.saturating_sub(finished),
         max_lag,
         client_lag,
+        started_at: clock.wall,
+        late: clock.late,
+    }
+}
+
+impl PhaseResult {
+    /// A signal arrived while the phase waited for `--start-at`: nothing was measured.
+    fn stopped_before_start() -> PhaseResult {
+        PhaseResult {
+            stats: Vec::new(),
+            elapsed: Duration::from_micros(1),
+            interrupted: true,
+            unanswered: 0,
+            max_lag: None,
+            client_lag: None,
+            started_at: SystemTime::now(),
+            late: None,
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
 
 pub mod experiment;
+pub mod shard;
 pub mod slo;
 pub use experiment::{Scenario, StreamConf};
 
@@ -138,6 +139,8 @@ pub struct Plan {
     pub faults: Vec<crate::fault::Fault>,
     /// `--slo`: each test searches for its highest rate within these objectives.
     pub slo: Option<crate::slo::Slo>,
+    /// `--shard`, `--start-at`, `--run-id`: this process's part in a run of several.
+    pub scale: shard::ScaleOut,
 }
 
 /// Reports a profile value's error at its file:line (a plain usage error without a profile).
@@ -200,6 +203,18 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             "--slo searches for a rate in steps; faults on the run's clock cannot be combined with it",
         ));
     }
+    let scale = shard::scale_out(cli, std::time::SystemTime::now())?;
+    shard::check(
+        &scale,
+        &shard::Others {
+            mode,
+            scenario: scenario.is_some(),
+            faults: !faults.is_empty(),
+            slo: slo.is_some(),
+            targets: &targets,
+        },
+    )?;
+    shard::split(&scale, &mut workload)?;
     Ok(Plan {
         profile: cli
             .profile
@@ -217,6 +232,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         scenario,
         faults: faults.into_iter().map(|(f, _)| f).collect(),
         slo,
+        scale,
     })
 }
 

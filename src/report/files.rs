@@ -7,7 +7,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 
@@ -46,7 +46,7 @@ pub const LONG_HEADER: [&str; 26] = [
     "p999_ms",
     "max_ms",
 ];
-pub const LONG_EXTRA: [&str; 12] = [
+pub const LONG_EXTRA: [&str; 15] = [
     "masters",
     "threads",
     "key_dist",
@@ -59,6 +59,9 @@ pub const LONG_EXTRA: [&str; 12] = [
     "server_version",
     "slo",
     "slo_max_rps",
+    "shard",
+    "shards",
+    "start_unix_s",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,12 @@ fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// An instant as Unix seconds to the microsecond (what lines shards' windows up in `rbench merge`).
+fn unix_seconds(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:06}", d.as_secs(), d.subsec_micros())
 }
 
 fn f3(v: f64) -> String {
@@ -134,6 +143,9 @@ fn long_row(meta: &RunMeta, r: &TestResult) -> Vec<String> {
             .and_then(|s| s.max_rps)
             .map(|v| format!("{v:.0}"))
             .unwrap_or_default(),
+        r.shard.map(|i| i.to_string()).unwrap_or_default(),
+        r.shards.to_string(),
+        r.started.map(unix_seconds).unwrap_or_default(),
     ]
 }
 
@@ -319,12 +331,14 @@ pub fn write_run_files(
     Ok(())
 }
 
-/// The result's per-second histograms as an HdrHistogram interval log. This is written as the test
-/// ends, so the test started `duration_s` ago.
+/// The result's per-second histograms as an HdrHistogram interval log, from the instant its
+/// measurement began (or, not known, `duration_s` before now: the log is written as the test ends).
 fn interval_log(meta: &RunMeta, r: &TestResult) -> Vec<u8> {
     let now = SystemTime::now();
     let took = Duration::try_from_secs_f64(r.duration_s).unwrap_or_default();
-    let start = now.checked_sub(took).unwrap_or(now);
+    let start = r
+        .started
+        .unwrap_or_else(|| now.checked_sub(took).unwrap_or(now));
     let comment = format!(
         "rbench {} run {} target {} test {} repeat {}, values in microseconds",
         meta.version, meta.run_id, r.target, r.test, r.repeat
@@ -390,6 +404,13 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
             });
             if let Some(map) = row.as_object_mut() {
                 experiment::json(r, map);
+                map.insert("shard".into(), r.shard.into());
+                map.insert("shards".into(), r.shards.into());
+                let started = r.started.and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+                map.insert(
+                    "start_unix_s".into(),
+                    started.map(|d| d.as_secs_f64()).into(),
+                );
                 if let Some(slo) = &r.slo {
                     map.insert("slo".into(), slo_json(slo));
                 }

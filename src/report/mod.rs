@@ -74,6 +74,12 @@ pub struct TestResult {
     pub experiment: experiment::Experiment,
     /// `--slo`: the saturation search behind this row (its numbers are the final step's).
     pub slo: Option<crate::slo::SloResult>,
+    /// `--shard`: the shard of the run that measured this row (None: the whole run, or a merge).
+    pub shard: Option<u32>,
+    /// Processes whose load the run spread over: 1, or the shards of a shard's or a merged row.
+    pub shards: u32,
+    /// The wall-clock instant the measured window began (None in files older than the column).
+    pub started: Option<std::time::SystemTime>,
 }
 
 impl TestResult {

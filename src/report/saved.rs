@@ -257,6 +257,11 @@ fn result_of(t: &Table, row: &csv::StringRecord) -> Result<TestResult, LoadError
         interrupted: t.get(row, "interrupted") == "true",
         experiment: Experiment::default(),
         slo: slo_of(t, row),
+        shard: t.opt(row, "shard").map(|v| v as u32),
+        shards: t.opt(row, "shards").map_or(1, |v| (v as u32).max(1)),
+        started: t.opt(row, "start_unix_s").and_then(|s| {
+            std::time::UNIX_EPOCH.checked_add(std::time::Duration::try_from_secs_f64(s).ok()?)
+        }),
     })
 }
 
