@@ -17,7 +17,8 @@ use clap::{ArgAction, Args, Parser};
     after_help = "Subcommands:\n  rbench compare BASELINE.csv CANDIDATE.csv [--max-drop 5%] [--max-p99-rise 10%]\n  \
                   rbench nightly -c PROFILE [--out DIR] [--nights 5] [--accept] [--max-drop 5%] [--max-p99-rise 10%]\n  \
                   rbench report DIR [--run RUN_ID] [--compare BASELINE_RUN CANDIDATE_RUN]\n  \
-                  rbench merge FILE.hdr|FILE.hlog... [--json OUT]\n\n\
+                  rbench merge FILE.hdr|FILE.hlog... [--json OUT]\n  \
+                  rbench merge SHARD_DIR... [--out DIR] [-q|--csv] [--json OUT]\n\n\
                   Custom command: rbench [options] SET mykey:__rand_int__ __data__\n  \
                   placeholders: __rand_int__ (the drawn key), __rand_1st__ .. __rand_9th__ (keys of their own), __data__ (the value)"
 )]
@@ -424,23 +425,47 @@ pub struct ReportCli {
     pub thresholds: Thresholds,
 }
 
-/// `rbench merge FILE... [--json OUT]`: the union of HDR histograms.
+/// `rbench merge FILE...|DIR...`: the union of HDR histograms, or the shards of one run.
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "rbench merge",
     disable_help_flag = true,
-    about = "Add HDR histograms (.hdr, or .hlog interval logs) into one and print its count and percentiles",
-    after_help = "Percentiles are those of the union of every latency in the files, never an average of \
-                  the files' percentiles.\nExit: 0 done, 1 --json could not be written, 2 bad input (a file missing or not HDR, a folder, no files)."
+    about = "Add HDR histograms (.hdr, or .hlog interval logs) into one, or the results folders of a \
+             run's shards (--shard I/N) into the run they are",
+    after_help = "Percentiles are those of the union of every latency, never an average of percentiles.\n\
+                  Folders: requests, ok and errors are summed, TPS is taken over the union of the shards' \
+                  measured windows, timelines are added second by second; the run is printed as a run is \
+                  (blocks and table, -q or --csv) and written to --out as a results folder (runs.csv rows \
+                  with shards = N, HDR files, timeline, table, HTML report). Shards of another run id, with \
+                  other tests or options, given twice or missing are refused.\n\
+                  Exit: 0 done, 1 a file could not be written, 2 bad input (a file missing or not HDR, \
+                  mismatched shards, files and folders mixed, nothing given)."
 )]
 pub struct MergeCli {
     #[arg(long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
-    /// Histogram files: V2 or V2-deflate (.hdr) or interval logs (.hlog), told apart by content
+    /// Histogram files (V2 or V2-deflate .hdr, or .hlog interval logs, told apart by content), or
+    /// the results folders of every shard of one run
+    #[arg(value_name = "FILE|DIR")]
     pub files: Vec<PathBuf>,
-    /// Also write the summary as JSON to OUT
+    /// Also write the summary as JSON to OUT (`-`: to stdout)
     #[arg(long = "json", value_name = "OUT")]
     pub json: Option<PathBuf>,
+    /// Folders: the run in each folder to merge [default: each folder's newest]
+    #[arg(long = "run", value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Folders: write the merged run to this results folder [default: results]
+    #[arg(long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Folders: print the merged run only, write no results folder
+    #[arg(long = "no-save")]
+    pub no_save: bool,
+    /// Folders: one line per test
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Folders: redis-benchmark's CSV
+    #[arg(long = "csv")]
+    pub csv: bool,
 }
 
 /// What the process was asked to do.

@@ -21,8 +21,8 @@ pub mod runner;
 pub mod scenario;
 pub mod shard;
 pub mod signals;
-pub mod start_at;
 pub mod slo;
+pub mod start_at;
 pub mod stats;
 pub mod target;
 pub mod uri;
@@ -596,8 +596,12 @@ impl Session<'_> {
         }
     }
 
-    /// Prints the rows, keeps them, and saves them at once.
+    /// Prints the rows, keeps them, and saves them at once. A phase stopped before it began (while
+    /// waiting for --start-at) has none, and leaves no files.
     fn publish(&mut self, new: Vec<TestResult>) {
+        if new.is_empty() {
+            return;
+        }
         for r in &new {
             self.print(r);
         }

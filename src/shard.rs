@@ -95,7 +95,9 @@ mod tests {
     fn parses_and_refuses() {
         assert_eq!(Shard::parse("0/3"), Ok(Shard { index: 0, count: 3 }));
         assert_eq!(Shard::parse("2/3").unwrap().to_string(), "2/3");
-        for bad in ["3/3", "0/0", "1", "a/3", "-1/3", "1/-3", "", "1/3/4", "0/10001"] {
+        for bad in [
+            "3/3", "0/0", "1", "a/3", "-1/3", "1/-3", "", "1/3/4", "0/10001",
+        ] {
             assert!(Shard::parse(bad).is_err(), "{bad}");
         }
         assert!(Shard::parse("3/3").unwrap_err().contains("2/3"));
@@ -113,15 +115,18 @@ mod tests {
             }
         }
         let s = |index| Shard { index, count: 3 };
-        assert_eq!([s(0), s(1), s(2)].map(|s| s.share_rate(1000.0)), [
-            334.0, 333.0, 333.0
-        ]);
+        assert_eq!(
+            [s(0), s(1), s(2)].map(|s| s.share_rate(1000.0)),
+            [334.0, 333.0, 333.0]
+        );
         assert!((s(1).share_rate(10.5) - 3.5).abs() < 1e-12);
     }
 
     #[test]
     fn seeds_differ_per_shard() {
-        let seeds: Vec<u64> = (0..4).map(|index| Shard { index, count: 4 }.seed(42)).collect();
+        let seeds: Vec<u64> = (0..4)
+            .map(|index| Shard { index, count: 4 }.seed(42))
+            .collect();
         for (i, a) in seeds.iter().enumerate() {
             assert!(seeds[i + 1..].iter().all(|b| a != b));
         }

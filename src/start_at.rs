@@ -62,10 +62,21 @@ mod tests {
     #[test]
     fn refuses_garbage_and_the_past() {
         let now = at(1_796_374_800);
-        for bad in ["", "soon", "2026-12-04", "2026-13-04T09:00:00Z", "-5", "1e9"] {
+        for bad in [
+            "",
+            "soon",
+            "2026-12-04",
+            "2026-13-04T09:00:00Z",
+            "-5",
+            "1e9",
+        ] {
             assert!(parse(bad, now).unwrap_err().contains("RFC 3339"), "{bad}");
         }
-        assert!(parse("1796374799", now).unwrap_err().contains("in the past"));
+        assert!(
+            parse("1796374799", now)
+                .unwrap_err()
+                .contains("in the past")
+        );
         assert!(parse("1796374800", now).is_ok());
     }
 }

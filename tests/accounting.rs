@@ -9,23 +9,6 @@ use std::collections::BTreeMap;
 
 use support::*;
 
-/// `INFO commandstats` as command → calls (`config|get` → n; Redis 6 says `config`).
-fn command_calls(dep: &Deployment) -> BTreeMap<String, u64> {
-    let text = cli(dep, &["INFO", "commandstats"]);
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("cmdstat_"))
-        .map(|l| {
-            let (name, rest) = l.split_once(':').expect("cmdstat line");
-            let calls = rest
-                .split(',')
-                .find_map(|f| f.strip_prefix("calls="))
-                .and_then(|c| c.parse().ok())
-                .unwrap_or_else(|| panic!("no calls in {l}"));
-            (name.to_string(), calls)
-        })
-        .collect()
-}
-
 /// Commands the test itself or rbench's set-up may add: the test's CONFIG RESETSTAT and INFO,
 /// and rbench's one CONFIG GET.
 fn bookkeeping(name: &str) -> bool {

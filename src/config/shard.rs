@@ -120,7 +120,11 @@ pub fn check(s: &ScaleOut, o: &Others<'_>) -> Result<(), ConfigError> {
                 "--shard {sh}: -l runs until a signal, but the shards of a run must end to be merged"
             )));
         }
-        if let Some(t) = o.targets.iter().find(|t| matches!(t.kind, TargetKind::Spawn(_))) {
+        if let Some(t) = o
+            .targets
+            .iter()
+            .find(|t| matches!(t.kind, TargetKind::Spawn(_)))
+        {
             return Err(invalid(format!(
                 "--shard {sh}: target {} is a deployment this process spawns; shards load one existing deployment together",
                 t.name

@@ -317,18 +317,23 @@ pub fn write_run_files(
         table::markdown(results).as_bytes(),
     )?;
     slo::write(dir, &meta.run_id, results)?;
-    if let Some(r) = results.last() {
-        let mut bytes = Vec::new();
-        V2Serializer::new()
-            .serialize(&r.hist, &mut bytes)
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))
-            .map_err(werr(dir))?;
-        let stem = hdr_stem(&meta.run_id, r);
-        let hdr = dir.join("hdr");
-        write_atomic(&hdr.join(format!("{stem}.hdr")), &bytes)?;
-        write_atomic(&hdr.join(format!("{stem}.hlog")), &interval_log(meta, r))?;
+    match results.last() {
+        Some(r) => write_hdr(dir, meta, r),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// A result's histogram (`.hdr`) and per-second interval log (`.hlog`) under `<dir>/hdr/`.
+pub fn write_hdr(dir: &Path, meta: &RunMeta, r: &TestResult) -> Result<(), WriteError> {
+    let mut bytes = Vec::new();
+    V2Serializer::new()
+        .serialize(&r.hist, &mut bytes)
+        .map_err(|e| std::io::Error::other(format!("{e:?}")))
+        .map_err(werr(dir))?;
+    let stem = hdr_stem(&meta.run_id, r);
+    let hdr = dir.join("hdr");
+    write_atomic(&hdr.join(format!("{stem}.hdr")), &bytes)?;
+    write_atomic(&hdr.join(format!("{stem}.hlog")), &interval_log(meta, r))
 }
 
 /// The result's per-second histograms as an HdrHistogram interval log, from the instant its

@@ -1011,3 +1011,20 @@ pub const DEFAULT_SUITE: [&str; 21] = [
     "MSET (10 keys)",
     "XADD",
 ];
+
+/// `INFO commandstats` as command → calls (`config|get` → n; Redis 6 says `config`).
+pub fn command_calls(dep: &Deployment) -> std::collections::BTreeMap<String, u64> {
+    let text = cli(dep, &["INFO", "commandstats"]);
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("cmdstat_"))
+        .map(|l| {
+            let (name, rest) = l.split_once(':').expect("cmdstat line");
+            let calls = rest
+                .split(',')
+                .find_map(|f| f.strip_prefix("calls="))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("no calls in {l}"));
+            (name.to_string(), calls)
+        })
+        .collect()
+}

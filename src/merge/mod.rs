@@ -1,6 +1,10 @@
 //! `rbench merge FILE... [--json OUT]`: adds HDR histograms (repeats of a test, or the same test run
 //! from several machines) and reports the union's count and percentiles. Percentiles of the union,
 //! never an average of each file's percentiles: averaging p99s says nothing about the p99 of all.
+//! Given results folders instead, it merges the shards of one run (`folders`, `shards`).
+
+mod folders;
+pub mod shards;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,10 +20,12 @@ use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    #[error("no files given (rbench merge FILE.hdr|FILE.hlog... [--json OUT])")]
+    #[error("nothing given (rbench merge FILE.hdr|FILE.hlog... or rbench merge SHARD_DIR...)")]
     NoFiles,
-    #[error("{}: merging result folders is not supported yet; give the .hdr or .hlog files", .0.display())]
-    Folder(PathBuf),
+    #[error("{} is a folder and {} a file: give HDR files, or the results folders of a run's shards", .0.display(), .1.display())]
+    Mixed(PathBuf, PathBuf),
+    #[error("{0} is for merging results folders, not HDR files")]
+    FolderFlag(&'static str),
     #[error("{} and {} hold the same test (.hdr and .hlog of one result, or one file twice): give it once", .0.display(), .1.display())]
     Twice(PathBuf, PathBuf),
     #[error(transparent)]
@@ -46,7 +52,10 @@ pub struct Merged {
 /// Runs the subcommand: one block on `out`; any bad input is one `rbench merge: ` line on `err` and
 /// exit 2.
 pub fn run(c: &MergeCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let merged = match merge(&c.files) {
+    if !c.files.is_empty() && c.files.iter().all(|p| p.is_dir()) {
+        return folders::run(c, out, err);
+    }
+    let merged = match folder_flags(c).and_then(|()| merge(&c.files)) {
         Ok(m) => m,
         Err(e) => {
             let _ = writeln!(err, "rbench merge: {e}");
@@ -63,13 +72,29 @@ pub fn run(c: &MergeCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     EXIT_OK
 }
 
+/// The flags that only mean something for folders.
+fn folder_flags(c: &MergeCli) -> Result<(), MergeError> {
+    let given = [
+        (c.out.is_some(), "--out"),
+        (c.run.is_some(), "--run"),
+        (c.no_save, "--no-save"),
+        (c.quiet, "-q"),
+        (c.csv, "--csv"),
+    ];
+    match given.iter().find(|(set, _)| *set) {
+        Some((_, flag)) => Err(MergeError::FolderFlag(flag)),
+        None => Ok(()),
+    }
+}
+
 /// Reads every file and adds their histograms.
 pub fn merge(files: &[PathBuf]) -> Result<Merged, MergeError> {
     if files.is_empty() {
         return Err(MergeError::NoFiles);
     }
     if let Some(dir) = files.iter().find(|p| p.is_dir()) {
-        return Err(MergeError::Folder(dir.clone()));
+        let file = files.iter().find(|p| !p.is_dir()).unwrap_or(dir);
+        return Err(MergeError::Mixed(dir.clone(), file.clone()));
     }
     check_distinct(files)?;
     let hists = files
