@@ -292,11 +292,13 @@ fn merge_refuses_bad_input_in_one_line() {
         "notes.hdr: not an HDR histogram",
     );
     assert_refused(&args(&[p("missing.hlog")]), "missing.hlog: no such file");
+    assert_refused(&args(&[dir.arg()]), "no results in this folder");
+    assert_refused(&args(&[dir.arg(), p("good.hdr")]), "is a folder and");
     assert_refused(
-        &args(&[dir.arg()]),
-        "merging result folders is not supported yet",
+        &args(&[p("good.hdr"), "-q".to_string()]),
+        "-q is for merging results folders",
     );
-    assert_refused(&args(&[]), "no files");
+    assert_refused(&args(&[]), "nothing given");
     assert_refused(&args(&[p("good.hdr"), p("good.hdr")]), "give it once");
     assert_refused(&args(&["--bogus".to_string()]), "--bogus");
     assert!(!Path::new(&out_json).exists(), "no JSON on a refused merge");

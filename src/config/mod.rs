@@ -986,4 +986,31 @@ mod warmup_tests {
         let e = plan_of(&[], Some(bad)).unwrap_err().to_string();
         assert!(e.contains(":2:"), "{e}");
     }
+
+    #[test]
+    fn a_shard_takes_its_share_of_the_profiles_totals_too() {
+        let prof = "[defaults]\nrequests = 10\nrps = 1000\nseed = 7\n[[target]]\nname = \"t\"\naddr = \"127.0.0.1:6379\"\n";
+        let p = plan_of(&["--shard", "1/3", "--run-id", "r"], Some(prof)).unwrap();
+        let sh = crate::shard::Shard { index: 1, count: 3 };
+        assert_eq!(p.scale.shard, Some(sh));
+        assert_eq!(p.workload.requests, Some(3));
+        assert_eq!(p.workload.rps, Some(333.0));
+        assert_eq!(p.workload.seed, sh.seed(7));
+        assert_eq!(p.scale.run_id.as_deref(), Some("r"));
+        // Without --shard nothing is split, and --start-at alone keeps the run's own id.
+        let p = plan_of(&["--start-at", "4102444800"], Some(prof)).unwrap();
+        assert_eq!((p.workload.requests, p.workload.seed), (Some(10), 7));
+        assert!(p.scale.run_id.is_none() && p.scale.start_at.is_some());
+        // Shards of one start share an id made from it.
+        let p = plan_of(
+            &["--shard", "0/4", "--start-at", "2100-01-01T00:00:00Z"],
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.scale.run_id.as_deref(), Some("21000101T000000Z-s4"));
+        // A spawned deployment is one process's own.
+        let spawn = "[[target]]\nname = \"s\"\nspawn = \"standalone\"\n";
+        let e = plan_of(&["--shard", "0/2", "--run-id", "r"], Some(spawn)).unwrap_err();
+        assert!(e.to_string().contains("spawns"), "{e}");
+    }
 }

@@ -307,3 +307,86 @@ fn timeline(rows: &[&TestResult], w: Option<&Window>) -> Vec<Second> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::saved::SavedRun;
+
+    const T0: u64 = 1_796_374_800;
+
+    /// Shard `index` of 2: a SET row of `secs` seconds started `delay_ms` after T0, each second
+    /// `per_sec` requests at latency `lat` µs.
+    fn shard(index: u32, delay_ms: u64, secs: usize, per_sec: u64, lat: u64) -> ShardRun {
+        let mut r = TestResult::blank("t", "SET");
+        r.shard = Some(index);
+        r.shards = 2;
+        r.started = Some(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(T0) + Duration::from_millis(delay_ms),
+        );
+        r.duration_s = secs as f64;
+        for _ in 0..secs {
+            let mut s = Second::new();
+            s.ok = per_sec;
+            s.hist.record_n(lat, per_sec).unwrap();
+            r.hist.record_n(lat, per_sec).unwrap();
+            r.timeline.push(s);
+        }
+        r.requests = per_sec * secs as u64;
+        r.ok = r.requests;
+        ShardRun {
+            dir: PathBuf::from(format!("shard{index}")),
+            run: SavedRun {
+                meta: RunMeta {
+                    timestamp: String::new(),
+                    run_id: "r-s2".into(),
+                    version: "0.1.0".into(),
+                    git_rev: String::new(),
+                    profile: String::new(),
+                },
+                results: vec![r],
+            },
+        }
+    }
+
+    #[test]
+    fn adds_counts_unions_histograms_and_windows() {
+        // Shard 1 starts 2.2 s later: the run's window is 0 .. 5.2 s, its timeline lines up at 2.
+        let m = merge(vec![
+            shard(1, 2200, 3, 100, 2000),
+            shard(0, 0, 4, 300, 1000),
+        ])
+        .unwrap();
+        let r = &m.results[0];
+        assert_eq!((r.requests, r.ok, r.shard, r.shards), (1500, 1500, None, 2));
+        assert_eq!(r.clients, 100);
+        assert!((r.duration_s - 5.2).abs() < 1e-9);
+        assert!((r.rps - 1500.0 / 5.2).abs() < 1e-6);
+        assert_eq!(r.hist.len(), 1500);
+        // 1200 of 1500 samples at 1 ms: p50 is 1 ms, p99 2 ms (never an average of the two).
+        assert!((r.latency.p50 - 1.0).abs() < 0.01 && (r.latency.p99 - 2.0).abs() < 0.01);
+        let per_sec: Vec<u64> = r.timeline.iter().map(|s| s.ok).collect();
+        assert_eq!(per_sec, [300, 300, 400, 400, 100]);
+        assert_eq!(m.start_spread, [Some(Duration::from_millis(2200))]);
+        assert_eq!(
+            r.started,
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(T0))
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_run() {
+        let err = |runs| merge(runs).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err(vec![shard(0, 0, 1, 1, 1)]).contains("shard 1 of 2 missing"));
+        assert!(err(vec![shard(0, 0, 1, 1, 1), shard(0, 0, 1, 1, 1)]).contains("given twice"));
+        let mut other = shard(1, 0, 1, 1, 1);
+        other.run.results[0].pipeline = 16;
+        assert!(err(vec![shard(0, 0, 1, 1, 1), other]).contains("SET on t with pipeline 1 and 16"));
+        let mut three = shard(1, 0, 1, 1, 1);
+        three.run.results[0].shards = 3;
+        assert!(err(vec![shard(0, 0, 1, 1, 1), three]).contains("of a run of 2 shards"));
+        let mut plain = shard(1, 0, 1, 1, 1);
+        plain.run.results[0].shard = None;
+        assert!(err(vec![shard(0, 0, 1, 1, 1), plain]).contains("not run with --shard"));
+    }
+}

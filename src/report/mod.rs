@@ -116,6 +116,52 @@ impl TestResult {
     }
 }
 
+#[cfg(test)]
+impl TestResult {
+    /// A row with nothing measured yet, for unit tests to fill in.
+    pub fn blank(target: &str, test: &str) -> TestResult {
+        TestResult {
+            target: target.into(),
+            deployment: "standalone".into(),
+            persistence: "none".into(),
+            server_version: String::new(),
+            masters: 1,
+            test: test.into(),
+            mix: false,
+            clients: 50,
+            connections: 50,
+            pipeline: 1,
+            threads: 1,
+            data_size: "3".into(),
+            keyspace: 1,
+            key_dist: "uniform".into(),
+            target_rps: None,
+            repeat: 1,
+            requests: 0,
+            duration_s: 0.0,
+            rps: 0.0,
+            ok: 0,
+            errors: 0,
+            events: [0; ErrorClass::COUNT],
+            words: Default::default(),
+            latency: Summary::default(),
+            latency_uncorrected: None,
+            hist: crate::stats::new_histogram(),
+            timeline: Vec::new(),
+            achieved_rps: None,
+            max_lag_ms: None,
+            client_lag: None,
+            unanswered: 0,
+            interrupted: false,
+            experiment: Default::default(),
+            slo: None,
+            shard: None,
+            shards: 1,
+            started: None,
+        }
+    }
+}
+
 /// Why a result fails the error check, if it does: no successful reply at all, or failed
 /// requests above `max_rate` of its requests.
 pub fn check_failure(r: &TestResult, max_rate: f64) -> Option<String> {
