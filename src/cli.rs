@@ -569,7 +569,7 @@ pub fn run_flag_takes_value(tok: &str) -> bool {
                   summary ends its log).\n\
                   Refused: -a/--pass and a password in -u (use --password-secret); --shard, --out, --json, \
                   --no-save (kube sets them); -l, -I (a Job must end); --scenario, --fault, --slo (one \
-                  process must own them); -s, -x, --flush; --cacert, --cert, --key, --cacertdir without \
+                  process must own them); -s, -x, --flush; -n or --rps below N; --cacert, --cert, --key, --cacertdir without \
                   --tls-secret (paths on this machine). -c PROFILE reads the profile in the image (its \
                   working dir has profiles/): a profile of your own must be built into the image.\n\n\
                   Example:\n  \

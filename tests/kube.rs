@@ -327,6 +327,10 @@ fn bad_input_is_one_line_and_exit_2() {
         &["--workers", "2", "--namespace", "Not_A_Label"],
         "--namespace",
     );
+    refused(
+        &["-n", "2", "--workers", "3"],
+        "leaves shard 2/3 no requests",
+    );
 }
 
 #[test]

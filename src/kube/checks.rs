@@ -2,6 +2,7 @@
 
 use super::{KubeError, TLS_MOUNT, names};
 use crate::cli::RunFlags;
+use crate::shard::Shard;
 
 /// TLS flags that name a file on this machine; with `--tls-secret` they name the Secret's keys.
 const TLS_FILE_FLAGS: [&str; 3] = ["--cacert", "--cert", "--key"];
@@ -91,6 +92,30 @@ pub fn refuse(run: &RunFlags) -> Result<(), KubeError> {
         Some((_, flag, why)) => Err(KubeError::Refused { flag, why }),
         None => Ok(()),
     }
+}
+
+/// Every shard must get part of `-n` and `--rps`: a pod given none would refuse to run.
+pub fn shares(run: &RunFlags, workers: u32) -> Result<(), KubeError> {
+    let last = Shard {
+        index: workers - 1,
+        count: workers,
+    };
+    if let Some(n) = run.cli.requests
+        && last.share(n) == 0
+    {
+        return Err(KubeError::Split(format!(
+            "-n {n} over {workers} shards leaves shard {last} no requests: give at least {workers}, or fewer --workers"
+        )));
+    }
+    if let Some(r) = run.cli.rps
+        && r > 0.0
+        && last.share_rate(r) <= 0.0
+    {
+        return Err(KubeError::Split(format!(
+            "--rps {r} over {workers} shards leaves shard {last} no rate: give at least {workers}, or fewer --workers"
+        )));
+    }
+    Ok(())
 }
 
 /// The run flags as the pods get them: `--cacert`, `--cert` and `--key` point into the Secret

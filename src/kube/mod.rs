@@ -45,6 +45,8 @@ pub enum KubeError {
         why: &'static str,
     },
     #[error("{0}")]
+    Split(String),
+    #[error("{0}")]
     StartAt(String),
     #[error("--start-in takes a duration such as 90s, 2m or 1h, got `{0}`")]
     StartIn(String),
@@ -80,6 +82,7 @@ pub fn run(c: &KubeCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 /// The Job the flags describe, `now` deciding the start instant (and whether one given is past).
 pub fn job(c: &KubeCli, now: SystemTime) -> Result<Job, KubeError> {
     checks::refuse(&c.run)?;
+    checks::shares(&c.run, c.workers)?;
     let run_args = checks::pod_args(&c.run, c.tls_secret.is_some())?;
     let start = start_instant(c, now)?;
     let start_at = rfc3339_exact(start);

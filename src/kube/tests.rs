@@ -282,3 +282,19 @@ fn the_manifest_has_its_parts_only_when_asked() {
         "{full}"
     );
 }
+
+#[test]
+fn every_shard_gets_requests_and_rate() {
+    let e = refusal(&["-n", "2", "--workers", "3"]);
+    assert!(
+        e.starts_with("-n 2 over 3 shards leaves shard 2/3 no requests"),
+        "{e}"
+    );
+    let e = refusal(&["--rps", "3", "--duration", "5s", "--workers", "4"]);
+    assert!(
+        e.starts_with("--rps 3 over 4 shards leaves shard 3/4 no rate"),
+        "{e}"
+    );
+    job_of(&["-n", "3", "--workers", "3"]);
+    job_of(&["--rps", "1.5", "--duration", "5s", "--workers", "4"]);
+}
