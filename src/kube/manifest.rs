@@ -87,7 +87,9 @@ pub fn manifest(job: &Job) -> String {
         "spec:\n  completionMode: Indexed\n  completions: {n}\n  parallelism: {n}\n\
          \x20 # No retries: a retried shard would start after the start instant (and refuses to),\n\
          \x20 # or, failing mid-run and run again, would send its share of the load twice.\n\
-         \x20 backoffLimit: 0\n  ttlSecondsAfterFinished: {KEEP_FINISHED_S}\n\
+         \x20 backoffLimit: 0\n\
+         \x20 # The finished Job, its pods and their logs are deleted after a day.\n\
+         \x20 ttlSecondsAfterFinished: {KEEP_FINISHED_S}\n\
          \x20 template:\n    metadata:\n      labels:\n",
         n = job.workers
     );
