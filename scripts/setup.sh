@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what rbench's main job and tests need when it is missing: redis-server and redis-cli
 # (Debian/Ubuntu packages redis-server, redis-tools), PyYAML for the offline compose check, and
-# Chromium for the HTML report's browser test, and Python's HdrHistogram (PyPI `hdrhistogram`,
-# imported as `hdrh`) that the tests decode .hlog files with.
+# Chromium for the HTML report's browser test, Python's HdrHistogram (PyPI `hdrhistogram`,
+# imported as `hdrh`) that the tests decode .hlog files with, and PyPI `kubernetes-validate`, which
+# checks `rbench kube`'s manifests offline against the Kubernetes schemas it ships.
 set -euo pipefail
 
 as_root() {
@@ -43,6 +44,11 @@ if ! python3 -c 'import hdrh' >/dev/null 2>&1; then
     # The PyPI name is hdrhistogram; there is no package called hdrh.
     echo "setup: installing hdrhistogram for Python (independent .hlog decoder in the tests)" >&2
     python3 -m pip install -q hdrhistogram
+fi
+
+if ! python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then
+    echo "setup: installing kubernetes-validate (offline checks of rbench kube's manifests)" >&2
+    python3 -m pip install -q kubernetes-validate
 fi
 
 command -v cargo >/dev/null 2>&1 || {

@@ -18,7 +18,8 @@ use clap::{ArgAction, Args, Parser};
                   rbench nightly -c PROFILE [--out DIR] [--nights 5] [--accept] [--max-drop 5%] [--max-p99-rise 10%]\n  \
                   rbench report DIR [--run RUN_ID] [--compare BASELINE_RUN CANDIDATE_RUN]\n  \
                   rbench merge FILE.hdr|FILE.hlog... [--json OUT]\n  \
-                  rbench merge SHARD_DIR... [--out DIR] [-q|--csv] [--json OUT]\n\n\
+                  rbench merge SHARD_DIR... [--out DIR] [-q|--csv] [--json OUT]\n  \
+                  rbench kube [run flags] --workers N [--results-pvc NAME] [--password-secret NAME[:KEY]]\n\n\
                   Custom command: rbench [options] SET mykey:__rand_int__ __data__\n  \
                   placeholders: __rand_int__ (the drawn key), __rand_1st__ .. __rand_9th__ (keys of their own), __data__ (the value)"
 )]
@@ -476,6 +477,7 @@ pub enum Command {
     Nightly(NightlyCli),
     Report(ReportCli),
     Merge(MergeCli),
+    Kube(KubeCli),
 }
 
 /// A whole number, with a message that says so (clap's own names Rust's parse error).
@@ -507,6 +509,7 @@ where
         Some("nightly") => return NightlyCli::try_parse_from(sub("nightly")).map(Command::Nightly),
         Some("report") => return ReportCli::try_parse_from(sub("report")).map(Command::Report),
         Some("merge") => return MergeCli::try_parse_from(sub("merge")).map(Command::Merge),
+        Some("kube") => return kube(&args[2..]).map(Command::Kube),
         _ => {}
     }
     Cli::try_parse_from(resp3_flag(args)).map(|c| Command::Bench(Box::new(c)))
@@ -518,14 +521,6 @@ where
 fn resp3_flag(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     use clap::CommandFactory;
     let cmd = Cli::command();
-    let takes_value = |tok: &str| {
-        cmd.get_arguments().any(|a| {
-            a.get_action().takes_values()
-                && !a.is_positional()
-                && (a.get_short().is_some_and(|c| tok == format!("-{c}"))
-                    || a.get_long().is_some_and(|l| tok == format!("--{l}")))
-        })
-    };
     let mut out = Vec::with_capacity(args.len());
     let mut flags = true;
     let mut value_next = false;
@@ -543,11 +538,202 @@ fn resp3_flag(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         } else if tok == "--" || !tok.starts_with('-') {
             flags = false;
         } else {
-            value_next = !tok.contains('=') && takes_value(tok);
+            value_next = takes_value(&cmd, tok);
         }
         out.push(a);
     }
     out
+}
+
+/// Whether the flag `tok` (`-P`, `--pipeline`, a cluster such as `-qP`) of `cmd` takes its value
+/// from the next argument.
+fn takes_value(cmd: &clap::Command, tok: &str) -> bool {
+    let valued = |a: &clap::Arg| a.get_action().takes_values() && !a.is_positional();
+    if let Some(long) = tok.strip_prefix("--") {
+        return !long.contains('=')
+            && cmd
+                .get_arguments()
+                .any(|a| valued(a) && a.get_long() == Some(long));
+    }
+    let Some(shorts) = tok.strip_prefix('-') else {
+        return false;
+    };
+    // In a cluster of short flags the first that takes a value takes the rest of the cluster, or
+    // the next argument when it comes last.
+    for (i, c) in shorts.char_indices() {
+        match cmd.get_arguments().find(|a| a.get_short() == Some(c)) {
+            Some(a) if valued(a) => return i + c.len_utf8() == shorts.len(),
+            Some(_) => {}
+            None => return false,
+        }
+    }
+    false
+}
+
+/// Whether the run flag `tok` takes its value from the next argument (for code that walks run
+/// flags, as `rbench kube` does to rewrite paths).
+pub fn run_flag_takes_value(tok: &str) -> bool {
+    use clap::CommandFactory;
+    takes_value(&Cli::command(), tok)
+}
+
+/// `rbench kube [run flags] --workers N ...`: a Kubernetes Indexed Job running N shards of a run.
+/// Only kube's own flags are declared here; every other argument is a run flag (see [`RunFlags`]).
+#[derive(Parser, Debug, Clone, Default)]
+#[command(
+    name = "rbench kube",
+    disable_help_flag = true,
+    override_usage = "rbench kube [RUN FLAGS] --workers N [OPTIONS] [COMMAND ARG...]",
+    about = "Print a Kubernetes Indexed Job (YAML, on stdout) that runs one rbench run as N shards, \
+             one pod each on different nodes where it can, all starting their load at one instant",
+    after_help = "Every other flag is a run flag (rbench --help), given to each shard as it is: it must \
+                  parse as an rbench run, and -n and --rps are the whole run's, split among the shards. \
+                  Give kube's flags before a custom command.\n\
+                  Each pod runs: rbench RUN FLAGS --shard $(JOB_COMPLETION_INDEX)/N --start-at T --run-id ID, \
+                  then --out /results/ID/shard-I (with --results-pvc) or --no-save --json - (its JSON \
+                  summary ends its log).\n\
+                  Refused: -a/--pass and a password in -u (use --password-secret); --shard, --out, --json, \
+                  --no-save (kube sets them); -l, -I (a Job must end); --scenario, --fault, --slo (one \
+                  process must own them); -s, -x, --flush; -n or --rps below N; --cacert, --cert, --key, --cacertdir without \
+                  --tls-secret (paths on this machine). -c PROFILE reads the profile in the image (its \
+                  working dir has profiles/): a profile of your own must be built into the image.\n\n\
+                  Example:\n  \
+                  rbench kube -h redis.prod.svc -t set,get --duration 60s --clients 50 -P 16 \\\n    \
+                  --workers 4 --password-secret redis-auth --results-pvc rbench-results > job.yaml\n  \
+                  kubectl apply -f job.yaml\n\n\
+                  Exit: 0 manifest printed, 2 bad input (one line on stderr, nothing on stdout)."
+)]
+pub struct KubeCli {
+    /// Print help
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Shards: the Job's pods, one per machine where the scheduler can
+    #[arg(long = "workers", value_name = "N", value_parser = workers)]
+    pub workers: u32,
+    /// Container image with rbench as its entrypoint [default: rbench:VERSION]
+    #[arg(long = "image", value_name = "IMG")]
+    pub image: Option<String>,
+    /// Namespace of the Job [default: kubectl's]
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespace: Option<String>,
+    /// PersistentVolumeClaim mounted at /results, where each shard writes /results/ID/shard-I
+    /// (ReadWriteMany when pods run on several nodes) [default: none: --no-save --json -]
+    #[arg(long = "results-pvc", value_name = "NAME")]
+    pub results_pvc: Option<String>,
+    /// Secret holding the Redis password, given to rbench as REDISCLI_AUTH [KEY default: password]
+    #[arg(long = "password-secret", value_name = "NAME[:KEY]")]
+    pub password_secret: Option<String>,
+    /// Secret mounted at /etc/rbench/tls: --cacert, --cert and --key then name its keys (their
+    /// file names, as kubectl create secret generic --from-file names them)
+    #[arg(long = "tls-secret", value_name = "NAME")]
+    pub tls_secret: Option<String>,
+    /// Start instant of the load (RFC 3339 or Unix seconds; in the future)
+    #[arg(long = "start-at", value_name = "TIME", conflicts_with = "start_in")]
+    pub start_at: Option<String>,
+    /// Start this long from now (s, m, h), rounded up to a whole 10 seconds [default: 2m]
+    #[arg(long = "start-in", value_name = "DURATION")]
+    pub start_in: Option<String>,
+    /// Run id of the shards' results [default: the start instant and the shard count,
+    /// e.g. 20261204T090000Z-s4]
+    #[arg(long = "run-id", value_name = "ID")]
+    pub run_id: Option<String>,
+    /// The run flags (everything else), parsed as `rbench` parses them.
+    #[arg(skip)]
+    pub run: RunFlags,
+}
+
+/// `rbench kube`'s run flags: as given, and as `rbench` reads them.
+#[derive(Debug, Clone, Default)]
+pub struct RunFlags {
+    /// The arguments, verbatim and in order.
+    pub args: Vec<String>,
+    /// How many of `args` are flags and their values; a custom command (or `--`) follows them.
+    pub flags: usize,
+    pub cli: Box<Cli>,
+    /// `--out` was given (its default hides that in `cli`).
+    pub out_given: bool,
+}
+
+/// `--workers N`: 1 to [`crate::shard::MAX_SHARDS`].
+fn workers(s: &str) -> Result<u32, String> {
+    let n: u32 = whole(s)?;
+    if n == 0 || n > crate::shard::MAX_SHARDS {
+        return Err(format!(
+            "must be from 1 to {}, got `{s}`",
+            crate::shard::MAX_SHARDS
+        ));
+    }
+    Ok(n)
+}
+
+/// `rbench kube ARGS`: kube's own flags are taken out of ARGS (wherever they stand before a custom
+/// command); the rest must parse as an `rbench` run.
+fn kube(args: &[std::ffi::OsString]) -> Result<KubeCli, clap::Error> {
+    let args = args
+        .iter()
+        .map(|a| a.to_str().map(str::to_string))
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidUtf8,
+                "arguments must be UTF-8 text\n",
+            )
+        })?;
+    let (mine, run, flags) = split_kube(&args);
+    let mut k = KubeCli::try_parse_from(std::iter::once("rbench kube".to_string()).chain(mine))?;
+    k.run = run_flags(run, flags)?;
+    Ok(k)
+}
+
+/// Kube's flags (with their values), the run's arguments, and how many of those are flags.
+fn split_kube(args: &[String]) -> (Vec<String>, Vec<String>, usize) {
+    use clap::CommandFactory;
+    let (kube, run) = (KubeCli::command(), Cli::command());
+    let is_kube = |tok: &str| {
+        let name = tok
+            .strip_prefix("--")
+            .map(|t| t.split('=').next().unwrap_or(t));
+        name.is_some_and(|n| kube.get_arguments().any(|a| a.get_long() == Some(n)))
+    };
+    let (mut mine, mut rest) = (Vec::new(), Vec::new());
+    let mut it = args.iter();
+    while let Some(tok) = it.next() {
+        // A custom command's words (or what follows `--`) are never flags: they stay as given.
+        if tok == "--" || tok == "-" || !tok.starts_with('-') {
+            let flags = rest.len();
+            rest.push(tok.clone());
+            rest.extend(it.cloned());
+            return (mine, rest, flags);
+        }
+        let (to, cmd) = if is_kube(tok) {
+            (&mut mine, &kube)
+        } else {
+            (&mut rest, &run)
+        };
+        to.push(tok.clone());
+        if takes_value(cmd, tok)
+            && let Some(v) = it.next()
+        {
+            to.push(v.clone());
+        }
+    }
+    let flags = rest.len();
+    (mine, rest, flags)
+}
+
+fn run_flags(args: Vec<String>, flags: usize) -> Result<RunFlags, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut argv = vec![std::ffi::OsString::from("rbench")];
+    argv.extend(args.iter().map(Into::into));
+    let m = Cli::command().try_get_matches_from(resp3_flag(argv))?;
+    let cli = Cli::from_arg_matches(&m)?;
+    let out_given = m.value_source("out") == Some(clap::parser::ValueSource::CommandLine);
+    Ok(RunFlags {
+        args,
+        flags,
+        cli: Box::new(cli),
+        out_given,
+    })
 }
 
 #[cfg(test)]

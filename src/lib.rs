@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod engine;
 pub mod fault;
 pub mod idle;
+pub mod kube;
 pub mod merge;
 pub mod net;
 pub mod nightly;
@@ -86,10 +87,12 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-    // merge and report promise that every bad input is one `rbench <sub>: ` line, flag errors included.
+    // merge, report and kube promise that every bad input is one `rbench <sub>: ` line, flag errors
+    // included.
     let who = match args.get(1).and_then(|a| a.to_str()) {
         Some("merge") => "rbench merge",
         Some("report") => "rbench report",
+        Some("kube") => "rbench kube",
         _ => "rbench",
     };
     let cmd = match cli::parse(args) {
@@ -113,6 +116,7 @@ where
         cli::Command::Nightly(c) => nightly::run(&c, out, err),
         cli::Command::Report(c) => render::run(&c, out, err),
         cli::Command::Merge(c) => merge::run(&c, out, err),
+        cli::Command::Kube(c) => kube::run(&c, out, err),
         cli::Command::Bench(c) => bench(&c, out, err),
     }
 }
