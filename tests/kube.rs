@@ -1,14 +1,18 @@
 //! `rbench kube`: the manifest it prints is a valid Kubernetes Job (kubernetes-validate --strict,
 //! offline, against the schemas it ships), says what the scale-out needs (Indexed, N completions,
 //! the shard flags, the index from the downward API, the password from a Secret), and carries the
-//! user's arguments exactly; bad input is one line and exit 2. No server is needed.
+//! user's arguments exactly; bad input is one line and exit 2. One test runs the pods' commands, as
+//! Kubernetes would expand them, against a real server on loopback.
 
 mod support;
 
 use std::process::Command;
 
 use serde_json::Value;
-use support::{RunOutput, TempDir, run_rbench, run_rbench_env};
+use support::{
+    RunOutput, Running, TempDir, cli, command_calls, run_rbench, run_rbench_env, serial,
+    spawn_standalone,
+};
 
 const CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check-kube.py");
 /// An explicit Kubernetes version whose schemas kubernetes-validate ships (1.25 to 1.37 in 1.37.0).
@@ -353,4 +357,69 @@ fn help_shows_an_example_and_the_exit_codes() {
         "{}",
         main.stdout
     );
+}
+
+/// The pods' commands do what the manifest promises: shard I of 3 each (index from the downward
+/// API's variable), started at one instant, adding up to the run's -n on the server, JSON on stdout
+/// when there is no results volume.
+#[test]
+fn the_pods_commands_run_as_the_shards_of_one_run() {
+    let _serial = serial();
+    let dep = spawn_standalone(&[]);
+    let port = dep.addr().port().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = (now + 3).to_string();
+    let out = kube(&[
+        "-p",
+        &port,
+        "-t",
+        "set",
+        "-n",
+        "3001",
+        "-r",
+        "100",
+        "--workers",
+        "3",
+        "--start-at",
+        &at,
+    ]);
+    let job = parsed(&out.stdout);
+    let args = strs(&job["spec"]["template"]["spec"]["containers"][0]["args"]);
+    assert_eq!(cli(&dep, &["CONFIG", "RESETSTAT"]), "OK");
+    let pods: Vec<Running> = (0..3)
+        .map(|i| {
+            let index = i.to_string();
+            let argv: Vec<String> = args
+                .iter()
+                .map(|a| expand(a, &[("JOB_COMPLETION_INDEX", &index)]))
+                .collect();
+            Running::start(&argv, &[])
+        })
+        .collect();
+    let mut starts = Vec::new();
+    for (i, pod) in pods.into_iter().enumerate() {
+        let o = pod.wait(std::time::Duration::from_secs(30));
+        o.assert_ok();
+        let json = &o.stdout[o.stdout.find("\n{").expect("the JSON summary on stdout")..];
+        let doc: Value = serde_json::from_str(json).expect("JSON");
+        let r = &doc["results"][0];
+        assert_eq!(r["shard"].as_u64(), Some(i as u64));
+        assert_eq!(r["shards"].as_u64(), Some(3));
+        assert_eq!(
+            r["requests"].as_u64(),
+            Some(if i == 0 { 1001 } else { 1000 })
+        );
+        starts.push(r["start_unix_s"].as_f64().expect("start_unix_s"));
+    }
+    assert_eq!(command_calls(&dep).get("set"), Some(&3001));
+    let at: f64 = at.parse().unwrap();
+    for s in starts {
+        assert!(
+            s >= at && s < at + 0.25,
+            "started at {s}, the manifest said {at}"
+        );
+    }
 }
