@@ -38,11 +38,13 @@ for i in $(seq 1 "$rounds"); do
     timed "$tmp/one$i.cpu" "$bin" -p "$port" -t set -n "$n" --clients 48 -r 100000 -q \
         --no-save --json "$tmp/one$i.json" >/dev/null
     at=$(($(date +%s) + 2))
+    pids=()
     for s in 0 1 2; do
         timed "$tmp/sh$i.cpu" "$bin" -p "$port" -t set -n "$n" --clients 16 -r 100000 -q \
             --shard "$s/3" --start-at "$at" --out "$tmp/sh$i-$s" >/dev/null &
+        pids+=($!)
     done
-    wait
+    wait "${pids[@]}"
     "$bin" merge "$tmp/sh$i-0" "$tmp/sh$i-1" "$tmp/sh$i-2" --no-save --json "$tmp/m$i.json" \
         >"$tmp/m$i.txt"
 done
