@@ -13,19 +13,18 @@
 #
 # Run it alone on the machine (no build, test or other load).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 rounds=${1:?rounds}
 n=${2:-300000}
-bin=$PWD/target/release/rbench
-[ -x "$bin" ] || cargo build --release -q
-tmp=$(mktemp -d)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
-until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+need redis-server redis-benchmark /usr/bin/time python3
+rbench_binary
+bin=$(realpath "$RB")
+start_redis
+port=$PORT
+tmp=$DIR
 
-# Runs a command under /usr/bin/time, appending "user sys" to $2.
+# Runs a command under /usr/bin/time, appending its "user sys" to the file $1.
 timed() {
     local out=$1
     shift

@@ -549,35 +549,13 @@ impl Session<'_> {
                 done => return done,
             }
         }
-        let live_ok = !plan.output.quiet && !plan.output.csv;
         let started = OnceLock::new();
         let spec = PhaseSpec {
             started: Some(&started),
             start_at,
             ..spec
         };
-        let (res, faults) = orchestrate::with_faults(
-            &plan.faults,
-            prepared,
-            &started,
-            &mut *self.out,
-            |p, out| {
-                let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
-                let mut progress =
-                    console::ConsoleProgress::new(label, w.requests, w.duration, live);
-                let res = execute_phase(rt, p, &spec, &mut progress);
-                progress.finish();
-                res
-            },
-        );
-        let phase_res = match res {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = writeln!(self.err, "rbench: {}", with_target(&prepared.name, &e));
-                return Err(EXIT_FAIL);
-            }
-        };
-        self.warn_late(phase_res.late);
+        let (phase_res, faults) = self.measure(rt, prepared, (&spec, &started), label)?;
         let mut new = self.results_of(prepared, &spec, &names, repeat, &phase_res);
         report::experiment::attach_faults(&mut new, &faults);
         let _saving = signals::saving();
@@ -586,6 +564,44 @@ impl Session<'_> {
         }
         self.publish(new);
         Ok(phase_res.interrupted)
+    }
+
+    /// Runs the measured phase `spec` (whose clock is `started`) with the plan's faults, and
+    /// progress on the console.
+    fn measure(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &mut target::Prepared,
+        (spec, started): (&PhaseSpec<'_>, &OnceLock<std::time::Instant>),
+        label: String,
+    ) -> Result<(runner::PhaseResult, Vec<fault::FaultOutcome>), i32> {
+        let o = &self.plan.output;
+        let live_ok = !o.quiet && !o.csv;
+        let w = spec.workload;
+        let (res, faults) = orchestrate::with_faults(
+            &self.plan.faults,
+            prepared,
+            started,
+            &mut *self.out,
+            |p, out| {
+                let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
+                let mut progress =
+                    console::ConsoleProgress::new(label, w.requests, w.duration, live);
+                let res = execute_phase(rt, p, spec, &mut progress);
+                progress.finish();
+                res
+            },
+        );
+        match res {
+            Ok(r) => {
+                self.warn_late(r.late);
+                Ok((r, faults))
+            }
+            Err(e) => {
+                let _ = writeln!(self.err, "rbench: {}", with_target(&prepared.name, &e));
+                Err(EXIT_FAIL)
+            }
+        }
     }
 
     /// The connections came up after `--start-at`: this process's window starts late, which

@@ -1,21 +1,10 @@
 //! The compose files cannot be started here (no Docker engine), so they are validated offline by
 //! scripts/check-compose.py: a typo in a shipped file fails the build.
 
-use std::process::Command;
+mod support;
 
 fn check(dir: &std::path::Path) -> (i32, String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check-compose.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(dir)
-        .output()
-        .expect("python3 runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    support::python_script("check-compose.py", &[dir])
 }
 
 #[test]

@@ -6,15 +6,12 @@
 
 mod support;
 
-use std::process::Command;
-
 use serde_json::Value;
 use support::{
     RunOutput, Running, TempDir, cli, command_calls, run_rbench, run_rbench_env, serial,
     spawn_standalone,
 };
 
-const CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check-kube.py");
 /// An explicit Kubernetes version whose schemas kubernetes-validate ships (1.25 to 1.37 in 1.37.0).
 const K8S: &str = "1.30.0";
 
@@ -39,17 +36,8 @@ const HOSTILE_USER: &str = "app: #\"x' y";
 
 /// The python3 checker; panics with its output unless it exits 0.
 fn check(args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg(CHECK)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "check-kube.py {args:?}:\n{text}");
+    let (code, text) = support::python_script("check-kube.py", args);
+    assert_eq!(code, 0, "check-kube.py {args:?}:\n{text}");
     text
 }
 
@@ -129,13 +117,9 @@ fn manifests_pass_strict_offline_validation() {
         "typo.yaml",
         &with_pvc.replace("completionMode", "completionMod"),
     );
-    let out = Command::new("python3")
-        .args([CHECK, "validate", K8S, &typo])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text) = support::python_script("check-kube.py", &["validate", K8S, &typo]);
     assert!(
-        !out.status.success() && text.contains("'completionMod' was unexpected"),
+        code != 0 && text.contains("'completionMod' was unexpected"),
         "{text}"
     );
 }

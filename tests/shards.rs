@@ -142,6 +142,13 @@ fn three_shards_add_up_to_the_servers_calls_start_together_and_merge_to_the_unio
     }
 
     let merged = tmp.join("merged");
+    merges_to_the_union(&dirs, &merged, &run_id);
+    refuses_mismatched_shards(&dep, &dirs, &merged);
+}
+
+/// `rbench merge` of the shards' folders: the run's totals, the union's percentiles and
+/// histogram, TPS over the union of the windows, every request in the merged timeline.
+fn merges_to_the_union(dirs: &[&Path], merged: &Path, run_id: &str) {
     let m = run_rbench(&[
         "merge",
         &dirs[0].display().to_string(),
@@ -174,7 +181,7 @@ fn three_shards_add_up_to_the_servers_calls_start_together_and_merge_to_the_unio
             csv.get(row, "max_ms"),
             format!("{:.3}", all.max() as f64 / 1000.0)
         );
-        let merged_hdr = hdr_of(&merged, test);
+        let merged_hdr = hdr_of(merged, test);
         assert_eq!(merged_hdr, all, "{test}: the merged .hdr is the union");
         // TPS over the union of the windows: no more than the sum of the shards' rates.
         let sum_rps: f64 = dirs
@@ -199,12 +206,10 @@ fn three_shards_add_up_to_the_servers_calls_start_together_and_merge_to_the_unio
         .sum();
     assert_eq!(ok, 30001.0);
     assert!(merged.join(format!("report-{run_id}.html")).is_file());
-
-    refuses_mismatched_shards(&dep, &dirs, &merged, &at);
 }
 
 /// Each way of not being shards of one run: one line, exit 2, nothing written.
-fn refuses_mismatched_shards(dep: &Deployment, dirs: &[&Path], merged: &Path, at: &str) {
+fn refuses_mismatched_shards(dep: &Deployment, dirs: &[&Path], merged: &Path) {
     let tmp = TempDir::new("shards-bad");
     let s = |p: &Path| p.display().to_string();
     let refused = |args: &[String], want: &str| {
@@ -224,50 +229,24 @@ fn refuses_mismatched_shards(dep: &Deployment, dirs: &[&Path], merged: &Path, at
     };
     refused(&[s(dirs[0]), s(dirs[1])], "shard 2 of 3 missing");
     refused(&[s(dirs[0]), s(dirs[1]), s(dirs[1])], "given twice");
-    // A shard of another run (another id), and one of the same id that ran other tests.
-    let other = tmp.join("other");
-    let o = run_rbench(&args_for(
-        dep,
-        &[
-            "-q",
-            "-t",
-            "set",
-            "-n",
-            "30",
-            "--shard",
-            "2/3",
-            "--run-id",
-            "another",
-            "--out",
-            &s(&other),
-        ],
-    ));
-    o.assert_ok();
+    // Shard 2 of a SET-only run: of another run (another id), or of this id but other tests.
+    let set_only_shard = |run_id: &str, name: &str| {
+        let dir = tmp.join(name);
+        let args = [
+            "-q", "-t", "set", "-n", "30", "--shard", "2/3", "--run-id", run_id,
+        ];
+        let mut argv = args_for(dep, &args);
+        argv.extend(["--out".to_string(), s(&dir)]);
+        run_rbench(&argv).assert_ok();
+        dir
+    };
+    let other = set_only_shard("another", "other");
     refused(
         &[s(dirs[0]), s(dirs[1]), s(&other)],
         "not shards of one run",
     );
-    let run_id = results_csv(dirs[0])
-        .get(&results_csv(dirs[0]).rows[0], "run_id")
-        .to_string();
-    let fewer = tmp.join("fewer");
-    let o = run_rbench(&args_for(
-        dep,
-        &[
-            "-q",
-            "-t",
-            "set",
-            "-n",
-            "30",
-            "--shard",
-            "2/3",
-            "--run-id",
-            &run_id,
-            "--out",
-            &s(&fewer),
-        ],
-    ));
-    o.assert_ok();
+    let first = results_csv(dirs[0]);
+    let fewer = set_only_shard(first.get(&first.rows[0], "run_id"), "fewer");
     refused(&[s(dirs[0]), s(dirs[1]), s(&fewer)], "2 against 1 tests");
     let plain = tmp.join("plain");
     run_rbench(&args_for(
@@ -301,7 +280,6 @@ fn refuses_mismatched_shards(dep: &Deployment, dirs: &[&Path], merged: &Path, at
     ]);
     assert_eq!(into.code, 2);
     assert!(into.stderr.contains("a shard's folder"), "{}", into.stderr);
-    let _ = at;
 }
 
 /// `2026-12-04T09:00:00Z` as `20261204T090000Z`, from Unix seconds.
@@ -376,6 +354,7 @@ fn bad_shard_flags_are_one_line_and_exit_2() {
             "cannot be sharded",
         ),
         (&["--shard", "0/2", "--run-id", "x", "-l"], "must end"),
+        (&["--shard", "0/2", "--run-id", "x", "--flush"], "FLUSHALL"),
     ];
     for (args, want) in cases {
         let mut argv = vec!["-p", "1", "--no-save"];

@@ -203,18 +203,15 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             "--slo searches for a rate in steps; faults on the run's clock cannot be combined with it",
         ));
     }
-    let scale = shard::scale_out(cli, std::time::SystemTime::now())?;
-    shard::check(
-        &scale,
-        &shard::Others {
-            mode,
-            scenario: scenario.is_some(),
-            faults: !faults.is_empty(),
-            slo: slo.is_some(),
-            targets: &targets,
-        },
-    )?;
-    shard::split(&scale, &mut workload)?;
+    let others = shard::Others {
+        mode,
+        scenario: scenario.is_some(),
+        faults: !faults.is_empty(),
+        slo: slo.is_some(),
+        flush: cli.flush,
+        targets: &targets,
+    };
+    let scale = shard::resolve(cli, &others, &mut workload)?;
     Ok(Plan {
         profile: cli
             .profile

@@ -19,6 +19,15 @@ pub struct ScaleOut {
     pub run_id: Option<String>,
 }
 
+/// This process's part in the run: the flags read and checked against the rest of the plan, and
+/// the workload cut to its share.
+pub fn resolve(cli: &Cli, others: &Others<'_>, w: &mut Workload) -> Result<ScaleOut, ConfigError> {
+    let scale = scale_out(cli, SystemTime::now())?;
+    check(&scale, others)?;
+    split(&scale, w)?;
+    Ok(scale)
+}
+
 /// Reads the flags; `now` decides whether `--start-at` is already past.
 pub fn scale_out(cli: &Cli, now: SystemTime) -> Result<ScaleOut, ConfigError> {
     let shard = cli
@@ -96,6 +105,7 @@ pub struct Others<'a> {
     pub scenario: bool,
     pub faults: bool,
     pub slo: bool,
+    pub flush: bool,
     pub targets: &'a [Target],
 }
 
@@ -114,6 +124,11 @@ pub fn check(s: &ScaleOut, o: &Others<'_>) -> Result<(), ConfigError> {
         }
         if o.slo {
             return Err(refuse("a --slo search"));
+        }
+        if o.flush {
+            return Err(invalid(format!(
+                "--shard {sh}: --flush would have each shard FLUSHALL the server while the others run"
+            )));
         }
         if o.mode == Mode::Loop {
             return Err(invalid(format!(

@@ -9,18 +9,8 @@ const TLS_FILE_FLAGS: [&str; 3] = ["--cacert", "--cert", "--key"];
 
 /// Refuses what a Job's shards cannot do, or what rbench kube sets itself.
 pub fn refuse(run: &RunFlags) -> Result<(), KubeError> {
+    no_password(&run.cli)?;
     let c = &run.cli;
-    if c.password.is_some() {
-        return Err(KubeError::Password("-a/--pass"));
-    }
-    if let Some(u) = &c.uri
-        && crate::uri::parse(u)
-            .map_err(KubeError::Uri)?
-            .password
-            .is_some()
-    {
-        return Err(KubeError::Password("a password in -u"));
-    }
     let refused = [
         (
             c.shard.is_some(),
@@ -92,6 +82,22 @@ pub fn refuse(run: &RunFlags) -> Result<(), KubeError> {
         Some((_, flag, why)) => Err(KubeError::Refused { flag, why }),
         None => Ok(()),
     }
+}
+
+/// A password given on the command line would be written into the manifest.
+fn no_password(c: &crate::cli::Cli) -> Result<(), KubeError> {
+    if c.password.is_some() {
+        return Err(KubeError::Password("-a/--pass"));
+    }
+    if let Some(u) = &c.uri
+        && crate::uri::parse(u)
+            .map_err(KubeError::Uri)?
+            .password
+            .is_some()
+    {
+        return Err(KubeError::Password("a password in -u"));
+    }
+    Ok(())
 }
 
 /// Every shard must get part of `-n` and `--rps`: a pod given none would refuse to run.

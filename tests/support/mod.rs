@@ -1028,3 +1028,21 @@ pub fn command_calls(dep: &Deployment) -> std::collections::BTreeMap<String, u64
         })
         .collect()
 }
+
+/// Runs `python3 scripts/<script> ARGS...`: its exit code and its stdout then stderr.
+pub fn python_script<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> (i32, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
