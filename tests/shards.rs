@@ -159,7 +159,7 @@ fn merges_to_the_union(dirs: &[&Path], merged: &Path, run_id: &str) {
     ]);
     m.assert_ok();
     assert!(m.stdout.contains("merged from 3 shards"), "{}", m.stdout);
-    let csv = results_csv(&merged);
+    let csv = results_csv(merged);
     for test in ["SET", "GET"] {
         let row = csv.row_for_test(test);
         assert_eq!(csv.get(row, "requests"), "30001");
