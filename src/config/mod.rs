@@ -176,22 +176,8 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         &at,
     )?
     .unwrap_or(1);
-    let mut targets = match &prof {
-        Some(p) if !cli_names_target(cli) => profile_targets(p, cli, env)?,
-        _ => vec![cli_target(cli, env)?],
-    };
-    let (resp3, tracking) = protocol(cli, d);
-    for t in &mut targets {
-        (t.auth.resp3, t.auth.tracking) = (resp3, tracking);
-    }
-    let max_error_rate = match (
-        &cli.max_error_rate,
-        d.and_then(|d| d.max_error_rate.as_ref()),
-    ) {
-        (Some(s), _) => parse_error_rate(s).map_err(invalid)?,
-        (None, Some(a)) => parse_error_rate(&a.value).map_err(|e| at(a.line, e))?,
-        (None, None) => 0.0,
-    };
+    let targets = targets(cli, prof.as_ref(), env)?;
+    let max_error_rate = max_error_rate(cli, d, &at)?;
     let scenario = experiment::scenario(cli, d, &at)?;
     if let Some(s) = &scenario {
         experiment::check_scenario(cli, s, &workload)?;
@@ -231,6 +217,41 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         slo,
         scale,
     })
+}
+
+/// The profile's targets, or the one the flags name, each speaking the protocol asked for.
+fn targets(
+    cli: &Cli,
+    prof: Option<&Profile>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Target>, ConfigError> {
+    let mut targets = match prof {
+        Some(p) if !cli_names_target(cli) => profile_targets(p, cli, env)?,
+        _ => vec![cli_target(cli, env)?],
+    };
+    let (resp3, tracking) = protocol(cli, prof.map(|p| &p.defaults));
+    for t in &mut targets {
+        (t.auth.resp3, t.auth.tracking) = (resp3, tracking);
+    }
+    Ok(targets)
+}
+
+/// `--max-error-rate`, else the profile's `max_error_rate`, else 0.
+fn max_error_rate(
+    cli: &Cli,
+    d: Option<&profile::Defaults>,
+    at: AtLine,
+) -> Result<f64, ConfigError> {
+    Ok(
+        match (
+            &cli.max_error_rate,
+            d.and_then(|d| d.max_error_rate.as_ref()),
+        ) {
+            (Some(s), _) => parse_error_rate(s).map_err(invalid)?,
+            (None, Some(a)) => parse_error_rate(&a.value).map_err(|e| at(a.line, e))?,
+            (None, None) => 0.0,
+        },
+    )
 }
 
 /// The workload: each setting from its flag, else the profile, else the default.
