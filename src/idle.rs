@@ -6,7 +6,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -16,12 +15,11 @@ use crate::cluster::Topology;
 use crate::config::{Plan, Target, TargetKind};
 use crate::conn::{Auth, Conn, ConnError};
 use crate::net::Dialer;
+use crate::stop::Stop;
 use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE, signals, target};
 
 /// At most this many connects in flight (below Redis's default listen backlog of 511).
 const MAX_CONNECTING: usize = 256;
-/// How often the signal flag is looked at.
-const TICK: Duration = Duration::from_millis(50);
 /// How long after the last connect a server's refusal still counts as one. Redis refuses
 /// (maxclients) unasked, as it accepts, and -I asks nothing: its words arrive within
 /// milliseconds on the loopback, so this window catches them before "open" is claimed.
@@ -50,9 +48,9 @@ enum Event {
 type Watched = (usize, SocketAddr, Event);
 
 /// Runs idle mode; returns the exit code (128 + signal when stopped, as any run).
-pub fn run(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn run(plan: &Plan, stop: &Stop, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let code = match start(plan) {
-        Ok((rt, addrs, t)) => rt.block_on(hold(&addrs, t, plan.workload.clients, out, err)),
+        Ok((rt, addrs, t)) => rt.block_on(hold(&addrs, t, plan.workload.clients, stop, out, err)),
         Err(e @ IdleError::Target) => {
             let _ = writeln!(err, "rbench: {e}");
             return EXIT_USAGE;
@@ -62,7 +60,7 @@ pub fn run(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             EXIT_FAIL
         }
     };
-    stop_code().unwrap_or(code)
+    crate::stop_signal(stop).map_or(code, signals::exit_code)
 }
 
 /// The runtime and the addresses to hold connections to: the server, or every master.
@@ -112,6 +110,7 @@ async fn open_all(
     addrs: &[SocketAddr],
     t: &Target,
     clients: usize,
+    stop: &Stop,
 ) -> Result<Vec<Conn>, IdleError> {
     let mut todo = addrs.iter().flat_map(|&a| std::iter::repeat_n(a, clients));
     let mut pending = JoinSet::new();
@@ -123,12 +122,13 @@ async fn open_all(
             let t = t.clone();
             pending.spawn(async move { dial(a, &t).await });
         }
-        let Some(done) = pending.join_next().await else {
+        let done = tokio::select! {
+            done = pending.join_next() => done,
+            () = stop.stopped() => None,
+        };
+        let Some(done) = done else {
             return Ok(open);
         };
-        if stopping() {
-            return Ok(open);
-        }
         let conn = done.map_err(|e| IdleError::Setup(format!("connecting: {e}")))??;
         open.push(conn);
     }
@@ -139,17 +139,18 @@ async fn hold(
     addrs: &[SocketAddr],
     t: &Target,
     clients: usize,
+    stop: &Stop,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let conns = match open_all(addrs, t, clients).await {
+    let conns = match open_all(addrs, t, clients, stop).await {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "rbench: {e}");
             return EXIT_FAIL;
         }
     };
-    if stopping() {
+    if stop.is_stopped() {
         return EXIT_OK;
     }
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -179,7 +180,6 @@ async fn hold(
             return code;
         }
     }
-    let mut tick = tokio::time::interval(TICK);
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -188,7 +188,7 @@ async fn hold(
                 },
                 None => return EXIT_FAIL,
             },
-            _ = tick.tick() => if stopping() {
+            () = stop.stopped() => {
                 // Dropping the watchers closes the connections.
                 watchers.abort_all();
                 let _ = writeln!(err, "rbench: closed {open} idle connections");
@@ -259,13 +259,4 @@ fn first_line(bytes: &[u8]) -> String {
         .chars()
         .take(200)
         .collect()
-}
-
-fn stopping() -> bool {
-    signals::flag().load(Ordering::SeqCst)
-}
-
-/// 128 + the signal that stopped the run, if one did.
-fn stop_code() -> Option<i32> {
-    stopping().then(|| signals::exit_code(signals::received().unwrap_or(libc::SIGINT)))
 }

@@ -25,12 +25,12 @@ pub mod signals;
 pub mod slo;
 pub mod start_at;
 pub mod stats;
+pub mod stop;
 pub mod target;
 pub mod uri;
 pub mod workload;
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -39,6 +39,7 @@ use crate::orchestrate::execute_phase;
 use crate::report::{RunMeta, TestResult, console, files};
 use crate::runner::PhaseSpec;
 use crate::stats::summarize;
+use crate::stop::Stop;
 
 /// Exit codes: 0 done, 1 runtime failure (or a regression for `compare`), 2 bad input, 3 the run
 /// finished but a test failed the error check, 128 + the signal that stopped the run: 129 SIGHUP,
@@ -50,22 +51,39 @@ pub const EXIT_CHECK: i32 = 3;
 /// Ctrl-C (SIGINT); see [`signals::exit_code`] for the others.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
-/// Set by SIGINT, SIGTERM or SIGHUP; polled by deployment start-up, and copied into each run's stop
-/// flag.
-pub fn interrupted() -> &'static AtomicBool {
-    signals::flag()
+/// The signal that stopped the run, if it was stopped (SIGINT when stopped without a signal, as
+/// an in-process caller's stop).
+pub(crate) fn stop_signal(stop: &Stop) -> Option<i32> {
+    stop.is_stopped()
+        .then(|| stop.signal_received().unwrap_or(libc::SIGINT))
 }
 
-/// The signal that asked the run to stop, if one did (SIGINT when the flag was set directly).
-fn stop_signal() -> Option<i32> {
-    signals::flag()
-        .load(Ordering::SeqCst)
-        .then(|| signals::received().unwrap_or(libc::SIGINT))
+/// The exit code of a stopped run: 128 + the signal.
+fn stopped_code(stop: &Stop) -> i32 {
+    stop_signal(stop).map_or(EXIT_INTERRUPTED, signals::exit_code)
 }
 
-/// The exit code of a run a signal stopped: 128 + the signal.
-fn stopped_code() -> i32 {
-    stop_signal().map_or(EXIT_INTERRUPTED, signals::exit_code)
+/// Looks up an environment variable.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What a run takes from the process around it. `run` passes the real environment and stops on
+/// SIGINT, SIGTERM and SIGHUP; a caller running rbench in-process passes its own, so runs side by
+/// side in one process share nothing (each stops on the signals too, while it runs).
+pub struct Context {
+    /// Environment variables (REDISCLI_AUTH, a profile's `${VAR}`s, Kubernetes' job index).
+    pub env: EnvLookup,
+    /// Stops the run as a signal does: what was measured is reported and saved.
+    pub stop: Stop,
+}
+
+impl Context {
+    /// The process's environment, and a fresh stop.
+    pub fn process() -> Context {
+        Context {
+            env: Box::new(|k| std::env::var(k).ok()),
+            stop: Stop::new(),
+        }
+    }
 }
 
 /// Runs rbench with `args` (argv, program name first), printing to stdout/stderr; returns the exit
@@ -80,8 +98,17 @@ where
     run_with(args, &mut stdout.lock(), &mut stderr.lock())
 }
 
-/// As `run`, writing to the given streams (tests capture them).
+/// As `run`, writing to the given streams.
 pub fn run_with<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    run_in(args, &Context::process(), out, err)
+}
+
+/// As `run_with`, in the given context (tests run rbench in-process with their own).
+pub fn run_in<I, T>(args: I, ctx: &Context, out: &mut dyn Write, err: &mut dyn Write) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -113,11 +140,11 @@ where
     };
     match cmd {
         cli::Command::Compare(c) => compare(&c, out, err),
-        cli::Command::Nightly(c) => nightly::run(&c, out, err),
+        cli::Command::Nightly(c) => nightly::run(&c, ctx, out, err),
         cli::Command::Report(c) => render::run(&c, out, err),
         cli::Command::Merge(c) => merge::run(&c, out, err),
         cli::Command::Kube(c) => kube::run(&c, out, err),
-        cli::Command::Bench(c) => bench(&c, out, err),
+        cli::Command::Bench(c) => bench(&c, ctx, out, err),
     }
 }
 
@@ -173,8 +200,8 @@ fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32
     }
 }
 
-fn bench(c: &cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    signals::start_run();
+fn bench(c: &cli::Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let _signals = signals::watch(&ctx.stop);
     if c.password.is_some() && !c.no_auth_warning {
         let _ = writeln!(
             err,
@@ -188,9 +215,9 @@ fn bench(c: &cli::Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             return EXIT_FAIL;
         }
     };
-    match plan_or_exit(&c, err) {
-        Ok(plan) if plan.mode == Mode::Idle => idle::run(&plan, out, err),
-        Ok(plan) => execute(&plan, out, err).0,
+    match plan_or_exit(&c, &*ctx.env, err) {
+        Ok(plan) if plan.mode == Mode::Idle => idle::run(&plan, &ctx.stop, out, err),
+        Ok(plan) => execute(&plan, &ctx.stop, out, err).0,
         Err(code) => code,
     }
 }
@@ -208,8 +235,12 @@ fn with_stdin_arg(c: &cli::Cli) -> std::io::Result<cli::Cli> {
 }
 
 /// Resolves flags and profile into a plan, or prints why not and gives the exit code.
-fn plan_or_exit(c: &cli::Cli, err: &mut dyn Write) -> Result<Plan, i32> {
-    match config::plan(c, &|k| std::env::var(k).ok()) {
+fn plan_or_exit(
+    c: &cli::Cli,
+    env: &dyn Fn(&str) -> Option<String>,
+    err: &mut dyn Write,
+) -> Result<Plan, i32> {
+    match config::plan(c, env) {
         Ok(p) => Ok(p),
         // A profile mistake is `file:line: message`, first on the line, the form editors and CI
         // annotations jump to.
@@ -229,9 +260,9 @@ fn plan_or_exit(c: &cli::Cli, err: &mut dyn Write) -> Result<Plan, i32> {
 }
 
 /// Runs a plan to the end (or the first failure, or a signal): the exit code, and the identity its
-/// rows were written under. `signals::start_run()` must have been called (at the very start, so no
-/// signal is missed).
-fn execute(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> (i32, RunMeta) {
+/// rows were written under. `stop` must be watching for signals already (from the very start, so
+/// no signal is missed).
+fn execute(plan: &Plan, stop: &Stop, out: &mut dyn Write, err: &mut dyn Write) -> (i32, RunMeta) {
     match deploy::remove_leftover_temp_dirs() {
         0 => {}
         1 => {
@@ -268,6 +299,7 @@ fn execute(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> (i32, RunMe
         results: Vec::new(),
         start_at: plan.scale.start_at,
         slo_found: Default::default(),
+        stop,
         out,
         err,
     };
@@ -299,7 +331,7 @@ fn run_meta(plan: &Plan) -> RunMeta {
             .scale
             .run_id
             .clone()
-            .unwrap_or_else(|| format!("{compact}-{:04x}", std::process::id() & 0xffff)),
+            .unwrap_or_else(|| format!("{compact}-{:04x}", run_suffix())),
         timestamp: ts,
         version: env!("CARGO_PKG_VERSION").to_string(),
         git_rev: option_env!("RBENCH_GIT_REV")
@@ -307,6 +339,14 @@ fn run_meta(plan: &Plan) -> RunMeta {
             .to_string(),
         profile: plan.profile.clone(),
     }
+}
+
+/// Tells apart the runs started in one second: the process id, plus the runs this process
+/// started before (in-process callers run several).
+fn run_suffix() -> u32 {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let before = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::process::id().wrapping_add(before.wrapping_mul(0x9e37)) & 0xffff
 }
 
 /// The LRANGE fill and the LRANGE tests run on the lists the fill fills (`workload::fill`): their
@@ -395,6 +435,7 @@ struct Session<'a> {
     start_at: Option<SystemTime>,
     /// `--slo`: what each (target, phase label) search found, for the repeats that re-run it.
     slo_found: std::collections::HashMap<(String, String), slo::SloResult>,
+    stop: &'a Stop,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
 }
@@ -416,7 +457,7 @@ impl Session<'_> {
         };
         for repeat in 1..=passes {
             for (i, t) in plan.targets.iter().enumerate() {
-                if let Some(sig) = stop_signal() {
+                if let Some(sig) = stop_signal(self.stop) {
                     return signals::exit_code(sig);
                 }
                 if repeat == 1 {
@@ -438,7 +479,7 @@ impl Session<'_> {
             }
         }
         // A signal the last phase ended too soon to notice still asked rbench to stop.
-        stop_signal().map_or(EXIT_OK, signals::exit_code)
+        stop_signal(self.stop).map_or(EXIT_OK, signals::exit_code)
     }
 
     /// Starts (spawned) or reaches the target. Spawned servers are started here, on the calling
@@ -449,7 +490,7 @@ impl Session<'_> {
         rt: &tokio::runtime::Runtime,
         t: &config::Target,
     ) -> Result<target::Prepared, i32> {
-        match target::prepare(t, &self.plan.workload, rt, signals::flag()) {
+        match target::prepare(t, &self.plan.workload, rt, self.stop) {
             Ok(p) => {
                 for w in &p.warnings {
                     let _ = writeln!(self.err, "rbench: warning: {w}");
@@ -458,7 +499,7 @@ impl Session<'_> {
             }
             Err(e) => {
                 let _ = writeln!(self.err, "rbench: {}", with_target(&t.name, &e));
-                Err(stop_signal().map_or(EXIT_FAIL, signals::exit_code))
+                Err(stop_signal(self.stop).map_or(EXIT_FAIL, signals::exit_code))
             }
         }
     }
@@ -489,14 +530,14 @@ impl Session<'_> {
         if plan.scenario.is_some() {
             return match self.run_scenario(rt, prepared, repeat) {
                 Ok(false) => Ok(()),
-                Ok(true) => Err(stopped_code()),
+                Ok(true) => Err(stopped_code(self.stop)),
                 Err(code) => Err(code),
             };
         }
         for phase in &plan.workload.phases {
             match self.run_one(rt, prepared, phase, repeat) {
                 Ok(false) => {}
-                Ok(true) => return Err(stopped_code()),
+                Ok(true) => return Err(stopped_code(self.stop)),
                 Err(code) => return Err(code),
             }
         }
@@ -587,7 +628,7 @@ impl Session<'_> {
                 let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
                 let mut progress =
                     console::ConsoleProgress::new(label, w.requests, w.duration, live);
-                let res = execute_phase(rt, p, spec, &mut progress);
+                let res = execute_phase(rt, p, spec, self.stop, &mut progress);
                 progress.finish();
                 res
             },
@@ -646,7 +687,7 @@ impl Session<'_> {
         let clock = started.clone();
         let (res, faults) =
             orchestrate::with_faults(&plan.faults, prepared, &started, &mut *self.out, |p, _| {
-                orchestrate::run_scenario(rt, p, &spec, clock)
+                orchestrate::run_scenario(rt, p, &spec, self.stop, clock)
             });
         let outcome = match res {
             Ok(o) => o,
@@ -720,7 +761,7 @@ impl Session<'_> {
             ..spec.workload.clone()
         };
         let warm = spec.with_workload(&w);
-        match execute_phase(rt, prepared, &warm, &mut runner::NoProgress) {
+        match execute_phase(rt, prepared, &warm, self.stop, &mut runner::NoProgress) {
             Ok(r) => {
                 self.warn_late(r.late);
                 Ok(r.interrupted)
@@ -876,7 +917,7 @@ impl Session<'_> {
             let _ = writeln!(self.err, "rbench: {e}");
             return if code == EXIT_OK { EXIT_FAIL } else { code };
         }
-        if let Some(sig) = stop_signal()
+        if let Some(sig) = stop_signal(self.stop)
             && code == signals::exit_code(sig)
         {
             let _ = writeln!(

@@ -53,8 +53,8 @@ struct Night {
     accepted: bool,
 }
 
-pub fn run(c: &NightlyCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    crate::signals::start_run();
+pub fn run(c: &NightlyCli, ctx: &crate::Context, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let _signals = crate::signals::watch(&ctx.stop);
     let (th, baseline_ids) = match prepare(c) {
         Ok(v) => v,
         Err(e) => {
@@ -68,13 +68,13 @@ pub fn run(c: &NightlyCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         out: c.out.clone(),
         ..Cli::default()
     };
-    let mut plan = match crate::plan_or_exit(&cli, err) {
+    let mut plan = match crate::plan_or_exit(&cli, &*ctx.env, err) {
         Ok(p) => p,
         Err(code) => return code,
     };
     plan.output.long_csv = HISTORY;
     plan.output.run_files = false;
-    let (code, meta) = crate::execute(&plan, out, err);
+    let (code, meta) = crate::execute(&plan, &ctx.stop, out, err);
     let ledger = c.out.join(LEDGER);
     let record = |status: &str, accepted: bool, rows: usize, regressed: &[String]| {
         let row = [

@@ -4,7 +4,6 @@
 //! started it (PDEATHSIG), so that thread must outlive the phase.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -13,40 +12,19 @@ use crate::config::{self, Plan, Scenario};
 use crate::fault::{self, Fault, FaultEnv, FaultOutcome};
 use crate::runner::{self, PhaseSpec};
 use crate::scenario;
-use crate::signals;
+use crate::stop::{Stop, StopOnDrop};
 use crate::target::Prepared;
 
-/// Copies a signal into `stop` while the returned task runs (abort it when done).
-fn forward_signals(stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            if signals::flag().load(Ordering::SeqCst) {
-                stop.store(true, Ordering::SeqCst);
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-}
-
-/// Runs `work` (which stops when `stop` is set) on `rt`, with a stopping signal forwarded into
-/// `stop` and the cluster map of `prepared` refreshed while it runs.
+/// Runs `work` (which stops with the run's stop) on `rt`, with the cluster map of `prepared`
+/// refreshed while it runs.
 fn watched<T>(
     rt: &tokio::runtime::Runtime,
     prepared: &Prepared,
-    stop: Arc<AtomicBool>,
     work: impl std::future::Future<Output = T>,
 ) -> T {
     rt.block_on(async {
-        let watcher = forward_signals(stop);
-        let refresher = prepared.start_refresher();
-        let r = work.await;
-        watcher.abort();
-        if let Some((h, s)) = refresher {
-            s.store(true, Ordering::SeqCst);
-            h.abort();
-        }
-        r
+        let _refresher = prepared.start_refresher();
+        work.await
     })
 }
 
@@ -55,18 +33,18 @@ pub fn execute_phase(
     rt: &tokio::runtime::Runtime,
     prepared: &Prepared,
     spec: &PhaseSpec<'_>,
+    stop: &Stop,
     progress: &mut dyn runner::Progress,
 ) -> Result<runner::PhaseResult, runner::RunError> {
-    let stop = Arc::new(AtomicBool::new(false));
     let work = runner::run_phase(
         spec,
         prepared.route.clone(),
         &prepared.auth,
         &prepared.dial,
-        stop.clone(),
+        stop,
         progress,
     );
-    watched(rt, prepared, stop, work)
+    watched(rt, prepared, work)
 }
 
 /// The scenario the plan asks for, shaped for `prepared` (a cluster gets a stream per master).
@@ -109,17 +87,18 @@ pub fn run_scenario(
     rt: &tokio::runtime::Runtime,
     prepared: &Prepared,
     s: &scenario::Scenario,
+    stop: &Stop,
     started: Arc<OnceLock<Instant>>,
 ) -> Result<scenario::Outcome, scenario::ScenarioError> {
     let env = scenario::Env {
         route: prepared.route.clone(),
         auth: prepared.auth.clone(),
         dial: prepared.dial.clone(),
-        stop: Arc::new(AtomicBool::new(false)),
+        stop: stop.clone(),
         retry_window: config::RETRY_WINDOW,
         started,
     };
-    watched(rt, prepared, env.stop.clone(), scenario::run(s, &env))
+    watched(rt, prepared, scenario::run(s, &env))
 }
 
 /// What the workload thread writes, passed to the caller's output while the faults run.
@@ -132,15 +111,6 @@ impl Write for ChannelWriter {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-/// Sets the flag when dropped: the fault schedule ends with the workload, even one that panicked.
-struct SetOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for SetOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
     }
 }
 
@@ -164,12 +134,13 @@ pub fn with_faults<T: Send>(
         auth: prepared.auth.clone(),
         dial: prepared.dial.clone(),
     };
-    let done = AtomicBool::new(false);
+    // The fault schedule ends with the workload, even one that panicked.
+    let done = Stop::new();
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let shared: &Prepared = prepared;
     let (value, outcomes) = std::thread::scope(|s| {
         let h = s.spawn(|| {
-            let _done = SetOnDrop(&done);
+            let _done = StopOnDrop(&done);
             work(shared, &mut ChannelWriter(tx))
         });
         let mut pass_on = || {

@@ -15,6 +15,7 @@ use crate::conn::{Auth, ConnError};
 use crate::engine::{self, Barrier, LiveSecond, RunShared, ThreadIo, ThreadReport};
 use crate::net::Dialer;
 use crate::stats::{OpStats, Second, merge_all};
+use crate::stop::Stop;
 use crate::workload::generator::payload;
 use crate::workload::pacing::Budget;
 use crate::workload::template::Template;
@@ -191,7 +192,7 @@ pub async fn run_phase(
     route: Route,
     auth: &Auth,
     dial: &Dialer,
-    stop: Arc<AtomicBool>,
+    stop: &Stop,
     progress: &mut dyn Progress,
 ) -> Result<PhaseResult, RunError> {
     let threads = spec.workload.threads.clamp(1, spec.workload.clients.max(1));
@@ -222,7 +223,7 @@ pub async fn run_phase(
     }
 
     let late = match spec.start_at {
-        Some(at) => match wait_until(at, &stop).await {
+        Some(at) => match wait_until(at, stop).await {
             Waited::Stopped => {
                 for w in workers {
                     let _ = w.go.send(None);
@@ -253,7 +254,7 @@ pub async fn run_phase(
     }
     let mut live = LiveView::new(threads, spec.ops.len(), counters);
     let mut reports = watch(
-        spec, &shared, &stop, progress, &mut live, &live_rx, start, handles,
+        spec, &shared, stop, progress, &mut live, &live_rx, start, handles,
     )
     .await;
     // A refusal met on a set-up connection fails the phase as it would have at set-up.
@@ -276,22 +277,24 @@ enum Waited {
     Stopped,
 }
 
-/// Sleeps until the wall clock reaches `at` (a signal ends the wait). Timers run on the monotonic
-/// clock, so the rest of the wait is re-read from the wall clock at least every 50 ms.
-async fn wait_until(at: SystemTime, stop: &AtomicBool) -> Waited {
+/// Sleeps until the wall clock reaches `at` (a stop ends the wait). Timers run on the monotonic
+/// clock, so the wall clock is read again when one fires: a clock stepped meanwhile means sleeping
+/// on.
+async fn wait_until(at: SystemTime, stop: &Stop) -> Waited {
     if let Ok(by) = SystemTime::now().duration_since(at)
         && !by.is_zero()
     {
         return Waited::Late(by);
     }
     loop {
-        if stop.load(Ordering::Relaxed) {
-            return Waited::Stopped;
-        }
         match at.duration_since(SystemTime::now()) {
             Ok(left) if !left.is_zero() => {
-                tokio::time::sleep(left.min(Duration::from_millis(50))).await
+                tokio::select! {
+                    () = tokio::time::sleep(left) => {}
+                    () = stop.stopped() => return Waited::Stopped,
+                }
             }
+            _ if stop.is_stopped() => return Waited::Stopped,
             _ => return Waited::OnTime,
         }
     }
@@ -302,7 +305,7 @@ async fn wait_until(at: SystemTime, stop: &AtomicBool) -> Waited {
 async fn watch(
     spec: &PhaseSpec<'_>,
     shared: &Arc<RunShared>,
-    stop: &AtomicBool,
+    stop: &Stop,
     progress: &mut dyn Progress,
     live: &mut LiveView,
     live_rx: &mpsc::Receiver<LiveSecond>,
@@ -323,11 +326,13 @@ async fn watch(
                 live.drain(live_rx, spec, progress);
                 return r.unwrap_or_default();
             }
+            // The engine threads check their own flag between steps: the run's stop is copied
+            // into it once, when it comes.
+            () = stop.stopped(), if !live.interrupted => {
+                live.interrupted = true;
+                shared.stop.store(true, Ordering::Relaxed);
+            }
             _ = tick.tick() => {
-                if stop.load(Ordering::Relaxed) && !shared.stop.load(Ordering::Relaxed) {
-                    live.interrupted = true;
-                    shared.stop.store(true, Ordering::Relaxed);
-                }
                 live.drain(live_rx, spec, progress);
                 progress.tick(live.completed(), spec.workload.requests, start.elapsed());
             }

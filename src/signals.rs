@@ -1,23 +1,24 @@
 //! SIGINT (Ctrl-C), SIGTERM (`docker stop`, CI timeouts) and SIGHUP stop a run.
 //!
-//! The first of them sets [`flag`], which deployment start-up, target checks and the engine poll:
-//! the run stops, what was measured is printed and saved, spawned servers are stopped, temp dirs
-//! removed, and rbench exits 128 + that signal. A second one exits at once: the spawned servers are
-//! killed and the temp dirs removed first (see `deploy::kill_spawned_and_remove_temp_dirs`).
+//! The first of them stops every run registered with [`watch`] (each run's own [`Stop`]): deployment
+//! start-up, target checks and the engine see it, what was measured is printed and saved, spawned
+//! servers are stopped, temp dirs removed, and rbench exits 128 + that signal. A signal that finds
+//! every run already stopping exits at once: the spawned servers are killed and the temp dirs
+//! removed first (see `deploy::kill_spawned_and_remove_temp_dirs`).
 //!
-//! One thread with its own runtime listens, so the flag flips even while the main thread is blocked
-//! starting redis-server processes. [`start_run`] returns only once the handlers are in place: a
-//! signal that came before would kill rbench outright (leaving its temp dir), or be lost if the
-//! signal was ignored when rbench started (as SIGINT is for a background job of a script).
+//! One thread with its own runtime listens, so runs stop even while the main thread is blocked
+//! starting redis-server processes. [`watch`] returns only once the handlers are in place: a signal
+//! that came before would kill rbench outright (leaving its temp dir), or be lost if the signal was
+//! ignored when rbench started (as SIGINT is for a background job of a script).
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-/// Set by the first signal of a run; polled by start-up and copied into each phase's stop flag.
-static STOP: AtomicBool = AtomicBool::new(false);
-/// The first signal of the run, 0 while none came.
-static FIRST: Seen = Seen(AtomicI32::new(0));
+use crate::stop::Stop;
+
+/// The runs a signal stops. The registry is process-wide because signals are; each run keeps its
+/// own `Stop`, so runs in one process neither reset nor share each other's.
+static RUNS: Mutex<Vec<Stop>> = Mutex::new(Vec::new());
 
 /// Held while results are printed and saved (see [`saving`]).
 static SAVING: Mutex<()> = Mutex::new(());
@@ -25,23 +26,26 @@ static SAVING: Mutex<()> = Mutex::new(());
 /// The signals that stop a run.
 pub const HANDLED: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
-/// Installs the handlers (once per process, returning when they are in place) and forgets any
-/// signal of an earlier run of this process. Call at the start of a run, before anything is
+/// Signals stop `stop` while the returned guard lives. Installs the handlers first (once per
+/// process, returning when they are in place). Call at the start of a run, before anything is
 /// spawned.
-pub fn start_run() {
+pub fn watch(stop: &Stop) -> Watching {
     install();
-    FIRST.0.store(0, Ordering::SeqCst);
-    STOP.store(false, Ordering::SeqCst);
+    runs().push(stop.clone());
+    Watching(stop.clone())
 }
 
-/// The flag the run polls: true once a signal asked it to stop.
-pub fn flag() -> &'static AtomicBool {
-    &STOP
+/// Unregisters its run when dropped.
+pub struct Watching(Stop);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        runs().retain(|s| !s.same(&self.0));
+    }
 }
 
-/// The first signal received since [`start_run`].
-pub fn received() -> Option<i32> {
-    FIRST.get()
+fn runs() -> MutexGuard<'static, Vec<Stop>> {
+    RUNS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Hold this while printing and saving results. A second signal takes it for good before it kills
@@ -62,25 +66,6 @@ pub fn name(sig: i32) -> &'static str {
         libc::SIGTERM => "SIGTERM",
         libc::SIGHUP => "SIGHUP",
         _ => "a signal",
-    }
-}
-
-/// Which signal came first, shared between the listener and the run.
-struct Seen(AtomicI32);
-
-impl Seen {
-    /// Records `sig`; true when it is the first since the last reset.
-    fn note(&self, sig: i32) -> bool {
-        self.0
-            .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-    }
-
-    fn get(&self) -> Option<i32> {
-        match self.0.load(Ordering::SeqCst) {
-            0 => None,
-            s => Some(s),
-        }
     }
 }
 
@@ -140,9 +125,17 @@ fn ignored_at_start(sig: i32) -> bool {
     }
 }
 
+/// Stops every run not stopping yet; true when there was one.
+fn stop_runs(sig: i32) -> bool {
+    let mut any = false;
+    for s in runs().iter() {
+        any |= s.signal(sig);
+    }
+    any
+}
+
 fn on_signal(sig: i32) {
-    if FIRST.note(sig) {
-        STOP.store(true, Ordering::SeqCst);
+    if stop_runs(sig) {
         return;
     }
     // A second signal: whoever sent it does not want to wait for the graceful stop.
@@ -189,13 +182,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_signal_is_kept_and_a_second_is_told_apart() {
-        let seen = Seen(AtomicI32::new(0));
-        assert_eq!(seen.get(), None);
-        assert!(seen.note(libc::SIGTERM));
-        assert!(!seen.note(libc::SIGINT));
-        assert!(!seen.note(libc::SIGTERM));
-        assert_eq!(seen.get(), Some(libc::SIGTERM));
+    fn a_signal_stops_the_registered_runs_only_while_they_are_registered() {
+        let (a, b) = (Stop::new(), Stop::new());
+        let wa = watch(&a);
+        {
+            let _wb = watch(&b);
+            assert!(stop_runs(libc::SIGTERM));
+            // Both already stopping: the next one is a second signal.
+            assert!(!stop_runs(libc::SIGINT));
+        }
+        assert_eq!(a.signal_received(), Some(libc::SIGTERM));
+        assert_eq!(b.signal_received(), Some(libc::SIGTERM));
+        drop(wa);
+        assert!(!runs().iter().any(|s| s.same(&a) || s.same(&b)));
     }
 
     #[test]

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::cluster::{Route, Topology, TopologyError};
@@ -15,6 +14,7 @@ use crate::deploy::{DeployError, Deployment, SpawnSpec};
 use crate::net::Dialer;
 use crate::net::tls::{self, TlsOptions};
 use crate::resp::{ErrorClass, Value};
+use crate::stop::Stop;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -70,17 +70,24 @@ impl Prepared {
         Ok(())
     }
 
-    /// Cluster targets get a background topology refresher for the length of a run.
-    pub fn start_refresher(&self) -> Option<(tokio::task::JoinHandle<()>, Arc<AtomicBool>)> {
+    /// Cluster targets get a background topology refresher for the length of a run: it stops when
+    /// the returned guard drops.
+    pub fn start_refresher(&self) -> Option<Refresher> {
         let Route::Cluster(t) = &self.route else {
             return None;
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let h = tokio::spawn(
-            t.clone()
-                .refresher(stop.clone(), Duration::from_millis(100)),
-        );
-        Some((h, stop))
+        Some(Refresher(tokio::spawn(
+            t.clone().refresher(Duration::from_millis(100)),
+        )))
+    }
+}
+
+/// A running topology refresher, aborted when dropped.
+pub struct Refresher(tokio::task::JoinHandle<()>);
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -96,10 +103,10 @@ pub fn prepare(
     t: &Target,
     w: &Workload,
     rt: &tokio::runtime::Runtime,
-    cancel: &AtomicBool,
+    cancel: &Stop,
 ) -> Result<Prepared, TargetError> {
     let (spawned, reach) = reach(t, cancel)?;
-    if cancel.load(Ordering::SeqCst) {
+    if cancel.is_stopped() {
         return Err(TargetError::Deploy(DeployError::Interrupted));
     }
     let dial = dialer_for(t, spawned.as_ref())?;
@@ -142,17 +149,13 @@ pub fn prepare(
     rt.block_on(async {
         tokio::select! {
             r = check => r,
-            _ = async {
-                while !cancel.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            } => Err(TargetError::Deploy(DeployError::Interrupted)),
+            () = cancel.stopped() => Err(TargetError::Deploy(DeployError::Interrupted)),
         }
     })
 }
 
 /// Spawns the deployment if the target asks for one; where to reach it.
-fn reach(t: &Target, cancel: &AtomicBool) -> Result<(Option<Deployment>, Reach), TargetError> {
+fn reach(t: &Target, cancel: &Stop) -> Result<(Option<Deployment>, Reach), TargetError> {
     Ok(match &t.kind {
         TargetKind::Standalone(a) => (None, Reach::Single(*a)),
         TargetKind::Cluster(seeds) => (None, Reach::Cluster(seeds.clone())),

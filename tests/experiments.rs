@@ -17,7 +17,7 @@ fn write_profile(dir: &TempDir, text: &str) -> String {
 
 /// Runs rbench with its own TMPDIR (so its servers and temp dirs can be found afterwards).
 fn run_in(tmp: &TempDir, args: &[String], timeout: Duration) -> RunOutput {
-    run_rbench_env(args, &[("TMPDIR", &tmp.arg())], timeout)
+    run_rbench_process_env(args, &[("TMPDIR", &tmp.arg())], timeout)
 }
 
 fn strings(args: &[&str]) -> Vec<String> {

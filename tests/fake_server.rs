@@ -649,7 +649,7 @@ fn peak_rss_kb(run: Running, timeout: Duration) -> (RunOutput, u64) {
 fn endless_gets(head: &'static [u8], n: &str) -> (RunOutput, u64) {
     let server = FakeServer::start(after_handshake(move |_, _| Action::Endless(head.to_vec())));
     let args = ["-t", "get", "-n", n, "--clients", "1", "--no-save", "-q"];
-    let run = Running::start(&fake_args(&server, &args), &[]);
+    let run = Running::process(&fake_args(&server, &args), &[]);
     let (res, peak) = peak_rss_kb(run, Duration::from_secs(120));
     eprintln!("{res:?}\npeak RSS {peak} kB");
     res.assert_no_panic();

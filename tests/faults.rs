@@ -7,7 +7,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -66,7 +65,7 @@ fn schedule(
     let started = OnceLock::new();
     let began = Instant::now();
     let _ = started.set(began);
-    let stop = AtomicBool::new(false);
+    let stop = rbench::stop::Stop::new();
     let mut ticks = 0u32;
     let mut last_tick = Instant::now();
     let mut longest_gap = Duration::ZERO;
@@ -75,7 +74,7 @@ fn schedule(
         longest_gap = longest_gap.max(last_tick.elapsed());
         last_tick = Instant::now();
         if began.elapsed() >= run_for {
-            stop.store(true, Ordering::SeqCst);
+            stop.request();
         }
     });
     assert!(ticks > 0);

@@ -198,7 +198,7 @@ fn child_watch_tells_a_live_server_from_a_stopped_one() {
 
 /// Runs rbench to completion while watching its children.
 fn run_watched(args: &[String], env: &[(&str, &str)], timeout: Duration) -> (RunOutput, Vec<Proc>) {
-    let running = Running::start(args, env);
+    let running = Running::process(args, env);
     let watch = ChildWatch::start(running.pid());
     let res = running.wait(timeout);
     (res, watch.finish())
@@ -701,7 +701,7 @@ fn ctrl_c_stops_the_run_keeps_whole_rows_and_the_server_is_gone() {
          [[target]]\nname = \"long\"\nspawn = \"standalone\"\n",
     );
     let out = TempDir::new("sigint-out");
-    let mut running = Running::start(
+    let mut running = Running::process(
         &argv(&["-c", &profile.to_string_lossy(), "-q", "--out", &out.arg()]),
         &[],
     );

@@ -395,7 +395,7 @@ fn a_signal_during_the_wait_for_the_start_writes_nothing() {
             &out.display().to_string(),
         ],
     );
-    let mut r = Running::start(&args, &[]);
+    let mut r = Running::process(&args, &[]);
     // Connected and waiting: the server sees the clients.
     wait_for("the clients to connect", Duration::from_secs(10), || {
         cli(&dep, &["INFO", "clients"]).contains("connected_clients:51")

@@ -361,7 +361,7 @@ fn temp_dirs_of_killed_runs_are_removed_at_start() {
         std::fs::create_dir(tmp.join(k)).unwrap();
     }
 
-    let res = run_rbench_env(
+    let res = run_rbench_process_env(
         &["-c", &profile, "-q", "--no-save"],
         &[("TMPDIR", &tmp.arg())],
         RUN_TIMEOUT,
@@ -380,7 +380,7 @@ fn temp_dirs_of_killed_runs_are_removed_at_start() {
     );
 
     // Nothing left to remove: nothing said.
-    let res = run_rbench_env(
+    let res = run_rbench_process_env(
         &["-c", &profile, "-q", "--no-save"],
         &[("TMPDIR", &tmp.arg())],
         RUN_TIMEOUT,

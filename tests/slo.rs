@@ -196,7 +196,7 @@ fn a_profile_fills_the_column_per_target() {
     )
     .expect("profile");
     let out = dir.join("out");
-    let res = run_rbench_env(
+    let res = run_rbench_process_env(
         &[
             "-c".to_string(),
             profile.to_string_lossy().into_owned(),

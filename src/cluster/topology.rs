@@ -200,7 +200,6 @@ pub struct Topology {
     dial: Dialer,
     wanted: AtomicBool,
     notify: Notify,
-    pub refreshes: AtomicU64,
 }
 
 impl Topology {
@@ -223,7 +222,6 @@ impl Topology {
             dial: dial.clone(),
             wanted: AtomicBool::new(false),
             notify: Notify::new(),
-            refreshes: AtomicU64::new(0),
         })
     }
 
@@ -271,11 +269,12 @@ impl Topology {
         }
     }
 
-    /// Runs until `stop` is set: refreshes when asked, at most every `min_interval`.
-    pub async fn refresher(self: Arc<Self>, stop: Arc<AtomicBool>, min_interval: Duration) {
+    /// Refreshes when asked, at most every `min_interval`, until its task is dropped. A request
+    /// made while a refresh runs leaves a permit in `notify`, so none is lost.
+    pub async fn refresher(self: Arc<Self>, min_interval: Duration) {
         let mut last = Instant::now() - min_interval;
-        while !stop.load(Ordering::Relaxed) {
-            let _ = tokio::time::timeout(Duration::from_millis(100), self.notify.notified()).await;
+        loop {
+            self.notify.notified().await;
             if !self.wanted.load(Ordering::Acquire) {
                 continue;
             }
@@ -309,7 +308,6 @@ impl Topology {
         }
         let mut next = (*current).clone();
         fetch_into(&mut next, &candidates, &self.auth, &self.dial).await?;
-        self.refreshes.fetch_add(1, Ordering::Relaxed);
         if next.covered() == 0 {
             return Ok(());
         }

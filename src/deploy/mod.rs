@@ -15,12 +15,12 @@ use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use process::{OwnedChild, ServerProc};
 
 use crate::resp::Value;
+use crate::stop::Stop;
 
 /// How long a single server may take to answer PING.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -246,8 +246,17 @@ pub fn kill_spawned_and_remove_temp_dirs() {
     process::kill_all_and_remove_dirs();
 }
 
-fn check_cancel(cancel: &AtomicBool) -> Result<(), DeployError> {
-    if cancel.load(Ordering::Relaxed) {
+/// Waits `d` between probes; a stop ends the wait at once.
+fn pause(cancel: &Stop, d: Duration) -> Result<(), DeployError> {
+    if cancel.wait_timeout(d) {
+        Err(DeployError::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+fn check_cancel(cancel: &Stop) -> Result<(), DeployError> {
+    if cancel.is_stopped() {
         Err(DeployError::Interrupted)
     } else {
         Ok(())
@@ -260,12 +269,12 @@ impl Deployment {
     /// reports `cluster_state:ok`, sees all nodes, `CLUSTER SLOTS` covers all
     /// 16384 slots with every replica listed, and replicas' links are up).
     ///
-    /// `cancel` is polled while waiting; once true, everything started so far
+    /// `cancel` is checked while waiting; once stopped, everything started so far
     /// is torn down and [`DeployError::Interrupted`] is returned.
     ///
     /// Must be called from a long-lived thread (see the module docs on
     /// PDEATHSIG).
-    pub fn spawn(spec: &SpawnSpec, cancel: &AtomicBool) -> Result<Deployment, DeployError> {
+    pub fn spawn(spec: &SpawnSpec, cancel: &Stop) -> Result<Deployment, DeployError> {
         Self::spawn_observed(spec, false, cancel, &mut |_| {})
     }
 
@@ -274,7 +283,7 @@ impl Deployment {
     pub fn spawn_with(
         spec: &SpawnSpec,
         tls: bool,
-        cancel: &AtomicBool,
+        cancel: &Stop,
     ) -> Result<Deployment, DeployError> {
         Self::spawn_observed(spec, tls, cancel, &mut |_| {})
     }
@@ -282,7 +291,7 @@ impl Deployment {
     fn spawn_observed(
         spec: &SpawnSpec,
         tls: bool,
-        cancel: &AtomicBool,
+        cancel: &Stop,
         observe: &mut dyn FnMut(SpawnEvent<'_>),
     ) -> Result<Deployment, DeployError> {
         let mut plan = Plan::new(spec)?;
@@ -341,7 +350,7 @@ impl Deployment {
         bin: &Path,
         plan: &Plan<'_>,
         ports: &[u16],
-        cancel: &AtomicBool,
+        cancel: &Stop,
         observe: &mut dyn FnMut(SpawnEvent<'_>),
     ) -> Result<(), DeployError> {
         // Every port tried so far, so a retry never picks a known-bad one.
@@ -436,7 +445,7 @@ impl Deployment {
         &mut self,
         cli: &Path,
         replicas: usize,
-        cancel: &AtomicBool,
+        cancel: &Stop,
     ) -> Result<(), DeployError> {
         let log_path = self.dir.join("cluster-create.log");
         let log = File::create(&log_path)
@@ -486,7 +495,7 @@ impl Deployment {
                     detail: process::tail_lines(&log_path, 6),
                 });
             }
-            std::thread::sleep(POLL_INTERVAL);
+            pause(cancel, POLL_INTERVAL)?;
         }
     }
 
@@ -494,7 +503,7 @@ impl Deployment {
         &mut self,
         total: usize,
         replicas: usize,
-        cancel: &AtomicBool,
+        cancel: &Stop,
     ) -> Result<(), DeployError> {
         let deadline = Instant::now() + CLUSTER_TIMEOUT;
         loop {
@@ -510,7 +519,7 @@ impl Deployment {
                     detail: problem,
                 });
             }
-            std::thread::sleep(POLL_INTERVAL);
+            pause(cancel, POLL_INTERVAL)?;
         }
     }
 
@@ -519,7 +528,7 @@ impl Deployment {
         &self,
         total: usize,
         replicas: usize,
-        cancel: &AtomicBool,
+        cancel: &Stop,
     ) -> Result<Option<String>, DeployError> {
         for proc in &self.procs {
             check_cancel(cancel)?;
@@ -716,7 +725,7 @@ impl Deployment {
         if let Some(node) = self.nodes.get_mut(index) {
             node.pid = proc.child.pid();
         }
-        wait_ready(proc, &AtomicBool::new(false))
+        wait_ready(proc, &Stop::new())
     }
 
     /// Whether node `index`'s server is running (paused counts as running).
@@ -815,7 +824,7 @@ impl Drop for Deployment {
 }
 
 /// Wait until the server answers PING (NOAUTH also proves it is serving).
-fn wait_ready(proc: &mut ServerProc, cancel: &AtomicBool) -> Result<(), DeployError> {
+fn wait_ready(proc: &mut ServerProc, cancel: &Stop) -> Result<(), DeployError> {
     let deadline = proc.started + READY_TIMEOUT;
     loop {
         check_cancel(cancel)?;
@@ -850,7 +859,7 @@ fn wait_ready(proc: &mut ServerProc, cancel: &AtomicBool) -> Result<(), DeployEr
                 detail: format!("{last}; {}", proc.output_tail()),
             });
         }
-        std::thread::sleep(POLL_INTERVAL);
+        pause(cancel, POLL_INTERVAL)?;
     }
 }
 
@@ -863,7 +872,6 @@ fn query_text(addr: SocketAddr, args: &[&str]) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
 
     fn pid_alive(pid: u32) -> bool {
         // SAFETY: signal 0 only checks for existence.
@@ -878,7 +886,7 @@ mod tests {
 
     #[test]
     fn standalone_applies_user_args_and_shuts_down_cleanly() {
-        let cancel = AtomicBool::new(false);
+        let cancel = Stop::new();
         let mut dep = Deployment::spawn(
             &standalone(&["--appendonly", "yes", "--appendfsync", "always"]),
             &cancel,
@@ -920,7 +928,7 @@ mod tests {
 
     #[test]
     fn drop_stops_the_server_and_removes_the_temp_dir() {
-        let cancel = AtomicBool::new(false);
+        let cancel = Stop::new();
         let dep = Deployment::spawn(&standalone(&[]), &cancel).expect("spawn standalone");
         let pid = dep.nodes()[0].pid;
         let dir = dep.temp_dir().to_path_buf();
@@ -932,7 +940,7 @@ mod tests {
 
     #[test]
     fn cluster_3_masters_3_replicas_is_ready_and_kill_node_works() {
-        let cancel = AtomicBool::new(false);
+        let cancel = Stop::new();
         let spec = SpawnSpec::Cluster {
             masters: 3,
             replicas: 1,
@@ -989,7 +997,7 @@ mod tests {
 
     #[test]
     fn a_node_can_be_paused_resumed_killed_and_restarted() {
-        let mut dep = Deployment::spawn(&standalone(&[]), &AtomicBool::new(false)).unwrap();
+        let mut dep = Deployment::spawn(&standalone(&[]), &Stop::new()).unwrap();
         let addr = dep.nodes()[0].addr;
         assert_eq!(dep.node_addr(0), Some(addr));
         assert_eq!(dep.node_index(addr), Some(0));
@@ -1030,7 +1038,7 @@ mod tests {
 
     #[test]
     fn shutdown_continues_a_paused_server_instead_of_waiting_for_it() {
-        let mut dep = Deployment::spawn(&standalone(&[]), &AtomicBool::new(false)).unwrap();
+        let mut dep = Deployment::spawn(&standalone(&[]), &Stop::new()).unwrap();
         let pid = dep.nodes()[0].pid;
         dep.pause_node(0).unwrap();
         let began = Instant::now();
@@ -1047,7 +1055,7 @@ mod tests {
             replicas: 0,
             redis_args: vec!["--cluster-node-timeout".into(), "3000".into()],
         };
-        let dep = Deployment::spawn(&spec, &AtomicBool::new(false)).expect("spawn cluster");
+        let dep = Deployment::spawn(&spec, &Stop::new()).expect("spawn cluster");
         assert_eq!(dep.nodes().len(), 3);
         assert!(dep.nodes().iter().all(|n| n.role == Role::Master));
         assert_eq!(
@@ -1072,7 +1080,7 @@ mod tests {
         };
         let bin = process::find_redis_server().unwrap();
         let mut started = Vec::new();
-        dep.start_servers(&bin, &plan, &[port], &AtomicBool::new(false), &mut |e| {
+        dep.start_servers(&bin, &plan, &[port], &Stop::new(), &mut |e| {
             if let SpawnEvent::Started { pid, port } = e {
                 started.push((pid, port));
             }
@@ -1109,7 +1117,7 @@ mod tests {
     fn a_server_whose_port_another_server_holds_is_relaunched() {
         // Another redis-server holds the port and answers PING: ours still lost the race, whether
         // its exit or the squatter's PONG is seen first (`owns_listener` tells the PONG apart).
-        let squatter = Deployment::spawn(&standalone(&[]), &AtomicBool::new(false)).unwrap();
+        let squatter = Deployment::spawn(&standalone(&[]), &Stop::new()).unwrap();
         let taken = squatter.addr().port();
         let (dep, started) = start_on(taken);
         assert_relaunched(dep, &started, taken);
@@ -1117,7 +1125,8 @@ mod tests {
 
     #[test]
     fn preset_cancel_flag_interrupts_before_starting_anything() {
-        let cancel = AtomicBool::new(true);
+        let cancel = Stop::new();
+        cancel.request();
         let mut started = 0;
         let res =
             Deployment::spawn_observed(&standalone(&[]), false, &cancel, &mut |_| started += 1);
@@ -1127,7 +1136,7 @@ mod tests {
 
     #[test]
     fn cancel_during_spawn_tears_everything_down() {
-        let cancel = AtomicBool::new(false);
+        let cancel = Stop::new();
         let spec = SpawnSpec::Cluster {
             masters: 3,
             replicas: 1,
@@ -1142,7 +1151,7 @@ mod tests {
                 pids.push(pid);
                 // Cancel once every server is launched, i.e. while waiting.
                 if pids.len() == 6 {
-                    cancel.store(true, Ordering::Relaxed);
+                    cancel.request();
                 }
             }
         });
@@ -1162,7 +1171,7 @@ mod tests {
         let res = Deployment::spawn_observed(
             &standalone(&["--no-such-option", "1"]),
             false,
-            &AtomicBool::new(false),
+            &Stop::new(),
             &mut |event| match event {
                 SpawnEvent::TempDir(d) => dir = Some(d.to_path_buf()),
                 SpawnEvent::Started { pid, .. } => pids.push(pid),
@@ -1183,7 +1192,7 @@ mod tests {
 
     #[test]
     fn invalid_cluster_specs_are_rejected_up_front() {
-        let cancel = AtomicBool::new(false);
+        let cancel = Stop::new();
         let err = Deployment::spawn(
             &SpawnSpec::Cluster {
                 masters: 2,

@@ -16,9 +16,9 @@ mod view;
 
 use std::future::Future;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::stop::Stop;
 use crate::workload;
 
 /// What a fault does.
@@ -195,7 +195,7 @@ pub fn run_schedule(
     faults: &[Fault],
     env: FaultEnv<'_>,
     started: &OnceLock<Instant>,
-    stop: &AtomicBool,
+    stop: &Stop,
     tick: &mut dyn FnMut(),
 ) -> Vec<FaultOutcome> {
     if faults.is_empty() {
@@ -248,25 +248,25 @@ fn not_carried_out(faults: &[Fault], why: &str) -> Vec<FaultOutcome> {
 /// The start of measurement, or None when the run ended before it began.
 fn wait_for_start(
     started: &OnceLock<Instant>,
-    stop: &AtomicBool,
+    stop: &Stop,
     tick: &mut dyn FnMut(),
 ) -> Option<Instant> {
     loop {
         if let Some(t0) = started.get() {
             return Some(*t0);
         }
-        if stop.load(Ordering::SeqCst) {
+        if stop.is_stopped() {
             return None;
         }
         tick();
-        std::thread::sleep(TICK);
+        stop.wait_timeout(TICK);
     }
 }
 
 /// Sleeps until `due`, ticking; false when the run ended first.
-fn wait_until(due: Instant, stop: &AtomicBool, tick: &mut dyn FnMut()) -> bool {
+fn wait_until(due: Instant, stop: &Stop, tick: &mut dyn FnMut()) -> bool {
     loop {
-        if stop.load(Ordering::SeqCst) {
+        if stop.is_stopped() {
             return false;
         }
         let now = Instant::now();
@@ -274,7 +274,7 @@ fn wait_until(due: Instant, stop: &AtomicBool, tick: &mut dyn FnMut()) -> bool {
             return true;
         }
         tick();
-        std::thread::sleep((due - now).min(TICK));
+        stop.wait_timeout((due - now).min(TICK));
     }
 }
 
@@ -299,26 +299,21 @@ fn ticking<T>(
 pub(crate) struct Window<'a> {
     at: Instant,
     give_up: Instant,
-    stop: &'a AtomicBool,
+    stop: &'a Stop,
 }
 
 impl Window<'_> {
     /// Whether the probe must give up: the next fault is due, 15 s have passed, or the run ended.
     fn over(&self) -> bool {
-        Instant::now() >= self.give_up || self.stop.load(Ordering::SeqCst)
+        Instant::now() >= self.give_up || self.stop.is_stopped()
     }
 
     /// Runs `fut` until the window is over: None when it was cut short (one slow request must
     /// not carry a probe past the next fault's time).
     async fn within<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
-        let stopped = async {
-            while !self.stop.load(Ordering::SeqCst) {
-                tokio::time::sleep(TICK).await;
-            }
-        };
         tokio::select! {
             r = tokio::time::timeout_at(self.give_up.into(), fut) => r.ok(),
-            () = stopped => None,
+            () = self.stop.stopped() => None,
         }
     }
 }

@@ -1,5 +1,5 @@
+use crate::stop::Stop;
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -190,7 +190,8 @@ fn env() -> FaultEnv<'static> {
 #[test]
 fn a_run_that_ends_before_measuring_carries_out_nothing() {
     let started = OnceLock::new();
-    let stop = AtomicBool::new(true);
+    let stop = Stop::new();
+    stop.request();
     let mut ticks = 0;
     let faults = [parse_fault("1s:kill-master").unwrap()];
     let out = run_schedule(&faults, env(), &started, &stop, &mut || ticks += 1);
@@ -201,7 +202,7 @@ fn a_run_that_ends_before_measuring_carries_out_nothing() {
 fn the_schedule_ticks_while_waiting_and_stops_with_the_run() {
     let started = OnceLock::new();
     let _ = started.set(Instant::now());
-    let stop = AtomicBool::new(false);
+    let stop = Stop::new();
     let mut ticks = 0;
     let faults = [
         parse_fault("100ms:kill-master").unwrap(),
@@ -211,7 +212,7 @@ fn the_schedule_ticks_while_waiting_and_stops_with_the_run() {
     let out = run_schedule(&faults, env(), &started, &stop, &mut || {
         ticks += 1;
         if began.elapsed() > ms(400) {
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            stop.request();
         }
     });
     // The first fault needs a deployment and says so; the second is never reached.

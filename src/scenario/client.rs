@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::cluster::Route;
@@ -113,7 +112,7 @@ impl<'a> Client<'a> {
                 redirects,
                 age: start.elapsed(),
                 retry_window: self.env.retry_window,
-                stopping: self.env.stop.load(Ordering::Relaxed),
+                stopping: self.env.stop.is_stopped(),
             });
             if decision.refresh {
                 self.request_refresh();

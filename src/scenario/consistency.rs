@@ -106,7 +106,7 @@ pub async fn run(spec: &ConsistencySpec, env: &Env) -> Result<Outcome, ScenarioE
         lag: Vec::new(),
         e2e: None,
         elapsed,
-        interrupted: env.stop.load(Ordering::SeqCst),
+        interrupted: env.stop.is_stopped(),
     })
 }
 

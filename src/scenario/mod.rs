@@ -11,7 +11,6 @@ mod stream;
 
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -20,6 +19,7 @@ use crate::cluster::Route;
 use crate::conn::Auth;
 use crate::net::Dialer;
 use crate::stats::OpStats;
+use crate::stop::Stop;
 
 pub use client::Client;
 
@@ -76,7 +76,7 @@ pub struct Env {
     pub auth: Auth,
     pub dial: Dialer,
     /// Set by a signal: stop now, no drain, no retries.
-    pub stop: Arc<AtomicBool>,
+    pub stop: Stop,
     /// How long a request is retried through transient faults (failover, lost connections).
     pub retry_window: Duration,
     /// Set when measurement starts; fault times and timeline seconds count from it.

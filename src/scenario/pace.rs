@@ -3,16 +3,16 @@
 //! the duration or a stop ends it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::stop::Stop;
 use crate::workload::pacing::{Budget, Schedule};
 
 /// The bounds shared by the clients of one role.
 pub struct Bounds {
     pub budget: Arc<Budget>,
     pub deadline: Option<Instant>,
-    pub stop: Arc<AtomicBool>,
+    pub stop: Stop,
 }
 
 impl Bounds {
@@ -21,7 +21,7 @@ impl Bounds {
         count: Option<u64>,
         duration: Option<Duration>,
         origin: Instant,
-        stop: Arc<AtomicBool>,
+        stop: Stop,
     ) -> Bounds {
         Bounds {
             budget: Arc::new(Budget::new(count.unwrap_or(u64::MAX))),
@@ -31,7 +31,7 @@ impl Bounds {
     }
 
     fn over(&self, now: Instant) -> bool {
-        self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| now >= d)
+        self.stop.is_stopped() || self.deadline.is_some_and(|d| now >= d)
     }
 }
 
@@ -71,18 +71,17 @@ impl<'a> Pace<'a> {
         if self.bounds.deadline.is_some_and(|d| due >= d) {
             return None;
         }
+        let now = Instant::now();
+        if self.bounds.over(now) {
+            return None;
+        }
         let mut intended = due;
-        // Sleep in short steps so a stop is seen promptly.
-        loop {
-            let now = Instant::now();
-            if self.bounds.over(now) {
-                return None;
+        if now < due {
+            // `due` is before the deadline (checked above): only a stop can end the wait early.
+            tokio::select! {
+                () = tokio::time::sleep_until(due.into()) => intended = Instant::now(),
+                () = self.bounds.stop.stopped() => return None,
             }
-            if now >= due {
-                break;
-            }
-            tokio::time::sleep((due - now).min(Duration::from_millis(100))).await;
-            intended = Instant::now();
         }
         s.take_due(u64::MAX)?;
         Some(intended)

@@ -18,6 +18,7 @@ use crate::cluster::Route;
 use crate::cluster::slot::slot_of;
 use crate::resp::{ErrorClass, Value};
 use crate::stats::{self, Recorder};
+use crate::stop::Stop;
 use crate::workload::generator::Rng;
 
 const GROUP: &[u8] = b"rbench";
@@ -86,7 +87,7 @@ struct Shared<'a> {
     /// Producing is over (bound reached or stopped); consumers drain from now on.
     produced_all: AtomicBool,
     /// Everything is over: consumers and the lag sampler stop.
-    done: AtomicBool,
+    done: Stop,
 }
 
 impl Shared<'_> {
@@ -107,7 +108,7 @@ pub async fn run(spec: &StreamSpec, env: &Env) -> Result<Outcome, ScenarioError>
         ledger: Mutex::new(Ledger::new(spec.producers)),
         origin,
         produced_all: AtomicBool::new(false),
-        done: AtomicBool::new(false),
+        done: Stop::new(),
     };
     let open = spec.rps.is_some();
     let bounds = Bounds::new(spec.entries, spec.duration, origin, env.stop.clone());
@@ -123,7 +124,7 @@ pub async fn run(spec: &StreamSpec, env: &Env) -> Result<Outcome, ScenarioError>
     );
     let work = async {
         let both = tokio::join!(producing, consuming);
-        sh.done.store(true, Ordering::SeqCst);
+        sh.done.request();
         both
     };
     let (((mut recs, elapsed), consumers), lag) = tokio::join!(work, sample_lag(&sh));
@@ -148,7 +149,7 @@ pub async fn run(spec: &StreamSpec, env: &Env) -> Result<Outcome, ScenarioError>
         lag,
         e2e: Some(ledger.e2e.clone()),
         elapsed,
-        interrupted: env.stop.load(Ordering::SeqCst),
+        interrupted: env.stop.is_stopped(),
     })
 }
 
@@ -286,7 +287,7 @@ fn parse_id(b: &[u8]) -> Option<Id> {
 /// Whether consumers should stop: stopped, or producing is over and everything produced is
 /// acked, or the drain ran out.
 fn consumers_done(sh: &Shared<'_>, drain_until: &mut Option<Instant>) -> bool {
-    if sh.env.stop.load(Ordering::Relaxed) {
+    if sh.env.stop.is_stopped() {
         return true;
     }
     if !sh.produced_all.load(Ordering::SeqCst) {
@@ -504,13 +505,14 @@ fn producer_seq(fields: &[Value]) -> Option<(usize, u64)> {
 async fn sample_lag(sh: &Shared<'_>) -> Vec<u64> {
     let mut lag = Vec::new();
     let mut next = sh.origin + Duration::from_secs(1);
-    while !sh.done.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if Instant::now() >= next {
-            let l = sh.ledger();
-            lag.push(l.produced.saturating_sub(l.acked));
-            next += Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next.into()) => {}
+            () = sh.done.stopped() => break,
         }
+        let l = sh.ledger();
+        lag.push(l.produced.saturating_sub(l.acked));
+        next += Duration::from_secs(1);
     }
     let l = sh.ledger();
     lag.push(l.produced.saturating_sub(l.acked));

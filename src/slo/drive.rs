@@ -226,7 +226,7 @@ impl Session<'_> {
         let w = step_workload(spec.workload, rate, len);
         let step = spec.with_workload(&w);
         let mut progress = console::ConsoleProgress::new(label, None, Some(len), None);
-        let res = execute_phase(rt, prepared, &step, &mut progress);
+        let res = execute_phase(rt, prepared, &step, self.stop, &mut progress);
         progress.finish();
         res.map_err(|e| {
             let _ = writeln!(self.err, "rbench: {}", with_target(&prepared.name, &e));

@@ -15,15 +15,17 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod procs;
 
+use rbench::Context;
 pub use rbench::deploy::{Deployment, SpawnSpec};
 use rbench::resp::Value;
 use rbench::resp::blocking::Client;
+use rbench::stop::Stop;
 
 /// Default bound for one rbench invocation in tests.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -47,7 +49,7 @@ pub fn spawn_standalone(redis_args: &[&str]) -> Deployment {
     let spec = SpawnSpec::Standalone {
         redis_args: strings(redis_args),
     };
-    Deployment::spawn(&spec, &AtomicBool::new(false))
+    Deployment::spawn(&spec, &Stop::new())
         .unwrap_or_else(|e| panic!("spawning a standalone redis-server {redis_args:?}: {e}"))
 }
 
@@ -59,7 +61,7 @@ pub fn spawn_cluster(redis_args: &[&str]) -> Deployment {
         replicas: 1,
         redis_args: strings(redis_args),
     };
-    Deployment::spawn(&spec, &AtomicBool::new(false))
+    Deployment::spawn(&spec, &Stop::new())
         .unwrap_or_else(|e| panic!("spawning a 3+3 cluster {redis_args:?}: {e}"))
 }
 
@@ -307,12 +309,24 @@ impl RunOutput {
     }
 }
 
-/// A running rbench child whose output is being collected.
+/// A running rbench: in this process (`rbench::run_in` on a thread of its own, with its own
+/// environment and stop), or a child process where the process itself is the point (its PID, its
+/// signal dispositions, its temp dirs).
 pub struct Running {
-    child: Child,
-    out: Option<JoinHandle<String>>,
-    err: Option<JoinHandle<String>>,
+    how: How,
     started: Instant,
+}
+
+enum How {
+    InProcess {
+        stop: Stop,
+        done: Option<JoinHandle<(i32, String, String)>>,
+    },
+    Child {
+        child: Child,
+        out: Option<JoinHandle<String>>,
+        err: Option<JoinHandle<String>>,
+    },
 }
 
 fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<String> {
@@ -323,85 +337,153 @@ fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<String> {
     })
 }
 
+/// How long an in-process run that outlived its timeout gets to stop before it is left behind.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Running {
-    /// Starts rbench with `args` and extra environment `env` (REDISCLI_AUTH is cleared first, so the
-    /// caller's environment cannot leak a password into a test).
+    /// Starts rbench in this process with `args` and extra environment `env`. REDISCLI_AUTH is
+    /// unset unless `env` sets it, so the caller's environment cannot leak a password into a test.
     pub fn start<S: AsRef<str>>(args: &[S], env: &[(&str, &str)]) -> Running {
-        start_rbench_unset(args, env, &[])
+        start_in_process(args, env, &[])
     }
 
+    /// Starts the rbench binary as a child process, with the same environment rules.
+    pub fn process<S: AsRef<str>>(args: &[S], env: &[(&str, &str)]) -> Running {
+        start_rbench_with(args, env, &[], &[])
+    }
+
+    /// The child's PID (child processes only).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        match &self.how {
+            How::Child { child, .. } => child.id(),
+            How::InProcess { .. } => panic!("an in-process run has no PID: use Running::process"),
+        }
     }
 
-    /// Sends `sig` to the child, by its PID, while it has not been reaped yet.
+    /// Stops the run as signal `sig` does: sent to the child by its PID (while it has not been
+    /// reaped yet), or set on the in-process run's stop.
     pub fn signal(&mut self, sig: libc::c_int) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            // SAFETY: kill(2) on our own child, which is not reaped yet (so the PID is still ours).
-            unsafe {
-                libc::kill(self.child.id() as libc::pid_t, sig);
+        match &mut self.how {
+            How::Child { child, .. } => {
+                if matches!(child.try_wait(), Ok(None)) {
+                    // SAFETY: kill(2) on our own child, which is not reaped yet (so the PID is
+                    // still ours).
+                    unsafe {
+                        libc::kill(child.id() as libc::pid_t, sig);
+                    }
+                }
+            }
+            How::InProcess { stop, .. } => {
+                stop.signal(sig);
             }
         }
     }
 
-    /// Waits for the child to exit; past `timeout` it is killed (SIGKILL by PID) and reported as
-    /// timed out.
+    /// Waits for the run to end; past `timeout` it is stopped (a child by SIGKILL, an in-process
+    /// run by its stop) and reported as timed out.
     pub fn wait(mut self, timeout: Duration) -> RunOutput {
         let deadline = self.started + timeout;
-        let mut timed_out = false;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => break s,
-                Ok(None) if Instant::now() >= deadline => {
-                    timed_out = true;
-                    let _ = self.child.kill();
-                    break self.child.wait().expect("reaping a killed rbench");
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => panic!("waiting for rbench: {e}"),
+        let (code, stdout, stderr, timed_out) = match &mut self.how {
+            How::Child { child, out, err } => {
+                let (code, timed_out) = wait_child(child, deadline);
+                (code, joined(out), joined(err), timed_out)
             }
+            How::InProcess { stop, done } => wait_in_process(stop, done, deadline),
         };
-        let elapsed = self.started.elapsed();
-        let code = status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        let stdout = self
-            .out
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        let stderr = self
-            .err
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
         RunOutput {
             code,
             stdout,
             stderr,
-            elapsed,
+            elapsed: self.started.elapsed(),
             timed_out,
         }
     }
 }
 
+fn joined(h: &mut Option<JoinHandle<String>>) -> String {
+    h.take().and_then(|h| h.join().ok()).unwrap_or_default()
+}
+
+/// The child's exit code (128 + signal for one a signal ended, as a shell reports it), and whether
+/// it had to be killed at `deadline`.
+fn wait_child(child: &mut Child, deadline: Instant) -> (i32, bool) {
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() >= deadline => {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("reaping a killed rbench");
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("waiting for rbench: {e}"),
+        }
+    };
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    (code, timed_out)
+}
+
+fn wait_in_process(
+    stop: &Stop,
+    done: &mut Option<JoinHandle<(i32, String, String)>>,
+    deadline: Instant,
+) -> (i32, String, String, bool) {
+    let Some(h) = done.take() else {
+        return (-1, String::new(), String::new(), true);
+    };
+    let mut timed_out = false;
+    while !h.is_finished() {
+        if Instant::now() >= deadline && !timed_out {
+            timed_out = true;
+            stop.request();
+        }
+        if timed_out && Instant::now() >= deadline + STOP_TIMEOUT {
+            let msg = "the in-process run did not stop: left behind".to_string();
+            return (-1, String::new(), msg, true);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, out, err) = h.join().expect("the run's thread catches panics");
+    (code, out, err, timed_out)
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
-        // A test that panicked before wait(): do not leave the child behind.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        // A test that panicked before wait(): do not leave the run behind.
+        match &mut self.how {
+            How::Child { child, .. } => {
+                if matches!(child.try_wait(), Ok(None)) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+            How::InProcess { stop, .. } => {
+                stop.request();
+            }
         }
     }
 }
 
-/// Runs rbench to completion (or kills it after `timeout`).
+/// Runs rbench to completion in this process (or stops it after `timeout`).
 pub fn run_rbench_env<S: AsRef<str>>(
     args: &[S],
     env: &[(&str, &str)],
     timeout: Duration,
 ) -> RunOutput {
     Running::start(args, env).wait(timeout)
+}
+
+/// As [`run_rbench_env`], as a child process: for what only a process shows (its temp dirs under
+/// `TMPDIR`, which rbench reads from the process environment).
+pub fn run_rbench_process_env<S: AsRef<str>>(
+    args: &[S],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> RunOutput {
+    Running::process(args, env).wait(timeout)
 }
 
 /// Runs rbench with no extra environment and the default timeout.
@@ -601,14 +683,65 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// As [`Running::start`], also removing each variable named in `unset` from the child's environment
-/// (so a test can check what happens when, e.g., a profile's `password_env` variable is not set).
+/// As [`Running::start`], with each variable named in `unset` unset too (so a test can check what
+/// happens when, e.g., a profile's `password_env` variable is not set).
 pub fn start_rbench_unset<S: AsRef<str>>(
     args: &[S],
     env: &[(&str, &str)],
     unset: &[&str],
 ) -> Running {
-    start_rbench_with(args, env, unset, &[])
+    start_in_process(args, env, unset)
+}
+
+/// Runs `rbench::run_in` on a thread of its own. The environment is this process's, with
+/// REDISCLI_AUTH and `unset` removed and `env` on top; a panic becomes the run's stderr, where
+/// [`RunOutput::assert_no_panic`] finds it.
+fn start_in_process<S: AsRef<str>>(args: &[S], env: &[(&str, &str)], unset: &[&str]) -> Running {
+    let argv: Vec<String> = std::iter::once("rbench".to_string())
+        .chain(args.iter().map(|a| a.as_ref().to_string()))
+        .collect();
+    let given: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut hidden: Vec<String> = unset.iter().map(|k| k.to_string()).collect();
+    hidden.push("REDISCLI_AUTH".into());
+    let stop = Stop::new();
+    let ctx = Context {
+        env: Box::new(move |k| match given.get(k) {
+            Some(v) => Some(v.clone()),
+            None if hidden.iter().any(|h| h == k) => None,
+            None => std::env::var(k).ok(),
+        }),
+        stop: stop.clone(),
+    };
+    let done = std::thread::Builder::new()
+        .name("rbench-in-process".into())
+        .spawn(move || {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rbench::run_in(argv, &ctx, &mut out, &mut err)
+            }));
+            let mut err = String::from_utf8_lossy(&err).into_owned();
+            let code = ran.unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                err.push_str(&format!("rbench panicked: {what}\n"));
+                101
+            });
+            (code, String::from_utf8_lossy(&out).into_owned(), err)
+        })
+        .expect("starting the run's thread");
+    Running {
+        how: How::InProcess {
+            stop,
+            done: Some(done),
+        },
+        started: Instant::now(),
+    }
 }
 
 /// As [`Running::start`], with the child's disposition of each listed signal set (`libc::SIG_IGN` or
@@ -660,9 +793,7 @@ fn start_rbench_with<S: AsRef<str>>(
     let out = child.stdout.take().map(drain);
     let err = child.stderr.take().map(drain);
     Running {
-        child,
-        out,
-        err,
+        how: How::Child { child, out, err },
         started: Instant::now(),
     }
 }
