@@ -465,9 +465,10 @@ fn parse_word(w: &str) -> Vec<Part> {
     parts
 }
 
-/// Everything needed to encode one request, drawn by the generators.
+/// The numbers the generator drew for one request's arguments (key, member, `__rand_Nth__` keys):
+/// with the payload, all a template needs to encode it.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Draw {
+pub struct DrawnArgs {
     pub key: u64,
     pub member: u64,
     /// `__rand_1st__` .. `__rand_9th__`: drawn only for the ones the command uses (else 0).
