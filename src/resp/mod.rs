@@ -200,10 +200,6 @@ pub enum Value {
 }
 
 impl Value {
-    pub fn is_error(&self) -> bool {
-        matches!(self, Value::Error(_))
-    }
-
     /// A status or bulk string as text (lossy UTF-8).
     pub fn text(&self) -> Option<Cow<'_, str>> {
         match self {
@@ -344,14 +340,6 @@ pub fn put_bulk_header(buf: &mut BytesMut, len: usize) {
     buf.put_u8(b'$');
     put_decimal(buf, len as u64);
     buf.put_slice(b"\r\n");
-}
-
-/// A bulk string holding a decimal number.
-#[inline]
-pub fn put_bulk_u64(buf: &mut BytesMut, v: u64) {
-    let mut tmp = [0u8; 20];
-    let s = format_u64(v, &mut tmp);
-    put_bulk(buf, s);
 }
 
 /// A whole command from its arguments (used off the hot path: handshake, topology queries).
@@ -517,9 +505,6 @@ mod tests {
         let mut b = BytesMut::new();
         encode_command(&mut b, &[b"SET", b"k", b"vv"]);
         assert_eq!(&b[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n");
-        b.clear();
-        put_bulk_u64(&mut b, 1234567);
-        assert_eq!(&b[..], b"$7\r\n1234567\r\n");
         let mut t = [0u8; 20];
         assert_eq!(format_u64(0, &mut t), b"0");
         assert_eq!(format_u64(u64::MAX, &mut t), b"18446744073709551615");
@@ -617,7 +602,6 @@ mod tests {
             Err("ERR no".into())
         );
         assert!(Value::Int(1).into_text().is_err());
-        assert!(Value::Error("x".into()).is_error());
         assert_eq!(Value::Int(3).as_int(), Some(3));
         assert_eq!(Value::Simple("a".into()).as_bytes(), Some(&b"a"[..]));
         assert_eq!(

@@ -87,19 +87,15 @@ struct OpDef {
     internal: bool,
     // Derived from `args` once, because the generator asks per request.
     has_key: bool,
-    uses_value: bool,
 }
 
 /// A row with the defaults (writes, RESP array, no follow-up).
 const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [Arg]) -> OpDef {
-    let (mut has_key, mut uses_value) = (false, false);
+    let mut has_key = false;
     let mut i = 0;
     while i < args.len() {
-        match args[i] {
-            Arg::Key | Arg::Grouped(_) => has_key = true,
-            Arg::Value => uses_value = true,
-            Arg::Words => (has_key, uses_value) = (true, true),
-            _ => {}
+        if matches!(args[i], Arg::Key | Arg::Grouped(_) | Arg::Words) {
+            has_key = true;
         }
         i += 1;
     }
@@ -114,7 +110,6 @@ const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [
         reads_lists: false,
         internal: false,
         has_key,
-        uses_value,
     }
 }
 
@@ -243,10 +238,6 @@ impl Op {
     #[inline]
     pub fn has_key(self) -> bool {
         self.def().has_key
-    }
-
-    pub fn uses_value(self) -> bool {
-        self.def().uses_value
     }
 }
 
@@ -554,8 +545,7 @@ mod tests {
         }
         assert!(Op::Get.is_read() && Op::Lrange100.is_read() && !Op::Set.is_read());
         assert!(!Op::PingInline.has_key() && Op::Custom.has_key() && Op::Incr.has_key());
-        assert!(Op::Hset.uses_value() && Op::Custom.uses_value() && !Op::Sadd.uses_value());
-        assert!(Op::Mset.has_key() && Op::Mset.uses_value() && !Op::Mset.is_read());
+        assert!(Op::Mset.has_key() && !Op::Mset.is_read());
         assert_eq!(Op::BUILTIN.len(), 21);
         assert_eq!(Op::BUILTIN[20], Op::Xadd);
         assert_eq!(Op::Lrange100.to_string(), "LRANGE_100");
