@@ -13,7 +13,8 @@ use redis_protocol::resp3::{
 };
 
 /// Why a request did not succeed, as counted in the summary and the timeline. Server error replies are
-/// classified by their first word; connection-level failures have their own classes.
+/// classified by their first word (the maxclients refusal, an ERR, by its message); connection-level
+/// failures have their own classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorClass {
     Err,
@@ -102,7 +103,8 @@ impl ErrorClass {
         }
     }
 
-    /// Classifies a server error message (without the leading `-`) by its first word.
+    /// Classifies a server error message (without the leading `-`) by its first word, but for the
+    /// maxclients refusal, told apart from other ERRs by its message.
     pub fn of_error(msg: &[u8]) -> ErrorClass {
         let word = msg.split(|&b| b == b' ').next().unwrap_or(msg);
         match word {
@@ -144,7 +146,8 @@ impl ErrorClass {
     }
 }
 
-/// What one reply means to the load generator. Borrowed from the read buffer: nothing is allocated.
+/// What one reply means to the load generator. An error's words are borrowed (from the read buffer,
+/// or the scanner's capped copy when the reply came in pieces): nothing is allocated per reply.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply<'a> {
     Ok,
@@ -158,7 +161,7 @@ pub enum Reply<'a> {
 #[error("malformed reply from server: {0}")]
 pub struct ProtocolError(pub String);
 
-/// A RESP integer: optional `-`, then 1..=18 digits (longer ones go to the general decoder).
+/// A RESP integer: optional `-`, then 1..=18 digits (longer ones go to the scanner's state machine).
 #[inline]
 pub(crate) fn parse_len(s: &[u8]) -> Option<i64> {
     let (neg, digits) = match s.split_first() {

@@ -55,8 +55,9 @@ enum Arg {
     StreamMaxlen,
     /// The user's command line; it may use the drawn key (`__rand_int__`) and the value (`__data__`).
     Words,
-    /// Key `i` (0..10) of the drawn key's group of ten (`key:{00000000123}4`): the keys that share
-    /// all but the last digit share a hash tag, so an MSET of them is valid on a cluster.
+    /// Key `i` (0..10) of the drawn key's group of ten, the keys that share all but the last digit.
+    /// On a cluster they share a hash tag (`key:{00000000123}4`), so an MSET of them is valid there;
+    /// elsewhere they are plain 12-digit keys.
     Grouped(u8),
 }
 
@@ -234,7 +235,8 @@ impl Op {
         self.def().read
     }
 
-    /// Whether requests use a drawn key (custom commands may, through `__rand_int__`).
+    /// Whether requests draw a key: built-ins with a key argument, and every custom command (it may
+    /// use one through `__rand_int__`).
     #[inline]
     pub fn has_key(self) -> bool {
         self.def().has_key
