@@ -289,12 +289,6 @@ pub fn summarize(h: &Histogram<u64>) -> Summary {
     }
 }
 
-/// Elapsed time as µs, saturating.
-#[inline]
-pub fn micros(d: Duration) -> u64 {
-    d.as_micros().min(u64::MAX as u128) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,7 +127,9 @@ fn lrange_tests_read_full_lists() {
     assert_eq!(names, ["LPUSH (needed to benchmark LRANGE)", "LRANGE_600"]);
     // Each LRANGE reply is `*600` and 600 × `$3 xxx`: 5406 bytes. What else the server sent (the
     // fill's `:N` replies, CONFIG GET's, RESETSTAT's +OK) is far below one more element per read.
-    let sent = info_field(&dep, "stats", "total_net_output_bytes");
+    let sent: u64 = node_info_field(&dep, 0, "stats", "total_net_output_bytes")
+        .parse()
+        .expect("a byte count");
     let reply = 6 + 600 * 9;
     assert!(sent >= n * reply, "{sent} bytes for {n} LRANGE_600");
     assert!(sent < n * (reply + 9), "{sent} bytes for {n} LRANGE_600");
@@ -186,12 +188,4 @@ fn keyspace_bounds_the_keys_every_test_touches() {
     keys.sort();
     let want: Vec<String> = (0..13).map(|i| format!("key:{i:012}")).collect();
     assert_eq!(keys, want);
-}
-
-fn info_field(dep: &Deployment, section: &str, field: &str) -> u64 {
-    let text = cli(dep, &["INFO", section]);
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} not in INFO {section}: {text}"))
 }

@@ -14,7 +14,8 @@ use rbench::deploy::{Deployment, Role};
 
 use rbench::resp::Value;
 use support::{Expect, Redis, read_results, read_timeline};
-use support::{RunOutput, Running, TempDir, parse_quiet_line, results_csv, serial};
+use support::{LoggedRun, TempDir, parse_quiet_line, rbench, results_csv, serial};
+use support::{dbsize, master_indexes, node_info_field};
 
 const CORE_TESTS: [&str; 17] = [
     "set",
@@ -43,50 +44,12 @@ fn spawn_cluster() -> Deployment {
     dep
 }
 
-/// Starts rbench in the background (killed by PID on drop if the test fails first).
-fn start(args: &[&str]) -> (Running, String) {
-    (Running::start(args, &[]), args.join(" "))
-}
-
-/// Waits for a run started with [`start`], prints it, and insists it exited 0.
-fn finish((run, args): (Running, String), timeout: Duration) -> RunOutput {
-    let out = run.wait(timeout);
-    eprintln!(
-        "rbench {args}\n  exit {} after {:.2?}{}\n  stdout: {}\n  stderr: {}",
-        out.code,
-        out.elapsed,
-        if out.timed_out {
-            " (timed out, killed)"
-        } else {
-            ""
-        },
-        out.stdout.trim(),
-        out.stderr.trim()
-    );
-    out.assert_ok();
-    out
-}
-
-fn rbench(args: &[&str], timeout: Duration) -> RunOutput {
-    finish(start(args), timeout)
-}
-
-fn master_indexes(dep: &Deployment) -> Vec<usize> {
-    (0..dep.nodes().len())
-        .filter(|&i| dep.nodes()[i].role == Role::Master)
-        .collect()
-}
-
 fn conn(dep: &Deployment, i: usize) -> Redis {
     Redis::connect(dep.nodes()[i].addr)
 }
 
 fn port(dep: &Deployment, i: usize) -> String {
     dep.nodes()[i].addr.port().to_string()
-}
-
-fn dbsize(dep: &Deployment, i: usize) -> i64 {
-    conn(dep, i).cmd(&["DBSIZE"]).int()
 }
 
 /// Non-destructive checks share one cluster.
@@ -239,7 +202,7 @@ fn set_run_reaches_every_master(dep: &Deployment) {
     assert_eq!(r.keyspace, 10000);
     let sizes: Vec<i64> = master_indexes(dep)
         .into_iter()
-        .map(|i| dbsize(dep, i))
+        .map(|i| dbsize(dep.nodes()[i].addr))
         .collect();
     let total: i64 = sizes.iter().sum();
     eprintln!("DBSIZE per master after {n} SETs over 10000 keys: {sizes:?}");
@@ -457,7 +420,7 @@ fn slot_migration_mid_run_is_followed() {
     // 1. A --duration run writing only keys of the migrating slot, while the slot moves src → dst.
     let dir = TempDir::new("cluster-migr");
     let json = dir.join("r.json");
-    let run = start(&[
+    let run = LoggedRun::start(&[
         "--cluster",
         "-h",
         "127.0.0.1",
@@ -480,7 +443,7 @@ fn slot_migration_mid_run_is_followed() {
     ]);
     std::thread::sleep(Duration::from_millis(1500));
     let keys = migrate_slot(&dep, slot, src, dst, Duration::from_millis(1500));
-    finish(run, Duration::from_secs(40));
+    run.finish(Duration::from_secs(40));
     eprintln!("migrated slot {slot} ({keys} keys) from node {src} to node {dst} mid-run");
     wait_owner(&dep, slot, dst);
     let r = &read_results(&json)[0];
@@ -517,7 +480,7 @@ fn slot_migration_mid_run_is_followed() {
     // 2. An -n run (paced, so it spans the migration) reading the slot while it moves back.
     let n = 5000u64;
     let json2 = dir.join("r2.json");
-    let run = start(&[
+    let run = LoggedRun::start(&[
         "--cluster",
         "-h",
         "127.0.0.1",
@@ -540,7 +503,7 @@ fn slot_migration_mid_run_is_followed() {
     ]);
     std::thread::sleep(Duration::from_millis(1000));
     let keys_back = migrate_slot(&dep, slot, dst, src, Duration::from_millis(1500));
-    finish(run, Duration::from_secs(40));
+    run.finish(Duration::from_secs(40));
     wait_owner(&dep, slot, src);
     let r2 = &read_results(&json2)[0];
     eprintln!(
@@ -562,14 +525,6 @@ fn slot_migration_mid_run_is_followed() {
 // Failover
 // ---------------------------------------------------------------------------------------------
 
-fn info_field(dep: &Deployment, i: usize, section: &str, field: &str) -> String {
-    let text = conn(dep, i).cmd(&["INFO", section]).string();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| panic!("{field} not in INFO {section}: {text}"))
-}
-
 #[test]
 fn failover_mid_run_recovers() {
     let mut dep = spawn_cluster();
@@ -580,10 +535,10 @@ fn failover_mid_run_recovers() {
     let replica = (0..dep.nodes().len())
         .find(|&i| {
             dep.nodes()[i].role == Role::Replica
-                && info_field(&dep, i, "replication", "master_port") == victim_port.to_string()
+                && node_info_field(&dep, i, "replication", "master_port") == victim_port.to_string()
         })
         .expect("the victim's replica");
-    let conns_before: u64 = info_field(&dep, replica, "stats", "total_connections_received")
+    let conns_before: u64 = node_info_field(&dep, replica, "stats", "total_connections_received")
         .parse()
         .unwrap();
     let clients = 10;
@@ -591,7 +546,7 @@ fn failover_mid_run_recovers() {
     let dir = TempDir::new("cluster-failover");
     let json = dir.join("r.json");
     let started = Instant::now();
-    let run = start(&[
+    let run = LoggedRun::start(&[
         "--cluster",
         "-h",
         "127.0.0.1",
@@ -623,7 +578,7 @@ fn failover_mid_run_recovers() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    finish(run, Duration::from_secs(45));
+    run.finish(Duration::from_secs(45));
     let promoted_after = promoted_after.expect("the replica was never promoted");
 
     // The cluster's view: the replica is a master now, the victim failed.
@@ -647,7 +602,7 @@ fn failover_mid_run_recovers() {
         "killed node: {victim_flags}\n{nodes}"
     );
     // rbench found and used the new master: every client connected to it, and it holds keys.
-    let conns_after: u64 = info_field(&dep, replica, "stats", "total_connections_received")
+    let conns_after: u64 = node_info_field(&dep, replica, "stats", "total_connections_received")
         .parse()
         .unwrap();
     assert!(
@@ -655,7 +610,7 @@ fn failover_mid_run_recovers() {
         "the promoted node got {} connections, want at least one per client ({clients})",
         conns_after - conns_before
     );
-    assert!(dbsize(&dep, replica) > 0);
+    assert!(dbsize(dep.nodes()[replica].addr) > 0);
 
     let r = &read_results(&json)[0];
     let timeline = read_timeline(dir.path());

@@ -5,7 +5,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rbench::report::files::{LONG_EXTRA, LONG_HEADER};
 use support::*;
@@ -134,12 +134,6 @@ fn long_csv(rows: &[Row], drop: Option<&str>) -> String {
         s.push('\n');
     }
     s
-}
-
-fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
-    p
 }
 
 fn path_arg(p: &Path) -> String {
@@ -272,7 +266,7 @@ fn real_results_files() {
     let b_path = b_dir.join("runs.csv");
 
     // The same measurements on both sides: nothing to flag.
-    let same = write(&work, "same.csv", &a);
+    let same = write_file(&work, "same.csv", &a);
     let res = compare(&a_path, &same, &[]);
     assert_pass(&res, "identical files");
     assert!(
@@ -304,7 +298,7 @@ fn real_results_files() {
     let dropped = edit_column(&a, "rps", |v| {
         format!("{:.2}", v.parse::<f64>().expect("rps") * 0.5)
     });
-    let cand = write(&work, "dropped.csv", &dropped);
+    let cand = write_file(&work, "dropped.csv", &dropped);
     let res = compare(&a_path, &cand, &[]);
     assert_regression(&res, "rps -50%, default 5%");
     for test in ["SET", "GET"] {
@@ -335,7 +329,7 @@ fn real_results_files() {
 #[test]
 fn rps_drop_and_p99_rise_thresholds() {
     let dir = TempDir::new("compare-thresholds");
-    let base = write(
+    let base = write_file(
         &dir,
         "base.csv",
         &long_csv(
@@ -347,7 +341,7 @@ fn rps_drop_and_p99_rise_thresholds() {
         ),
     );
 
-    let rps_down = write(
+    let rps_down = write_file(
         &dir,
         "rps-down.csv",
         &long_csv(
@@ -377,7 +371,7 @@ fn rps_drop_and_p99_rise_thresholds() {
     );
 
     // p99 up 20%: past 10%, within 25%; up 5%: within 10%.
-    let p99_up = write(
+    let p99_up = write_file(
         &dir,
         "p99-up.csv",
         &long_csv(
@@ -406,7 +400,7 @@ fn rps_drop_and_p99_rise_thresholds() {
     );
 
     // Faster and lower latency is never a regression.
-    let better = write(
+    let better = write_file(
         &dir,
         "better.csv",
         &long_csv(
@@ -425,7 +419,7 @@ fn latest_picks_the_newest_run_of_a_history_file() {
     let dir = TempDir::new("compare-latest");
     const OLD: (&str, &str) = ("2026-11-20T02:00:00Z", "20261120T020000Z-0001");
     const NEW: (&str, &str) = ("2026-11-21T02:00:00Z", "20261121T020000Z-0002");
-    let base = write(
+    let base = write_file(
         &dir,
         "baseline.csv",
         &long_csv(
@@ -436,7 +430,7 @@ fn latest_picks_the_newest_run_of_a_history_file() {
 
     // Newest run is fine, an older one was slow. The newest rows come first in the file, so
     // "newest" cannot mean "last in the file".
-    let history = write(
+    let history = write_file(
         &dir,
         "history-good-newest.csv",
         &long_csv(
@@ -465,7 +459,7 @@ fn latest_picks_the_newest_run_of_a_history_file() {
     );
 
     // Newest run is slow, the older one was fine.
-    let history = write(
+    let history = write_file(
         &dir,
         "history-bad-newest.csv",
         &long_csv(
@@ -482,7 +476,7 @@ fn latest_picks_the_newest_run_of_a_history_file() {
     );
 
     // --latest applies to the baseline too: its newest run is the reference.
-    let base_history = write(
+    let base_history = write_file(
         &dir,
         "baseline-history.csv",
         &long_csv(
@@ -493,7 +487,7 @@ fn latest_picks_the_newest_run_of_a_history_file() {
             None,
         ),
     );
-    let cand = write(
+    let cand = write_file(
         &dir,
         "cand.csv",
         &long_csv(
@@ -518,16 +512,16 @@ fn latest_picks_the_newest_run_of_a_history_file() {
 fn unusable_input_exits_2_with_one_line() {
     let dir = TempDir::new("compare-bad");
     let good_rows = [row("no-aof", "SET", 50000.0, 2.0)];
-    let good = write(&dir, "good.csv", &long_csv(&good_rows, None));
+    let good = write_file(&dir, "good.csv", &long_csv(&good_rows, None));
 
     // A required column is missing.
-    let no_rps = write(&dir, "no-rps.csv", &long_csv(&good_rows, Some("rps")));
+    let no_rps = write_file(&dir, "no-rps.csv", &long_csv(&good_rows, Some("rps")));
     assert_unusable(
         &compare(&good, &no_rps, &[]),
         &["no-rps.csv", "missing column", "rps"],
         "missing rps column",
     );
-    let no_p99 = write(&dir, "no-p99.csv", &long_csv(&good_rows, Some("p99_ms")));
+    let no_p99 = write_file(&dir, "no-p99.csv", &long_csv(&good_rows, Some("p99_ms")));
     assert_unusable(
         &compare(&no_p99, &good, &[]),
         &["no-p99.csv", "p99_ms"],
@@ -542,19 +536,19 @@ fn unusable_input_exits_2_with_one_line() {
         ],
         None,
     );
-    let garbage = write(&dir, "garbage.csv", &text.replace("60000.00", "6O000.x"));
+    let garbage = write_file(&dir, "garbage.csv", &text.replace("60000.00", "6O000.x"));
     assert_unusable(
         &compare(&good, &garbage, &[]),
         &["garbage.csv:3", "6O000.x", "rps"],
         "garbage rps",
     );
-    let nan = write(&dir, "nan.csv", &text.replace("60000.00", "NaN"));
+    let nan = write_file(&dir, "nan.csv", &text.replace("60000.00", "NaN"));
     assert_unusable(&compare(&good, &nan, &[]), &["nan.csv", "NaN"], "NaN rps");
 
     // Empty, header only, missing.
-    let empty = write(&dir, "empty.csv", "");
+    let empty = write_file(&dir, "empty.csv", "");
     assert_unusable(&compare(&good, &empty, &[]), &["empty.csv"], "empty file");
-    let header_only = write(&dir, "header-only.csv", &long_csv(&[], None));
+    let header_only = write_file(&dir, "header-only.csv", &long_csv(&[], None));
     assert_unusable(
         &compare(&header_only, &good, &[]),
         &["header-only.csv", "no rows"],
@@ -573,7 +567,7 @@ fn unusable_input_exits_2_with_one_line() {
     );
 
     // A short row.
-    let short = write(
+    let short = write_file(
         &dir,
         "short.csv",
         &format!("{}no-aof,SET\n", long_csv(&good_rows, None)),
@@ -581,7 +575,7 @@ fn unusable_input_exits_2_with_one_line() {
     assert_unusable(&compare(&good, &short, &[]), &["short.csv"], "short row");
 
     // Nothing in common.
-    let other = write(
+    let other = write_file(
         &dir,
         "other.csv",
         &long_csv(&[row("aof-always", "GET", 50000.0, 2.0)], None),
@@ -596,7 +590,7 @@ fn unusable_input_exits_2_with_one_line() {
 #[test]
 fn bad_thresholds_exit_2() {
     let dir = TempDir::new("compare-thresholds-bad");
-    let f = write(
+    let f = write_file(
         &dir,
         "f.csv",
         &long_csv(&[row("no-aof", "SET", 50000.0, 2.0)], None),
@@ -632,8 +626,8 @@ fn interrupted_rows_are_not_samples() {
                 ..r
             }),
     );
-    let b = write(&work, "b.csv", &long_csv(&base, None));
-    let c = write(&work, "c.csv", &long_csv(&cand, None));
+    let b = write_file(&work, "b.csv", &long_csv(&base, None));
+    let c = write_file(&work, "c.csv", &long_csv(&cand, None));
     assert_pass(&compare(&b, &c, &[]), "interrupted rows left out");
     // Only cut-short rows in the candidate: nothing left to compare.
     let only = reps(row("a", "SET", 30_000.0, 1.0))
@@ -643,7 +637,7 @@ fn interrupted_rows_are_not_samples() {
             ..r
         })
         .collect::<Vec<_>>();
-    let c = write(&work, "c2.csv", &long_csv(&only, None));
+    let c = write_file(&work, "c2.csv", &long_csv(&only, None));
     let res = compare(&b, &c, &[]);
     assert_ne!(res.code, 0, "{res:?}");
     assert!(!res.stdout.contains("no regression"), "{}", res.stdout);

@@ -50,15 +50,11 @@ fn fails_with_one_line<S: AsRef<str>>(args: &[S], code: i32, needles: &[&str]) -
     lines[0].to_string()
 }
 
-fn owned(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
 /// Runs `-t set -n N -q` with `flags` against the TLS server and asserts the server ran exactly N SETs.
 fn sets_counted(srv: &TlsServer, flags: &[&str], n: u64) {
     let n_arg = n.to_string();
-    let mut args = owned(flags);
-    args.extend(owned(&["-t", "set", "-n", &n_arg, "-q", "--no-save"]));
+    let mut args = strings(flags);
+    args.extend(strings(&["-t", "set", "-n", &n_arg, "-q", "--no-save"]));
     run_rbench(&args).assert_ok();
     assert_eq!(cmdstat_calls(&srv.cli(&["INFO", "commandstats"]), "set"), n);
 }
@@ -74,7 +70,7 @@ fn unix_socket_runs_every_request_over_the_socket() {
     let dep = spawn_standalone(&["--unixsocket", &sock, "--unixsocketperm", "700"]);
 
     // No -h/-p: if -s were ignored, rbench would go to 127.0.0.1:6379, not this server.
-    run_rbench(&owned(&[
+    run_rbench(&strings(&[
         "-s",
         &sock,
         "-t",
@@ -107,7 +103,7 @@ fn unix_socket_links_show_as_unix_clients_while_running() {
     let dep = spawn_standalone(&["--unixsocket", &sock, "--unixsocketperm", "700"]);
 
     let run = Running::start(
-        &owned(&[
+        &strings(&[
             "-s",
             &sock,
             "-t",
@@ -152,7 +148,7 @@ fn unix_socket_with_cluster_is_a_usage_error() {
     let tmp = TempDir::new("unixsock-cluster");
     let sock = tmp.join("redis.sock").to_string_lossy().into_owned();
     fails_with_one_line(
-        &owned(&[
+        &strings(&[
             "-s",
             &sock,
             "--cluster",
@@ -173,7 +169,7 @@ fn missing_unix_socket_is_one_line_naming_the_path() {
     let tmp = TempDir::new("unixsock-missing");
     let sock = tmp.join("nonexistent.sock").to_string_lossy().into_owned();
     fails_with_one_line(
-        &owned(&["-s", &sock, "-t", "set", "-n", "10", "-q", "--no-save"]),
+        &strings(&["-s", &sock, "-t", "set", "-n", "10", "-q", "--no-save"]),
         1,
         &[&sock],
     );
@@ -186,7 +182,7 @@ fn missing_unix_socket_is_one_line_naming_the_path() {
 #[test]
 fn tls_only_server_set_get_counted_by_the_server() {
     let srv = TlsServer::start(&[]);
-    run_rbench(&owned(&[
+    run_rbench(&strings(&[
         "--tls",
         "--cacert",
         &srv.ca_arg(),
@@ -208,7 +204,7 @@ fn tls_only_server_set_get_counted_by_the_server() {
 #[test]
 fn tls_pipelined_with_several_threads() {
     let srv = TlsServer::start(&[]);
-    run_rbench(&owned(&[
+    run_rbench(&strings(&[
         "--tls",
         "--cacert",
         &srv.ca_arg(),
@@ -262,7 +258,7 @@ fn rediss_uri_with_cacert() {
 fn tls_unknown_ca() {
     let srv = TlsServer::start(&[]);
     fails_with_one_line(
-        &owned(&[
+        &strings(&[
             "--tls",
             "-p",
             &srv.port_arg(),
@@ -283,7 +279,7 @@ fn tls_unknown_ca() {
 fn tls_wrong_name() {
     let srv = TlsServer::start(&[]);
     fails_with_one_line(
-        &owned(&[
+        &strings(&[
             "--tls",
             "--cacert",
             &srv.ca_arg(),
@@ -309,7 +305,7 @@ fn tls_expired_certificate() {
     let files = make_expired_tls_files(&dir, "tls");
     let srv = TlsServer::start_with(dir, files, &[]);
     fails_with_one_line(
-        &owned(&[
+        &strings(&[
             "--tls",
             "--cacert",
             &srv.ca_arg(),
@@ -356,7 +352,7 @@ fn tls_client_against_a_plain_port() {
 fn plain_client_against_a_tls_port() {
     let srv = TlsServer::start(&[]);
     fails_with_one_line(
-        &owned(&[
+        &strings(&[
             "-p",
             &srv.port_arg(),
             "-t",
@@ -384,14 +380,14 @@ fn tls_flags_without_tls_are_usage_errors() {
     ] {
         let mut args = flags.clone();
         args.extend(["-p", &port, "-t", "set", "-n", "10", "-q", "--no-save"]);
-        fails_with_one_line(&owned(&args), 2, &[]);
+        fails_with_one_line(&strings(&args), 2, &[]);
     }
 }
 
 #[test]
 fn client_certificate_required_by_the_server() {
     let srv = TlsServer::start(&["--tls-auth-clients", "yes"]);
-    let base = owned(&[
+    let base = strings(&[
         "--tls",
         "--cacert",
         &srv.ca_arg(),
@@ -437,7 +433,7 @@ fn run_profile_clean(profile: &str, target: &str) {
     let file = tmp.join("p.toml");
     std::fs::write(&file, profile).expect("writing the profile");
     let out = run_rbench_env(
-        &owned(&["-c", &file.to_string_lossy(), "--no-save"]),
+        &strings(&["-c", &file.to_string_lossy(), "--no-save"]),
         &[],
         Duration::from_secs(180),
     );
@@ -538,7 +534,7 @@ fn uri_with_user_password_and_db() {
     let dep = spawn_standalone(&[]);
     with_acl_user(&dep);
     let uri = format!("redis://app:secret@127.0.0.1:{}/2", dep.addr().port());
-    run_rbench(&owned(&[
+    run_rbench(&strings(&[
         "-u",
         &uri,
         "-t",
@@ -553,7 +549,7 @@ fn uri_with_user_password_and_db() {
     assert_eq!(cli_int(&dep, &["-n", "0", "DBSIZE"]), 0);
     // The same run as the default user is refused (so the one above really logged in as `app`).
     let port = dep.addr().port().to_string();
-    let out = run_rbench(&owned(&[
+    let out = run_rbench(&strings(&[
         "-p",
         &port,
         "--dbnum",
@@ -574,7 +570,7 @@ fn uri_with_user_password_and_db() {
 fn uri_with_password_only() {
     let dep = spawn_standalone(&["--requirepass", "pw0rd"]);
     let uri = format!("redis://:pw0rd@127.0.0.1:{}/1", dep.addr().port());
-    let out = run_rbench(&owned(&[
+    let out = run_rbench(&strings(&[
         "-u",
         &uri,
         "-t",
@@ -607,7 +603,7 @@ fn uri_with_a_wrong_password_fails_without_printing_it() {
     let wrong = "NotTheSecret123";
     let uri = format!("redis://app:{wrong}@127.0.0.1:{}/2", dep.addr().port());
     let out = run_rbench_env(
-        &owned(&["-u", &uri, "-t", "set", "-n", "100", "-q", "--no-save"]),
+        &strings(&["-u", &uri, "-t", "set", "-n", "100", "-q", "--no-save"]),
         &[],
         FAIL_BOUND,
     );
@@ -625,7 +621,7 @@ fn uri_with_a_wrong_password_fails_without_printing_it() {
 #[test]
 fn uri_with_an_unknown_scheme_is_a_usage_error() {
     let out = run_rbench_env(
-        &owned(&["-u", "http://x", "-t", "set", "-n", "10", "-q", "--no-save"]),
+        &strings(&["-u", "http://x", "-t", "set", "-n", "10", "-q", "--no-save"]),
         &[],
         FAIL_BOUND,
     );
@@ -638,7 +634,7 @@ fn explicit_dbnum_beats_the_uri_db() {
     let dep = spawn_standalone(&[]);
     with_acl_user(&dep);
     let uri = format!("redis://app:secret@127.0.0.1:{}/2", dep.addr().port());
-    run_rbench(&owned(&[
+    run_rbench(&strings(&[
         "-u",
         &uri,
         "--dbnum",
@@ -661,7 +657,7 @@ fn explicit_port_beats_the_uri_port() {
     let dep = spawn_standalone(&[]);
     // Nothing listens on the URI's port; -p names the real server.
     let uri = format!("redis://127.0.0.1:{}/4", free_port());
-    run_rbench(&owned(&[
+    run_rbench(&strings(&[
         "-u",
         &uri,
         "-p",
@@ -682,7 +678,7 @@ fn explicit_user_and_password_beat_the_uri_ones() {
     let dep = spawn_standalone(&[]);
     with_acl_user(&dep);
     let uri = format!("redis://app:NotTheSecret@127.0.0.1:{}/5", dep.addr().port());
-    run_rbench(&owned(&[
+    run_rbench(&strings(&[
         "-u",
         &uri,
         "--user",
@@ -708,7 +704,7 @@ fn client_certificate_from_another_ca_is_rejected() {
     let other = TlsServer::start(&[]);
     let cert = other.files.cert.to_string_lossy().into_owned();
     let key = other.files.key.to_string_lossy().into_owned();
-    let args = owned(&[
+    let args = strings(&[
         "--tls",
         "--cacert",
         &srv.ca_arg(),

@@ -9,22 +9,11 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rbench::deploy::{Deployment, Role};
+use rbench::deploy::Deployment;
 
 use support::*;
-
-fn dbsize(addr: SocketAddr) -> i64 {
-    Redis::connect(addr).cmd(&["DBSIZE"]).int()
-}
-
-fn master_indexes(dep: &Deployment) -> Vec<usize> {
-    (0..dep.nodes().len())
-        .filter(|&i| dep.nodes()[i].role == Role::Master)
-        .collect()
-}
 
 #[test]
 fn a_stalled_master_does_not_stop_the_others() {

@@ -9,19 +9,9 @@ use std::time::Duration;
 use support::procs::*;
 use support::*;
 
-fn write_profile(dir: &TempDir, text: &str) -> String {
-    let p = dir.join("profile.toml");
-    std::fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
-    p.to_string_lossy().into_owned()
-}
-
 /// Runs rbench with its own TMPDIR (so its servers and temp dirs can be found afterwards).
 fn run_in(tmp: &TempDir, args: &[String], timeout: Duration) -> RunOutput {
     run_rbench_process_env(args, &[("TMPDIR", &tmp.arg())], timeout)
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
 }
 
 /// The run's results[i] with the given test name.
@@ -120,8 +110,9 @@ fn faults_that_cannot_happen_are_refused() {
 #[test]
 fn bad_fault_entries_in_a_profile_are_reported_at_their_line() {
     let dir = TempDir::new("bad-fault");
-    let bad_action = write_profile(
+    let bad_action = write_file_arg(
         &dir,
+        "profile.toml",
         "[defaults]\ntests = [\"set\"]\nduration = \"5s\"\n\n[[fault]]\nat = \"1s\"\naction = \"melt\"\n\n[[target]]\nname = \"s\"\nspawn = \"standalone\"\n",
     );
     let out = run_rbench(&["-c", &bad_action]);
@@ -130,8 +121,9 @@ fn bad_fault_entries_in_a_profile_are_reported_at_their_line() {
         out.stderr.starts_with(&format!("{bad_action}:7: action:")),
         "{out:?}"
     );
-    let late = write_profile(
+    let late = write_file_arg(
         &dir,
+        "profile.toml",
         "[defaults]\ntests = [\"set\"]\nduration = \"5s\"\n\n[[fault]]\nat = \"9s\"\naction = \"kill-master\"\n\n[[target]]\nname = \"s\"\nspawn = \"standalone\"\n",
     );
     let out = run_rbench(&["-c", &late]);
@@ -141,8 +133,9 @@ fn bad_fault_entries_in_a_profile_are_reported_at_their_line() {
             .starts_with(&format!("{late}:6: fault kill-master: at 9s is past")),
         "{out:?}"
     );
-    let single = write_profile(
+    let single = write_file_arg(
         &dir,
+        "profile.toml",
         "[defaults]\ntests = [\"set\"]\n\n[fault]\nat = \"1s\"\naction = \"pause\"\n\n[[target]]\nname = \"s\"\nspawn = \"standalone\"\n",
     );
     let out = run_rbench(&["-c", &single]);
@@ -441,8 +434,9 @@ fn faults_on_a_spawned_cluster_are_carried_out_measured_and_marked() {
     let tmp = TempDir::new("faults-tmp");
     let dir = TempDir::new("faults-out");
     let json = dir.join("r.json");
-    let profile = write_profile(
+    let profile = write_file_arg(
         &dir,
+        "profile.toml",
         "[defaults]\ntests = [\"set\"]\nclients = 6\nrps = 2000\nduration = \"16s\"\n\n\
          [[fault]]\nat = \"1s\"\naction = \"kill-master\"\n\n\
          [[fault]]\nat = \"7s\"\naction = \"restart\"\n\n\

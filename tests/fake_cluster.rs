@@ -14,33 +14,11 @@ mod support;
 
 use fake::{FakeCluster, Scenario};
 use support::{JsonResult, read_results};
-use support::{RunOutput, TempDir};
+use support::{RunOutput, TempDir, parse_command, rbench, rbench_any};
 
 const N: u64 = 200;
 const A: usize = 0;
 const B: usize = 1;
-
-/// Runs rbench (killed by PID past `timeout`), prints what it did, and insists it exited 0.
-fn rbench(args: &[&str], timeout: Duration) -> RunOutput {
-    let out = rbench_any(args, timeout);
-    out.assert_ok();
-    out
-}
-
-/// As `rbench`, whatever the exit code.
-fn rbench_any(args: &[&str], timeout: Duration) -> RunOutput {
-    let out = support::run_rbench_env(args, &[], timeout);
-    eprintln!(
-        "rbench {}\n  exit {} after {:.2?}\n  stdout: {}\n  stderr: {}",
-        args.join(" "),
-        out.code,
-        out.elapsed,
-        out.stdout.trim(),
-        out.stderr.trim()
-    );
-    out.assert_no_panic();
-    out
-}
 
 fn bench(cluster: &FakeCluster, extra: &[&str]) -> (RunOutput, JsonResult) {
     let dir = TempDir::new("fake");
@@ -525,59 +503,5 @@ mod fake {
         v.extend_from_slice(&bulk(format!("{:040x}", owner.port()).as_bytes()));
         v.extend_from_slice(b"*0\r\n");
         v
-    }
-
-    /// One command (RESP array of bulk strings, or an inline command) from the front of `buf`.
-    /// A parsed command and the bytes it used; Err for bytes that are not RESP.
-    type Parsed = Result<Option<(Vec<Vec<u8>>, usize)>, ()>;
-
-    fn parse_command(buf: &[u8]) -> Parsed {
-        let Some(first) = buf.first() else {
-            return Ok(None);
-        };
-        let line = |from: usize| -> Option<(&[u8], usize)> {
-            let end = buf[from..].windows(2).position(|w| w == b"\r\n")?;
-            Some((&buf[from..from + end], from + end + 2))
-        };
-        if *first != b'*' {
-            let Some((l, used)) = line(0) else {
-                return Ok(None);
-            };
-            let args = l
-                .split(|b| b.is_ascii_whitespace())
-                .filter(|w| !w.is_empty())
-                .map(|w| w.to_vec())
-                .collect();
-            return Ok(Some((args, used)));
-        }
-        let Some((l, mut pos)) = line(1) else {
-            return Ok(None);
-        };
-        let n: usize = std::str::from_utf8(l)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or(())?;
-        let mut args = Vec::with_capacity(n);
-        for _ in 0..n {
-            if pos >= buf.len() {
-                return Ok(None);
-            }
-            if buf[pos] != b'$' {
-                return Err(());
-            }
-            let Some((l, data)) = line(pos + 1) else {
-                return Ok(None);
-            };
-            let len: usize = std::str::from_utf8(l)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or(())?;
-            if buf.len() < data + len + 2 {
-                return Ok(None);
-            }
-            args.push(buf[data..data + len].to_vec());
-            pos = data + len + 2;
-        }
-        Ok(Some((args, pos)))
     }
 }

@@ -89,36 +89,22 @@ impl Drop for FakeServer {
     }
 }
 
-/// Reads one command: a RESP array of bulk strings, or an inline command (`PING\r\n`).
-fn read_command(r: &mut impl BufRead) -> Option<Vec<Vec<u8>>> {
-    let mut line = Vec::new();
-    if r.read_until(b'\n', &mut line).ok()? == 0 {
-        return None;
+/// Reads one command: a RESP array of bulk strings, or an inline command (`PING\r\n`). `pending`
+/// holds bytes read past the previous command (a pipeline arrives together).
+fn read_command(r: &mut impl BufRead, pending: &mut Vec<u8>) -> Option<Vec<Vec<u8>>> {
+    loop {
+        if let Some((args, used)) = parse_command(pending).ok()? {
+            pending.drain(..used);
+            return Some(args);
+        }
+        let chunk = r.fill_buf().ok()?;
+        if chunk.is_empty() {
+            return None;
+        }
+        let n = chunk.len();
+        pending.extend_from_slice(chunk);
+        r.consume(n);
     }
-    let text = String::from_utf8_lossy(&line).trim_end().to_string();
-    let Some(count) = text.strip_prefix('*') else {
-        return Some(
-            text.split_whitespace()
-                .map(|w| w.as_bytes().to_vec())
-                .collect(),
-        );
-    };
-    let n: usize = count.parse().ok()?;
-    let mut args = Vec::with_capacity(n);
-    for _ in 0..n {
-        line.clear();
-        r.read_until(b'\n', &mut line).ok()?;
-        let len: usize = String::from_utf8_lossy(&line)
-            .trim_end()
-            .strip_prefix('$')?
-            .parse()
-            .ok()?;
-        let mut buf = vec![0u8; len + 2];
-        r.read_exact(&mut buf).ok()?;
-        buf.truncate(len);
-        args.push(buf);
-    }
-    Some(args)
 }
 
 /// The replies rbench's connection set-up needs, or None for a benchmark command.
@@ -144,7 +130,8 @@ fn serve(stream: TcpStream, script: &Script, stop: &AtomicBool) {
     };
     let mut reader = BufReader::new(stream);
     let mut state = ConnState { bench_commands: 0 };
-    while let Some(cmd) = read_command(&mut reader) {
+    let mut pending = Vec::new();
+    while let Some(cmd) = read_command(&mut reader, &mut pending) {
         if stop.load(Ordering::SeqCst) || cmd.is_empty() {
             return;
         }

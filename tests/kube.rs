@@ -9,7 +9,7 @@ mod support;
 use serde_json::Value;
 use support::{
     RunOutput, Running, TempDir, cli, command_calls, run_rbench, run_rbench_env, serial,
-    spawn_standalone,
+    spawn_standalone, write_file_arg,
 };
 
 /// An explicit Kubernetes version whose schemas kubernetes-validate ships (1.25 to 1.37 in 1.37.0).
@@ -75,12 +75,6 @@ fn pvc_args() -> Vec<&'static str> {
     v
 }
 
-fn write(dir: &TempDir, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.to_string_lossy().into_owned()
-}
-
 #[test]
 fn manifests_pass_strict_offline_validation() {
     // The checker refuses every socket: kubernetes-validate must use the schemas it ships.
@@ -104,7 +98,7 @@ fn manifests_pass_strict_offline_validation() {
     ])
     .stdout;
     for (name, text) in [("pvc.yaml", &with_pvc), ("logs.yaml", &without)] {
-        let path = write(&dir, name, text);
+        let path = write_file_arg(&dir, name, text);
         let out = check(&["validate", K8S, &path]);
         assert!(
             out.contains("passed for resource job/rbench-") && out.contains("against version 1.30"),
@@ -112,7 +106,7 @@ fn manifests_pass_strict_offline_validation() {
         );
     }
     // The check can fail: a misspelt field is caught.
-    let typo = write(
+    let typo = write_file_arg(
         &dir,
         "typo.yaml",
         &with_pvc.replace("completionMode", "completionMod"),
@@ -127,7 +121,7 @@ fn manifests_pass_strict_offline_validation() {
 /// The manifest as a YAML reader sees it.
 fn parsed(yaml: &str) -> Value {
     let dir = TempDir::new("kube-parse");
-    let path = write(&dir, "job.yaml", yaml);
+    let path = write_file_arg(&dir, "job.yaml", yaml);
     let docs: Value = serde_json::from_str(&check(&["json", &path])).expect("JSON");
     assert_eq!(docs.as_array().map(Vec::len), Some(1), "{docs}");
     docs[0].clone()

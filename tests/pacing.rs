@@ -124,7 +124,7 @@ fn target_rate_is_achieved() {
 
     // The timeline of a 3 s run has a row per second with successes, and accounts for every reply.
     let run_id = csv.get(row, "run_id");
-    let timeline = Csv::read(&dir.join(&format!("timeline-{run_id}.csv")));
+    let timeline = timeline_of(dir.path(), run_id);
     assert_timeline_covers(&timeline, "SET", csv.num(row, "ok"));
 }
 
@@ -178,7 +178,7 @@ fn a_mix_at_a_target_rate_reports_the_schedule_rate() {
     // One timeline per command of the mix.
     let csv = results_csv(dir.path());
     let run_id = csv.get(&csv.rows[0], "run_id");
-    let timeline = Csv::read(&dir.join(&format!("timeline-{run_id}.csv")));
+    let timeline = timeline_of(dir.path(), run_id);
     for test in ["SET", "GET"] {
         assert_timeline_covers(&timeline, test, csv.num(csv.row_for_test(test), "ok"));
     }

@@ -9,32 +9,18 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use support::procs::proc_stat;
 use support::*;
 
-/// Tests that put load on the machine run one at a time: the AOF comparison must not measure a
-/// neighbouring test, and a 2-core machine gains nothing from overlapping them.
-static LOAD: Mutex<()> = Mutex::new(());
-
-fn load_lock() -> MutexGuard<'static, ()> {
-    LOAD.lock().unwrap_or_else(|e| e.into_inner())
-}
+// Tests that put load on the machine run one at a time (`serial()`): the AOF comparison must not
+// measure a neighbouring test, and a 2-core machine gains nothing from overlapping them.
 
 fn shipped(name: &str) -> String {
     format!("{}/profiles/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn write_profile(dir: &TempDir, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
-    p
-}
-
-fn argv(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -48,20 +34,6 @@ struct Proc {
     pid: u32,
     comm: String,
     start: u64,
-}
-
-/// (comm, state, ppid, starttime) from `/proc/<pid>/stat`.
-fn proc_stat(pid: u32) -> Option<(String, char, u32, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    // rest[0] is field 3 (state), rest[1] field 4 (ppid), rest[19] field 22 (starttime).
-    let state = rest.first()?.chars().next()?;
-    let ppid = rest.get(1)?.parse().ok()?;
-    let start = rest.get(19)?.parse().ok()?;
-    Some((comm, state, ppid, start))
 }
 
 /// Children of `parent` named redis-server or redis-cli, right now.
@@ -239,12 +211,6 @@ fn stdout_before_results_line(stdout: &str) -> &str {
     }
 }
 
-fn median3(mut v: Vec<f64>) -> f64 {
-    assert_eq!(v.len(), 3, "{v:?}");
-    v.sort_by(f64::total_cmp);
-    v[1]
-}
-
 /// Median SET rps per target from a `--repeat 3` results file.
 fn set_medians(csv: &Csv, targets: &[&str]) -> Vec<f64> {
     targets
@@ -267,9 +233,9 @@ fn set_medians(csv: &Csv, targets: &[&str]) -> Vec<f64> {
 
 #[test]
 fn persistence_profile_end_to_end() {
-    let _g = load_lock();
+    let _g = serial();
     let out = TempDir::new("persistence");
-    let args = argv(&[
+    let args = strings(&[
         "-c",
         &shipped("persistence.toml"),
         "-t",
@@ -388,7 +354,7 @@ fn persistence_profile_end_to_end() {
     for attempt in 1..=2 {
         let dir = TempDir::new("persistence-repeat");
         let (res, seen) = run_watched(
-            &argv(&[
+            &strings(&[
                 "-c",
                 &shipped("persistence.toml"),
                 "-t",
@@ -424,9 +390,9 @@ fn persistence_profile_end_to_end() {
 
 #[test]
 fn repeat_keeps_every_row_and_the_table_shows_medians() {
-    let _g = load_lock();
+    let _g = serial();
     let dir = TempDir::new("repeat");
-    let profile = write_profile(
+    let profile = write_file(
         &dir,
         "small.toml",
         "# A small spawned run, repeated.\n\
@@ -442,7 +408,7 @@ fn repeat_keeps_every_row_and_the_table_shows_medians() {
     );
     let out = TempDir::new("repeat-out");
     let (res, seen) = run_watched(
-        &argv(&[
+        &strings(&[
             "-c",
             &profile.to_string_lossy(),
             "--repeat",
@@ -510,9 +476,9 @@ fn repeat_keeps_every_row_and_the_table_shows_medians() {
 /// configuration a little, not one wholly); every deployment is stopped at the end.
 #[test]
 fn repeats_go_round_the_targets() {
-    let _g = load_lock();
+    let _g = serial();
     let dir = TempDir::new("round");
-    let profile = write_profile(
+    let profile = write_file(
         &dir,
         "two.toml",
         "[defaults]\n\
@@ -531,7 +497,7 @@ fn repeats_go_round_the_targets() {
     );
     let out = TempDir::new("round-out");
     let (res, seen) = run_watched(
-        &argv(&["-c", &profile.to_string_lossy(), "-q", "--out", &out.arg()]),
+        &strings(&["-c", &profile.to_string_lossy(), "-q", "--out", &out.arg()]),
         &[],
         Duration::from_secs(60),
     );
@@ -560,10 +526,10 @@ fn repeats_go_round_the_targets() {
 
 #[test]
 fn spawned_cluster_profile() {
-    let _g = load_lock();
+    let _g = serial();
     let out = TempDir::new("cluster");
     let (res, seen) = run_watched(
-        &argv(&[
+        &strings(&[
             "-c",
             &shipped("cluster.toml"),
             "-t",
@@ -602,12 +568,12 @@ fn spawned_cluster_profile() {
 
 #[test]
 fn errors_leave_no_server_behind() {
-    let _g = load_lock();
+    let _g = serial();
     let dir = TempDir::new("errors");
 
     // The spawned target runs, the next one is unreachable.
     let port = free_port();
-    let profile = write_profile(
+    let profile = write_file(
         &dir,
         "unreachable.toml",
         &format!(
@@ -618,7 +584,7 @@ fn errors_leave_no_server_behind() {
     );
     let out = TempDir::new("errors-out");
     let (res, seen) = run_watched(
-        &argv(&["-c", &profile.to_string_lossy(), "-q", "--out", &out.arg()]),
+        &strings(&["-c", &profile.to_string_lossy(), "-q", "--out", &out.arg()]),
         &[],
         Duration::from_secs(60),
     );
@@ -638,7 +604,7 @@ fn errors_leave_no_server_behind() {
     assert_eq!(csv.get(&csv.rows[0], "target"), "spawned");
 
     // Failing while the spawned server is up: it authenticates as a user that does not exist.
-    let profile = write_profile(
+    let profile = write_file(
         &dir,
         "wrongpass.toml",
         "[defaults]\ntests = [\"set\"]\nrequests = 1000\nclients = 5\n\n\
@@ -646,7 +612,7 @@ fn errors_leave_no_server_behind() {
          password_env = \"RB_TEST_WRONG_PASS\"\n",
     );
     let (res, seen) = run_watched(
-        &argv(&["-c", &profile.to_string_lossy(), "-q", "--no-save"]),
+        &strings(&["-c", &profile.to_string_lossy(), "-q", "--no-save"]),
         &[("RB_TEST_WRONG_PASS", "not-the-password")],
         Duration::from_secs(60),
     );
@@ -658,9 +624,9 @@ fn errors_leave_no_server_behind() {
 
 #[test]
 fn bad_redis_args_fail_in_one_line_and_leave_nothing() {
-    let _g = load_lock();
+    let _g = serial();
     let dir = TempDir::new("bad-args");
-    let profile = write_profile(
+    let profile = write_file(
         &dir,
         "bad-args.toml",
         "[defaults]\ntests = [\"set\"]\nrequests = 1000\n\n\
@@ -669,7 +635,7 @@ fn bad_redis_args_fail_in_one_line_and_leave_nothing() {
     );
     let out = TempDir::new("bad-args-out");
     let (res, seen) = run_watched(
-        &argv(&["-c", &profile.to_string_lossy(), "--out", &out.arg()]),
+        &strings(&["-c", &profile.to_string_lossy(), "--out", &out.arg()]),
         &[],
         Duration::from_secs(60),
     );
@@ -692,9 +658,9 @@ fn bad_redis_args_fail_in_one_line_and_leave_nothing() {
 
 #[test]
 fn ctrl_c_stops_the_run_keeps_whole_rows_and_the_server_is_gone() {
-    let _g = load_lock();
+    let _g = serial();
     let dir = TempDir::new("sigint");
-    let profile = write_profile(
+    let profile = write_file(
         &dir,
         "long.toml",
         "[defaults]\ntests = [\"set\", \"get\"]\nduration = \"30s\"\nclients = 10\nkeyspace = 1000\n\n\
@@ -702,7 +668,7 @@ fn ctrl_c_stops_the_run_keeps_whole_rows_and_the_server_is_gone() {
     );
     let out = TempDir::new("sigint-out");
     let mut running = Running::process(
-        &argv(&["-c", &profile.to_string_lossy(), "-q", "--out", &out.arg()]),
+        &strings(&["-c", &profile.to_string_lossy(), "-q", "--out", &out.arg()]),
         &[],
     );
     let watch = ChildWatch::start(running.pid());
@@ -754,11 +720,11 @@ fn ctrl_c_stops_the_run_keeps_whole_rows_and_the_server_is_gone() {
 /// Runs rbench on a bad profile: exit 2, one stderr line starting with `<path>:<line>:` and
 /// containing `needle`, nothing on stdout, nothing spawned.
 fn assert_profile_error(dir: &TempDir, name: &str, text: &str, line: usize, needle: &str) {
-    let path = write_profile(dir, name, text);
+    let path = write_file(dir, name, text);
     let p = path.to_string_lossy().into_owned();
     let out = TempDir::new("bad-profile-out");
     let (res, seen) = run_watched(
-        &argv(&["-c", &p, "--out", &out.arg()]),
+        &strings(&["-c", &p, "--out", &out.arg()]),
         &[],
         Duration::from_secs(30),
     );
@@ -856,7 +822,7 @@ fn bad_profiles_exit_2_at_file_and_line() {
     // A missing file: exit 2 and a message naming it.
     let missing = dir.join("no-such-profile.toml");
     let m = missing.to_string_lossy().into_owned();
-    let res = run_rbench(&argv(&["-c", &m, "--no-save"]));
+    let res = run_rbench(&strings(&["-c", &m, "--no-save"]));
     res.assert_no_panic();
     assert_eq!(res.code, 2, "{res:?}");
     let lines = res.stderr_lines();
@@ -871,10 +837,10 @@ fn bad_profiles_exit_2_at_file_and_line() {
 
 #[test]
 fn flags_override_the_profile() {
-    let _g = load_lock();
+    let _g = serial();
     let out = TempDir::new("override");
     let (res, seen) = run_watched(
-        &argv(&[
+        &strings(&[
             "-t",
             "get",
             "-c",
@@ -945,10 +911,10 @@ fn assert_not_in_files(dir: &Path, secret: &str) {
 #[test]
 fn password_env_authenticates_and_is_never_written() {
     const PASS: &str = "Pr0file-s3cret-9617";
-    let _g = load_lock();
+    let _g = serial();
     let dep = spawn_standalone(&["--requirepass", PASS]);
     let dir = TempDir::new("password-env");
-    let profile = write_profile(
+    let profile = write_file(
         &dir,
         "auth.toml",
         &format!(
@@ -962,7 +928,7 @@ fn password_env_authenticates_and_is_never_written() {
     let out = TempDir::new("password-env-ok");
     let json = out.join("summary.json");
     let ok = start_rbench_unset(
-        &argv(&[
+        &strings(&[
             "-c",
             &p,
             "--out",
@@ -989,7 +955,7 @@ fn password_env_authenticates_and_is_never_written() {
 
     let out_fail = TempDir::new("password-env-fail");
     let fail = start_rbench_unset(
-        &argv(&["-c", &p, "--out", &out_fail.arg()]),
+        &strings(&["-c", &p, "--out", &out_fail.arg()]),
         &[],
         &["RB_TEST_PASS"],
     )

@@ -206,7 +206,7 @@ fn merges_to_the_union(dirs: &[&Path], merged: &Path, run_id: &str) {
         );
     }
     // Timelines added second by second: every request is in the merged seconds.
-    let timeline = Csv::read(&merged.join(format!("timeline-{run_id}.csv")));
+    let timeline = timeline_of(merged, run_id);
     let ok: f64 = timeline
         .rows_for_test("SET")
         .iter()

@@ -9,28 +9,14 @@
 
 mod support;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use support::procs::*;
 use support::*;
 
-/// One test at a time: a 2-core machine gains nothing from overlapping them, and timings stay sane.
-static LOAD: Mutex<()> = Mutex::new(());
-
-fn load_lock() -> MutexGuard<'static, ()> {
-    LOAD.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write_profile(dir: &TempDir, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
-    p.to_string_lossy().into_owned()
-}
-
 /// A spawned standalone target running `tests` for `duration` each.
 fn standalone_profile(dir: &TempDir, tests: &str, duration: &str) -> String {
-    write_profile(
+    write_file_arg(
         dir,
         "standalone.toml",
         &format!(
@@ -46,7 +32,7 @@ fn standalone_profile(dir: &TempDir, tests: &str, duration: &str) -> String {
 
 #[test]
 fn sigterm_stops_the_run_like_ctrl_c_keeps_what_was_measured_and_leaves_nothing() {
-    let _g = load_lock();
+    let _g = serial();
     let work = TempDir::new("sigterm");
     let tmp = TempDir::new("sigterm-tmp");
     let out = TempDir::new("sigterm-out");
@@ -132,7 +118,7 @@ fn sigterm_stops_the_run_like_ctrl_c_keeps_what_was_measured_and_leaves_nothing(
 
 #[test]
 fn sighup_stops_the_run_with_129_unless_rbench_started_with_it_ignored() {
-    let _g = load_lock();
+    let _g = serial();
     let work = TempDir::new("sighup");
     let profile = standalone_profile(&work, "\"set\"", "30s");
 
@@ -192,7 +178,7 @@ fn sighup_stops_the_run_with_129_unless_rbench_started_with_it_ignored() {
 /// not wait for that.
 #[test]
 fn a_second_signal_exits_at_once_and_still_leaves_nothing() {
-    let _g = load_lock();
+    let _g = serial();
     let work = TempDir::new("second");
     let tmp = TempDir::new("second-tmp");
     let out = TempDir::new("second-out");
@@ -258,7 +244,7 @@ fn a_second_signal_exits_at_once_and_still_leaves_nothing() {
 /// about one round in two.
 #[test]
 fn sigint_while_the_deployment_starts_stops_with_130() {
-    let _g = load_lock();
+    let _g = serial();
     let work = TempDir::new("startup");
     let profile = standalone_profile(&work, "\"set\"", "20s");
     for round in 0..3 {
@@ -298,7 +284,7 @@ fn sigint_while_the_deployment_starts_stops_with_130() {
 
     // A cluster takes seconds to join: SIGINT meanwhile.
     let tmp = TempDir::new("startup-cluster-tmp");
-    let profile = write_profile(
+    let profile = write_file_arg(
         &work,
         "cluster.toml",
         "[defaults]\ntests = [\"set\"]\nduration = \"20s\"\nclients = 5\n\n\
@@ -339,10 +325,10 @@ fn dead_pid() -> u32 {
 
 #[test]
 fn temp_dirs_of_killed_runs_are_removed_at_start() {
-    let _g = load_lock();
+    let _g = serial();
     let work = TempDir::new("leftover");
     let tmp = TempDir::new("leftover-tmp");
-    let profile = write_profile(
+    let profile = write_file_arg(
         &work,
         "quick.toml",
         "[defaults]\ntests = [\"set\"]\nrequests = 2000\nclients = 5\n\n\
@@ -396,7 +382,7 @@ fn temp_dirs_of_killed_runs_are_removed_at_start() {
 
 #[test]
 fn nightly_stopped_by_sigterm_records_an_incomplete_night() {
-    let _g = load_lock();
+    let _g = serial();
     let work = TempDir::new("nightly-sig");
     let tmp = TempDir::new("nightly-sig-tmp");
     let out = TempDir::new("nightly-sig-out");

@@ -649,7 +649,7 @@ fn results_files_append_and_have_every_column() {
     }
 
     for run_id in [run_ids[0], run_ids[2]] {
-        let timeline = Csv::read(&out.join(&format!("timeline-{run_id}.csv")));
+        let timeline = timeline_of(out.path(), run_id);
         assert_eq!(
             timeline.text.lines().next().unwrap(),
             "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,repeat"
@@ -665,7 +665,7 @@ fn results_files_append_and_have_every_column() {
         assert!(table.starts_with("| test "), "{table}");
     }
     // The first run's timeline holds both of its tests, with every request counted.
-    let timeline = Csv::read(&out.join(&format!("timeline-{}.csv", run_ids[0])));
+    let timeline = timeline_of(out.path(), run_ids[0]);
     for test in ["SET", "GET"] {
         let ok: f64 = timeline
             .rows_for_test(test)
@@ -704,7 +704,7 @@ fn server_errors_are_errors_not_successes() {
     assert_eq!(csv.get(row, "error_classes"), "wrongtype=500");
     // The timeline gets a column for the class, and counts every failure in some second.
     let run_id = csv.get(row, "run_id");
-    let timeline = Csv::read(&out.join(&format!("timeline-{run_id}.csv")));
+    let timeline = timeline_of(out.path(), run_id);
     assert_eq!(
         timeline.text.lines().next().unwrap(),
         "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,wrongtype,repeat"

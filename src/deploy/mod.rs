@@ -30,8 +30,8 @@ const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// Per-operation socket timeout for probes; short so cancel stays responsive.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
-/// Grace period between SIGTERM and SIGKILL on shutdown.
-const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long a server gets to exit after SIGTERM before it is SIGKILLed on shutdown.
+const SIGTERM_GRACE: Duration = Duration::from_secs(2);
 /// Extra attempts per server after losing a race for its port.
 const PORT_RETRIES: usize = 3;
 
@@ -144,8 +144,8 @@ enum SpawnEvent<'a> {
     Started { pid: u32, port: u16 },
 }
 
-/// Validated form of a [`SpawnSpec`].
-struct Plan<'a> {
+/// The servers a [`SpawnSpec`] asks for, validated: how many, in which roles, with which arguments.
+struct Layout<'a> {
     cluster: bool,
     masters: usize,
     replicas: usize,
@@ -155,10 +155,10 @@ struct Plan<'a> {
     enable_debug: bool,
 }
 
-impl<'a> Plan<'a> {
+impl<'a> Layout<'a> {
     fn new(spec: &'a SpawnSpec) -> Result<Self, DeployError> {
         match spec {
-            SpawnSpec::Standalone { redis_args } => Ok(Plan {
+            SpawnSpec::Standalone { redis_args } => Ok(Layout {
                 cluster: false,
                 masters: 1,
                 replicas: 0,
@@ -185,7 +185,7 @@ impl<'a> Plan<'a> {
                             "{masters} masters x (1 + {replicas} replicas) is too many nodes (max 1000)"
                         ))
                     })?;
-                Ok(Plan {
+                Ok(Layout {
                     cluster: true,
                     masters: *masters,
                     replicas: *replicas,
@@ -294,7 +294,7 @@ impl Deployment {
         cancel: &Stop,
         observe: &mut dyn FnMut(SpawnEvent<'_>),
     ) -> Result<Deployment, DeployError> {
-        let mut plan = Plan::new(spec)?;
+        let mut plan = Layout::new(spec)?;
         let server_bin = process::find_redis_server()?;
         plan.enable_debug = process::takes_enable_debug_command(&server_bin);
         let cli_bin = if plan.cluster {
@@ -348,7 +348,7 @@ impl Deployment {
     fn start_servers(
         &mut self,
         bin: &Path,
-        plan: &Plan<'_>,
+        plan: &Layout<'_>,
         ports: &[u16],
         cancel: &Stop,
         observe: &mut dyn FnMut(SpawnEvent<'_>),
@@ -395,7 +395,7 @@ impl Deployment {
     /// The server's arguments: the plan's, and a TLS port of its own in a TLS deployment.
     fn args_for(
         &mut self,
-        plan: &Plan<'_>,
+        plan: &Layout<'_>,
         port: u16,
         tried: &mut Vec<u16>,
     ) -> Result<Vec<String>, DeployError> {
@@ -405,7 +405,7 @@ impl Deployment {
 
     fn tls_args(
         tls: &mut Option<(tls::TlsFiles, Vec<(u16, u16)>)>,
-        plan: &Plan<'_>,
+        plan: &Layout<'_>,
         port: u16,
         tried: &mut Vec<u16>,
     ) -> Result<Vec<String>, DeployError> {
@@ -803,7 +803,7 @@ impl Deployment {
             }
             proc.child.terminate();
         }
-        let deadline = Instant::now() + STOP_GRACE;
+        let deadline = Instant::now() + SIGTERM_GRACE;
         while Instant::now() < deadline && self.procs.iter_mut().any(|p| p.child.is_running()) {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -1045,7 +1045,7 @@ mod tests {
         dep.shutdown();
         assert!(!pid_alive(pid));
         // SIGTERM alone would have waited out the grace period and then SIGKILLed it.
-        assert!(began.elapsed() < STOP_GRACE, "{:?}", began.elapsed());
+        assert!(began.elapsed() < SIGTERM_GRACE, "{:?}", began.elapsed());
     }
 
     #[test]
@@ -1068,7 +1068,7 @@ mod tests {
     /// Starts one standalone server asked for on `port`; the (pid, port) of every launch.
     fn start_on(port: u16) -> (Deployment, Vec<(u32, u16)>) {
         let spec = standalone(&[]);
-        let plan = Plan::new(&spec).unwrap();
+        let plan = Layout::new(&spec).unwrap();
         let mut dep = Deployment {
             cluster: false,
             masters: 1,

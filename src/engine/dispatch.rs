@@ -98,7 +98,7 @@ impl<T: Transport> Engine<T> {
                 .queue
                 .drain(..)
                 .filter(|r| {
-                    let stay = r.ask != NO_NODE;
+                    let stay = r.ask_node != NO_NODE;
                     if !stay {
                         moved.push(*r);
                     }
@@ -119,8 +119,8 @@ impl<T: Transport> Engine<T> {
         if !self.cluster {
             return 0;
         }
-        if r.ask != NO_NODE {
-            return r.ask;
+        if r.ask_node != NO_NODE {
+            return r.ask_node;
         }
         let mut key = [0u8; MAX_KEY];
         let t = &self.shared.templates[r.op as usize];
@@ -183,7 +183,7 @@ impl<T: Transport> Engine<T> {
             sent: at,
             vlen: vlen as u32,
             attempts: 0,
-            ask: NO_NODE,
+            ask_node: NO_NODE,
             op: op as u8,
             redirects: 0,
             last_err: ErrorClass::Other,
@@ -357,7 +357,7 @@ impl<T: Transport> Engine<T> {
         r.sent = t;
         let shared = &*self.shared;
         let link = &mut self.links[l];
-        if r.ask != NO_NODE {
+        if r.ask_node != NO_NODE {
             link.wbuf.extend_from_slice(ASKING);
             link.window.push_back(Pending::Skip);
         }

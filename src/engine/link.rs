@@ -28,9 +28,10 @@ pub enum Pending {
     Handshake(&'static str, bool),
 }
 
-/// A reply as the engine needs it.
+/// What a request's reply came to: success, or its error class with, for MOVED/ASK, the slot and
+/// the address it redirects to.
 #[derive(Clone, Copy, Debug)]
-pub enum Raw {
+pub enum ReplyOutcome {
     Ok,
     Err(ErrorClass, Option<(u16, SocketAddr)>),
 }
@@ -39,7 +40,7 @@ pub enum Raw {
 #[derive(Clone, Copy, Debug)]
 pub struct Done {
     pub req: Req,
-    pub raw: Raw,
+    pub outcome: ReplyOutcome,
     pub at: Ns,
 }
 
@@ -349,17 +350,17 @@ impl Sides<'_> {
             }
             Pending::Req(req) => {
                 *self.busy -= 1;
-                let raw = match reply {
+                let outcome = match reply {
                     Reply::Error(c, msg) => {
                         (self.words)(req.op, c, msg);
                         let redirect = matches!(c, ErrorClass::Moved | ErrorClass::Ask)
                             .then(|| parse_redirect(msg, self.from.ip()))
                             .flatten();
-                        Raw::Err(c, redirect)
+                        ReplyOutcome::Err(c, redirect)
                     }
-                    Reply::Ok | Reply::Push => Raw::Ok,
+                    Reply::Ok | Reply::Push => ReplyOutcome::Ok,
                 };
-                out.push(Done { req, raw, at });
+                out.push(Done { req, outcome, at });
             }
         }
         Ok(())
@@ -406,16 +407,16 @@ mod tests {
 
     use super::*;
     use crate::cluster::topology::NO_NODE;
-    use crate::workload::Draw;
+    use crate::workload::DrawnArgs;
 
     fn req(op: u8) -> Req {
         Req {
-            draw: Draw::default(),
+            draw: DrawnArgs::default(),
             intended: 0,
             sent: 0,
             vlen: 0,
             attempts: 0,
-            ask: NO_NODE,
+            ask_node: NO_NODE,
             op,
             redirects: 0,
             last_err: ErrorClass::Other,
@@ -471,12 +472,12 @@ mod tests {
         }
         let ops: Vec<u8> = out.iter().map(|d| d.req.op).collect();
         assert_eq!(ops, [0, 1, 2]);
-        assert!(matches!(out[0].raw, Raw::Ok));
-        match out[1].raw {
-            Raw::Err(ErrorClass::Moved, Some((12, a))) => assert_eq!(a.port(), 7001),
+        assert!(matches!(out[0].outcome, ReplyOutcome::Ok));
+        match out[1].outcome {
+            ReplyOutcome::Err(ErrorClass::Moved, Some((12, a))) => assert_eq!(a.port(), 7001),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(out[2].raw, Raw::Ok));
+        assert!(matches!(out[2].outcome, ReplyOutcome::Ok));
         assert_eq!(link.busy, 0);
         assert!(link.window.is_empty());
         // Nothing of the large reply was kept.
@@ -560,8 +561,14 @@ mod tests {
             .write_all(b"-NOPERM no\r\n-ERR max number of clients reached\r\n")
             .unwrap();
         let out = read_until(&mut link, 2).unwrap();
-        assert!(matches!(out[0].raw, Raw::Err(ErrorClass::NoPerm, None)));
-        assert!(matches!(out[1].raw, Raw::Err(ErrorClass::MaxClients, None)));
+        assert!(matches!(
+            out[0].outcome,
+            ReplyOutcome::Err(ErrorClass::NoPerm, None)
+        ));
+        assert!(matches!(
+            out[1].outcome,
+            ReplyOutcome::Err(ErrorClass::MaxClients, None)
+        ));
     }
 
     #[test]

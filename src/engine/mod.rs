@@ -25,7 +25,7 @@ use crate::stats::{Recorder, Second};
 use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::pacing::Budget;
 use crate::workload::template::Template;
-use crate::workload::{Draw, Op};
+use crate::workload::{DrawnArgs, Op};
 
 pub use event_loop::Engine;
 use timer::Ns;
@@ -76,14 +76,15 @@ pub struct RunShared {
 /// One request, from its draw to its last reply. Times are the thread clock's nanoseconds.
 #[derive(Clone, Copy, Debug)]
 pub struct Req {
-    pub draw: Draw,
+    pub draw: DrawnArgs,
     /// Latency is measured from here: the schedule's intended time (open loop) or the first send.
     pub intended: Ns,
     pub sent: Ns,
     pub vlen: u32,
     pub attempts: u16,
-    /// Send to this node with ASKING first (an ASK redirect), instead of the slot owner.
-    pub ask: u16,
+    /// The node id an ASK redirect named: sent there with ASKING first instead of to the slot
+    /// owner (`NO_NODE`: none).
+    pub ask_node: u16,
     pub op: u8,
     pub redirects: u8,
     pub last_err: ErrorClass,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use super::Req;
 use super::event_loop::Engine;
-use super::link::{LinkFail, Raw, State};
+use super::link::{LinkFail, ReplyOutcome, State};
 use super::timer::Ns;
 use super::transport::Transport;
 use crate::cluster::Route;
@@ -26,15 +26,15 @@ impl<T: Transport> Engine<T> {
     pub(super) fn settle(&mut self) {
         let mut done = std::mem::take(&mut self.done);
         for d in done.drain(..) {
-            match d.raw {
-                Raw::Ok => {
+            match d.outcome {
+                ReplyOutcome::Ok => {
                     let r = &d.req;
                     let sec = self.sec(d.at);
                     let us = d.at.saturating_sub(r.intended) / 1000;
                     let sent_us = d.at.saturating_sub(r.sent) / 1000;
                     self.rec.ok(r.op as usize, sec, us, sent_us);
                 }
-                Raw::Err(class, redirect) => self.on_error(d.req, class, redirect, d.at),
+                ReplyOutcome::Err(class, redirect) => self.on_error(d.req, class, redirect, d.at),
             }
         }
         self.done = done;
@@ -80,10 +80,10 @@ impl<T: Transport> Engine<T> {
                 }
                 r.redirects += 1;
                 r.last_err = class;
-                r.ask = NO_NODE;
+                r.ask_node = NO_NODE;
                 if let Route::Cluster(t) = &self.shared.route {
                     if ask {
-                        r.ask = t.node_id(to);
+                        r.ask_node = t.node_id(to);
                     } else {
                         t.moved(slot, to);
                     }
@@ -95,7 +95,7 @@ impl<T: Transport> Engine<T> {
                 self.rec.event(op, sec, class);
                 r.attempts = r.attempts.saturating_add(1);
                 r.last_err = class;
-                r.ask = NO_NODE;
+                r.ask_node = NO_NODE;
                 self.retries.push((now + after.as_nanos() as Ns, r));
             }
         }

@@ -404,19 +404,6 @@ impl Svg {
         }
     }
 
-    /// The area under a line, in a light grey that prints as such.
-    pub fn area(&mut self, f: &Frame, points: &[(f64, f64)]) {
-        let (Some(first), Some(last)) = (points.first(), points.last()) else {
-            return;
-        };
-        let mut d = format!("M{:.1},{:.1}", f.x(first.0), f.bottom());
-        for &(x, y) in points {
-            let _ = write!(d, " L{:.1},{:.1}", f.x(x), f.y(y));
-        }
-        let _ = write!(d, " L{:.1},{:.1} Z", f.x(last.0), f.bottom());
-        let _ = write!(self.buf, r##"<path d="{d}" fill="#dde3ea"/>"##);
-    }
-
     /// One bar from `y0` to `y1` (data units) over x in `[x0, x1)`, filled with pattern `fill`.
     pub fn bar(&mut self, f: &Frame, (x0, x1): (f64, f64), (y0, y1): (f64, f64), fill: usize) {
         let (px0, px1) = (f.x(x0), f.x(x1));

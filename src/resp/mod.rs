@@ -13,7 +13,8 @@ use redis_protocol::resp3::{
 };
 
 /// Why a request did not succeed, as counted in the summary and the timeline. Server error replies are
-/// classified by their first word; connection-level failures have their own classes.
+/// classified by their first word (the maxclients refusal, an ERR, by its message); connection-level
+/// failures have their own classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorClass {
     Err,
@@ -102,7 +103,8 @@ impl ErrorClass {
         }
     }
 
-    /// Classifies a server error message (without the leading `-`) by its first word.
+    /// Classifies a server error message (without the leading `-`) by its first word, but for the
+    /// maxclients refusal, told apart from other ERRs by its message.
     pub fn of_error(msg: &[u8]) -> ErrorClass {
         let word = msg.split(|&b| b == b' ').next().unwrap_or(msg);
         match word {
@@ -144,7 +146,8 @@ impl ErrorClass {
     }
 }
 
-/// What one reply means to the load generator. Borrowed from the read buffer: nothing is allocated.
+/// What one reply means to the load generator. An error's words are borrowed (from the read buffer,
+/// or the scanner's capped copy when the reply came in pieces): nothing is allocated per reply.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply<'a> {
     Ok,
@@ -158,7 +161,7 @@ pub enum Reply<'a> {
 #[error("malformed reply from server: {0}")]
 pub struct ProtocolError(pub String);
 
-/// A RESP integer: optional `-`, then 1..=18 digits (longer ones go to the general decoder).
+/// A RESP integer: optional `-`, then 1..=18 digits (longer ones go to the scanner's state machine).
 #[inline]
 pub(crate) fn parse_len(s: &[u8]) -> Option<i64> {
     let (neg, digits) = match s.split_first() {
@@ -200,10 +203,6 @@ pub enum Value {
 }
 
 impl Value {
-    pub fn is_error(&self) -> bool {
-        matches!(self, Value::Error(_))
-    }
-
     /// A status or bulk string as text (lossy UTF-8).
     pub fn text(&self) -> Option<Cow<'_, str>> {
         match self {
@@ -344,14 +343,6 @@ pub fn put_bulk_header(buf: &mut BytesMut, len: usize) {
     buf.put_u8(b'$');
     put_decimal(buf, len as u64);
     buf.put_slice(b"\r\n");
-}
-
-/// A bulk string holding a decimal number.
-#[inline]
-pub fn put_bulk_u64(buf: &mut BytesMut, v: u64) {
-    let mut tmp = [0u8; 20];
-    let s = format_u64(v, &mut tmp);
-    put_bulk(buf, s);
 }
 
 /// A whole command from its arguments (used off the hot path: handshake, topology queries).
@@ -517,9 +508,6 @@ mod tests {
         let mut b = BytesMut::new();
         encode_command(&mut b, &[b"SET", b"k", b"vv"]);
         assert_eq!(&b[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n");
-        b.clear();
-        put_bulk_u64(&mut b, 1234567);
-        assert_eq!(&b[..], b"$7\r\n1234567\r\n");
         let mut t = [0u8; 20];
         assert_eq!(format_u64(0, &mut t), b"0");
         assert_eq!(format_u64(u64::MAX, &mut t), b"18446744073709551615");
@@ -617,7 +605,6 @@ mod tests {
             Err("ERR no".into())
         );
         assert!(Value::Int(1).into_text().is_err());
-        assert!(Value::Error("x".into()).is_error());
         assert_eq!(Value::Int(3).as_int(), Some(3));
         assert_eq!(Value::Simple("a".into()).as_bytes(), Some(&b"a"[..]));
         assert_eq!(

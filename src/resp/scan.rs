@@ -82,7 +82,7 @@ impl Open {
 }
 
 /// Per-connection streaming state (a few words when idle; its buffers never exceed
-/// [`MSG_MAX`] bytes and [`MAX_DEPTH`] entries).
+/// [`MSG_MAX`] + 1 bytes, the +1 a line's CR, and [`MAX_DEPTH`] entries).
 #[derive(Debug)]
 pub struct Scanner {
     st: St,

@@ -1,7 +1,7 @@
 //! Generators for keys, members, value sizes and mix choices. Seeded per worker so runs are
 //! reproducible with `--seed`; nothing here allocates per request.
 
-use super::{Draw, Op, RAND_NTH, WorkloadError};
+use super::{DrawnArgs, Op, RAND_NTH, WorkloadError};
 
 /// xoshiro256++: fast, small state, good enough statistics for load generation.
 #[derive(Clone, Debug)]
@@ -122,12 +122,12 @@ impl Zipf {
 
     fn h_integral(&self, x: f64) -> f64 {
         let lx = x.ln();
-        helper2((1.0 - self.s) * lx) * lx
+        expm1_over_x((1.0 - self.s) * lx) * lx
     }
 
     fn h_integral_inv(&self, x: f64) -> f64 {
         let t = (x * (1.0 - self.s)).max(-1.0);
-        (helper1(t) * x).exp()
+        (ln1p_over_x(t) * x).exp()
     }
 
     /// A rank in 1..=n; rank 1 is the most popular.
@@ -143,8 +143,8 @@ impl Zipf {
     }
 }
 
-/// ln(1+x)/x, accurate near 0.
-fn helper1(x: f64) -> f64 {
+/// ln(1+x)/x, accurate near 0 (`helper1` in Apache Commons' rejection-inversion sampler).
+fn ln1p_over_x(x: f64) -> f64 {
     if x.abs() > 1e-8 {
         x.ln_1p() / x
     } else {
@@ -152,8 +152,8 @@ fn helper1(x: f64) -> f64 {
     }
 }
 
-/// (e^x − 1)/x, accurate near 0.
-fn helper2(x: f64) -> f64 {
+/// (e^x − 1)/x, accurate near 0 (`helper2` in Apache Commons' rejection-inversion sampler).
+fn expm1_over_x(x: f64) -> f64 {
     if x.abs() > 1e-8 {
         x.exp_m1() / x
     } else {
@@ -317,7 +317,7 @@ impl Generator {
 
     /// One request: which command (index into the run's command list), its key/member, value length.
     #[inline]
-    pub fn draw(&mut self, ops: &[Op]) -> (usize, Draw, usize) {
+    pub fn draw(&mut self, ops: &[Op]) -> (usize, DrawnArgs, usize) {
         let idx = self.mix.pick(&mut self.rng);
         let key = if ops.get(idx).is_some_and(|o| o.has_key()) {
             self.key()
@@ -334,7 +334,7 @@ impl Generator {
             Some(&m) if m != 0 => self.nth_keys(m),
             _ => [0; RAND_NTH],
         };
-        (idx, Draw { key, member, nth }, len)
+        (idx, DrawnArgs { key, member, nth }, len)
     }
 
     /// Independent keys for the `__rand_Nth__` placeholders in `mask`.

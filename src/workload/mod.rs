@@ -55,8 +55,9 @@ enum Arg {
     StreamMaxlen,
     /// The user's command line; it may use the drawn key (`__rand_int__`) and the value (`__data__`).
     Words,
-    /// Key `i` (0..10) of the drawn key's group of ten (`key:{00000000123}4`): the keys that share
-    /// all but the last digit share a hash tag, so an MSET of them is valid on a cluster.
+    /// Key `i` (0..10) of the drawn key's group of ten, the keys that share all but the last digit.
+    /// On a cluster they share a hash tag (`key:{00000000123}4`), so an MSET of them is valid there;
+    /// elsewhere they are plain 12-digit keys.
     Grouped(u8),
 }
 
@@ -87,19 +88,15 @@ struct OpDef {
     internal: bool,
     // Derived from `args` once, because the generator asks per request.
     has_key: bool,
-    uses_value: bool,
 }
 
 /// A row with the defaults (writes, RESP array, no follow-up).
 const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [Arg]) -> OpDef {
-    let (mut has_key, mut uses_value) = (false, false);
+    let mut has_key = false;
     let mut i = 0;
     while i < args.len() {
-        match args[i] {
-            Arg::Key | Arg::Grouped(_) => has_key = true,
-            Arg::Value => uses_value = true,
-            Arg::Words => (has_key, uses_value) = (true, true),
-            _ => {}
+        if matches!(args[i], Arg::Key | Arg::Grouped(_) | Arg::Words) {
+            has_key = true;
         }
         i += 1;
     }
@@ -114,7 +111,6 @@ const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [
         reads_lists: false,
         internal: false,
         has_key,
-        uses_value,
     }
 }
 
@@ -239,14 +235,11 @@ impl Op {
         self.def().read
     }
 
-    /// Whether requests use a drawn key (custom commands may, through `__rand_int__`).
+    /// Whether requests draw a key: built-ins with a key argument, and every custom command (it may
+    /// use one through `__rand_int__`).
     #[inline]
     pub fn has_key(self) -> bool {
         self.def().has_key
-    }
-
-    pub fn uses_value(self) -> bool {
-        self.def().uses_value
     }
 }
 
@@ -465,9 +458,10 @@ fn parse_word(w: &str) -> Vec<Part> {
     parts
 }
 
-/// Everything needed to encode one request, drawn by the generators.
+/// The numbers the generator drew for one request's arguments (key, member, `__rand_Nth__` keys):
+/// with the payload, all a template needs to encode it.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Draw {
+pub struct DrawnArgs {
     pub key: u64,
     pub member: u64,
     /// `__rand_1st__` .. `__rand_9th__`: drawn only for the ones the command uses (else 0).
@@ -553,8 +547,7 @@ mod tests {
         }
         assert!(Op::Get.is_read() && Op::Lrange100.is_read() && !Op::Set.is_read());
         assert!(!Op::PingInline.has_key() && Op::Custom.has_key() && Op::Incr.has_key());
-        assert!(Op::Hset.uses_value() && Op::Custom.uses_value() && !Op::Sadd.uses_value());
-        assert!(Op::Mset.has_key() && Op::Mset.uses_value() && !Op::Mset.is_read());
+        assert!(Op::Mset.has_key() && !Op::Mset.is_read());
         assert_eq!(Op::BUILTIN.len(), 21);
         assert_eq!(Op::BUILTIN[20], Op::Xadd);
         assert_eq!(Op::Lrange100.to_string(), "LRANGE_100");

@@ -129,17 +129,8 @@ impl Schedule {
         Some(due)
     }
 
-    /// Gives back the request just taken (it could not be placed).
-    pub fn untake(&mut self) {
-        self.next -= self.stride;
-    }
-
     pub fn exhausted(&self) -> bool {
         self.next >= self.limit
-    }
-
-    pub fn rate(&self) -> f64 {
-        self.rate
     }
 }
 
@@ -196,8 +187,6 @@ mod tests {
         assert_eq!(s.take_due(999_999), None);
         assert_eq!(s.next_due(), Some(1_000_000));
         assert_eq!(s.take_due(1_000_000), Some(1_000_000));
-        s.untake();
-        assert_eq!(s.take_due(5_000_000), Some(1_000_000));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use bytes::BufMut;
 
-use super::{Arg, CustomCommand, Draw, EncodeOpts, ListEnd, MAX_KEY, Op, OpDef, Part};
+use super::{Arg, CustomCommand, DrawnArgs, EncodeOpts, ListEnd, MAX_KEY, Op, OpDef, Part};
 use crate::resp::format_u64;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -171,7 +171,7 @@ impl Template {
 
     /// Writes the key that routes the request in cluster mode; returns its length (0 = keyless).
     #[inline]
-    pub fn route_key(&self, draw: &Draw, out: &mut [u8; MAX_KEY]) -> usize {
+    pub fn route_key(&self, draw: &DrawnArgs, out: &mut [u8; MAX_KEY]) -> usize {
         let mut n = 0;
         for seg in &self.route {
             let len = seg_len(seg);
@@ -192,7 +192,7 @@ impl Template {
 
     /// Appends one request; returns how many replies the server will send for it.
     #[inline]
-    pub fn encode<B: BufMut>(&self, draw: &Draw, value: &[u8], buf: &mut B) -> usize {
+    pub fn encode<B: BufMut>(&self, draw: &DrawnArgs, value: &[u8], buf: &mut B) -> usize {
         let mut tmp = [0u8; GATHER];
         let mut n = 0usize;
         // Macros rather than a helper struct: with `n` a plain local it stays in a register (measured:
@@ -431,12 +431,12 @@ mod tests {
         b.to_vec()
     }
 
-    fn key(prefix: &str, d: &Draw) -> Vec<u8> {
+    fn key(prefix: &str, d: &DrawnArgs) -> Vec<u8> {
         format!("{prefix}{:012}", d.key % 1_000_000_000_000).into_bytes()
     }
 
     /// What each test sends, spelled out by hand (one argv per command; PING_INLINE is not an array).
-    fn argv(op: Op, d: &Draw, v: &[u8], o: &EncodeOpts) -> Vec<Argv> {
+    fn argv(op: Op, d: &DrawnArgs, v: &[u8], o: &EncodeOpts) -> Vec<Argv> {
         let member = format!("element:{:012}", d.member % 1_000_000_000_000).into_bytes();
         let score = d.member.to_string().into_bytes();
         let k = |p| key(p, d);
@@ -526,21 +526,21 @@ mod tests {
         out
     }
 
-    fn draws() -> [Draw; 4] {
+    fn draws() -> [DrawnArgs; 4] {
         let nth = |b: u64| std::array::from_fn(|i| b.wrapping_mul(i as u64 + 3));
         [
-            Draw::default(),
-            Draw {
+            DrawnArgs::default(),
+            DrawnArgs {
                 key: 7,
                 member: 9,
                 nth: nth(11),
             },
-            Draw {
+            DrawnArgs {
                 key: 999_999_999_999,
                 member: 99_999,
                 nth: nth(333_333_333_333),
             },
-            Draw {
+            DrawnArgs {
                 key: u64::MAX,
                 member: u64::MAX,
                 nth: [u64::MAX; 9],
@@ -555,7 +555,7 @@ mod tests {
             .to_vec()
     }
 
-    fn run(t: &Template, d: &Draw, v: &[u8]) -> (Vec<u8>, usize) {
+    fn run(t: &Template, d: &DrawnArgs, v: &[u8]) -> (Vec<u8>, usize) {
         let mut b = Vec::new();
         let replies = t.encode(d, v, &mut b);
         (b, replies)
@@ -615,7 +615,7 @@ mod tests {
     }
 
     /// Custom command words with their placeholders substituted, as redis-benchmark does.
-    fn substitute(words: &[&str], d: &Draw, v: &[u8]) -> Argv {
+    fn substitute(words: &[&str], d: &DrawnArgs, v: &[u8]) -> Argv {
         let twelve = |k: u64| format!("{:012}", k % 1_000_000_000_000);
         let data = String::from_utf8(v.to_vec()).unwrap();
         let nth = [
@@ -693,10 +693,10 @@ mod tests {
     fn enc(op: Op, opts: &EncodeOpts) -> Vec<u8> {
         let mut b = bytes::BytesMut::new();
         Template::compile(op, opts).encode(
-            &Draw {
+            &DrawnArgs {
                 key: 7,
                 member: 9,
-                ..Draw::default()
+                ..DrawnArgs::default()
             },
             b"xyz",
             &mut b,
@@ -775,9 +775,9 @@ mod tests {
         let mut k = [0u8; MAX_KEY];
         let t = Template::compile(Op::Custom, &o);
         let n = t.route_key(
-            &Draw {
+            &DrawnArgs {
                 key: 7,
-                ..Draw::default()
+                ..DrawnArgs::default()
             },
             &mut k,
         );

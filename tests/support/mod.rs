@@ -1,11 +1,12 @@
 //! Shared helpers for the integration tests: spawn real Redis deployments (standalone or a 3+3 cluster)
-//! on free loopback ports, run the `rbench` binary with a timeout, temp dirs that clean up after
+//! on free loopback ports, run rbench with a timeout (in this process through `rbench::run_in`, or the
+//! binary where the process itself is the point), temp dirs that clean up after
 //! themselves, a `redis-cli` shortcut, a RESP client (the crate's own) for admin commands, and parsers
 //! for rbench's outputs.
 //!
 //! Every file that does `mod support;` uses only part of this, hence the `dead_code` allowances.
-//! Servers are stopped by PID when their `Deployment` drops; the rbench child is killed by PID when it
-//! exceeds its timeout. Nothing here ever signals a process it did not start.
+//! Servers are stopped by PID when their `Deployment` drops; a run that exceeds its timeout is
+//! stopped (an rbench child is killed by PID). Nothing here ever signals a process it did not start.
 
 #![allow(dead_code)]
 
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub mod procs;
 
 use rbench::Context;
+use rbench::deploy::Role;
 pub use rbench::deploy::{Deployment, SpawnSpec};
 use rbench::resp::Value;
 use rbench::resp::blocking::Client;
@@ -39,7 +41,8 @@ pub fn rbench_bin() -> &'static str {
 // Deployments
 // ---------------------------------------------------------------------------------------------
 
-fn strings(args: &[&str]) -> Vec<String> {
+/// Owned copies of `args`, for an argv.
+pub fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
@@ -126,6 +129,18 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("probe address").port()
 }
 
+/// The indexes of `dep`'s masters among its nodes.
+pub fn master_indexes(dep: &Deployment) -> Vec<usize> {
+    (0..dep.nodes().len())
+        .filter(|&i| dep.nodes()[i].role == Role::Master)
+        .collect()
+}
+
+/// DBSIZE of the server at `addr`.
+pub fn dbsize(addr: SocketAddr) -> i64 {
+    Redis::connect(addr).cmd(&["DBSIZE"]).int()
+}
+
 // ---------------------------------------------------------------------------------------------
 // RESP client
 // ---------------------------------------------------------------------------------------------
@@ -210,6 +225,65 @@ impl Expect for Value {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fake servers' side of RESP
+// ---------------------------------------------------------------------------------------------
+
+/// A command parsed off the front of a buffer and the bytes it used (None: incomplete); Err for
+/// bytes that are not RESP.
+pub type ParsedCommand = Result<Option<(Vec<Vec<u8>>, usize)>, ()>;
+
+/// One command (a RESP array of bulk strings, or an inline command) from the front of `buf`.
+pub fn parse_command(buf: &[u8]) -> ParsedCommand {
+    let Some(first) = buf.first() else {
+        return Ok(None);
+    };
+    let line = |from: usize| -> Option<(&[u8], usize)> {
+        let end = buf[from..].windows(2).position(|w| w == b"\r\n")?;
+        Some((&buf[from..from + end], from + end + 2))
+    };
+    if *first != b'*' {
+        let Some((l, used)) = line(0) else {
+            return Ok(None);
+        };
+        let args = l
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .map(|w| w.to_vec())
+            .collect();
+        return Ok(Some((args, used)));
+    }
+    let Some((l, mut pos)) = line(1) else {
+        return Ok(None);
+    };
+    let n: usize = std::str::from_utf8(l)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(())?;
+    let mut args = Vec::with_capacity(n);
+    for _ in 0..n {
+        if pos >= buf.len() {
+            return Ok(None);
+        }
+        if buf[pos] != b'$' {
+            return Err(());
+        }
+        let Some((l, data)) = line(pos + 1) else {
+            return Ok(None);
+        };
+        let len: usize = std::str::from_utf8(l)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(())?;
+        if buf.len() < data + len + 2 {
+            return Ok(None);
+        }
+        args.push(buf[data..data + len].to_vec());
+        pos = data + len + 2;
+    }
+    Ok(Some((args, pos)))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Temp dirs
 // ---------------------------------------------------------------------------------------------
 
@@ -255,6 +329,18 @@ impl Drop for TempDir {
     }
 }
 
+/// Writes `text` to `dir/name`; its path.
+pub fn write_file(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+    p
+}
+
+/// As [`write_file`], the path as a command-line argument.
+pub fn write_file_arg(dir: &TempDir, name: &str, text: &str) -> String {
+    write_file(dir, name, text).to_string_lossy().into_owned()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 // ---------------------------------------------------------------------------------------------
@@ -267,7 +353,7 @@ pub struct RunOutput {
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
-    /// The child outlived its timeout and was killed.
+    /// The run outlived its timeout and was stopped (a child: killed).
     pub timed_out: bool,
 }
 
@@ -491,6 +577,64 @@ pub fn run_rbench<S: AsRef<str>>(args: &[S]) -> RunOutput {
     run_rbench_env(args, &[], RUN_TIMEOUT)
 }
 
+/// Prints what a run did, for the test's log: its command line, exit, time and output.
+pub fn log_run(args: &str, out: &RunOutput) {
+    eprintln!(
+        "rbench {args}\n  exit {} after {:.2?}{}\n  stdout: {}\n  stderr: {}",
+        out.code,
+        out.elapsed,
+        if out.timed_out {
+            " (timed out, stopped)"
+        } else {
+            ""
+        },
+        out.stdout.trim(),
+        out.stderr.trim()
+    );
+}
+
+/// An rbench run in the background that is logged when it ends (stopped on drop if the test fails
+/// first).
+pub struct LoggedRun {
+    run: Running,
+    args: String,
+}
+
+impl LoggedRun {
+    pub fn start(args: &[&str]) -> LoggedRun {
+        LoggedRun {
+            run: Running::start(args, &[]),
+            args: args.join(" "),
+        }
+    }
+
+    /// Waits for it (stopping it past `timeout`), logs it, and insists it did not panic.
+    pub fn finish_any(self, timeout: Duration) -> RunOutput {
+        let out = self.run.wait(timeout);
+        log_run(&self.args, &out);
+        out.assert_no_panic();
+        out
+    }
+
+    /// As [`LoggedRun::finish_any`], insisting it exited 0.
+    pub fn finish(self, timeout: Duration) -> RunOutput {
+        let out = self.run.wait(timeout);
+        log_run(&self.args, &out);
+        out.assert_ok();
+        out
+    }
+}
+
+/// Runs rbench (stopped past `timeout`), logs what it did, and insists it exited 0.
+pub fn rbench(args: &[&str], timeout: Duration) -> RunOutput {
+    LoggedRun::start(args).finish(timeout)
+}
+
+/// As [`rbench`], whatever the exit code.
+pub fn rbench_any(args: &[&str], timeout: Duration) -> RunOutput {
+    LoggedRun::start(args).finish_any(timeout)
+}
+
 /// Builds an argv: `target_args(dep)` followed by `rest`.
 pub fn args_for(dep: &Deployment, rest: &[&str]) -> Vec<String> {
     let mut v = target_args(dep);
@@ -647,6 +791,18 @@ impl Csv {
 /// `<dir>/runs.csv`, the long-format results file.
 pub fn results_csv(dir: &Path) -> Csv {
     Csv::read(&dir.join("runs.csv"))
+}
+
+/// `<dir>/timeline-<run_id>.csv`, one run's per-second timeline.
+pub fn timeline_of(dir: &Path, run_id: &str) -> Csv {
+    Csv::read(&dir.join(format!("timeline-{run_id}.csv")))
+}
+
+/// The median of exactly three values.
+pub fn median3(mut v: Vec<f64>) -> f64 {
+    assert_eq!(v.len(), 3, "{v:?}");
+    v.sort_by(f64::total_cmp);
+    v[1]
 }
 
 /// One load test at a time within a test binary: they measure, and a 2-core machine gains
@@ -1116,6 +1272,17 @@ pub fn info_field(info: &str, name: &str) -> Option<String> {
     let prefix = format!("{name}:");
     info.lines()
         .find_map(|l| l.trim().strip_prefix(&prefix).map(|v| v.to_string()))
+}
+
+/// Field `name` of node `i`'s `INFO section` (through the RESP client), trimmed; panics showing the
+/// section when it is not there.
+pub fn node_info_field(dep: &Deployment, i: usize, section: &str, name: &str) -> String {
+    let text = Redis::connect(dep.nodes()[i].addr)
+        .cmd(&["INFO", section])
+        .string();
+    info_field(&text, name)
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("{name} not in INFO {section}: {text}"))
 }
 
 /// redis-benchmark 7's default suite, in its order: what a run with no `-t` must report.
