@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use crate::config::{Mode, Plan, TargetKind};
+use crate::config::{Mode, OutputMode, Plan, TargetKind};
 use crate::orchestrate::execute_phase;
 use crate::report::{RunMeta, TestResult, console, files};
 use crate::runner::PhaseSpec;
@@ -405,7 +405,7 @@ impl Session<'_> {
     /// configuration instead of wholly on one: with `--repeat`, deployments stay up until the end.
     fn run_all(&mut self, rt: &tokio::runtime::Runtime) -> i32 {
         let plan = self.plan;
-        if plan.output.csv {
+        if plan.output.mode == OutputMode::Csv {
             let _ = writeln!(self.out, "{}", console::CSV_HEADER);
         }
         let mut prepared: Vec<Option<target::Prepared>> = Vec::new();
@@ -471,7 +471,7 @@ impl Session<'_> {
         repeat: u32,
     ) -> Result<(), i32> {
         let plan = self.plan;
-        if plan.output.quiet && (plan.targets.len() > 1 || plan.repeat > 1) {
+        if plan.output.pass_headers && (plan.targets.len() > 1 || plan.repeat > 1) {
             let _ = match (plan.mode, plan.repeat) {
                 (Mode::Loop, _) => writeln!(self.out, "[{}, pass {repeat}]", prepared.name),
                 (_, 1) => writeln!(self.out, "[{}]", prepared.name),
@@ -559,7 +559,7 @@ impl Session<'_> {
         let mut new = self.results_of(prepared, &spec, &names, repeat, &phase_res);
         report::experiment::attach_faults(&mut new, &faults);
         let _saving = signals::saving();
-        if new.len() > 1 && !plan.output.quiet && !plan.output.csv {
+        if new.len() > 1 && plan.output.mode == OutputMode::Blocks {
             self.print_mix_total(&prepared.name, &new, phase_res.elapsed.as_secs_f64());
         }
         self.publish(new);
@@ -575,8 +575,7 @@ impl Session<'_> {
         (spec, started): (&PhaseSpec<'_>, &OnceLock<std::time::Instant>),
         label: String,
     ) -> Result<(runner::PhaseResult, Vec<fault::FaultOutcome>), i32> {
-        let o = &self.plan.output;
-        let live_ok = !o.quiet && !o.csv;
+        let live_ok = self.plan.output.mode == OutputMode::Blocks;
         let w = spec.workload;
         let (res, faults) = orchestrate::with_faults(
             &self.plan.faults,
@@ -800,15 +799,15 @@ impl Session<'_> {
 
     fn print(&mut self, r: &TestResult) {
         let o = &self.plan.output;
-        let line = if o.csv {
-            console::csv_row(r)
-        } else if o.quiet {
-            console::quiet_line(r)
-        } else {
-            console::block(r, o.precision)
+        let line = match o.mode {
+            OutputMode::Csv => console::csv_row(r),
+            OutputMode::Quiet => console::quiet_line(r),
+            OutputMode::Blocks => console::block(r, o.precision),
         };
         let _ = writeln!(self.out, "{line}");
-        if (o.csv || o.quiet) && r.fell_behind() {
+        // The block says both itself; the one-line modes keep stdout to their lines.
+        let terse = o.mode != OutputMode::Blocks;
+        if terse && r.fell_behind() {
             let _ = writeln!(
                 self.err,
                 "rbench: warning: {}: achieved {:.2} of {:.2} rps (max lag {:.1} ms): the client fell behind; add --clients or -P",
@@ -819,7 +818,7 @@ impl Session<'_> {
             );
         }
         if o.latency_uncorrected
-            && (o.csv || o.quiet)
+            && terse
             && let Some(u) = &r.latency_uncorrected
         {
             let _ = writeln!(
@@ -855,7 +854,7 @@ impl Session<'_> {
     fn finish(self, code: i32) -> i32 {
         let _saving = signals::saving();
         let o = &self.plan.output;
-        if !self.results.is_empty() && !o.quiet && !o.csv {
+        if !self.results.is_empty() && o.mode == OutputMode::Blocks {
             let _ = writeln!(self.out, "{}", report::table::markdown(&self.results));
             if let Some(dir) = o.out_dir.as_ref().filter(|_| o.run_files) {
                 let _ = writeln!(

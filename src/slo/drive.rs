@@ -236,8 +236,7 @@ impl Session<'_> {
 
     /// Search progress goes to the default console only (-q and --csv print the result row alone).
     fn say(&mut self, text: &str) {
-        let o = &self.plan.output;
-        if !o.quiet && !o.csv {
+        if self.plan.output.mode == crate::config::OutputMode::Blocks {
             let _ = writeln!(self.out, "{text}");
         }
     }
