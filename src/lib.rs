@@ -36,9 +36,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{Mode, OutputMode, Plan, TargetKind};
 use crate::orchestrate::execute_phase;
-use crate::report::{RunMeta, TestResult, console, files};
+use crate::report::{RunMeta, TestResult, console, files, rows};
 use crate::runner::PhaseSpec;
-use crate::stats::summarize;
 
 /// Exit codes: 0 done, 1 runtime failure (or a regression for `compare`), 2 bad input, 3 the run
 /// finished but a test failed the error check, 128 + the signal that stopped the run: 129 SIGHUP,
@@ -332,61 +331,6 @@ fn list_workload(
     (Some(changed), l.keyspace)
 }
 
-/// What every row of one run shares.
-struct Shape<'a> {
-    w: &'a config::Workload,
-    keyspace: u64,
-    repeat: u32,
-    elapsed: f64,
-    interrupted: bool,
-    shard: Option<shard::Shard>,
-    started: SystemTime,
-}
-
-/// A result row of one command (or scenario role) measured on `prepared`.
-fn row(prepared: &target::Prepared, s: &Shape<'_>, name: &str, st: &stats::OpStats) -> TestResult {
-    let w = s.w;
-    TestResult {
-        target: prepared.name.clone(),
-        deployment: prepared.deployment.clone(),
-        persistence: prepared.persistence.clone(),
-        server_version: prepared.server_version.clone(),
-        masters: prepared.masters,
-        test: name.to_string(),
-        mix: false,
-        clients: w.clients,
-        connections: w.clients * prepared.masters.max(1),
-        pipeline: w.pipeline,
-        threads: w.threads.min(w.clients),
-        data_size: w.sizes.label(),
-        keyspace: s.keyspace,
-        key_dist: w.key_dist.label(),
-        target_rps: w.rps,
-        repeat: s.repeat,
-        requests: st.requests(),
-        duration_s: s.elapsed,
-        rps: st.ok as f64 / s.elapsed,
-        ok: st.ok,
-        errors: st.failed,
-        events: st.events,
-        words: st.words.clone(),
-        latency: summarize(&st.hist),
-        latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
-        hist: st.hist.clone(),
-        timeline: stats::fold_tail(&st.seconds, w.duration),
-        achieved_rps: None,
-        max_lag_ms: None,
-        client_lag: None,
-        unanswered: 0,
-        interrupted: s.interrupted,
-        experiment: Default::default(),
-        slo: None,
-        shard: s.shard.map(|sh| sh.index),
-        shards: s.shard.map_or(1, |sh| sh.count),
-        started: Some(s.started),
-    }
-}
-
 struct Session<'a> {
     plan: &'a Plan,
     meta: RunMeta,
@@ -556,7 +500,8 @@ impl Session<'_> {
             ..spec
         };
         let (phase_res, faults) = self.measure(rt, prepared, (&spec, &started), label)?;
-        let mut new = self.results_of(prepared, &spec, &names, repeat, &phase_res);
+        let shard = plan.scale.shard;
+        let mut new = rows::of_phase(prepared, &spec, &names, repeat, shard, &phase_res);
         report::experiment::attach_faults(&mut new, &faults);
         let _saving = signals::saving();
         if new.len() > 1 && plan.output.mode == OutputMode::Blocks {
@@ -654,54 +599,12 @@ impl Session<'_> {
                 return Err(EXIT_FAIL);
             }
         };
-        let mut new = self.scenario_results(prepared, &spec, repeat, &outcome);
+        let (w, shard) = (&plan.workload, plan.scale.shard);
+        let mut new = rows::of_scenario(prepared, w, &spec, repeat, shard, &outcome);
         report::experiment::attach_faults(&mut new, &faults);
         let _saving = signals::saving();
         self.publish(new);
         Ok(outcome.interrupted)
-    }
-
-    /// One row per role of the scenario (producers, consumers; writers, readers); the first
-    /// carries the scenario's ledger.
-    fn scenario_results(
-        &self,
-        prepared: &target::Prepared,
-        spec: &scenario::Scenario,
-        repeat: u32,
-        o: &scenario::Outcome,
-    ) -> Vec<TestResult> {
-        let (name, keyspace) = match spec {
-            scenario::Scenario::Stream(s) => ("stream", s.streams as u64),
-            scenario::Scenario::Consistency(c) => ("consistency", c.keys),
-        };
-        let shape = Shape {
-            w: &self.plan.workload,
-            keyspace,
-            repeat,
-            elapsed: o.elapsed.as_secs_f64().max(1e-9),
-            interrupted: o.interrupted,
-            shard: self.plan.scale.shard,
-            started: SystemTime::now()
-                .checked_sub(o.elapsed)
-                .unwrap_or_else(SystemTime::now),
-        };
-        // A role that sent nothing (no consumers: the OOM drill) gets no row.
-        let mut rows: Vec<TestResult> = o
-            .rows
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| *i == 0 || r.stats.requests() > 0)
-            .map(|(_, r)| TestResult {
-                clients: r.clients,
-                connections: r.clients * prepared.masters.max(1),
-                threads: 1,
-                ..row(prepared, &shape, &format!("{name} {}", r.command), &r.stats)
-            })
-            .collect();
-        if let Some(first) = rows.first_mut() {
-            first.experiment = report::experiment::Experiment::of_scenario(&o.report, &o.lag);
-        }
-        rows
     }
 
     /// Runs the phase for `warmup`, recording nothing: the measured run then starts on a server
@@ -729,43 +632,6 @@ impl Session<'_> {
                 Err(EXIT_FAIL)
             }
         }
-    }
-
-    /// One row per command of the phase.
-    fn results_of(
-        &self,
-        prepared: &target::Prepared,
-        spec: &PhaseSpec<'_>,
-        names: &[String],
-        repeat: u32,
-        res: &runner::PhaseResult,
-    ) -> Vec<TestResult> {
-        let w = spec.workload;
-        let elapsed = res.elapsed.as_secs_f64().max(1e-9);
-        // The target rate is the whole phase's (one schedule shared by a mix's commands), so the
-        // achieved rate next to it is too.
-        let phase_requests: u64 = res.stats.iter().map(|s| s.requests()).sum();
-        let shape = Shape {
-            w,
-            keyspace: spec.keyspace,
-            repeat,
-            elapsed,
-            interrupted: res.interrupted,
-            shard: self.plan.scale.shard,
-            started: res.started_at,
-        };
-        res.stats
-            .iter()
-            .enumerate()
-            .map(|(i, st)| TestResult {
-                mix: spec.ops.len() > 1,
-                achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
-                max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
-                client_lag: res.client_lag.as_ref().map(summarize),
-                unanswered: if i == 0 { res.unanswered } else { 0 },
-                ..row(prepared, &shape, &names[i], st)
-            })
-            .collect()
     }
 
     fn print_mix_total(&mut self, target: &str, rows: &[TestResult], elapsed: f64) {

@@ -9,7 +9,7 @@ use super::search::{Ladder, Next};
 use super::{Outcome, Slo, SloResult, Step};
 use crate::config::slo::step_workload;
 use crate::orchestrate::execute_phase;
-use crate::report::{TestResult, console};
+use crate::report::{TestResult, console, rows};
 use crate::runner::{PhaseResult, PhaseSpec};
 use crate::target::Prepared;
 use crate::{EXIT_FAIL, Session, with_target};
@@ -206,7 +206,8 @@ impl Session<'_> {
         };
         let w = step_workload(spec.workload, chosen.rate, len);
         let row_spec = spec.with_workload(&w);
-        let mut rows = self.results_of(prepared, &row_spec, job.names, job.repeat, &chosen.res);
+        let (repeat, shard) = (job.repeat, self.plan.scale.shard);
+        let mut rows = rows::of_phase(prepared, &row_spec, job.names, repeat, shard, &chosen.res);
         for r in &mut rows {
             r.slo = Some(result.clone());
         }
