@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use crate::config::{Mode, OutputMode, Plan, TargetKind};
+use crate::config::{Mode, Plan, TargetKind};
 use crate::orchestrate::execute_phase;
 use crate::report::{RunMeta, TestResult, console, files, rows};
 use crate::runner::PhaseSpec;
@@ -267,6 +267,7 @@ fn execute(plan: &Plan, out: &mut dyn Write, err: &mut dyn Write) -> (i32, RunMe
         results: Vec::new(),
         start_at: plan.scale.start_at,
         slo_found: Default::default(),
+        printer: console::Printer::new(plan),
         out,
         err,
     };
@@ -339,6 +340,7 @@ struct Session<'a> {
     start_at: Option<SystemTime>,
     /// `--slo`: what each (target, phase label) search found, for the repeats that re-run it.
     slo_found: std::collections::HashMap<(String, String), slo::SloResult>,
+    printer: console::Printer,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
 }
@@ -349,9 +351,7 @@ impl Session<'_> {
     /// configuration instead of wholly on one: with `--repeat`, deployments stay up until the end.
     fn run_all(&mut self, rt: &tokio::runtime::Runtime) -> i32 {
         let plan = self.plan;
-        if plan.output.mode == OutputMode::Csv {
-            let _ = writeln!(self.out, "{}", console::CSV_HEADER);
-        }
+        self.printer.header(self.out);
         let mut prepared: Vec<Option<target::Prepared>> = Vec::new();
         // -l: pass after pass until a signal (each a repeat, numbered on).
         let passes = match plan.mode {
@@ -415,13 +415,7 @@ impl Session<'_> {
         repeat: u32,
     ) -> Result<(), i32> {
         let plan = self.plan;
-        if plan.output.pass_headers && (plan.targets.len() > 1 || plan.repeat > 1) {
-            let _ = match (plan.mode, plan.repeat) {
-                (Mode::Loop, _) => writeln!(self.out, "[{}, pass {repeat}]", prepared.name),
-                (_, 1) => writeln!(self.out, "[{}]", prepared.name),
-                (_, n) => writeln!(self.out, "[{}, repeat {repeat}/{n}]", prepared.name),
-            };
-        }
+        self.printer.pass_header(self.out, &prepared.name, repeat);
         // Every pass over the tests starts from an empty dataset: spawned servers are empty at
         // first, existing ones only with --flush.
         if (plan.flush || (prepared.spawned.is_some() && repeat > 1))
@@ -504,9 +498,9 @@ impl Session<'_> {
         let mut new = rows::of_phase(prepared, &spec, &names, repeat, shard, &phase_res);
         report::experiment::attach_faults(&mut new, &faults);
         let _saving = signals::saving();
-        if new.len() > 1 && plan.output.mode == OutputMode::Blocks {
-            self.print_mix_total(&prepared.name, &new, phase_res.elapsed.as_secs_f64());
-        }
+        let elapsed = phase_res.elapsed.as_secs_f64();
+        self.printer
+            .mix_total(self.out, &prepared.name, &new, elapsed);
         self.publish(new);
         Ok(phase_res.interrupted)
     }
@@ -520,7 +514,7 @@ impl Session<'_> {
         (spec, started): (&PhaseSpec<'_>, &OnceLock<std::time::Instant>),
         label: String,
     ) -> Result<(runner::PhaseResult, Vec<fault::FaultOutcome>), i32> {
-        let live_ok = self.plan.output.mode == OutputMode::Blocks;
+        let live_ok = self.printer.verbose();
         let w = spec.workload;
         let (res, faults) = orchestrate::with_faults(
             &self.plan.faults,
@@ -567,7 +561,7 @@ impl Session<'_> {
             return;
         }
         for r in &new {
-            self.print(r);
+            self.printer.row(self.out, self.err, r);
         }
         let first_new = self.results.len();
         self.results.extend(new);
@@ -634,18 +628,6 @@ impl Session<'_> {
         }
     }
 
-    fn print_mix_total(&mut self, target: &str, rows: &[TestResult], elapsed: f64) {
-        let elapsed = elapsed.max(1e-9);
-        let ok: u64 = rows.iter().map(|r| r.ok).sum();
-        let failed: u64 = rows.iter().map(|r| r.errors).sum();
-        let _ = writeln!(
-            self.out,
-            "====== mix total on {target} ======\n  {} requests in {elapsed:.2} seconds: {:.2} requests per second, {failed} failed\n",
-            ok + failed,
-            ok as f64 / elapsed,
-        );
-    }
-
     /// Each command's test name, and the phase's: the test's, or `mix SET+GET`.
     fn phase_names(&self, ops: &[workload::Op]) -> (Vec<String>, String) {
         let names: Vec<String> = ops.iter().map(|o| self.test_name(*o)).collect();
@@ -660,38 +642,6 @@ impl Session<'_> {
         match (&self.plan.workload.encode.custom, op) {
             (Some(c), workload::Op::Custom) => c.name.clone(),
             _ => op.name().to_string(),
-        }
-    }
-
-    fn print(&mut self, r: &TestResult) {
-        let o = &self.plan.output;
-        let line = match o.mode {
-            OutputMode::Csv => console::csv_row(r),
-            OutputMode::Quiet => console::quiet_line(r),
-            OutputMode::Blocks => console::block(r, o.precision),
-        };
-        let _ = writeln!(self.out, "{line}");
-        // The block says both itself; the one-line modes keep stdout to their lines.
-        let terse = o.mode != OutputMode::Blocks;
-        if terse && r.fell_behind() {
-            let _ = writeln!(
-                self.err,
-                "rbench: warning: {}: achieved {:.2} of {:.2} rps (max lag {:.1} ms): the client fell behind; add --clients or -P",
-                r.test,
-                r.achieved_rps.unwrap_or(0.0),
-                r.target_rps.unwrap_or(0.0),
-                r.max_lag_ms.unwrap_or(0.0)
-            );
-        }
-        if o.latency_uncorrected
-            && terse
-            && let Some(u) = &r.latency_uncorrected
-        {
-            let _ = writeln!(
-                self.err,
-                "{}: uncorrected (from actual send) p50={:.3} p99={:.3} max={:.3} msec",
-                r.test, u.p50, u.p99, u.max
-            );
         }
     }
 
@@ -720,18 +670,8 @@ impl Session<'_> {
     fn finish(self, code: i32) -> i32 {
         let _saving = signals::saving();
         let o = &self.plan.output;
-        if !self.results.is_empty() && o.mode == OutputMode::Blocks {
-            let _ = writeln!(self.out, "{}", report::table::markdown(&self.results));
-            if let Some(dir) = o.out_dir.as_ref().filter(|_| o.run_files) {
-                let _ = writeln!(
-                    self.out,
-                    "results: {}, timeline-{id}.csv, table-{id}.md, report-{id}.html in {}",
-                    o.long_csv,
-                    dir.display(),
-                    id = self.meta.run_id
-                );
-            }
-        }
+        self.printer
+            .summary(self.out, &self.results, &self.meta.run_id);
         if o.json.as_ref().is_some_and(|p| p.as_os_str() == "-") {
             let _ = writeln!(self.out, "{}", files::json(&self.meta, &self.results));
         } else if let Some(path) = &o.json

@@ -2,14 +2,145 @@
 //! the per-second live view, and the progress bar (stderr, only on a terminal).
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::TestResult;
+use crate::config::{Mode, OutputMode, Plan};
 use crate::runner::Progress;
 use crate::stats::{Second, ms};
 use crate::workload::Op;
+
+/// A run's console text, in the output mode the plan chose: results on stdout, and in the one-line
+/// modes the warnings a block would have carried on stderr.
+pub struct Printer {
+    mode: OutputMode,
+    /// `-q` and more than one pass: each pass is headed with its target and number.
+    pass_headers: bool,
+    /// `-l`: passes are numbered on, not out of `repeats`.
+    looping: bool,
+    repeats: u32,
+    precision: usize,
+    latency_uncorrected: bool,
+    /// The results folder and long CSV the closing line names (None: no run files written).
+    saved_in: Option<(PathBuf, &'static str)>,
+}
+
+impl Printer {
+    pub fn new(plan: &Plan) -> Printer {
+        let o = &plan.output;
+        Printer {
+            mode: o.mode,
+            pass_headers: o.pass_headers && (plan.targets.len() > 1 || plan.repeat > 1),
+            looping: plan.mode == Mode::Loop,
+            repeats: plan.repeat,
+            precision: o.precision,
+            latency_uncorrected: o.latency_uncorrected,
+            saved_in: o
+                .out_dir
+                .clone()
+                .filter(|_| o.run_files)
+                .map(|d| (d, o.long_csv)),
+        }
+    }
+
+    /// The default blocks: live lines, a search's steps and the closing table are shown too.
+    pub fn verbose(&self) -> bool {
+        self.mode == OutputMode::Blocks
+    }
+
+    /// The start of the run's stdout: the CSV header.
+    pub fn header(&self, out: &mut dyn Write) {
+        if self.mode == OutputMode::Csv {
+            let _ = writeln!(out, "{CSV_HEADER}");
+        }
+    }
+
+    /// `[target, repeat 2/3]` before a pass of `-q` output, when there is more than one.
+    pub fn pass_header(&self, out: &mut dyn Write, target: &str, repeat: u32) {
+        if !self.pass_headers {
+            return;
+        }
+        let _ = match (self.looping, self.repeats) {
+            (true, _) => writeln!(out, "[{target}, pass {repeat}]"),
+            (_, 1) => writeln!(out, "[{target}]"),
+            (_, n) => writeln!(out, "[{target}, repeat {repeat}/{n}]"),
+        };
+    }
+
+    /// A result: its block, `-q` line or CSV row.
+    pub fn row(&self, out: &mut dyn Write, err: &mut dyn Write, r: &TestResult) {
+        let line = match self.mode {
+            OutputMode::Csv => csv_row(r),
+            OutputMode::Quiet => quiet_line(r),
+            OutputMode::Blocks => block(r, self.precision),
+        };
+        let _ = writeln!(out, "{line}");
+        // The block says both itself; the one-line modes keep stdout to their lines.
+        if self.verbose() {
+            return;
+        }
+        if r.fell_behind() {
+            let _ = writeln!(
+                err,
+                "rbench: warning: {}: achieved {:.2} of {:.2} rps (max lag {:.1} ms): the client fell behind; add --clients or -P",
+                r.test,
+                r.achieved_rps.unwrap_or(0.0),
+                r.target_rps.unwrap_or(0.0),
+                r.max_lag_ms.unwrap_or(0.0)
+            );
+        }
+        if self.latency_uncorrected
+            && let Some(u) = &r.latency_uncorrected
+        {
+            let _ = writeln!(
+                err,
+                "{}: uncorrected (from actual send) p50={:.3} p99={:.3} max={:.3} msec",
+                r.test, u.p50, u.p99, u.max
+            );
+        }
+    }
+
+    /// A mix's commands together, ahead of their blocks (`elapsed`: the phase's seconds).
+    pub fn mix_total(&self, out: &mut dyn Write, target: &str, rows: &[TestResult], elapsed: f64) {
+        if rows.len() < 2 || !self.verbose() {
+            return;
+        }
+        let elapsed = elapsed.max(1e-9);
+        let ok: u64 = rows.iter().map(|r| r.ok).sum();
+        let failed: u64 = rows.iter().map(|r| r.errors).sum();
+        let _ = writeln!(
+            out,
+            "====== mix total on {target} ======\n  {} requests in {elapsed:.2} seconds: {:.2} requests per second, {failed} failed\n",
+            ok + failed,
+            ok as f64 / elapsed,
+        );
+    }
+
+    /// Text only the default console shows (a search's progress).
+    pub fn note(&self, out: &mut dyn Write, text: &str) {
+        if self.verbose() {
+            let _ = writeln!(out, "{text}");
+        }
+    }
+
+    /// The close of the run: the table of every result, and where the files went.
+    pub fn summary(&self, out: &mut dyn Write, results: &[TestResult], run_id: &str) {
+        if results.is_empty() || !self.verbose() {
+            return;
+        }
+        let _ = writeln!(out, "{}", super::table::markdown(results));
+        if let Some((dir, long_csv)) = &self.saved_in {
+            let _ = writeln!(
+                out,
+                "results: {long_csv}, timeline-{run_id}.csv, table-{run_id}.md, report-{run_id}.html in {}",
+                dir.display(),
+            );
+        }
+    }
+}
 
 /// `SET: 22036.14 requests per second, p50=0.311 msec`; a searched test says what it found.
 pub fn quiet_line(r: &TestResult) -> String {

@@ -237,8 +237,6 @@ impl Session<'_> {
 
     /// Search progress goes to the default console only (-q and --csv print the result row alone).
     fn say(&mut self, text: &str) {
-        if self.plan.output.mode == crate::config::OutputMode::Blocks {
-            let _ = writeln!(self.out, "{text}");
-        }
+        self.printer.note(self.out, text);
     }
 }
