@@ -516,6 +516,8 @@ impl Session<'_> {
     ) -> Result<(runner::PhaseResult, Vec<fault::FaultOutcome>), i32> {
         let live_ok = self.printer.verbose();
         let w = spec.workload;
+        // Live lines name the commands as the engine does (CUSTOM, not the custom command's name).
+        let names: Vec<String> = spec.ops.iter().map(|o| o.name().to_string()).collect();
         let (res, faults) = orchestrate::with_faults(
             &self.plan.faults,
             prepared,
@@ -524,7 +526,7 @@ impl Session<'_> {
             |p, out| {
                 let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
                 let mut progress =
-                    console::ConsoleProgress::new(label, w.requests, w.duration, live);
+                    console::ConsoleProgress::new(label, names, w.requests, w.duration, live);
                 let res = execute_phase(rt, p, spec, &mut progress);
                 progress.finish();
                 res

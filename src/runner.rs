@@ -70,8 +70,9 @@ pub struct PhaseResult {
 /// Receives progress while a phase runs (console progress bar and live lines live elsewhere).
 pub trait Progress {
     fn tick(&mut self, completed: u64, total: Option<u64>, elapsed: Duration);
-    /// One finished second of the timeline, merged over threads, per command.
-    fn second(&mut self, sec: usize, ops: &[Op], rows: &[Option<Second>]);
+    /// One finished second (1-based) of the timeline, merged over threads: a row per command, in
+    /// the phase's order (the sink was told their names when it was made).
+    fn second(&mut self, sec: usize, rows: &[Option<Second>]);
 }
 
 /// Progress that shows nothing (warm-ups, tests).
@@ -79,7 +80,7 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {
     fn tick(&mut self, _: u64, _: Option<u64>, _: Duration) {}
-    fn second(&mut self, _: usize, _: &[Op], _: &[Option<Second>]) {}
+    fn second(&mut self, _: usize, _: &[Option<Second>]) {}
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -320,7 +321,7 @@ async fn watch(
     loop {
         tokio::select! {
             r = &mut joined => {
-                live.drain(live_rx, spec, progress);
+                live.drain(live_rx, progress);
                 return r.unwrap_or_default();
             }
             _ = tick.tick() => {
@@ -328,7 +329,7 @@ async fn watch(
                     live.interrupted = true;
                     shared.stop.store(true, Ordering::Relaxed);
                 }
-                live.drain(live_rx, spec, progress);
+                live.drain(live_rx, progress);
                 progress.tick(live.completed(), spec.workload.requests, start.elapsed());
             }
         }
@@ -428,12 +429,7 @@ impl LiveView {
             .sum()
     }
 
-    fn drain(
-        &mut self,
-        rx: &mpsc::Receiver<LiveSecond>,
-        spec: &PhaseSpec<'_>,
-        progress: &mut dyn Progress,
-    ) {
+    fn drain(&mut self, rx: &mpsc::Receiver<LiveSecond>, progress: &mut dyn Progress) {
         while let Ok(s) = rx.try_recv() {
             if let Some(r) = self.reported.get_mut(s.thread) {
                 *r = if s.sec == usize::MAX {
@@ -463,7 +459,7 @@ impl LiveView {
                 break;
             }
             let rows = self.pending.remove(&sec).unwrap_or_default();
-            progress.second(sec + 1, &spec.ops, &rows);
+            progress.second(sec + 1, &rows);
         }
     }
 }

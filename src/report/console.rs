@@ -11,7 +11,6 @@ use super::TestResult;
 use crate::config::{Mode, OutputMode, Plan};
 use crate::runner::Progress;
 use crate::stats::{Second, ms};
-use crate::workload::Op;
 
 /// A run's console text, in the output mode the plan chose: results on stdout, and in the one-line
 /// modes the warnings a block would have carried on stderr.
@@ -357,6 +356,8 @@ pub struct ConsoleProgress<'a> {
     bar: Option<ProgressBar>,
     live: Option<&'a mut dyn Write>,
     label: String,
+    /// The phase's commands, as the live lines name them.
+    names: Vec<String>,
     requests: Option<u64>,
     duration: Option<Duration>,
 }
@@ -367,6 +368,7 @@ const BAR_LEN: u64 = 1000;
 impl<'a> ConsoleProgress<'a> {
     pub fn new(
         label: String,
+        names: Vec<String>,
         requests: Option<u64>,
         duration: Option<Duration>,
         live: Option<&'a mut dyn Write>,
@@ -392,6 +394,7 @@ impl<'a> ConsoleProgress<'a> {
             bar,
             live,
             label,
+            names,
             requests,
             duration,
         }
@@ -441,16 +444,16 @@ impl Progress for ConsoleProgress<'_> {
         }
     }
 
-    fn second(&mut self, sec: usize, ops: &[Op], rows: &[Option<Second>]) {
+    fn second(&mut self, sec: usize, rows: &[Option<Second>]) {
         let Some(out) = self.live.as_deref_mut() else {
             return;
         };
         let mut line = format!("[{sec:>4}s]");
-        if ops.len() > 1 {
+        if self.names.len() > 1 {
             line.push(' ');
             line.push_str(&self.label);
         }
-        for (op, row) in ops.iter().zip(rows) {
+        for (name, row) in self.names.iter().zip(rows) {
             let (ok, failed, p50, p99) = match row {
                 Some(s) => (
                     s.ok,
@@ -460,10 +463,7 @@ impl Progress for ConsoleProgress<'_> {
                 ),
                 None => (0, 0, 0.0, 0.0),
             };
-            line.push_str(&format!(
-                "  {}: {ok} ok/s p50 {p50:.3} p99 {p99:.3} ms",
-                op.name()
-            ));
+            line.push_str(&format!("  {name}: {ok} ok/s p50 {p50:.3} p99 {p99:.3} ms"));
             if failed > 0 {
                 line.push_str(&format!(" {failed} err/s"));
             }

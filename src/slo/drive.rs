@@ -226,7 +226,8 @@ impl Session<'_> {
     ) -> Result<PhaseResult, i32> {
         let w = step_workload(spec.workload, rate, len);
         let step = spec.with_workload(&w);
-        let mut progress = console::ConsoleProgress::new(label, None, Some(len), None);
+        // A bar alone: a step's seconds are not shown, so no names either.
+        let mut progress = console::ConsoleProgress::new(label, Vec::new(), None, Some(len), None);
         let res = execute_phase(rt, prepared, &step, &mut progress);
         progress.finish();
         res.map_err(|e| {
