@@ -340,6 +340,7 @@ struct Session<'a> {
     start_at: Option<SystemTime>,
     /// `--slo`: what each (target, phase label) search found, for the repeats that re-run it.
     slo_found: std::collections::HashMap<(String, String), slo::SloResult>,
+    /// The console text, in the output mode the plan chose.
     printer: console::Printer,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
