@@ -36,9 +36,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{Mode, Plan, TargetKind};
 use crate::orchestrate::execute_phase;
-use crate::report::{RunMeta, TestResult, console, files};
+use crate::report::{RunMeta, TestResult, console, files, rows};
 use crate::runner::PhaseSpec;
-use crate::stats::summarize;
 use crate::stop::Stop;
 
 /// Exit codes: 0 done, 1 runtime failure (or a regression for `compare`), 2 bad input, 3 the run
@@ -300,6 +299,7 @@ fn execute(plan: &Plan, stop: &Stop, out: &mut dyn Write, err: &mut dyn Write) -
         start_at: plan.scale.start_at,
         slo_found: Default::default(),
         stop,
+        printer: console::Printer::new(plan),
         out,
         err,
     };
@@ -372,61 +372,6 @@ fn list_workload(
     (Some(changed), l.keyspace)
 }
 
-/// What every row of one run shares.
-struct Shape<'a> {
-    w: &'a config::Workload,
-    keyspace: u64,
-    repeat: u32,
-    elapsed: f64,
-    interrupted: bool,
-    shard: Option<shard::Shard>,
-    started: SystemTime,
-}
-
-/// A result row of one command (or scenario role) measured on `prepared`.
-fn row(prepared: &target::Prepared, s: &Shape<'_>, name: &str, st: &stats::OpStats) -> TestResult {
-    let w = s.w;
-    TestResult {
-        target: prepared.name.clone(),
-        deployment: prepared.deployment.clone(),
-        persistence: prepared.persistence.clone(),
-        server_version: prepared.server_version.clone(),
-        masters: prepared.masters,
-        test: name.to_string(),
-        mix: false,
-        clients: w.clients,
-        connections: w.clients * prepared.masters.max(1),
-        pipeline: w.pipeline,
-        threads: w.threads.min(w.clients),
-        data_size: w.sizes.label(),
-        keyspace: s.keyspace,
-        key_dist: w.key_dist.label(),
-        target_rps: w.rps,
-        repeat: s.repeat,
-        requests: st.requests(),
-        duration_s: s.elapsed,
-        rps: st.ok as f64 / s.elapsed,
-        ok: st.ok,
-        errors: st.failed,
-        events: st.events,
-        words: st.words.clone(),
-        latency: summarize(&st.hist),
-        latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
-        hist: st.hist.clone(),
-        timeline: stats::fold_tail(&st.seconds, w.duration),
-        achieved_rps: None,
-        max_lag_ms: None,
-        client_lag: None,
-        unanswered: 0,
-        interrupted: s.interrupted,
-        experiment: Default::default(),
-        slo: None,
-        shard: s.shard.map(|sh| sh.index),
-        shards: s.shard.map_or(1, |sh| sh.count),
-        started: Some(s.started),
-    }
-}
-
 struct Session<'a> {
     plan: &'a Plan,
     meta: RunMeta,
@@ -436,6 +381,8 @@ struct Session<'a> {
     /// `--slo`: what each (target, phase label) search found, for the repeats that re-run it.
     slo_found: std::collections::HashMap<(String, String), slo::SloResult>,
     stop: &'a Stop,
+    /// The console text, in the output mode the plan chose.
+    printer: console::Printer,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
 }
@@ -446,9 +393,7 @@ impl Session<'_> {
     /// configuration instead of wholly on one: with `--repeat`, deployments stay up until the end.
     fn run_all(&mut self, rt: &tokio::runtime::Runtime) -> i32 {
         let plan = self.plan;
-        if plan.output.csv {
-            let _ = writeln!(self.out, "{}", console::CSV_HEADER);
-        }
+        self.printer.header(self.out);
         let mut prepared: Vec<Option<target::Prepared>> = Vec::new();
         // -l: pass after pass until a signal (each a repeat, numbered on).
         let passes = match plan.mode {
@@ -512,13 +457,7 @@ impl Session<'_> {
         repeat: u32,
     ) -> Result<(), i32> {
         let plan = self.plan;
-        if plan.output.quiet && (plan.targets.len() > 1 || plan.repeat > 1) {
-            let _ = match (plan.mode, plan.repeat) {
-                (Mode::Loop, _) => writeln!(self.out, "[{}, pass {repeat}]", prepared.name),
-                (_, 1) => writeln!(self.out, "[{}]", prepared.name),
-                (_, n) => writeln!(self.out, "[{}, repeat {repeat}/{n}]", prepared.name),
-            };
-        }
+        self.printer.pass_header(self.out, &prepared.name, repeat);
         // Every pass over the tests starts from an empty dataset: spawned servers are empty at
         // first, existing ones only with --flush.
         if (plan.flush || (prepared.spawned.is_some() && repeat > 1))
@@ -597,12 +536,13 @@ impl Session<'_> {
             ..spec
         };
         let (phase_res, faults) = self.measure(rt, prepared, (&spec, &started), label)?;
-        let mut new = self.results_of(prepared, &spec, &names, repeat, &phase_res);
+        let shard = plan.scale.shard;
+        let mut new = rows::of_phase(prepared, &spec, &names, repeat, shard, &phase_res);
         report::experiment::attach_faults(&mut new, &faults);
         let _saving = signals::saving();
-        if new.len() > 1 && !plan.output.quiet && !plan.output.csv {
-            self.print_mix_total(&prepared.name, &new, phase_res.elapsed.as_secs_f64());
-        }
+        let elapsed = phase_res.elapsed.as_secs_f64();
+        self.printer
+            .mix_total(self.out, &prepared.name, &new, elapsed);
         self.publish(new);
         Ok(phase_res.interrupted)
     }
@@ -616,9 +556,10 @@ impl Session<'_> {
         (spec, started): (&PhaseSpec<'_>, &OnceLock<std::time::Instant>),
         label: String,
     ) -> Result<(runner::PhaseResult, Vec<fault::FaultOutcome>), i32> {
-        let o = &self.plan.output;
-        let live_ok = !o.quiet && !o.csv;
+        let live_ok = self.printer.verbose();
         let w = spec.workload;
+        // Live lines name the commands as the engine does (CUSTOM, not the custom command's name).
+        let names: Vec<String> = spec.ops.iter().map(|o| o.name().to_string()).collect();
         let (res, faults) = orchestrate::with_faults(
             &self.plan.faults,
             prepared,
@@ -627,7 +568,7 @@ impl Session<'_> {
             |p, out| {
                 let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
                 let mut progress =
-                    console::ConsoleProgress::new(label, w.requests, w.duration, live);
+                    console::ConsoleProgress::new(label, names, w.requests, w.duration, live);
                 let res = execute_phase(rt, p, spec, self.stop, &mut progress);
                 progress.finish();
                 res
@@ -664,7 +605,7 @@ impl Session<'_> {
             return;
         }
         for r in &new {
-            self.print(r);
+            self.printer.row(self.out, self.err, r);
         }
         let first_new = self.results.len();
         self.results.extend(new);
@@ -696,54 +637,12 @@ impl Session<'_> {
                 return Err(EXIT_FAIL);
             }
         };
-        let mut new = self.scenario_results(prepared, &spec, repeat, &outcome);
+        let (w, shard) = (&plan.workload, plan.scale.shard);
+        let mut new = rows::of_scenario(prepared, w, &spec, repeat, shard, &outcome);
         report::experiment::attach_faults(&mut new, &faults);
         let _saving = signals::saving();
         self.publish(new);
         Ok(outcome.interrupted)
-    }
-
-    /// One row per role of the scenario (producers, consumers; writers, readers); the first
-    /// carries the scenario's ledger.
-    fn scenario_results(
-        &self,
-        prepared: &target::Prepared,
-        spec: &scenario::Scenario,
-        repeat: u32,
-        o: &scenario::Outcome,
-    ) -> Vec<TestResult> {
-        let (name, keyspace) = match spec {
-            scenario::Scenario::Stream(s) => ("stream", s.streams as u64),
-            scenario::Scenario::Consistency(c) => ("consistency", c.keys),
-        };
-        let shape = Shape {
-            w: &self.plan.workload,
-            keyspace,
-            repeat,
-            elapsed: o.elapsed.as_secs_f64().max(1e-9),
-            interrupted: o.interrupted,
-            shard: self.plan.scale.shard,
-            started: SystemTime::now()
-                .checked_sub(o.elapsed)
-                .unwrap_or_else(SystemTime::now),
-        };
-        // A role that sent nothing (no consumers: the OOM drill) gets no row.
-        let mut rows: Vec<TestResult> = o
-            .rows
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| *i == 0 || r.stats.requests() > 0)
-            .map(|(_, r)| TestResult {
-                clients: r.clients,
-                connections: r.clients * prepared.masters.max(1),
-                threads: 1,
-                ..row(prepared, &shape, &format!("{name} {}", r.command), &r.stats)
-            })
-            .collect();
-        if let Some(first) = rows.first_mut() {
-            first.experiment = report::experiment::Experiment::of_scenario(&o.report, &o.lag);
-        }
-        rows
     }
 
     /// Runs the phase for `warmup`, recording nothing: the measured run then starts on a server
@@ -773,55 +672,6 @@ impl Session<'_> {
         }
     }
 
-    /// One row per command of the phase.
-    fn results_of(
-        &self,
-        prepared: &target::Prepared,
-        spec: &PhaseSpec<'_>,
-        names: &[String],
-        repeat: u32,
-        res: &runner::PhaseResult,
-    ) -> Vec<TestResult> {
-        let w = spec.workload;
-        let elapsed = res.elapsed.as_secs_f64().max(1e-9);
-        // The target rate is the whole phase's (one schedule shared by a mix's commands), so the
-        // achieved rate next to it is too.
-        let phase_requests: u64 = res.stats.iter().map(|s| s.requests()).sum();
-        let shape = Shape {
-            w,
-            keyspace: spec.keyspace,
-            repeat,
-            elapsed,
-            interrupted: res.interrupted,
-            shard: self.plan.scale.shard,
-            started: res.started_at,
-        };
-        res.stats
-            .iter()
-            .enumerate()
-            .map(|(i, st)| TestResult {
-                mix: spec.ops.len() > 1,
-                achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
-                max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
-                client_lag: res.client_lag.as_ref().map(summarize),
-                unanswered: if i == 0 { res.unanswered } else { 0 },
-                ..row(prepared, &shape, &names[i], st)
-            })
-            .collect()
-    }
-
-    fn print_mix_total(&mut self, target: &str, rows: &[TestResult], elapsed: f64) {
-        let elapsed = elapsed.max(1e-9);
-        let ok: u64 = rows.iter().map(|r| r.ok).sum();
-        let failed: u64 = rows.iter().map(|r| r.errors).sum();
-        let _ = writeln!(
-            self.out,
-            "====== mix total on {target} ======\n  {} requests in {elapsed:.2} seconds: {:.2} requests per second, {failed} failed\n",
-            ok + failed,
-            ok as f64 / elapsed,
-        );
-    }
-
     /// Each command's test name, and the phase's: the test's, or `mix SET+GET`.
     fn phase_names(&self, ops: &[workload::Op]) -> (Vec<String>, String) {
         let names: Vec<String> = ops.iter().map(|o| self.test_name(*o)).collect();
@@ -836,38 +686,6 @@ impl Session<'_> {
         match (&self.plan.workload.encode.custom, op) {
             (Some(c), workload::Op::Custom) => c.name.clone(),
             _ => op.name().to_string(),
-        }
-    }
-
-    fn print(&mut self, r: &TestResult) {
-        let o = &self.plan.output;
-        let line = if o.csv {
-            console::csv_row(r)
-        } else if o.quiet {
-            console::quiet_line(r)
-        } else {
-            console::block(r, o.precision)
-        };
-        let _ = writeln!(self.out, "{line}");
-        if (o.csv || o.quiet) && r.fell_behind() {
-            let _ = writeln!(
-                self.err,
-                "rbench: warning: {}: achieved {:.2} of {:.2} rps (max lag {:.1} ms): the client fell behind; add --clients or -P",
-                r.test,
-                r.achieved_rps.unwrap_or(0.0),
-                r.target_rps.unwrap_or(0.0),
-                r.max_lag_ms.unwrap_or(0.0)
-            );
-        }
-        if o.latency_uncorrected
-            && (o.csv || o.quiet)
-            && let Some(u) = &r.latency_uncorrected
-        {
-            let _ = writeln!(
-                self.err,
-                "{}: uncorrected (from actual send) p50={:.3} p99={:.3} max={:.3} msec",
-                r.test, u.p50, u.p99, u.max
-            );
         }
     }
 
@@ -896,18 +714,8 @@ impl Session<'_> {
     fn finish(self, code: i32) -> i32 {
         let _saving = signals::saving();
         let o = &self.plan.output;
-        if !self.results.is_empty() && !o.quiet && !o.csv {
-            let _ = writeln!(self.out, "{}", report::table::markdown(&self.results));
-            if let Some(dir) = o.out_dir.as_ref().filter(|_| o.run_files) {
-                let _ = writeln!(
-                    self.out,
-                    "results: {}, timeline-{id}.csv, table-{id}.md, report-{id}.html in {}",
-                    o.long_csv,
-                    dir.display(),
-                    id = self.meta.run_id
-                );
-            }
-        }
+        self.printer
+            .summary(self.out, &self.results, &self.meta.run_id);
         if o.json.as_ref().is_some_and(|p| p.as_os_str() == "-") {
             let _ = writeln!(self.out, "{}", files::json(&self.meta, &self.results));
         } else if let Some(path) = &o.json

@@ -71,8 +71,9 @@ pub struct PhaseResult {
 /// Receives progress while a phase runs (console progress bar and live lines live elsewhere).
 pub trait Progress {
     fn tick(&mut self, completed: u64, total: Option<u64>, elapsed: Duration);
-    /// One finished second of the timeline, merged over threads, per command.
-    fn second(&mut self, sec: usize, ops: &[Op], rows: &[Option<Second>]);
+    /// One finished second (1-based) of the timeline, merged over threads: a row per command, in
+    /// the phase's order (the sink was told their names when it was made).
+    fn second(&mut self, sec: usize, rows: &[Option<Second>]);
 }
 
 /// Progress that shows nothing (warm-ups, tests).
@@ -80,7 +81,7 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {
     fn tick(&mut self, _: u64, _: Option<u64>, _: Duration) {}
-    fn second(&mut self, _: usize, _: &[Op], _: &[Option<Second>]) {}
+    fn second(&mut self, _: usize, _: &[Option<Second>]) {}
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -323,7 +324,7 @@ async fn watch(
     loop {
         tokio::select! {
             r = &mut joined => {
-                live.drain(live_rx, spec, progress);
+                live.drain(live_rx, progress);
                 return r.unwrap_or_default();
             }
             // The engine threads check their own flag between steps: the run's stop is copied
@@ -333,7 +334,7 @@ async fn watch(
                 shared.stop.store(true, Ordering::Relaxed);
             }
             _ = tick.tick() => {
-                live.drain(live_rx, spec, progress);
+                live.drain(live_rx, progress);
                 progress.tick(live.completed(), spec.workload.requests, start.elapsed());
             }
         }
@@ -433,12 +434,7 @@ impl LiveView {
             .sum()
     }
 
-    fn drain(
-        &mut self,
-        rx: &mpsc::Receiver<LiveSecond>,
-        spec: &PhaseSpec<'_>,
-        progress: &mut dyn Progress,
-    ) {
+    fn drain(&mut self, rx: &mpsc::Receiver<LiveSecond>, progress: &mut dyn Progress) {
         while let Ok(s) = rx.try_recv() {
             if let Some(r) = self.reported.get_mut(s.thread) {
                 *r = if s.sec == usize::MAX {
@@ -468,7 +464,161 @@ impl LiveView {
                 break;
             }
             let rows = self.pending.remove(&sec).unwrap_or_default();
-            progress.second(sec + 1, &spec.ops, &rows);
+            progress.second(sec + 1, &rows);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{Recorder, new_histogram};
+
+    /// The seconds a phase showed: each one's number and its rows' successful replies.
+    #[derive(Default)]
+    struct Seen(Vec<(usize, Vec<Option<u64>>)>);
+
+    impl Progress for Seen {
+        fn tick(&mut self, _: u64, _: Option<u64>, _: Duration) {}
+        fn second(&mut self, sec: usize, rows: &[Option<Second>]) {
+            let oks = rows.iter().map(|r| r.as_ref().map(|s| s.ok)).collect();
+            self.0.push((sec, oks));
+        }
+    }
+
+    fn ok(n: u64) -> Option<Second> {
+        Some(Second {
+            ok: n,
+            ..Second::new()
+        })
+    }
+
+    /// Thread `thread`'s second `sec` (0-based; usize::MAX: the thread ended).
+    fn report(tx: &mpsc::Sender<LiveSecond>, thread: usize, sec: usize, rows: Vec<Option<Second>>) {
+        tx.send(LiveSecond { thread, sec, rows }).unwrap();
+    }
+
+    #[test]
+    fn a_second_shows_once_every_thread_reported_it_or_ended() {
+        let (tx, rx) = mpsc::channel();
+        let mut live = LiveView::new(2, 2, Vec::new());
+        let mut seen = Seen::default();
+        report(&tx, 0, 0, vec![ok(10), None]);
+        report(&tx, 0, 1, vec![ok(11), ok(1)]);
+        live.drain(&rx, &mut seen);
+        assert!(seen.0.is_empty(), "thread 1 has reported nothing yet");
+        report(&tx, 1, 0, vec![ok(5), ok(3)]);
+        live.drain(&rx, &mut seen);
+        // Merged per command; second 2 waits for thread 1.
+        assert_eq!(seen.0, [(1, vec![Some(15), Some(3)])]);
+        report(&tx, 1, usize::MAX, Vec::new());
+        report(&tx, 0, 2, vec![None, ok(2)]);
+        live.drain(&rx, &mut seen);
+        // An ended thread holds nothing back; each second shows once, in order.
+        assert_eq!(
+            seen.0[1..],
+            [(2, vec![Some(11), Some(1)]), (3, vec![None, Some(2)])]
+        );
+        live.drain(&rx, &mut seen);
+        assert_eq!(seen.0.len(), 3);
+    }
+
+    #[test]
+    fn completed_sums_every_threads_counter() {
+        let counters: Vec<_> = [3, 4].map(|n| Arc::new(AtomicU64::new(n))).into();
+        let live = LiveView::new(2, 1, counters.clone());
+        assert_eq!(live.completed(), 7);
+        counters[1].fetch_add(10, Ordering::Relaxed);
+        assert_eq!(live.completed(), 17);
+    }
+
+    fn workload(args: &[&str]) -> Workload {
+        use clap::Parser;
+        let argv = std::iter::once("rbench").chain(args.iter().copied());
+        let cli = crate::cli::Cli::parse_from(argv);
+        crate::config::plan(&cli, &|_| None).unwrap().workload
+    }
+
+    /// A thread that stopped `after` the start, having answered `answered` of `claimed` SETs.
+    fn thread_report(start: Instant, after: Duration, answered: u64, claimed: u64) -> ThreadReport {
+        let mut rec = Recorder::new(1, false);
+        for _ in 0..answered {
+            rec.ok(0, 0, 100, 100);
+        }
+        ThreadReport {
+            rec,
+            end: start + after,
+            claimed,
+            max_lag: Duration::from_millis(after.as_secs()),
+            own_lag: new_histogram(),
+            fatal: None,
+        }
+    }
+
+    /// `finish` over two threads that stopped 2 s and 3 s after the start.
+    fn finished(w: &Workload, interrupted: bool) -> PhaseResult {
+        let spec = PhaseSpec {
+            workload: w,
+            ops: vec![Op::Set],
+            weights: vec![1],
+            keyspace: 1,
+            seed: 1,
+            retry_window: Duration::from_secs(1),
+            started: None,
+            start_at: None,
+        };
+        let route = Route::Single(([127, 0, 0, 1], 6379).into());
+        let shared = shared_for(&spec, route, &Auth::default(), &Dialer::default(), 2);
+        let start = Instant::now();
+        let clock = Clock {
+            start,
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
+            late: Some(Duration::from_millis(7)),
+        };
+        let reports = vec![
+            thread_report(start, Duration::from_secs(2), 4, 5),
+            thread_report(start, Duration::from_secs(3), 6, 8),
+        ];
+        finish(&spec, &shared, reports, &clock, interrupted)
+    }
+
+    #[test]
+    fn finish_caps_the_elapsed_time_at_the_duration() {
+        let timed = workload(&["-t", "set", "--duration", "1"]);
+        let r = finished(&timed, false);
+        assert_eq!(r.elapsed, Duration::from_secs(1));
+        // Counted: the last thread to stop ends the window.
+        let counted = workload(&["-t", "set", "-n", "10"]);
+        let r = finished(&counted, true);
+        assert_eq!(r.elapsed, Duration::from_secs(3));
+        assert!(r.interrupted);
+        assert_eq!(r.stats.len(), 1);
+        assert_eq!(r.stats[0].ok, 10);
+        // Claimed but never answered.
+        assert_eq!(r.unanswered, 3);
+        assert_eq!(
+            (r.started_at, r.late),
+            (
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
+                Some(Duration::from_millis(7))
+            )
+        );
+        // Closed loop: no schedule to lag behind.
+        assert!(r.max_lag.is_none() && r.client_lag.is_none());
+        let open = workload(&["-t", "set", "-n", "10", "--rps", "100"]);
+        assert_eq!(
+            finished(&open, false).max_lag,
+            Some(Duration::from_millis(3))
+        );
+    }
+
+    #[test]
+    fn a_phase_stopped_before_its_start_measured_nothing() {
+        let r = PhaseResult::stopped_before_start();
+        assert!(r.stats.is_empty());
+        assert!(r.interrupted);
+        assert_eq!(r.unanswered, 0);
+        assert!(r.elapsed > Duration::ZERO);
+        assert!(r.max_lag.is_none() && r.client_lag.is_none() && r.late.is_none());
     }
 }

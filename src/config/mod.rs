@@ -90,10 +90,23 @@ pub struct Workload {
     pub keepalive: bool,
 }
 
+/// What the console shows of each result, chosen once from `-q` and `--csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputMode {
+    /// The default: a block per result, live lines, the closing table.
+    Blocks,
+    /// `-q`: one line per result.
+    Quiet,
+    /// `--csv`: redis-benchmark's CSV; it outranks `-q`, as in redis-benchmark.
+    Csv,
+}
+
 #[derive(Clone, Debug)]
 pub struct Output {
-    pub quiet: bool,
-    pub csv: bool,
+    pub mode: OutputMode,
+    /// `-q` was given (also with `--csv`): each pass of several is headed `[target, repeat i/n]`,
+    /// the one thing `-q` still does under `--csv`.
+    pub pass_headers: bool,
     pub json: Option<PathBuf>,
     pub out_dir: Option<PathBuf>,
     /// The long CSV's name in `out_dir` (rows appended run after run).
@@ -438,8 +451,12 @@ fn duration_of(
 
 fn output(cli: &Cli) -> Output {
     Output {
-        quiet: cli.quiet,
-        csv: cli.csv,
+        mode: match (cli.quiet, cli.csv) {
+            (_, true) => OutputMode::Csv,
+            (true, false) => OutputMode::Quiet,
+            (false, false) => OutputMode::Blocks,
+        },
+        pass_headers: cli.quiet,
         json: cli.json.clone(),
         out_dir: if cli.no_save {
             None

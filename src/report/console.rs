@@ -2,14 +2,144 @@
 //! the per-second live view, and the progress bar (stderr, only on a terminal).
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::TestResult;
+use crate::config::{Mode, OutputMode, Plan};
 use crate::runner::Progress;
 use crate::stats::{Second, ms};
-use crate::workload::Op;
+
+/// A run's console text, in the output mode the plan chose: results on stdout, and in the one-line
+/// modes the warnings a block would have carried on stderr.
+pub struct Printer {
+    mode: OutputMode,
+    /// `-q` and more than one pass: each pass is headed with its target and number.
+    pass_headers: bool,
+    /// `-l`: passes are numbered on, not out of `repeats`.
+    looping: bool,
+    repeats: u32,
+    precision: usize,
+    latency_uncorrected: bool,
+    /// The results folder and long CSV the closing line names (None: no run files written).
+    saved_in: Option<(PathBuf, &'static str)>,
+}
+
+impl Printer {
+    pub fn new(plan: &Plan) -> Printer {
+        let o = &plan.output;
+        Printer {
+            mode: o.mode,
+            pass_headers: o.pass_headers && (plan.targets.len() > 1 || plan.repeat > 1),
+            looping: plan.mode == Mode::Loop,
+            repeats: plan.repeat,
+            precision: o.precision,
+            latency_uncorrected: o.latency_uncorrected,
+            saved_in: o
+                .out_dir
+                .clone()
+                .filter(|_| o.run_files)
+                .map(|d| (d, o.long_csv)),
+        }
+    }
+
+    /// The default blocks: live lines, a search's steps and the closing table are shown too.
+    pub fn verbose(&self) -> bool {
+        self.mode == OutputMode::Blocks
+    }
+
+    /// The start of the run's stdout: the CSV header.
+    pub fn header(&self, out: &mut dyn Write) {
+        if self.mode == OutputMode::Csv {
+            let _ = writeln!(out, "{CSV_HEADER}");
+        }
+    }
+
+    /// `[target, repeat 2/3]` before a pass of `-q` output, when there is more than one.
+    pub fn pass_header(&self, out: &mut dyn Write, target: &str, repeat: u32) {
+        if !self.pass_headers {
+            return;
+        }
+        let _ = match (self.looping, self.repeats) {
+            (true, _) => writeln!(out, "[{target}, pass {repeat}]"),
+            (_, 1) => writeln!(out, "[{target}]"),
+            (_, n) => writeln!(out, "[{target}, repeat {repeat}/{n}]"),
+        };
+    }
+
+    /// A result: its block, `-q` line or CSV row.
+    pub fn row(&self, out: &mut dyn Write, err: &mut dyn Write, r: &TestResult) {
+        let line = match self.mode {
+            OutputMode::Csv => csv_row(r),
+            OutputMode::Quiet => quiet_line(r),
+            OutputMode::Blocks => block(r, self.precision),
+        };
+        let _ = writeln!(out, "{line}");
+        // The block says both itself; the one-line modes keep stdout to their lines.
+        if self.verbose() {
+            return;
+        }
+        if r.fell_behind() {
+            let _ = writeln!(
+                err,
+                "rbench: warning: {}: achieved {:.2} of {:.2} rps (max lag {:.1} ms): the client fell behind; add --clients or -P",
+                r.test,
+                r.achieved_rps.unwrap_or(0.0),
+                r.target_rps.unwrap_or(0.0),
+                r.max_lag_ms.unwrap_or(0.0)
+            );
+        }
+        if self.latency_uncorrected
+            && let Some(u) = &r.latency_uncorrected
+        {
+            let _ = writeln!(
+                err,
+                "{}: uncorrected (from actual send) p50={:.3} p99={:.3} max={:.3} msec",
+                r.test, u.p50, u.p99, u.max
+            );
+        }
+    }
+
+    /// A mix's commands together, ahead of their blocks (`elapsed`: the phase's seconds).
+    pub fn mix_total(&self, out: &mut dyn Write, target: &str, rows: &[TestResult], elapsed: f64) {
+        if rows.len() < 2 || !self.verbose() {
+            return;
+        }
+        let elapsed = elapsed.max(1e-9);
+        let ok: u64 = rows.iter().map(|r| r.ok).sum();
+        let failed: u64 = rows.iter().map(|r| r.errors).sum();
+        let _ = writeln!(
+            out,
+            "====== mix total on {target} ======\n  {} requests in {elapsed:.2} seconds: {:.2} requests per second, {failed} failed\n",
+            ok + failed,
+            ok as f64 / elapsed,
+        );
+    }
+
+    /// Text only the default console shows (a search's progress).
+    pub fn note(&self, out: &mut dyn Write, text: &str) {
+        if self.verbose() {
+            let _ = writeln!(out, "{text}");
+        }
+    }
+
+    /// The close of the run: the table of every result, and where the files went.
+    pub fn summary(&self, out: &mut dyn Write, results: &[TestResult], run_id: &str) {
+        if results.is_empty() || !self.verbose() {
+            return;
+        }
+        let _ = writeln!(out, "{}", super::table::markdown(results));
+        if let Some((dir, long_csv)) = &self.saved_in {
+            let _ = writeln!(
+                out,
+                "results: {long_csv}, timeline-{run_id}.csv, table-{run_id}.md, report-{run_id}.html in {}",
+                dir.display(),
+            );
+        }
+    }
+}
 
 /// `SET: 22036.14 requests per second, p50=0.311 msec`; a searched test says what it found.
 pub fn quiet_line(r: &TestResult) -> String {
@@ -226,6 +356,8 @@ pub struct ConsoleProgress<'a> {
     bar: Option<ProgressBar>,
     live: Option<&'a mut dyn Write>,
     label: String,
+    /// The phase's commands, as the live lines name them.
+    names: Vec<String>,
     requests: Option<u64>,
     duration: Option<Duration>,
 }
@@ -236,6 +368,7 @@ const BAR_LEN: u64 = 1000;
 impl<'a> ConsoleProgress<'a> {
     pub fn new(
         label: String,
+        names: Vec<String>,
         requests: Option<u64>,
         duration: Option<Duration>,
         live: Option<&'a mut dyn Write>,
@@ -261,6 +394,7 @@ impl<'a> ConsoleProgress<'a> {
             bar,
             live,
             label,
+            names,
             requests,
             duration,
         }
@@ -310,16 +444,16 @@ impl Progress for ConsoleProgress<'_> {
         }
     }
 
-    fn second(&mut self, sec: usize, ops: &[Op], rows: &[Option<Second>]) {
+    fn second(&mut self, sec: usize, rows: &[Option<Second>]) {
         let Some(out) = self.live.as_deref_mut() else {
             return;
         };
         let mut line = format!("[{sec:>4}s]");
-        if ops.len() > 1 {
+        if self.names.len() > 1 {
             line.push(' ');
             line.push_str(&self.label);
         }
-        for (op, row) in ops.iter().zip(rows) {
+        for (name, row) in self.names.iter().zip(rows) {
             let (ok, failed, p50, p99) = match row {
                 Some(s) => (
                     s.ok,
@@ -329,10 +463,7 @@ impl Progress for ConsoleProgress<'_> {
                 ),
                 None => (0, 0, 0.0, 0.0),
             };
-            line.push_str(&format!(
-                "  {}: {ok} ok/s p50 {p50:.3} p99 {p99:.3} ms",
-                op.name()
-            ));
+            line.push_str(&format!("  {name}: {ok} ok/s p50 {p50:.3} p99 {p99:.3} ms"));
             if failed > 0 {
                 line.push_str(&format!(" {failed} err/s"));
             }
@@ -351,6 +482,316 @@ impl Progress for ConsoleProgress<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Summary;
+
+    /// A SET measured on `local`: 1000 requests in half a second.
+    fn set_row() -> TestResult {
+        TestResult {
+            requests: 1000,
+            duration_s: 0.5,
+            rps: 2000.0,
+            ok: 1000,
+            latency: Summary {
+                avg: 0.25,
+                min: 0.1,
+                p50: 0.2,
+                p95: 0.4,
+                p99: 0.5,
+                p999: 0.9,
+                max: 1.2,
+            },
+            ..TestResult::blank("local", "SET")
+        }
+    }
+
+    /// An open-loop row that managed 800 of its 1000 rps.
+    fn behind_row() -> TestResult {
+        TestResult {
+            target_rps: Some(1000.0),
+            achieved_rps: Some(800.0),
+            max_lag_ms: Some(150.0),
+            latency_uncorrected: Some(Summary {
+                p50: 0.3,
+                p99: 0.6,
+                max: 2.0,
+                ..Summary::default()
+            }),
+            ..set_row()
+        }
+    }
+
+    fn printer(mode: OutputMode) -> Printer {
+        Printer {
+            mode,
+            pass_headers: false,
+            looping: false,
+            repeats: 1,
+            precision: 3,
+            latency_uncorrected: false,
+            saved_in: None,
+        }
+    }
+
+    /// What `f` prints to (stdout, stderr).
+    fn printed(f: impl FnOnce(&mut dyn Write, &mut dyn Write)) -> (String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        f(&mut out, &mut err);
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (text(out), text(err))
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        use clap::Parser;
+        let argv = std::iter::once("rbench").chain(args.iter().copied());
+        crate::config::plan(&crate::cli::Cli::parse_from(argv), &|_| None).unwrap()
+    }
+
+    #[test]
+    fn a_row_prints_as_its_mode_says() {
+        let r = set_row();
+        let (out, err) = printed(|o, e| printer(OutputMode::Blocks).row(o, e, &r));
+        assert_eq!(
+            out,
+            "====== SET on local ======\n\
+             \x20 1000 requests completed in 0.50 seconds\n\
+             \x20 50 parallel clients, pipeline 1, 1 threads\n\
+             \x20 3 bytes payload, keyspace 1 (uniform)\n\
+             \x20 deployment: standalone, persistence: none\n\
+             \x20 throughput summary: 2000.00 requests per second\n\
+             \x20 latency summary (msec):\n\
+             \x20         avg       min       p50       p95       p99     p99.9       max\n\
+             \x20       0.250     0.100     0.200     0.400     0.500     0.900     1.200\n\
+             \x20 errors: none\n\n"
+        );
+        assert_eq!(err, "");
+        let (out, err) = printed(|o, e| printer(OutputMode::Quiet).row(o, e, &r));
+        assert_eq!(out, "SET: 2000.00 requests per second, p50=0.200 msec\n");
+        assert_eq!(err, "");
+        let (out, err) = printed(|o, e| printer(OutputMode::Csv).row(o, e, &r));
+        assert_eq!(
+            out,
+            "\"SET\",\"2000.00\",\"0.250\",\"0.100\",\"0.200\",\"0.400\",\"0.500\",\"1.200\"\n"
+        );
+        assert_eq!(err, "");
+        // --precision widens the block's latencies only.
+        let wide = Printer {
+            precision: 1,
+            ..printer(OutputMode::Blocks)
+        };
+        let (out, _) = printed(|o, e| wide.row(o, e, &r));
+        assert!(out.contains("\n          0.2       0.1       0.2"), "{out}");
+    }
+
+    #[test]
+    fn falling_behind_goes_to_stderr_only_in_the_one_line_modes() {
+        let r = behind_row();
+        let warning = "rbench: warning: SET: achieved 800.00 of 1000.00 rps (max lag 150.0 ms): the client fell behind; add --clients or -P\n";
+        for mode in [OutputMode::Quiet, OutputMode::Csv] {
+            let (out, err) = printed(|o, e| printer(mode).row(o, e, &r));
+            assert_eq!(err, warning, "{mode:?}");
+            assert!(!out.contains("behind"), "{mode:?}: {out}");
+        }
+        // The block carries it, and stderr stays quiet.
+        let (out, err) = printed(|o, e| printer(OutputMode::Blocks).row(o, e, &r));
+        assert_eq!(err, "");
+        assert!(
+            out.contains("  target rate: 1000.00 rps, achieved 800.00 rps (80.0%)\n  WARNING: the client fell behind the schedule (max lag 150.0 ms): add --clients or -P\n"),
+            "{out}"
+        );
+        // A rate kept is no warning.
+        let kept = TestResult {
+            achieved_rps: Some(990.0),
+            max_lag_ms: Some(5.0),
+            ..behind_row()
+        };
+        assert_eq!(
+            printed(|o, e| printer(OutputMode::Quiet).row(o, e, &kept)).1,
+            ""
+        );
+    }
+
+    #[test]
+    fn uncorrected_latency_goes_to_stderr_when_asked_for_in_the_one_line_modes() {
+        // On schedule: the uncorrected line alone.
+        let r = TestResult {
+            achieved_rps: Some(1000.0),
+            max_lag_ms: Some(5.0),
+            ..behind_row()
+        };
+        let asked = |mode| Printer {
+            latency_uncorrected: true,
+            ..printer(mode)
+        };
+        let line = "SET: uncorrected (from actual send) p50=0.300 p99=0.600 max=2.000 msec\n";
+        assert_eq!(
+            printed(|o, e| asked(OutputMode::Quiet).row(o, e, &r)).1,
+            line
+        );
+        assert_eq!(printed(|o, e| asked(OutputMode::Csv).row(o, e, &r)).1, line);
+        assert_eq!(
+            printed(|o, e| printer(OutputMode::Quiet).row(o, e, &r)).1,
+            ""
+        );
+        let (out, err) = printed(|o, e| asked(OutputMode::Blocks).row(o, e, &r));
+        assert_eq!(err, "");
+        assert!(
+            out.contains(
+                "  uncorrected (from actual send): p50 0.300  p99 0.600  max 2.000 msec\n"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_mix_total_sums_its_commands_in_the_default_mode_only() {
+        let rows = [
+            TestResult {
+                ok: 600,
+                ..TestResult::blank("local", "SET")
+            },
+            TestResult {
+                ok: 300,
+                errors: 10,
+                ..TestResult::blank("local", "GET")
+            },
+        ];
+        let (out, err) =
+            printed(|o, _| printer(OutputMode::Blocks).mix_total(o, "local", &rows, 0.5));
+        assert_eq!(
+            out,
+            "====== mix total on local ======\n  910 requests in 0.50 seconds: 1800.00 requests per second, 10 failed\n\n"
+        );
+        assert_eq!(err, "");
+        for mode in [OutputMode::Quiet, OutputMode::Csv] {
+            assert_eq!(
+                printed(|o, _| printer(mode).mix_total(o, "local", &rows, 0.5)).0,
+                ""
+            );
+        }
+        // One command is no mix.
+        let one =
+            printed(|o, _| printer(OutputMode::Blocks).mix_total(o, "local", &rows[..1], 0.5));
+        assert_eq!(one.0, "");
+    }
+
+    #[test]
+    fn csv_outranks_quiet_but_keeps_its_pass_headers() {
+        let p = Printer::new(&plan(&["-q", "--csv", "--repeat", "2"]));
+        assert_eq!(p.mode, OutputMode::Csv);
+        let (out, _) = printed(|o, e| {
+            p.header(o);
+            p.pass_header(o, "local", 2);
+            p.row(o, e, &set_row());
+            p.summary(o, &[set_row()], "RUN1");
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(lines[0], CSV_HEADER);
+        assert_eq!(lines[1], "[local, repeat 2/2]");
+        assert!(lines[2].starts_with("\"SET\",\"2000.00\""), "{out}");
+        // --csv alone: no pass headers.
+        let p = Printer::new(&plan(&["--csv", "--repeat", "2"]));
+        assert_eq!(printed(|o, _| p.pass_header(o, "local", 1)).0, "");
+        let p = Printer::new(&plan(&["-q"]));
+        assert_eq!(p.mode, OutputMode::Quiet);
+        // One pass of one target needs no header, nor does a quiet run a CSV one.
+        assert_eq!(printed(|o, _| p.pass_header(o, "local", 1)).0, "");
+        assert_eq!(printed(|o, _| p.header(o)).0, "");
+        assert_eq!(Printer::new(&plan(&[])).mode, OutputMode::Blocks);
+    }
+
+    #[test]
+    fn pass_headers_number_the_passes() {
+        let p = |looping, repeats| Printer {
+            pass_headers: true,
+            looping,
+            repeats,
+            ..printer(OutputMode::Quiet)
+        };
+        assert_eq!(
+            printed(|o, _| p(false, 1).pass_header(o, "a", 1)).0,
+            "[a]\n"
+        );
+        assert_eq!(
+            printed(|o, _| p(false, 3).pass_header(o, "a", 2)).0,
+            "[a, repeat 2/3]\n"
+        );
+        assert_eq!(
+            printed(|o, _| p(true, 1).pass_header(o, "a", 7)).0,
+            "[a, pass 7]\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_is_the_table_and_where_the_files_went() {
+        let results = [set_row()];
+        let saved = Printer {
+            saved_in: Some((PathBuf::from("/tmp/res"), "runs.csv")),
+            ..printer(OutputMode::Blocks)
+        };
+        let (out, _) = printed(|o, _| saved.summary(o, &results, "RUN1"));
+        assert_eq!(
+            out,
+            format!(
+                "{}\nresults: runs.csv, timeline-RUN1.csv, table-RUN1.md, report-RUN1.html in /tmp/res\n",
+                super::super::table::markdown(&results)
+            )
+        );
+        let (out, _) = printed(|o, _| printer(OutputMode::Blocks).summary(o, &results, "RUN1"));
+        assert_eq!(
+            out,
+            format!("{}\n", super::super::table::markdown(&results))
+        );
+        // Nothing measured, or a one-line mode: no table.
+        assert_eq!(printed(|o, _| saved.summary(o, &[], "RUN1")).0, "");
+        assert_eq!(
+            printed(|o, _| printer(OutputMode::Quiet).summary(o, &results, "RUN1")).0,
+            ""
+        );
+        assert_eq!(
+            printed(|o, _| printer(OutputMode::Csv).note(o, "step")).0,
+            ""
+        );
+        assert_eq!(
+            printed(|o, _| printer(OutputMode::Blocks).note(o, "step")).0,
+            "step\n"
+        );
+    }
+
+    /// A second of `ok` replies, 98% at 0.1 ms and the rest at 0.2 ms, and `failed` failures.
+    fn second(ok: u64, failed: u64) -> Second {
+        let mut s = Second::new();
+        s.ok = ok;
+        s.failed = failed;
+        s.hist.record_n(100, 98).unwrap();
+        s.hist.record_n(200, 2).unwrap();
+        s
+    }
+
+    #[test]
+    fn live_lines_name_each_command_of_a_second() {
+        let mut buf = Vec::new();
+        let names = vec!["SET".to_string(), "GET".to_string()];
+        let mut p = ConsoleProgress::new("mix SET+GET".into(), names, None, None, Some(&mut buf));
+        p.second(1, &[Some(second(900, 0)), None]);
+        p.second(12, &[Some(second(800, 3)), Some(second(50, 0))]);
+        p.finish();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "[   1s] mix SET+GET  SET: 900 ok/s p50 0.100 p99 0.200 ms  GET: 0 ok/s p50 0.000 p99 0.000 ms\n\
+             [  12s] mix SET+GET  SET: 800 ok/s p50 0.100 p99 0.200 ms 3 err/s  GET: 50 ok/s p50 0.100 p99 0.200 ms\n"
+        );
+        // One command: no label.
+        let mut buf = Vec::new();
+        let mut p =
+            ConsoleProgress::new("SET".into(), vec!["SET".into()], None, None, Some(&mut buf));
+        p.second(2, &[Some(second(10, 0))]);
+        p.finish();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "[   2s]  SET: 10 ok/s p50 0.100 p99 0.200 ms\n"
+        );
+    }
 
     #[test]
     fn the_bar_fills_against_the_bound_that_ends_the_run() {

@@ -8,6 +8,7 @@ pub mod experiment;
 pub mod files;
 pub mod hlog;
 pub mod html;
+pub mod rows;
 pub mod saved;
 pub mod slo;
 pub mod svg;

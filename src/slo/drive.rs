@@ -9,7 +9,7 @@ use super::search::{Ladder, Next};
 use super::{Outcome, Slo, SloResult, Step};
 use crate::config::slo::step_workload;
 use crate::orchestrate::execute_phase;
-use crate::report::{TestResult, console};
+use crate::report::{TestResult, console, rows};
 use crate::runner::{PhaseResult, PhaseSpec};
 use crate::target::Prepared;
 use crate::{EXIT_FAIL, Session, with_target};
@@ -206,7 +206,8 @@ impl Session<'_> {
         };
         let w = step_workload(spec.workload, chosen.rate, len);
         let row_spec = spec.with_workload(&w);
-        let mut rows = self.results_of(prepared, &row_spec, job.names, job.repeat, &chosen.res);
+        let (repeat, shard) = (job.repeat, self.plan.scale.shard);
+        let mut rows = rows::of_phase(prepared, &row_spec, job.names, repeat, shard, &chosen.res);
         for r in &mut rows {
             r.slo = Some(result.clone());
         }
@@ -225,7 +226,8 @@ impl Session<'_> {
     ) -> Result<PhaseResult, i32> {
         let w = step_workload(spec.workload, rate, len);
         let step = spec.with_workload(&w);
-        let mut progress = console::ConsoleProgress::new(label, None, Some(len), None);
+        // A bar alone: a step's seconds are not shown, so no names either.
+        let mut progress = console::ConsoleProgress::new(label, Vec::new(), None, Some(len), None);
         let res = execute_phase(rt, prepared, &step, self.stop, &mut progress);
         progress.finish();
         res.map_err(|e| {
@@ -236,9 +238,6 @@ impl Session<'_> {
 
     /// Search progress goes to the default console only (-q and --csv print the result row alone).
     fn say(&mut self, text: &str) {
-        let o = &self.plan.output;
-        if !o.quiet && !o.csv {
-            let _ = writeln!(self.out, "{text}");
-        }
+        self.printer.note(self.out, text);
     }
 }

@@ -1,0 +1,149 @@
+//! The result rows of what was measured: a phase's commands, or a scenario's roles, on one target.
+//! Every report (console, files, merge) starts from these rows.
+
+use std::time::SystemTime;
+
+use super::TestResult;
+use crate::config::Workload;
+use crate::runner::{PhaseResult, PhaseSpec};
+use crate::scenario::{Outcome, Scenario};
+use crate::shard::Shard;
+use crate::stats::{self, OpStats, summarize};
+use crate::target::Prepared;
+
+/// What every row of one run shares.
+struct Shape<'a> {
+    w: &'a Workload,
+    keyspace: u64,
+    repeat: u32,
+    elapsed: f64,
+    interrupted: bool,
+    shard: Option<Shard>,
+    started: SystemTime,
+}
+
+/// One row per command of the phase `spec`, which `res` measured on `prepared` (`names` are the
+/// commands' test names).
+pub fn of_phase(
+    prepared: &Prepared,
+    spec: &PhaseSpec<'_>,
+    names: &[String],
+    repeat: u32,
+    shard: Option<Shard>,
+    res: &PhaseResult,
+) -> Vec<TestResult> {
+    let w = spec.workload;
+    let elapsed = res.elapsed.as_secs_f64().max(1e-9);
+    // The target rate is the whole phase's (one schedule shared by a mix's commands), so the
+    // achieved rate next to it is too.
+    let phase_requests: u64 = res.stats.iter().map(|s| s.requests()).sum();
+    let shape = Shape {
+        w,
+        keyspace: spec.keyspace,
+        repeat,
+        elapsed,
+        interrupted: res.interrupted,
+        shard,
+        started: res.started_at,
+    };
+    res.stats
+        .iter()
+        .enumerate()
+        .map(|(i, st)| TestResult {
+            mix: spec.ops.len() > 1,
+            achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
+            max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
+            client_lag: res.client_lag.as_ref().map(summarize),
+            unanswered: if i == 0 { res.unanswered } else { 0 },
+            ..row(prepared, &shape, &names[i], st)
+        })
+        .collect()
+}
+
+/// One row per role of the scenario `spec` (producers, consumers; writers, readers) run with the
+/// workload `w`; the first carries the scenario's ledger.
+pub fn of_scenario(
+    prepared: &Prepared,
+    w: &Workload,
+    spec: &Scenario,
+    repeat: u32,
+    shard: Option<Shard>,
+    o: &Outcome,
+) -> Vec<TestResult> {
+    let (name, keyspace) = match spec {
+        Scenario::Stream(s) => ("stream", s.streams as u64),
+        Scenario::Consistency(c) => ("consistency", c.keys),
+    };
+    let shape = Shape {
+        w,
+        keyspace,
+        repeat,
+        elapsed: o.elapsed.as_secs_f64().max(1e-9),
+        interrupted: o.interrupted,
+        shard,
+        started: SystemTime::now()
+            .checked_sub(o.elapsed)
+            .unwrap_or_else(SystemTime::now),
+    };
+    // A role that sent nothing (no consumers: the OOM drill) gets no row.
+    let mut rows: Vec<TestResult> = o
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| *i == 0 || r.stats.requests() > 0)
+        .map(|(_, r)| TestResult {
+            clients: r.clients,
+            connections: r.clients * prepared.masters.max(1),
+            threads: 1,
+            ..row(prepared, &shape, &format!("{name} {}", r.command), &r.stats)
+        })
+        .collect();
+    if let Some(first) = rows.first_mut() {
+        first.experiment = super::experiment::Experiment::of_scenario(&o.report, &o.lag);
+    }
+    rows
+}
+
+/// A result row of one command (or scenario role) measured on `prepared`.
+fn row(prepared: &Prepared, s: &Shape<'_>, name: &str, st: &OpStats) -> TestResult {
+    let w = s.w;
+    TestResult {
+        target: prepared.name.clone(),
+        deployment: prepared.deployment.clone(),
+        persistence: prepared.persistence.clone(),
+        server_version: prepared.server_version.clone(),
+        masters: prepared.masters,
+        test: name.to_string(),
+        mix: false,
+        clients: w.clients,
+        connections: w.clients * prepared.masters.max(1),
+        pipeline: w.pipeline,
+        threads: w.threads.min(w.clients),
+        data_size: w.sizes.label(),
+        keyspace: s.keyspace,
+        key_dist: w.key_dist.label(),
+        target_rps: w.rps,
+        repeat: s.repeat,
+        requests: st.requests(),
+        duration_s: s.elapsed,
+        rps: st.ok as f64 / s.elapsed,
+        ok: st.ok,
+        errors: st.failed,
+        events: st.events,
+        words: st.words.clone(),
+        latency: summarize(&st.hist),
+        latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
+        hist: st.hist.clone(),
+        timeline: stats::fold_tail(&st.seconds, w.duration),
+        achieved_rps: None,
+        max_lag_ms: None,
+        client_lag: None,
+        unanswered: 0,
+        interrupted: s.interrupted,
+        experiment: Default::default(),
+        slo: None,
+        shard: s.shard.map(|sh| sh.index),
+        shards: s.shard.map_or(1, |sh| sh.count),
+        started: Some(s.started),
+    }
+}
