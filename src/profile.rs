@@ -78,6 +78,7 @@ pub struct Defaults {
     pub enable_tracking: Option<At<bool>>,
     /// `stream` or `consistency`: checked by the integrator.
     pub scenario: Option<At<String>>,
+    /// Checked by the integrator (at least 1).
     pub producers: Option<At<usize>>,
     pub consumers: Option<At<usize>>,
     /// Kept as written ("1s", ...).
@@ -883,6 +884,13 @@ fn key_before(text: &str, offset: usize) -> Option<&str> {
 
 /// `host:port` or `[v6]:port`, port 1..=65535, host non-empty.
 fn check_addr(addr: &str) -> Result<(), String> {
+    host_port(addr).map(|_| ())
+}
+
+/// A target's address split into the host as written (brackets kept) and the port. The one
+/// parser of profile addresses: the profile checks them with it, at their line; config splits
+/// them with it to resolve.
+pub fn host_port(addr: &str) -> Result<(&str, u16), String> {
     let shape = "expected host:port, e.g. \"127.0.0.1:6379\" or \"[::1]:6379\"";
     let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
         let (host, after) = rest
@@ -908,7 +916,10 @@ fn check_addr(addr: &str) -> Result<(), String> {
     }
     // All digits: u16's parser would also take "+6379".
     match port.parse::<u16>() {
-        Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        // The port ends the address in both forms.
+        Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok((&addr[..addr.len() - port.len() - 1], p))
+        }
         _ => Err(format!("{addr:?}: port must be a number from 1 to 65535")),
     }
 }
@@ -1449,6 +1460,9 @@ cluster = ["127.0.0.1:7000", "redis-a:7001"]
         for good in ["127.0.0.1:6379", "[::1]:6379", "redis.example:1", "h:65535"] {
             assert_eq!(check_addr(good), Ok(()), "{good}");
         }
+        // The host as written (brackets kept, as config's resolver takes it) and the port.
+        assert_eq!(host_port("[::1]:6379"), Ok(("[::1]", 6379)));
+        assert_eq!(host_port("redis.example:1"), Ok(("redis.example", 1)));
         for (addr, why) in [
             ("127.0.0.1", "missing port"),
             (":6379", "empty or malformed host"),

@@ -116,12 +116,11 @@ fn stream_conf(
         ),
         ("--drain", e.drain.is_some() || d_of(|d| d.drain.is_some())),
     ];
-    let producers = super::at_least_1(
-        e.producers,
-        d.and_then(|d| d.producers.as_ref()),
-        ("--producers", "producers"),
-        at,
-    )?
+    // The profile leaves its producers to be checked here (so a flag can stand in for a 0 there).
+    let producers = match (e.producers, d.and_then(|d| d.producers.as_ref())) {
+        (None, Some(a)) if a.value == 0 => Err(at(a.line, "producers must be at least 1".into())),
+        (flag, prof) => super::at_least_1(flag, prof, "--producers"),
+    }?
     .unwrap_or(1);
     let consumers = match (e.consumers, d.and_then(|d| d.consumers.as_ref())) {
         (Some(n), _) => n,

@@ -1,6 +1,7 @@
-//! Flags and an optional profile resolve into a Plan: targets × one workload. Validation happens here,
-//! once; profile values that fail it are reported with the profile's file and line. Flags override the
-//! profile.
+//! Flags and an optional profile resolve into a Plan: targets × one workload. Flags override the
+//! profile. Each check is made once: what a profile value must be on its own (a count of at least 1,
+//! an address's form) where the profile is read; flags, the values the profile keeps as text, and
+//! how settings combine, here, with a profile value's errors at its file and line.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -172,8 +173,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
     let repeat = at_least_1(
         cli.runs.repeat,
         d.and_then(|d| d.repeat.as_ref()),
-        ("--repeat", "repeat"),
-        &at,
+        "--repeat",
     )?
     .unwrap_or(1);
     let targets = targets(&cli.conn, prof.as_ref(), env)?;
@@ -259,7 +259,7 @@ fn max_error_rate(
 fn workload(cli: &Cli, d: Option<&profile::Defaults>, at: AtLine) -> Result<Workload, ConfigError> {
     let custom = custom_command(cli)?;
     let phases = phases(cli, d, custom.as_ref(), at)?;
-    let (clients, threads, pipeline) = concurrency(&cli.load, d, at)?;
+    let (clients, threads, pipeline) = concurrency(&cli.load, d)?;
     let sizes = match (&cli.load.data_size, d.and_then(|d| d.data_size.as_ref())) {
         (Some(s), _) => DataSize::parse(s)?,
         (None, Some(a)) => DataSize::parse(&a.value).map_err(|e| at(a.line, e.to_string()))?,
@@ -268,8 +268,7 @@ fn workload(cli: &Cli, d: Option<&profile::Defaults>, at: AtLine) -> Result<Work
     let keyspace = at_least_1(
         cli.load.keyspace,
         d.and_then(|d| d.keyspace.as_ref()),
-        ("-r (keyspace)", "keyspace"),
-        at,
+        "-r (keyspace)",
     )?;
     let key_dist = key_dist(&cli.load, d, at)?;
     let rps = match (cli.load.rps, d.and_then(|d| d.rps.as_ref())) {
@@ -282,8 +281,7 @@ fn workload(cli: &Cli, d: Option<&profile::Defaults>, at: AtLine) -> Result<Work
     let requests = at_least_1(
         cli.load.requests,
         d.and_then(|d| d.requests.as_ref()),
-        ("-n (requests)", "requests"),
-        at,
+        "-n (requests)",
     )?
     // A duration alone runs for that long; otherwise redis-benchmark's default request count.
     .or(duration.is_none().then_some(DEFAULT_REQUESTS));
@@ -369,12 +367,9 @@ fn phases(
 fn concurrency(
     load: &LoadFlags,
     d: Option<&profile::Defaults>,
-    at: AtLine,
 ) -> Result<(usize, usize, usize), ConfigError> {
-    // The flag's name serves the profile key's error too, as it always has.
-    let pick = |flag, prof, name, default| {
-        at_least_1(flag, prof, (name, name), at).map(|v| v.unwrap_or(default))
-    };
+    let pick =
+        |flag, prof, name, default| at_least_1(flag, prof, name).map(|v| v.unwrap_or(default));
     let clients = pick(
         load.clients,
         d.and_then(|d| d.clients.as_ref()),
@@ -405,23 +400,17 @@ fn concurrency(
     Ok((clients, threads, pipeline))
 }
 
-/// The flag's value, else the profile's; either must be at least 1. `names`: (flag, profile key)
-/// as the error names them.
+/// The flag's value, else the profile's. A flag of 0 is refused here, named `flag`; the profile
+/// refuses its own 0 where it is read, at its line.
 fn at_least_1<T: Copy + PartialEq + Default>(
     flag: Option<T>,
     prof: Option<&At<T>>,
-    names: (&str, &str),
-    at: AtLine,
+    name: &str,
 ) -> Result<Option<T>, ConfigError> {
-    let zero = T::default();
-    match (flag, prof) {
-        (Some(v), _) if v == zero => Err(invalid(format!("{} must be at least 1", names.0))),
-        (Some(v), _) => Ok(Some(v)),
-        (None, Some(a)) if a.value == zero => {
-            Err(at(a.line, format!("{} must be at least 1", names.1)))
-        }
-        (None, Some(a)) => Ok(Some(a.value)),
-        (None, None) => Ok(None),
+    match flag {
+        Some(v) if v == T::default() => Err(invalid(format!("{name} must be at least 1"))),
+        Some(v) => Ok(Some(v)),
+        None => Ok(prof.map(|a| a.value)),
     }
 }
 
@@ -732,7 +721,7 @@ fn profile_dialer(t: &profile::TargetSpec) -> Result<Dialer, String> {
         ProfileKind::Cluster(seeds) => seeds.first().map_or("", String::as_str),
         ProfileKind::Spawn(_) => "",
     };
-    let host = first.rsplit_once(':').map_or(first, |(h, _)| h);
+    let host = profile::host_port(first).map_or(first, |(h, _)| h);
     Ok(Dialer {
         unix: None,
         tls: Some(Arc::new(tls::build(o, Some(host))?)),
@@ -765,16 +754,12 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
     }
 }
 
+/// A profile's `host:port`, whose form the profile checked (at its line) when it was read.
 fn resolve_hostport(s: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| invalid(format!("`{s}` is not host:port")))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid(format!("bad port in `{s}`")))?;
+    let (host, port) = profile::host_port(s).map_err(invalid)?;
     resolve(host, port)
 }
 
