@@ -13,7 +13,7 @@ use crate::conn::Auth;
 use crate::deploy::SpawnSpec;
 use crate::net::Dialer;
 use crate::net::tls::{self, TlsOptions};
-use crate::profile::{self, At, Profile, TargetKind as ProfileKind};
+use crate::profile::{self, At, Profile, TargetSpecKind};
 use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
 
@@ -683,15 +683,15 @@ fn profile_targets(
             other => ConfigError::Profile(p.error_at(t.line, other.to_string())),
         };
         let kind = match &t.kind {
-            ProfileKind::Addr(a) => TargetKind::Standalone(resolve_hostport(a).map_err(here)?),
-            ProfileKind::Cluster(seeds) => TargetKind::Cluster(
+            TargetSpecKind::Addr(a) => TargetKind::Standalone(resolve_hostport(a).map_err(here)?),
+            TargetSpecKind::Cluster(seeds) => TargetKind::Cluster(
                 seeds
                     .iter()
                     .map(|s| resolve_hostport(s))
                     .collect::<Result<_, _>>()
                     .map_err(here)?,
             ),
-            ProfileKind::Spawn(s) => TargetKind::Spawn(s.clone()),
+            TargetSpecKind::Spawn(s) => TargetKind::Spawn(s.clone()),
         };
         out.push(Target {
             name: t.name.clone(),
@@ -713,13 +713,13 @@ fn profile_targets(
 /// An existing TLS target's dialer (a spawned one's is made once its CA exists). Certificates are
 /// checked against the host the profile names.
 fn profile_dialer(t: &profile::TargetSpec) -> Result<Dialer, String> {
-    let (Some(o), false) = (&t.tls, matches!(t.kind, ProfileKind::Spawn(_))) else {
+    let (Some(o), false) = (&t.tls, matches!(t.kind, TargetSpecKind::Spawn(_))) else {
         return Ok(Dialer::default());
     };
     let first = match &t.kind {
-        ProfileKind::Addr(a) => a.as_str(),
-        ProfileKind::Cluster(seeds) => seeds.first().map_or("", String::as_str),
-        ProfileKind::Spawn(_) => "",
+        TargetSpecKind::Addr(a) => a.as_str(),
+        TargetSpecKind::Cluster(seeds) => seeds.first().map_or("", String::as_str),
+        TargetSpecKind::Spawn(_) => "",
     };
     let host = profile::host_port(first).map_or(first, |(h, _)| h);
     Ok(Dialer {
