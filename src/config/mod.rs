@@ -20,6 +20,8 @@ use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
 pub mod experiment;
 pub mod shard;
 pub mod slo;
+#[cfg(test)]
+mod tests;
 pub use experiment::{Scenario, StreamConf};
 
 pub const DEFAULT_REQUESTS: u64 = 100_000;
@@ -769,22 +771,7 @@ mod warmup_tests {
     use clap::Parser;
 
     fn plan_of(args: &[&str], profile: Option<&str>) -> Result<Plan, ConfigError> {
-        // Tests run in parallel: every profile gets its own dir, removed once read.
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("rbench-plan-test-{}-{n}", std::process::id()));
-        let mut argv = vec!["rbench".to_string()];
-        argv.extend(args.iter().map(|s| s.to_string()));
-        if let Some(text) = profile {
-            std::fs::create_dir_all(&dir).unwrap();
-            let p = dir.join("p.toml");
-            std::fs::write(&p, text).unwrap();
-            argv.push("-c".into());
-            argv.push(p.to_string_lossy().into_owned());
-        }
-        let plan = plan(&Cli::parse_from(argv), &|_| None);
-        let _ = std::fs::remove_dir_all(&dir);
-        plan
+        super::tests::plan_with(args, profile, &[])
     }
 
     #[test]
