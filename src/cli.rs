@@ -28,253 +28,31 @@ pub struct Cli {
     #[arg(long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
 
-    /// Server hostname (a seed node with --cluster) [default: 127.0.0.1]
-    #[arg(short = 'h', long = "host", help_heading = "Connection")]
-    pub host: Option<String>,
+    // Groups in the order their help headings first appear in `--help` (clap lists headings in
+    // the order of their first flag, and flags by declaration).
+    #[command(flatten)]
+    pub conn: ConnectionFlags,
 
-    /// Server port [default: 6379]
-    #[arg(short = 'p', long = "port", value_parser = whole::<u16>, help_heading = "Connection")]
-    pub port: Option<u16>,
+    #[command(flatten)]
+    pub load: LoadFlags,
 
-    /// Password for AUTH (default: the REDISCLI_AUTH environment variable)
-    #[arg(
-        short = 'a',
-        long = "pass",
-        hide_env_values = true,
-        help_heading = "Connection"
-    )]
-    pub password: Option<String>,
+    #[command(flatten)]
+    pub search: SearchFlags,
 
-    /// Do not warn that -a on the command line is visible to other users (as redis-cli)
-    #[arg(long = "no-auth-warning", help_heading = "Connection")]
-    pub no_auth_warning: bool,
+    #[command(flatten)]
+    pub output: OutputFlags,
 
-    /// ACL user name, sent with the password
-    #[arg(long = "user", help_heading = "Connection")]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub modes: ModeFlags,
 
-    /// Database number (SELECT)
-    #[arg(long = "dbnum", value_parser = whole::<u32>, help_heading = "Connection")]
-    pub dbnum: Option<u32>,
+    #[command(flatten)]
+    pub scale: ScaleFlags,
 
-    /// Treat the server as a Redis Cluster seed node
-    #[arg(long = "cluster", help_heading = "Connection")]
-    pub cluster: bool,
+    #[command(flatten)]
+    pub runs: RunsFlags,
 
-    /// Server URI: redis://[user:password@]host[:port][/db], or rediss:// for TLS
-    #[arg(short = 'u', long = "uri", help_heading = "Connection")]
-    pub uri: Option<String>,
-
-    /// Server unix socket (overrides host and port; standalone only)
-    #[arg(short = 's', long = "socket", help_heading = "Connection")]
-    pub socket: Option<PathBuf>,
-
-    /// 1 = keep connections alive, 0 = reconnect for every request (measures connection cost)
-    #[arg(short = 'k', long = "keepalive", value_parser = keepalive, help_heading = "Connection")]
-    pub keepalive: Option<bool>,
-
-    #[command(flatten, next_help_heading = "TLS")]
-    pub tls: TlsFlags,
-
-    /// Send read commands (GET, LRANGE...) to replicas in cluster mode
-    #[arg(long = "read-from-replicas", help_heading = "Connection")]
-    pub read_from_replicas: bool,
-
-    /// Comma-separated list of tests (set,get,lpush,lpop,xadd,...)
-    #[arg(short = 't', long = "tests", help_heading = "Load")]
-    pub tests: Option<String>,
-
-    /// Weighted mix in one run, e.g. set=3,get=7
-    #[arg(long = "mix", help_heading = "Load")]
-    pub mix: Option<String>,
-
-    /// Number of parallel clients (each keeps one connection per master in cluster mode)
-    #[arg(long = "clients", value_parser = whole::<usize>, help_heading = "Load")]
-    pub clients: Option<usize>,
-
-    /// Number of OS threads running clients
-    #[arg(long = "threads", value_parser = whole::<usize>, help_heading = "Load")]
-    pub threads: Option<usize>,
-
-    /// Total number of requests per test
-    #[arg(short = 'n', long = "requests", value_parser = whole::<u64>, help_heading = "Load")]
-    pub requests: Option<u64>,
-
-    /// Run each test for this long (e.g. 30s, 2m, 500ms) instead of -n requests
-    #[arg(long = "duration", help_heading = "Load")]
-    pub duration: Option<String>,
-
-    /// Run each test this long first, uncounted (warms the server's caches and tables), e.g. 1s
-    #[arg(long = "warmup", help_heading = "Load")]
-    pub warmup: Option<String>,
-
-    /// Pipeline depth: requests in flight per connection (per master in cluster mode)
-    #[arg(short = 'P', long = "pipeline", value_parser = whole::<usize>, help_heading = "Load")]
-    pub pipeline: Option<usize>,
-
-    /// Value size in bytes, or a range like 16-512
-    #[arg(short = 'd', long = "data-size", help_heading = "Load")]
-    pub data_size: Option<String>,
-
-    /// Key space: keys are drawn from 0..N
-    #[arg(short = 'r', long = "keyspace", value_parser = whole::<u64>, help_heading = "Load")]
-    pub keyspace: Option<u64>,
-
-    /// Key distribution over the key space: uniform, zipf[:S], seq
-    #[arg(long = "key-dist", help_heading = "Load")]
-    pub key_dist: Option<String>,
-
-    /// Use keys sequentially instead of randomly (valkey-benchmark's flag; same as --key-dist seq)
-    #[arg(long = "sequential", help_heading = "Load")]
-    pub sequential: bool,
-
-    /// Open-loop target rate (requests per second across all clients)
-    #[arg(long = "rps", help_heading = "Load")]
-    pub rps: Option<f64>,
-
-    /// Saturation search: find the highest rate at which these latency objectives hold, e.g.
-    /// p99=1ms (also p50, p90, p95, p999, p9999, max; comma-separated or repeated: all must hold)
-    #[arg(long = "slo", help_heading = "Saturation search")]
-    pub slo: Vec<String>,
-
-    /// Length of each open-loop step of the search [default: 5s]
-    #[arg(long = "slo-step", help_heading = "Saturation search")]
-    pub slo_step: Option<String>,
-
-    /// The search stops when the highest pass and the lowest miss are this close [default: 2%]
-    #[arg(long = "slo-resolution", help_heading = "Saturation search")]
-    pub slo_resolution: Option<String>,
-
-    /// Bound streams: XADD ... MAXLEN ~ N
-    #[arg(long = "stream-maxlen", value_parser = whole::<u64>, help_heading = "Load")]
-    pub stream_maxlen: Option<u64>,
-
-    /// Bound lists: every LPUSH/RPUSH is followed by LTRIM to N elements
-    #[arg(long = "list-maxlen", value_parser = whole::<u64>, help_heading = "Load")]
-    pub list_maxlen: Option<u64>,
-
-    /// Seed for the key/value generators (reproducible runs)
-    #[arg(long = "seed", value_parser = whole::<u64>, help_heading = "Load")]
-    pub seed: Option<u64>,
-
-    /// Quiet: one line per test
-    #[arg(short = 'q', long = "quiet", help_heading = "Output")]
-    pub quiet: bool,
-
-    /// Print redis-benchmark's CSV format on stdout
-    #[arg(long = "csv", help_heading = "Output")]
-    pub csv: bool,
-
-    /// Decimals of the latencies in the default output (-q and --csv keep redis-benchmark's 3)
-    /// [default: 3]
-    #[arg(long = "precision", value_parser = whole::<usize>, help_heading = "Output")]
-    pub precision: Option<usize>,
-
-    /// Read the last argument of the custom command from stdin (all of it, as-is)
-    #[arg(short = 'x', help_heading = "Modes")]
-    pub stdin_arg: bool,
-
-    /// Idle mode: open --clients connections and hold them until Ctrl-C (or SIGTERM)
-    #[arg(short = 'I', long = "idle", help_heading = "Modes")]
-    pub idle: bool,
-
-    /// Loop: run the tests over and over until Ctrl-C (or SIGTERM); every pass is reported and saved
-    #[arg(short = 'l', long = "loop", help_heading = "Modes")]
-    pub loop_tests: bool,
-
-    /// Speak RESP3: send HELLO 3 on every connection
-    #[arg(short = '3', long = "resp3", help_heading = "Connection")]
-    pub resp3: bool,
-
-    /// Send CLIENT TRACKING on on every connection (server-assisted client-side caching)
-    #[arg(long = "enable-tracking", help_heading = "Connection")]
-    pub enable_tracking: bool,
-
-    /// Also show latency measured from the actual send time (open loop)
-    #[arg(long = "latency-uncorrected", help_heading = "Output")]
-    pub latency_uncorrected: bool,
-
-    /// Write a JSON summary to FILE (`-`: print it to stdout at the end)
-    #[arg(long = "json", help_heading = "Output")]
-    pub json: Option<PathBuf>,
-
-    /// Results folder (long CSV, timelines, tables)
-    #[arg(long = "out", default_value = "results", help_heading = "Output")]
-    pub out: PathBuf,
-
-    /// Do not write any results files
-    #[arg(long = "no-save", help_heading = "Output")]
-    pub no_save: bool,
-
-    /// This process is shard I of N of one run (I from 0): -n and --rps are split exactly among
-    /// the shards, each draws keys with a seed of its own; `rbench merge` adds their folders up
-    #[arg(long = "shard", value_name = "I/N", help_heading = "Scale-out")]
-    pub shard: Option<String>,
-
-    /// Connect first, then start the load at this instant (RFC 3339, e.g. 2026-12-04T09:00:00Z,
-    /// or Unix seconds), so every shard measures the same window
-    #[arg(long = "start-at", value_name = "TIME", help_heading = "Scale-out")]
-    pub start_at: Option<String>,
-
-    /// The run id the results carry (shards of one run share it) [default: the start time and a
-    /// process number; with --shard, derived from --start-at]
-    #[arg(long = "run-id", value_name = "ID", help_heading = "Scale-out")]
-    pub run_id: Option<String>,
-
-    /// Run each configuration N times (the table shows medians)
-    #[arg(long = "repeat", value_parser = whole::<u32>, help_heading = "Runs and profiles")]
-    pub repeat: Option<u32>,
-
-    /// Fail the run (exit 3) when a test's failed requests exceed this share: a fraction or a
-    /// percentage, e.g. 0.001 or 0.1% [default: 0]
-    #[arg(
-        long = "max-error-rate",
-        allow_hyphen_values = true,
-        help_heading = "Runs and profiles"
-    )]
-    pub max_error_rate: Option<String>,
-
-    /// FLUSHALL existing targets before each test
-    #[arg(long = "flush", help_heading = "Runs and profiles")]
-    pub flush: bool,
-
-    /// Profile file (TOML) with targets and workload defaults
-    #[arg(short = 'c', long = "config", help_heading = "Runs and profiles")]
-    pub profile: Option<PathBuf>,
-
-    /// Run an experiment instead of tests: `stream` (producers, a consumer group, XAUTOCLAIM) or
-    /// `consistency` (INCR writers and readers that find lost writes)
-    #[arg(long = "scenario", help_heading = "Scenarios and faults")]
-    pub scenario: Option<String>,
-
-    /// Stream scenario: XADD producers (-n entries in all, or for --duration) [default: 1]
-    #[arg(long = "producers", value_parser = whole::<usize>, help_heading = "Scenarios and faults")]
-    pub producers: Option<usize>,
-
-    /// Stream scenario: consumers in the group; 0 fills the stream until the server refuses
-    /// (the OOM drill) [default: 1]
-    #[arg(long = "consumers", value_parser = whole::<usize>, help_heading = "Scenarios and faults")]
-    pub consumers: Option<usize>,
-
-    /// Stream scenario: XAUTOCLAIM entries pending longer than this [default: 1s]
-    #[arg(long = "claim-idle", help_heading = "Scenarios and faults")]
-    pub claim_idle: Option<String>,
-
-    /// Stream scenario: share of read entries a consumer drops unacked, as if it crashed
-    /// (0 to 1) [default: 0]
-    #[arg(long = "crash-rate", help_heading = "Scenarios and faults")]
-    pub crash_rate: Option<f64>,
-
-    /// Stream scenario: after producing, wait up to this long for every entry to be acked
-    /// [default: 10s]
-    #[arg(long = "drain", help_heading = "Scenarios and faults")]
-    pub drain: Option<String>,
-
-    /// A fault at a time of the run, e.g. 5s:kill-master, 10s:restart, 20s:reshard=100 (repeatable).
-    /// Actions: kill-master, kill-node[=I], pause[=I], resume[=I], restart[=I] (spawned
-    /// deployments only), failover, reshard=N, debug-sleep=S
-    #[arg(long = "fault", help_heading = "Scenarios and faults")]
-    pub fault: Vec<String>,
+    #[command(flatten)]
+    pub experiment: ExperimentFlags,
 
     /// Custom command to benchmark, e.g. SET foo:__rand_int__ __data__
     #[arg(
@@ -288,6 +66,286 @@ pub struct Cli {
     /// plan stays a pure function of its inputs).
     #[arg(skip)]
     pub stdin_value: Option<Vec<u8>>,
+}
+
+/// Where the server is and how each connection to it is set up.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectionFlags {
+    /// Server hostname (a seed node with --cluster) [default: 127.0.0.1]
+    #[arg(short = 'h', long = "host")]
+    pub host: Option<String>,
+
+    /// Server port [default: 6379]
+    #[arg(short = 'p', long = "port", value_parser = whole::<u16>)]
+    pub port: Option<u16>,
+
+    /// Password for AUTH (default: the REDISCLI_AUTH environment variable)
+    #[arg(short = 'a', long = "pass", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Do not warn that -a on the command line is visible to other users (as redis-cli)
+    #[arg(long = "no-auth-warning")]
+    pub no_auth_warning: bool,
+
+    /// ACL user name, sent with the password
+    #[arg(long = "user")]
+    pub user: Option<String>,
+
+    /// Database number (SELECT)
+    #[arg(long = "dbnum", value_parser = whole::<u32>)]
+    pub dbnum: Option<u32>,
+
+    /// Treat the server as a Redis Cluster seed node
+    #[arg(long = "cluster")]
+    pub cluster: bool,
+
+    /// Server URI: redis://[user:password@]host[:port][/db], or rediss:// for TLS
+    #[arg(short = 'u', long = "uri")]
+    pub uri: Option<String>,
+
+    /// Server unix socket (overrides host and port; standalone only)
+    #[arg(short = 's', long = "socket")]
+    pub socket: Option<PathBuf>,
+
+    /// 1 = keep connections alive, 0 = reconnect for every request (measures connection cost)
+    #[arg(short = 'k', long = "keepalive", value_parser = keepalive)]
+    pub keepalive: Option<bool>,
+
+    /// Send read commands (GET, LRANGE...) to replicas in cluster mode
+    #[arg(long = "read-from-replicas")]
+    pub read_from_replicas: bool,
+
+    /// Speak RESP3: send HELLO 3 on every connection
+    #[arg(short = '3', long = "resp3")]
+    pub resp3: bool,
+
+    /// Send CLIENT TRACKING on on every connection (server-assisted client-side caching)
+    #[arg(long = "enable-tracking")]
+    pub enable_tracking: bool,
+
+    // Last: its heading stays set for whatever clap adds after it.
+    #[command(flatten, next_help_heading = "TLS")]
+    pub tls: TlsFlags,
+}
+
+/// What each test sends, how much of it, and how fast.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Load")]
+pub struct LoadFlags {
+    /// Comma-separated list of tests (set,get,lpush,lpop,xadd,...)
+    #[arg(short = 't', long = "tests")]
+    pub tests: Option<String>,
+
+    /// Weighted mix in one run, e.g. set=3,get=7
+    #[arg(long = "mix")]
+    pub mix: Option<String>,
+
+    /// Number of parallel clients (each keeps one connection per master in cluster mode)
+    #[arg(long = "clients", value_parser = whole::<usize>)]
+    pub clients: Option<usize>,
+
+    /// Number of OS threads running clients
+    #[arg(long = "threads", value_parser = whole::<usize>)]
+    pub threads: Option<usize>,
+
+    /// Total number of requests per test
+    #[arg(short = 'n', long = "requests", value_parser = whole::<u64>)]
+    pub requests: Option<u64>,
+
+    /// Run each test for this long (e.g. 30s, 2m, 500ms) instead of -n requests
+    #[arg(long = "duration")]
+    pub duration: Option<String>,
+
+    /// Run each test this long first, uncounted (warms the server's caches and tables), e.g. 1s
+    #[arg(long = "warmup")]
+    pub warmup: Option<String>,
+
+    /// Pipeline depth: requests in flight per connection (per master in cluster mode)
+    #[arg(short = 'P', long = "pipeline", value_parser = whole::<usize>)]
+    pub pipeline: Option<usize>,
+
+    /// Value size in bytes, or a range like 16-512
+    #[arg(short = 'd', long = "data-size")]
+    pub data_size: Option<String>,
+
+    /// Key space: keys are drawn from 0..N
+    #[arg(short = 'r', long = "keyspace", value_parser = whole::<u64>)]
+    pub keyspace: Option<u64>,
+
+    /// Key distribution over the key space: uniform, zipf[:S], seq
+    #[arg(long = "key-dist")]
+    pub key_dist: Option<String>,
+
+    /// Use keys sequentially instead of randomly (valkey-benchmark's flag; same as --key-dist seq)
+    #[arg(long = "sequential")]
+    pub sequential: bool,
+
+    /// Open-loop target rate (requests per second across all clients)
+    #[arg(long = "rps")]
+    pub rps: Option<f64>,
+
+    /// Bound streams: XADD ... MAXLEN ~ N
+    #[arg(long = "stream-maxlen", value_parser = whole::<u64>)]
+    pub stream_maxlen: Option<u64>,
+
+    /// Bound lists: every LPUSH/RPUSH is followed by LTRIM to N elements
+    #[arg(long = "list-maxlen", value_parser = whole::<u64>)]
+    pub list_maxlen: Option<u64>,
+
+    /// Seed for the key/value generators (reproducible runs)
+    #[arg(long = "seed", value_parser = whole::<u64>)]
+    pub seed: Option<u64>,
+}
+
+/// `--slo`: the saturation search.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Saturation search")]
+pub struct SearchFlags {
+    /// Saturation search: find the highest rate at which these latency objectives hold, e.g.
+    /// p99=1ms (also p50, p90, p95, p999, p9999, max; comma-separated or repeated: all must hold)
+    #[arg(long = "slo")]
+    pub slo: Vec<String>,
+
+    /// Length of each open-loop step of the search [default: 5s]
+    #[arg(long = "slo-step")]
+    pub slo_step: Option<String>,
+
+    /// The search stops when the highest pass and the lowest miss are this close [default: 2%]
+    #[arg(long = "slo-resolution")]
+    pub slo_resolution: Option<String>,
+}
+
+/// What is printed, and which results files are written where.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Output")]
+pub struct OutputFlags {
+    /// Quiet: one line per test
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+
+    /// Print redis-benchmark's CSV format on stdout
+    #[arg(long = "csv")]
+    pub csv: bool,
+
+    /// Decimals of the latencies in the default output (-q and --csv keep redis-benchmark's 3)
+    /// [default: 3]
+    #[arg(long = "precision", value_parser = whole::<usize>)]
+    pub precision: Option<usize>,
+
+    /// Also show latency measured from the actual send time (open loop)
+    #[arg(long = "latency-uncorrected")]
+    pub latency_uncorrected: bool,
+
+    /// Write a JSON summary to FILE (`-`: print it to stdout at the end)
+    #[arg(long = "json")]
+    pub json: Option<PathBuf>,
+
+    /// Results folder (long CSV, timelines, tables)
+    #[arg(long = "out", default_value = "results")]
+    pub out: PathBuf,
+
+    /// Do not write any results files
+    #[arg(long = "no-save")]
+    pub no_save: bool,
+}
+
+/// redis-benchmark's modes: `-x`, `-I`, `-l`.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Modes")]
+pub struct ModeFlags {
+    /// Read the last argument of the custom command from stdin (all of it, as-is)
+    #[arg(short = 'x')]
+    pub stdin_arg: bool,
+
+    /// Idle mode: open --clients connections and hold them until Ctrl-C (or SIGTERM)
+    #[arg(short = 'I', long = "idle")]
+    pub idle: bool,
+
+    /// Loop: run the tests over and over until Ctrl-C (or SIGTERM); every pass is reported and saved
+    #[arg(short = 'l', long = "loop")]
+    pub loop_tests: bool,
+}
+
+/// This process's part in a run of several (`--shard`, `--start-at`, `--run-id`).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Scale-out")]
+pub struct ScaleFlags {
+    /// This process is shard I of N of one run (I from 0): -n and --rps are split exactly among
+    /// the shards, each draws keys with a seed of its own; `rbench merge` adds their folders up
+    #[arg(long = "shard", value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Connect first, then start the load at this instant (RFC 3339, e.g. 2026-12-04T09:00:00Z,
+    /// or Unix seconds), so every shard measures the same window
+    #[arg(long = "start-at", value_name = "TIME")]
+    pub start_at: Option<String>,
+
+    /// The run id the results carry (shards of one run share it) [default: the start time and a
+    /// process number; with --shard, derived from --start-at]
+    #[arg(long = "run-id", value_name = "ID")]
+    pub run_id: Option<String>,
+}
+
+/// How often the tests run, when they fail the run, and the profile (`-c`).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Runs and profiles")]
+pub struct RunsFlags {
+    /// Run each configuration N times (the table shows medians)
+    #[arg(long = "repeat", value_parser = whole::<u32>)]
+    pub repeat: Option<u32>,
+
+    /// Fail the run (exit 3) when a test's failed requests exceed this share: a fraction or a
+    /// percentage, e.g. 0.001 or 0.1% [default: 0]
+    #[arg(long = "max-error-rate", allow_hyphen_values = true)]
+    pub max_error_rate: Option<String>,
+
+    /// FLUSHALL existing targets before each test
+    #[arg(long = "flush")]
+    pub flush: bool,
+
+    /// Profile file (TOML) with targets and workload defaults
+    #[arg(short = 'c', long = "config")]
+    pub profile: Option<PathBuf>,
+}
+
+/// Experiments run instead of the tests (`--scenario`), and faults scheduled into a run.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Scenarios and faults")]
+pub struct ExperimentFlags {
+    /// Run an experiment instead of tests: `stream` (producers, a consumer group, XAUTOCLAIM) or
+    /// `consistency` (INCR writers and readers that find lost writes)
+    #[arg(long = "scenario")]
+    pub scenario: Option<String>,
+
+    /// Stream scenario: XADD producers (-n entries in all, or for --duration) [default: 1]
+    #[arg(long = "producers", value_parser = whole::<usize>)]
+    pub producers: Option<usize>,
+
+    /// Stream scenario: consumers in the group; 0 fills the stream until the server refuses
+    /// (the OOM drill) [default: 1]
+    #[arg(long = "consumers", value_parser = whole::<usize>)]
+    pub consumers: Option<usize>,
+
+    /// Stream scenario: XAUTOCLAIM entries pending longer than this [default: 1s]
+    #[arg(long = "claim-idle")]
+    pub claim_idle: Option<String>,
+
+    /// Stream scenario: share of read entries a consumer drops unacked, as if it crashed
+    /// (0 to 1) [default: 0]
+    #[arg(long = "crash-rate")]
+    pub crash_rate: Option<f64>,
+
+    /// Stream scenario: after producing, wait up to this long for every entry to be acked
+    /// [default: 10s]
+    #[arg(long = "drain")]
+    pub drain: Option<String>,
+
+    /// A fault at a time of the run, e.g. 5s:kill-master, 10s:restart, 20s:reshard=100 (repeatable).
+    /// Actions: kill-master, kill-node[=I], pause[=I], resume[=I], restart[=I] (spawned
+    /// deployments only), failover, reshard=N, debug-sleep=S
+    #[arg(long = "fault")]
+    pub fault: Vec<String>,
 }
 
 /// redis-benchmark's TLS flags (rustls underneath: no OpenSSL).
@@ -752,17 +810,18 @@ mod tests {
     #[test]
     fn run_flags_parse() {
         let c = bench(&["-3", "-x", "-I", "-l", "--precision", "2", "--sequential"]);
-        assert!(c.resp3 && c.stdin_arg && c.idle && c.loop_tests && c.sequential);
-        assert_eq!(c.precision, Some(2));
+        assert!(c.conn.resp3 && c.modes.stdin_arg && c.modes.idle && c.modes.loop_tests);
+        assert!(c.load.sequential);
+        assert_eq!(c.output.precision, Some(2));
         assert!(c.command.is_empty());
         let c = bench(&["--enable-tracking", "--resp3", "-t", "get"]);
-        assert!(c.enable_tracking && c.resp3);
+        assert!(c.conn.enable_tracking && c.conn.resp3);
         // -3 inside the custom command, or as a flag's value, is not the flag.
         let c = bench(&["-n", "10", "INCRBY", "k", "-3"]);
-        assert!(!c.resp3);
+        assert!(!c.conn.resp3);
         assert_eq!(c.command, ["INCRBY", "k", "-3"]);
         let c = bench(&["-3", "-P", "4", "SET", "k", "v"]);
-        assert!(c.resp3 && c.pipeline == Some(4));
+        assert!(c.conn.resp3 && c.load.pipeline == Some(4));
         assert!(parse(["rbench", "-n", "-3"]).is_err());
         assert!(parse(["rbench", "--precision", "-1"]).is_err());
     }

@@ -201,7 +201,7 @@ fn compare(c: &cli::CompareCli, out: &mut dyn Write, err: &mut dyn Write) -> i32
 
 fn bench(c: &cli::Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let _signals = signals::watch(&ctx.stop);
-    if c.password.is_some() && !c.no_auth_warning {
+    if c.conn.password.is_some() && !c.conn.no_auth_warning {
         let _ = writeln!(
             err,
             "rbench: warning: a password given with -a is visible to other users (ps, shell history); set REDISCLI_AUTH instead, or pass --no-auth-warning"
@@ -225,7 +225,7 @@ fn bench(c: &cli::Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Write) 
 /// reads it). Without a command there is nothing to read it for: planning says so.
 fn with_stdin_arg(c: &cli::Cli) -> std::io::Result<cli::Cli> {
     let mut c = c.clone();
-    if c.stdin_arg && !c.command.is_empty() {
+    if c.modes.stdin_arg && !c.command.is_empty() {
         let mut value = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut value)?;
         c.stdin_value = Some(value);

@@ -10,7 +10,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::{Cli, NightlyCli};
+use crate::cli::{Cli, NightlyCli, OutputFlags, RunsFlags};
 use crate::report::compare::{self, Evaluation, Row, Thresholds, Verdict};
 use crate::{EXIT_CHECK, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 
@@ -63,9 +63,15 @@ pub fn run(c: &NightlyCli, ctx: &crate::Context, out: &mut dyn Write, err: &mut 
         }
     };
     let cli = Cli {
-        profile: Some(c.profile.clone()),
-        quiet: true,
-        out: c.out.clone(),
+        runs: RunsFlags {
+            profile: Some(c.profile.clone()),
+            ..RunsFlags::default()
+        },
+        output: OutputFlags {
+            quiet: true,
+            out: c.out.clone(),
+            ..OutputFlags::default()
+        },
         ..Cli::default()
     };
     let mut plan = match crate::plan_or_exit(&cli, &*ctx.env, err) {

@@ -78,6 +78,7 @@ pub struct Defaults {
     pub enable_tracking: Option<At<bool>>,
     /// `stream` or `consistency`: checked by the integrator.
     pub scenario: Option<At<String>>,
+    /// Checked by the integrator (at least 1).
     pub producers: Option<At<usize>>,
     pub consumers: Option<At<usize>>,
     /// Kept as written ("1s", ...).
@@ -100,9 +101,10 @@ pub struct FaultSpec {
     pub action: At<String>,
 }
 
-/// How to reach (or create) the deployment a target names.
+/// How to reach (or create) the deployment a target names, as the `[[target]]` writes it
+/// (addresses unresolved); config turns it into a `config::TargetKind`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum TargetKind {
+pub enum TargetSpecKind {
     /// An existing standalone server, `host:port` (`[v6]:port` for IPv6).
     Addr(String),
     /// Seed nodes of an existing cluster, each `host:port`; never empty.
@@ -118,7 +120,7 @@ pub struct TargetSpec {
     pub name: String,
     /// Line of the `[[target]]` header.
     pub line: usize,
-    pub kind: TargetKind,
+    pub kind: TargetSpecKind,
     /// ACL user, non-empty when given.
     pub user: Option<String>,
     /// Name of the environment variable holding the password (never the password itself).
@@ -210,7 +212,7 @@ struct RawDefaults {
     mix: Option<Spanned<String>>,
     clients: Option<Spanned<usize>>,
     pipeline: Option<Spanned<usize>>,
-    data_size: Option<Spanned<DataSize>>,
+    data_size: Option<Spanned<DataSizeText>>,
     keyspace: Option<Spanned<u64>>,
     key_dist: Option<Spanned<String>>,
     requests: Option<Spanned<u64>>,
@@ -260,27 +262,28 @@ struct RawTarget {
     tls_ciphersuites: Option<Spanned<String>>,
 }
 
-/// `data_size`: an integer or a range string; normalised to a string for the integrator.
-struct DataSize(String);
+/// `data_size`: an integer or a range string; normalised to a string for the integrator (which
+/// parses it into a `workload::generator::DataSize`).
+struct DataSizeText(String);
 
-impl<'de> Deserialize<'de> for DataSize {
+impl<'de> Deserialize<'de> for DataSizeText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl Visitor<'_> for V {
-            type Value = DataSize;
+            type Value = DataSizeText;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a byte count like 3 or a range string like \"16-512\"")
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DataSize, E> {
-                Ok(DataSize(v.to_string()))
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DataSizeText, E> {
+                Ok(DataSizeText(v.to_string()))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DataSize, E> {
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DataSizeText, E> {
                 u64::try_from(v)
-                    .map(|v| DataSize(v.to_string()))
+                    .map(|v| DataSizeText(v.to_string()))
                     .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<DataSize, E> {
-                Ok(DataSize(v.to_string()))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DataSizeText, E> {
+                Ok(DataSizeText(v.to_string()))
             }
         }
         d.deserialize_any(V)
@@ -624,9 +627,9 @@ impl Parser<'_> {
             if let Err(why) = check_addr(a.get_ref()) {
                 return Err(self.err(self.line(&a), format!("addr: {why}")));
             }
-            TargetKind::Addr(a.into_inner())
+            TargetSpecKind::Addr(a.into_inner())
         } else if let Some(c) = t.cluster {
-            TargetKind::Cluster(self.seeds(c)?)
+            TargetSpecKind::Cluster(self.seeds(c)?)
         } else {
             // Unreachable by the check above; still an error rather than a panic.
             return Err(self.err(line, "target needs one of spawn, addr or cluster"));
@@ -735,9 +738,9 @@ impl Parser<'_> {
         masters: Option<Spanned<usize>>,
         replicas: Option<Spanned<usize>>,
         redis_args: Vec<String>,
-    ) -> Result<TargetKind, ProfileError> {
+    ) -> Result<TargetSpecKind, ProfileError> {
         match s.get_ref().as_str() {
-            "standalone" => Ok(TargetKind::Spawn(SpawnSpec::Standalone { redis_args })),
+            "standalone" => Ok(TargetSpecKind::Spawn(SpawnSpec::Standalone { redis_args })),
             "cluster" => {
                 let masters = match masters {
                     Some(m) if !(3..=16384).contains(m.get_ref()) => {
@@ -753,7 +756,7 @@ impl Parser<'_> {
                     None => 3,
                 };
                 let replicas = replicas.map_or(1, Spanned::into_inner);
-                Ok(TargetKind::Spawn(SpawnSpec::Cluster {
+                Ok(TargetSpecKind::Spawn(SpawnSpec::Cluster {
                     masters,
                     replicas,
                     redis_args,
@@ -786,7 +789,7 @@ impl Parser<'_> {
         user: &Option<Spanned<String>>,
         password_env: &Option<Spanned<String>>,
         dbnum: &Option<Spanned<u32>>,
-        kind: &TargetKind,
+        kind: &TargetSpecKind,
     ) -> Result<(), ProfileError> {
         if let Some(u) = user
             && u.get_ref().is_empty()
@@ -808,7 +811,7 @@ impl Parser<'_> {
             && *db.get_ref() != 0
             && matches!(
                 kind,
-                TargetKind::Cluster(_) | TargetKind::Spawn(SpawnSpec::Cluster { .. })
+                TargetSpecKind::Cluster(_) | TargetSpecKind::Spawn(SpawnSpec::Cluster { .. })
             )
         {
             return Err(self.err(
@@ -883,6 +886,13 @@ fn key_before(text: &str, offset: usize) -> Option<&str> {
 
 /// `host:port` or `[v6]:port`, port 1..=65535, host non-empty.
 fn check_addr(addr: &str) -> Result<(), String> {
+    host_port(addr).map(|_| ())
+}
+
+/// A target's address split into the host as written (brackets kept) and the port. The one
+/// parser of profile addresses: the profile checks them with it, at their line; config splits
+/// them with it to resolve.
+pub fn host_port(addr: &str) -> Result<(&str, u16), String> {
     let shape = "expected host:port, e.g. \"127.0.0.1:6379\" or \"[::1]:6379\"";
     let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
         let (host, after) = rest
@@ -908,7 +918,10 @@ fn check_addr(addr: &str) -> Result<(), String> {
     }
     // All digits: u16's parser would also take "+6379".
     match port.parse::<u16>() {
-        Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        // The port ends the address in both forms.
+        Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok((&addr[..addr.len() - port.len() - 1], p))
+        }
         _ => Err(format!("{addr:?}: port must be a number from 1 to 65535")),
     }
 }
@@ -1022,20 +1035,20 @@ mod tests {
         assert_eq!(p.targets.len(), 1);
         assert!(matches!(
             p.targets[0].kind,
-            TargetKind::Spawn(SpawnSpec::Standalone { .. })
+            TargetSpecKind::Spawn(SpawnSpec::Standalone { .. })
         ));
     }
 
     #[test]
     fn persistence_profile_content() {
         let p = shipped("persistence.toml");
-        let got: Vec<(&str, &TargetKind)> = p
+        let got: Vec<(&str, &TargetSpecKind)> = p
             .targets
             .iter()
             .map(|t| (t.name.as_str(), &t.kind))
             .collect();
         let sa = |args: &[&str]| {
-            TargetKind::Spawn(SpawnSpec::Standalone {
+            TargetSpecKind::Spawn(SpawnSpec::Standalone {
                 redis_args: args.iter().map(|s| s.to_string()).collect(),
             })
         };
@@ -1062,7 +1075,7 @@ mod tests {
         let p = shipped("cluster.toml");
         assert_eq!(
             p.targets[0].kind,
-            TargetKind::Spawn(SpawnSpec::Cluster {
+            TargetSpecKind::Spawn(SpawnSpec::Cluster {
                 masters: 3,
                 replicas: 1,
                 redis_args: vec![]
@@ -1072,7 +1085,7 @@ mod tests {
 
         let p = shipped("remote-cluster.toml");
         let seeds: Vec<String> = (7000..=7005).map(|p| format!("127.0.0.1:{p}")).collect();
-        assert_eq!(p.targets[0].kind, TargetKind::Cluster(seeds));
+        assert_eq!(p.targets[0].kind, TargetSpecKind::Cluster(seeds));
         assert_eq!(p.targets[0].password_env.as_deref(), Some("REDISCLI_AUTH"));
 
         let p = shipped("nightly.toml");
@@ -1152,7 +1165,7 @@ cluster = ["127.0.0.1:7000", "redis-a:7001"]
         assert_eq!(p.targets[0].line, 18);
         assert_eq!(
             p.targets[0].kind,
-            TargetKind::Spawn(SpawnSpec::Cluster {
+            TargetSpecKind::Spawn(SpawnSpec::Cluster {
                 masters: 5,
                 replicas: 0,
                 redis_args: vec!["--save".into(), "".into()]
@@ -1160,12 +1173,12 @@ cluster = ["127.0.0.1:7000", "redis-a:7001"]
         );
         let local = &p.targets[1];
         assert_eq!(local.line, 25);
-        assert_eq!(local.kind, TargetKind::Addr("[::1]:6379".into()));
+        assert_eq!(local.kind, TargetSpecKind::Addr("[::1]:6379".into()));
         assert_eq!(local.user.as_deref(), Some("default"));
         assert_eq!(local.password_env.as_deref(), Some("RBENCH_LOCAL_PASSWORD"));
         assert_eq!(local.dbnum, Some(2));
         assert_eq!(p.targets[2].line, 32);
-        assert!(matches!(&p.targets[2].kind, TargetKind::Cluster(s) if s.len() == 2));
+        assert!(matches!(&p.targets[2].kind, TargetSpecKind::Cluster(s) if s.len() == 2));
     }
 
     #[test]
@@ -1174,7 +1187,7 @@ cluster = ["127.0.0.1:7000", "redis-a:7001"]
         assert_eq!(p.defaults, Defaults::default());
         assert_eq!(
             p.targets[0].kind,
-            TargetKind::Spawn(SpawnSpec::Cluster {
+            TargetSpecKind::Spawn(SpawnSpec::Cluster {
                 masters: 3,
                 replicas: 1,
                 redis_args: vec![]
@@ -1191,7 +1204,7 @@ cluster = ["127.0.0.1:7000", "redis-a:7001"]
         assert_eq!(p.targets[0].line, 4);
         // Inline array-of-tables form works too.
         let p = parse("target = [{ name = \"a\", addr = \"h:1\" }]\n").unwrap();
-        assert_eq!(p.targets[0].kind, TargetKind::Addr("h:1".into()));
+        assert_eq!(p.targets[0].kind, TargetSpecKind::Addr("h:1".into()));
     }
 
     #[test]
@@ -1449,6 +1462,9 @@ cluster = ["127.0.0.1:7000", "redis-a:7001"]
         for good in ["127.0.0.1:6379", "[::1]:6379", "redis.example:1", "h:65535"] {
             assert_eq!(check_addr(good), Ok(()), "{good}");
         }
+        // The host as written (brackets kept, as config's resolver takes it) and the port.
+        assert_eq!(host_port("[::1]:6379"), Ok(("[::1]", 6379)));
+        assert_eq!(host_port("redis.example:1"), Ok(("redis.example", 1)));
         for (addr, why) in [
             ("127.0.0.1", "missing port"),
             (":6379", "empty or malformed host"),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{AtLine, ConfigError, Target, TargetKind, Workload, duration_of, invalid};
-use crate::cli::Cli;
+use crate::cli::{Cli, ExperimentFlags};
 use crate::fault::{self, Fault};
 use crate::profile::{self, Profile};
 use crate::workload;
@@ -49,12 +49,15 @@ pub fn scenario(
     d: Option<&profile::Defaults>,
     at: AtLine,
 ) -> Result<Option<Scenario>, ConfigError> {
-    let name = match (&cli.scenario, d.and_then(|d| d.scenario.as_ref())) {
+    let name = match (
+        &cli.experiment.scenario,
+        d.and_then(|d| d.scenario.as_ref()),
+    ) {
         (Some(s), _) => Some(parse_name(s).map_err(invalid)?),
         (None, Some(a)) => Some(parse_name(&a.value).map_err(|e| at(a.line, e))?),
         (None, None) => None,
     };
-    let stream = stream_conf(cli, d, at)?;
+    let stream = stream_conf(&cli.experiment, d, at)?;
     match name {
         Some("stream") => Ok(Some(Scenario::Stream(stream.conf))),
         Some(_) => match stream.first_set {
@@ -89,7 +92,7 @@ struct StreamSettings {
 }
 
 fn stream_conf(
-    cli: &Cli,
+    e: &ExperimentFlags,
     d: Option<&profile::Defaults>,
     at: AtLine,
 ) -> Result<StreamSettings, ConfigError> {
@@ -97,33 +100,29 @@ fn stream_conf(
     let set = [
         (
             "--producers",
-            cli.producers.is_some() || d_of(|d| d.producers.is_some()),
+            e.producers.is_some() || d_of(|d| d.producers.is_some()),
         ),
         (
             "--consumers",
-            cli.consumers.is_some() || d_of(|d| d.consumers.is_some()),
+            e.consumers.is_some() || d_of(|d| d.consumers.is_some()),
         ),
         (
             "--claim-idle",
-            cli.claim_idle.is_some() || d_of(|d| d.claim_idle.is_some()),
+            e.claim_idle.is_some() || d_of(|d| d.claim_idle.is_some()),
         ),
         (
             "--crash-rate",
-            cli.crash_rate.is_some() || d_of(|d| d.crash_rate.is_some()),
+            e.crash_rate.is_some() || d_of(|d| d.crash_rate.is_some()),
         ),
-        (
-            "--drain",
-            cli.drain.is_some() || d_of(|d| d.drain.is_some()),
-        ),
+        ("--drain", e.drain.is_some() || d_of(|d| d.drain.is_some())),
     ];
-    let producers = super::at_least_1(
-        cli.producers,
-        d.and_then(|d| d.producers.as_ref()),
-        ("--producers", "producers"),
-        at,
-    )?
+    // The profile leaves its producers to be checked here (so a flag can stand in for a 0 there).
+    let producers = match (e.producers, d.and_then(|d| d.producers.as_ref())) {
+        (None, Some(a)) if a.value == 0 => Err(at(a.line, "producers must be at least 1".into())),
+        (flag, prof) => super::at_least_1(flag, prof, "--producers"),
+    }?
     .unwrap_or(1);
-    let consumers = match (cli.consumers, d.and_then(|d| d.consumers.as_ref())) {
+    let consumers = match (e.consumers, d.and_then(|d| d.consumers.as_ref())) {
         (Some(n), _) => n,
         (None, Some(a)) => a.value,
         (None, None) => 1,
@@ -131,18 +130,18 @@ fn stream_conf(
     if producers > 10_000 || consumers > 10_000 {
         return Err(invalid("--producers and --consumers must be at most 10000"));
     }
-    let crash_rate = match (cli.crash_rate, d.and_then(|d| d.crash_rate.as_ref())) {
+    let crash_rate = match (e.crash_rate, d.and_then(|d| d.crash_rate.as_ref())) {
         (Some(r), _) => check_share(r).map_err(invalid)?,
         (None, Some(a)) => check_share(a.value).map_err(|e| at(a.line, e))?,
         (None, None) => 0.0,
     };
-    let claim_idle = duration_of(&cli.claim_idle, d.and_then(|d| d.claim_idle.as_ref()), at)?
+    let claim_idle = duration_of(&e.claim_idle, d.and_then(|d| d.claim_idle.as_ref()), at)?
         .unwrap_or(DEFAULT_CLAIM_IDLE);
     if claim_idle < Duration::from_millis(1) {
         return Err(invalid("--claim-idle must be at least 1ms"));
     }
     let drain =
-        duration_of(&cli.drain, d.and_then(|d| d.drain.as_ref()), at)?.unwrap_or(DEFAULT_DRAIN);
+        duration_of(&e.drain, d.and_then(|d| d.drain.as_ref()), at)?.unwrap_or(DEFAULT_DRAIN);
     Ok(StreamSettings {
         conf: StreamConf {
             producers,
@@ -168,15 +167,15 @@ fn check_share(r: f64) -> Result<f64, String> {
 /// What a scenario cannot be combined with: tests of its own, and the flags that shape them.
 pub fn check_scenario(cli: &Cli, s: &Scenario, w: &Workload) -> Result<(), ConfigError> {
     let name = s.name();
-    let clash = if cli.tests.is_some() {
+    let clash = if cli.load.tests.is_some() {
         Some("-t")
-    } else if cli.mix.is_some() {
+    } else if cli.load.mix.is_some() {
         Some("--mix")
     } else if !cli.command.is_empty() {
         Some("a custom command")
-    } else if cli.idle {
+    } else if cli.modes.idle {
         Some("-I")
-    } else if cli.loop_tests {
+    } else if cli.modes.loop_tests {
         Some("-l")
     } else if w.pipeline > 1 {
         Some("-P")
@@ -197,10 +196,14 @@ pub fn check_scenario(cli: &Cli, s: &Scenario, w: &Workload) -> Result<(), Confi
 pub type Placed = (Fault, Option<usize>);
 
 /// `--fault` flags, else the profile's `[[fault]]` entries, in time order.
-pub fn faults(cli: &Cli, prof: Option<&Profile>, at: AtLine) -> Result<Vec<Placed>, ConfigError> {
+pub fn faults(
+    e: &ExperimentFlags,
+    prof: Option<&Profile>,
+    at: AtLine,
+) -> Result<Vec<Placed>, ConfigError> {
     let mut out = Vec::new();
-    if !cli.fault.is_empty() {
-        for s in &cli.fault {
+    if !e.fault.is_empty() {
+        for s in &e.fault {
             let f = fault::parse_fault(s).map_err(|e| invalid(format!("--fault {s}: {e}")))?;
             out.push((f, None));
         }

@@ -1,24 +1,27 @@
-//! Flags and an optional profile resolve into a Plan: targets × one workload. Validation happens here,
-//! once; profile values that fail it are reported with the profile's file and line. Flags override the
-//! profile.
+//! Flags and an optional profile resolve into a Plan: targets × one workload. Flags override the
+//! profile. Each check is made once: what a profile value must be on its own (a count of at least 1,
+//! an address's form) where the profile is read; flags, the values the profile keeps as text, and
+//! how settings combine, here, with a profile value's errors at its file and line.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, ConnectionFlags, LoadFlags, OutputFlags};
 use crate::conn::Auth;
 use crate::deploy::SpawnSpec;
 use crate::net::Dialer;
 use crate::net::tls::{self, TlsOptions};
-use crate::profile::{self, At, Profile, TargetKind as ProfileKind};
+use crate::profile::{self, At, Profile, TargetSpecKind};
 use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
 
 pub mod experiment;
 pub mod shard;
 pub mod slo;
+#[cfg(test)]
+mod tests;
 pub use experiment::{Scenario, StreamConf};
 
 pub const DEFAULT_REQUESTS: u64 = 100_000;
@@ -162,7 +165,7 @@ type AtLine<'a> = &'a dyn Fn(usize, String) -> ConfigError;
 /// Resolves flags (and the profile they name) into a plan. `env` looks up environment variables
 /// (injected so tests need not touch the process environment).
 pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, ConfigError> {
-    let prof = match &cli.profile {
+    let prof = match &cli.runs.profile {
         Some(p) => Some(profile::load_profile(p)?),
         None => None,
     };
@@ -183,19 +186,18 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         workload.rps = None;
     }
     let repeat = at_least_1(
-        cli.repeat,
+        cli.runs.repeat,
         d.and_then(|d| d.repeat.as_ref()),
-        ("--repeat", "repeat"),
-        &at,
+        "--repeat",
     )?
     .unwrap_or(1);
-    let targets = targets(cli, prof.as_ref(), env)?;
+    let targets = targets(&cli.conn, prof.as_ref(), env)?;
     let max_error_rate = max_error_rate(cli, d, &at)?;
     let scenario = experiment::scenario(cli, d, &at)?;
     if let Some(s) = &scenario {
         experiment::check_scenario(cli, s, &workload)?;
     }
-    let faults = experiment::faults(cli, prof.as_ref(), &at)?;
+    let faults = experiment::faults(&cli.experiment, prof.as_ref(), &at)?;
     experiment::check_faults(&faults, &workload, scenario.as_ref(), &targets, &at)?;
     if slo.is_some() && !faults.is_empty() {
         return Err(invalid(
@@ -207,12 +209,13 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         scenario: scenario.is_some(),
         faults: !faults.is_empty(),
         slo: slo.is_some(),
-        flush: cli.flush,
+        flush: cli.runs.flush,
         targets: &targets,
     };
     let scale = shard::resolve(cli, &others, &mut workload)?;
     Ok(Plan {
         profile: cli
+            .runs
             .profile
             .as_ref()
             .and_then(|p| p.file_stem())
@@ -220,10 +223,10 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
             .unwrap_or_default(),
         targets,
         workload,
-        output: output(cli),
+        output: output(&cli.output),
         repeat,
         mode,
-        flush: cli.flush,
+        flush: cli.runs.flush,
         max_error_rate,
         scenario,
         faults: faults.into_iter().map(|(f, _)| f).collect(),
@@ -234,15 +237,15 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
 
 /// The profile's targets, or the one the flags name, each speaking the protocol asked for.
 fn targets(
-    cli: &Cli,
+    conn: &ConnectionFlags,
     prof: Option<&Profile>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Target>, ConfigError> {
     let mut targets = match prof {
-        Some(p) if !cli_names_target(cli) => profile_targets(p, cli, env)?,
-        _ => vec![cli_target(cli, env)?],
+        Some(p) if !cli_names_target(conn) => profile_targets(p, conn, env)?,
+        _ => vec![cli_target(conn, env)?],
     };
-    let (resp3, tracking) = protocol(cli, prof.map(|p| &p.defaults));
+    let (resp3, tracking) = protocol(conn, prof.map(|p| &p.defaults));
     for t in &mut targets {
         (t.auth.resp3, t.auth.tracking) = (resp3, tracking);
     }
@@ -257,7 +260,7 @@ fn max_error_rate(
 ) -> Result<f64, ConfigError> {
     Ok(
         match (
-            &cli.max_error_rate,
+            &cli.runs.max_error_rate,
             d.and_then(|d| d.max_error_rate.as_ref()),
         ) {
             (Some(s), _) => parse_error_rate(s).map_err(invalid)?,
@@ -271,35 +274,34 @@ fn max_error_rate(
 fn workload(cli: &Cli, d: Option<&profile::Defaults>, at: AtLine) -> Result<Workload, ConfigError> {
     let custom = custom_command(cli)?;
     let phases = phases(cli, d, custom.as_ref(), at)?;
-    let (clients, threads, pipeline) = concurrency(cli, d, at)?;
-    let sizes = match (&cli.data_size, d.and_then(|d| d.data_size.as_ref())) {
+    let (clients, threads, pipeline) = concurrency(&cli.load, d)?;
+    let sizes = match (&cli.load.data_size, d.and_then(|d| d.data_size.as_ref())) {
         (Some(s), _) => DataSize::parse(s)?,
         (None, Some(a)) => DataSize::parse(&a.value).map_err(|e| at(a.line, e.to_string()))?,
         (None, None) => DataSize::default(),
     };
     let keyspace = at_least_1(
-        cli.keyspace,
+        cli.load.keyspace,
         d.and_then(|d| d.keyspace.as_ref()),
-        ("-r (keyspace)", "keyspace"),
-        at,
+        "-r (keyspace)",
     )?;
-    let key_dist = key_dist(cli, d, at)?;
-    let rps = match (cli.rps, d.and_then(|d| d.rps.as_ref())) {
+    let key_dist = key_dist(&cli.load, d, at)?;
+    let rps = match (cli.load.rps, d.and_then(|d| d.rps.as_ref())) {
         (Some(r), _) => Some(check_rps(r).map_err(invalid)?),
         (None, Some(a)) => Some(check_rps(a.value).map_err(|e| at(a.line, e))?),
         (None, None) => None,
     };
-    let duration = duration_of(&cli.duration, d.and_then(|d| d.duration.as_ref()), at)?;
-    let warmup = duration_of(&cli.warmup, d.and_then(|d| d.warmup.as_ref()), at)?;
+    let duration = duration_of(&cli.load.duration, d.and_then(|d| d.duration.as_ref()), at)?;
+    let warmup = duration_of(&cli.load.warmup, d.and_then(|d| d.warmup.as_ref()), at)?;
     let requests = at_least_1(
-        cli.requests,
+        cli.load.requests,
         d.and_then(|d| d.requests.as_ref()),
-        ("-n (requests)", "requests"),
-        at,
+        "-n (requests)",
     )?
     // A duration alone runs for that long; otherwise redis-benchmark's default request count.
     .or(duration.is_none().then_some(DEFAULT_REQUESTS));
     let seed = cli
+        .load
         .seed
         .or(d.and_then(|d| d.seed.as_ref()).map(|a| a.value))
         .unwrap_or_else(time_seed);
@@ -309,12 +311,14 @@ fn workload(cli: &Cli, d: Option<&profile::Defaults>, at: AtLine) -> Result<Work
     };
     let encode = EncodeOpts {
         stream_maxlen: positive(
-            cli.stream_maxlen
+            cli.load
+                .stream_maxlen
                 .or(d.and_then(|d| d.stream_maxlen.as_ref()).map(|a| a.value)),
             "--stream-maxlen",
         )?,
         list_maxlen: positive(
-            cli.list_maxlen
+            cli.load
+                .list_maxlen
                 .or(d.and_then(|d| d.list_maxlen.as_ref()).map(|a| a.value)),
             "--list-maxlen",
         )?,
@@ -335,8 +339,8 @@ fn workload(cli: &Cli, d: Option<&profile::Defaults>, at: AtLine) -> Result<Work
         rps,
         seed,
         encode,
-        read_from_replicas: cli.read_from_replicas,
-        keepalive: cli.keepalive.unwrap_or(true),
+        read_from_replicas: cli.conn.read_from_replicas,
+        keepalive: cli.conn.keepalive.unwrap_or(true),
     })
 }
 
@@ -348,22 +352,22 @@ fn phases(
     at: AtLine,
 ) -> Result<Vec<Vec<(Op, u32)>>, ConfigError> {
     Ok(if let Some(c) = custom {
-        if cli.tests.is_some() || cli.mix.is_some() {
+        if cli.load.tests.is_some() || cli.load.mix.is_some() {
             return Err(invalid(format!(
                 "a custom command (`{}`) cannot be combined with -t or --mix",
                 c.name
             )));
         }
         vec![vec![(Op::Custom, 1)]]
-    } else if let Some(t) = &cli.tests {
-        if cli.mix.is_some() {
+    } else if let Some(t) = &cli.load.tests {
+        if cli.load.mix.is_some() {
             return Err(invalid(
                 "-t and --mix cannot be combined: -t runs tests one after another, --mix interleaves them in one run",
             ));
         }
         let names: Vec<&str> = t.split(',').collect();
         singles(workload::parse_tests(&names)?)
-    } else if let Some(m) = &cli.mix {
+    } else if let Some(m) = &cli.load.mix {
         vec![workload::parse_mix(m)?]
     } else if let Some(At { value, line }) = d.and_then(|d| d.tests.as_ref()) {
         singles(workload::parse_tests(value).map_err(|e| at(*line, e.to_string()))?)
@@ -376,22 +380,19 @@ fn phases(
 
 /// (clients, threads, pipeline), each at least 1 and within its bound.
 fn concurrency(
-    cli: &Cli,
+    load: &LoadFlags,
     d: Option<&profile::Defaults>,
-    at: AtLine,
 ) -> Result<(usize, usize, usize), ConfigError> {
-    // The flag's name serves the profile key's error too, as it always has.
-    let pick = |flag, prof, name, default| {
-        at_least_1(flag, prof, (name, name), at).map(|v| v.unwrap_or(default))
-    };
+    let pick =
+        |flag, prof, name, default| at_least_1(flag, prof, name).map(|v| v.unwrap_or(default));
     let clients = pick(
-        cli.clients,
+        load.clients,
         d.and_then(|d| d.clients.as_ref()),
         "--clients",
         DEFAULT_CLIENTS,
     )?;
     let pipeline = pick(
-        cli.pipeline,
+        load.pipeline,
         d.and_then(|d| d.pipeline.as_ref()),
         "-P (pipeline)",
         1,
@@ -403,7 +404,7 @@ fn concurrency(
         return Err(invalid("--clients must be at most 100000"));
     }
     let threads = pick(
-        cli.threads,
+        load.threads,
         d.and_then(|d| d.threads.as_ref()),
         "--threads",
         default_threads(clients),
@@ -414,23 +415,17 @@ fn concurrency(
     Ok((clients, threads, pipeline))
 }
 
-/// The flag's value, else the profile's; either must be at least 1. `names`: (flag, profile key)
-/// as the error names them.
+/// The flag's value, else the profile's. A flag of 0 is refused here, named `flag`; the profile
+/// refuses its own 0 where it is read, at its line.
 fn at_least_1<T: Copy + PartialEq + Default>(
     flag: Option<T>,
     prof: Option<&At<T>>,
-    names: (&str, &str),
-    at: AtLine,
+    name: &str,
 ) -> Result<Option<T>, ConfigError> {
-    let zero = T::default();
-    match (flag, prof) {
-        (Some(v), _) if v == zero => Err(invalid(format!("{} must be at least 1", names.0))),
-        (Some(v), _) => Ok(Some(v)),
-        (None, Some(a)) if a.value == zero => {
-            Err(at(a.line, format!("{} must be at least 1", names.1)))
-        }
-        (None, Some(a)) => Ok(Some(a.value)),
-        (None, None) => Ok(None),
+    match flag {
+        Some(v) if v == T::default() => Err(invalid(format!("{name} must be at least 1"))),
+        Some(v) => Ok(Some(v)),
+        None => Ok(prof.map(|a| a.value)),
     }
 }
 
@@ -449,35 +444,28 @@ fn duration_of(
     })
 }
 
-fn output(cli: &Cli) -> Output {
+fn output(o: &OutputFlags) -> Output {
     Output {
-        mode: match (cli.quiet, cli.csv) {
+        mode: match (o.quiet, o.csv) {
             (_, true) => OutputMode::Csv,
             (true, false) => OutputMode::Quiet,
             (false, false) => OutputMode::Blocks,
         },
-        pass_headers: cli.quiet,
-        json: cli.json.clone(),
-        out_dir: if cli.no_save {
-            None
-        } else {
-            Some(cli.out.clone())
-        },
+        pass_headers: o.quiet,
+        json: o.json.clone(),
+        out_dir: if o.no_save { None } else { Some(o.out.clone()) },
         long_csv: crate::report::files::LONG_CSV,
         run_files: true,
-        latency_uncorrected: cli.latency_uncorrected,
+        latency_uncorrected: o.latency_uncorrected,
         // redis-benchmark clamps too (at its histogram's 4 digits) rather than refuse a script.
-        precision: cli
-            .precision
-            .unwrap_or(DEFAULT_PRECISION)
-            .min(MAX_PRECISION),
+        precision: o.precision.unwrap_or(DEFAULT_PRECISION).min(MAX_PRECISION),
     }
 }
 
 /// The custom command line, with `-x`'s stdin as its last argument.
 fn custom_command(cli: &Cli) -> Result<Option<CustomCommand>, ConfigError> {
     if cli.command.is_empty() {
-        return match cli.stdin_arg {
+        return match cli.modes.stdin_arg {
             true => Err(invalid(
                 "-x reads the last argument of a custom command from stdin, but no command was given (e.g. rbench -x SET mykey)",
             )),
@@ -485,7 +473,7 @@ fn custom_command(cli: &Cli) -> Result<Option<CustomCommand>, ConfigError> {
         };
     }
     let mut c = CustomCommand::parse(&cli.command);
-    if cli.stdin_arg {
+    if cli.modes.stdin_arg {
         c.push_literal(cli.stdin_value.clone().unwrap_or_default());
     }
     Ok(Some(c))
@@ -493,21 +481,21 @@ fn custom_command(cli: &Cli) -> Result<Option<CustomCommand>, ConfigError> {
 
 /// `--key-dist`, or `--sequential` (valkey-benchmark's spelling of `--key-dist seq`), else the profile's.
 fn key_dist(
-    cli: &Cli,
+    load: &LoadFlags,
     d: Option<&profile::Defaults>,
     at: &dyn Fn(usize, String) -> ConfigError,
 ) -> Result<KeyDist, ConfigError> {
-    match (&cli.key_dist, d.and_then(|d| d.key_dist.as_ref())) {
+    match (&load.key_dist, d.and_then(|d| d.key_dist.as_ref())) {
         (Some(s), _) => {
             let dist = KeyDist::parse(s)?;
-            if cli.sequential && dist != KeyDist::Seq {
+            if load.sequential && dist != KeyDist::Seq {
                 return Err(invalid(format!(
                     "--sequential uses keys in order, --key-dist {s} draws them: give one of them"
                 )));
             }
             Ok(dist)
         }
-        _ if cli.sequential => Ok(KeyDist::Seq),
+        _ if load.sequential => Ok(KeyDist::Seq),
         (None, Some(a)) => KeyDist::parse(&a.value).map_err(|e| at(a.line, e.to_string())),
         (None, None) => Ok(KeyDist::Uniform),
     }
@@ -515,11 +503,11 @@ fn key_dist(
 
 /// `-l` and `-I`: neither with `--repeat`, nor with each other.
 fn mode(cli: &Cli) -> Result<Mode, ConfigError> {
-    match (cli.idle, cli.loop_tests) {
+    match (cli.modes.idle, cli.modes.loop_tests) {
         (true, true) => Err(invalid(
             "-I (idle connections) and -l (loop the tests) cannot be combined",
         )),
-        (_, true) if cli.repeat.is_some() => Err(invalid(
+        (_, true) if cli.runs.repeat.is_some() => Err(invalid(
             "-l loops until Ctrl-C and --repeat runs N times: give one of them",
         )),
         (true, _) => Ok(Mode::Idle),
@@ -530,12 +518,12 @@ fn mode(cli: &Cli) -> Result<Mode, ConfigError> {
 
 /// `-3` and `--enable-tracking` (flag, else the profile's `resp3`/`enable_tracking`) into the
 /// handshake settings every target's connections use.
-fn protocol(cli: &Cli, d: Option<&profile::Defaults>) -> (bool, bool) {
+fn protocol(conn: &ConnectionFlags, d: Option<&profile::Defaults>) -> (bool, bool) {
     let flag = |set: bool, prof: Option<&At<bool>>| set || prof.is_some_and(|a| a.value);
     (
-        flag(cli.resp3, d.and_then(|d| d.resp3.as_ref())),
+        flag(conn.resp3, d.and_then(|d| d.resp3.as_ref())),
         flag(
-            cli.enable_tracking,
+            conn.enable_tracking,
             d.and_then(|d| d.enable_tracking.as_ref()),
         ),
     )
@@ -584,12 +572,12 @@ pub fn default_threads(clients: usize) -> usize {
 }
 
 /// With a profile, `-h`/`-p`/`--cluster` given explicitly point at one target instead of the profile's.
-fn cli_names_target(cli: &Cli) -> bool {
-    cli.cluster
-        || cli.host.is_some()
-        || cli.port.is_some()
-        || cli.uri.is_some()
-        || cli.socket.is_some()
+fn cli_names_target(conn: &ConnectionFlags) -> bool {
+    conn.cluster
+        || conn.host.is_some()
+        || conn.port.is_some()
+        || conn.uri.is_some()
+        || conn.socket.is_some()
 }
 
 fn password(
@@ -603,35 +591,38 @@ fn password(
         .filter(|p| !p.is_empty())
 }
 
-fn cli_target(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Target, ConfigError> {
+fn cli_target(
+    conn: &ConnectionFlags,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Target, ConfigError> {
     // Explicit flags win over what -u says, as in redis-cli.
-    let uri = match &cli.uri {
+    let uri = match &conn.uri {
         Some(u) => crate::uri::parse(u).map_err(invalid)?,
         None => crate::uri::RedisUri::default(),
     };
-    let host = cli.host.clone().or(uri.host).unwrap_or("127.0.0.1".into());
-    let port = cli.port.or(uri.port).unwrap_or(6379);
-    let dbnum = cli.dbnum.or(uri.dbnum);
+    let host = conn.host.clone().or(uri.host).unwrap_or("127.0.0.1".into());
+    let port = conn.port.or(uri.port).unwrap_or(6379);
+    let dbnum = conn.dbnum.or(uri.dbnum);
     let auth = Auth {
-        user: cli.user.clone().or(uri.user),
-        password: password(&cli.password, None, env).or(uri.password),
+        user: conn.user.clone().or(uri.user),
+        password: password(&conn.password, None, env).or(uri.password),
         dbnum,
         password_env: None,
         ..Auth::default()
     };
-    if cli.cluster && dbnum.is_some_and(|d| d != 0) {
+    if conn.cluster && dbnum.is_some_and(|d| d != 0) {
         return Err(invalid(
             "--dbnum cannot be used with --cluster: Redis Cluster has only database 0",
         ));
     }
-    let tls = (cli.tls.tls || uri.tls).then(|| tls_options(&cli.tls));
+    let tls = (conn.tls.tls || uri.tls).then(|| tls_options(&conn.tls));
     if tls.is_none()
-        && let Some(flag) = cli.tls.stray()
+        && let Some(flag) = conn.tls.stray()
     {
         return Err(invalid(format!("{flag} needs --tls (or a rediss:// URI)")));
     }
-    if let Some(path) = &cli.socket {
-        return socket_target(cli, path, auth, tls.is_some());
+    if let Some(path) = &conn.socket {
+        return socket_target(conn, path, auth, tls.is_some());
     }
     let addr = resolve(&host, port)?;
     let dial = Dialer {
@@ -644,7 +635,7 @@ fn cli_target(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Target,
     };
     Ok(Target {
         name: format!("{host}:{port}"),
-        kind: if cli.cluster {
+        kind: if conn.cluster {
             TargetKind::Cluster(vec![addr])
         } else {
             TargetKind::Standalone(addr)
@@ -656,8 +647,13 @@ fn cli_target(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Target,
 }
 
 /// `-s PATH`: one server on a unix socket.
-fn socket_target(cli: &Cli, path: &Path, auth: Auth, tls: bool) -> Result<Target, ConfigError> {
-    if cli.cluster {
+fn socket_target(
+    conn: &ConnectionFlags,
+    path: &Path,
+    auth: Auth,
+    tls: bool,
+) -> Result<Target, ConfigError> {
+    if conn.cluster {
         return Err(invalid(
             "-s (unix socket) cannot be used with --cluster: cluster nodes are reached over TCP",
         ));
@@ -693,7 +689,7 @@ fn tls_options(f: &crate::cli::TlsFlags) -> TlsOptions {
 
 fn profile_targets(
     p: &Profile,
-    cli: &Cli,
+    conn: &ConnectionFlags,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Target>, ConfigError> {
     let mut out = Vec::new();
@@ -706,24 +702,24 @@ fn profile_targets(
             other => ConfigError::Profile(p.error_at(t.line, other.to_string())),
         };
         let kind = match &t.kind {
-            ProfileKind::Addr(a) => TargetKind::Standalone(resolve_hostport(a).map_err(here)?),
-            ProfileKind::Cluster(seeds) => TargetKind::Cluster(
+            TargetSpecKind::Addr(a) => TargetKind::Standalone(resolve_hostport(a).map_err(here)?),
+            TargetSpecKind::Cluster(seeds) => TargetKind::Cluster(
                 seeds
                     .iter()
                     .map(|s| resolve_hostport(s))
                     .collect::<Result<_, _>>()
                     .map_err(here)?,
             ),
-            ProfileKind::Spawn(s) => TargetKind::Spawn(s.clone()),
+            TargetSpecKind::Spawn(s) => TargetKind::Spawn(s.clone()),
         };
         out.push(Target {
             name: t.name.clone(),
             kind,
             auth: Auth {
-                user: cli.user.clone().or_else(|| t.user.clone()),
-                password: password(&cli.password, t.password_env.as_deref(), env),
-                dbnum: cli.dbnum.or(t.dbnum),
-                password_env: t.password_env.clone().filter(|_| cli.password.is_none()),
+                user: conn.user.clone().or_else(|| t.user.clone()),
+                password: password(&conn.password, t.password_env.as_deref(), env),
+                dbnum: conn.dbnum.or(t.dbnum),
+                password_env: t.password_env.clone().filter(|_| conn.password.is_none()),
                 ..Auth::default()
             },
             dial: profile_dialer(t).map_err(|e| ConfigError::Profile(p.error_at(t.line, e)))?,
@@ -736,15 +732,15 @@ fn profile_targets(
 /// An existing TLS target's dialer (a spawned one's is made once its CA exists). Certificates are
 /// checked against the host the profile names.
 fn profile_dialer(t: &profile::TargetSpec) -> Result<Dialer, String> {
-    let (Some(o), false) = (&t.tls, matches!(t.kind, ProfileKind::Spawn(_))) else {
+    let (Some(o), false) = (&t.tls, matches!(t.kind, TargetSpecKind::Spawn(_))) else {
         return Ok(Dialer::default());
     };
     let first = match &t.kind {
-        ProfileKind::Addr(a) => a.as_str(),
-        ProfileKind::Cluster(seeds) => seeds.first().map_or("", String::as_str),
-        ProfileKind::Spawn(_) => "",
+        TargetSpecKind::Addr(a) => a.as_str(),
+        TargetSpecKind::Cluster(seeds) => seeds.first().map_or("", String::as_str),
+        TargetSpecKind::Spawn(_) => "",
     };
-    let host = first.rsplit_once(':').map_or(first, |(h, _)| h);
+    let host = profile::host_port(first).map_or(first, |(h, _)| h);
     Ok(Dialer {
         unix: None,
         tls: Some(Arc::new(tls::build(o, Some(host))?)),
@@ -777,16 +773,12 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
     }
 }
 
+/// A profile's `host:port`, whose form the profile checked (at its line) when it was read.
 fn resolve_hostport(s: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| invalid(format!("`{s}` is not host:port")))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid(format!("bad port in `{s}`")))?;
+    let (host, port) = profile::host_port(s).map_err(invalid)?;
     resolve(host, port)
 }
 
@@ -796,22 +788,7 @@ mod warmup_tests {
     use clap::Parser;
 
     fn plan_of(args: &[&str], profile: Option<&str>) -> Result<Plan, ConfigError> {
-        // Tests run in parallel: every profile gets its own dir, removed once read.
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("rbench-plan-test-{}-{n}", std::process::id()));
-        let mut argv = vec!["rbench".to_string()];
-        argv.extend(args.iter().map(|s| s.to_string()));
-        if let Some(text) = profile {
-            std::fs::create_dir_all(&dir).unwrap();
-            let p = dir.join("p.toml");
-            std::fs::write(&p, text).unwrap();
-            argv.push("-c".into());
-            argv.push(p.to_string_lossy().into_owned());
-        }
-        let plan = plan(&Cli::parse_from(argv), &|_| None);
-        let _ = std::fs::remove_dir_all(&dir);
-        plan
+        super::tests::plan_with(args, profile, &[])
     }
 
     #[test]

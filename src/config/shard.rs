@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use super::{ConfigError, Mode, Target, TargetKind, Workload, invalid};
-use crate::cli::Cli;
+use crate::cli::{Cli, ScaleFlags};
 use crate::shard::{self, Shard};
 
 /// The scale-out part of a plan (all empty for a run of one process).
@@ -22,30 +22,30 @@ pub struct ScaleOut {
 /// This process's part in the run: the flags read and checked against the rest of the plan, and
 /// the workload cut to its share.
 pub fn resolve(cli: &Cli, others: &Others<'_>, w: &mut Workload) -> Result<ScaleOut, ConfigError> {
-    let scale = scale_out(cli, SystemTime::now())?;
+    let scale = scale_out(&cli.scale, SystemTime::now())?;
     check(&scale, others)?;
     split(&scale, w)?;
     Ok(scale)
 }
 
 /// Reads the flags; `now` decides whether `--start-at` is already past.
-pub fn scale_out(cli: &Cli, now: SystemTime) -> Result<ScaleOut, ConfigError> {
-    let shard = cli
+pub fn scale_out(flags: &ScaleFlags, now: SystemTime) -> Result<ScaleOut, ConfigError> {
+    let shard = flags
         .shard
         .as_deref()
         .map(Shard::parse)
         .transpose()
         .map_err(invalid)?;
-    let start_at = cli
+    let start_at = flags
         .start_at
         .as_deref()
         .map(|s| crate::start_at::parse(s, now))
         .transpose()
         .map_err(invalid)?;
-    if let Some(id) = &cli.run_id {
+    if let Some(id) = &flags.run_id {
         shard::check_run_id(id).map_err(invalid)?;
     }
-    let run_id = match (&cli.run_id, shard, start_at) {
+    let run_id = match (&flags.run_id, shard, start_at) {
         (Some(id), _, _) => Some(id.clone()),
         // The shards were given one instant: it names their run alike without a flag more.
         (None, Some(s), Some(t)) => Some(format!("{}-s{}", compact(t), s.count)),

@@ -16,18 +16,18 @@ pub fn slo(
     d: Option<&profile::Defaults>,
     at: AtLine,
 ) -> Result<Option<Slo>, ConfigError> {
-    let objectives = match (cli.slo.is_empty(), d.and_then(|d| d.slo.as_ref())) {
+    let objectives = match (cli.search.slo.is_empty(), d.and_then(|d| d.slo.as_ref())) {
         // Flags given: they win over the profile's, unless the profile's rps came with them.
-        (false, _) => Some(slo::parse_objectives(&cli.slo.join(",")).map_err(flag_err)?),
+        (false, _) => Some(slo::parse_objectives(&cli.search.slo.join(",")).map_err(flag_err)?),
         // A --rps flag asks for one fixed rate: the profile's search gives way to it.
-        (true, Some(_)) if cli.rps.is_some() => None,
+        (true, Some(_)) if cli.load.rps.is_some() => None,
         (true, Some(a)) => {
             Some(slo::parse_objectives(&a.value).map_err(|e| at(a.line, format!("slo: {e}")))?)
         }
         (true, None) => None,
     };
     let Some(objectives) = objectives else {
-        return match (&cli.slo_step, &cli.slo_resolution) {
+        return match (&cli.search.slo_step, &cli.search.slo_resolution) {
             (Some(_), _) => Err(invalid(
                 "--slo-step needs --slo (the objectives to search for)",
             )),
@@ -37,8 +37,12 @@ pub fn slo(
             _ => Ok(None),
         };
     };
-    let step = duration_of(&cli.slo_step, d.and_then(|d| d.slo_step.as_ref()), at)?
-        .unwrap_or(slo::DEFAULT_STEP);
+    let step = duration_of(
+        &cli.search.slo_step,
+        d.and_then(|d| d.slo_step.as_ref()),
+        at,
+    )?
+    .unwrap_or(slo::DEFAULT_STEP);
     if step < slo::MIN_STEP {
         return Err(invalid(format!(
             "--slo-step must be at least {} ms: shorter steps measure start-up more than the rate",
@@ -46,7 +50,7 @@ pub fn slo(
         )));
     }
     let resolution = match (
-        &cli.slo_resolution,
+        &cli.search.slo_resolution,
         d.and_then(|d| d.slo_resolution.as_ref()),
     ) {
         (Some(s), _) => {
@@ -74,16 +78,16 @@ pub fn check(
     at: AtLine,
     mode: Mode,
 ) -> Result<(), ConfigError> {
-    let from_flags = !cli.slo.is_empty();
+    let from_flags = !cli.search.slo.is_empty();
     let refuse = |what: &str| {
         invalid(format!(
             "--slo searches for the rate itself, in steps of --slo-step; it cannot be combined with {what}"
         ))
     };
-    if cli.rps.is_some() && from_flags {
+    if cli.load.rps.is_some() && from_flags {
         return Err(refuse("--rps (a fixed rate)"));
     }
-    if cli.requests.is_some() || cli.duration.is_some() {
+    if cli.load.requests.is_some() || cli.load.duration.is_some() {
         return Err(refuse("-n or --duration (each step runs for --slo-step)"));
     }
     if let Some(a) = d.and_then(|d| d.rps.as_ref()).filter(|_| !from_flags) {
@@ -97,10 +101,10 @@ pub fn check(
         Mode::Idle => return Err(refuse("-I")),
         Mode::Bench => {}
     }
-    if cli.scenario.is_some() || d.is_some_and(|d| d.scenario.is_some()) {
+    if cli.experiment.scenario.is_some() || d.is_some_and(|d| d.scenario.is_some()) {
         return Err(refuse("--scenario"));
     }
-    if !cli.fault.is_empty() {
+    if !cli.experiment.fault.is_empty() {
         return Err(refuse("--fault"));
     }
     Ok(())

@@ -13,7 +13,7 @@ pub fn refuse(run: &RunFlags) -> Result<(), KubeError> {
     let c = &run.cli;
     let refused = [
         (
-            c.shard.is_some(),
+            c.scale.shard.is_some(),
             "--shard",
             "rbench kube sets it: --workers N runs shards 0/N to N-1/N",
         ),
@@ -23,57 +23,57 @@ pub fn refuse(run: &RunFlags) -> Result<(), KubeError> {
             "rbench kube sets it: /results/ID/shard-I with --results-pvc",
         ),
         (
-            c.json.is_some(),
+            c.output.json.is_some(),
             "--json",
             "rbench kube sets it: --json - (each pod's log) without --results-pvc",
         ),
         (
-            c.no_save,
+            c.output.no_save,
             "--no-save",
             "rbench kube sets it when no --results-pvc is given",
         ),
         (
-            c.loop_tests,
+            c.modes.loop_tests,
             "-l/--loop",
             "it runs until a signal, but a Job's shards must end to be merged",
         ),
         (
-            c.idle,
+            c.modes.idle,
             "-I/--idle",
             "it holds connections until a signal, but a Job's shards must end",
         ),
         (
-            c.scenario.is_some(),
+            c.experiment.scenario.is_some(),
             "--scenario",
             "a scenario cannot be sharded: one process must own it",
         ),
         (
-            !c.fault.is_empty(),
+            !c.experiment.fault.is_empty(),
             "--fault",
             "faults cannot be sharded: one process must own them",
         ),
         (
-            !c.slo.is_empty(),
+            !c.search.slo.is_empty(),
             "--slo",
             "a saturation search cannot be sharded: one process must own it",
         ),
         (
-            c.socket.is_some(),
+            c.conn.socket.is_some(),
             "-s/--socket",
             "a unix socket on this machine is not in the pods: give -h HOST",
         ),
         (
-            c.stdin_arg,
+            c.modes.stdin_arg,
             "-x",
             "it reads stdin, which a Job's pods do not have",
         ),
         (
-            c.flush,
+            c.runs.flush,
             "--flush",
             "each shard would FLUSHALL while the others run",
         ),
         (
-            c.tls.cacertdir.is_some(),
+            c.conn.tls.cacertdir.is_some(),
             "--cacertdir",
             "a directory on this machine is not in the pods: give --cacert FILE with --tls-secret NAME",
         ),
@@ -86,10 +86,10 @@ pub fn refuse(run: &RunFlags) -> Result<(), KubeError> {
 
 /// A password given on the command line would be written into the manifest.
 fn no_password(c: &crate::cli::Cli) -> Result<(), KubeError> {
-    if c.password.is_some() {
+    if c.conn.password.is_some() {
         return Err(KubeError::Password("-a/--pass"));
     }
-    if let Some(u) = &c.uri
+    if let Some(u) = &c.conn.uri
         && crate::uri::parse(u)
             .map_err(KubeError::Uri)?
             .password
@@ -106,14 +106,14 @@ pub fn shares(run: &RunFlags, workers: u32) -> Result<(), KubeError> {
         index: workers - 1,
         count: workers,
     };
-    if let Some(n) = run.cli.requests
+    if let Some(n) = run.cli.load.requests
         && last.share(n) == 0
     {
         return Err(KubeError::Split(format!(
             "-n {n} over {workers} shards leaves shard {last} no requests: give at least {workers}, or fewer --workers"
         )));
     }
-    if let Some(r) = run.cli.rps
+    if let Some(r) = run.cli.load.rps
         && r > 0.0
         && last.share_rate(r) <= 0.0
     {
