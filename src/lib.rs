@@ -394,7 +394,7 @@ impl Session<'_> {
     fn run_all(&mut self, rt: &tokio::runtime::Runtime) -> i32 {
         let plan = self.plan;
         self.printer.header(self.out);
-        let mut prepared: Vec<Option<target::Prepared>> = Vec::new();
+        let mut prepared: Vec<Option<target::ReadyTarget>> = Vec::new();
         // -l: pass after pass until a signal (each a repeat, numbered on).
         let passes = match plan.mode {
             Mode::Loop => u32::MAX,
@@ -434,7 +434,7 @@ impl Session<'_> {
         &mut self,
         rt: &tokio::runtime::Runtime,
         t: &config::Target,
-    ) -> Result<target::Prepared, i32> {
+    ) -> Result<target::ReadyTarget, i32> {
         match target::prepare(t, &self.plan.workload, rt, self.stop) {
             Ok(p) => {
                 for w in &p.warnings {
@@ -453,7 +453,7 @@ impl Session<'_> {
     fn run_repeat(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &mut target::Prepared,
+        prepared: &mut target::ReadyTarget,
         repeat: u32,
     ) -> Result<(), i32> {
         let plan = self.plan;
@@ -487,7 +487,7 @@ impl Session<'_> {
     fn run_one(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &mut target::Prepared,
+        prepared: &mut target::ReadyTarget,
         phase: &[(workload::Op, u32)],
         repeat: u32,
     ) -> Result<bool, i32> {
@@ -552,7 +552,7 @@ impl Session<'_> {
     fn measure(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &mut target::Prepared,
+        prepared: &mut target::ReadyTarget,
         (spec, started): (&PhaseSpec<'_>, &OnceLock<std::time::Instant>),
         label: String,
     ) -> Result<(runner::PhaseResult, Vec<fault::FaultOutcome>), i32> {
@@ -616,7 +616,7 @@ impl Session<'_> {
     fn run_scenario(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &mut target::Prepared,
+        prepared: &mut target::ReadyTarget,
         repeat: u32,
     ) -> Result<bool, i32> {
         let plan = self.plan;
@@ -650,7 +650,7 @@ impl Session<'_> {
     fn warm_up(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &target::Prepared,
+        prepared: &target::ReadyTarget,
         spec: &PhaseSpec<'_>,
         warmup: Duration,
     ) -> Result<bool, i32> {

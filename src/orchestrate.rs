@@ -13,13 +13,13 @@ use crate::fault::{self, Fault, FaultEnv, FaultOutcome};
 use crate::runner::{self, PhaseSpec};
 use crate::scenario;
 use crate::stop::{Stop, StopOnDrop};
-use crate::target::Prepared;
+use crate::target::ReadyTarget;
 
 /// Runs `work` (which stops with the run's stop) on `rt`, with the cluster map of `prepared`
 /// refreshed while it runs.
 fn watched<T>(
     rt: &tokio::runtime::Runtime,
-    prepared: &Prepared,
+    prepared: &ReadyTarget,
     work: impl std::future::Future<Output = T>,
 ) -> T {
     rt.block_on(async {
@@ -31,7 +31,7 @@ fn watched<T>(
 /// Runs one phase on `prepared`.
 pub fn execute_phase(
     rt: &tokio::runtime::Runtime,
-    prepared: &Prepared,
+    prepared: &ReadyTarget,
     spec: &PhaseSpec<'_>,
     stop: &Stop,
     progress: &mut dyn runner::Progress,
@@ -48,7 +48,7 @@ pub fn execute_phase(
 }
 
 /// The scenario the plan asks for, shaped for `prepared` (a cluster gets a stream per master).
-pub fn scenario_spec(plan: &Plan, prepared: &Prepared, seed: u64) -> Option<scenario::Scenario> {
+pub fn scenario_spec(plan: &Plan, prepared: &ReadyTarget, seed: u64) -> Option<scenario::Scenario> {
     let w = &plan.workload;
     Some(match plan.scenario.as_ref()? {
         Scenario::Stream(c) => scenario::Scenario::Stream(scenario::StreamSpec {
@@ -85,7 +85,7 @@ pub fn scenario_spec(plan: &Plan, prepared: &Prepared, seed: u64) -> Option<scen
 /// Runs a scenario on `prepared`, measuring from `started` on.
 pub fn run_scenario(
     rt: &tokio::runtime::Runtime,
-    prepared: &Prepared,
+    prepared: &ReadyTarget,
     s: &scenario::Scenario,
     stop: &Stop,
     started: Arc<OnceLock<Instant>>,
@@ -119,10 +119,10 @@ impl Write for ChannelWriter {
 /// times count from it.
 pub fn with_faults<T: Send>(
     faults: &[Fault],
-    prepared: &mut Prepared,
+    prepared: &mut ReadyTarget,
     started: &OnceLock<Instant>,
     out: &mut dyn Write,
-    work: impl FnOnce(&Prepared, &mut dyn Write) -> T + Send,
+    work: impl FnOnce(&ReadyTarget, &mut dyn Write) -> T + Send,
 ) -> (T, Vec<FaultOutcome>) {
     if faults.is_empty() {
         return (work(prepared, out), Vec::new());
@@ -137,7 +137,7 @@ pub fn with_faults<T: Send>(
     // The fault schedule ends with the workload, even one that panicked.
     let done = Stop::new();
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let shared: &Prepared = prepared;
+    let shared: &ReadyTarget = prepared;
     let (value, outcomes) = std::thread::scope(|s| {
         let h = s.spawn(|| {
             let _done = StopOnDrop(&done);

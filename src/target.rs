@@ -30,7 +30,9 @@ pub enum TargetError {
     Tls(String),
 }
 
-pub struct Prepared {
+/// A target ready to run against: reached and checked (and spawned, when the plan asks), with its
+/// route, what the results say about it, and the spawned servers it owns until dropped.
+pub struct ReadyTarget {
     pub name: String,
     pub route: Route,
     pub auth: Auth,
@@ -44,7 +46,7 @@ pub struct Prepared {
     pub spawned: Option<Deployment>,
 }
 
-impl Prepared {
+impl ReadyTarget {
     pub fn is_cluster(&self) -> bool {
         matches!(self.route, Route::Cluster(_))
     }
@@ -104,7 +106,7 @@ pub fn prepare(
     w: &Workload,
     rt: &tokio::runtime::Runtime,
     cancel: &Stop,
-) -> Result<Prepared, TargetError> {
+) -> Result<ReadyTarget, TargetError> {
     let (spawned, reach) = reach(t, cancel)?;
     if cancel.is_stopped() {
         return Err(TargetError::Deploy(DeployError::Interrupted));
@@ -128,7 +130,7 @@ pub fn prepare(
         }
         let server_version = server_version(&mut conn).await;
         raise_nofile_limit(w.clients * masters)?;
-        Ok::<Prepared, TargetError>(Prepared {
+        Ok::<ReadyTarget, TargetError>(ReadyTarget {
             name: t.name.clone(),
             deployment: if matches!(route, Route::Cluster(_)) {
                 "cluster".into()

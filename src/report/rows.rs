@@ -9,7 +9,7 @@ use crate::runner::{PhaseResult, PhaseSpec};
 use crate::scenario::{Outcome, Scenario};
 use crate::shard::Shard;
 use crate::stats::{self, OpStats, summarize};
-use crate::target::Prepared;
+use crate::target::ReadyTarget;
 
 /// What every row of one run shares.
 struct Shape<'a> {
@@ -25,7 +25,7 @@ struct Shape<'a> {
 /// One row per command of the phase `spec`, which `res` measured on `prepared` (`names` are the
 /// commands' test names).
 pub fn of_phase(
-    prepared: &Prepared,
+    prepared: &ReadyTarget,
     spec: &PhaseSpec<'_>,
     names: &[String],
     repeat: u32,
@@ -63,7 +63,7 @@ pub fn of_phase(
 /// One row per role of the scenario `spec` (producers, consumers; writers, readers) run with the
 /// workload `w`; the first carries the scenario's ledger.
 pub fn of_scenario(
-    prepared: &Prepared,
+    prepared: &ReadyTarget,
     w: &Workload,
     spec: &Scenario,
     repeat: u32,
@@ -105,7 +105,7 @@ pub fn of_scenario(
 }
 
 /// A result row of one command (or scenario role) measured on `prepared`.
-fn row(prepared: &Prepared, s: &Shape<'_>, name: &str, st: &OpStats) -> TestResult {
+fn row(prepared: &ReadyTarget, s: &Shape<'_>, name: &str, st: &OpStats) -> TestResult {
     let w = s.w;
     TestResult {
         target: prepared.name.clone(),

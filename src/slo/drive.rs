@@ -11,7 +11,7 @@ use crate::config::slo::step_workload;
 use crate::orchestrate::execute_phase;
 use crate::report::{TestResult, console, rows};
 use crate::runner::{PhaseResult, PhaseSpec};
-use crate::target::Prepared;
+use crate::target::ReadyTarget;
 use crate::{EXIT_FAIL, Session, with_target};
 
 /// The phase a search publishes: its rate (None: the probe) and whether it held.
@@ -46,7 +46,7 @@ impl Session<'_> {
     pub(crate) fn run_slo(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &Prepared,
+        prepared: &ReadyTarget,
         job: &Job<'_, '_>,
     ) -> Result<bool, i32> {
         let Some(slo) = self.plan.slo.clone() else {
@@ -62,7 +62,7 @@ impl Session<'_> {
     fn search(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &Prepared,
+        prepared: &ReadyTarget,
         job: &Job<'_, '_>,
         slo: &Slo,
     ) -> Result<bool, i32> {
@@ -118,7 +118,7 @@ impl Session<'_> {
     fn climb(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &Prepared,
+        prepared: &ReadyTarget,
         job: &Job<'_, '_>,
         slo: &Slo,
         ladder: &mut Ladder,
@@ -152,7 +152,7 @@ impl Session<'_> {
     fn rerun(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &Prepared,
+        prepared: &ReadyTarget,
         job: &Job<'_, '_>,
         slo: &Slo,
         found: SloResult,
@@ -192,7 +192,7 @@ impl Session<'_> {
     /// The result rows of the chosen phase, each carrying the search.
     fn slo_rows(
         &self,
-        prepared: &Prepared,
+        prepared: &ReadyTarget,
         job: &Job<'_, '_>,
         chosen: &Chosen,
         slo: &Slo,
@@ -218,7 +218,7 @@ impl Session<'_> {
     fn slo_phase(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        prepared: &Prepared,
+        prepared: &ReadyTarget,
         spec: &PhaseSpec<'_>,
         rate: Option<f64>,
         len: Duration,
