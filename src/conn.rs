@@ -52,6 +52,9 @@ impl std::fmt::Debug for Auth {
 pub enum ConnError {
     #[error("cannot connect to {addr}: {source}")]
     Connect { addr: Peer, source: std::io::Error },
+    /// An engine thread could not set up its poller or timer: no server was involved yet.
+    #[error("cannot start the event loop: {0}")]
+    EventLoop(std::io::Error),
     #[error("cannot connect to {addr}: timed out after {secs:.1} s")]
     ConnectTimeout { addr: Peer, secs: f64 },
     #[error("{addr}: authentication failed: {msg}")]

@@ -12,7 +12,7 @@ mod resp;
 pub mod tls;
 
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -336,6 +336,9 @@ impl Deployment {
                     .collect();
             }
         }
+        if dep.nodes.is_empty() {
+            return Err(DeployError::InvalidSpec("no server to start".into()));
+        }
         Ok(dep)
     }
 
@@ -625,10 +628,8 @@ impl Deployment {
 
     /// First node's address (standalone: the server; cluster: a seed).
     pub fn addr(&self) -> SocketAddr {
-        self.nodes
-            .first()
-            .map(|n| n.addr)
-            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        // `spawn_observed` returns no deployment without a node.
+        self.nodes[0].addr
     }
 
     /// Number of masters requested (1 for standalone).
@@ -1103,7 +1104,7 @@ mod tests {
     fn server_that_loses_its_port_is_relaunched_on_another() {
         // Occupy a port, then ask for a server on it: it must die with
         // "Address already in use" and be retried on a fresh port.
-        let squatter = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let squatter = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
         let taken = squatter.local_addr().unwrap().port();
         let (dep, started) = start_on(taken);
         assert_relaunched(dep, &started, taken);

@@ -110,10 +110,7 @@ impl<T: Transport> Engine<T> {
         };
         let (poll, timer) = match setup() {
             Ok(p) => p,
-            Err(source) => {
-                let addr = shared.dial.peer(first_addr(&shared.route));
-                return Err(ConnError::Io { addr, source });
-            }
+            Err(source) => return Err(ConnError::EventLoop(source)),
         };
         let (map, epoch, cluster) = match &shared.route {
             Route::Cluster(t) => (t.snapshot(), t.epoch(), true),
@@ -558,19 +555,6 @@ impl<T: Transport> Engine<T> {
             if (idle || !self.nodes[n].queue.is_empty()) && self.wants_links(n as u16) {
                 self.mark(n as u16);
             }
-        }
-    }
-}
-
-fn first_addr(route: &Route) -> std::net::SocketAddr {
-    match route {
-        Route::Single(a) => *a,
-        Route::Cluster(t) => {
-            let m = t.snapshot();
-            m.nodes
-                .first()
-                .copied()
-                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         }
     }
 }

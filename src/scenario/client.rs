@@ -103,10 +103,10 @@ impl<'a> Client<'a> {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            let from = to.map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
             let decision = policy::decide(&Attempt {
                 class,
-                redirect: parse_redirect(msg.as_bytes(), from),
+                // No node asked (a hole in the map): nothing redirected.
+                redirect: to.and_then(|a| parse_redirect(msg.as_bytes(), a.ip())),
                 cluster,
                 attempts,
                 redirects,
