@@ -2,7 +2,6 @@
 //! [`Conn::from_stream`]): a write buffer flushed with one `write_all` per batch, a read buffer that
 //! replies are parsed from in place, and the AUTH/SELECT(/READONLY) handshake.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -232,8 +231,7 @@ fn refusal_hint(msg: &str) -> &'static str {
 
 pub struct Conn<S = Box<dyn AsyncIo>> {
     stream: S,
-    pub addr: SocketAddr,
-    /// Names the server in errors (a unix socket's path, or `addr`).
+    /// The server (errors name it).
     peer: Peer,
     /// Commands of the current batch; flushed with one write.
     pub wbuf: BytesMut,
@@ -263,12 +261,12 @@ impl Conn {
     /// `capacity` sizes the buffers to the pipeline window so 10k connections stay cheap (DESIGN §5).
     pub async fn connect(
         dial: &Dialer,
-        addr: SocketAddr,
+        peer: impl Into<Peer>,
         auth: &Auth,
         capacity: usize,
     ) -> Result<Conn, ConnError> {
-        let peer = dial.peer(addr);
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, dial.connect_async(addr)).await {
+        let peer = peer.into();
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, dial.connect_async(&peer)).await {
             Ok(Ok(s)) => s,
             Ok(Err(source)) => return Err(connect_error(peer, source)),
             Err(_) if dial.tls.is_some() => {
@@ -287,7 +285,7 @@ impl Conn {
                 });
             }
         };
-        Conn::from_stream(stream, addr, peer, auth, capacity).await
+        Conn::from_stream(stream, peer, auth, capacity).await
     }
 }
 
@@ -295,7 +293,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Wraps an already-connected stream and runs the handshake.
     pub async fn from_stream(
         stream: S,
-        addr: SocketAddr,
         peer: Peer,
         auth: &Auth,
         capacity: usize,
@@ -303,7 +300,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let cap = capacity.clamp(512, 64 * 1024);
         let mut conn = Conn {
             stream,
-            addr,
             peer: peer.clone(),
             wbuf: BytesMut::with_capacity(cap),
             rbuf: BytesMut::with_capacity(cap),
@@ -594,9 +590,9 @@ mod tests {
                 b"*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
             ],
         ));
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
         let a = auth(None, Some("pw"), Some(2));
-        let mut conn = Conn::from_stream(client, addr, addr.into(), &a, 100)
+        let mut conn = Conn::from_stream(client, addr.into(), &a, 100)
             .await
             .unwrap();
         let reply = conn
@@ -618,17 +614,11 @@ mod tests {
     async fn handshake_error_replies_fail_the_connection() {
         let (client, server) = tokio::io::duplex(4096);
         tokio::spawn(serve(server, vec![b"-WRONGPASS invalid password pw\r\n"]));
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let e = Conn::from_stream(
-            client,
-            addr,
-            addr.into(),
-            &auth(None, Some("pw"), None),
-            100,
-        )
-        .await
-        .err()
-        .unwrap();
+        let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let e = Conn::from_stream(client, addr.into(), &auth(None, Some("pw"), None), 100)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(
             e.to_string(),
             "127.0.0.1:1: authentication failed: WRONGPASS invalid password <redacted>"

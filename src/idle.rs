@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::cluster::Topology;
 use crate::config::{Plan, Target, TargetKind};
 use crate::conn::{Auth, Conn, ConnError};
-use crate::net::Dialer;
+use crate::net::{Dialer, Peer};
 use crate::stop::Stop;
 use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE, signals, target};
 
@@ -45,7 +45,7 @@ enum Event {
     Closed(String),
 }
 
-type Watched = (usize, SocketAddr, Event);
+type Watched = (usize, Peer, Event);
 
 /// Runs idle mode; returns the exit code (128 + signal when stopped, as any run).
 pub fn run(plan: &Plan, stop: &Stop, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -64,7 +64,7 @@ pub fn run(plan: &Plan, stop: &Stop, out: &mut dyn Write, err: &mut dyn Write) -
 }
 
 /// The runtime and the addresses to hold connections to: the server, or every master.
-fn start(plan: &Plan) -> Result<(tokio::runtime::Runtime, Vec<SocketAddr>, &Target), IdleError> {
+fn start(plan: &Plan) -> Result<(tokio::runtime::Runtime, Vec<Peer>, &Target), IdleError> {
     let [t] = &plan.targets[..] else {
         return Err(IdleError::Target);
     };
@@ -73,7 +73,7 @@ fn start(plan: &Plan) -> Result<(tokio::runtime::Runtime, Vec<SocketAddr>, &Targ
         .build()
         .map_err(|e| IdleError::Setup(format!("cannot start the runtime: {e}")))?;
     let addrs = match &t.kind {
-        TargetKind::Standalone(a) => vec![*a],
+        TargetKind::Standalone(p) => vec![p.clone()],
         TargetKind::Cluster(seeds) => rt.block_on(masters(seeds, &t.auth, &t.dial))?,
         TargetKind::Spawn(_) => return Err(IdleError::Target),
     };
@@ -82,11 +82,7 @@ fn start(plan: &Plan) -> Result<(tokio::runtime::Runtime, Vec<SocketAddr>, &Targ
     Ok((rt, addrs, t))
 }
 
-async fn masters(
-    seeds: &[SocketAddr],
-    auth: &Auth,
-    dial: &Dialer,
-) -> Result<Vec<SocketAddr>, IdleError> {
+async fn masters(seeds: &[SocketAddr], auth: &Auth, dial: &Dialer) -> Result<Vec<Peer>, IdleError> {
     let topo = Topology::discover(seeds, auth, dial)
         .await
         .map_err(|e| IdleError::Setup(e.to_string()))?;
@@ -94,12 +90,12 @@ async fn masters(
     Ok(map
         .masters()
         .into_iter()
-        .filter_map(|i| map.nodes.get(i as usize).copied())
+        .filter_map(|i| map.nodes.get(i as usize).copied().map(Peer::Tcp))
         .collect())
 }
 
 /// Opens one connection (TCP, unix socket or TLS, as the target says).
-async fn dial(addr: SocketAddr, t: &Target) -> Result<Conn, ConnError> {
+async fn dial(addr: Peer, t: &Target) -> Result<Conn, ConnError> {
     // Idle connections never carry requests: the smallest buffers will do.
     Conn::connect(&t.dial, addr, &t.auth, 512).await
 }
@@ -107,12 +103,14 @@ async fn dial(addr: SocketAddr, t: &Target) -> Result<Conn, ConnError> {
 /// Opens `clients` connections to each address, at most MAX_CONNECTING at a time; the first
 /// refusal fails them all (with the server's words).
 async fn open_all(
-    addrs: &[SocketAddr],
+    addrs: &[Peer],
     t: &Target,
     clients: usize,
     stop: &Stop,
 ) -> Result<Vec<Conn>, IdleError> {
-    let mut todo = addrs.iter().flat_map(|&a| std::iter::repeat_n(a, clients));
+    let mut todo = addrs
+        .iter()
+        .flat_map(|a| std::iter::repeat_n(a.clone(), clients));
     let mut pending = JoinSet::new();
     let mut open = Vec::new();
     loop {
@@ -136,7 +134,7 @@ async fn open_all(
 
 /// Holds the connections until a signal (or until the server closed them all).
 async fn hold(
-    addrs: &[SocketAddr],
+    addrs: &[Peer],
     t: &Target,
     clients: usize,
     stop: &Stop,
@@ -245,7 +243,7 @@ async fn watch(i: usize, mut c: Conn, tx: mpsc::UnboundedSender<Watched>) {
             Err(e) => Event::Closed(e.to_string()),
         };
         let closed = matches!(ev, Event::Closed(_));
-        if tx.send((i, c.addr, ev)).is_err() || closed {
+        if tx.send((i, c.peer(), ev)).is_err() || closed {
             return;
         }
     }

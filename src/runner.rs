@@ -169,7 +169,10 @@ fn spawn_workers(
         };
         let shared = shared.clone();
         // Plain TCP keeps bare sockets (no transport dispatch per read and write).
-        let plain = shared.dial.is_plain();
+        let plain = match &shared.route {
+            Route::Single(p) => shared.dial.is_plain(p),
+            Route::Cluster(_) => shared.dial.tls.is_none(),
+        };
         let handle = std::thread::Builder::new()
             .name(format!("rbench-w{t}"))
             .spawn(move || match plain {
@@ -567,7 +570,7 @@ mod tests {
             started: None,
             start_at: None,
         };
-        let route = Route::Single(([127, 0, 0, 1], 6379).into());
+        let route = Route::Single(crate::net::Peer::Tcp(([127, 0, 0, 1], 6379).into()));
         let shared = shared_for(&spec, route, &Auth::default(), &Dialer::default(), 2);
         let start = Instant::now();
         let clock = Clock {

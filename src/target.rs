@@ -11,8 +11,8 @@ use crate::cluster::{Route, Topology, TopologyError};
 use crate::config::{Target, TargetKind, Workload};
 use crate::conn::{Auth, Conn, ConnError, handshake_error};
 use crate::deploy::{DeployError, Deployment, SpawnSpec};
-use crate::net::Dialer;
 use crate::net::tls::{self, TlsOptions};
+use crate::net::{Dialer, Peer};
 use crate::resp::{ErrorClass, Value};
 use crate::stop::Stop;
 
@@ -53,13 +53,13 @@ impl ReadyTarget {
 
     /// FLUSHALL on the server, or on every master of a cluster.
     pub async fn flush(&self) -> Result<(), ConnError> {
-        let addrs: Vec<SocketAddr> = match &self.route {
-            Route::Single(a) => vec![*a],
+        let addrs: Vec<Peer> = match &self.route {
+            Route::Single(p) => vec![p.clone()],
             Route::Cluster(t) => {
                 let m = t.snapshot();
                 m.masters()
                     .into_iter()
-                    .filter_map(|i| m.nodes.get(i as usize).copied())
+                    .filter_map(|i| m.nodes.get(i as usize).copied().map(Peer::Tcp))
                     .collect()
             }
         };
@@ -96,7 +96,7 @@ impl Drop for Refresher {
 /// Where the target is reached: a cluster's seeds, or one server.
 enum Reach {
     Cluster(Vec<SocketAddr>),
-    Single(SocketAddr),
+    Single(Peer),
 }
 
 /// Spawns (if asked) and checks the target. Must run on a long-lived thread: spawned servers die
@@ -116,12 +116,13 @@ pub fn prepare(
         let (route, masters, probe) = route(reach, &t.auth, &dial).await?;
         // The one command rbench itself sends (redis-benchmark reads CONFIG too): it also proves
         // the server answers, which the handshake no longer does when there is nothing to set up.
+        let plain = dial.is_plain(&probe);
         let mut conn = Conn::connect(&dial, probe, &t.auth, 4096).await?;
         let config = server_config(&mut conn, &t.auth)
             .await
-            .map_err(|e| plain_to_tls_hint(e, &dial))?;
+            .map_err(|e| plain_to_tls_hint(e, plain))?;
         let mut warnings = Vec::new();
-        if let Route::Single(a) = route
+        if let Route::Single(a) = &route
             && config.get("cluster-enabled").map(String::as_str) == Some("yes")
         {
             warnings.push(format!(
@@ -159,7 +160,7 @@ pub fn prepare(
 /// Spawns the deployment if the target asks for one; where to reach it.
 fn reach(t: &Target, cancel: &Stop) -> Result<(Option<Deployment>, Reach), TargetError> {
     Ok(match &t.kind {
-        TargetKind::Standalone(a) => (None, Reach::Single(*a)),
+        TargetKind::Standalone(p) => (None, Reach::Single(p.clone())),
         TargetKind::Cluster(seeds) => (None, Reach::Cluster(seeds.clone())),
         TargetKind::Spawn(spec) => {
             let d = Deployment::spawn_with(spec, t.tls.is_some(), cancel)?;
@@ -167,7 +168,7 @@ fn reach(t: &Target, cancel: &Stop) -> Result<(Option<Deployment>, Reach), Targe
                 SpawnSpec::Cluster { .. } => {
                     Reach::Cluster(d.nodes().iter().map(|n| d.client_addr(n.addr)).collect())
                 }
-                SpawnSpec::Standalone { .. } => Reach::Single(d.client_addr(d.addr())),
+                SpawnSpec::Standalone { .. } => Reach::Single(Peer::Tcp(d.client_addr(d.addr()))),
             };
             (Some(d), reach)
         }
@@ -179,7 +180,7 @@ async fn route(
     reach: Reach,
     auth: &Auth,
     dial: &Dialer,
-) -> Result<(Route, usize, SocketAddr), TargetError> {
+) -> Result<(Route, usize, Peer), TargetError> {
     Ok(match reach {
         Reach::Cluster(seeds) => {
             let topo = Topology::discover(&seeds, auth, dial).await?;
@@ -190,18 +191,16 @@ async fn route(
                 .and_then(|i| map.nodes.get(*i as usize).copied())
                 .unwrap_or(seeds[0]);
             let masters = map.masters().len();
-            (Route::Cluster(Arc::new(topo)), masters, probe)
+            (Route::Cluster(Arc::new(topo)), masters, Peer::Tcp(probe))
         }
-        Reach::Single(a) => (Route::Single(a), 1, a),
+        Reach::Single(p) => (Route::Single(p.clone()), 1, p),
     })
 }
 
 /// A TLS port drops a plain client's first command: say so, not just "connection lost".
-fn plain_to_tls_hint(e: TargetError, dial: &Dialer) -> TargetError {
+fn plain_to_tls_hint(e: TargetError, plain_tcp: bool) -> TargetError {
     match e {
-        TargetError::Conn(c @ (ConnError::Io { .. } | ConnError::Eof { .. }))
-            if dial.tls.is_none() && dial.unix.is_none() =>
-        {
+        TargetError::Conn(c @ (ConnError::Io { .. } | ConnError::Eof { .. })) if plain_tcp => {
             TargetError::Tls(format!("{c} (is it a TLS port? pass --tls)"))
         }
         other => other,
@@ -218,7 +217,6 @@ fn dialer_for(t: &Target, spawned: Option<&Deployment>) -> Result<Dialer, Target
             };
             let c = tls::build(&o, None).map_err(TargetError::Tls)?;
             Ok(Dialer {
-                unix: None,
                 tls: Some(Arc::new(c)),
             })
         }

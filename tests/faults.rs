@@ -37,7 +37,7 @@ fn faults(specs: &[&str]) -> Vec<Fault> {
 /// The route a run would have to `dep`: the discovered cluster, or the server.
 fn route_to(dep: &Deployment) -> Route {
     if !dep.is_cluster() {
-        return Route::Single(dep.addr());
+        return Route::Single(rbench::net::Peer::Tcp(dep.addr()));
     }
     let topo = rt()
         .block_on(Topology::discover(
@@ -409,7 +409,12 @@ fn signalling_faults_without_a_spawned_deployment_are_refused() {
         assert_eq!((o.outage_s, o.recovered_at_s), (None, None));
     }
     assert_eq!(dep.cli(0, &["PING"]).unwrap(), "PONG");
-    let out = schedule(None, Route::Single(dep.addr()), &["10ms:restart"], LONG);
+    let out = schedule(
+        None,
+        Route::Single(rbench::net::Peer::Tcp(dep.addr())),
+        &["10ms:restart"],
+        LONG,
+    );
     assert!(out[0].error.is_some(), "{out:?}");
     drop_and_check(dep);
 }

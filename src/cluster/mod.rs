@@ -4,14 +4,15 @@ pub mod policy;
 pub mod slot;
 pub mod topology;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+
+use crate::net::Peer;
 
 pub use topology::{Topology, TopologyError};
 
 /// Where requests go: one server, or the owner of each key's slot.
 #[derive(Clone)]
 pub enum Route {
-    Single(SocketAddr),
+    Single(Peer),
     Cluster(Arc<Topology>),
 }

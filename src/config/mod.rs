@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::cli::{Cli, ConnectionFlags, LoadFlags, OutputFlags};
 use crate::conn::Auth;
 use crate::deploy::SpawnSpec;
-use crate::net::Dialer;
 use crate::net::tls::{self, TlsOptions};
+use crate::net::{Dialer, Peer};
 use crate::profile::{self, At, Profile, TargetSpecKind};
 use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
@@ -52,7 +52,8 @@ fn invalid(msg: impl Into<String>) -> ConfigError {
 /// Where a target lives.
 #[derive(Clone, Debug)]
 pub enum TargetKind {
-    Standalone(SocketAddr),
+    /// One server: a TCP address, or a unix socket (`-s`).
+    Standalone(Peer),
     Cluster(Vec<SocketAddr>),
     Spawn(SpawnSpec),
 }
@@ -626,7 +627,6 @@ fn cli_target(
     }
     let addr = resolve(&host, port)?;
     let dial = Dialer {
-        unix: None,
         tls: tls
             .as_ref()
             .map(|o| tls::build(o, Some(&host)).map(Arc::new))
@@ -638,7 +638,7 @@ fn cli_target(
         kind: if conn.cluster {
             TargetKind::Cluster(vec![addr])
         } else {
-            TargetKind::Standalone(addr)
+            TargetKind::Standalone(Peer::Tcp(addr))
         },
         auth,
         dial,
@@ -663,13 +663,9 @@ fn socket_target(
     }
     Ok(Target {
         name: path.display().to_string(),
-        // The address only keys the engine's node table; the dialer connects to the path.
-        kind: TargetKind::Standalone(SocketAddr::from(([127, 0, 0, 1], 0))),
+        kind: TargetKind::Standalone(Peer::Unix(Arc::from(path))),
         auth,
-        dial: Dialer {
-            unix: Some(Arc::from(path)),
-            tls: None,
-        },
+        dial: Dialer::default(),
         tls: None,
     })
 }
@@ -702,7 +698,9 @@ fn profile_targets(
             other => ConfigError::Profile(p.error_at(t.line, other.to_string())),
         };
         let kind = match &t.kind {
-            TargetSpecKind::Addr(a) => TargetKind::Standalone(resolve_hostport(a).map_err(here)?),
+            TargetSpecKind::Addr(a) => {
+                TargetKind::Standalone(Peer::Tcp(resolve_hostport(a).map_err(here)?))
+            }
             TargetSpecKind::Cluster(seeds) => TargetKind::Cluster(
                 seeds
                     .iter()
@@ -742,7 +740,6 @@ fn profile_dialer(t: &profile::TargetSpec) -> Result<Dialer, String> {
     };
     let host = profile::host_port(first).map_or(first, |(h, _)| h);
     Ok(Dialer {
-        unix: None,
         tls: Some(Arc::new(tls::build(o, Some(host))?)),
     })
 }

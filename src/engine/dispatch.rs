@@ -16,6 +16,7 @@ use crate::cluster::Route;
 use crate::cluster::policy::BACKOFF_BASE;
 use crate::cluster::slot::slot_of;
 use crate::cluster::topology::NO_NODE;
+use crate::net::Peer;
 use crate::resp::ErrorClass;
 use crate::workload::MAX_KEY;
 
@@ -25,8 +26,8 @@ impl<T: Transport> Engine<T> {
         while self.nodes.len() <= n as usize {
             let id = self.nodes.len();
             let addr = match &self.shared.route {
-                Route::Single(a) => *a,
-                Route::Cluster(_) => self.map.nodes[id],
+                Route::Single(p) => p.clone(),
+                Route::Cluster(_) => Peer::Tcp(self.map.nodes[id]),
             };
             self.nodes.push(Node {
                 addr,
@@ -44,10 +45,10 @@ impl<T: Transport> Engine<T> {
 
     /// One link to node `n` per client of this thread (not connected yet).
     pub(super) fn add_links(&mut self, n: u16) {
-        let addr = self.nodes[n as usize].addr;
         for _ in 0..self.io.clients.max(1) {
             let l = self.links.len();
-            self.links.push(Link::new(n, addr));
+            self.links
+                .push(Link::new(n, self.nodes[n as usize].addr.clone()));
             self.nodes[n as usize].links.push(l);
         }
     }

@@ -17,6 +17,7 @@ use super::{
 use crate::cluster::Route;
 use crate::cluster::topology::SlotMap;
 use crate::conn::{self, CONNECT_TIMEOUT, ConnError, SETUP_REPLY_TIMEOUT};
+use crate::net::Peer;
 use crate::stats::Recorder;
 use crate::workload::generator::Generator;
 use crate::workload::pacing::{LocalBudget, Schedule};
@@ -35,7 +36,7 @@ const SPIN: Ns = 60_000;
 /// One node as seen by one thread: its links (one per client), the ones with a free window slot,
 /// and the requests waiting for one.
 pub(super) struct Node {
-    pub addr: std::net::SocketAddr,
+    pub addr: Peer,
     pub replica: bool,
     pub links: Vec<usize>,
     pub free: Vec<usize>,
@@ -251,7 +252,7 @@ impl<T: Transport> Engine<T> {
                     if now.saturating_sub(since) > CONNECT_TIMEOUT.as_nanos() as Ns =>
                 {
                     return Err(ConnError::ConnectTimeout {
-                        addr: self.shared.dial.peer(l.addr),
+                        addr: l.addr.clone(),
                         secs: CONNECT_TIMEOUT.as_secs_f64(),
                     });
                 }
@@ -259,7 +260,7 @@ impl<T: Transport> Engine<T> {
                     if now.saturating_sub(since) > SETUP_REPLY_TIMEOUT.as_nanos() as Ns =>
                 {
                     return Err(ConnError::Timeout {
-                        addr: self.shared.dial.peer(l.addr),
+                        addr: l.addr.clone(),
                         secs: SETUP_REPLY_TIMEOUT.as_secs_f64(),
                     });
                 }
@@ -300,7 +301,7 @@ impl<T: Transport> Engine<T> {
     }
 
     fn conn_error(&self, l: usize, f: LinkFail) -> ConnError {
-        let addr = self.shared.dial.peer(self.links[l].addr);
+        let addr = self.links[l].addr.clone();
         match f {
             LinkFail::Connect(source) => conn::connect_error(addr, source),
             // A TLS handshake fails on a read or a write, after the TCP connect.

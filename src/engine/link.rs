@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use mio::{Interest, Registry, Token};
 
@@ -13,7 +13,7 @@ use super::timer::Ns;
 use super::transport::Transport;
 use crate::cluster::topology::parse_redirect;
 use crate::conn::HandshakeCmd;
-use crate::net::Dialer;
+use crate::net::{Dialer, Peer};
 use crate::resp::scan::Scanner;
 use crate::resp::{self, ErrorClass, ProtocolError, Reply};
 
@@ -33,7 +33,7 @@ pub enum Pending {
 #[derive(Clone, Copy, Debug)]
 pub enum ReplyOutcome {
     Ok,
-    Err(ErrorClass, Option<(u16, SocketAddr)>),
+    Err(ErrorClass, Option<(u16, std::net::SocketAddr)>),
 }
 
 /// One request's reply (or a dropped one), with when its bytes arrived.
@@ -104,7 +104,7 @@ impl LinkFail {
 pub struct Link<T> {
     stream: Option<T>,
     pub node: u16,
-    pub addr: SocketAddr,
+    pub addr: Peer,
     pub state: State,
     /// Bytes encoded but not yet accepted by the socket.
     pub wbuf: Vec<u8>,
@@ -126,7 +126,7 @@ pub struct Link<T> {
 }
 
 impl<T: Transport> Link<T> {
-    pub fn new(node: u16, addr: SocketAddr) -> Link<T> {
+    pub fn new(node: u16, addr: Peer) -> Link<T> {
         Link {
             stream: None,
             node,
@@ -158,7 +158,7 @@ impl<T: Transport> Link<T> {
         dial: &Dialer,
         now: Ns,
     ) -> Result<(), LinkFail> {
-        let mut s = T::connect(self.addr, dial).map_err(LinkFail::Connect)?;
+        let mut s = T::connect(&self.addr, dial).map_err(LinkFail::Connect)?;
         registry
             .register(&mut s, token, Interest::READABLE | Interest::WRITABLE)
             .map_err(LinkFail::Connect)?;
@@ -264,7 +264,7 @@ impl<T: Transport> Link<T> {
                 busy: &mut self.busy,
                 handshake_left: &mut self.handshake_left,
                 unproven: &mut self.unproven,
-                from: self.addr,
+                from: self.addr.tcp().map(|a| a.ip()),
                 words: &mut *words,
             };
             self.scanner
@@ -320,7 +320,8 @@ struct Sides<'a> {
     busy: &'a mut usize,
     handshake_left: &'a mut usize,
     unproven: &'a mut bool,
-    from: SocketAddr,
+    /// A redirect's address without a host is on this one (a unix socket redirects nowhere).
+    from: Option<IpAddr>,
     words: &'a mut dyn FnMut(u8, ErrorClass, &[u8]),
 }
 
@@ -354,7 +355,7 @@ impl Sides<'_> {
                     Reply::Error(c, msg) => {
                         (self.words)(req.op, c, msg);
                         let redirect = matches!(c, ErrorClass::Moved | ErrorClass::Ask)
-                            .then(|| parse_redirect(msg, self.from.ip()))
+                            .then(|| parse_redirect(msg, self.from?))
                             .flatten();
                         ReplyOutcome::Err(c, redirect)
                     }
@@ -430,7 +431,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let mut poll = Poll::new().unwrap();
-        let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
+        let mut link: Link<mio::net::TcpStream> = Link::new(0, Peer::Tcp(addr));
         link.connect(poll.registry(), Token(0), &[], &Dialer::default(), 0)
             .unwrap();
         let (mut server, _) = listener.accept().unwrap();
@@ -489,7 +490,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let poll = Poll::new().unwrap();
-        let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
+        let mut link: Link<mio::net::TcpStream> = Link::new(0, Peer::Tcp(addr));
         link.connect(poll.registry(), Token(0), &[], &Dialer::default(), 0)
             .unwrap();
         let (server, _) = listener.accept().unwrap();
@@ -576,7 +577,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let poll = Poll::new().unwrap();
-        let mut link: Link<mio::net::TcpStream> = Link::new(0, addr);
+        let mut link: Link<mio::net::TcpStream> = Link::new(0, Peer::Tcp(addr));
         let hs = [HandshakeCmd {
             name: "AUTH",
             args: vec![b"AUTH".to_vec(), b"pw".to_vec()],

@@ -145,7 +145,7 @@ impl<T: Transport> Engine<T> {
             && self.links[l].initial
             && self.fatal.is_none()
         {
-            let addr = self.shared.dial.peer(self.links[l].addr);
+            let addr = self.links[l].addr.clone();
             self.fatal = Some(conn::handshake_error(
                 addr,
                 "connection",

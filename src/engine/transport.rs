@@ -2,16 +2,15 @@
 //! one more implementation each, not a second engine.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 
 use mio::event::Source;
 
-use crate::net::Dialer;
+use crate::net::{Dialer, Peer};
 
 /// A non-blocking stream the event loop can register, read and write.
 pub trait Transport: Read + Write + Source + Sized {
     /// Starts connecting without blocking; completion is signalled by a writable event.
-    fn connect(addr: SocketAddr, dial: &Dialer) -> io::Result<Self>;
+    fn connect(peer: &Peer, dial: &Dialer) -> io::Result<Self>;
     /// Ok(true) once connected, Ok(false) while the connect is in progress, Err when it failed.
     fn poll_connected(&self) -> io::Result<bool>;
     /// Still in a transport handshake (TLS): requests written now wait in the transport.
@@ -21,8 +20,15 @@ pub trait Transport: Read + Write + Source + Sized {
 }
 
 impl Transport for mio::net::TcpStream {
-    fn connect(addr: SocketAddr, _: &Dialer) -> io::Result<Self> {
-        let s = mio::net::TcpStream::connect(addr)?;
+    fn connect(peer: &Peer, _: &Dialer) -> io::Result<Self> {
+        let Peer::Tcp(addr) = peer else {
+            // The runner picks this transport for TCP peers only (`Dialer::is_plain`).
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a unix socket needs the unix transport",
+            ));
+        };
+        let s = mio::net::TcpStream::connect(*addr)?;
         // Requests are small and latency is the measurement: never let Nagle hold one back.
         s.set_nodelay(true)?;
         Ok(s)

@@ -181,7 +181,7 @@ fn outcomes_count_from_the_start_of_measurement() {
 fn env() -> FaultEnv<'static> {
     FaultEnv {
         deployment: None,
-        route: crate::cluster::Route::Single(([127, 0, 0, 1], 1).into()),
+        route: crate::cluster::Route::Single(crate::net::Peer::Tcp(([127, 0, 0, 1], 1).into())),
         auth: Default::default(),
         dial: Default::default(),
     }

@@ -25,7 +25,8 @@ pub(super) struct Net {
 impl Net {
     pub(super) fn new(route: Route, auth: Auth, dial: Dialer, nodes: &[SocketAddr]) -> Net {
         let mut known: Vec<SocketAddr> = match &route {
-            Route::Single(a) => vec![*a],
+            // A unix socket is not a node faults can reach by address.
+            Route::Single(p) => p.tcp().into_iter().collect(),
             Route::Cluster(t) => t.snapshot().nodes.clone(),
         };
         for a in nodes {
@@ -48,7 +49,7 @@ impl Net {
     /// The standalone server's address (the first known one on a cluster).
     pub(super) fn single(&self) -> Option<SocketAddr> {
         match &self.route {
-            Route::Single(a) => Some(*a),
+            Route::Single(p) => p.tcp(),
             Route::Cluster(_) => self.known.borrow().first().copied(),
         }
     }

@@ -16,11 +16,21 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::engine::Transport;
 
-/// A server as errors name it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a server listens: a TCP address, or a unix socket's path. Errors name it as it is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Peer {
     Tcp(SocketAddr),
     Unix(Arc<Path>),
+}
+
+impl Peer {
+    /// The TCP address; None for a unix socket.
+    pub fn tcp(&self) -> Option<SocketAddr> {
+        match self {
+            Peer::Tcp(a) => Some(*a),
+            Peer::Unix(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for Peer {
@@ -38,11 +48,10 @@ impl From<SocketAddr> for Peer {
     }
 }
 
-/// How to open a connection to a node address. A unix socket replaces the address (standalone
-/// only); TLS wraps TCP.
+/// How to open a connection to a server: TLS over TCP when set, else plain TCP (or the unix
+/// socket the peer names).
 #[derive(Clone, Debug, Default)]
 pub struct Dialer {
-    pub unix: Option<Arc<Path>>,
     pub tls: Option<Arc<tls::TlsClient>>,
 }
 
@@ -51,24 +60,18 @@ pub trait AsyncIo: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncIo for T {}
 
 impl Dialer {
-    /// Plain TCP: the engine then runs on bare mio sockets, with no dispatch per read.
-    pub fn is_plain(&self) -> bool {
-        self.unix.is_none() && self.tls.is_none()
-    }
-
-    pub fn peer(&self, addr: SocketAddr) -> Peer {
-        match &self.unix {
-            Some(p) => Peer::Unix(p.clone()),
-            None => Peer::Tcp(addr),
-        }
+    /// Plain TCP to `peer`: the engine then runs on bare mio sockets, with no dispatch per read.
+    pub fn is_plain(&self, peer: &Peer) -> bool {
+        matches!(peer, Peer::Tcp(_)) && self.tls.is_none()
     }
 
     /// Connects (and for TLS, completes the handshake) for the set-up client. Errors are one line,
     /// certificate problems in words (see [`tls::words`]).
-    pub async fn connect_async(&self, addr: SocketAddr) -> io::Result<Box<dyn AsyncIo>> {
-        if let Some(path) = &self.unix {
-            return Ok(Box::new(tokio::net::UnixStream::connect(path).await?));
-        }
+    pub async fn connect_async(&self, peer: &Peer) -> io::Result<Box<dyn AsyncIo>> {
+        let addr = match peer {
+            Peer::Unix(path) => return Ok(Box::new(tokio::net::UnixStream::connect(path).await?)),
+            Peer::Tcp(a) => *a,
+        };
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
         match &self.tls {
@@ -92,11 +95,12 @@ pub enum Stream {
 }
 
 impl Transport for Stream {
-    fn connect(addr: SocketAddr, dial: &Dialer) -> io::Result<Stream> {
-        if let Some(path) = &dial.unix {
-            return Ok(Stream::Unix(mio::net::UnixStream::connect(path)?));
-        }
-        let tcp = <mio::net::TcpStream as Transport>::connect(addr, dial)?;
+    fn connect(peer: &Peer, dial: &Dialer) -> io::Result<Stream> {
+        let addr = match peer {
+            Peer::Unix(path) => return Ok(Stream::Unix(mio::net::UnixStream::connect(path)?)),
+            Peer::Tcp(a) => *a,
+        };
+        let tcp = <mio::net::TcpStream as Transport>::connect(peer, dial)?;
         Ok(match &dial.tls {
             None => Stream::Tcp(tcp),
             Some(t) => Stream::Tls(Box::new(tls::TlsStream::new(tcp, t, addr)?)),

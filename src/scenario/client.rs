@@ -3,7 +3,6 @@
 //! (`cluster::policy::decide`), so scenarios survive the faults they are run against.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::cluster::Route;
@@ -11,6 +10,7 @@ use crate::cluster::policy::{self, Action, Attempt};
 use crate::cluster::slot::slot_of;
 use crate::cluster::topology::{NO_NODE, parse_redirect};
 use crate::conn::{Conn, ConnError};
+use crate::net::Peer;
 use crate::resp::{ErrorClass, Value};
 use crate::stats::Recorder;
 
@@ -60,7 +60,7 @@ pub struct Failed {
 
 pub struct Client<'a> {
     env: &'a Env,
-    conns: HashMap<SocketAddr, Conn>,
+    conns: HashMap<Peer, Conn>,
 }
 
 /// One attempt's result: a reply, or a failure with its class and words.
@@ -87,12 +87,12 @@ impl<'a> Client<'a> {
         let start = Instant::now();
         let cluster = matches!(self.env.route, Route::Cluster(_));
         let (mut attempts, mut redirects) = (0u16, 0u8);
-        let mut ask: Option<SocketAddr> = None;
+        let mut ask: Option<Peer> = None;
         loop {
             let (to, tried) = match ask.take() {
-                Some(to) => (Some(to), self.attempt(to, true, args, block).await),
+                Some(to) => (Some(to.clone()), self.attempt(to, true, args, block).await),
                 None => match self.owner(key) {
-                    Some(to) => (Some(to), self.attempt(to, false, args, block).await),
+                    Some(to) => (Some(to.clone()), self.attempt(to, false, args, block).await),
                     None => (
                         None,
                         Err((ErrorClass::ClusterDown, "no node owns the slot".into())),
@@ -106,7 +106,9 @@ impl<'a> Client<'a> {
             let decision = policy::decide(&Attempt {
                 class,
                 // No node asked (a hole in the map): nothing redirected.
-                redirect: to.and_then(|a| parse_redirect(msg.as_bytes(), a.ip())),
+                redirect: to
+                    .and_then(|p| p.tcp())
+                    .and_then(|a| parse_redirect(msg.as_bytes(), a.ip())),
                 cluster,
                 attempts,
                 redirects,
@@ -122,7 +124,7 @@ impl<'a> Client<'a> {
                     tally.event(class, &msg);
                     redirects += 1;
                     if a {
-                        ask = Some(to);
+                        ask = Some(Peer::Tcp(to));
                     } else if let Route::Cluster(t) = &self.env.route {
                         t.moved(slot, to);
                     }
@@ -144,13 +146,13 @@ impl<'a> Client<'a> {
     }
 
     /// The node that owns `key`'s slot (None: the map has a hole there).
-    fn owner(&self, key: &[u8]) -> Option<SocketAddr> {
+    fn owner(&self, key: &[u8]) -> Option<Peer> {
         match &self.env.route {
-            Route::Single(a) => Some(*a),
+            Route::Single(p) => Some(p.clone()),
             Route::Cluster(t) => {
                 let map = t.snapshot();
                 let id = map.owner(slot_of(key));
-                (id != NO_NODE).then(|| map.nodes.get(id as usize).copied())?
+                (id != NO_NODE).then(|| map.nodes.get(id as usize).copied().map(Peer::Tcp))?
             }
         }
     }
@@ -163,14 +165,8 @@ impl<'a> Client<'a> {
 
     /// One try on `to` (after ASKING when `asking`), within the reply timeout. A connection that
     /// failed is dropped so the next try dials again.
-    async fn attempt(
-        &mut self,
-        to: SocketAddr,
-        asking: bool,
-        args: &[&[u8]],
-        block: Duration,
-    ) -> Tried {
-        let conn = match self.conn(to).await {
+    async fn attempt(&mut self, to: Peer, asking: bool, args: &[&[u8]], block: Duration) -> Tried {
+        let conn = match self.conn(&to).await {
             Ok(c) => c,
             Err(e) => return Err((connect_class(&e), e.to_string())),
         };
@@ -195,12 +191,12 @@ impl<'a> Client<'a> {
         Err(fail)
     }
 
-    async fn conn(&mut self, to: SocketAddr) -> Result<&mut Conn, ConnError> {
-        if !self.conns.contains_key(&to) {
-            let c = Conn::connect(&self.env.dial, to, &self.env.auth, 4096).await?;
-            self.conns.insert(to, c);
+    async fn conn(&mut self, to: &Peer) -> Result<&mut Conn, ConnError> {
+        if !self.conns.contains_key(to) {
+            let c = Conn::connect(&self.env.dial, to.clone(), &self.env.auth, 4096).await?;
+            self.conns.insert(to.clone(), c);
         }
-        Ok(self.conns.get_mut(&to).expect("just inserted"))
+        Ok(self.conns.get_mut(to).expect("just inserted"))
     }
 }
 
