@@ -227,8 +227,9 @@ fn real_run(dir: &TempDir) -> String {
         "-t",
         "set,get",
         "-n",
-        // Repeats of a few ms swing 2× on a busy machine, enough to overlap a halved rate.
-        "10000",
+        // Repeats of some 50 ms swung 2× when the other tests of this file started beside them,
+        // enough to overlap a halved rate; at some 200 ms a burst next door moves them less.
+        "40000",
         "--clients",
         "10",
         "--repeat",
