@@ -53,16 +53,9 @@ struct Night {
     accepted: bool,
 }
 
-pub fn run(c: &NightlyCli, ctx: &crate::Context, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let _signals = crate::signals::watch(&ctx.stop);
-    let (th, baseline_ids) = match prepare(c) {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = writeln!(err, "rbench nightly: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let cli = Cli {
+/// The night's run as flags: the profile, quiet, into the nightly folder.
+fn night_cli(c: &NightlyCli) -> Cli {
+    Cli {
         runs: RunsFlags {
             profile: Some(c.profile.clone()),
             ..RunsFlags::default()
@@ -73,8 +66,19 @@ pub fn run(c: &NightlyCli, ctx: &crate::Context, out: &mut dyn Write, err: &mut 
             ..OutputFlags::default()
         },
         ..Cli::default()
+    }
+}
+
+pub fn run(c: &NightlyCli, ctx: &crate::Context, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let _signals = crate::signals::watch(&ctx.stop);
+    let (th, baseline_ids) = match prepare(c) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = writeln!(err, "rbench nightly: {e}");
+            return EXIT_USAGE;
+        }
     };
-    let mut plan = match crate::plan_or_exit(&cli, &*ctx.env, err) {
+    let mut plan = match crate::plan_or_exit(&night_cli(c), &*ctx.env, err) {
         Ok(p) => p,
         Err(code) => return code,
     };
