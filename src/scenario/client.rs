@@ -90,9 +90,15 @@ impl<'a> Client<'a> {
         let mut ask: Option<Peer> = None;
         loop {
             let (to, tried) = match ask.take() {
-                Some(to) => (Some(to.clone()), self.attempt(to, true, args, block).await),
+                Some(to) => {
+                    let tried = self.attempt(&to, true, args, block).await;
+                    (Some(to), tried)
+                }
                 None => match self.owner(key) {
-                    Some(to) => (Some(to.clone()), self.attempt(to, false, args, block).await),
+                    Some(to) => {
+                        let tried = self.attempt(&to, false, args, block).await;
+                        (Some(to), tried)
+                    }
                     None => (
                         None,
                         Err((ErrorClass::ClusterDown, "no node owns the slot".into())),
@@ -165,8 +171,8 @@ impl<'a> Client<'a> {
 
     /// One try on `to` (after ASKING when `asking`), within the reply timeout. A connection that
     /// failed is dropped so the next try dials again.
-    async fn attempt(&mut self, to: Peer, asking: bool, args: &[&[u8]], block: Duration) -> Tried {
-        let conn = match self.conn(&to).await {
+    async fn attempt(&mut self, to: &Peer, asking: bool, args: &[&[u8]], block: Duration) -> Tried {
+        let conn = match self.conn(to).await {
             Ok(c) => c,
             Err(e) => return Err((connect_class(&e), e.to_string())),
         };
@@ -187,7 +193,7 @@ impl<'a> Client<'a> {
                 format!("{to}: no reply within {:.1} s", wait.as_secs_f64()),
             ),
         };
-        self.conns.remove(&to);
+        self.conns.remove(to);
         Err(fail)
     }
 
