@@ -56,8 +56,6 @@ fn pvc_args() -> Vec<&'static str> {
         "redis.load.svc",
         "--user",
         HOSTILE_USER,
-        "-t",
-        "set",
         "--workers",
         "3",
         "--namespace",
@@ -86,8 +84,6 @@ fn manifests_pass_strict_offline_validation() {
         "2",
         "--password-secret",
         "redis-auth",
-        "-t",
-        "get",
         "--tls",
         "--cacert",
         "/home/me/ca.crt",
@@ -254,7 +250,7 @@ fn the_job_runs_indexed_shards_with_the_users_args_exactly() {
         &format!("/results/{id}/shard-2"),
     ];
     let user_flags = &pvc_args()[..4];
-    let user_after = ["-t", "set", "-n", "100000"];
+    let user_after = ["-n", "100000"];
     let expected: Vec<&str> = [user_flags, &user_after, &ours, &["SET"], &HOSTILE].concat();
     assert_eq!(args, expected);
     assert_eq!(job["metadata"]["labels"]["rbench/run-id"], id.as_str());
@@ -313,6 +309,57 @@ fn bad_input_is_one_line_and_exit_2() {
         &["-n", "2", "--workers", "3"],
         "leaves shard 2/3 no requests",
     );
+}
+
+/// The run is planned on this machine as each pod will plan it (host names unresolved), so what
+/// the planner refuses is refused here, in its words, before any pod starts.
+#[test]
+fn what_the_pods_would_refuse_is_refused_here() {
+    let dir = TempDir::new("kube-plan");
+    let profile = write_file_arg(
+        &dir,
+        "bad.toml",
+        "[defaults]\nclients = 10\nkey_dist = \"sometimes\"\n\n[[target]]\nname = \"in-cluster\"\naddr = \"redis.load.svc:6379\"\n",
+    );
+    let out = refused(
+        &["-c", &profile, "--workers", "2"],
+        &format!("{profile}:3: "),
+    );
+    assert!(out.stderr.contains("sometimes"), "{}", out.stderr);
+    refused(
+        &[
+            "-h",
+            "redis.load.svc",
+            "-t",
+            "get",
+            "--workers",
+            "2",
+            "SET",
+            "k",
+            "v",
+        ],
+        "a custom command (`SET k v`) cannot be combined with -t or --mix",
+    );
+    refused(
+        &["-h", "redis.load.svc", "-t", "sett", "--workers", "2"],
+        "unknown test `sett`",
+    );
+    let spawns = write_file_arg(
+        &dir,
+        "spawns.toml",
+        "[[target]]\nname = \"local\"\nspawn = \"standalone\"\n",
+    );
+    refused(
+        &["-c", &spawns, "--workers", "2"],
+        "target local is a deployment this process spawns",
+    );
+    // The same profile with its target fixed is planned without resolving the in-cluster name.
+    let good = write_file_arg(
+        &dir,
+        "good.toml",
+        "[defaults]\nclients = 10\n\n[[target]]\nname = \"in-cluster\"\naddr = \"redis.load.svc:6379\"\n",
+    );
+    kube(&["-c", &good, "--workers", "2"]);
 }
 
 #[test]

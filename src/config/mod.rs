@@ -163,9 +163,22 @@ pub struct Plan {
 /// Reports a profile value's error at its file:line (a plain usage error without a profile).
 type AtLine<'a> = &'a dyn Fn(usize, String) -> ConfigError;
 
+/// Turns a target's host and port into the address to dial.
+pub type Resolver<'a> = &'a dyn Fn(&str, u16) -> Result<SocketAddr, ConfigError>;
+
 /// Resolves flags (and the profile they name) into a plan. `env` looks up environment variables
 /// (injected so tests need not touch the process environment).
 pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, ConfigError> {
+    plan_with(cli, env, &resolve)
+}
+
+/// [`plan`] with the host names resolved by `resolve`: `rbench kube` checks a plan whose hosts
+/// exist only inside the cluster, so it passes one that does not ask DNS.
+pub fn plan_with(
+    cli: &Cli,
+    env: &dyn Fn(&str) -> Option<String>,
+    resolve: Resolver,
+) -> Result<Plan, ConfigError> {
     let prof = match &cli.runs.profile {
         Some(p) => Some(profile::load_profile(p)?),
         None => None,
@@ -192,7 +205,7 @@ pub fn plan(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Con
         "--repeat",
     )?
     .unwrap_or(1);
-    let targets = targets(&cli.conn, prof.as_ref(), env)?;
+    let targets = targets(&cli.conn, prof.as_ref(), env, resolve)?;
     let max_error_rate = max_error_rate(cli, d, &at)?;
     let scenario = experiment::scenario(cli, d, &at)?;
     if let Some(s) = &scenario {
@@ -241,10 +254,11 @@ fn targets(
     conn: &ConnectionFlags,
     prof: Option<&Profile>,
     env: &dyn Fn(&str) -> Option<String>,
+    resolve: Resolver,
 ) -> Result<Vec<Target>, ConfigError> {
     let mut targets = match prof {
-        Some(p) if !cli_names_target(conn) => profile_targets(p, conn, env)?,
-        _ => vec![cli_target(conn, env)?],
+        Some(p) if !cli_names_target(conn) => profile_targets(p, conn, env, resolve)?,
+        _ => vec![cli_target(conn, env, resolve)?],
     };
     let (resp3, tracking) = protocol(conn, prof.map(|p| &p.defaults));
     for t in &mut targets {
@@ -595,6 +609,7 @@ fn password(
 fn cli_target(
     conn: &ConnectionFlags,
     env: &dyn Fn(&str) -> Option<String>,
+    resolve: Resolver,
 ) -> Result<Target, ConfigError> {
     // Explicit flags win over what -u says, as in redis-cli.
     let uri = match &conn.uri {
@@ -687,6 +702,7 @@ fn profile_targets(
     p: &Profile,
     conn: &ConnectionFlags,
     env: &dyn Fn(&str) -> Option<String>,
+    resolve: Resolver,
 ) -> Result<Vec<Target>, ConfigError> {
     let mut out = Vec::new();
     for t in &p.targets {
@@ -699,12 +715,12 @@ fn profile_targets(
         };
         let kind = match &t.kind {
             TargetSpecKind::Addr(a) => {
-                TargetKind::Standalone(Peer::Tcp(resolve_hostport(a).map_err(here)?))
+                TargetKind::Standalone(Peer::Tcp(resolve_hostport(a, resolve).map_err(here)?))
             }
             TargetSpecKind::Cluster(seeds) => TargetKind::Cluster(
                 seeds
                     .iter()
-                    .map(|s| resolve_hostport(s))
+                    .map(|s| resolve_hostport(s, resolve))
                     .collect::<Result<_, _>>()
                     .map_err(here)?,
             ),
@@ -771,7 +787,7 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
 }
 
 /// A profile's `host:port`, whose form the profile checked (at its line) when it was read.
-fn resolve_hostport(s: &str) -> Result<SocketAddr, ConfigError> {
+fn resolve_hostport(s: &str, resolve: Resolver) -> Result<SocketAddr, ConfigError> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }

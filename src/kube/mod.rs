@@ -1,11 +1,12 @@
 //! `rbench kube`: prints a Kubernetes Indexed Job that runs one rbench run as N shards (`--shard
 //! I/N`), one pod each, all starting their load at one wall-clock instant. The manifest comes from
-//! the flags alone: nothing is resolved or contacted, since the Redis service's name exists only
-//! inside the cluster.
+//! the flags alone: the run is planned here as the pods will plan it, but nothing is resolved or
+//! contacted, since the Redis service's name exists only inside the cluster.
 
 mod checks;
 mod manifest;
 mod names;
+mod plan;
 mod yaml;
 
 pub use manifest::{INDEX_VAR, Job, SecretRef, manifest, pod_args};
@@ -58,6 +59,9 @@ pub enum KubeError {
         value: String,
         rule: &'static str,
     },
+    /// What the pods' own planning would refuse.
+    #[error("{0}")]
+    Plan(crate::config::ConfigError),
 }
 
 /// Prints the manifest on `out`, or one `rbench kube: ` line on `err` and exit 2.
@@ -92,6 +96,7 @@ pub fn job(c: &KubeCli, now: SystemTime) -> Result<Job, KubeError> {
         Some(id) => names::run_id(id)?,
         None => format!("{}-s{}", compact(start), c.workers),
     };
+    plan::check(&c.run, c.workers, &run_id)?;
     let default_image = format!("rbench:{}", env!("CARGO_PKG_VERSION"));
     Ok(Job {
         name: names::job_name(&run_id, c.workers),

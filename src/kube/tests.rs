@@ -298,3 +298,67 @@ fn every_shard_gets_requests_and_rate() {
     job_of(&["-n", "3", "--workers", "3"]);
     job_of(&["--rps", "1.5", "--duration", "5s", "--workers", "4"]);
 }
+
+/// A profile file of its own (tests run in parallel), for `-c`.
+fn profile_file(text: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("rbench-kube-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("p.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn the_run_is_planned_here_as_the_pods_plan_it() {
+    let e = refusal(&["-t", "set", "--workers", "2", "SET", "k", "v"]);
+    assert_eq!(
+        e,
+        "a custom command (`SET k v`) cannot be combined with -t or --mix"
+    );
+    let e = refusal(&["-t", "nosuch", "--workers", "2"]);
+    assert!(e.starts_with("unknown test `nosuch` (known: "), "{e}");
+    let e = refusal(&["--workers", "2", "--cacert", "ca.crt", "--tls-secret", "t"]);
+    assert_eq!(e, "--cacert needs --tls (or a rediss:// URI)");
+    let e = refusal(&[
+        "--workers",
+        "2",
+        "--tls",
+        "--cert",
+        "c.crt",
+        "--tls-secret",
+        "t",
+    ]);
+    assert_eq!(e, "--cert and --key go together");
+    // In-cluster names need not resolve here, on the flags or in a profile.
+    job_of(&["-h", "redis.load.svc.cluster.local", "--workers", "2"]);
+    let p = profile_file("[[target]]\nname = \"in-cluster\"\naddr = \"redis.load.svc:6379\"\n");
+    job_of(&["-c", p.to_str().unwrap(), "--workers", "2"]);
+}
+
+#[test]
+fn a_profiles_mistakes_are_refused_at_its_line() {
+    const TARGET: &str = "[[target]]\nname = \"t\"\naddr = \"redis:6379\"\n";
+    let p = profile_file(&format!(
+        "[defaults]\ntests = [\"set\"]\ndata_size = \"huge\"\n{TARGET}"
+    ));
+    let p = p.to_str().unwrap();
+    let e = refusal(&["-c", p, "--workers", "2"]);
+    assert!(e.starts_with(&format!("{p}:3: ")), "{e}");
+    let p = profile_file(&format!("[defaults]\nrequests = 2\n{TARGET}"));
+    let e = refusal(&["-c", p.to_str().unwrap(), "--workers", "3"]);
+    assert!(
+        e.starts_with("-n 2 over 3 shards leaves shard 2/3 no requests"),
+        "{e}"
+    );
+    let p = profile_file("[[target]]\nname = \"local\"\nspawn = \"standalone\"\n");
+    let e = refusal(&["-c", p.to_str().unwrap(), "--workers", "2"]);
+    assert!(
+        e.starts_with("--shard 1/2: target local is a deployment this process spawns"),
+        "{e}"
+    );
+    // A profile only the image has is read there.
+    job_of(&["-c", "no/such/profile-here.toml", "--workers", "2"]);
+}
