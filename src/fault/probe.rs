@@ -44,8 +44,8 @@ pub(super) struct Probe<'n> {
 /// Error replies after which the probe asks again who owns the slot.
 const REREAD_AFTER_REFUSALS: u32 = 4;
 
-/// One probe write's result.
-enum Reply {
+/// What one probe write came to: the reply as the probe reads it (not a `resp::Reply`).
+enum ProbeOutcome {
     Ok,
     Moved(SocketAddr),
     Ask(SocketAddr),
@@ -129,13 +129,13 @@ impl<'n> Probe<'n> {
     pub(super) async fn attempt(&mut self) -> bool {
         for _ in 0..MAX_HOPS {
             match self.write().await {
-                Reply::Ok => {
+                ProbeOutcome::Ok => {
                     self.refused = 0;
                     return true;
                 }
-                Reply::Moved(to) => self.move_to(to),
-                Reply::Ask(to) => return self.asking(to).await,
-                Reply::Refused => {
+                ProbeOutcome::Moved(to) => self.move_to(to),
+                ProbeOutcome::Ask(to) => return self.asking(to).await,
+                ProbeOutcome::Refused => {
                     // A node that answers CLUSTERDOWN may have lost the slot meanwhile.
                     self.refused += 1;
                     if self.refused.is_multiple_of(REREAD_AFTER_REFUSALS) {
@@ -143,7 +143,7 @@ impl<'n> Probe<'n> {
                     }
                     return false;
                 }
-                Reply::Silent => {
+                ProbeOutcome::Silent => {
                     self.net.demote(self.addr);
                     self.reread_owner().await;
                     return false;
@@ -160,19 +160,19 @@ impl<'n> Probe<'n> {
         }
     }
 
-    async fn write(&mut self) -> Reply {
+    async fn write(&mut self) -> ProbeOutcome {
         let mut conn = match self.conn.take() {
             Some(c) => c,
             None => match self.net.connect(self.addr, ATTEMPT_TIMEOUT).await {
                 Ok(c) => c,
-                Err(_) => return Reply::Silent,
+                Err(_) => return ProbeOutcome::Silent,
             },
         };
         let args: [&[u8]; 3] = [b"SET", &self.key, b"1"];
         let reply = view::request(&mut conn, &args, ATTEMPT_TIMEOUT).await;
         // A connection whose request timed out may still get that reply later: never reuse it.
         let Ok(v) = reply else {
-            return Reply::Silent;
+            return ProbeOutcome::Silent;
         };
         self.conn = Some(conn);
         classify(&v, self.addr)
@@ -210,18 +210,18 @@ impl<'n> Probe<'n> {
     }
 }
 
-fn classify(v: &Value, from: SocketAddr) -> Reply {
+fn classify(v: &Value, from: SocketAddr) -> ProbeOutcome {
     match v {
-        Value::Simple(s) if s == "OK" => Reply::Ok,
+        Value::Simple(s) if s == "OK" => ProbeOutcome::Ok,
         Value::Error(e) => {
             let redirect = parse_redirect(e.as_bytes(), from.ip()).map(|(_, a)| a);
             match (e.split_whitespace().next(), redirect) {
-                (Some("MOVED"), Some(a)) => Reply::Moved(a),
-                (Some("ASK"), Some(a)) => Reply::Ask(a),
-                _ => Reply::Refused,
+                (Some("MOVED"), Some(a)) => ProbeOutcome::Moved(a),
+                (Some("ASK"), Some(a)) => ProbeOutcome::Ask(a),
+                _ => ProbeOutcome::Refused,
             }
         }
-        _ => Reply::Refused,
+        _ => ProbeOutcome::Refused,
     }
 }
 
@@ -242,17 +242,17 @@ mod tests {
     fn replies_are_classified() {
         let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         let moved = Value::Error("MOVED 3999 127.0.0.1:6381".into());
-        assert!(matches!(classify(&moved, from), Reply::Moved(a) if a.port() == 6381));
+        assert!(matches!(classify(&moved, from), ProbeOutcome::Moved(a) if a.port() == 6381));
         let ask = Value::Error("ASK 3999 :6382".into());
         assert!(
-            matches!(classify(&ask, from), Reply::Ask(a) if a == "127.0.0.1:6382".parse().unwrap())
+            matches!(classify(&ask, from), ProbeOutcome::Ask(a) if a == "127.0.0.1:6382".parse().unwrap())
         );
         let down = Value::Error("CLUSTERDOWN The cluster is down".into());
-        assert!(matches!(classify(&down, from), Reply::Refused));
+        assert!(matches!(classify(&down, from), ProbeOutcome::Refused));
         assert!(matches!(
             classify(&Value::Simple("OK".into()), from),
-            Reply::Ok
+            ProbeOutcome::Ok
         ));
-        assert!(matches!(classify(&Value::Nil, from), Reply::Refused));
+        assert!(matches!(classify(&Value::Nil, from), ProbeOutcome::Refused));
     }
 }
