@@ -13,7 +13,7 @@
 # Also reports whether every request of the HIGH run succeeded (rbench: errors 0 and ok == requests in
 # its --json; redis-benchmark: exit 0 and its GET line printed), and the peak number of client
 # connections the server saw during each run (INFO clients, polled every 0.2 s).
-# DESIGN §5: at most 8 KiB per idle connection at P=1, and 10k connections must work.
+# The aim: at most 8 KiB per idle connection at P=1, and 10k connections must work.
 #
 # Usage:
 #   scripts/memory.sh                          LOW=100 HIGH=10000

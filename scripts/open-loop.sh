@@ -8,8 +8,8 @@
 #    `rbench -t TEST --rps R --duration D --clients C -P P --threads T --json FILE --no-save -q`.
 # Prints, per rate: target rps, achieved rps (and % of target), corrected p50/p99 (from the intended
 # send time), uncorrected p50/p99 (from the actual send time) and the max schedule lag (ms). On a
-# server with headroom, corrected and uncorrected should agree (DESIGN §1: the client adds no latency
-# of its own); a growing gap well below capacity is the client's own scheduling delay.
+# server with headroom, corrected and uncorrected should agree (the client adds no latency of its
+# own); a growing gap well below capacity is the client's own scheduling delay.
 #
 # Usage:
 #   scripts/open-loop.sh [--clients C] [-P P] [--threads T] [--test get] [--duration 5s]

@@ -8,8 +8,8 @@
 # separately (µs/request, from the child's rusage, read with wait4), as the MEDIAN over ROUNDS rounds.
 # Rounds alternate which tool goes first (odd rounds redis-benchmark first, even rounds rbench
 # first), so neither always gets the warmer server. Ratios are rbench / redis-benchmark, computed from
-# the medians: TPS higher is better, CPU per request lower is better. DESIGN §5 asks for a TPS
-# ratio >= 1 and a total-CPU ratio <= 0.5 at both pipeline depths.
+# the medians: TPS higher is better, CPU per request lower is better. A change to the hot path is
+# judged by this (ARCHITECTURE.md, "Cross-cutting rules"), on a quiet machine.
 #
 # Usage:
 #   scripts/vs-redis-benchmark.sh [N_P1] [N_P16] [ROUNDS]       defaults: 200000 2000000 3 (ROUNDS >= 3)

@@ -258,7 +258,7 @@ pub fn io_error(peer: Peer, source: std::io::Error) -> ConnError {
 
 impl Conn {
     /// Connects through `dial` (TCP, unix socket or TLS) and runs the handshake (AUTH, SELECT...).
-    /// `capacity` sizes the buffers to the pipeline window so 10k connections stay cheap (DESIGN §5).
+    /// `capacity` sizes the buffers to the pipeline window so 10k connections stay cheap.
     pub async fn connect(
         dial: &Dialer,
         peer: impl Into<Peer>,

@@ -319,7 +319,7 @@ fn persistence(config: &HashMap<String, String>) -> String {
 }
 
 /// Raises the soft open-file limit to the hard limit, and fails clearly when even that cannot hold
-/// `connections` sockets (DESIGN §5: 10k connections must work).
+/// `connections` sockets (10k connections must work).
 pub fn raise_nofile_limit(connections: usize) -> Result<(), TargetError> {
     let need = connections as u64 + 64;
     let mut lim = libc::rlimit {

@@ -1,8 +1,8 @@
 //! The engine's two promises that a lock-step or timer-paced client breaks, against real servers:
 //! - one stalled master must not stop a cluster client's traffic to the other masters (a client that
 //!   waits for its slowest node shows ~0 successes for as long as any node stalls);
-//! - on an idle server, open-loop corrected and uncorrected latencies agree (DESIGN §1: the client
-//!   adds no latency of its own; a schedule that waits on a 1 ms timer adds up to a tick to every
+//! - on an idle server, open-loop corrected and uncorrected latencies agree (the client adds no
+//!   latency of its own; a schedule that waits on a 1 ms timer adds up to a tick to every
 //!   corrected latency).
 //!
 //! The load phases take turns: they are timing-sensitive and the machine has 2 cores.

@@ -603,7 +603,7 @@ fn results_files_append_and_have_every_column() {
         csv.text
     );
     assert_eq!(csv.rows.len(), 3, "{}", csv.text);
-    assert_eq!(&csv.header[..26], &DESIGN_COLUMNS[..], "{:?}", csv.header);
+    assert_eq!(&csv.header[..26], &LONG_CSV_COLUMNS[..], "{:?}", csv.header);
     let tests: Vec<&str> = csv.rows.iter().map(|r| csv.get(r, "test")).collect();
     assert_eq!(tests, ["SET", "GET", "INCR"]);
     let run_ids: Vec<&str> = csv.rows.iter().map(|r| csv.get(r, "run_id")).collect();

@@ -74,7 +74,7 @@ impl ErrorClass {
         self as usize
     }
 
-    /// Column / label name (DESIGN §6: `moved,ask,clusterdown,conn_lost,oom`).
+    /// Column / label name: `moved,ask,clusterdown,conn_lost,oom` in the results files.
     pub fn name(self) -> &'static str {
         match self {
             ErrorClass::Err => "err",

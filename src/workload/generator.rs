@@ -351,7 +351,8 @@ impl Generator {
     }
 }
 
-/// One pre-filled payload buffer that every value is a slice of (DESIGN §5: no per-request allocation).
+/// One pre-filled payload buffer that every value is a slice of (the hot path never allocates: see
+/// ARCHITECTURE.md, "Cross-cutting rules").
 pub fn payload(max: usize) -> Vec<u8> {
     // 'x' like redis-benchmark, so server-side compression or dedup behaves the same for both tools.
     vec![b'x'; max]

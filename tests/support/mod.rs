@@ -646,8 +646,9 @@ pub fn args_for(dep: &Deployment, rest: &[&str]) -> Vec<String> {
 // Parsing rbench's outputs
 // ---------------------------------------------------------------------------------------------
 
-/// The 26 columns DESIGN §6 promises, in order, at the start of every results CSV.
-pub const DESIGN_COLUMNS: [&str; 26] = [
+/// The long CSV's first 26 columns, in order: later ones are only ever appended (ARCHITECTURE.md,
+/// "Results are written and read through one schema").
+pub const LONG_CSV_COLUMNS: [&str; 26] = [
     "timestamp",
     "run_id",
     "rbench_version",
