@@ -20,6 +20,7 @@ pub mod report;
 pub mod resp;
 pub mod runner;
 pub mod scenario;
+pub mod schema;
 pub mod shard;
 pub mod signals;
 pub mod slo;
@@ -27,6 +28,7 @@ pub mod start_at;
 pub mod stats;
 pub mod stop;
 pub mod target;
+pub mod timefmt;
 pub mod uri;
 pub mod workload;
 

@@ -7,19 +7,15 @@ mod support;
 use std::collections::HashMap;
 use std::path::Path;
 
-use rbench::report::files::{LONG_EXTRA, LONG_HEADER};
+use rbench::schema::long_header;
 use support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn header() -> Vec<&'static str> {
-    LONG_HEADER
-        .iter()
-        .chain(LONG_EXTRA.iter())
-        .copied()
-        .collect()
+fn header() -> Vec<String> {
+    long_header()
 }
 
 /// One synthetic results row; every column not set here gets a plausible value.
@@ -121,14 +117,17 @@ impl Row {
 
 /// A long CSV with rbench's exact header; `drop` leaves a column out (header and rows).
 fn long_csv(rows: &[Row], drop: Option<&str>) -> String {
-    let cols: Vec<&str> = header().into_iter().filter(|c| Some(*c) != drop).collect();
+    let cols: Vec<String> = header()
+        .into_iter()
+        .filter(|c| Some(c.as_str()) != drop)
+        .collect();
     let mut s = cols.join(",");
     s.push('\n');
     for r in rows {
         let cells = r.cells();
         let line: Vec<String> = cols
             .iter()
-            .map(|c| cells.get(c).cloned().unwrap_or_default())
+            .map(|c| cells.get(c.as_str()).cloned().unwrap_or_default())
             .collect();
         s.push_str(&line.join(","));
         s.push('\n');

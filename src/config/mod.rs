@@ -469,7 +469,7 @@ fn output(o: &OutputFlags) -> Output {
         pass_headers: o.quiet,
         json: o.json.clone(),
         out_dir: if o.no_save { None } else { Some(o.out.clone()) },
-        long_csv: crate::report::files::LONG_CSV,
+        long_csv: crate::schema::LONG_CSV,
         run_files: true,
         latency_uncorrected: o.latency_uncorrected,
         // redis-benchmark clamps too (at its histogram's 4 digits) rather than refuse a script.

@@ -65,7 +65,7 @@ pub fn scale_out(flags: &ScaleFlags, now: SystemTime) -> Result<ScaleOut, Config
 
 /// `2026-12-04T09:00:00Z` as `20261204T090000Z`, the form run ids take.
 fn compact(t: SystemTime) -> String {
-    crate::report::rfc3339(t)
+    crate::timefmt::rfc3339(t)
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect()

@@ -11,6 +11,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::schema::{self, LongRow};
+
 use super::verdict::{self, ALPHA, Better, Check, P99_MIN_REQUESTS, Samples, Status, median};
 
 /// Options for [`compare`]; the CLI layer fills this from its flags.
@@ -499,10 +501,18 @@ pub fn load(path: &Path) -> Result<Vec<Row>, CompareError> {
         return Err(CompareError::NoRows { path: name });
     }
     let cols = columns(&headers, &name)?;
+    let headers = schema::clean_header(&headers);
     let mut rows = Vec::new();
     let mut rec = csv::StringRecord::new();
     while rdr.read_record(&mut rec).map_err(|e| csv_error(&name, e))? {
-        if let Some(row) = row_of(&rec, &cols, &name)? {
+        let line = rec.position().map_or(0, csv::Position::line);
+        let long: LongRow =
+            schema::read_row(&rec, &headers).map_err(|e| CompareError::Malformed {
+                path: name.clone(),
+                line,
+                message: e.to_string(),
+            })?;
+        if let Some(row) = row_of(&rec, &long, &cols, &name)? {
             rows.push(row);
         }
     }
@@ -539,8 +549,14 @@ fn columns(headers: &csv::StringRecord, name: &str) -> Result<Columns, CompareEr
 }
 
 /// One record as a row; None for a test cut short by a signal, which measured part of a run and
-/// is not a sample of the configuration.
-fn row_of(rec: &csv::StringRecord, c: &Columns, name: &str) -> Result<Option<Row>, CompareError> {
+/// is not a sample of the configuration. The values are `long`'s (the schema's row of `rec`);
+/// `rec` and the header positions in `c` tell a column a short row lacks from an empty one.
+fn row_of(
+    rec: &csv::StringRecord,
+    long: &LongRow,
+    c: &Columns,
+    name: &str,
+) -> Result<Option<Row>, CompareError> {
     let [
         i_ts,
         i_run,
@@ -556,48 +572,74 @@ fn row_of(rec: &csv::StringRecord, c: &Columns, name: &str) -> Result<Option<Row
         i_p50,
         i_p99,
     ] = c.idx;
-    let line = rec.position().map_or(0, csv::Position::line);
-    let field = |i: usize, col: &'static str| {
-        rec.get(i).ok_or_else(|| CompareError::Malformed {
-            path: name.to_string(),
-            line,
-            message: format!("row has {} fields, too few for column `{col}`", rec.len()),
-        })
+    let at = At {
+        name,
+        line: rec.position().map_or(0, csv::Position::line),
+        len: rec.len(),
     };
-    let num = |i: usize, col: &'static str| -> Result<f64, CompareError> {
-        let s = field(i, col)?;
-        parse_num(s).ok_or_else(|| CompareError::InvalidNumber {
-            path: name.to_string(),
-            line,
-            value: s.to_string(),
-            column: col,
-        })
-    };
-    if c.interrupted.and_then(|i| rec.get(i)) == Some("true") {
+    let (field, num) = (
+        |i, col, v| at.field(i, col, v),
+        |i, col, v| at.num(i, col, v),
+    );
+    if c.interrupted.is_some_and(|i| i < rec.len()) && long.interrupted == "true" {
         return Ok(None);
     }
-    let target_rps = match field(i_rate, "target_rps")? {
+    let target_rps = match field(i_rate, "target_rps", &long.target_rps)? {
         "" => None,
-        _ => Some(Num(num(i_rate, "target_rps")?)),
+        v => Some(Num(num(i_rate, "target_rps", v)?)),
     };
     Ok(Some(Row {
         key: Key {
-            target: field(i_target, "target")?.to_string(),
-            test: field(i_test, "test")?.to_string(),
-            clients: Num(num(i_clients, "clients")?),
-            pipeline: Num(num(i_pipeline, "pipeline")?),
-            data_size: field(i_size, "data_size")?.to_string(),
-            keyspace: Num(num(i_keys, "keyspace")?),
+            target: field(i_target, "target", &long.target)?.to_string(),
+            test: field(i_test, "test", &long.test)?.to_string(),
+            clients: Num(num(i_clients, "clients", &long.clients)?),
+            pipeline: Num(num(i_pipeline, "pipeline", &long.pipeline)?),
+            data_size: field(i_size, "data_size", &long.data_size)?.to_string(),
+            keyspace: Num(num(i_keys, "keyspace", &long.keyspace)?),
             target_rps,
         },
-        timestamp: field(i_ts, "timestamp")?.to_string(),
-        run_id: field(i_run, "run_id")?.to_string(),
-        requests: c.requests.map(|i| num(i, "requests")).transpose()?,
-        rps: num(i_rps, "rps")?,
-        p50: num(i_p50, "p50_ms")?,
-        p99: num(i_p99, "p99_ms")?,
-        errors: num(i_err, "errors")?,
+        timestamp: field(i_ts, "timestamp", &long.timestamp)?.to_string(),
+        run_id: field(i_run, "run_id", &long.run_id)?.to_string(),
+        requests: c
+            .requests
+            .map(|i| num(i, "requests", &long.requests))
+            .transpose()?,
+        rps: num(i_rps, "rps", &long.rps)?,
+        p50: num(i_p50, "p50_ms", &long.p50_ms)?,
+        p99: num(i_p99, "p99_ms", &long.p99_ms)?,
+        errors: num(i_err, "errors", &long.errors)?,
     }))
+}
+
+/// Where a record sits (file, line) and how many fields it has, for the checks of its cells.
+struct At<'a> {
+    name: &'a str,
+    line: u64,
+    len: usize,
+}
+
+impl At<'_> {
+    /// `v`, the cell of column `col` at index `i`, if the record reaches that far.
+    fn field<'v>(&self, i: usize, col: &'static str, v: &'v str) -> Result<&'v str, CompareError> {
+        if i < self.len {
+            return Ok(v);
+        }
+        Err(CompareError::Malformed {
+            path: self.name.to_string(),
+            line: self.line,
+            message: format!("row has {} fields, too few for column `{col}`", self.len),
+        })
+    }
+
+    fn num(&self, i: usize, col: &'static str, v: &str) -> Result<f64, CompareError> {
+        let s = self.field(i, col, v)?;
+        parse_num(s).ok_or_else(|| CompareError::InvalidNumber {
+            path: self.name.to_string(),
+            line: self.line,
+            value: s.to_string(),
+            column: col,
+        })
+    }
 }
 
 /// Rust's float parser accepts "NaN" and "inf"; neither is a measurement, and

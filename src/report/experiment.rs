@@ -2,6 +2,10 @@
 //! fault (outage, errors by class during it, throughput before/during/after), consumer lag per
 //! second; and how each output shows them.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
 use crate::fault::FaultOutcome;
 use crate::resp::ErrorClass;
 use crate::scenario::{ConsistencyReport, Report, StreamReport};
@@ -218,51 +222,53 @@ fn fault_line(f: &FaultRow) -> String {
     )
 }
 
-/// The result's `stream`, `consistency` and `faults` members for `--json`.
-pub fn json(r: &TestResult, row: &mut serde_json::Map<String, serde_json::Value>) {
-    use serde_json::json;
+/// The result's `stream`, `consistency` and `faults` members for `--json`, each only when the
+/// result has it.
+#[derive(Serialize)]
+pub struct ExperimentJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<&'a StreamReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consistency: Option<&'a ConsistencyReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    faults: Vec<FaultJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct FaultJson<'a> {
+    at_s: f64,
+    action: &'a str,
+    node: &'a str,
+    outage_s: Option<f64>,
+    recovered_at_s: Option<f64>,
+    errors: BTreeMap<&'static str, u64>,
+    tps_before: Option<f64>,
+    tps_during: Option<f64>,
+    tps_after: Option<f64>,
+    error: Option<&'a str>,
+}
+
+pub fn json(r: &TestResult) -> ExperimentJson<'_> {
     let e = &r.experiment;
-    if let Some(s) = &e.stream {
-        row.insert(
-            "stream".into(),
-            json!({
-                "produced": s.produced, "delivered": s.delivered, "acked": s.acked,
-                "reclaimed": s.reclaimed, "duplicates": s.duplicates, "pending": s.pending,
-                "lost": s.lost, "e2e_p50_ms": s.e2e_p50_ms, "e2e_p99_ms": s.e2e_p99_ms,
-                "e2e_max_ms": s.e2e_max_ms, "first_oom_s": s.first_oom_s,
-                "produced_before_oom": s.produced_before_oom,
-            }),
-        );
-    }
-    if let Some(c) = &e.consistency {
-        row.insert(
-            "consistency".into(),
-            json!({
-                "writes": c.writes, "acked": c.acked, "failed": c.failed, "lost": c.lost,
-                "unacked_applied": c.unacked_applied, "reads": c.reads,
-                "stale_reads": c.stale_reads,
-            }),
-        );
-    }
-    if !e.faults.is_empty() {
-        let rows: Vec<serde_json::Value> = e
+    ExperimentJson {
+        stream: e.stream.as_ref(),
+        consistency: e.consistency.as_ref(),
+        faults: e
             .faults
             .iter()
-            .map(|f| {
-                let errors: serde_json::Map<String, serde_json::Value> = f
-                    .errors
-                    .iter()
-                    .map(|(c, n)| (c.name().to_string(), (*n).into()))
-                    .collect();
-                json!({
-                    "at_s": f.at_s, "action": f.action, "node": f.node, "outage_s": f.outage_s,
-                    "recovered_at_s": f.recovered_at_s, "errors": errors,
-                    "tps_before": f.tps_before, "tps_during": f.tps_during,
-                    "tps_after": f.tps_after, "error": f.error,
-                })
+            .map(|f| FaultJson {
+                at_s: f.at_s,
+                action: &f.action,
+                node: &f.node,
+                outage_s: f.outage_s,
+                recovered_at_s: f.recovered_at_s,
+                errors: f.errors.iter().map(|&(c, n)| (c.name(), n)).collect(),
+                tps_before: f.tps_before,
+                tps_during: f.tps_during,
+                tps_after: f.tps_after,
+                error: f.error.as_deref(),
             })
-            .collect();
-        row.insert("faults".into(), rows.into());
+            .collect(),
     }
 }
 

@@ -561,15 +561,10 @@ mod tests {
 
     /// A results folder written by hand: one run whose timeline has an outage.
     fn outage_folder() -> std::path::PathBuf {
-        use crate::report::files::{LONG_EXTRA, LONG_HEADER};
         let dir = std::env::temp_dir().join(format!("rbench-html-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let header: Vec<&str> = LONG_HEADER
-            .iter()
-            .chain(LONG_EXTRA.iter())
-            .copied()
-            .collect();
+        let header = crate::schema::long_header();
         let row = "2026-12-04T00:00:00Z,RUN1,0.1.0,abc,failover,cluster,cluster,none,SET,50,1,3,1000,,30000,3.0,9000.00,27000,12,0.2,0.1,0.2,0.3,0.5,1.0,4000.0,3,1,uniform,false,1,,,clusterdown=40 conn_lost=12,false,redis 7.0.15";
         std::fs::write(
             dir.join("runs.csv"),
@@ -617,11 +612,10 @@ mod tests {
     /// A results folder written by hand: two targets searched for `p99<=1ms,p50<=200us` on SET,
     /// `a` with a repeat that re-ran its answer, `b` that never met the objectives.
     fn slo_folder() -> std::path::PathBuf {
-        use crate::report::files::{LONG_EXTRA, LONG_HEADER};
         let dir = std::env::temp_dir().join(format!("rbench-html-slo-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let header: Vec<&str> = LONG_HEADER.iter().chain(&LONG_EXTRA).copied().collect();
+        let header = crate::schema::long_header();
         let mut csv = format!("{}\n", header.join(","));
         for (target, repeat, max) in [("a", 1, "40000"), ("b", 1, ""), ("a", 2, "40000")] {
             csv.push_str(&format!(

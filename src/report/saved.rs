@@ -8,11 +8,12 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 
 use super::experiment::{Experiment, FaultRow};
-use super::files::{LONG_CSV, hdr_stem};
+use super::files::hdr_stem;
 use super::hlog::{self, Interval};
 use super::table::ordered_unique;
 use super::{RunMeta, TestResult, slo};
 use crate::resp::ErrorClass;
+use crate::schema::{self, LONG_CSV, LongRow, TimelineRow};
 use crate::slo::{Outcome, SloResult};
 use crate::stats::{Second, Summary, new_histogram};
 
@@ -45,6 +46,8 @@ pub enum LoadError {
 /// A CSV file as header-indexed string rows.
 pub(super) struct Table {
     path: String,
+    /// The header as read, without a byte-order mark.
+    header: csv::StringRecord,
     cols: HashMap<String, usize>,
     pub(super) rows: Vec<csv::StringRecord>,
 }
@@ -60,19 +63,33 @@ impl Table {
             .flexible(true)
             .from_path(path)
             .map_err(bad)?;
-        let cols = rdr
-            .headers()
-            .map_err(bad)?
+        let header = schema::clean_header(rdr.headers().map_err(bad)?);
+        let cols = header
             .iter()
             .enumerate()
-            .map(|(i, h)| (h.trim_start_matches('\u{feff}').to_string(), i))
+            .map(|(i, h)| (h.to_string(), i))
             .collect();
         let rows = rdr.records().collect::<Result<_, _>>().map_err(bad)?;
         Ok(Table {
             path: name,
+            header,
             cols,
             rows,
         })
+    }
+
+    /// Record `row` as a row of the schema (missing trailing columns empty).
+    fn typed<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        row: &csv::StringRecord,
+    ) -> Result<T, LoadError> {
+        schema::read_row(row, &self.header).map_err(|e| self.malformed(row, &e.to_string()))
+    }
+
+    /// `s`, the cell of column `col` in `row`, as a number.
+    fn number(&self, row: &csv::StringRecord, col: &str, s: &str) -> Result<f64, LoadError> {
+        s.parse()
+            .map_err(|_| self.malformed(row, &format!("`{col}` is not a number: `{s}`")))
     }
 
     pub(super) fn get<'a>(&self, row: &'a csv::StringRecord, col: &str) -> &'a str {
@@ -80,9 +97,7 @@ impl Table {
     }
 
     pub(super) fn num(&self, row: &csv::StringRecord, col: &str) -> Result<f64, LoadError> {
-        let s = self.get(row, col);
-        s.parse()
-            .map_err(|_| self.malformed(row, &format!("`{col}` is not a number: `{s}`")))
+        self.number(row, col, self.get(row, col))
     }
 
     /// `true` or `false`.
@@ -101,10 +116,6 @@ impl Table {
             message: format!("line {}: {message}", line_of(row)),
         }
     }
-
-    pub(super) fn opt(&self, row: &csv::StringRecord, col: &str) -> Option<f64> {
-        self.get(row, col).parse().ok()
-    }
 }
 
 fn line_of(row: &csv::StringRecord) -> u64 {
@@ -113,16 +124,22 @@ fn line_of(row: &csv::StringRecord) -> u64 {
 
 /// The ids of the runs in `dir`, oldest first.
 pub fn run_ids(dir: &Path) -> Result<Vec<String>, LoadError> {
-    let t = long_csv(dir)?;
-    let ids = ordered_unique(t.rows.iter().map(|r| t.get(r, "run_id")));
-    Ok(ids
-        .into_iter()
-        .filter(|id| !id.is_empty())
-        .map(String::from)
-        .collect())
+    let (_, rows) = long_csv(dir)?;
+    Ok(ids_of(&rows))
 }
 
-fn long_csv(dir: &Path) -> Result<Table, LoadError> {
+fn ids_of(rows: &[LongRow]) -> Vec<String> {
+    let ids = ordered_unique(rows.iter().map(|r| r.run_id.as_str()));
+    ids.into_iter()
+        .filter(|id| !id.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The long CSV of `dir`: the file as read, and its records as rows of the schema (same order).
+type LongCsv = (Table, Vec<LongRow>);
+
+fn long_csv(dir: &Path) -> Result<LongCsv, LoadError> {
     if !dir.is_dir() {
         return Err(LoadError::NoFolder(dir.display().to_string()));
     }
@@ -139,13 +156,18 @@ fn long_csv(dir: &Path) -> Result<Table, LoadError> {
             });
         }
     }
-    Ok(t)
+    let rows = t
+        .rows
+        .iter()
+        .map(|r| t.typed(r))
+        .collect::<Result<_, _>>()?;
+    Ok((t, rows))
 }
 
 /// Run `run` of `dir`, or its newest run.
 pub fn load(dir: &Path, run: Option<&str>) -> Result<SavedRun, LoadError> {
-    let t = long_csv(dir)?;
-    let ids = run_ids(dir)?;
+    let (t, long) = long_csv(dir)?;
+    let ids = ids_of(&long);
     let id = match run {
         Some(r) if ids.iter().any(|i| i == r) => r.to_string(),
         Some(r) => {
@@ -160,21 +182,25 @@ pub fn load(dir: &Path, run: Option<&str>) -> Result<SavedRun, LoadError> {
             .cloned()
             .ok_or_else(|| LoadError::Empty(t.path.clone()))?,
     };
-    let rows: Vec<&csv::StringRecord> =
-        t.rows.iter().filter(|r| t.get(r, "run_id") == id).collect();
-    let first = rows[0];
+    let rows: Vec<(&csv::StringRecord, &LongRow)> = t
+        .rows
+        .iter()
+        .zip(&long)
+        .filter(|(_, r)| r.run_id == id)
+        .collect();
+    let first = rows[0].1;
     let meta = RunMeta {
-        timestamp: t.get(first, "timestamp").to_string(),
+        timestamp: first.timestamp.clone(),
         run_id: id.clone(),
-        version: t.get(first, "rbench_version").to_string(),
-        git_rev: t.get(first, "git_rev").to_string(),
-        profile: t.get(first, "profile").to_string(),
+        version: first.rbench_version.clone(),
+        git_rev: first.git_rev.clone(),
+        profile: first.profile.clone(),
     };
-    let mut seconds = timeline(&dir.join(format!("timeline-{id}.csv")))?;
+    let mut seconds = timeline(&dir.join(schema::timeline_name(&id)))?;
     let mut ladders = slo::read(&dir.join(slo::file_name(&id)))?;
     let mut results = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut r = result_of(&t, row)?;
+    for (rec, row) in rows {
+        let mut r = result_of(&t, rec, row)?;
         let (hist, intervals) = histograms(dir, &id, &r)?;
         r.hist = hist;
         let key = (r.target.clone(), r.test.clone(), r.repeat);
@@ -199,82 +225,86 @@ fn known_runs(ids: &[String]) -> String {
     }
 }
 
-/// A long-CSV row as a result (timeline and histograms are filled in by the caller).
-fn result_of(t: &Table, row: &csv::StringRecord) -> Result<TestResult, LoadError> {
-    let s = |c: &str| t.get(row, c).to_string();
-    let n = |c: &str| t.opt(row, c).unwrap_or(0.0);
+/// A long-CSV row as a result (timeline and histograms are filled in by the caller). `rps`,
+/// `p50_ms` and `p99_ms` must be numbers; any other number that is not reads as 0 (or absent).
+fn result_of(t: &Table, rec: &csv::StringRecord, row: &LongRow) -> Result<TestResult, LoadError> {
+    let n = |s: &str| opt(s).unwrap_or(0.0);
     let latency = Summary {
-        avg: n("avg_ms"),
-        min: n("min_ms"),
-        p50: t.num(row, "p50_ms")?,
-        p95: n("p95_ms"),
-        p99: t.num(row, "p99_ms")?,
-        p999: n("p999_ms"),
-        max: n("max_ms"),
+        avg: n(&row.avg_ms),
+        min: n(&row.min_ms),
+        p50: t.number(rec, "p50_ms", &row.p50_ms)?,
+        p95: n(&row.p95_ms),
+        p99: t.number(rec, "p99_ms", &row.p99_ms)?,
+        p999: n(&row.p999_ms),
+        max: n(&row.max_ms),
     };
     let mut events = [0u64; ErrorClass::COUNT];
-    for pair in t.get(row, "error_classes").split_whitespace() {
+    for pair in row.error_classes.split_whitespace() {
         if let Some((name, count)) = pair.split_once('=')
             && let Some(c) = ErrorClass::ALL.iter().find(|c| c.name() == name)
         {
             events[c.index()] = count.parse().unwrap_or(0);
         }
     }
-    let masters = (n("masters") as usize).max(1);
-    let clients = n("clients") as usize;
+    let masters = (n(&row.masters) as usize).max(1);
+    let clients = n(&row.clients) as usize;
     Ok(TestResult {
-        target: s("target"),
-        deployment: s("deployment"),
-        persistence: s("persistence"),
-        server_version: s("server_version"),
+        target: row.target.clone(),
+        deployment: row.deployment.clone(),
+        persistence: row.persistence.clone(),
+        server_version: row.server_version.clone(),
         masters,
-        test: s("test"),
-        mix: t.get(row, "mix") == "true",
+        test: row.test.clone(),
+        mix: row.mix == "true",
         clients,
         connections: clients * masters,
-        pipeline: n("pipeline") as usize,
-        threads: n("threads") as usize,
-        data_size: s("data_size"),
-        keyspace: n("keyspace") as u64,
-        key_dist: s("key_dist"),
-        target_rps: t.opt(row, "target_rps"),
-        repeat: (n("repeat") as u32).max(1),
-        requests: n("requests") as u64,
-        duration_s: n("duration_s"),
-        rps: t.num(row, "rps")?,
-        ok: n("ok") as u64,
-        errors: n("errors") as u64,
+        pipeline: n(&row.pipeline) as usize,
+        threads: n(&row.threads) as usize,
+        data_size: row.data_size.clone(),
+        keyspace: n(&row.keyspace) as u64,
+        key_dist: row.key_dist.clone(),
+        target_rps: opt(&row.target_rps),
+        repeat: (n(&row.repeat) as u32).max(1),
+        requests: n(&row.requests) as u64,
+        duration_s: n(&row.duration_s),
+        rps: t.number(rec, "rps", &row.rps)?,
+        ok: n(&row.ok) as u64,
+        errors: n(&row.errors) as u64,
         events,
         words: Default::default(),
         latency,
         latency_uncorrected: None,
         hist: new_histogram(),
         timeline: Vec::new(),
-        achieved_rps: t.opt(row, "achieved_rps"),
+        achieved_rps: opt(&row.achieved_rps),
         max_lag_ms: None,
         client_lag: None,
         unanswered: 0,
-        interrupted: t.get(row, "interrupted") == "true",
+        interrupted: row.interrupted == "true",
         experiment: Experiment::default(),
-        slo: slo_of(t, row),
-        shard: t.opt(row, "shard").map(|v| v as u32),
-        shards: t.opt(row, "shards").map_or(1, |v| (v as u32).max(1)),
-        started: t.opt(row, "start_unix_s").and_then(|s| {
+        slo: slo_of(row),
+        shard: opt(&row.shard).map(|v| v as u32),
+        shards: opt(&row.shards).map_or(1, |v| (v as u32).max(1)),
+        started: opt(&row.start_unix_s).and_then(|s| {
             std::time::UNIX_EPOCH.checked_add(std::time::Duration::try_from_secs_f64(s).ok()?)
         }),
     })
 }
 
+/// A cell as a number, if it is one.
+fn opt(s: &str) -> Option<f64> {
+    s.parse().ok()
+}
+
 /// What the long CSV alone tells of a search: its objective and its answer. The ladder file, read
 /// after, replaces this with the whole search; without it, the outcome is guessed from the answer.
-fn slo_of(t: &Table, row: &csv::StringRecord) -> Option<SloResult> {
-    let objective = t.get(row, "slo");
-    if objective.is_empty() {
+fn slo_of(row: &LongRow) -> Option<SloResult> {
+    if row.slo.is_empty() {
         return None;
     }
-    let max_rps = t.opt(row, "slo_max_rps");
+    let max_rps = opt(&row.slo_max_rps);
     Some(SloResult {
-        objective: objective.to_string(),
+        objective: row.slo.clone(),
         max_rps,
         ceiling_rps: 0.0,
         outcome: if max_rps.is_some() {
@@ -325,31 +355,30 @@ fn timeline(path: &Path) -> Result<Seconds, LoadError> {
         return Ok(out);
     }
     let t = Table::read(path)?;
-    let classes: Vec<(usize, ErrorClass)> = ErrorClass::ALL
-        .iter()
-        .filter_map(|c| t.cols.get(c.name()).map(|&i| (i, *c)))
-        .collect();
     // Files written before the `repeat` column: a test's seconds restart at 1 with each repeat.
     let mut passes: HashMap<(String, String), u32> = HashMap::new();
-    for row in &t.rows {
-        let (target, test) = (t.get(row, "target"), t.get(row, "test"));
-        let elapsed = t.num(row, "elapsed_s")? as usize;
-        let repeat = match t.opt(row, "repeat") {
+    for rec in &t.rows {
+        let row: TimelineRow = t.typed(rec)?;
+        let elapsed = t.number(rec, "elapsed_s", &row.elapsed_s)? as usize;
+        let repeat = match opt(&row.repeat) {
             Some(r) => r as u32,
             None => {
-                let p = passes.entry((target.into(), test.into())).or_insert(0);
+                let p = passes
+                    .entry((row.target.clone(), row.test.clone()))
+                    .or_insert(0);
                 *p += u32::from(elapsed == 1);
                 *p
             }
         };
         let mut sec = Second::new();
-        sec.ok = t.num(row, "ok")? as u64;
-        sec.failed = t.num(row, "errors")? as u64;
-        for &(i, c) in &classes {
-            sec.events[c.index()] = row.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+        sec.ok = t.number(rec, "ok", &row.ok)? as u64;
+        sec.failed = t.number(rec, "errors", &row.errors)? as u64;
+        for (c, cell) in ErrorClass::ALL.iter().zip(row.classes()) {
+            sec.events[c.index()] = cell.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
         }
-        let entry = out.entry((target.into(), test.into(), repeat)).or_default();
-        for f in t.get(row, "fault").split("; ").filter(|f| !f.is_empty()) {
+        let fault = row.fault.as_deref().unwrap_or("");
+        let entry = out.entry((row.target, row.test, repeat)).or_default();
+        for f in fault.split("; ").filter(|f| !f.is_empty()) {
             let (action, node) = f.split_once(' ').unwrap_or((f, ""));
             entry.1.push(FaultRow {
                 at_s: elapsed.saturating_sub(1) as f64,

@@ -191,8 +191,9 @@ fn step_of(t: &Table, row: &csv::StringRecord) -> Result<Step, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::files::{LONG_EXTRA, LONG_HEADER, write_run_files};
+    use crate::report::files::write_run_files;
     use crate::report::saved;
+    use crate::schema::long_header;
 
     fn step(rate: f64, p99: f64, pass: bool, why: &str) -> Step {
         Step {
@@ -225,7 +226,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rbench-slo-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let header: Vec<&str> = LONG_HEADER.iter().chain(&LONG_EXTRA).copied().collect();
+        let header = long_header();
         let mut csv = format!("{}\n", header.join(","));
         for (target, repeat, slo, max) in rows {
             csv.push_str(&format!(

@@ -84,7 +84,7 @@ pub struct Env {
 }
 
 /// The stream experiment's ledger.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct StreamReport {
     /// Entries the server acknowledged (XADD replied with an ID).
     pub produced: u64,
@@ -109,7 +109,7 @@ pub struct StreamReport {
 }
 
 /// The consistency experiment's ledger.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ConsistencyReport {
     /// INCRs sent.
     pub writes: u64,
