@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use super::{AtLine, ConfigError, Target, TargetKind, Workload, duration_of, invalid};
+use super::layers::Layers;
+use super::{AtLine, ConfigError, Target, TargetKind, Workload, invalid};
 use crate::cli::{Cli, ExperimentFlags};
 use crate::fault::{self, Fault};
-use crate::profile::{self, Profile};
+use crate::profile::Profile;
 use crate::workload;
 
 /// What `--scenario` runs.
@@ -44,20 +45,13 @@ pub const DEFAULT_COUNTERS: u64 = 1000;
 
 /// `--scenario`, else the profile's `scenario`, with its settings; stream settings without the
 /// stream scenario are refused (they would silently do nothing).
-pub fn scenario(
-    cli: &Cli,
-    d: Option<&profile::Defaults>,
-    at: AtLine,
-) -> Result<Option<Scenario>, ConfigError> {
-    let name = match (
-        &cli.experiment.scenario,
-        d.and_then(|d| d.scenario.as_ref()),
-    ) {
-        (Some(s), _) => Some(parse_name(s).map_err(invalid)?),
-        (None, Some(a)) => Some(parse_name(&a.value).map_err(|e| at(a.line, e))?),
-        (None, None) => None,
-    };
-    let stream = stream_conf(&cli.experiment, d, at)?;
+pub fn scenario(s: &Layers) -> Result<Option<Scenario>, ConfigError> {
+    let name = s.parse(
+        "scenario",
+        s.merged.experiment.scenario.as_deref(),
+        parse_name,
+    )?;
+    let stream = stream_conf(s)?;
     match name {
         Some("stream") => Ok(Some(Scenario::Stream(stream.conf))),
         Some(_) => match stream.first_set {
@@ -91,57 +85,36 @@ struct StreamSettings {
     first_set: Option<&'static str>,
 }
 
-fn stream_conf(
-    e: &ExperimentFlags,
-    d: Option<&profile::Defaults>,
-    at: AtLine,
-) -> Result<StreamSettings, ConfigError> {
-    let d_of = |f: fn(&profile::Defaults) -> bool| d.is_some_and(f);
+fn stream_conf(s: &Layers) -> Result<StreamSettings, ConfigError> {
+    let m = &s.merged.experiment;
     let set = [
-        (
-            "--producers",
-            e.producers.is_some() || d_of(|d| d.producers.is_some()),
-        ),
-        (
-            "--consumers",
-            e.consumers.is_some() || d_of(|d| d.consumers.is_some()),
-        ),
-        (
-            "--claim-idle",
-            e.claim_idle.is_some() || d_of(|d| d.claim_idle.is_some()),
-        ),
-        (
-            "--crash-rate",
-            e.crash_rate.is_some() || d_of(|d| d.crash_rate.is_some()),
-        ),
-        ("--drain", e.drain.is_some() || d_of(|d| d.drain.is_some())),
+        ("--producers", m.producers.is_some()),
+        ("--consumers", m.consumers.is_some()),
+        ("--claim-idle", m.claim_idle.is_some()),
+        ("--crash-rate", m.crash_rate.is_some()),
+        ("--drain", m.drain.is_some()),
     ];
-    // The profile leaves its producers to be checked here (so a flag can stand in for a 0 there).
-    let producers = match (e.producers, d.and_then(|d| d.producers.as_ref())) {
-        (None, Some(a)) if a.value == 0 => Err(at(a.line, "producers must be at least 1".into())),
-        (flag, prof) => super::at_least_1(flag, prof, "--producers"),
-    }?
-    .unwrap_or(1);
-    let consumers = match (e.consumers, d.and_then(|d| d.consumers.as_ref())) {
-        (Some(n), _) => n,
-        (None, Some(a)) => a.value,
-        (None, None) => 1,
-    };
+    let producers = s.at_least_1("producers", m.producers)?.unwrap_or(1);
+    let consumers = m.consumers.unwrap_or(1);
     if producers > 10_000 || consumers > 10_000 {
         return Err(invalid("--producers and --consumers must be at most 10000"));
     }
-    let crash_rate = match (e.crash_rate, d.and_then(|d| d.crash_rate.as_ref())) {
-        (Some(r), _) => check_share(r).map_err(invalid)?,
-        (None, Some(a)) => check_share(a.value).map_err(|e| at(a.line, e))?,
-        (None, None) => 0.0,
-    };
-    let claim_idle = duration_of(&e.claim_idle, d.and_then(|d| d.claim_idle.as_ref()), at)?
+    let crash_rate = s
+        .parse("crash_rate", m.crash_rate.as_ref(), |r| check_share(*r))?
+        .unwrap_or(0.0);
+    let claim_idle = s
+        .parse(
+            "claim_idle",
+            m.claim_idle.as_deref(),
+            workload::parse_duration,
+        )?
         .unwrap_or(DEFAULT_CLAIM_IDLE);
     if claim_idle < Duration::from_millis(1) {
         return Err(invalid("--claim-idle must be at least 1ms"));
     }
-    let drain =
-        duration_of(&e.drain, d.and_then(|d| d.drain.as_ref()), at)?.unwrap_or(DEFAULT_DRAIN);
+    let drain = s
+        .parse("drain", m.drain.as_deref(), workload::parse_duration)?
+        .unwrap_or(DEFAULT_DRAIN);
     Ok(StreamSettings {
         conf: StreamConf {
             producers,

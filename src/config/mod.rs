@@ -8,16 +8,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{Cli, ConnectionFlags, LoadFlags, OutputFlags};
+use crate::cli::{Cli, ConnectionFlags, OutputFlags};
 use crate::conn::Auth;
 use crate::deploy::SpawnSpec;
 use crate::net::tls::{self, TlsOptions};
 use crate::net::{Dialer, Peer};
-use crate::profile::{self, At, Profile, TargetSpecKind};
+use crate::profile::{self, Profile, TargetSpecKind};
 use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
+use layers::Layers;
 
 pub mod experiment;
+pub mod layers;
+pub mod objectives;
 pub mod shard;
 pub mod slo;
 #[cfg(test)]
@@ -183,33 +186,30 @@ pub fn plan_with(
         Some(p) => Some(profile::load_profile(p)?),
         None => None,
     };
-    let d = prof.as_ref().map(|p| &p.defaults);
+    let s = Layers::new(cli, prof.as_ref());
     // A profile value that fails validation is reported at its file:line.
-    let at = |line: usize, e: String| -> ConfigError {
-        match &prof {
-            Some(p) => ConfigError::Profile(p.error_at(line, e)),
-            None => invalid(e),
-        }
-    };
-    let mut workload = workload(cli, d, &at)?;
+    let at = |line: usize, e: String| s.at(line, e);
+    let mut workload = workload(&s)?;
     let mode = mode(cli)?;
-    let slo = slo::slo(cli, d, &at)?;
+    let slo = slo::slo(&s)?;
     if slo.is_some() {
-        slo::check(cli, d, &at, mode)?;
+        slo::check(&s, mode)?;
         // A profile's fixed rate gives way to the --slo flag.
         workload.rps = None;
     }
-    let repeat = at_least_1(
-        cli.runs.repeat,
-        d.and_then(|d| d.repeat.as_ref()),
-        "--repeat",
-    )?
-    .unwrap_or(1);
-    let targets = targets(&cli.conn, prof.as_ref(), env, resolve)?;
-    let max_error_rate = max_error_rate(cli, d, &at)?;
-    let scenario = experiment::scenario(cli, d, &at)?;
-    if let Some(s) = &scenario {
-        experiment::check_scenario(cli, s, &workload)?;
+    let repeat = s.at_least_1("repeat", s.merged.runs.repeat)?.unwrap_or(1);
+    let protocol = (s.merged.conn.resp3, s.merged.conn.enable_tracking);
+    let targets = targets(&cli.conn, prof.as_ref(), env, resolve, protocol)?;
+    let max_error_rate = s
+        .parse(
+            "max_error_rate",
+            s.merged.runs.max_error_rate.as_deref(),
+            parse_error_rate,
+        )?
+        .unwrap_or(0.0);
+    let scenario = experiment::scenario(&s)?;
+    if let Some(sc) = &scenario {
+        experiment::check_scenario(cli, sc, &workload)?;
     }
     let faults = experiment::faults(&cli.experiment, prof.as_ref(), &at)?;
     experiment::check_faults(&faults, &workload, scenario.as_ref(), &targets, &at)?;
@@ -249,94 +249,46 @@ pub fn plan_with(
     })
 }
 
-/// The profile's targets, or the one the flags name, each speaking the protocol asked for.
+/// The profile's targets, or the one the flags name, each speaking the protocol asked for
+/// (`(resp3, tracking)`).
 fn targets(
     conn: &ConnectionFlags,
     prof: Option<&Profile>,
     env: &dyn Fn(&str) -> Option<String>,
     resolve: Resolver,
+    (resp3, tracking): (bool, bool),
 ) -> Result<Vec<Target>, ConfigError> {
     let mut targets = match prof {
         Some(p) if !cli_names_target(conn) => profile_targets(p, conn, env, resolve)?,
         _ => vec![cli_target(conn, env, resolve)?],
     };
-    let (resp3, tracking) = protocol(conn, prof.map(|p| &p.defaults));
     for t in &mut targets {
         (t.auth.resp3, t.auth.tracking) = (resp3, tracking);
     }
     Ok(targets)
 }
 
-/// `--max-error-rate`, else the profile's `max_error_rate`, else 0.
-fn max_error_rate(
-    cli: &Cli,
-    d: Option<&profile::Defaults>,
-    at: AtLine,
-) -> Result<f64, ConfigError> {
-    Ok(
-        match (
-            &cli.runs.max_error_rate,
-            d.and_then(|d| d.max_error_rate.as_ref()),
-        ) {
-            (Some(s), _) => parse_error_rate(s).map_err(invalid)?,
-            (None, Some(a)) => parse_error_rate(&a.value).map_err(|e| at(a.line, e))?,
-            (None, None) => 0.0,
-        },
-    )
-}
-
-/// The workload: each setting from its flag, else the profile, else the default.
-fn workload(cli: &Cli, d: Option<&profile::Defaults>, at: AtLine) -> Result<Workload, ConfigError> {
-    let custom = custom_command(cli)?;
-    let phases = phases(cli, d, custom.as_ref(), at)?;
-    let (clients, threads, pipeline) = concurrency(&cli.load, d)?;
-    let sizes = match (&cli.load.data_size, d.and_then(|d| d.data_size.as_ref())) {
-        (Some(s), _) => DataSize::parse(s)?,
-        (None, Some(a)) => DataSize::parse(&a.value).map_err(|e| at(a.line, e.to_string()))?,
-        (None, None) => DataSize::default(),
-    };
-    let keyspace = at_least_1(
-        cli.load.keyspace,
-        d.and_then(|d| d.keyspace.as_ref()),
-        "-r (keyspace)",
-    )?;
-    let key_dist = key_dist(&cli.load, d, at)?;
-    let rps = match (cli.load.rps, d.and_then(|d| d.rps.as_ref())) {
-        (Some(r), _) => Some(check_rps(r).map_err(invalid)?),
-        (None, Some(a)) => Some(check_rps(a.value).map_err(|e| at(a.line, e))?),
-        (None, None) => None,
-    };
-    let duration = duration_of(&cli.load.duration, d.and_then(|d| d.duration.as_ref()), at)?;
-    let warmup = duration_of(&cli.load.warmup, d.and_then(|d| d.warmup.as_ref()), at)?;
-    let requests = at_least_1(
-        cli.load.requests,
-        d.and_then(|d| d.requests.as_ref()),
-        "-n (requests)",
-    )?
-    // A duration alone runs for that long; otherwise redis-benchmark's default request count.
-    .or(duration.is_none().then_some(DEFAULT_REQUESTS));
-    let seed = cli
-        .load
-        .seed
-        .or(d.and_then(|d| d.seed.as_ref()).map(|a| a.value))
-        .unwrap_or_else(time_seed);
-    let positive = |v: Option<u64>, name: &str| match v {
-        Some(0) => Err(invalid(format!("{name} must be at least 1"))),
-        v => Ok(v),
-    };
+/// The workload: each setting as the layers resolved it, else its default.
+fn workload(s: &Layers) -> Result<Workload, ConfigError> {
+    let m = &s.merged.load;
+    let custom = custom_command(s.flags)?;
+    let phases = phases(s, custom.as_ref())?;
+    let (clients, threads, pipeline) = concurrency(s)?;
+    let sizes = s
+        .parse("data_size", m.data_size.as_deref(), DataSize::parse)?
+        .unwrap_or_default();
+    let keyspace = s.at_least_1("keyspace", m.keyspace)?;
+    let key_dist = key_dist(s)?;
+    let rps = s.parse("rps", m.rps.as_ref(), |r| check_rps(*r))?;
+    let duration = s.parse("duration", m.duration.as_deref(), workload::parse_duration)?;
+    let warmup = s.parse("warmup", m.warmup.as_deref(), workload::parse_duration)?;
+    let requests = s
+        .at_least_1("requests", m.requests)?
+        // A duration alone runs for that long; otherwise redis-benchmark's default request count.
+        .or(duration.is_none().then_some(DEFAULT_REQUESTS));
     let encode = EncodeOpts {
-        stream_maxlen: positive(
-            cli.load
-                .stream_maxlen
-                .or(d.and_then(|d| d.stream_maxlen.as_ref()).map(|a| a.value)),
-            "--stream-maxlen",
-        )?,
-        list_maxlen: positive(
-            cli.load
-                .list_maxlen
-                .or(d.and_then(|d| d.list_maxlen.as_ref()).map(|a| a.value)),
-            "--list-maxlen",
-        )?,
+        stream_maxlen: s.at_least_1("stream_maxlen", m.stream_maxlen)?,
+        list_maxlen: s.at_least_1("list_maxlen", m.list_maxlen)?,
         custom,
         ..EncodeOpts::default()
     };
@@ -352,111 +304,61 @@ fn workload(cli: &Cli, d: Option<&profile::Defaults>, at: AtLine) -> Result<Work
         keyspace,
         key_dist,
         rps,
-        seed,
+        seed: m.seed.unwrap_or_else(time_seed),
         encode,
-        read_from_replicas: cli.conn.read_from_replicas,
-        keepalive: cli.conn.keepalive.unwrap_or(true),
+        read_from_replicas: s.flags.conn.read_from_replicas,
+        keepalive: s.flags.conn.keepalive.unwrap_or(true),
     })
 }
 
 /// What runs: a custom command, -t tests, a --mix, the profile's tests or mix, else the default suite.
-fn phases(
-    cli: &Cli,
-    d: Option<&profile::Defaults>,
-    custom: Option<&CustomCommand>,
-    at: AtLine,
-) -> Result<Vec<Vec<(Op, u32)>>, ConfigError> {
+fn phases(s: &Layers, custom: Option<&CustomCommand>) -> Result<Vec<Vec<(Op, u32)>>, ConfigError> {
+    let (f, m) = (&s.flags.load, &s.merged.load);
     Ok(if let Some(c) = custom {
-        if cli.load.tests.is_some() || cli.load.mix.is_some() {
+        if f.tests.is_some() || f.mix.is_some() {
             return Err(invalid(format!(
                 "a custom command (`{}`) cannot be combined with -t or --mix",
                 c.name
             )));
         }
         vec![vec![(Op::Custom, 1)]]
-    } else if let Some(t) = &cli.load.tests {
-        if cli.load.mix.is_some() {
-            return Err(invalid(
-                "-t and --mix cannot be combined: -t runs tests one after another, --mix interleaves them in one run",
-            ));
-        }
-        let names: Vec<&str> = t.split(',').collect();
-        singles(workload::parse_tests(&names)?)
-    } else if let Some(m) = &cli.load.mix {
-        vec![workload::parse_mix(m)?]
-    } else if let Some(At { value, line }) = d.and_then(|d| d.tests.as_ref()) {
-        singles(workload::parse_tests(value).map_err(|e| at(*line, e.to_string()))?)
-    } else if let Some(At { value, line }) = d.and_then(|d| d.mix.as_ref()) {
-        vec![workload::parse_mix(value).map_err(|e| at(*line, e.to_string()))?]
+    } else if f.tests.is_some() && f.mix.is_some() {
+        return Err(invalid(
+            "-t and --mix cannot be combined: -t runs tests one after another, --mix interleaves them in one run",
+        ));
+    } else if let Some(mix) = f.mix.as_ref() {
+        vec![workload::parse_mix(mix)?]
+    } else if let Some(t) = &m.tests {
+        singles(workload::parse_tests(&t.0).map_err(|e| s.error("tests", e.to_string()))?)
+    } else if let Some(mix) = &m.mix {
+        vec![workload::parse_mix(mix).map_err(|e| s.error("mix", e.to_string()))?]
     } else {
         singles(Op::BUILTIN.to_vec())
     })
 }
 
 /// (clients, threads, pipeline), each at least 1 and within its bound.
-fn concurrency(
-    load: &LoadFlags,
-    d: Option<&profile::Defaults>,
-) -> Result<(usize, usize, usize), ConfigError> {
-    let pick =
-        |flag, prof, name, default| at_least_1(flag, prof, name).map(|v| v.unwrap_or(default));
-    let clients = pick(
-        load.clients,
-        d.and_then(|d| d.clients.as_ref()),
-        "--clients",
-        DEFAULT_CLIENTS,
-    )?;
-    let pipeline = pick(
-        load.pipeline,
-        d.and_then(|d| d.pipeline.as_ref()),
-        "-P (pipeline)",
-        1,
-    )?;
+fn concurrency(s: &Layers) -> Result<(usize, usize, usize), ConfigError> {
+    let m = &s.merged.load;
+    let at_most =
+        |key: &str, max: usize| s.error(key, format!("{} must be at most {max}", s.name(key)));
+    let clients = s
+        .at_least_1("clients", m.clients)?
+        .unwrap_or(DEFAULT_CLIENTS);
+    let pipeline = s.at_least_1("pipeline", m.pipeline)?.unwrap_or(1);
     if pipeline > 100_000 {
-        return Err(invalid("-P (pipeline) must be at most 100000"));
+        return Err(at_most("pipeline", 100_000));
     }
     if clients > 100_000 {
-        return Err(invalid("--clients must be at most 100000"));
+        return Err(at_most("clients", 100_000));
     }
-    let threads = pick(
-        load.threads,
-        d.and_then(|d| d.threads.as_ref()),
-        "--threads",
-        default_threads(clients),
-    )?;
+    let threads = s
+        .at_least_1("threads", m.threads)?
+        .unwrap_or_else(|| default_threads(clients));
     if threads > 1024 {
-        return Err(invalid("--threads must be at most 1024"));
+        return Err(at_most("threads", 1024));
     }
     Ok((clients, threads, pipeline))
-}
-
-/// The flag's value, else the profile's. A flag of 0 is refused here, named `flag`; the profile
-/// refuses its own 0 where it is read, at its line.
-fn at_least_1<T: Copy + PartialEq + Default>(
-    flag: Option<T>,
-    prof: Option<&At<T>>,
-    name: &str,
-) -> Result<Option<T>, ConfigError> {
-    match flag {
-        Some(v) if v == T::default() => Err(invalid(format!("{name} must be at least 1"))),
-        Some(v) => Ok(Some(v)),
-        None => Ok(prof.map(|a| a.value)),
-    }
-}
-
-/// A duration flag, else the profile's.
-fn duration_of(
-    flag: &Option<String>,
-    prof: Option<&At<String>>,
-    at: AtLine,
-) -> Result<Option<Duration>, ConfigError> {
-    Ok(match (flag, prof) {
-        (Some(s), _) => Some(workload::parse_duration(s)?),
-        (None, Some(a)) => {
-            Some(workload::parse_duration(&a.value).map_err(|e| at(a.line, e.to_string()))?)
-        }
-        (None, None) => None,
-    })
 }
 
 fn output(o: &OutputFlags) -> Output {
@@ -495,24 +397,26 @@ fn custom_command(cli: &Cli) -> Result<Option<CustomCommand>, ConfigError> {
 }
 
 /// `--key-dist`, or `--sequential` (valkey-benchmark's spelling of `--key-dist seq`), else the profile's.
-fn key_dist(
-    load: &LoadFlags,
-    d: Option<&profile::Defaults>,
-    at: &dyn Fn(usize, String) -> ConfigError,
-) -> Result<KeyDist, ConfigError> {
-    match (&load.key_dist, d.and_then(|d| d.key_dist.as_ref())) {
-        (Some(s), _) => {
-            let dist = KeyDist::parse(s)?;
+fn key_dist(s: &Layers) -> Result<KeyDist, ConfigError> {
+    let load = &s.flags.load;
+    match &load.key_dist {
+        Some(t) => {
+            let dist = KeyDist::parse(t)?;
             if load.sequential && dist != KeyDist::Seq {
                 return Err(invalid(format!(
-                    "--sequential uses keys in order, --key-dist {s} draws them: give one of them"
+                    "--sequential uses keys in order, --key-dist {t} draws them: give one of them"
                 )));
             }
             Ok(dist)
         }
-        _ if load.sequential => Ok(KeyDist::Seq),
-        (None, Some(a)) => KeyDist::parse(&a.value).map_err(|e| at(a.line, e.to_string())),
-        (None, None) => Ok(KeyDist::Uniform),
+        None if load.sequential => Ok(KeyDist::Seq),
+        None => Ok(s
+            .parse(
+                "key_dist",
+                s.merged.load.key_dist.as_deref(),
+                KeyDist::parse,
+            )?
+            .unwrap_or(KeyDist::Uniform)),
     }
 }
 
@@ -529,19 +433,6 @@ fn mode(cli: &Cli) -> Result<Mode, ConfigError> {
         (_, true) => Ok(Mode::Loop),
         _ => Ok(Mode::Bench),
     }
-}
-
-/// `-3` and `--enable-tracking` (flag, else the profile's `resp3`/`enable_tracking`) into the
-/// handshake settings every target's connections use.
-fn protocol(conn: &ConnectionFlags, d: Option<&profile::Defaults>) -> (bool, bool) {
-    let flag = |set: bool, prof: Option<&At<bool>>| set || prof.is_some_and(|a| a.value);
-    (
-        flag(conn.resp3, d.and_then(|d| d.resp3.as_ref())),
-        flag(
-            conn.enable_tracking,
-            d.and_then(|d| d.enable_tracking.as_ref()),
-        ),
-    )
 }
 
 /// `0.01`, `1%`, `0`: a share of requests between 0 and 1.

@@ -5,29 +5,25 @@
 
 use std::time::Duration;
 
-use super::{AtLine, ConfigError, Mode, duration_of, invalid};
-use crate::cli::Cli;
-use crate::profile;
-use crate::slo::{self, Slo};
+use super::layers::Layers;
+use super::objectives::{self as slo, Slo};
+use super::{ConfigError, Mode, invalid};
+use crate::workload;
 
 /// The search the plan asks for, if any.
-pub fn slo(
-    cli: &Cli,
-    d: Option<&profile::Defaults>,
-    at: AtLine,
-) -> Result<Option<Slo>, ConfigError> {
-    let objectives = match (cli.search.slo.is_empty(), d.and_then(|d| d.slo.as_ref())) {
-        // Flags given: they win over the profile's, unless the profile's rps came with them.
-        (false, _) => Some(slo::parse_objectives(&cli.search.slo.join(",")).map_err(flag_err)?),
-        // A --rps flag asks for one fixed rate: the profile's search gives way to it.
-        (true, Some(_)) if cli.load.rps.is_some() => None,
-        (true, Some(a)) => {
-            Some(slo::parse_objectives(&a.value).map_err(|e| at(a.line, format!("slo: {e}")))?)
-        }
-        (true, None) => None,
+pub fn slo(s: &Layers) -> Result<Option<Slo>, ConfigError> {
+    let (f, m) = (s.flags, &s.merged.search);
+    // A --rps flag asks for one fixed rate: the profile's search gives way to it.
+    let overridden = f.search.slo.is_empty() && f.load.rps.is_some();
+    let objectives = match m.slo.is_empty() || overridden {
+        true => None,
+        false => Some(
+            slo::parse_objectives(&m.slo.join(","))
+                .map_err(|e| s.error("slo", format!("{}: {e}", s.name("slo"))))?,
+        ),
     };
     let Some(objectives) = objectives else {
-        return match (&cli.search.slo_step, &cli.search.slo_resolution) {
+        return match (&f.search.slo_step, &f.search.slo_resolution) {
             (Some(_), _) => Err(invalid(
                 "--slo-step needs --slo (the objectives to search for)",
             )),
@@ -37,29 +33,20 @@ pub fn slo(
             _ => Ok(None),
         };
     };
-    let step = duration_of(
-        &cli.search.slo_step,
-        d.and_then(|d| d.slo_step.as_ref()),
-        at,
-    )?
-    .unwrap_or(slo::DEFAULT_STEP);
+    let step = s
+        .parse("slo_step", m.slo_step.as_deref(), workload::parse_duration)?
+        .unwrap_or(slo::DEFAULT_STEP);
     if step < slo::MIN_STEP {
         return Err(invalid(format!(
             "--slo-step must be at least {} ms: shorter steps measure start-up more than the rate",
             slo::MIN_STEP.as_millis()
         )));
     }
-    let resolution = match (
-        &cli.search.slo_resolution,
-        d.and_then(|d| d.slo_resolution.as_ref()),
-    ) {
-        (Some(s), _) => {
-            slo::parse_resolution(s).map_err(|e| invalid(format!("--slo-resolution: {e}")))?
-        }
-        (None, Some(a)) => slo::parse_resolution(&a.value)
-            .map_err(|e| at(a.line, format!("slo_resolution: {e}")))?,
-        (None, None) => slo::DEFAULT_RESOLUTION,
-    };
+    let resolution = s
+        .parse("slo_resolution", m.slo_resolution.as_deref(), |t| {
+            slo::parse_resolution(t).map_err(|e| format!("{}: {e}", s.name("slo_resolution")))
+        })?
+        .unwrap_or(slo::DEFAULT_RESOLUTION);
     Ok(Some(Slo {
         objectives,
         step,
@@ -67,17 +54,9 @@ pub fn slo(
     }))
 }
 
-fn flag_err(e: String) -> ConfigError {
-    invalid(format!("--slo: {e}"))
-}
-
 /// What a search cannot run with: a fixed rate, a fixed run length, a scenario, faults, `-l`/`-I`.
-pub fn check(
-    cli: &Cli,
-    d: Option<&profile::Defaults>,
-    at: AtLine,
-    mode: Mode,
-) -> Result<(), ConfigError> {
+pub fn check(s: &Layers, mode: Mode) -> Result<(), ConfigError> {
+    let cli = s.flags;
     let from_flags = !cli.search.slo.is_empty();
     let refuse = |what: &str| {
         invalid(format!(
@@ -90,10 +69,10 @@ pub fn check(
     if cli.load.requests.is_some() || cli.load.duration.is_some() {
         return Err(refuse("-n or --duration (each step runs for --slo-step)"));
     }
-    if let Some(a) = d.and_then(|d| d.rps.as_ref()).filter(|_| !from_flags) {
-        return Err(at(
-            a.line,
-            "rps: a fixed rate cannot be combined with slo, which searches for the rate".into(),
+    if s.in_profile("rps") && !from_flags {
+        return Err(s.error_at_key(
+            "rps",
+            "rps: a fixed rate cannot be combined with slo, which searches for the rate",
         ));
     }
     match mode {
@@ -101,7 +80,7 @@ pub fn check(
         Mode::Idle => return Err(refuse("-I")),
         Mode::Bench => {}
     }
-    if cli.experiment.scenario.is_some() || d.is_some_and(|d| d.scenario.is_some()) {
+    if cli.experiment.scenario.is_some() || s.in_profile("scenario") {
         return Err(refuse("--scenario"));
     }
     if !cli.experiment.fault.is_empty() {

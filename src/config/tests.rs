@@ -228,3 +228,67 @@ fn user_and_dbnum_flag_over_profile_target() {
     let a = auth(&[], None);
     assert_eq!((a.user, a.dbnum), (None, None));
 }
+
+#[test]
+fn a_zero_count_is_refused_as_written() {
+    for key in [
+        "clients",
+        "pipeline",
+        "repeat",
+        "threads",
+        "keyspace",
+        "requests",
+        "stream_maxlen",
+        "list_maxlen",
+        "producers",
+    ] {
+        let profile = format!("[defaults]\n\n{key} = 0\n{TARGET}");
+        let e = plan_with(&[], Some(&profile), &[]).unwrap_err();
+        assert!(matches!(e, ConfigError::Profile(_)), "{key}: {e}");
+        let e = e.to_string();
+        assert!(
+            e.ends_with(&format!("p.toml:3: {key} must be at least 1")),
+            "{e}"
+        );
+    }
+    for (flag, name) in [
+        ("--clients", "--clients"),
+        ("-P", "-P (pipeline)"),
+        ("--repeat", "--repeat"),
+        ("--threads", "--threads"),
+        ("-r", "-r (keyspace)"),
+        ("-n", "-n (requests)"),
+        ("--stream-maxlen", "--stream-maxlen"),
+    ] {
+        let e = plan_with(&[flag, "0"], None, &[]).unwrap_err().to_string();
+        assert_eq!(e, format!("{name} must be at least 1"));
+    }
+}
+
+#[test]
+fn a_bound_names_the_key_at_its_line_or_the_flag() {
+    let profile = format!("[defaults]\npipeline = 200000\n{TARGET}");
+    let e = plan_with(&[], Some(&profile), &[]).unwrap_err().to_string();
+    assert!(
+        e.ends_with("p.toml:2: pipeline must be at most 100000"),
+        "{e}"
+    );
+    let e = plan_with(&["-P", "200000"], None, &[])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "-P (pipeline) must be at most 100000");
+    // A flag overrides the profile's value before it is judged.
+    assert!(plan_with(&["-P", "4"], Some(&profile), &[]).is_ok());
+}
+
+#[test]
+fn a_profile_value_is_parsed_with_its_line_a_flag_without() {
+    let profile = format!("[defaults]\n\nduration = \"forever\"\n{TARGET}");
+    let e = plan_with(&[], Some(&profile), &[]).unwrap_err().to_string();
+    assert!(e.contains("p.toml:3: "), "{e}");
+    let flag = plan_with(&["--duration", "forever"], None, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(!flag.contains("p.toml"), "{flag}");
+    assert!(e.ends_with(&flag), "{e} / {flag}");
+}

@@ -4,9 +4,16 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser};
+use serde::Deserialize;
+
+pub mod layer;
+pub mod text;
+
+use layer::layered;
+pub use text::TestList;
 
 /// The main benchmark command (`rbench [options] [COMMAND ARG...]`).
-#[derive(Parser, Debug, Clone, Default)]
+#[derive(Parser, Debug, Clone, Default, PartialEq)]
 #[command(
     name = "rbench",
     version,
@@ -68,156 +75,228 @@ pub struct Cli {
     pub stdin_value: Option<Vec<u8>>,
 }
 
-/// Where the server is and how each connection to it is set up.
-#[derive(Args, Debug, Clone, Default)]
-#[command(next_help_heading = "Connection")]
-pub struct ConnectionFlags {
-    /// Server hostname (a seed node with --cluster) [default: 127.0.0.1]
-    #[arg(short = 'h', long = "host")]
-    pub host: Option<String>,
+impl Cli {
+    /// The keys a profile's `[defaults]` may hold: the profile keys of every group it fills.
+    pub fn profile_keys() -> Vec<&'static str> {
+        use layer::keys;
+        [
+            keys::<LoadFlags>(),
+            keys::<SearchFlags>(),
+            keys::<RunsFlags>(),
+            keys::<ExperimentFlags>(),
+            keys::<ConnectionFlags>(),
+        ]
+        .concat()
+    }
 
-    /// Server port [default: 6379]
-    #[arg(short = 'p', long = "port", value_parser = whole::<u16>)]
-    pub port: Option<u16>,
+    /// A profile's `[defaults]` as settings: each group takes its keys from a deserializer of the
+    /// table (`table()` makes one per group); flags-only fields stay at their defaults.
+    pub fn from_profile<'de, D: serde::Deserializer<'de>>(
+        table: impl Fn() -> D,
+    ) -> Result<Cli, D::Error> {
+        Ok(Cli {
+            load: LoadFlags::deserialize(table())?,
+            search: SearchFlags::deserialize(table())?,
+            runs: RunsFlags::deserialize(table())?,
+            experiment: ExperimentFlags::deserialize(table())?,
+            conn: ConnectionFlags::deserialize(table())?,
+            ..Cli::default()
+        })
+    }
 
-    /// Password for AUTH (default: the REDISCLI_AUTH environment variable)
-    #[arg(short = 'a', long = "pass", hide_env_values = true)]
-    pub password: Option<String>,
-
-    /// Do not warn that -a on the command line is visible to other users (as redis-cli)
-    #[arg(long = "no-auth-warning")]
-    pub no_auth_warning: bool,
-
-    /// ACL user name, sent with the password
-    #[arg(long = "user")]
-    pub user: Option<String>,
-
-    /// Database number (SELECT)
-    #[arg(long = "dbnum", value_parser = whole::<u32>)]
-    pub dbnum: Option<u32>,
-
-    /// Treat the server as a Redis Cluster seed node
-    #[arg(long = "cluster")]
-    pub cluster: bool,
-
-    /// Server URI: redis://[user:password@]host[:port][/db], or rediss:// for TLS
-    #[arg(short = 'u', long = "uri")]
-    pub uri: Option<String>,
-
-    /// Server unix socket (overrides host and port; standalone only)
-    #[arg(short = 's', long = "socket")]
-    pub socket: Option<PathBuf>,
-
-    /// 1 = keep connections alive, 0 = reconnect for every request (measures connection cost)
-    #[arg(short = 'k', long = "keepalive", value_parser = keepalive)]
-    pub keepalive: Option<bool>,
-
-    /// Send read commands (GET, LRANGE...) to replicas in cluster mode
-    #[arg(long = "read-from-replicas")]
-    pub read_from_replicas: bool,
-
-    /// Speak RESP3: send HELLO 3 on every connection
-    #[arg(short = '3', long = "resp3")]
-    pub resp3: bool,
-
-    /// Send CLIENT TRACKING on on every connection (server-assisted client-side caching)
-    #[arg(long = "enable-tracking")]
-    pub enable_tracking: bool,
-
-    // Last: its heading stays set for whatever clap adds after it.
-    #[command(flatten, next_help_heading = "TLS")]
-    pub tls: TlsFlags,
+    /// Flag > profile: takes `lower`'s value (a profile's settings) for every setting the command
+    /// line left unset; returns the keys taken.
+    pub fn fill_from(&mut self, lower: &Cli) -> Vec<&'static str> {
+        use layer::Layered;
+        let mut taken = Vec::new();
+        self.load.fill_from(&lower.load, &mut taken);
+        self.search.fill_from(&lower.search, &mut taken);
+        self.runs.fill_from(&lower.runs, &mut taken);
+        self.experiment.fill_from(&lower.experiment, &mut taken);
+        self.conn.fill_from(&lower.conn, &mut taken);
+        taken
+    }
 }
 
-/// What each test sends, how much of it, and how fast.
-#[derive(Args, Debug, Clone, Default)]
-#[command(next_help_heading = "Load")]
-pub struct LoadFlags {
-    /// Comma-separated list of tests (set,get,lpush,lpop,xadd,...)
-    #[arg(short = 't', long = "tests")]
-    pub tests: Option<String>,
+layered! {
+    /// Where the server is and how each connection to it is set up.
+    #[derive(Args, Deserialize, Debug, Clone, Default, PartialEq)]
+    #[serde(default)]
+    #[command(next_help_heading = "Connection")]
+    pub struct ConnectionFlags {
+        /// Server hostname (a seed node with --cluster) [default: 127.0.0.1]
+        #[arg(short = 'h', long = "host")]
+        #[serde(skip)]
+        pub host: Option<String>,
 
-    /// Weighted mix in one run, e.g. set=3,get=7
-    #[arg(long = "mix")]
-    pub mix: Option<String>,
+        /// Server port [default: 6379]
+        #[arg(short = 'p', long = "port", value_parser = whole::<u16>)]
+        #[serde(skip)]
+        pub port: Option<u16>,
 
-    /// Number of parallel clients (each keeps one connection per master in cluster mode)
-    #[arg(long = "clients", value_parser = whole::<usize>)]
-    pub clients: Option<usize>,
+        /// Password for AUTH (default: the REDISCLI_AUTH environment variable)
+        #[arg(short = 'a', long = "pass", hide_env_values = true)]
+        #[serde(skip)]
+        pub password: Option<String>,
 
-    /// Number of OS threads running clients
-    #[arg(long = "threads", value_parser = whole::<usize>)]
-    pub threads: Option<usize>,
+        /// Do not warn that -a on the command line is visible to other users (as redis-cli)
+        #[arg(long = "no-auth-warning")]
+        #[serde(skip)]
+        pub no_auth_warning: bool,
 
-    /// Total number of requests per test
-    #[arg(short = 'n', long = "requests", value_parser = whole::<u64>)]
-    pub requests: Option<u64>,
+        /// ACL user name, sent with the password
+        #[arg(long = "user")]
+        #[serde(skip)]
+        pub user: Option<String>,
 
-    /// Run each test for this long (e.g. 30s, 2m, 500ms) instead of -n requests
-    #[arg(long = "duration")]
-    pub duration: Option<String>,
+        /// Database number (SELECT)
+        #[arg(long = "dbnum", value_parser = whole::<u32>)]
+        #[serde(skip)]
+        pub dbnum: Option<u32>,
 
-    /// Run each test this long first, uncounted (warms the server's caches and tables), e.g. 1s
-    #[arg(long = "warmup")]
-    pub warmup: Option<String>,
+        /// Treat the server as a Redis Cluster seed node
+        #[arg(long = "cluster")]
+        #[serde(skip)]
+        pub cluster: bool,
 
-    /// Pipeline depth: requests in flight per connection (per master in cluster mode)
-    #[arg(short = 'P', long = "pipeline", value_parser = whole::<usize>)]
-    pub pipeline: Option<usize>,
+        /// Server URI: redis://[user:password@]host[:port][/db], or rediss:// for TLS
+        #[arg(short = 'u', long = "uri")]
+        #[serde(skip)]
+        pub uri: Option<String>,
 
-    /// Value size in bytes, or a range like 16-512
-    #[arg(short = 'd', long = "data-size")]
-    pub data_size: Option<String>,
+        /// Server unix socket (overrides host and port; standalone only)
+        #[arg(short = 's', long = "socket")]
+        #[serde(skip)]
+        pub socket: Option<PathBuf>,
 
-    /// Key space: keys are drawn from 0..N
-    #[arg(short = 'r', long = "keyspace", value_parser = whole::<u64>)]
-    pub keyspace: Option<u64>,
+        /// 1 = keep connections alive, 0 = reconnect for every request (measures connection cost)
+        #[arg(short = 'k', long = "keepalive", value_parser = keepalive)]
+        #[serde(skip)]
+        pub keepalive: Option<bool>,
 
-    /// Key distribution over the key space: uniform, zipf[:S], seq
-    #[arg(long = "key-dist")]
-    pub key_dist: Option<String>,
+        /// Send read commands (GET, LRANGE...) to replicas in cluster mode
+        #[arg(long = "read-from-replicas")]
+        #[serde(skip)]
+        pub read_from_replicas: bool,
 
-    /// Use keys sequentially instead of randomly (valkey-benchmark's flag; same as --key-dist seq)
-    #[arg(long = "sequential")]
-    pub sequential: bool,
+        /// Speak RESP3: send HELLO 3 on every connection
+        #[arg(short = '3', long = "resp3")]
+        pub resp3: bool,
 
-    /// Open-loop target rate (requests per second across all clients)
-    #[arg(long = "rps")]
-    pub rps: Option<f64>,
+        /// Send CLIENT TRACKING on on every connection (server-assisted client-side caching)
+        #[arg(long = "enable-tracking")]
+        pub enable_tracking: bool,
 
-    /// Bound streams: XADD ... MAXLEN ~ N
-    #[arg(long = "stream-maxlen", value_parser = whole::<u64>)]
-    pub stream_maxlen: Option<u64>,
-
-    /// Bound lists: every LPUSH/RPUSH is followed by LTRIM to N elements
-    #[arg(long = "list-maxlen", value_parser = whole::<u64>)]
-    pub list_maxlen: Option<u64>,
-
-    /// Seed for the key/value generators (reproducible runs)
-    #[arg(long = "seed", value_parser = whole::<u64>)]
-    pub seed: Option<u64>,
+        // Last: its heading stays set for whatever clap adds after it.
+        #[command(flatten, next_help_heading = "TLS")]
+        #[serde(skip)]
+        pub tls: TlsFlags,
+    }
 }
 
-/// `--slo`: the saturation search.
-#[derive(Args, Debug, Clone, Default)]
-#[command(next_help_heading = "Saturation search")]
-pub struct SearchFlags {
-    /// Saturation search: find the highest rate at which these latency objectives hold, e.g.
-    /// p99=1ms (also p50, p90, p95, p999, p9999, max; comma-separated or repeated: all must hold)
-    #[arg(long = "slo")]
-    pub slo: Vec<String>,
+layered! {
+    /// What each test sends, how much of it, and how fast.
+    #[derive(Args, Deserialize, Debug, Clone, Default, PartialEq)]
+    #[serde(default)]
+    #[command(next_help_heading = "Load")]
+    pub struct LoadFlags {
+        /// Comma-separated list of tests (set,get,lpush,lpop,xadd,...)
+        #[arg(short = 't', long = "tests", value_parser = TestList::parse)]
+        #[serde(deserialize_with = "text::tests")]
+        pub tests: Option<TestList>,
 
-    /// Length of each open-loop step of the search [default: 5s]
-    #[arg(long = "slo-step")]
-    pub slo_step: Option<String>,
+        /// Weighted mix in one run, e.g. set=3,get=7
+        #[arg(long = "mix")]
+        pub mix: Option<String>,
 
-    /// The search stops when the highest pass and the lowest miss are this close [default: 2%]
-    #[arg(long = "slo-resolution")]
-    pub slo_resolution: Option<String>,
+        /// Number of parallel clients (each keeps one connection per master in cluster mode)
+        #[arg(long = "clients", value_parser = whole::<usize>)]
+        pub clients: Option<usize>,
+
+        /// Number of OS threads running clients
+        #[arg(long = "threads", value_parser = whole::<usize>)]
+        pub threads: Option<usize>,
+
+        /// Total number of requests per test
+        #[arg(short = 'n', long = "requests", value_parser = whole::<u64>)]
+        pub requests: Option<u64>,
+
+        /// Run each test for this long (e.g. 30s, 2m, 500ms) instead of -n requests
+        #[arg(long = "duration")]
+        #[serde(deserialize_with = "text::duration")]
+        pub duration: Option<String>,
+
+        /// Run each test this long first, uncounted (warms the server's caches and tables), e.g. 1s
+        #[arg(long = "warmup")]
+        #[serde(deserialize_with = "text::duration")]
+        pub warmup: Option<String>,
+
+        /// Pipeline depth: requests in flight per connection (per master in cluster mode)
+        #[arg(short = 'P', long = "pipeline", value_parser = whole::<usize>)]
+        pub pipeline: Option<usize>,
+
+        /// Value size in bytes, or a range like 16-512
+        #[arg(short = 'd', long = "data-size")]
+        #[serde(deserialize_with = "text::data_size")]
+        pub data_size: Option<String>,
+
+        /// Key space: keys are drawn from 0..N
+        #[arg(short = 'r', long = "keyspace", value_parser = whole::<u64>)]
+        pub keyspace: Option<u64>,
+
+        /// Key distribution over the key space: uniform, zipf[:S], seq
+        #[arg(long = "key-dist")]
+        pub key_dist: Option<String>,
+
+        /// Use keys sequentially instead of randomly (valkey-benchmark's flag; same as --key-dist seq)
+        #[arg(long = "sequential")]
+        #[serde(skip)]
+        pub sequential: bool,
+
+        /// Open-loop target rate (requests per second across all clients)
+        #[arg(long = "rps")]
+        pub rps: Option<f64>,
+
+        /// Bound streams: XADD ... MAXLEN ~ N
+        #[arg(long = "stream-maxlen", value_parser = whole::<u64>)]
+        pub stream_maxlen: Option<u64>,
+
+        /// Bound lists: every LPUSH/RPUSH is followed by LTRIM to N elements
+        #[arg(long = "list-maxlen", value_parser = whole::<u64>)]
+        pub list_maxlen: Option<u64>,
+
+        /// Seed for the key/value generators (reproducible runs)
+        #[arg(long = "seed", value_parser = whole::<u64>)]
+        pub seed: Option<u64>,
+    }
+}
+
+layered! {
+    /// `--slo`: the saturation search.
+    #[derive(Args, Deserialize, Debug, Clone, Default, PartialEq)]
+    #[serde(default)]
+    #[command(next_help_heading = "Saturation search")]
+    pub struct SearchFlags {
+        /// Saturation search: find the highest rate at which these latency objectives hold, e.g.
+        /// p99=1ms (also p50, p90, p95, p999, p9999, max; comma-separated or repeated: all must hold)
+        #[arg(long = "slo")]
+        #[serde(deserialize_with = "text::one_string")]
+        pub slo: Vec<String>,
+
+        /// Length of each open-loop step of the search [default: 5s]
+        #[arg(long = "slo-step")]
+        #[serde(deserialize_with = "text::duration")]
+        pub slo_step: Option<String>,
+
+        /// The search stops when the highest pass and the lowest miss are this close [default: 2%]
+        #[arg(long = "slo-resolution")]
+        #[serde(deserialize_with = "text::rate")]
+        pub slo_resolution: Option<String>,
+    }
 }
 
 /// What is printed, and which results files are written where.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, PartialEq)]
 #[command(next_help_heading = "Output")]
 pub struct OutputFlags {
     /// Quiet: one line per test
@@ -251,7 +330,7 @@ pub struct OutputFlags {
 }
 
 /// redis-benchmark's modes: `-x`, `-I`, `-l`.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, PartialEq)]
 #[command(next_help_heading = "Modes")]
 pub struct ModeFlags {
     /// Read the last argument of the custom command from stdin (all of it, as-is)
@@ -268,7 +347,7 @@ pub struct ModeFlags {
 }
 
 /// This process's part in a run of several (`--shard`, `--start-at`, `--run-id`).
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, PartialEq)]
 #[command(next_help_heading = "Scale-out")]
 pub struct ScaleFlags {
     /// This process is shard I of N of one run (I from 0): -n and --rps are split exactly among
@@ -287,69 +366,81 @@ pub struct ScaleFlags {
     pub run_id: Option<String>,
 }
 
-/// How often the tests run, when they fail the run, and the profile (`-c`).
-#[derive(Args, Debug, Clone, Default)]
-#[command(next_help_heading = "Runs and profiles")]
-pub struct RunsFlags {
-    /// Run each configuration N times (the table shows medians)
-    #[arg(long = "repeat", value_parser = whole::<u32>)]
-    pub repeat: Option<u32>,
+layered! {
+    /// How often the tests run, when they fail the run, and the profile (`-c`).
+    #[derive(Args, Deserialize, Debug, Clone, Default, PartialEq)]
+    #[serde(default)]
+    #[command(next_help_heading = "Runs and profiles")]
+    pub struct RunsFlags {
+        /// Run each configuration N times (the table shows medians)
+        #[arg(long = "repeat", value_parser = whole::<u32>)]
+        pub repeat: Option<u32>,
 
-    /// Fail the run (exit 3) when a test's failed requests exceed this share: a fraction or a
-    /// percentage, e.g. 0.001 or 0.1% [default: 0]
-    #[arg(long = "max-error-rate", allow_hyphen_values = true)]
-    pub max_error_rate: Option<String>,
+        /// Fail the run (exit 3) when a test's failed requests exceed this share: a fraction or a
+        /// percentage, e.g. 0.001 or 0.1% [default: 0]
+        #[arg(long = "max-error-rate", allow_hyphen_values = true)]
+        #[serde(deserialize_with = "text::rate")]
+        pub max_error_rate: Option<String>,
 
-    /// FLUSHALL existing targets before each test
-    #[arg(long = "flush")]
-    pub flush: bool,
+        /// FLUSHALL existing targets before each test
+        #[arg(long = "flush")]
+        #[serde(skip)]
+        pub flush: bool,
 
-    /// Profile file (TOML) with targets and workload defaults
-    #[arg(short = 'c', long = "config")]
-    pub profile: Option<PathBuf>,
+        /// Profile file (TOML) with targets and workload defaults
+        #[arg(short = 'c', long = "config")]
+        #[serde(skip)]
+        pub profile: Option<PathBuf>,
+    }
 }
 
-/// Experiments run instead of the tests (`--scenario`), and faults scheduled into a run.
-#[derive(Args, Debug, Clone, Default)]
-#[command(next_help_heading = "Scenarios and faults")]
-pub struct ExperimentFlags {
-    /// Run an experiment instead of tests: `stream` (producers, a consumer group, XAUTOCLAIM) or
-    /// `consistency` (INCR writers and readers that find lost writes)
-    #[arg(long = "scenario")]
-    pub scenario: Option<String>,
+layered! {
+    /// Experiments run instead of the tests (`--scenario`), and faults scheduled into a run.
+    #[derive(Args, Deserialize, Debug, Clone, Default, PartialEq)]
+    #[serde(default)]
+    #[command(next_help_heading = "Scenarios and faults")]
+    pub struct ExperimentFlags {
+        /// Run an experiment instead of tests: `stream` (producers, a consumer group, XAUTOCLAIM) or
+        /// `consistency` (INCR writers and readers that find lost writes)
+        #[arg(long = "scenario")]
+        pub scenario: Option<String>,
 
-    /// Stream scenario: XADD producers (-n entries in all, or for --duration) [default: 1]
-    #[arg(long = "producers", value_parser = whole::<usize>)]
-    pub producers: Option<usize>,
+        /// Stream scenario: XADD producers (-n entries in all, or for --duration) [default: 1]
+        #[arg(long = "producers", value_parser = whole::<usize>)]
+        pub producers: Option<usize>,
 
-    /// Stream scenario: consumers in the group; 0 fills the stream until the server refuses
-    /// (the OOM drill) [default: 1]
-    #[arg(long = "consumers", value_parser = whole::<usize>)]
-    pub consumers: Option<usize>,
+        /// Stream scenario: consumers in the group; 0 fills the stream until the server refuses
+        /// (the OOM drill) [default: 1]
+        #[arg(long = "consumers", value_parser = whole::<usize>)]
+        pub consumers: Option<usize>,
 
-    /// Stream scenario: XAUTOCLAIM entries pending longer than this [default: 1s]
-    #[arg(long = "claim-idle")]
-    pub claim_idle: Option<String>,
+        /// Stream scenario: XAUTOCLAIM entries pending longer than this [default: 1s]
+        #[arg(long = "claim-idle")]
+        #[serde(deserialize_with = "text::duration")]
+        pub claim_idle: Option<String>,
 
-    /// Stream scenario: share of read entries a consumer drops unacked, as if it crashed
-    /// (0 to 1) [default: 0]
-    #[arg(long = "crash-rate")]
-    pub crash_rate: Option<f64>,
+        /// Stream scenario: share of read entries a consumer drops unacked, as if it crashed
+        /// (0 to 1) [default: 0]
+        #[arg(long = "crash-rate")]
+        pub crash_rate: Option<f64>,
 
-    /// Stream scenario: after producing, wait up to this long for every entry to be acked
-    /// [default: 10s]
-    #[arg(long = "drain")]
-    pub drain: Option<String>,
+        /// Stream scenario: after producing, wait up to this long for every entry to be acked
+        /// [default: 10s]
+        #[arg(long = "drain")]
+        #[serde(deserialize_with = "text::duration")]
+        pub drain: Option<String>,
 
-    /// A fault at a time of the run, e.g. 5s:kill-master, 10s:restart, 20s:reshard=100 (repeatable).
-    /// Actions: kill-master, kill-node[=I], pause[=I], resume[=I], restart[=I] (spawned
-    /// deployments only), failover, reshard=N, debug-sleep=S
-    #[arg(long = "fault")]
-    pub fault: Vec<String>,
+        /// A fault at a time of the run, e.g. 5s:kill-master, 10s:restart, 20s:reshard=100 (repeatable).
+        /// Actions: kill-master, kill-node[=I], pause[=I], resume[=I], restart[=I] (spawned
+        /// deployments only), failover, reshard=N, debug-sleep=S
+        #[arg(long = "fault")]
+        #[serde(skip)]
+        pub fault: Vec<String>,
+    }
 }
 
 /// redis-benchmark's TLS flags (rustls underneath: no OpenSSL).
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, PartialEq)]
 pub struct TlsFlags {
     /// Establish a secure TLS connection
     #[arg(long = "tls")]
@@ -394,6 +485,13 @@ impl TlsFlags {
             (self.ciphersuites.is_some(), "--tls-ciphersuites"),
         ];
         given.into_iter().find(|(g, _)| *g).map(|(_, f)| f)
+    }
+}
+
+/// A profile sets no TLS flag: a `[[target]]` carries its own TLS settings.
+impl layer::Layer for TlsFlags {
+    fn fill(&mut self, _lower: &Self) -> bool {
+        false
     }
 }
 
