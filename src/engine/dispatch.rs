@@ -11,12 +11,12 @@ use super::Req;
 use super::event_loop::{Engine, Node};
 use super::link::{Link, Pending};
 use super::timer::Ns;
-use super::transport::Transport;
 use crate::cluster::Route;
 use crate::cluster::policy::BACKOFF_BASE;
 use crate::cluster::slot::slot_of;
 use crate::cluster::topology::NO_NODE;
 use crate::net::Peer;
+use crate::net::Transport;
 use crate::resp::ErrorClass;
 use crate::workload::MAX_KEY;
 

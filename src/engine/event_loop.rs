@@ -10,7 +10,6 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::link::{Done, Link, LinkFail, State};
 use super::timer::{Clock, Ns, Timer};
-use super::transport::Transport;
 use super::{
     LiveSecond, READ_TIMEOUT, Req, RunShared, STOP_GRACE, STOP_QUIET, ThreadIo, ThreadReport,
 };
@@ -18,6 +17,7 @@ use crate::cluster::Route;
 use crate::cluster::topology::SlotMap;
 use crate::conn::{self, CONNECT_TIMEOUT, ConnError, SETUP_REPLY_TIMEOUT};
 use crate::net::Peer;
+use crate::net::Transport;
 use crate::stats::Recorder;
 use crate::workload::generator::Generator;
 use crate::workload::pacing::{LocalBudget, Schedule};

@@ -10,7 +10,6 @@ mod event_loop;
 pub mod link;
 mod settle;
 pub mod timer;
-pub mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -27,9 +26,9 @@ use crate::workload::pacing::Budget;
 use crate::workload::template::Template;
 use crate::workload::{DrawnArgs, Op};
 
+use crate::net::Transport;
 pub use event_loop::Engine;
 use timer::Ns;
-pub use transport::Transport;
 
 /// How long in-flight requests get to finish once the run is told to stop (a stalled server must
 /// not hold the run hostage).

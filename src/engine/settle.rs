@@ -8,11 +8,11 @@ use super::Req;
 use super::event_loop::Engine;
 use super::link::{LinkFail, ReplyOutcome, State};
 use super::timer::Ns;
-use super::transport::Transport;
 use crate::cluster::Route;
 use crate::cluster::policy::{self, Action, Attempt};
 use crate::cluster::topology::NO_NODE;
 use crate::conn;
+use crate::net::Transport;
 use crate::resp::ErrorClass;
 
 impl<T: Transport> Engine<T> {
