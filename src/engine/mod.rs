@@ -5,9 +5,11 @@
 //! timerfd, and recording is per thread without locks. Knows nothing of output: it hands a
 //! `Recorder` back, and finished seconds to the live view.
 
+mod admission;
 mod dispatch;
 mod event_loop;
 pub mod link;
+mod nodes;
 mod settle;
 pub mod timer;
 
