@@ -61,11 +61,12 @@ impl<T: Transport> Engine<T> {
     /// The node request `r` goes to (see `NodeTable::route`).
     #[inline]
     pub(super) fn route(&mut self, r: &Req) -> u16 {
+        // Closures: a standalone server or an ASK target needs neither the key nor the op.
         let shared = &*self.shared;
-        let read = shared.ops[r.op as usize].is_read();
-        let t = &shared.templates[r.op as usize];
+        let op = r.op as usize;
+        let key = |key: &mut _| shared.templates[op].route_key(&r.draw, key);
         self.nodes
-            .route(r.ask_node, read, |key| t.route_key(&r.draw, key))
+            .route(r.ask_node, key, || shared.ops[op].is_read())
     }
 
     /// Routes `r` into its node's queue (at the front for redirects: they are older).
@@ -184,6 +185,9 @@ impl<T: Transport> Engine<T> {
     /// Closed loop: draws until a request lands on node `n`; the others' go to their queues
     /// (or, when a queue is full, are drawn again without spending the budget).
     fn generate_for(&mut self, n: u16, t: Ns) -> Option<Req> {
+        if !self.adm.drawing() {
+            return None;
+        }
         for _ in 0..64 {
             if !self.adm.take(&self.shared.budget) {
                 return None;

@@ -164,13 +164,14 @@ impl NodeTable {
 
     /// The node a request goes to: the ASK target, the owner of its key's slot (a replica for
     /// reads with --read-from-replicas), or any master for keyless commands (`key` writes the
-    /// routing key and returns its length, 0: none). `NO_NODE`: the slot is not served.
+    /// routing key and returns its length, 0: none; `read` says whether the command only reads,
+    /// asked only when it matters). `NO_NODE`: the slot is not served.
     #[inline]
     pub fn route(
         &mut self,
         ask_node: u16,
-        read: bool,
         key: impl FnOnce(&mut [u8; MAX_KEY]) -> usize,
+        read: impl FnOnce() -> bool,
     ) -> u16 {
         if self.single.is_some() {
             return 0;
@@ -191,7 +192,7 @@ impl NodeTable {
         let owner = self.map.owner(slot_of(&buf[..len]));
         if owner != NO_NODE
             && self.read_from_replicas
-            && read
+            && read()
             && let Some(reps) = self
                 .map
                 .replicas
@@ -448,21 +449,21 @@ mod tests {
     fn keys_go_to_their_slot_owner_and_reads_to_replicas_when_asked() {
         let src = source();
         let mut t = table(&src);
-        assert_eq!(t.route(NO_NODE, false, key(b"foo")), 1);
-        assert_eq!(t.route(NO_NODE, true, key(b"bar")), 0);
+        assert_eq!(t.route(NO_NODE, key(b"foo"), || false), 1);
+        assert_eq!(t.route(NO_NODE, key(b"bar"), || true), 0);
         t.read_from_replicas = true;
         assert_eq!(
-            t.route(NO_NODE, true, key(b"bar")),
+            t.route(NO_NODE, key(b"bar"), || true),
             2,
             "a read goes to 0's replica"
         );
         assert_eq!(
-            t.route(NO_NODE, false, key(b"bar")),
+            t.route(NO_NODE, key(b"bar"), || false),
             0,
             "a write stays on the master"
         );
         assert_eq!(
-            t.route(NO_NODE, true, key(b"foo")),
+            t.route(NO_NODE, key(b"foo"), || true),
             1,
             "no replica: the owner"
         );
@@ -472,7 +473,7 @@ mod tests {
     fn keyless_commands_take_turns_over_the_masters() {
         let src = source();
         let mut t = table(&src);
-        let picks: Vec<u16> = (0..4).map(|_| t.route(NO_NODE, false, |_| 0)).collect();
+        let picks: Vec<u16> = (0..4).map(|_| t.route(NO_NODE, |_| 0, || false)).collect();
         assert_eq!(picks, [1, 0, 1, 0], "both masters, never the replica");
         assert!(t.drawn_for(0) && t.drawn_for(1) && !t.drawn_for(2));
     }
@@ -481,7 +482,7 @@ mod tests {
     fn a_standalone_server_is_node_zero() {
         let mut t = NodeTable::with(Some(Peer::Tcp(addr(6379))), Arc::new(SlotMap::empty()), 0);
         assert!(!t.cluster());
-        assert_eq!(t.route(NO_NODE, false, key(b"foo")), 0);
+        assert_eq!(t.route(NO_NODE, key(b"foo"), || false), 0);
         assert_eq!(t.initial(), [0]);
         t.ensure(0);
         assert_eq!(t.get(0).addr, Peer::Tcp(addr(6379)));
@@ -492,7 +493,7 @@ mod tests {
         let src = source();
         src.map.borrow_mut().slot_owner[12182] = NO_NODE;
         let mut t = table(&src);
-        assert_eq!(t.route(NO_NODE, false, key(b"foo")), NO_NODE);
+        assert_eq!(t.route(NO_NODE, key(b"foo"), || false), NO_NODE);
     }
 
     #[test]
@@ -512,11 +513,15 @@ mod tests {
         assert_eq!(moved.len(), 2, "queued requests are routed again");
         assert_eq!(t.queued, 0);
         assert_eq!(
-            t.route(NO_NODE, false, key(b"foo")),
+            t.route(NO_NODE, key(b"foo"), || false),
             3,
             "the new node owns the slot"
         );
-        assert_eq!(t.route(NO_NODE, false, key(b"bar")), 0, "other slots stay");
+        assert_eq!(
+            t.route(NO_NODE, key(b"bar"), || false),
+            0,
+            "other slots stay"
+        );
         t.ensure(3);
         assert_eq!(t.get(3).addr, Peer::Tcp(addr(7005)));
     }
@@ -528,12 +533,16 @@ mod tests {
         let mut r = req();
         t.redirect(&src, &mut r, 12182, addr(7001), true);
         assert_eq!(r.ask_node, 1);
-        assert_eq!(t.route(r.ask_node, false, |_| unreachable!()), 1);
+        assert_eq!(t.route(r.ask_node, |_| unreachable!(), || false), 1);
         let mut r = req();
         t.redirect(&src, &mut r, 12182, addr(7000), true);
-        assert_eq!(t.route(r.ask_node, false, key(b"foo")), 0, "the asked node");
         assert_eq!(
-            t.route(NO_NODE, false, key(b"foo")),
+            t.route(r.ask_node, key(b"foo"), || false),
+            0,
+            "the asked node"
+        );
+        assert_eq!(
+            t.route(NO_NODE, key(b"foo"), || false),
             1,
             "the owner is unchanged"
         );
