@@ -2,54 +2,26 @@
 //! open loop: when due), routing each to its node's queue, filling free window slots from the
 //! queues, and one write per link per iteration.
 
-use std::collections::VecDeque;
-use std::time::Duration;
-
 use mio::Token;
 
 use super::Req;
-use super::event_loop::{Engine, Node};
+use super::admission::Due;
+use super::event_loop::Engine;
 use super::link::{Link, Pending};
 use super::timer::Ns;
-use super::transport::Transport;
 use crate::cluster::Route;
-use crate::cluster::policy::BACKOFF_BASE;
-use crate::cluster::slot::slot_of;
 use crate::cluster::topology::NO_NODE;
-use crate::net::Peer;
+use crate::net::Transport;
 use crate::resp::ErrorClass;
-use crate::workload::MAX_KEY;
 
 impl<T: Transport> Engine<T> {
-    /// Makes node `n` known to this thread.
-    pub(super) fn ensure_node(&mut self, n: u16) {
-        while self.nodes.len() <= n as usize {
-            let id = self.nodes.len();
-            let addr = match &self.shared.route {
-                Route::Single(p) => p.clone(),
-                Route::Cluster(_) => Peer::Tcp(self.map.nodes[id]),
-            };
-            self.nodes.push(Node {
-                addr,
-                replica: self.map.is_replica.get(id).copied().unwrap_or(false),
-                links: Vec::new(),
-                free: Vec::new(),
-                queue: VecDeque::new(),
-                retry_at: 0,
-                backoff: BACKOFF_BASE,
-                down_since: None,
-                marked: false,
-            });
-        }
-    }
-
     /// One link to node `n` per client of this thread (not connected yet).
     pub(super) fn add_links(&mut self, n: u16) {
         for _ in 0..self.io.clients.max(1) {
             let l = self.links.len();
             self.links
-                .push(Link::new(n, self.nodes[n as usize].addr.clone()));
-            self.nodes[n as usize].links.push(l);
+                .push(Link::new(n, self.nodes.get(n).addr.clone()));
+            self.nodes.get_mut(n).links.push(l);
         }
     }
 
@@ -62,23 +34,13 @@ impl<T: Transport> Engine<T> {
         }
         link.listed = true;
         let n = link.node;
-        self.nodes[n as usize].free.push(l);
-        self.mark(n);
-    }
-
-    pub(super) fn mark(&mut self, n: u16) {
-        let node = &mut self.nodes[n as usize];
-        if !node.marked {
-            node.marked = true;
-            self.to_pump.push(n);
-        }
+        self.nodes.get_mut(n).free.push(l);
+        self.nodes.mark(n);
     }
 
     /// A link finished connecting: it takes requests from now on.
     pub(super) fn link_up(&mut self, l: usize) {
-        let n = self.links[l].node as usize;
-        self.nodes[n].backoff = BACKOFF_BASE;
-        self.nodes[n].down_since = None;
+        self.nodes.up(self.links[l].node);
         self.list(l);
     }
 
@@ -87,71 +49,24 @@ impl<T: Transport> Engine<T> {
         let Route::Cluster(t) = &self.shared.route else {
             return;
         };
-        let e = t.epoch();
-        if e == self.epoch {
-            return;
+        let mut moved = std::mem::take(&mut self.rerouted);
+        if self.nodes.follow(&**t, &mut moved) {
+            for r in moved.drain(..) {
+                self.enqueue(r, false);
+            }
         }
-        self.map = t.snapshot();
-        self.epoch = e;
-        let mut moved = Vec::new();
-        for node in &mut self.nodes {
-            let keep: VecDeque<Req> = node
-                .queue
-                .drain(..)
-                .filter(|r| {
-                    let stay = r.ask_node != NO_NODE;
-                    if !stay {
-                        moved.push(*r);
-                    }
-                    stay
-                })
-                .collect();
-            node.queue = keep;
-        }
-        self.queued -= moved.len();
-        for r in moved {
-            self.enqueue(r, false);
-        }
+        self.rerouted = moved;
     }
 
-    /// The node request `r` goes to: the ASK target, the owner of its key's slot (a replica for
-    /// reads with --read-from-replicas), or any master for keyless commands.
+    /// The node request `r` goes to (see `NodeTable::route`).
+    #[inline]
     pub(super) fn route(&mut self, r: &Req) -> u16 {
-        if !self.cluster {
-            return 0;
-        }
-        if r.ask_node != NO_NODE {
-            return r.ask_node;
-        }
-        let mut key = [0u8; MAX_KEY];
-        let t = &self.shared.templates[r.op as usize];
-        let len = t.route_key(&r.draw, &mut key);
-        if len == 0 {
-            if self.masters_epoch != self.epoch {
-                self.masters = self.map.masters();
-                self.masters_epoch = self.epoch;
-            }
-            if self.masters.is_empty() {
-                return NO_NODE;
-            }
-            self.rr = self.rr.wrapping_add(1);
-            return self.masters[self.rr % self.masters.len()];
-        }
-        let owner = self.map.owner(slot_of(&key[..len]));
-        let op = self.shared.ops[r.op as usize];
-        if owner != NO_NODE
-            && self.shared.read_from_replicas
-            && op.is_read()
-            && let Some(reps) = self
-                .map
-                .replicas
-                .get(owner as usize)
-                .filter(|r| !r.is_empty())
-        {
-            self.rr = self.rr.wrapping_add(1);
-            return reps[self.rr % reps.len()];
-        }
-        owner
+        // Closures: a standalone server or an ASK target needs neither the key nor the op.
+        let shared = &*self.shared;
+        let op = r.op as usize;
+        let key = |key: &mut _| shared.templates[op].route_key(&r.draw, key);
+        self.nodes
+            .route(r.ask_node, key, || shared.ops[op].is_read())
     }
 
     /// Routes `r` into its node's queue (at the front for redirects: they are older).
@@ -163,21 +78,13 @@ impl<T: Transport> Engine<T> {
             self.on_error(r, ErrorClass::ClusterDown, None, now);
             return;
         }
-        self.ensure_node(n);
-        let q = &mut self.nodes[n as usize].queue;
-        if front {
-            q.push_front(r);
-        } else {
-            q.push_back(r);
-        }
-        self.queued += 1;
-        self.mark(n);
+        self.nodes.push(n, r, front);
     }
 
     /// A fresh request drawn by the generators, intended at `at`.
+    #[inline]
     fn draw(&mut self, at: Ns) -> Req {
         let (op, draw, vlen) = self.generator.draw(&self.shared.ops);
-        self.claimed += 1;
         Req {
             draw,
             intended: at,
@@ -191,60 +98,25 @@ impl<T: Transport> Engine<T> {
         }
     }
 
-    /// Most requests a node's queue holds before draws that land on it are drawn again: a stalled
-    /// node gets its window and this much more, and the others keep their share meanwhile.
-    fn queue_cap(&self, n: u16) -> usize {
-        let links = self.nodes.get(n as usize).map_or(0, |x| x.links.len());
-        (links * self.shared.pipeline * 4).max(64)
-    }
-
     /// Due retries go back to their queues; open loop: due requests of the schedule are drawn.
     pub(super) fn admit(&mut self, now: Ns) {
-        if !self.retries.is_empty() {
-            let mut i = 0;
-            while i < self.retries.len() {
-                if self.retries[i].0 <= now {
-                    let (_, r) = self.retries.swap_remove(i);
-                    self.enqueue(r, false);
-                } else {
-                    i += 1;
-                }
-            }
-        }
-        if self.stopping.is_some() {
-            return;
+        let mut at = 0;
+        while let Some(r) = self.adm.due_retry(now, &mut at) {
+            self.enqueue(r, false);
         }
         // Draw only what the windows can take now: the rest stays in the schedule, and its
         // latency still counts from its intended time when it is drawn later.
-        let cap = self.links.len() * self.shared.pipeline;
-        let rel = now.saturating_sub(self.start);
-        loop {
-            let Some(s) = self.schedule.as_mut() else {
-                return;
-            };
-            if self.queued >= cap {
-                if s.next_due().is_some_and(|d| d <= rel) {
-                    self.held_at = now;
-                }
-                return;
-            }
-            let Some(due) = s.take_due(rel) else {
-                return;
-            };
-            if self.start + due > self.held_at {
-                crate::stats::record(&mut self.own_lag, (rel - due) / 1000);
-            }
-            let mut r = self.draw(self.start + due);
+        let p = self.shared.pipeline;
+        let cap = self.links.len() * p;
+        while let Due::Draw(at) = self.adm.scheduled(now, self.nodes.queued < cap) {
+            let mut r = self.draw(at);
             let mut n = self.route(&r);
             // A stalled node's queue is full: its share goes to the others meanwhile.
             for _ in 0..16 {
-                if n == NO_NODE
-                    || (self.nodes.get(n as usize).map_or(0, |x| x.queue.len()) < self.queue_cap(n))
-                {
+                if !self.nodes.full(n, p) {
                     break;
                 }
-                self.claimed -= 1;
-                r = self.draw(self.start + due);
+                r = self.draw(at);
                 n = self.route(&r);
             }
             self.enqueue(r, false);
@@ -253,19 +125,13 @@ impl<T: Transport> Engine<T> {
 
     /// When the next scheduled request is due, if a free slot could take it now.
     pub(super) fn next_due(&self) -> Option<Ns> {
-        let s = self.schedule.as_ref()?;
-        if self.stopping.is_some() || self.queued >= self.links.len() * self.shared.pipeline {
-            return None;
-        }
-        if !self.nodes.iter().any(|n| !n.free.is_empty()) {
-            return None;
-        }
-        Some(self.start + s.next_due()?)
+        let room = self.nodes.queued < self.links.len() * self.shared.pipeline;
+        let due = self.adm.next_due(room)?;
+        self.nodes.any_free().then_some(due)
     }
 
     pub(super) fn pump_marked(&mut self) {
-        while let Some(n) = self.to_pump.pop() {
-            self.nodes[n as usize].marked = false;
+        while let Some(n) = self.nodes.next_marked() {
             self.pump(n);
         }
     }
@@ -289,7 +155,7 @@ impl<T: Transport> Engine<T> {
                 };
                 self.send(l, r, t);
             }
-            self.nodes[n as usize].free.pop();
+            self.nodes.get_mut(n).free.pop();
             self.links[l].listed = false;
         }
     }
@@ -297,20 +163,20 @@ impl<T: Transport> Engine<T> {
     /// The top of node `n`'s free list, dropping entries that no longer have room.
     fn free_link(&mut self, n: u16) -> Option<usize> {
         let p = self.shared.pipeline;
-        while let Some(&l) = self.nodes[n as usize].free.last() {
+        while let Some(&l) = self.nodes.get(n).free.last() {
             let link = &self.links[l];
             if link.ready() && link.busy < p {
                 return Some(l);
             }
-            self.nodes[n as usize].free.pop();
+            self.nodes.get_mut(n).free.pop();
             self.links[l].listed = false;
         }
         None
     }
 
+    #[inline]
     fn next_for(&mut self, n: u16, t: Ns) -> Option<Req> {
-        if let Some(r) = self.nodes[n as usize].queue.pop_front() {
-            self.queued -= 1;
+        if let Some(r) = self.nodes.pop(n) {
             return Some(r);
         }
         self.generate_for(n, t)
@@ -319,11 +185,11 @@ impl<T: Transport> Engine<T> {
     /// Closed loop: draws until a request lands on node `n`; the others' go to their queues
     /// (or, when a queue is full, are drawn again without spending the budget).
     fn generate_for(&mut self, n: u16, t: Ns) -> Option<Req> {
-        if self.schedule.is_some() || self.stopping.is_some() {
+        if !self.adm.drawing() {
             return None;
         }
         for _ in 0..64 {
-            if !self.budget.take(&self.shared.budget) {
+            if !self.adm.take(&self.shared.budget) {
                 return None;
             }
             let r = self.draw(t);
@@ -331,14 +197,8 @@ impl<T: Transport> Engine<T> {
             if m == n {
                 return Some(r);
             }
-            if m != NO_NODE
-                && self
-                    .nodes
-                    .get(m as usize)
-                    .is_some_and(|x| x.queue.len() >= self.queue_cap(m))
-            {
-                self.claimed -= 1;
-                self.budget.untake();
+            if self.nodes.full(m, self.shared.pipeline) {
+                self.adm.untake();
                 continue;
             }
             self.enqueue(r, false);
@@ -347,15 +207,9 @@ impl<T: Transport> Engine<T> {
     }
 
     /// Encodes `r` onto link `l` (written at the end of the iteration).
+    #[inline]
     fn send(&mut self, l: usize, mut r: Req, t: Ns) {
-        if r.fresh() {
-            if self.schedule.is_some() {
-                self.max_lag = self.max_lag.max(t.saturating_sub(r.intended));
-            } else {
-                r.intended = t;
-            }
-        }
-        r.sent = t;
+        self.adm.stamp(&mut r, t);
         let shared = &*self.shared;
         let link = &mut self.links[l];
         if r.ask_node != NO_NODE {
@@ -390,32 +244,22 @@ impl<T: Transport> Engine<T> {
     /// Node `n` has work for more links: requests queued for it, or (closed loop) budget left and
     /// it is a node requests are drawn for.
     pub(super) fn wants_links(&mut self, n: u16) -> bool {
-        if !self.nodes[n as usize].queue.is_empty() {
+        if !self.nodes.get(n).queue.is_empty() {
             return true;
         }
-        if self.schedule.is_some() || self.stopping.is_some() || self.budget.exhausted() {
-            return false;
-        }
-        if !self.cluster {
-            return true;
-        }
-        if self.masters_epoch != self.epoch {
-            self.masters = self.map.masters();
-            self.masters_epoch = self.epoch;
-        }
-        self.masters.contains(&n)
+        self.adm.wants_fresh() && self.nodes.drawn_for(n)
     }
 
     /// Node `n` has work but no usable link: (re)connect its idle links, unless it failed recently.
     pub(super) fn reconnect(&mut self, n: u16, now: Ns) {
-        if now < self.nodes[n as usize].retry_at || self.stopping.is_some() {
+        if !self.nodes.may_connect(n, now) || self.adm.stopping() {
             return;
         }
-        if self.nodes[n as usize].links.is_empty() {
+        if self.nodes.get(n).links.is_empty() {
             self.add_links(n);
         }
-        let links = self.nodes[n as usize].links.clone();
-        for l in links {
+        for i in 0..self.nodes.get(n).links.len() {
+            let l = self.nodes.get(n).links[i];
             if self.links[l].state != super::link::State::Idle {
                 continue;
             }
@@ -427,7 +271,7 @@ impl<T: Transport> Engine<T> {
 
     /// Connects link `l` with its node's handshake; false (and the failure handled) if that failed.
     fn connect_link(&mut self, l: usize, now: Ns) -> bool {
-        let hs = if self.nodes[self.links[l].node as usize].replica {
+        let hs = if self.nodes.get(self.links[l].node).replica {
             &self.handshake_ro
         } else {
             &self.handshake
@@ -446,18 +290,16 @@ impl<T: Transport> Engine<T> {
     pub(super) fn recycle(&mut self, l: usize, now: Ns) {
         let mut lost = Vec::new();
         self.links[l].close(self.poll.registry(), &mut lost);
-        if self.stopping.is_some() {
+        if self.adm.stopping() {
             return;
         }
         self.connect_link(l, now);
     }
 
-    /// A down node may be tried again after its backoff; the backoff doubles up to half a second.
+    /// A down node may be tried again after its backoff (doubling); the cluster is asked to
+    /// refresh its map, as the node may have failed over.
     pub(super) fn node_failed(&mut self, n: u16, now: Ns) {
-        let node = &mut self.nodes[n as usize];
-        node.retry_at = now + node.backoff.as_nanos() as Ns;
-        node.down_since.get_or_insert(now);
-        node.backoff = (node.backoff * 2).min(Duration::from_millis(500));
+        self.nodes.failed(n, now);
         if let Route::Cluster(t) = &self.shared.route {
             t.request_refresh();
         }

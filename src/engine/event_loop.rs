@@ -1,26 +1,24 @@
 //! The loop itself: set-up (connect every link, wait for the start), then iterations of
 //! "stop? → admit due work → fill windows → write → sleep until an event or a due time → read".
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 
+use super::admission::Admission;
 use super::link::{Done, Link, LinkFail, State};
+use super::nodes::NodeTable;
 use super::timer::{Clock, Ns, Timer};
-use super::transport::Transport;
 use super::{
     LiveSecond, READ_TIMEOUT, Req, RunShared, STOP_GRACE, STOP_QUIET, ThreadIo, ThreadReport,
 };
-use crate::cluster::Route;
-use crate::cluster::topology::SlotMap;
 use crate::conn::{self, CONNECT_TIMEOUT, ConnError, SETUP_REPLY_TIMEOUT};
-use crate::net::Peer;
+use crate::net::Transport;
 use crate::stats::Recorder;
 use crate::workload::generator::Generator;
-use crate::workload::pacing::{LocalBudget, Schedule};
+use crate::workload::pacing::Schedule;
 
 pub(super) const TIMER: Token = Token(usize::MAX);
 /// The loop looks at the stop flag, timeouts and the live view at least this often.
@@ -33,23 +31,6 @@ const MAX_CONNECTING: usize = 256;
 /// on time. Costs at most this much CPU per scheduled request, only while the loop is idle.
 const SPIN: Ns = 60_000;
 
-/// One node as seen by one thread: its links (one per client), the ones with a free window slot,
-/// and the requests waiting for one.
-pub(super) struct Node {
-    pub addr: Peer,
-    pub replica: bool,
-    pub links: Vec<usize>,
-    pub free: Vec<usize>,
-    pub queue: VecDeque<Req>,
-    /// When a down node may be connected to again, and the backoff after that.
-    pub retry_at: Ns,
-    pub backoff: Duration,
-    /// First failed connect since the node last worked (None: it works).
-    pub down_since: Option<Ns>,
-    /// Waiting to be pumped (on the loop's list).
-    pub marked: bool,
-}
-
 pub struct Engine<T: Transport> {
     pub(super) shared: Arc<RunShared>,
     pub(super) io: ThreadIo,
@@ -58,40 +39,23 @@ pub struct Engine<T: Transport> {
     event_list: Vec<(Token, bool, bool)>,
     pub(super) timer: Timer,
     pub(super) clock: Clock,
-    /// The run's start on `clock` (set at go).
-    pub(super) start: Ns,
     pub(super) links: Vec<Link<T>>,
-    pub(super) nodes: Vec<Node>,
-    pub(super) cluster: bool,
-    pub(super) map: Arc<SlotMap>,
-    pub(super) epoch: u64,
-    pub(super) masters: Vec<u16>,
-    pub(super) masters_epoch: u64,
-    pub(super) rr: usize,
+    /// Nodes, their queues and the slot map: where each request goes.
+    pub(super) nodes: NodeTable,
+    /// Budget, schedule, retries and the stop: whether and when requests go.
+    pub(super) adm: Admission,
     pub(super) generator: Generator,
-    pub(super) budget: LocalBudget,
-    pub(super) schedule: Option<Schedule>,
-    /// Requests waiting out a backoff: (when, request).
-    pub(super) retries: Vec<(Ns, Req)>,
     pub(super) rec: Recorder,
     pub(super) scratch: Vec<u8>,
     pub(super) done: Vec<Done>,
     pub(super) lost: Vec<Req>,
+    /// Requests a new slot map sends elsewhere (kept to reuse its buffer).
+    pub(super) rerouted: Vec<Req>,
     pub(super) dirty: Vec<usize>,
-    pub(super) to_pump: Vec<u16>,
     pub(super) handshake: Vec<conn::HandshakeCmd>,
     pub(super) handshake_ro: Vec<conn::HandshakeCmd>,
-    pub(super) stopping: Option<Ns>,
-    /// Requests in node queues, and in flight on links.
-    pub(super) queued: usize,
+    /// Requests in flight on links.
     pub(super) in_flight: usize,
-    pub(super) claimed: u64,
-    pub(super) max_lag: Ns,
-    /// Open loop: how late the loop took each due request (µs), counted only while no full window
-    /// held the schedule back: the client's own delay, apart from the server's.
-    pub(super) own_lag: hdrhistogram::Histogram<u64>,
-    /// Last time full windows held a due request back.
-    pub(super) held_at: Ns,
     /// When a reply last arrived (the stop's quiet wait).
     last_reply: Ns,
     /// A connection opened at set-up was refused by its first reply: the run fails with this.
@@ -113,10 +77,6 @@ impl<T: Transport> Engine<T> {
             Ok(p) => p,
             Err(source) => return Err(ConnError::EventLoop(source)),
         };
-        let (map, epoch, cluster) = match &shared.route {
-            Route::Cluster(t) => (t.snapshot(), t.epoch(), true),
-            Route::Single(_) => (Arc::new(SlotMap::empty()), 0, false),
-        };
         let threads = shared.threads.max(1);
         let generator = Generator::new(
             shared.seed,
@@ -132,7 +92,10 @@ impl<T: Transport> Engine<T> {
             .rate
             .map(|r| Schedule::new(r, io.index, threads, shared.limit));
         let open = schedule.is_some();
+        let adm = Admission::new(schedule, shared.duration, shared.retry_window);
         Ok(Engine {
+            nodes: NodeTable::new(&shared.route, shared.read_from_replicas),
+            adm,
             handshake: conn::handshake_commands(&shared.auth, false),
             handshake_ro: conn::handshake_commands(&shared.auth, true),
             rec: Recorder::new(shared.ops.len(), open),
@@ -143,31 +106,14 @@ impl<T: Transport> Engine<T> {
             event_list: Vec::new(),
             timer,
             clock: Clock::new(Instant::now()),
-            start: 0,
             links: Vec::new(),
-            nodes: Vec::new(),
-            cluster,
-            map,
-            epoch,
-            masters: Vec::new(),
-            masters_epoch: u64::MAX,
-            rr: 0,
             generator,
-            budget: LocalBudget::new(64),
-            schedule,
-            retries: Vec::new(),
             scratch: vec![0; 64 * 1024],
             done: Vec::new(),
             lost: Vec::new(),
+            rerouted: Vec::new(),
             dirty: Vec::new(),
-            to_pump: Vec::new(),
-            stopping: None,
-            queued: 0,
             in_flight: 0,
-            claimed: 0,
-            max_lag: 0,
-            own_lag: crate::stats::new_histogram(),
-            held_at: 0,
             last_reply: 0,
             fatal: None,
             next_maint: 0,
@@ -177,17 +123,18 @@ impl<T: Transport> Engine<T> {
 
     /// Runs from `start` (the run's common start instant) to the end; returns what was measured.
     pub fn run_from(mut self, start: Instant) -> ThreadReport {
-        self.start = self.clock.at(start);
-        self.next_maint = self.start;
+        let start = self.clock.at(start);
+        self.adm.start_at(start);
+        self.next_maint = start;
         for l in 0..self.links.len() {
             self.list(l);
         }
         self.run();
         ThreadReport {
             end: Instant::now(),
-            claimed: self.claimed,
-            max_lag: Duration::from_nanos(self.max_lag),
-            own_lag: self.own_lag,
+            claimed: self.adm.claimed,
+            max_lag: Duration::from_nanos(self.adm.max_lag),
+            own_lag: self.adm.own_lag,
             rec: self.rec,
             fatal: self.fatal,
         }
@@ -197,12 +144,8 @@ impl<T: Transport> Engine<T> {
     /// so a refused port or a bad password fails the run with the server's words, and connection
     /// set-up is not measured as latency.
     pub fn connect_all(&mut self) -> Result<(), ConnError> {
-        let targets: Vec<u16> = match &self.shared.route {
-            Route::Single(_) => vec![0],
-            Route::Cluster(_) => self.map.masters(),
-        };
-        for n in targets {
-            self.ensure_node(n);
+        for n in self.nodes.initial() {
+            self.nodes.ensure(n);
             self.add_links(n);
         }
         // The first reply on these connections stands in for a set-up round trip (see `fatal`).
@@ -236,8 +179,8 @@ impl<T: Transport> Engine<T> {
     }
 
     fn links_connect(&mut self, l: usize, now: Ns) -> Result<(), LinkFail> {
-        let node = self.links[l].node as usize;
-        let hs = if self.nodes[node].replica {
+        let node = self.links[l].node;
+        let hs = if self.nodes.get(node).replica {
             &self.handshake_ro
         } else {
             &self.handshake
@@ -304,7 +247,6 @@ impl<T: Transport> Engine<T> {
         let addr = self.links[l].addr.clone();
         match f {
             LinkFail::Connect(source) => conn::connect_error(addr, source),
-            // A TLS handshake fails on a read or a write, after the TCP connect.
             // A TLS handshake fails on a read or a write, after the TCP connect.
             LinkFail::Io(source) => conn::io_error(addr, source),
             LinkFail::Eof => ConnError::Eof { addr },
@@ -434,18 +376,16 @@ impl<T: Transport> Engine<T> {
     /// the microsecond, by the timer), else until the next coarse deadline (stop, retry, tick).
     fn sleep_time(&mut self) -> Option<Duration> {
         let now = self.clock.now();
-        if !self.to_pump.is_empty() {
+        if self.nodes.any_marked() {
             return Some(Duration::ZERO);
         }
         let mut wake = now + TICK.as_nanos() as Ns;
         wake = wake.min(self.next_maint);
-        wake = wake.min(self.start + (self.next_sec as Ns + 1) * 1_000_000_000);
-        if let Some(t) = self.stopping {
-            wake = wake.min(t + STOP_GRACE.as_nanos() as Ns);
-        } else if let Some(d) = self.shared.duration {
-            wake = wake.min(self.start + d.as_nanos() as Ns);
+        wake = wake.min(self.adm.start() + (self.next_sec as Ns + 1) * 1_000_000_000);
+        if let Some(t) = self.adm.end_by() {
+            wake = wake.min(t);
         }
-        if let Some(t) = self.retries.iter().map(|r| r.0).min() {
+        if let Some(t) = self.adm.next_retry() {
             wake = wake.min(t);
         }
         if let Some(due) = self.next_due() {
@@ -461,33 +401,23 @@ impl<T: Transport> Engine<T> {
     }
 
     fn check_stop(&mut self, now: Ns) {
-        if self.stopping.is_some() {
-            return;
-        }
-        let deadline = self
-            .shared
-            .duration
-            .is_some_and(|d| now >= self.start + d.as_nanos() as Ns);
-        if deadline || self.shared.stop.load(Ordering::Relaxed) {
+        if self
+            .adm
+            .should_stop(now, self.shared.stop.load(Ordering::Relaxed))
+        {
             self.begin_stop(now);
         }
     }
 
     fn finished(&self, now: Ns) -> bool {
-        match self.stopping {
-            Some(t) => {
-                self.in_flight == 0
-                    || now >= t + STOP_GRACE.as_nanos() as Ns
-                    || now.saturating_sub(self.last_reply.max(t)) >= self.quiet_limit()
-            }
-            None => {
-                let spent = match &self.schedule {
-                    Some(s) => s.exhausted(),
-                    None => self.budget.exhausted(),
-                };
-                spent && self.queued == 0 && self.retries.is_empty() && self.in_flight == 0
-            }
-        }
+        let quiet = || self.quiet_limit();
+        self.adm.finished(
+            now,
+            self.nodes.queued,
+            self.in_flight,
+            self.last_reply,
+            quiet,
+        )
     }
 
     /// How long the stop waits with no reply arriving: longer when replies have been slow.
@@ -499,7 +429,7 @@ impl<T: Transport> Engine<T> {
 
     /// Hands finished seconds to the live view, and the progress count.
     fn publish(&mut self, now: Ns) {
-        let cur = ((now.saturating_sub(self.start)) / 1_000_000_000) as usize;
+        let cur = self.sec(now);
         if self.next_sec >= cur {
             return;
         }
@@ -548,13 +478,14 @@ impl<T: Transport> Engine<T> {
         self.expire_queues(now);
         self.give_up_on_dead_server(now);
         // Nodes with lost links or queued work get pumped: that reconnects them after their backoff.
-        for n in 0..self.nodes.len() {
-            let idle = self.nodes[n]
+        for n in 0..self.nodes.len() as u16 {
+            let node = self.nodes.get(n);
+            let idle = node
                 .links
                 .iter()
                 .any(|&l| self.links[l].state == State::Idle);
-            if (idle || !self.nodes[n].queue.is_empty()) && self.wants_links(n as u16) {
-                self.mark(n as u16);
+            if (idle || !node.queue.is_empty()) && self.wants_links(n) {
+                self.nodes.mark(n);
             }
         }
     }

@@ -10,9 +10,9 @@ use mio::{Interest, Registry, Token};
 
 use super::Req;
 use super::timer::Ns;
-use super::transport::Transport;
 use crate::cluster::topology::parse_redirect;
 use crate::conn::HandshakeCmd;
+use crate::net::Transport;
 use crate::net::{Dialer, Peer};
 use crate::resp::scan::Scanner;
 use crate::resp::{self, ErrorClass, ProtocolError, Reply};

@@ -5,12 +5,13 @@
 //! timerfd, and recording is per thread without locks. Knows nothing of output: it hands a
 //! `Recorder` back, and finished seconds to the live view.
 
+mod admission;
 mod dispatch;
 mod event_loop;
 pub mod link;
+mod nodes;
 mod settle;
 pub mod timer;
-pub mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -27,9 +28,9 @@ use crate::workload::pacing::Budget;
 use crate::workload::template::Template;
 use crate::workload::{DrawnArgs, Op};
 
+use crate::net::Transport;
 pub use event_loop::Engine;
 use timer::Ns;
-pub use transport::Transport;
 
 /// How long in-flight requests get to finish once the run is told to stop (a stalled server must
 /// not hold the run hostage).

@@ -3,6 +3,7 @@
 //! path that talks to a server speaks the same transport. Knows nothing of RESP.
 
 pub mod tls;
+mod transport;
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -14,7 +15,7 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::engine::Transport;
+pub use transport::Transport;
 
 /// Where a server listens: a TCP address, or a unix socket's path. Errors name it as it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -87,7 +88,7 @@ impl Dialer {
     }
 }
 
-/// The engine's stream when the dialer is not plain TCP.
+/// The event loop's stream when the dialer is not plain TCP.
 pub enum Stream {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),

@@ -1,5 +1,5 @@
 //! TLS with rustls (no OpenSSL): the client configuration built from redis-benchmark's TLS flags,
-//! certificate problems told in words, and a non-blocking TLS stream for the engine's event loop.
+//! certificate problems told in words, and a non-blocking TLS stream for a mio event loop.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;

@@ -1,11 +1,12 @@
-//! The byte stream under a connection. The engine is generic over it, so TLS and unix sockets are
-//! one more implementation each, not a second engine.
+//! The byte stream under a non-blocking connection. An event loop is generic over it, so TLS and
+//! unix sockets are one more implementation each, not a second loop. Lives here, beside its
+//! implementations, so `net` needs nothing from the engine above it.
 
 use std::io::{self, Read, Write};
 
 use mio::event::Source;
 
-use crate::net::{Dialer, Peer};
+use super::{Dialer, Peer};
 
 /// A non-blocking stream the event loop can register, read and write.
 pub trait Transport: Read + Write + Source + Sized {
