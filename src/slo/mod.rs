@@ -1,6 +1,7 @@
 //! Saturation search (`--slo p99=1ms`): the highest open-loop rate at which every latency objective
 //! holds. This module holds the objectives and what a search found; `search` decides which rate to
-//! try next, `drive` runs the steps. It knows nothing of output: reporters read `SloResult`.
+//! try next; the session (`session::slo`) runs the steps. It knows nothing of output: reporters
+//! read `SloResult`.
 
 use std::time::Duration;
 
@@ -9,7 +10,6 @@ use hdrhistogram::Histogram;
 use crate::runner::PhaseResult;
 use crate::stats::ms;
 
-pub mod drive;
 pub mod search;
 
 /// `--slo-step` default: long enough for a stable p99 at any rate worth searching.
