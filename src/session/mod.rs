@@ -3,8 +3,9 @@
 //! verdict at the end. The bench command, `nightly` and `-I` call [`plan`] and [`execute`];
 //! nothing else here is public.
 //!
-//! A phase starts in three hops over two files: [`Session::run_all`] → `phase::run_one` →
-//! `orchestrate::execute_phase` (which hands it to `runner`).
+//! A measured phase: `execute` → `run_all` (here) → `run_repeat` → `run_one` → `measure` (all in
+//! `phase`) → `orchestrate::execute_phase` → `runner::run_phase`; `--slo` branches off in
+//! `run_one` to `slo`, scenarios in `run_repeat`.
 
 mod meta;
 mod orchestrate;
