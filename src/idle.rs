@@ -14,9 +14,10 @@ use tokio::task::JoinSet;
 use crate::cluster::Topology;
 use crate::config::{Plan, Target, TargetKind};
 use crate::conn::{Auth, Conn, ConnError};
+use crate::exit::RunError;
 use crate::net::{Dialer, Peer};
 use crate::stop::Stop;
-use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE, signals, target};
+use crate::{signals, target};
 
 /// At most this many connects in flight (below Redis's default listen backlog of 511).
 const MAX_CONNECTING: usize = 256;
@@ -47,20 +48,27 @@ enum Event {
 
 type Watched = (usize, Peer, Event);
 
-/// Runs idle mode; returns the exit code (128 + signal when stopped, as any run).
-pub fn run(plan: &Plan, stop: &Stop, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let code = match start(plan) {
+/// Runs idle mode until a signal (then exiting 128 + signal, as any run) or a failure.
+pub fn run(
+    plan: &Plan,
+    stop: &Stop,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), RunError> {
+    let held = match start(plan) {
         Ok((rt, addrs, t)) => rt.block_on(hold(&addrs, t, plan.workload.clients, stop, out, err)),
-        Err(e @ IdleError::Target) => {
-            let _ = writeln!(err, "rbench: {e}");
-            return EXIT_USAGE;
-        }
-        Err(e) => {
-            let _ = writeln!(err, "rbench: {e}");
-            EXIT_FAIL
-        }
+        Err(e @ IdleError::Target) => return Err(RunError::usage("rbench", e)),
+        Err(e) => Err(RunError::failed("rbench", e)),
     };
-    crate::stop_signal(stop).map_or(code, signals::exit_code)
+    match (held, signals::stopped_by(stop)) {
+        (held, None) => held,
+        (Ok(()), Some(sig)) => Err(RunError::Stopped(sig)),
+        // A failure while a signal stopped the run exits as the signal.
+        (Err(e), Some(sig)) => Err(RunError::Signalled {
+            inner: Box::new(e),
+            sig,
+        }),
+    }
 }
 
 /// The runtime and the addresses to hold connections to: the server, or every master.
@@ -140,16 +148,12 @@ async fn hold(
     stop: &Stop,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> i32 {
-    let conns = match open_all(addrs, t, clients, stop).await {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(err, "rbench: {e}");
-            return EXIT_FAIL;
-        }
-    };
+) -> Result<(), RunError> {
+    let conns = open_all(addrs, t, clients, stop)
+        .await
+        .map_err(|e| RunError::failed("rbench", e))?;
     if stop.is_stopped() {
-        return EXIT_OK;
+        return Ok(());
     }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut watchers = JoinSet::new();
@@ -158,13 +162,9 @@ async fn hold(
         watchers.spawn(watch(i + 1, c, tx.clone()));
     }
     drop(tx);
-    let early = match settle(&mut rx).await {
-        Ok(early) => early,
-        Err(refusal) => {
-            let _ = writeln!(err, "rbench: {refusal}");
-            return EXIT_FAIL;
-        }
-    };
+    let early = settle(&mut rx)
+        .await
+        .map_err(|refusal| RunError::failed("rbench", refusal))?;
     let names: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
     let _ = writeln!(
         out,
@@ -174,23 +174,24 @@ async fn hold(
     let _ = out.flush();
     let mut open = opened;
     for ev in early {
-        if let Some(code) = report(ev, &mut open, out, err) {
-            return code;
-        }
+        report(ev, &mut open, out, err)?;
     }
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Some(ev) => if let Some(code) = report(ev, &mut open, out, err) {
-                    return code;
-                },
-                None => return EXIT_FAIL,
+                Some(ev) => report(ev, &mut open, out, err)?,
+                // Every watcher ends by reporting its close, so the last close failed the run
+                // already; should they all end otherwise, no connection is held either.
+                None => {
+                    let why = "the server closed every idle connection";
+                    return Err(RunError::failed("rbench", why));
+                }
             },
             () = stop.stopped() => {
                 // Dropping the watchers closes the connections.
                 watchers.abort_all();
                 let _ = writeln!(err, "rbench: closed {open} idle connections");
-                return EXIT_OK;
+                return Ok(());
             },
         }
     }
@@ -212,8 +213,13 @@ async fn settle(rx: &mut mpsc::UnboundedReceiver<Watched>) -> Result<Vec<Watched
     Ok(seen)
 }
 
-/// Prints one event; Some(exit code) when no connection is left.
-fn report(ev: Watched, open: &mut usize, out: &mut dyn Write, err: &mut dyn Write) -> Option<i32> {
+/// Prints one event; an error when no connection is left.
+fn report(
+    ev: Watched,
+    open: &mut usize,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), RunError> {
     match ev {
         (i, addr, Event::Wrote(what, _)) => {
             let _ = writeln!(
@@ -226,12 +232,12 @@ fn report(ev: Watched, open: &mut usize, out: &mut dyn Write, err: &mut dyn Writ
             let _ = writeln!(err, "rbench: idle connection {i} to {addr}: {why}");
             let _ = writeln!(out, "clients: {open}");
             if *open == 0 {
-                let _ = writeln!(err, "rbench: the server closed every idle connection");
-                return Some(EXIT_FAIL);
+                let why = "the server closed every idle connection";
+                return Err(RunError::failed("rbench", why));
             }
         }
     }
-    None
+    Ok(())
 }
 
 /// Reports what the server does to one held connection, until it closes it.

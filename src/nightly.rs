@@ -11,8 +11,12 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{Cli, NightlyCli, OutputFlags, RunsFlags};
+use crate::exit::RunError;
 use crate::report::compare::{self, Evaluation, Row, Thresholds, Verdict};
-use crate::{EXIT_CHECK, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+use crate::session;
+
+/// Who the night's own lines are from.
+const WHO: &str = "rbench nightly";
 
 pub const HISTORY: &str = "history.csv";
 pub const LEDGER: &str = "nights.csv";
@@ -69,22 +73,18 @@ fn night_cli(c: &NightlyCli) -> Cli {
     }
 }
 
-pub fn run(c: &NightlyCli, ctx: &crate::Context, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn run(
+    c: &NightlyCli,
+    ctx: &crate::Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), RunError> {
     let _signals = crate::signals::watch(&ctx.stop);
-    let (th, baseline_ids) = match prepare(c) {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = writeln!(err, "rbench nightly: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let mut plan = match crate::plan_or_exit(&night_cli(c), &*ctx.env, err) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    let (th, baseline_ids) = prepare(c).map_err(|e| RunError::usage(WHO, e))?;
+    let mut plan = session::plan(&night_cli(c), &*ctx.env)?;
     plan.output.long_csv = HISTORY;
     plan.output.run_files = false;
-    let (code, meta) = crate::execute(&plan, &ctx.stop, out, err);
+    let (ran, meta) = session::execute(&plan, &ctx.stop, out, err);
     let ledger = c.out.join(LEDGER);
     let record = |status: &str, accepted: bool, rows: usize, regressed: &[String]| {
         let row = [
@@ -98,46 +98,39 @@ pub fn run(c: &NightlyCli, ctx: &crate::Context, out: &mut dyn Write, err: &mut 
         ];
         append_ledger(&ledger, &row)
     };
-    if code == EXIT_CHECK {
-        // Figures from runs whose requests failed say nothing about speed: never a baseline.
-        let _ = record("errors", false, 0, &[]);
-        let _ = writeln!(
-            err,
-            "rbench nightly: tests failed the error check; night not judged"
-        );
-        return code;
-    }
-    if code != EXIT_OK {
-        // Whatever was measured is in the history already; an incomplete night (a failure, or
-        // stopped by SIGINT, SIGTERM or SIGHUP) never joins the baseline.
-        let _ = record("incomplete", false, 0, &[]);
-        let _ = writeln!(
-            err,
-            "rbench nightly: the run did not complete; night not judged"
-        );
-        return code;
-    }
-    match judge(c, &th, &baseline_ids, &meta.run_id, out) {
-        Ok(j) => {
-            let accepted = j.first || j.verdict == Verdict::Pass || c.accept;
-            let status = match (j.first, j.verdict, c.accept) {
-                (true, ..) => "first",
-                (false, Verdict::Pass, _) => "pass",
-                (false, Verdict::Regression, true) => "accepted",
-                (false, Verdict::Regression, false) => "regression",
-            };
-            if let Err(e) = record(status, accepted, j.rows, &j.regressed) {
-                let _ = writeln!(err, "rbench nightly: {e}");
-                return EXIT_FAIL;
-            }
-            let _ = writeln!(out, "{}", summary_line(&j, c, &meta.run_id));
-            if accepted { EXIT_OK } else { EXIT_FAIL }
+    match ran {
+        Err(e @ RunError::Check(_)) => {
+            // Figures from runs whose requests failed say nothing about speed: never a baseline.
+            let _ = record("errors", false, 0, &[]);
+            let why = "tests failed the error check; night not judged";
+            return Err(e.then(RunError::failed(WHO, why)));
         }
         Err(e) => {
-            let _ = record("unjudged", false, 0, &[]);
-            let _ = writeln!(err, "rbench nightly: {e}");
-            EXIT_USAGE
+            // Whatever was measured is in the history already; an incomplete night (a failure,
+            // or stopped by SIGINT, SIGTERM or SIGHUP) never joins the baseline.
+            let _ = record("incomplete", false, 0, &[]);
+            let why = "the run did not complete; night not judged";
+            return Err(e.then(RunError::failed(WHO, why)));
         }
+        Ok(()) => {}
+    }
+    let j = judge(c, &th, &baseline_ids, &meta.run_id, out).map_err(|e| {
+        let _ = record("unjudged", false, 0, &[]);
+        RunError::usage(WHO, e)
+    })?;
+    let accepted = j.first || j.verdict == Verdict::Pass || c.accept;
+    let status = match (j.first, j.verdict, c.accept) {
+        (true, ..) => "first",
+        (false, Verdict::Pass, _) => "pass",
+        (false, Verdict::Regression, true) => "accepted",
+        (false, Verdict::Regression, false) => "regression",
+    };
+    record(status, accepted, j.rows, &j.regressed).map_err(|e| RunError::failed(WHO, e))?;
+    let _ = writeln!(out, "{}", summary_line(&j, c, &meta.run_id));
+    if accepted {
+        Ok(())
+    } else {
+        Err(RunError::Regression)
     }
 }
 

@@ -7,11 +7,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cli::ReportCli;
+use crate::exit::RunError;
 use crate::report::compare::{self, Thresholds, thresholds};
 use crate::report::files::{LONG_CSV, WriteError, write_atomic};
 use crate::report::saved::{self, LoadError, SavedRun};
 use crate::report::{html, table};
-use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -27,22 +27,16 @@ pub enum RenderError {
     Write(#[from] WriteError),
 }
 
-pub fn run(c: &ReportCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn run(c: &ReportCli, out: &mut dyn Write) -> Result<(), RunError> {
     let res = match c.compare.as_deref() {
         Some([a, b]) => side_by_side(c, a, b, out),
         Some(_) => Err(RenderError::Usage("--compare takes two run ids".into())),
         None => single(&c.dir, c.run.as_deref(), out),
     };
-    match res {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            let _ = writeln!(err, "rbench report: {e}");
-            match e {
-                RenderError::Write(_) => EXIT_FAIL,
-                _ => EXIT_USAGE,
-            }
-        }
-    }
+    res.map_err(|e| match e {
+        RenderError::Write(_) => RunError::failed("rbench report", e),
+        _ => RunError::usage("rbench report", e),
+    })
 }
 
 /// Writes `report-<run>.html` for run `run_id` of `dir` from its saved files.

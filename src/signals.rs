@@ -55,6 +55,13 @@ pub fn saving() -> MutexGuard<'static, ()> {
     SAVING.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The signal that stopped `stop`, if it was stopped (SIGINT when stopped without a signal, as an
+/// in-process caller's stop).
+pub fn stopped_by(stop: &Stop) -> Option<i32> {
+    stop.is_stopped()
+        .then(|| stop.signal_received().unwrap_or(libc::SIGINT))
+}
+
 /// The exit code of a run stopped by `sig`, as a shell reports a process killed by it.
 pub fn exit_code(sig: i32) -> i32 {
     128 + sig

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cli::KubeCli;
-use crate::{EXIT_OK, EXIT_USAGE};
+use crate::exit::RunError;
 
 /// Where `--results-pvc` is mounted.
 pub const RESULTS_MOUNT: &str = "/results";
@@ -64,23 +64,17 @@ pub enum KubeError {
     Plan(crate::config::ConfigError),
 }
 
-/// Prints the manifest on `out`, or one `rbench kube: ` line on `err` and exit 2.
-pub fn run(c: &KubeCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match job(c, SystemTime::now()) {
-        Ok(j) => {
-            let _ = write!(out, "{}", manifest(&j));
-            let _ = writeln!(
-                err,
-                "rbench kube: job/{}: {} shards start at {}; apply it before then",
-                j.name, j.workers, j.start_at
-            );
-            EXIT_OK
-        }
-        Err(e) => {
-            let _ = writeln!(err, "rbench kube: {e}");
-            EXIT_USAGE
-        }
-    }
+/// Prints the manifest on `out` (and when it starts on `err`), or fails with one `rbench kube: `
+/// line (exit 2).
+pub fn run(c: &KubeCli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), RunError> {
+    let j = job(c, SystemTime::now()).map_err(|e| RunError::usage("rbench kube", e))?;
+    let _ = write!(out, "{}", manifest(&j));
+    let _ = writeln!(
+        err,
+        "rbench kube: job/{}: {} shards start at {}; apply it before then",
+        j.name, j.workers, j.start_at
+    );
+    Ok(())
 }
 
 /// The Job the flags describe, `now` deciding the start instant (and whether one given is past).

@@ -6,12 +6,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::WHO;
 use super::shards::{self, ShardError, ShardRun};
 use crate::cli::MergeCli;
+use crate::exit::RunError;
+use crate::render;
 use crate::report::files::{self, LONG_CSV, WriteError};
 use crate::report::saved::{self, LoadError};
 use crate::report::{console, table};
-use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE, render};
 
 #[derive(Debug, thiserror::Error)]
 enum FolderError {
@@ -31,17 +33,11 @@ enum FolderError {
     Render(#[from] render::RenderError),
 }
 
-pub fn run(c: &MergeCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match merge_folders(c, out) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            let _ = writeln!(err, "rbench merge: {e}");
-            match e {
-                FolderError::Write(_) | FolderError::Render(_) => EXIT_FAIL,
-                _ => EXIT_USAGE,
-            }
-        }
-    }
+pub fn run(c: &MergeCli, out: &mut dyn Write) -> Result<(), RunError> {
+    merge_folders(c, out).map_err(|e| match e {
+        FolderError::Write(_) | FolderError::Render(_) => RunError::failed(WHO, e),
+        _ => RunError::usage(WHO, e),
+    })
 }
 
 fn merge_folders(c: &MergeCli, out: &mut dyn Write) -> Result<(), FolderError> {

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 
 use crate::cli::MergeCli;
+use crate::exit::RunError;
 use crate::report::files::{WriteError, write_atomic};
 use crate::report::hlog::{self, HdrFileError};
 use crate::stats::ms;
-use crate::{EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -49,27 +49,22 @@ pub struct Merged {
     pub max_ms: f64,
 }
 
-/// Runs the subcommand: one block on `out`; any bad input is one `rbench merge: ` line on `err` and
-/// exit 2.
-pub fn run(c: &MergeCli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+/// Who merge's lines are from.
+const WHO: &str = "rbench merge";
+
+/// Runs the subcommand: one block on `out`; any bad input is one `rbench merge: ` line (exit 2).
+pub fn run(c: &MergeCli, out: &mut dyn Write) -> Result<(), RunError> {
     if !c.files.is_empty() && c.files.iter().all(|p| p.is_dir()) {
-        return folders::run(c, out, err);
+        return folders::run(c, out);
     }
-    let merged = match folder_flags(c).and_then(|()| merge(&c.files)) {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = writeln!(err, "rbench merge: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let merged = folder_flags(c)
+        .and_then(|()| merge(&c.files))
+        .map_err(|e| RunError::usage(WHO, e))?;
     let _ = write!(out, "{}", block(&merged));
-    if let Some(path) = &c.json
-        && let Err(e) = write_json(path, &merged)
-    {
-        let _ = writeln!(err, "rbench merge: {e}");
-        return EXIT_FAIL;
+    if let Some(path) = &c.json {
+        write_json(path, &merged).map_err(|e| RunError::failed(WHO, e))?;
     }
-    EXIT_OK
+    Ok(())
 }
 
 /// The flags that only mean something for folders.

@@ -1,11 +1,11 @@
 //! Saturation search (`--slo p99=1ms`): the highest open-loop rate at which every latency objective
 //! holds. This module holds the objectives and what a search found; `search` decides which rate to
-//! try next, `drive` runs the steps. It knows nothing of output: reporters read `SloResult`.
+//! try next; the session (`session::slo`) runs the steps. It knows nothing of output: reporters
+//! read `SloResult`.
 
 use crate::runner::PhaseResult;
 use crate::stats::ms;
 
-pub mod drive;
 pub mod search;
 
 // The objectives are the plan's (config reads them from flags and profile); re-exported so the

@@ -2,17 +2,19 @@
 //! ladder's open-loop steps, each an ordinary phase. The row it publishes carries the numbers of
 //! the highest rate that held (or, when none did, of the lowest rate tried). With `--repeat`, each
 //! later repeat re-runs that rate once, so the table shows how much it moves from run to run.
+//! `slo` judges the steps and picks the next rate; this drives them, as phases of the session.
 
 use std::time::Duration;
 
-use super::search::{Ladder, Next};
-use super::{Outcome, Slo, SloResult, Step};
+use super::orchestrate::execute_phase;
+use super::{Outcome, Session, on_target};
 use crate::config::slo::step_workload;
-use crate::orchestrate::execute_phase;
+use crate::exit::RunError;
 use crate::report::{TestResult, console, rows};
 use crate::runner::{PhaseResult, PhaseSpec};
+use crate::slo::search::{Ladder, Next};
+use crate::slo::{self, Slo, SloResult, Step};
 use crate::target::ReadyTarget;
-use crate::{EXIT_FAIL, Session, with_target};
 
 /// The phase a search publishes: its rate (None: the probe) and whether it held.
 struct Chosen {
@@ -33,7 +35,7 @@ fn choose(runs: Vec<Chosen>, best: Option<f64>) -> Option<Chosen> {
 }
 
 /// The phase being searched, as `run_one` resolved it.
-pub(crate) struct Job<'a, 'p> {
+pub(super) struct Job<'a, 'p> {
     pub spec: &'a PhaseSpec<'p>,
     pub names: &'a [String],
     pub label: &'a str,
@@ -42,15 +44,14 @@ pub(crate) struct Job<'a, 'p> {
 
 impl Session<'_> {
     /// Searches the phase on `prepared` (repeat 1) or re-runs the rate found (later repeats).
-    /// Ok(true) when interrupted.
-    pub(crate) fn run_slo(
+    pub(super) fn run_slo(
         &mut self,
         rt: &tokio::runtime::Runtime,
         prepared: &ReadyTarget,
         job: &Job<'_, '_>,
-    ) -> Result<bool, i32> {
+    ) -> Result<Outcome, RunError> {
         let Some(slo) = self.plan.slo.clone() else {
-            return Ok(false);
+            return Ok(Outcome::Completed);
         };
         let key = (prepared.name.clone(), job.label.to_string());
         match self.slo_found.get(&key).cloned() {
@@ -65,13 +66,12 @@ impl Session<'_> {
         prepared: &ReadyTarget,
         job: &Job<'_, '_>,
         slo: &Slo,
-    ) -> Result<bool, i32> {
+    ) -> Result<Outcome, RunError> {
         let (spec, label) = (job.spec, job.label);
-        if let Some(warmup) = spec.workload.warmup {
-            match self.warm_up(rt, prepared, spec, warmup) {
-                Ok(false) => {}
-                done => return done,
-            }
+        if let Some(warmup) = spec.workload.warmup
+            && self.warm_up(rt, prepared, spec, warmup)? == Outcome::Interrupted
+        {
+            return Ok(Outcome::Interrupted);
         }
         self.say(&console::slo_header(label, slo));
         let probe = self.slo_phase(
@@ -88,7 +88,7 @@ impl Session<'_> {
         let interrupted = probe.interrupted;
         let mut ladder = Ladder::new(ceiling, slo.step.as_secs_f64(), slo.resolution);
         let (outcome, steps, runs) = if interrupted {
-            (Outcome::Interrupted, Vec::new(), Vec::new())
+            (slo::Outcome::Interrupted, Vec::new(), Vec::new())
         } else {
             self.climb(rt, prepared, job, slo, &mut ladder)?
         };
@@ -110,7 +110,7 @@ impl Session<'_> {
             .insert((prepared.name.clone(), label.to_string()), found.clone());
         let rows = self.slo_rows(prepared, job, &chosen, slo, found);
         self.publish(rows);
-        Ok(outcome == Outcome::Interrupted)
+        Ok(Outcome::of(outcome == slo::Outcome::Interrupted))
     }
 
     /// The ladder's steps, until it is done or a signal stops it: the outcome, each step as judged,
@@ -122,7 +122,7 @@ impl Session<'_> {
         job: &Job<'_, '_>,
         slo: &Slo,
         ladder: &mut Ladder,
-    ) -> Result<(Outcome, Vec<Step>, Vec<Chosen>), i32> {
+    ) -> Result<(slo::Outcome, Vec<Step>, Vec<Chosen>), RunError> {
         let mut steps = Vec::new();
         let mut runs = Vec::new();
         loop {
@@ -134,7 +134,7 @@ impl Session<'_> {
             let res = self.slo_phase(rt, prepared, job.spec, Some(rate), slo.step, label)?;
             // A step cut short by a signal is not judged: its rate was not held for a whole step.
             if res.interrupted {
-                return Ok((Outcome::Interrupted, steps, runs));
+                return Ok((slo::Outcome::Interrupted, steps, runs));
             }
             let step = Step::judge(slo, rate, &res, self.plan.max_error_rate);
             self.say(&console::slo_step(&step));
@@ -156,11 +156,11 @@ impl Session<'_> {
         job: &Job<'_, '_>,
         slo: &Slo,
         found: SloResult,
-    ) -> Result<bool, i32> {
+    ) -> Result<Outcome, RunError> {
         let (spec, label) = (job.spec, job.label);
         let lowest = found.steps.iter().map(|s| s.rate).reduce(f64::min);
         let Some(rate) = found.max_rps.or(lowest) else {
-            return Ok(false);
+            return Ok(Outcome::Completed);
         };
         self.say(&console::slo_rerun(label, rate, job.repeat));
         let res = self.slo_phase(
@@ -186,7 +186,7 @@ impl Session<'_> {
         };
         let rows = self.slo_rows(prepared, job, &chosen, slo, result);
         self.publish(rows);
-        Ok(interrupted)
+        Ok(Outcome::of(interrupted))
     }
 
     /// The result rows of the chosen phase, each carrying the search.
@@ -223,21 +223,13 @@ impl Session<'_> {
         rate: Option<f64>,
         len: Duration,
         label: String,
-    ) -> Result<PhaseResult, i32> {
+    ) -> Result<PhaseResult, RunError> {
         let w = step_workload(spec.workload, rate, len);
         let step = spec.with_workload(&w);
         // A bar alone: a step's seconds are not shown, so no names either.
         let mut progress = console::ConsoleProgress::new(label, Vec::new(), None, Some(len), None);
         let res = execute_phase(rt, prepared, &step, self.stop, &mut progress);
         progress.finish();
-        res.map_err(|e| {
-            let _ = writeln!(self.err, "rbench: {}", with_target(&prepared.name, &e));
-            EXIT_FAIL
-        })
-    }
-
-    /// Search progress goes to the default console only (-q and --csv print the result row alone).
-    fn say(&mut self, text: &str) {
-        self.printer.note(self.out, text);
+        res.map_err(|e| on_target(&prepared.name, &e))
     }
 }

@@ -29,7 +29,7 @@ fn watched<T>(
 }
 
 /// Runs one phase on `prepared`.
-pub fn execute_phase(
+pub(super) fn execute_phase(
     rt: &tokio::runtime::Runtime,
     prepared: &ReadyTarget,
     spec: &PhaseSpec<'_>,
@@ -48,7 +48,11 @@ pub fn execute_phase(
 }
 
 /// The scenario the plan asks for, shaped for `prepared` (a cluster gets a stream per master).
-pub fn scenario_spec(plan: &Plan, prepared: &ReadyTarget, seed: u64) -> Option<scenario::Scenario> {
+pub(super) fn scenario_spec(
+    plan: &Plan,
+    prepared: &ReadyTarget,
+    seed: u64,
+) -> Option<scenario::Scenario> {
     let w = &plan.workload;
     Some(match plan.scenario.as_ref()? {
         Scenario::Stream(c) => scenario::Scenario::Stream(scenario::StreamSpec {
@@ -83,7 +87,7 @@ pub fn scenario_spec(plan: &Plan, prepared: &ReadyTarget, seed: u64) -> Option<s
 }
 
 /// Runs a scenario on `prepared`, measuring from `started` on.
-pub fn run_scenario(
+pub(super) fn run_scenario(
     rt: &tokio::runtime::Runtime,
     prepared: &ReadyTarget,
     s: &scenario::Scenario,
@@ -117,7 +121,7 @@ impl Write for ChannelWriter {
 /// Runs `work` on `prepared` while `faults` are carried out on it. `work` gets the output to write
 /// live lines to; `started` is set by the workload when its measurement starts, and the faults'
 /// times count from it.
-pub fn with_faults<T: Send>(
+pub(super) fn with_faults<T: Send>(
     faults: &[Fault],
     prepared: &mut ReadyTarget,
     started: &OnceLock<Instant>,

@@ -1,0 +1,253 @@
+//! One pass over the tests on one target: each phase (its warm-up, then the measured run with the
+//! plan's faults), or the plan's scenario, printed and saved as it ends.
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::orchestrate::{self, execute_phase};
+use super::{Outcome, Session, on_target};
+use crate::config;
+use crate::exit::RunError;
+use crate::fault;
+use crate::report::{self, console, rows};
+use crate::runner::{self, PhaseSpec};
+use crate::signals;
+use crate::target::ReadyTarget;
+use crate::workload;
+
+/// The LRANGE fill and the LRANGE tests run on the lists the fill fills (`workload::fill`): their
+/// own key space, and for the fill sequential keys and, in a timed run, a request count. Returns
+/// the workload changed for them (None: the phase runs the plan's) and the phase's key space.
+fn list_workload(
+    w: &config::Workload,
+    ops: &[workload::Op],
+    keyspace: u64,
+) -> (Option<config::Workload>, u64) {
+    let threads = w.threads.clamp(1, w.clients.max(1)) as u64;
+    let Some(l) = workload::fill::list_phase(ops, w.requests, keyspace, threads) else {
+        return (None, keyspace);
+    };
+    let mut changed = w.clone();
+    if l.sequential {
+        changed.key_dist = workload::generator::KeyDist::Seq;
+    }
+    if l.requests != w.requests {
+        changed.requests = l.requests;
+        changed.duration = None;
+    }
+    (Some(changed), l.keyspace)
+}
+
+impl Session<'_> {
+    /// One pass over the tests on one target.
+    pub(super) fn run_repeat(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &mut ReadyTarget,
+        repeat: u32,
+    ) -> Result<Outcome, RunError> {
+        let plan = self.plan;
+        self.printer.pass_header(self.out, &prepared.name, repeat);
+        // Every pass over the tests starts from an empty dataset: spawned servers are empty at
+        // first, existing ones only with --flush.
+        if (plan.flush || (prepared.spawned.is_some() && repeat > 1))
+            && let Err(e) = rt.block_on(prepared.flush())
+        {
+            let line = format!("{}: FLUSHALL failed: {e}", prepared.name);
+            return Err(RunError::failed("rbench", line));
+        }
+        if plan.scenario.is_some() {
+            return self.run_scenario(rt, prepared, repeat);
+        }
+        for phase in &plan.workload.phases {
+            if self.run_one(rt, prepared, phase, repeat)? == Outcome::Interrupted {
+                return Ok(Outcome::Interrupted);
+            }
+        }
+        Ok(Outcome::Completed)
+    }
+
+    /// Runs one phase: its search with `--slo`, else its warm-up and its measured run.
+    fn run_one(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &mut ReadyTarget,
+        phase: &[(workload::Op, u32)],
+        repeat: u32,
+    ) -> Result<Outcome, RunError> {
+        let plan = self.plan;
+        let keyspace = plan.workload.keyspace.unwrap_or(if prepared.is_cluster() {
+            config::DEFAULT_CLUSTER_KEYSPACE
+        } else {
+            1
+        });
+        let ops: Vec<workload::Op> = phase.iter().map(|(o, _)| *o).collect();
+        let (lists, keyspace) = list_workload(&plan.workload, &ops, keyspace);
+        let w = lists.as_ref().unwrap_or(&plan.workload);
+        let spec = PhaseSpec {
+            workload: w,
+            ops,
+            weights: phase.iter().map(|(_, w)| *w).collect(),
+            keyspace,
+            seed: w.seed.wrapping_add(repeat as u64),
+            retry_window: config::RETRY_WINDOW,
+            started: None,
+            // The run's first phase (its warm-up, if any) waits for --start-at.
+            start_at: self.start_at.take(),
+        };
+        let (names, label) = self.phase_names(&spec.ops);
+        // The LRANGE tests' fill runs as counted, whatever the search: it only prepares the lists.
+        if plan.slo.is_some() && spec.ops != [workload::Op::LpushFill] {
+            let job = super::slo::Job {
+                spec: &spec,
+                names: &names,
+                label: &label,
+                repeat,
+            };
+            return self.run_slo(rt, prepared, &job);
+        }
+        let mut start_at = spec.start_at;
+        if let Some(warmup) = w.warmup {
+            match self.warm_up(rt, prepared, &spec, warmup)? {
+                Outcome::Completed => start_at = None,
+                Outcome::Interrupted => return Ok(Outcome::Interrupted),
+            }
+        }
+        let started = OnceLock::new();
+        let spec = PhaseSpec {
+            started: Some(&started),
+            start_at,
+            ..spec
+        };
+        let (phase_res, faults) = self.measure(rt, prepared, (&spec, &started), label)?;
+        let shard = plan.scale.shard;
+        let mut new = rows::of_phase(prepared, &spec, &names, repeat, shard, &phase_res);
+        report::experiment::attach_faults(&mut new, &faults);
+        let _saving = signals::saving();
+        let elapsed = phase_res.elapsed.as_secs_f64();
+        self.printer
+            .mix_total(self.out, &prepared.name, &new, elapsed);
+        self.publish(new);
+        Ok(Outcome::of(phase_res.interrupted))
+    }
+
+    /// Runs the measured phase `spec` (whose clock is `started`) with the plan's faults, and
+    /// progress on the console.
+    fn measure(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &mut ReadyTarget,
+        (spec, started): (&PhaseSpec<'_>, &OnceLock<std::time::Instant>),
+        label: String,
+    ) -> Result<(runner::PhaseResult, Vec<fault::FaultOutcome>), RunError> {
+        let live_ok = self.printer.verbose();
+        let w = spec.workload;
+        // Live lines name the commands as the engine does (CUSTOM, not the custom command's name).
+        let names: Vec<String> = spec.ops.iter().map(|o| o.name().to_string()).collect();
+        let (res, faults) = orchestrate::with_faults(
+            &self.plan.faults,
+            prepared,
+            started,
+            &mut *self.out,
+            |p, out| {
+                let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
+                let mut progress =
+                    console::ConsoleProgress::new(label, names, w.requests, w.duration, live);
+                let res = execute_phase(rt, p, spec, self.stop, &mut progress);
+                progress.finish();
+                res
+            },
+        );
+        match res {
+            Ok(r) => {
+                self.warn_late(r.late);
+                Ok((r, faults))
+            }
+            Err(e) => Err(on_target(&prepared.name, &e)),
+        }
+    }
+
+    /// The connections came up after `--start-at`: this process's window starts late, which
+    /// `rbench merge` shows as the shards' start spread.
+    fn warn_late(&mut self, late: Option<Duration>) {
+        if let Some(by) = late {
+            let _ = writeln!(
+                self.err,
+                "rbench: warning: connected {:.3} s after --start-at; the load started late",
+                by.as_secs_f64()
+            );
+        }
+    }
+
+    /// Runs the plan's scenario on `prepared` (with the plan's faults).
+    fn run_scenario(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &mut ReadyTarget,
+        repeat: u32,
+    ) -> Result<Outcome, RunError> {
+        let plan = self.plan;
+        let seed = plan.workload.seed.wrapping_add(repeat as u64);
+        let Some(spec) = orchestrate::scenario_spec(plan, prepared, seed) else {
+            return Ok(Outcome::Completed);
+        };
+        let started = Arc::new(OnceLock::new());
+        let clock = started.clone();
+        let (res, faults) =
+            orchestrate::with_faults(&plan.faults, prepared, &started, &mut *self.out, |p, _| {
+                orchestrate::run_scenario(rt, p, &spec, self.stop, clock)
+            });
+        let outcome = res.map_err(|e| on_target(&prepared.name, &e))?;
+        let (w, shard) = (&plan.workload, plan.scale.shard);
+        let mut new = rows::of_scenario(prepared, w, &spec, repeat, shard, &outcome);
+        report::experiment::attach_faults(&mut new, &faults);
+        let _saving = signals::saving();
+        self.publish(new);
+        Ok(Outcome::of(outcome.interrupted))
+    }
+
+    /// Runs the phase for `warmup`, recording nothing: the measured run then starts on a server
+    /// whose tables, caches and allocator have settled.
+    pub(super) fn warm_up(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &ReadyTarget,
+        spec: &PhaseSpec<'_>,
+        warmup: Duration,
+    ) -> Result<Outcome, RunError> {
+        let w = config::Workload {
+            duration: Some(warmup),
+            requests: None,
+            ..spec.workload.clone()
+        };
+        let warm = spec.with_workload(&w);
+        match execute_phase(rt, prepared, &warm, self.stop, &mut runner::NoProgress) {
+            Ok(r) => {
+                self.warn_late(r.late);
+                Ok(Outcome::of(r.interrupted))
+            }
+            Err(e) => {
+                let line = format!("{}: warm-up: {}", prepared.name, e);
+                Err(RunError::failed("rbench", line))
+            }
+        }
+    }
+
+    /// Each command's test name, and the phase's: the test's, or `mix SET+GET`.
+    fn phase_names(&self, ops: &[workload::Op]) -> (Vec<String>, String) {
+        let names: Vec<String> = ops.iter().map(|o| self.test_name(*o)).collect();
+        let label = match names.as_slice() {
+            [one] => one.clone(),
+            _ => format!("mix {}", names.join("+")),
+        };
+        (names, label)
+    }
+
+    fn test_name(&self, op: workload::Op) -> String {
+        match (&self.plan.workload.encode.custom, op) {
+            (Some(c), workload::Op::Custom) => c.name.clone(),
+            _ => op.name().to_string(),
+        }
+    }
+}
