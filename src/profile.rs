@@ -1020,6 +1020,11 @@ cluster = ["127.0.0.1:7000", "redis-a:7001"]
             field!(d, load.list_maxlen).as_ref().map(|a| a.line),
             Some(16)
         );
+        full_example_targets(&p);
+    }
+
+    /// The full example's three targets, each of its kind, at its line.
+    fn full_example_targets(p: &Profile) {
         assert_eq!(p.targets.len(), 3);
         assert_eq!(p.targets[0].line, 18);
         assert_eq!(

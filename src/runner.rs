@@ -108,6 +108,7 @@ fn shared_for(
         ..w.encode.clone()
     };
     RunShared {
+        load: w.clone(),
         ops: spec.ops.clone(),
         weights: spec.weights.clone(),
         templates: spec
@@ -115,23 +116,16 @@ fn shared_for(
             .iter()
             .map(|&op| Template::compile(op, &encode))
             .collect(),
-        pipeline: w.pipeline.max(1),
         auth: auth.clone(),
         dial: dial.clone(),
         route,
         stop: AtomicBool::new(false),
-        duration: w.duration,
         payload: payload(w.sizes.max),
         keyspace: spec.keyspace,
-        key_dist: w.key_dist.clone(),
-        sizes: w.sizes,
         seed: spec.seed,
         threads,
-        read_from_replicas: w.read_from_replicas,
-        keepalive: w.keepalive,
         retry_window: spec.retry_window,
         budget: Budget::new(limit),
-        rate: w.rps,
         limit,
     }
 }
@@ -363,9 +357,10 @@ fn finish(
     }
     let claimed: u64 = reports.iter().map(|r| r.claimed).sum();
     let max_lag = shared
-        .rate
+        .load
+        .rps
         .map(|_| reports.iter().map(|r| r.max_lag).max().unwrap_or_default());
-    let client_lag = shared.rate.map(|_| {
+    let client_lag = shared.load.rps.map(|_| {
         let mut h = crate::stats::new_histogram();
         for r in &reports {
             let _ = h.add(&r.own_lag);

@@ -72,30 +72,7 @@ pub struct Target {
     pub tls: Option<TlsOptions>,
 }
 
-/// One run's sequence of phases: each is one test, or one mix.
-#[derive(Clone, Debug)]
-pub struct Workload {
-    /// Each phase: commands and their weights (a single test has one entry).
-    pub phases: Vec<Vec<(Op, u32)>>,
-    pub clients: usize,
-    pub threads: usize,
-    pub requests: Option<u64>,
-    pub duration: Option<Duration>,
-    /// Each phase first runs this long unrecorded.
-    pub warmup: Option<Duration>,
-    pub pipeline: usize,
-    pub sizes: DataSize,
-    /// None: 1 key on standalone (as redis-benchmark without -r), DEFAULT_CLUSTER_KEYSPACE on clusters.
-    pub keyspace: Option<u64>,
-    pub key_dist: KeyDist,
-    pub rps: Option<f64>,
-    pub seed: u64,
-    pub encode: EncodeOpts,
-    pub read_from_replicas: bool,
-    /// `-k 0`: a new connection for every request (every window's worth with `-P`), as
-    /// redis-benchmark does, so connection set-up cost shows in the throughput.
-    pub keepalive: bool,
-}
+pub use crate::workload::Workload;
 
 /// What the console shows of each result, chosen once from `-q` and `--csv`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,7 +27,7 @@ impl<T: Transport> Engine<T> {
 
     /// Puts link `l` on its node's free list when it can take another request.
     pub(super) fn list(&mut self, l: usize) {
-        let p = self.shared.pipeline;
+        let p = self.shared.load.pipeline;
         let link = &mut self.links[l];
         if link.listed || !link.ready() || link.busy >= p {
             return;
@@ -106,7 +106,7 @@ impl<T: Transport> Engine<T> {
         }
         // Draw only what the windows can take now: the rest stays in the schedule, and its
         // latency still counts from its intended time when it is drawn later.
-        let p = self.shared.pipeline;
+        let p = self.shared.load.pipeline;
         let cap = self.links.len() * p;
         while let Due::Draw(at) = self.adm.scheduled(now, self.nodes.queued < cap) {
             let mut r = self.draw(at);
@@ -125,7 +125,7 @@ impl<T: Transport> Engine<T> {
 
     /// When the next scheduled request is due, if a free slot could take it now.
     pub(super) fn next_due(&self) -> Option<Ns> {
-        let room = self.nodes.queued < self.links.len() * self.shared.pipeline;
+        let room = self.nodes.queued < self.links.len() * self.shared.load.pipeline;
         let due = self.adm.next_due(room)?;
         self.nodes.any_free().then_some(due)
     }
@@ -139,7 +139,7 @@ impl<T: Transport> Engine<T> {
     /// Fills the free window slots of node `n`'s links: queued requests first, then (closed
     /// loop) fresh ones.
     fn pump(&mut self, n: u16) {
-        let p = self.shared.pipeline;
+        let p = self.shared.load.pipeline;
         loop {
             let Some(l) = self.free_link(n) else {
                 if self.wants_links(n) {
@@ -162,7 +162,7 @@ impl<T: Transport> Engine<T> {
 
     /// The top of node `n`'s free list, dropping entries that no longer have room.
     fn free_link(&mut self, n: u16) -> Option<usize> {
-        let p = self.shared.pipeline;
+        let p = self.shared.load.pipeline;
         while let Some(&l) = self.nodes.get(n).free.last() {
             let link = &self.links[l];
             if link.ready() && link.busy < p {
@@ -197,7 +197,7 @@ impl<T: Transport> Engine<T> {
             if m == n {
                 return Some(r);
             }
-            if self.nodes.full(m, self.shared.pipeline) {
+            if self.nodes.full(m, self.shared.load.pipeline) {
                 self.adm.untake();
                 continue;
             }

@@ -83,18 +83,19 @@ impl<T: Transport> Engine<T> {
             io.index as u64,
             threads as u64,
             shared.keyspace,
-            &shared.key_dist,
-            shared.sizes,
+            &shared.load.key_dist,
+            shared.load.sizes,
             &shared.weights,
         )
         .with_rand_nth(shared.templates.iter().map(|t| t.rand_nth_mask()).collect());
         let schedule = shared
-            .rate
+            .load
+            .rps
             .map(|r| Schedule::new(r, io.index, threads, shared.limit));
         let open = schedule.is_some();
-        let adm = Admission::new(schedule, shared.duration, shared.retry_window);
+        let adm = Admission::new(schedule, shared.load.duration, shared.retry_window);
         Ok(Engine {
-            nodes: NodeTable::new(&shared.route, shared.read_from_replicas),
+            nodes: NodeTable::new(&shared.route, shared.load.read_from_replicas),
             adm,
             handshake: conn::handshake_commands(&shared.auth, false),
             handshake_ro: conn::handshake_commands(&shared.auth, true),
@@ -355,7 +356,7 @@ impl<T: Transport> Engine<T> {
             if self.done.len() > before {
                 self.last_reply = now;
             }
-            if !self.shared.keepalive && self.done.len() > before && self.links[l].drained() {
+            if !self.shared.load.keepalive && self.done.len() > before && self.links[l].drained() {
                 self.recycle(l, now);
                 return Ok(());
             }

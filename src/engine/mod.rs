@@ -23,10 +23,9 @@ use crate::cluster::Route;
 use crate::conn::{Auth, ConnError};
 use crate::resp::ErrorClass;
 use crate::stats::{Recorder, Second};
-use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::pacing::Budget;
 use crate::workload::template::Template;
-use crate::workload::{DrawnArgs, Op};
+use crate::workload::{DrawnArgs, Op, Workload};
 
 use crate::net::Transport;
 pub use event_loop::Engine;
@@ -45,32 +44,27 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// What every thread of one run shares: read-only while it runs, but for the stop flag and the
 /// closed-loop budget (claimed in chunks).
 pub struct RunShared {
+    /// The phase's workload as config resolved it: pipeline, sizes, key distribution, duration,
+    /// open-loop rate (`rps`), keepalive... The engine reads its settings here.
+    pub load: Workload,
     pub ops: Vec<Op>,
     pub weights: Vec<u32>,
     /// One compiled template per op.
     pub templates: Vec<Template>,
-    pub pipeline: usize,
     pub auth: Auth,
     pub dial: crate::net::Dialer,
     pub route: Route,
     /// Set by Ctrl-C: stop sending, finish what is in flight.
     pub stop: AtomicBool,
-    pub duration: Option<Duration>,
     pub payload: Vec<u8>,
     pub keyspace: u64,
-    pub key_dist: KeyDist,
-    pub sizes: DataSize,
     pub seed: u64,
     pub threads: usize,
-    pub read_from_replicas: bool,
-    /// false (`-k 0`): a link is closed and opened again once its window is empty.
-    pub keepalive: bool,
     /// How long a request that hit a fault (lost connection, CLUSTERDOWN...) keeps being retried.
     pub retry_window: Duration,
     /// Closed loop: the run's request budget.
     pub budget: Budget,
-    /// Open loop: the target rate and the run's request limit.
-    pub rate: Option<f64>,
+    /// The run's request limit (open loop: the schedule's).
     pub limit: u64,
 }
 

@@ -705,7 +705,11 @@ mod tests {
         };
         assert_eq!(circles("#ffffff"), 4 + 1);
         assert_eq!(circles("#000000") + circles("#0072b2"), 2 + 2);
-        // What each search found, under the chart.
+        what_each_search_found(section);
+    }
+
+    /// The table under the chart: each target's answer, or why it has none.
+    fn what_each_search_found(section: roxmltree::Node<'_, '_>) {
         let table = section
             .descendants()
             .find(|n| n.attribute("class") == Some("slo"))

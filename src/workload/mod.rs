@@ -5,7 +5,10 @@
 pub mod fill;
 pub mod generator;
 pub mod pacing;
+mod settings;
 pub mod template;
+
+pub use settings::Workload;
 
 use std::fmt;
 
