@@ -3,7 +3,7 @@
 //! with `--rps` sends its share, and `rbench merge` of their folders is the union of their samples.
 //! Mismatched shards are refused.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,7 +1,7 @@
 //! The compose files cannot be started here (no Docker engine), so they are validated offline by
 //! scripts/check-compose.py: a typo in a shipped file fails the build.
 
-mod support;
+use crate::support;
 
 fn check(dir: &std::path::Path) -> (i32, String) {
     support::python_script("check-compose.py", &[dir])

@@ -3,7 +3,7 @@
 //! connection; it answers the handshake rbench needs (PING, AUTH, SELECT, CONFIG GET, INFO) unless the
 //! script says otherwise.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -2,7 +2,7 @@
 //! real results files and on synthetic ones written with the exact long-CSV header, thresholds,
 //! `--latest` on history files, and unusable input (exit 2, one line on stderr).
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::Path;

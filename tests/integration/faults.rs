@@ -4,7 +4,7 @@
 //! measured; on a standalone server, debug-sleep and the errors of actions it cannot take; faults
 //! the run does not reach are not carried out. Every server is gone when its deployment drops.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};

@@ -1,7 +1,7 @@
 //! End-to-end tests of the core client against real redis-server processes, driving the rbench binary:
 //! every test name, output formats, pipelining and threads, auth, errors, results files.
 
-mod support;
+use crate::support;
 
 use support::*;
 

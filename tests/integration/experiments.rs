@@ -2,7 +2,7 @@
 //! consistency scenarios, scheduled faults on spawned deployments, the shipped experiment profiles,
 //! and the bad input that must stop a run before it starts (exit 2, one line).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! independent reader (Python's `hdrh`) to the run's own numbers, and `rbench merge` adds `.hdr` and
 //! `.hlog` files into exactly the histogram of all their values, or refuses bad input in one line.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! at `file:line`, and — for every spawned run — that no `redis-server` outlives rbench, whether it
 //! succeeds, fails or is interrupted with Ctrl-C.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

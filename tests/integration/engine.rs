@@ -7,7 +7,7 @@
 //!
 //! The load phases take turns: they are timing-sensitive and the machine has 2 cores.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

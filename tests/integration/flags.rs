@@ -1,7 +1,7 @@
 //! redis-benchmark's and valkey-benchmark's run flags against real servers: `-x`, `-I`, `-l`,
 //! `--precision`, `__rand_1st__`.., `--sequential`, `-3` and `--enable-tracking`.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-mod support;
+use crate::support;
 
 use fake::{FakeCluster, Scenario};
 use support::{JsonResult, read_results};

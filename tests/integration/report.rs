@@ -2,7 +2,7 @@
 //! for byte by `rbench report`, two runs side by side with the compare verdict, rendered by a real
 //! browser (headless Chromium), and one clear line with exit 2 for unusable input.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

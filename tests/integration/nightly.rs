@@ -3,7 +3,7 @@
 //! slow (SIGSTOP/SIGCONT duty cycle on its PID) fails naming the test and stays out of the baseline
 //! unless `--accept`, and unusable input exits 2 before anything runs.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! when run again alone, a rate well above it does not, an impossible objective is reported as not
 //! met, a profile fills the table's column per target, and bad input is one line with exit 2.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

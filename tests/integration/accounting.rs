@@ -3,7 +3,7 @@
 //! `-P`, `--clients` and `--threads`; nothing is sent that the user did not ask for but one CONFIG
 //! GET; the LRANGE tests read full lists; `-r K` touches at most K keys of each kind.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

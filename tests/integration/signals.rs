@@ -7,7 +7,7 @@
 //! Each run gets its own TMPDIR, so its temp dirs are the `rbench-*` entries there and its servers are
 //! the processes working in a dir under it.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //!
 //! Clusters are spawned in parallel, but the load phases run one at a time (a 2-core machine).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

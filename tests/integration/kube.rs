@@ -4,7 +4,7 @@
 //! user's arguments exactly; bad input is one line and exit 2. One test runs the pods' commands, as
 //! Kubernetes would expand them, against a real server on loopback.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{

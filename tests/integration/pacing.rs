@@ -1,7 +1,7 @@
 //! Target rates, weighted mixes, durations, Ctrl-C, timelines, bounded structures and key
 //! distributions, against real redis-server processes.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

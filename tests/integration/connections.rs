@@ -7,7 +7,7 @@
 //! Every bad TLS case must end in one stderr line that says what is wrong, with exit 1, no panic,
 //! and well within a generous bound.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,0 +1,28 @@
+//! rbench's integration tests, one binary (as ripgrep's `tests/integration`): the support code is
+//! compiled once and linked once, not into a binary per file. A file's tests are `FILE::name`
+//! (`cargo test --release --test integration -- flags::`).
+
+mod support;
+
+mod accounting;
+mod architecture;
+mod cluster;
+mod compare_cli;
+mod compose;
+mod connections;
+mod engine;
+mod experiments;
+mod fake_cluster;
+mod fake_server;
+mod faults;
+mod flags;
+mod hdr_files;
+mod kube;
+mod nightly;
+mod pacing;
+mod profiles;
+mod report;
+mod shards;
+mod signals;
+mod slo;
+mod standalone;
