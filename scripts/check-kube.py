@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Offline checks of `rbench kube` manifests, for tests/kube.rs.
+"""Offline checks of `rbench kube` manifests, for tests/integration/kube.rs.
 
     check-kube.py validate K8S_VERSION FILE...  kubernetes-validate --strict against the schemas of
                                                 K8S_VERSION that the package ships

@@ -1,6 +1,6 @@
 //! How rbench reaches a server: unix sockets (`-s`), TLS (`--tls` and its certificate flags,
 //! spawned TLS deployments) and `-u` URIs, each against real redis-server processes spawned on free
-//! loopback ports (or sockets) by tests/support and stopped by PID.
+//! loopback ports (or sockets) by tests/integration/support and stopped by PID.
 //!
 //! Certificates are made by the test support: with rbench's own `deploy::tls::make` (a CA and a
 //! server certificate for localhost/127.0.0.1/::1) or, for the expired case, with rcgen directly.
