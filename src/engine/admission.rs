@@ -346,7 +346,6 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::DrawnArgs;
 
     const MS: Ns = 1_000_000;
 
@@ -361,20 +360,6 @@ mod tests {
             Some(Duration::from_secs(5)),
             Duration::from_secs(1),
         )
-    }
-
-    fn req(intended: Ns) -> Req {
-        Req {
-            draw: DrawnArgs::default(),
-            intended,
-            sent: intended,
-            vlen: 0,
-            attempts: 0,
-            ask_node: NO_NODE,
-            op: 0,
-            redirects: 0,
-            last_err: ErrorClass::Other,
-        }
     }
 
     fn addr() -> SocketAddr {
@@ -462,7 +447,7 @@ mod tests {
     #[test]
     fn sending_stamps_fresh_requests_only() {
         let mut a = closed();
-        let mut r = req(0);
+        let mut r = Req::test(0, 0);
         a.stamp(&mut r, 7);
         assert_eq!(
             (r.intended, r.sent),
@@ -473,7 +458,7 @@ mod tests {
         a.stamp(&mut r, 9);
         assert_eq!((r.intended, r.sent), (7, 9), "a retry keeps its first time");
         let mut o = open(10);
-        let mut r = req(3 * MS);
+        let mut r = Req::test(0, 3 * MS);
         o.stamp(&mut r, 5 * MS);
         assert_eq!(
             (r.intended, o.max_lag),
@@ -485,7 +470,7 @@ mod tests {
     #[test]
     fn a_transient_fault_is_retried_after_its_backoff() {
         let mut a = closed();
-        let j = a.judge(req(0), ErrorClass::ConnLost, None, false, 10 * MS);
+        let j = a.judge(Req::test(0, 0), ErrorClass::ConnLost, None, false, 10 * MS);
         assert!(matches!(j.fate, Fate::Retry) && !j.refresh);
         assert_eq!(a.next_retry(), Some(14 * MS), "the first backoff is 4 ms");
         let mut at = 0;
@@ -503,7 +488,13 @@ mod tests {
     #[test]
     fn a_fault_past_the_retry_window_gives_up() {
         let mut a = closed();
-        let j = a.judge(req(0), ErrorClass::ConnLost, None, false, 1000 * MS);
+        let j = a.judge(
+            Req::test(0, 0),
+            ErrorClass::ConnLost,
+            None,
+            false,
+            1000 * MS,
+        );
         assert!(matches!(
             j.fate,
             Fate::Fail {
@@ -512,7 +503,7 @@ mod tests {
             }
         ));
         assert_eq!(a.next_retry(), None);
-        assert!(!a.expired(&req(0), 999 * MS) && a.expired(&req(0), 1000 * MS));
+        assert!(!a.expired(&Req::test(0, 0), 999 * MS) && a.expired(&Req::test(0, 0), 1000 * MS));
         assert!(!a.server_gone(Some(0), 999 * MS) && a.server_gone(Some(0), 1000 * MS));
         assert!(
             !a.server_gone(None, 5000 * MS),
@@ -523,7 +514,7 @@ mod tests {
     #[test]
     fn a_redirect_is_followed_unless_the_run_has_ended() {
         let mut a = closed();
-        let mut r = req(0);
+        let mut r = Req::test(0, 0);
         r.ask_node = 3;
         let j = a.judge(r, ErrorClass::Moved, Some((42, addr())), true, MS);
         let Fate::Redirect { req, slot, ask, .. } = j.fate else {
@@ -544,7 +535,7 @@ mod tests {
         let mut a = closed();
         a.take(&budget);
         a.take(&budget);
-        a.judge(req(0), ErrorClass::TryAgain, None, true, 0);
+        a.judge(Req::test(0, 0), ErrorClass::TryAgain, None, true, 0);
         let mut waiting = Vec::new();
         assert!(!a.should_stop(MS, false), "no duration: only when told");
         assert!(a.should_stop(MS, true));
@@ -552,7 +543,7 @@ mod tests {
         assert!(!a.should_stop(MS, true), "once");
         assert_eq!(waiting.len(), 1, "the retry waits no more");
         assert_eq!(a.unsent(&waiting[0]), Unsent::GaveUp);
-        assert_eq!(a.unsent(&req(0)), Unsent::Uncounted);
+        assert_eq!(a.unsent(&Req::test(0, 0)), Unsent::Uncounted);
         assert_eq!(a.claimed, 1, "an unsent request is not counted");
     }
 

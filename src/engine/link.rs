@@ -407,22 +407,6 @@ mod tests {
     use mio::{Events, Poll};
 
     use super::*;
-    use crate::cluster::topology::NO_NODE;
-    use crate::workload::DrawnArgs;
-
-    fn req(op: u8) -> Req {
-        Req {
-            draw: DrawnArgs::default(),
-            intended: 0,
-            sent: 0,
-            vlen: 0,
-            attempts: 0,
-            ask_node: NO_NODE,
-            op,
-            redirects: 0,
-            last_err: ErrorClass::Other,
-        }
-    }
 
     /// Replies split at awkward places, and one larger than the scratch buffer, come out whole, in
     /// order, matched to their requests; a skipped reply (ASKING) is dropped.
@@ -443,7 +427,7 @@ mod tests {
                 .unwrap();
         }
         for op in 0..3 {
-            link.window.push_back(Pending::Req(req(op)));
+            link.window.push_back(Pending::Req(Req::test(op, 0)));
             link.busy += 1;
         }
         link.window.insert(1, Pending::Skip);
@@ -543,7 +527,7 @@ mod tests {
             ),
         ] {
             let (mut link, mut server, _poll) = connected();
-            link.window.push_back(Pending::Req(req(0)));
+            link.window.push_back(Pending::Req(Req::test(0, 0)));
             link.busy = 1;
             server.write_all(first).unwrap();
             match read_until(&mut link, 1) {
@@ -555,7 +539,7 @@ mod tests {
         // Any other first reply is the request's; later refusing words are a request's error.
         let (mut link, mut server, _poll) = connected();
         for op in 0..2 {
-            link.window.push_back(Pending::Req(req(op)));
+            link.window.push_back(Pending::Req(Req::test(op, 0)));
         }
         link.busy = 2;
         server

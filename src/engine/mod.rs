@@ -85,6 +85,25 @@ pub struct Req {
     pub last_err: ErrorClass,
 }
 
+#[cfg(test)]
+impl Req {
+    /// A request of `op` sent at `intended` (its intended time), with nothing behind it: what the
+    /// engine's unit tests queue, route and settle.
+    pub(crate) fn test(op: u8, intended: Ns) -> Req {
+        Req {
+            draw: DrawnArgs::default(),
+            intended,
+            sent: intended,
+            vlen: 0,
+            attempts: 0,
+            ask_node: crate::cluster::topology::NO_NODE,
+            op,
+            redirects: 0,
+            last_err: ErrorClass::Other,
+        }
+    }
+}
+
 impl Req {
     /// Never sent yet (no retry or redirect behind it).
     #[inline]

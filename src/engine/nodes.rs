@@ -367,8 +367,6 @@ impl NodeTable {
 mod tests {
     use super::*;
     use crate::cluster::slot::SLOTS;
-    use crate::resp::ErrorClass;
-    use crate::workload::DrawnArgs;
     use std::cell::RefCell;
 
     /// A shared topology without a server: a map and an epoch that MOVED/ASK change as Redis's
@@ -421,20 +419,6 @@ mod tests {
 
     fn table(src: &FakeSource) -> NodeTable {
         NodeTable::with(None, src.snapshot(), src.epoch())
-    }
-
-    fn req() -> Req {
-        Req {
-            draw: DrawnArgs::default(),
-            intended: 0,
-            sent: 0,
-            vlen: 0,
-            attempts: 0,
-            ask_node: NO_NODE,
-            op: 0,
-            redirects: 0,
-            last_err: ErrorClass::Other,
-        }
     }
 
     fn key(k: &'static [u8]) -> impl FnOnce(&mut [u8; MAX_KEY]) -> usize {
@@ -503,9 +487,9 @@ mod tests {
         let mut moved = Vec::new();
         assert!(!t.follow(&src, &mut moved), "same epoch: nothing to follow");
         // Two requests for "foo" wait on node 1 when its slot moves to a new node.
-        t.push(1, req(), false);
-        t.push(1, req(), false);
-        let mut r = req();
+        t.push(1, Req::test(0, 0), false);
+        t.push(1, Req::test(0, 0), false);
+        let mut r = Req::test(0, 0);
         t.redirect(&src, &mut r, 12182, addr(7005), false);
         assert_eq!(r.ask_node, NO_NODE, "MOVED is not a one-shot");
         assert!(t.follow(&src, &mut moved));
@@ -530,11 +514,11 @@ mod tests {
     fn ask_sends_one_request_to_the_target_and_leaves_the_map() {
         let src = source();
         let mut t = table(&src);
-        let mut r = req();
+        let mut r = Req::test(0, 0);
         t.redirect(&src, &mut r, 12182, addr(7001), true);
         assert_eq!(r.ask_node, 1);
         assert_eq!(t.route(r.ask_node, |_| unreachable!(), || false), 1);
-        let mut r = req();
+        let mut r = Req::test(0, 0);
         t.redirect(&src, &mut r, 12182, addr(7000), true);
         assert_eq!(
             t.route(r.ask_node, key(b"foo"), || false),
@@ -549,7 +533,7 @@ mod tests {
         assert_eq!(src.epoch(), 1, "no map change");
         // A request sent on by ASK keeps its target across a map change; the others are re-routed.
         t.push(0, r, false);
-        t.push(0, req(), false);
+        t.push(0, Req::test(0, 0), false);
         *src.epoch.borrow_mut() += 1;
         let mut moved = Vec::new();
         assert!(t.follow(&src, &mut moved));
@@ -563,7 +547,7 @@ mod tests {
         let mut t = table(&src);
         assert!(!t.full(0, 16), "an unknown node takes requests");
         for _ in 0..64 {
-            t.push(0, req(), false);
+            t.push(0, Req::test(0, 0), false);
         }
         assert!(t.full(0, 1), "no links: 64 requests at most");
         t.get_mut(0).links = vec![0, 1];
