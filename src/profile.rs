@@ -2,9 +2,9 @@
 //! against (`[[target]]`).
 //!
 //! Parsing is strict: unknown keys, wrong types and contradictory settings are rejected here, once,
-//! with `file:line` so the user can jump straight to the mistake. Values the CLI layer interprets
-//! (mix strings, key distributions, durations, size ranges) are kept as strings with their line, so
-//! later validation can still cite the file through [`Profile::error_at`].
+//! with `file:line` so the user can jump straight to the mistake. `[defaults]` fills the command
+//! line's own flag groups (`cli`), each key's line kept beside them, so config checks a value once
+//! whichever gave it and still cites the file through [`Profile::error_at`].
 //!
 //! Passwords are never stored in a profile (profiles get committed and shared): a target can only
 //! name the environment variable that holds one.

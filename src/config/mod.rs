@@ -1,7 +1,8 @@
 //! Flags and an optional profile resolve into a Plan: targets × one workload. Flags override the
-//! profile. Each check is made once: what a profile value must be on its own (a count of at least 1,
-//! an address's form) where the profile is read; flags, the values the profile keeps as text, and
-//! how settings combine, here, with a profile value's errors at its file and line.
+//! profile (`layers`: once, for every setting). Each check is made once: the form of what only a
+//! profile holds (an address, a target's keys, both tests and mix) where the profile is read; every setting's value
+//! (a count of at least 1, a duration, a rate) and how settings combine, here, with a complaint
+//! about a profile value at its file and line and one about a flag under the flag's name.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
