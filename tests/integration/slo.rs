@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use support::*;
 
-/// One open-loop run at `rate` for 2 s: (achieved rps, p99 ms).
+/// One open-loop run at `rate` for 2 s: (achieved rps, p50 ms).
 fn run_at(dep: &Deployment, rate: f64, dir: &TempDir, tag: &str) -> (f64, f64) {
     let json = dir.join(&format!("{tag}.json"));
     let rate = format!("{rate:.0}");
@@ -32,12 +32,15 @@ fn run_at(dep: &Deployment, rate: f64, dir: &TempDir, tag: &str) -> (f64, f64) {
     let r = &doc["results"][0];
     (
         json_f64(r, &["achieved_rps"]),
-        json_f64(r, &["latency", "p99_ms"]),
+        json_f64(r, &["latency", "p50_ms"]),
     )
 }
 
 #[test]
 fn the_rate_found_holds_and_a_rate_well_above_does_not() {
+    // The objective is on the median, not the tail: a shared 2-core CI machine stalls often
+    // enough to put p99 over a few ms even at a tenth of the ceiling (seen: 3.7 ms at 24k/s),
+    // while the median rises only when the server queues, which is what the search is about.
     let _one = serial();
     let dep = spawn_standalone(&[]);
     let dir = TempDir::new("slo-found");
@@ -49,7 +52,7 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
                 "-t",
                 "set",
                 "--slo",
-                "p99=2ms",
+                "p50=500us",
                 "--slo-step",
                 "1s",
                 "--out",
@@ -64,7 +67,7 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
     res.assert_ok();
     // The ladder is printed as it runs, ending in the verdict line.
     assert!(
-        res.stdout.contains("the highest rate with p99 ≤ 2 ms"),
+        res.stdout.contains("the highest rate with p50 ≤ 500 us"),
         "{}",
         res.stdout
     );
@@ -72,7 +75,7 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
     let doc = read_json(&json);
     let r = &doc["results"][0];
     let slo = &r["slo"];
-    assert_eq!(slo["objective"], "p99<=2ms", "{slo}");
+    assert_eq!(slo["objective"], "p50<=500us", "{slo}");
     let steps = slo["steps"].as_array().expect("steps");
     assert!(steps.len() >= 2, "{slo}");
     for s in steps {
@@ -110,7 +113,7 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
         "found" => {
             let max = max.expect("a found rate");
             // Alone, the rate found meets the objective, loosely: on a shared machine a stall can
-            // cost one run its p99, so the best of three runs counts, within 3x the objective.
+            // cost one run, so the best of three runs counts, within 3x the objective.
             let runs: Vec<(f64, f64)> = (0..3)
                 .map(|i| run_at(&dep, max, &dir, &format!("at{i}")))
                 .collect();
@@ -119,13 +122,13 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
                 "at {max}: {runs:?}"
             );
             let best = runs.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
-            assert!(best <= 3.0 * 2.0, "at {max}: {runs:?}");
+            assert!(best <= 3.0 * 0.5, "at {max}: {runs:?}");
             // Well above it (the ceiling, or twice the rate if that is higher) misses.
             let above = ceiling.max(2.0 * max);
-            let (achieved, p99) = run_at(&dep, above, &dir, "above");
+            let (achieved, p50) = run_at(&dep, above, &dir, "above");
             assert!(
-                p99 > 2.0 || achieved < 0.97 * above,
-                "at {above}: p99 {p99} ms, achieved {achieved}"
+                p50 > 0.5 || achieved < 0.97 * above,
+                "at {above}: p50 {p50} ms, achieved {achieved}"
             );
         }
         "at_ceiling" => {
@@ -135,12 +138,12 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
             let (achieved, _) = run_at(&dep, above, &dir, "above");
             assert!(achieved < 0.97 * above, "at {above}: achieved {achieved}");
         }
-        other => panic!("p99 ≤ 2 ms is within any server's reach, got {other}: {slo}"),
+        other => panic!("p50 ≤ 500 us is within any server's reach, got {other}: {slo}"),
     }
     // The long CSV carries the objective and the rate at its end.
     let csv = Csv::read(&dir.join("runs.csv"));
     let row = &csv.rows[0];
-    assert_eq!(csv.get(row, "slo"), "p99<=2ms");
+    assert_eq!(csv.get(row, "slo"), "p50<=500us");
     let want = max.map(|m| format!("{m:.0}")).unwrap_or_default();
     assert_eq!(csv.get(row, "slo_max_rps"), want);
 }
@@ -188,7 +191,7 @@ fn a_profile_fills_the_column_per_target() {
     let profile = dir.join("sat.toml");
     std::fs::write(
         &profile,
-        "[defaults]\ntests = [\"set\"]\nclients = 20\nslo = \"p99=5ms\"\nslo_step = \"400ms\"\n\
+        "[defaults]\ntests = [\"set\"]\nclients = 20\nslo = \"p50=1ms\"\nslo_step = \"400ms\"\n\
          slo_resolution = \"10%\"\nrepeat = 2\n\n\
          [[target]]\nname = \"no-aof\"\nspawn = \"standalone\"\n\n\
          [[target]]\nname = \"aof-everysec\"\nspawn = \"standalone\"\n\
@@ -219,7 +222,7 @@ fn a_profile_fills_the_column_per_target() {
     let header = text.lines().next().unwrap_or_default();
     for t in ["no-aof", "aof-everysec"] {
         assert!(
-            header.contains(&format!("{t} max rps @ p99 ≤ 5 ms")),
+            header.contains(&format!("{t} max rps @ p50 ≤ 1 ms")),
             "{text}"
         );
     }
@@ -243,7 +246,7 @@ fn a_profile_fills_the_column_per_target() {
     let csv = Csv::read(&out.join("runs.csv"));
     assert_eq!(csv.rows.len(), 4, "{}", csv.text);
     assert!(
-        csv.rows.iter().all(|r| csv.get(r, "slo") == "p99<=5ms"),
+        csv.rows.iter().all(|r| csv.get(r, "slo") == "p50<=1ms"),
         "{}",
         csv.text
     );
