@@ -18,7 +18,7 @@ use serde::de;
 use toml::Spanned;
 
 use crate::cli::Cli;
-use crate::cli::text::DurationText;
+use crate::cli::text::{DataSizeText, DurationText};
 use crate::deploy::SpawnSpec;
 use toml::de::DeValue;
 
@@ -39,6 +39,28 @@ pub struct Profile {
     pub targets: Vec<TargetSpec>,
     /// `[[fault]]` entries, in file order.
     pub faults: Vec<FaultSpec>,
+    /// `[[command]]` entries, in file order.
+    pub commands: Vec<CommandSpec>,
+}
+
+/// One `[[command]]` entry as written, each value with its line; config checks the values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSpec {
+    /// Line of the `name` key.
+    pub line: usize,
+    pub name: At<String>,
+    pub command: At<String>,
+    pub weight: Option<At<i64>>,
+    pub key: Option<At<String>>,
+    /// A count (`100000`) or a range (`"1000-1999"`).
+    pub keyspace: Option<At<String>>,
+    pub key_dist: Option<At<String>>,
+    pub data_size: Option<At<String>>,
+    pub ttl: Option<At<String>>,
+    /// Script and function files, relative to the profile's folder.
+    pub script: Option<At<PathBuf>>,
+    pub function: Option<At<PathBuf>>,
+    pub read: Option<At<bool>>,
 }
 
 /// The `[defaults]` table: the workload, as the same flag groups the command line fills (serde
@@ -164,6 +186,24 @@ struct RawProfile {
     target: Vec<Spanned<RawTarget>>,
     #[serde(default)]
     fault: Vec<Spanned<RawFault>>,
+    #[serde(default)]
+    command: Vec<Spanned<RawCommand>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommand {
+    name: Spanned<String>,
+    command: Spanned<String>,
+    weight: Option<Spanned<i64>>,
+    key: Option<Spanned<String>>,
+    keyspace: Option<Spanned<DataSizeText>>,
+    key_dist: Option<Spanned<String>>,
+    data_size: Option<Spanned<DataSizeText>>,
+    ttl: Option<Spanned<DurationText>>,
+    script: Option<Spanned<String>>,
+    function: Option<Spanned<String>>,
+    read: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -286,19 +326,55 @@ impl Parser<'_> {
                 }
             })
             .collect();
+        let commands = raw.command.into_iter().map(|c| self.command(c)).collect();
         Ok(Profile {
             path: self.path.to_path_buf(),
             defaults,
             targets,
             faults,
+            commands,
         })
+    }
+
+    /// A `[[command]]` with its lines; files named relative to the profile's folder.
+    fn command(&self, c: Spanned<RawCommand>) -> CommandSpec {
+        let c = c.into_inner();
+        let dir = self.path.parent().unwrap_or(Path::new(""));
+        let file = |s: Spanned<String>| {
+            let at = self.at(s);
+            At {
+                line: at.line,
+                value: dir.join(at.value),
+            }
+        };
+        let text = |s: Spanned<DataSizeText>| {
+            let at = self.at(s);
+            At {
+                line: at.line,
+                value: at.value.0,
+            }
+        };
+        CommandSpec {
+            line: self.line(&c.name),
+            name: self.at(c.name),
+            command: self.at(c.command),
+            weight: c.weight.map(|w| self.at(w)),
+            key: c.key.map(|k| self.at(k)),
+            keyspace: c.keyspace.map(text),
+            key_dist: c.key_dist.map(|k| self.at(k)),
+            data_size: c.data_size.map(text),
+            ttl: c.ttl.map(|t| self.text(t)),
+            script: c.script.map(file),
+            function: c.function.map(file),
+            read: c.read.map(|r| self.at(r)),
+        }
     }
 
     /// Walks the whole document without recursion (depth is bounded by the TOML parser, but an
     /// explicit stack costs nothing and cannot overflow).
     fn check_tree(&self, root: &toml::de::DeTable<'_>) -> Result<(), ProfileError> {
         use toml::de::DeValue;
-        for name in ["target", "fault"] {
+        for name in ["target", "fault", "command"] {
             if let Some((k, v)) = root.iter().find(|(k, _)| k.get_ref().as_ref() == name)
                 && let DeValue::Table(_) = v.get_ref()
             {

@@ -17,16 +17,15 @@ use crate::net::Dialer;
 use crate::stats::{OpStats, Second, merge_all};
 use crate::stop::Stop;
 use crate::workload::generator::payload;
+use crate::workload::lanes::Lanes;
 use crate::workload::pacing::Budget;
-use crate::workload::template::Template;
-use crate::workload::{EncodeOpts, Op};
 
 /// One phase: a test (or a mix) of the planned workload, against one target.
 #[derive(Clone, Debug)]
 pub struct PhaseSpec<'a> {
     pub workload: &'a Workload,
-    pub ops: Vec<Op>,
-    pub weights: Vec<u32>,
+    /// The phase's commands resolved for this target: one lane per results row.
+    pub lanes: Arc<Lanes>,
     /// The workload's key space, resolved for the target (cluster runs default to more keys).
     pub keyspace: u64,
     pub seed: u64,
@@ -45,8 +44,7 @@ impl<'a> PhaseSpec<'a> {
     {
         PhaseSpec {
             workload,
-            ops: self.ops.clone(),
-            weights: self.weights.clone(),
+            lanes: self.lanes.clone(),
             ..*self
         }
     }
@@ -101,26 +99,14 @@ fn shared_for(
 ) -> RunShared {
     let w = spec.workload;
     let limit = w.requests.unwrap_or(u64::MAX);
-    // MSET's groups of keys stay inside the phase's key space, and in one slot of a cluster.
-    let encode = EncodeOpts {
-        keyspace: spec.keyspace,
-        cluster: matches!(route, Route::Cluster(_)),
-        ..w.encode.clone()
-    };
     RunShared {
         load: w.clone(),
-        ops: spec.ops.clone(),
-        weights: spec.weights.clone(),
-        templates: spec
-            .ops
-            .iter()
-            .map(|&op| Template::compile(op, &encode))
-            .collect(),
+        lanes: spec.lanes.clone(),
         auth: auth.clone(),
         dial: dial.clone(),
         route,
         stop: AtomicBool::new(false),
-        payload: payload(w.sizes.max),
+        payload: payload(spec.lanes.max_value(), w.data_kind, spec.seed),
         keyspace: spec.keyspace,
         seed: spec.seed,
         threads,
@@ -250,7 +236,7 @@ pub async fn run_phase(
         handles.push(w.handle);
         counters.push(w.completed);
     }
-    let mut live = LiveView::new(threads, spec.ops.len(), counters);
+    let mut live = LiveView::new(threads, spec.lanes.lanes.len(), counters);
     let mut reports = watch(
         spec, &shared, stop, progress, &mut live, &live_rx, start, handles,
     )
@@ -368,7 +354,7 @@ fn finish(
         h
     });
     let recs: Vec<_> = reports.into_iter().map(|r| r.rec).collect();
-    let stats = merge_all(&recs, spec.ops.len());
+    let stats = merge_all(&recs, spec.lanes.lanes.len());
     let finished: u64 = stats.iter().map(|s| s.requests()).sum();
     PhaseResult {
         stats,
@@ -557,8 +543,12 @@ mod tests {
     fn finished(w: &Workload, interrupted: bool) -> PhaseResult {
         let spec = PhaseSpec {
             workload: w,
-            ops: vec![Op::Set],
-            weights: vec![1],
+            lanes: Arc::new(Lanes::build(
+                &[(crate::workload::Cmd::Builtin(crate::workload::Op::Set), 1)],
+                w,
+                1,
+                false,
+            )),
             keyspace: 1,
             seed: 1,
             retry_window: Duration::from_secs(1),

@@ -148,6 +148,8 @@ timeline_row!(
     timeout,
     protocol,
     too_many_redirects,
+    noscript,
+    exec_nil,
 );
 
 /// An optional column the file has: its cell, empty or not (`None` only when the column is absent,

@@ -205,9 +205,15 @@ layered! {
         #[serde(deserialize_with = "text::tests")]
         pub tests: Option<TestList>,
 
-        /// Weighted mix in one run, e.g. set=3,get=7
+        /// Weighted mix in one run of tests and --command names, e.g. set=3,get=7 or read=70,write=30
         #[arg(long = "mix")]
         pub mix: Option<String>,
+
+        /// A command of your own, NAME=TEMPLATE (repeatable), e.g. 'read=GET user:__key__' or
+        /// 'txn=MULTI; INCR c:__key__; EXEC'; profiles use [[command]]
+        #[arg(long = "command", value_name = "NAME=TEMPLATE")]
+        #[serde(skip)]
+        pub commands: Vec<String>,
 
         /// Number of parallel clients (each keeps one connection per master in cluster mode)
         #[arg(long = "clients", value_parser = whole::<usize>)]
@@ -235,16 +241,26 @@ layered! {
         #[arg(short = 'P', long = "pipeline", value_parser = whole::<usize>)]
         pub pipeline: Option<usize>,
 
-        /// Value size in bytes, or a range like 16-512
+        /// Value size in bytes, a range like 16-512, or a weighted list like 32:60,1024:30,16384:10
         #[arg(short = 'd', long = "data-size")]
         #[serde(deserialize_with = "text::data_size")]
         pub data_size: Option<String>,
+
+        /// What values are made of: x (as redis-benchmark), random (incompressible bytes), text
+        #[arg(long = "data-kind")]
+        pub data_kind: Option<String>,
+
+        /// TTL of --command keys without their own, e.g. 60s or a range 30s-300s (SET gets PX,
+        /// other commands a pipelined PEXPIRE counted as NAME:expire)
+        #[arg(long = "ttl")]
+        pub ttl: Option<String>,
 
         /// Key space: keys are drawn from 0..N
         #[arg(short = 'r', long = "keyspace", value_parser = whole::<u64>)]
         pub keyspace: Option<u64>,
 
-        /// Key distribution over the key space: uniform, zipf[:S], seq
+        /// Key distribution over the key space: uniform, zipf[:S], seq, gaussian[:MEAN,STDDEV],
+        /// hot:P%:Q% (Q% of requests to P% of the keys)
         #[arg(long = "key-dist")]
         pub key_dist: Option<String>,
 

@@ -63,6 +63,11 @@ impl<'a> Layers<'a> {
     }
 
     /// A complaint at a line of the profile (a plain one without a profile).
+    /// The profile the flags name, if any.
+    pub fn profile(&self) -> Option<&'a Profile> {
+        self.profile
+    }
+
     pub fn at(&self, line: usize, msg: impl Into<String>) -> ConfigError {
         match self.profile {
             Some(p) => ConfigError::Profile(p.error_at(line, msg)),

@@ -16,9 +16,11 @@ use crate::net::tls::{self, TlsOptions};
 use crate::net::{Dialer, Peer};
 use crate::profile::{self, Profile, TargetSpecKind};
 use crate::workload::generator::{DataSize, KeyDist};
-use crate::workload::{self, CustomCommand, EncodeOpts, Op, WorkloadError};
+use crate::workload::generator::DataKind;
+use crate::workload::{self, Cmd, EncodeOpts, Op, UserCommand, WorkloadError};
 use layers::Layers;
 
+mod commands;
 pub mod experiment;
 pub mod layers;
 pub mod objectives;
@@ -141,6 +143,16 @@ pub struct Plan {
     pub scale: shard::ScaleOut,
 }
 
+impl Target {
+    /// Known to be a cluster before it is contacted (seeds, or a spawned cluster).
+    pub fn is_cluster(&self) -> bool {
+        matches!(
+            self.kind,
+            TargetKind::Cluster(_) | TargetKind::Spawn(SpawnSpec::Cluster { .. })
+        )
+    }
+}
+
 /// Reports a profile value's error at its file:line (a plain usage error without a profile).
 type AtLine<'a> = &'a dyn Fn(usize, String) -> ConfigError;
 
@@ -178,6 +190,9 @@ pub fn plan_with(
     let repeat = s.at_least_1("repeat", s.merged.runs.repeat)?.unwrap_or(1);
     let protocol = (s.merged.conn.resp3, s.merged.conn.enable_tracking);
     let targets = targets(&cli.conn, prof.as_ref(), env, resolve, protocol)?;
+    if targets.iter().any(Target::is_cluster) {
+        commands::check_slots(&workload.commands, &s)?;
+    }
     let max_error_rate = s
         .parse(
             "max_error_rate",
@@ -249,8 +264,18 @@ fn targets(
 /// The workload: each setting as the layers resolved it, else its default.
 fn workload(s: &Layers) -> Result<Workload, ConfigError> {
     let m = &s.merged.load;
-    let custom = custom_command(s.flags)?;
-    let phases = phases(s, custom.as_ref())?;
+    let (commands, phases) = match custom_command(s.flags)? {
+        Some(c) => (vec![c], vec![vec![(Cmd::User(0), 1)]]),
+        None => {
+            let commands = commands::user_commands(s)?;
+            let phases = phases(s, &commands)?;
+            (commands, phases)
+        }
+    };
+    let data_kind = s
+        .parse("data_kind", m.data_kind.as_deref(), DataKind::parse)?
+        .unwrap_or_default();
+    let ttl = s.parse("ttl", m.ttl.as_deref(), workload::command::parse_ttl)?;
     let (clients, threads, pipeline) = concurrency(s)?;
     let sizes = s
         .parse("data_size", m.data_size.as_deref(), DataSize::parse)?
@@ -267,11 +292,13 @@ fn workload(s: &Layers) -> Result<Workload, ConfigError> {
     let encode = EncodeOpts {
         stream_maxlen: s.at_least_1("stream_maxlen", m.stream_maxlen)?,
         list_maxlen: s.at_least_1("list_maxlen", m.list_maxlen)?,
-        custom,
         ..EncodeOpts::default()
     };
     Ok(Workload {
         phases: workload::fill::with_fill(phases),
+        commands,
+        data_kind,
+        ttl,
         clients,
         threads,
         requests,
@@ -289,30 +316,43 @@ fn workload(s: &Layers) -> Result<Workload, ConfigError> {
     })
 }
 
-/// What runs: a custom command, -t tests, a --mix, the profile's tests or mix, else the default suite.
-fn phases(s: &Layers, custom: Option<&CustomCommand>) -> Result<Vec<Vec<(Op, u32)>>, ConfigError> {
+/// What runs: -t tests, a --mix, the profile's tests or mix, the user's commands as one mix by
+/// their weights, else the default suite.
+fn phases(s: &Layers, commands: &[UserCommand]) -> Result<Vec<Vec<(Cmd, u32)>>, ConfigError> {
     let (f, m) = (&s.flags.load, &s.merged.load);
-    Ok(if let Some(c) = custom {
-        if f.tests.is_some() || f.mix.is_some() {
-            return Err(invalid(format!(
-                "a custom command (`{}`) cannot be combined with -t or --mix",
-                c.name
-            )));
-        }
-        vec![vec![(Op::Custom, 1)]]
-    } else if f.tests.is_some() && f.mix.is_some() {
+    let mix = |spec: &str| workload::parse_mix(spec, commands);
+    let own = || -> Vec<(Cmd, u32)> {
+        let all = commands.iter().enumerate();
+        all.map(|(i, c)| (Cmd::User(i as u16), c.weight)).collect()
+    };
+    if f.tests.is_some() && f.mix.is_some() {
         return Err(invalid(
             "-t and --mix cannot be combined: -t runs tests one after another, --mix interleaves them in one run",
         ));
-    } else if let Some(mix) = f.mix.as_ref() {
-        vec![workload::parse_mix(mix)?]
-    } else if let Some(t) = &m.tests {
-        singles(workload::parse_tests(&t.0).map_err(|e| s.error("tests", e.to_string()))?)
-    } else if let Some(mix) = &m.mix {
-        vec![workload::parse_mix(mix).map_err(|e| s.error("mix", e.to_string()))?]
-    } else {
-        singles(Op::BUILTIN.to_vec())
-    })
+    }
+    if let Some(spec) = f.mix.as_ref() {
+        return Ok(vec![mix(spec)?]);
+    }
+    if let Some(t) = &f.tests {
+        if !f.commands.is_empty() {
+            return Err(invalid(
+                "-t runs built-in tests: name your --command in --mix (e.g. --mix set=1,mine=1), or give no -t to run the commands as one mix",
+            ));
+        }
+        return Ok(singles(workload::parse_tests(&t.0)?));
+    }
+    if let Some(spec) = &m.mix {
+        return Ok(vec![mix(spec).map_err(|e| s.error("mix", e.to_string()))?]);
+    }
+    let mut out = match &m.tests {
+        Some(t) => singles(workload::parse_tests(&t.0).map_err(|e| s.error("tests", e.to_string()))?),
+        None if commands.is_empty() => singles(Op::BUILTIN.to_vec()),
+        None => Vec::new(),
+    };
+    if !commands.is_empty() {
+        out.push(own());
+    }
+    Ok(out)
 }
 
 /// (clients, threads, pipeline), each at least 1 and within its bound.
@@ -357,8 +397,8 @@ fn output(o: &OutputFlags) -> Output {
     }
 }
 
-/// The custom command line, with `-x`'s stdin as its last argument.
-fn custom_command(cli: &Cli) -> Result<Option<CustomCommand>, ConfigError> {
+/// redis-benchmark's command line, with `-x`'s stdin as its last argument.
+fn custom_command(cli: &Cli) -> Result<Option<UserCommand>, ConfigError> {
     if cli.command.is_empty() {
         return match cli.modes.stdin_arg {
             true => Err(invalid(
@@ -367,7 +407,14 @@ fn custom_command(cli: &Cli) -> Result<Option<CustomCommand>, ConfigError> {
             false => Ok(None),
         };
     }
-    let mut c = CustomCommand::parse(&cli.command);
+    let load = &cli.load;
+    if load.tests.is_some() || load.mix.is_some() || !load.commands.is_empty() {
+        return Err(invalid(format!(
+            "a custom command (`{}`) cannot be combined with -t, --mix or --command",
+            cli.command.join(" ")
+        )));
+    }
+    let mut c = UserCommand::legacy(&cli.command);
     if cli.modes.stdin_arg {
         c.push_literal(cli.stdin_value.clone().unwrap_or_default());
     }
@@ -428,8 +475,8 @@ pub fn parse_error_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-fn singles(ops: Vec<Op>) -> Vec<Vec<(Op, u32)>> {
-    ops.into_iter().map(|o| vec![(o, 1)]).collect()
+fn singles(ops: Vec<Op>) -> Vec<Vec<(Cmd, u32)>> {
+    ops.into_iter().map(|o| vec![(Cmd::Builtin(o), 1)]).collect()
 }
 
 fn check_rps(r: f64) -> Result<f64, String> {

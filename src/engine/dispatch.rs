@@ -13,6 +13,7 @@ use crate::cluster::Route;
 use crate::cluster::topology::NO_NODE;
 use crate::net::Transport;
 use crate::resp::ErrorClass;
+use crate::workload::template::Role;
 
 impl<T: Transport> Engine<T> {
     /// One link to node `n` per client of this thread (not connected yet).
@@ -64,9 +65,9 @@ impl<T: Transport> Engine<T> {
         // Closures: a standalone server or an ASK target needs neither the key nor the op.
         let shared = &*self.shared;
         let op = r.op as usize;
-        let key = |key: &mut _| shared.templates[op].route_key(&r.draw, key);
-        self.nodes
-            .route(r.ask_node, key, || shared.ops[op].is_read())
+        let lane = &shared.lanes.lanes[op];
+        let key = |key: &mut _| lane.template.route_key(&r.draw, key);
+        self.nodes.route(r.ask_node, key, || lane.read)
     }
 
     /// Routes `r` into its node's queue (at the front for redirects: they are older).
@@ -84,7 +85,7 @@ impl<T: Transport> Engine<T> {
     /// A fresh request drawn by the generators, intended at `at`.
     #[inline]
     fn draw(&mut self, at: Ns) -> Req {
-        let (op, draw, vlen) = self.generator.draw(&self.shared.ops);
+        let (op, draw, vlen) = self.generator.draw();
         Req {
             draw,
             intended: at,
@@ -95,6 +96,8 @@ impl<T: Transport> Engine<T> {
             op: op as u8,
             redirects: 0,
             last_err: ErrorClass::Other,
+            reload: false,
+            nil_fails: false,
         }
     }
 
@@ -212,18 +215,33 @@ impl<T: Transport> Engine<T> {
         self.adm.stamp(&mut r, t);
         let shared = &*self.shared;
         let link = &mut self.links[l];
+        let lane = &shared.lanes.lanes[r.op as usize];
         if r.ask_node != NO_NODE {
             link.wbuf.extend_from_slice(ASKING);
             link.window.push_back(Pending::Skip);
         }
-        let value = &shared.payload[..r.vlen as usize];
-        let replies = shared.templates[r.op as usize].encode(&r.draw, value, &mut link.wbuf);
-        link.window.push_back(Pending::Req(r));
-        for _ in 1..replies {
+        if std::mem::take(&mut r.reload)
+            && let Some(load) = &lane.reload
+        {
+            link.wbuf.extend_from_slice(load);
             link.window.push_back(Pending::Skip);
         }
+        let value = &shared.payload[..r.vlen as usize];
+        lane.template.encode(&r.draw, value, &mut link.wbuf);
+        r.nil_fails = lane.template.exec_last();
+        // Each reply that ends as a record (the request's, a follow-up's) is one in flight.
+        let mut records = 0;
+        for role in lane.template.roles() {
+            link.window.push_back(match *role {
+                Role::Main => Pending::Req(r),
+                Role::Inner => Pending::Inner,
+                Role::Skip => Pending::Skip,
+                Role::Follow(row) => Pending::Follow(Req { op: row, ..r }),
+            });
+            records += matches!(role, Role::Main | Role::Follow(_)) as usize;
+        }
         link.busy += 1;
-        self.in_flight += 1;
+        self.in_flight += records;
         if !link.dirty {
             link.dirty = true;
             self.dirty.push(l);

@@ -80,14 +80,10 @@ impl<T: Transport> Engine<T> {
         let threads = shared.threads.max(1);
         let generator = Generator::new(
             shared.seed,
-            io.index as u64,
-            threads as u64,
-            shared.keyspace,
-            &shared.load.key_dist,
-            shared.load.sizes,
-            &shared.weights,
-        )
-        .with_rand_nth(shared.templates.iter().map(|t| t.rand_nth_mask()).collect());
+            (io.index as u64, threads as u64),
+            &shared.lanes.spaces,
+            shared.lanes.lanes.iter().map(|l| l.draw.clone()).collect(),
+        );
         let schedule = shared
             .load
             .rps
@@ -99,7 +95,7 @@ impl<T: Transport> Engine<T> {
             adm,
             handshake: conn::handshake_commands(&shared.auth, false),
             handshake_ro: conn::handshake_commands(&shared.auth, true),
-            rec: Recorder::new(shared.ops.len(), open),
+            rec: Recorder::new(shared.lanes.lanes.len(), open),
             shared,
             io,
             poll,

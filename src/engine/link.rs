@@ -21,6 +21,10 @@ use crate::resp::{self, ErrorClass, ProtocolError, Reply};
 #[derive(Clone, Copy, Debug)]
 pub enum Pending {
     Req(Req),
+    /// A command of a sequence before its last: its error is the request's (the next `Req`).
+    Inner,
+    /// A follow-up counted in its own row (the request's PEXPIRE): recorded, not a window slot.
+    Follow(Req),
     /// A reply read and dropped: ASKING before an asked command, LTRIM after a capped LPUSH.
     Skip,
     /// A handshake command (AUTH, SELECT, READONLY, PING), named for errors; whether any reply
@@ -123,6 +127,8 @@ pub struct Link<T> {
     pub listed: bool,
     /// On the loop's list of links to flush this iteration.
     pub dirty: bool,
+    /// The first error an inner command of the sequence being answered got (with its redirect).
+    inner_err: Option<(ErrorClass, Option<(u16, std::net::SocketAddr)>)>,
 }
 
 impl<T: Transport> Link<T> {
@@ -141,6 +147,7 @@ impl<T: Transport> Link<T> {
             initial: false,
             listed: false,
             dirty: false,
+            inner_err: None,
         }
     }
 
@@ -194,22 +201,29 @@ impl<T: Transport> Link<T> {
         Ok(true)
     }
 
-    /// Closes the stream; returns the requests that were in flight (the caller decides their fate).
-    pub fn close(&mut self, registry: &Registry, lost: &mut Vec<Req>) {
+    /// Closes the stream; returns the requests that were in flight (the caller decides their fate)
+    /// in `lost`, and how many follow-ups were dropped with them (a retried request sends its
+    /// follow-up again).
+    pub fn close(&mut self, registry: &Registry, lost: &mut Vec<Req>) -> usize {
         if let Some(mut s) = self.stream.take() {
             let _ = registry.deregister(&mut s);
         }
         self.state = State::Idle;
         self.wbuf.clear();
         self.scanner = Scanner::new();
+        self.inner_err = None;
+        let mut follows = 0;
         for p in self.window.drain(..) {
-            if let Pending::Req(r) = p {
-                lost.push(r);
+            match p {
+                Pending::Req(r) => lost.push(r),
+                Pending::Follow(_) => follows += 1,
+                _ => {}
             }
         }
         self.busy = 0;
         self.handshake_left = 0;
         self.initial = false;
+        follows
     }
 
     /// Writes what the socket takes; the rest waits for the next writable event.
@@ -264,6 +278,7 @@ impl<T: Transport> Link<T> {
                 busy: &mut self.busy,
                 handshake_left: &mut self.handshake_left,
                 unproven: &mut self.unproven,
+                inner_err: &mut self.inner_err,
                 from: self.addr.tcp().map(|a| a.ip()),
                 words: &mut *words,
             };
@@ -320,6 +335,7 @@ struct Sides<'a> {
     busy: &'a mut usize,
     handshake_left: &'a mut usize,
     unproven: &'a mut bool,
+    inner_err: &'a mut Option<(ErrorClass, Option<(u16, std::net::SocketAddr)>)>,
     /// A redirect's address without a host is on this one (a unix socket redirects nowhere).
     from: Option<IpAddr>,
     words: &'a mut dyn FnMut(u8, ErrorClass, &[u8]),
@@ -351,20 +367,62 @@ impl Sides<'_> {
             }
             Pending::Req(req) => {
                 *self.busy -= 1;
-                let outcome = match reply {
-                    Reply::Error(c, msg) => {
-                        (self.words)(req.op, c, msg);
-                        let redirect = matches!(c, ErrorClass::Moved | ErrorClass::Ask)
-                            .then(|| parse_redirect(msg, self.from?))
-                            .flatten();
+                let outcome = match (self.inner_err.take(), reply) {
+                    // A sequence's first inner error is its error when it says where to go or
+                    // to wait (MOVED, TRYAGAIN...): the whole sequence is retried.
+                    (Some((c, redirect)), _) if c.retried_in_cluster() => {
                         ReplyOutcome::Err(c, redirect)
                     }
-                    Reply::Ok | Reply::Push => ReplyOutcome::Ok,
+                    // Otherwise the last reply says (EXECABORT after a refused command), else
+                    // the inner error.
+                    (Some(inner), r) => match self.outcome(req, r) {
+                        ReplyOutcome::Ok => ReplyOutcome::Err(inner.0, inner.1),
+                        last => last,
+                    },
+                    (None, r) => self.outcome(req, r),
                 };
+                out.push(Done { req, outcome, at });
+            }
+            Pending::Inner => {
+                if let Reply::Error(..) = reply
+                    && self.inner_err.is_none()
+                    && let ReplyOutcome::Err(c, redirect) = self.outcome(self.next_req(), reply)
+                {
+                    *self.inner_err = Some((c, redirect));
+                }
+            }
+            Pending::Follow(req) => {
+                let outcome = self.outcome(req, reply);
                 out.push(Done { req, outcome, at });
             }
         }
         Ok(())
+    }
+
+    /// What a request's own reply means; an error's words are kept with its op.
+    fn outcome(&mut self, req: Req, reply: Reply<'_>) -> ReplyOutcome {
+        match reply {
+            Reply::Error(c, msg) => {
+                (self.words)(req.op, c, msg);
+                let redirect = matches!(c, ErrorClass::Moved | ErrorClass::Ask)
+                    .then(|| parse_redirect(msg, self.from?))
+                    .flatten();
+                ReplyOutcome::Err(c, redirect)
+            }
+            Reply::Nil if req.nil_fails => ReplyOutcome::Err(ErrorClass::ExecNil, None),
+            Reply::Ok | Reply::Nil | Reply::Push => ReplyOutcome::Ok,
+        }
+    }
+
+    /// The request the inner replies ahead of it belong to.
+    fn next_req(&self) -> Req {
+        self.window
+            .iter()
+            .find_map(|p| match p {
+                Pending::Req(r) => Some(*r),
+                _ => None,
+            })
+            .unwrap_or_else(|| Req::blank())
     }
 }
 

@@ -24,8 +24,8 @@ use crate::conn::{Auth, ConnError};
 use crate::resp::ErrorClass;
 use crate::stats::{Recorder, Second};
 use crate::workload::pacing::Budget;
-use crate::workload::template::Template;
-use crate::workload::{DrawnArgs, Op, Workload};
+use crate::workload::lanes::Lanes;
+use crate::workload::{DrawnArgs, Workload};
 
 use crate::net::Transport;
 pub use event_loop::Engine;
@@ -47,10 +47,8 @@ pub struct RunShared {
     /// The phase's workload as config resolved it: pipeline, sizes, key distribution, duration,
     /// open-loop rate (`rps`), keepalive... The engine reads its settings here.
     pub load: Workload,
-    pub ops: Vec<Op>,
-    pub weights: Vec<u32>,
-    /// One compiled template per op.
-    pub templates: Vec<Template>,
+    /// The phase's commands, one per results row: template, key space, sizes, TTL.
+    pub lanes: Arc<Lanes>,
     pub auth: Auth,
     pub dial: crate::net::Dialer,
     pub route: Route,
@@ -83,12 +81,15 @@ pub struct Req {
     pub op: u8,
     pub redirects: u8,
     pub last_err: ErrorClass,
+    /// Met NOSCRIPT: the script is loaded again on the link before the request is resent.
+    pub reload: bool,
+    /// Ends with an EXEC: a nil reply is a failed WATCH (`exec_nil`), not a success.
+    pub nil_fails: bool,
 }
 
-#[cfg(test)]
 impl Req {
-    /// A request of `op` sent at `intended` (its intended time), with nothing behind it: what the
-    /// engine's unit tests queue, route and settle.
+    /// A request of `op` intended at `intended`, nothing drawn, never sent: what the engine's
+    /// unit tests queue, route and settle (and a stand-in where a reply has no request).
     pub(crate) fn test(op: u8, intended: Ns) -> Req {
         Req {
             draw: DrawnArgs::default(),
@@ -100,7 +101,13 @@ impl Req {
             op,
             redirects: 0,
             last_err: ErrorClass::Other,
+            reload: false,
+            nil_fails: false,
         }
+    }
+
+    pub(crate) fn blank() -> Req {
+        Req::test(0, 0)
     }
 }
 

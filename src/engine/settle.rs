@@ -48,6 +48,9 @@ impl<T: Transport> Engine<T> {
         now: Ns,
     ) {
         let (op, sec) = (r.op as usize, self.sec(now));
+        if self.reload_script(r, class, sec) {
+            return;
+        }
         let judged = self
             .adm
             .judge(r, class, redirect, self.nodes.cluster(), now);
@@ -85,6 +88,22 @@ impl<T: Transport> Engine<T> {
         }
     }
 
+    /// NOSCRIPT for a command with a script (the server lost it: a failover to a replica that
+    /// never had it, a SCRIPT FLUSH): counted as its class, the request is sent again at once
+    /// behind a SCRIPT LOAD on the same connection. A few times at most.
+    fn reload_script(&mut self, mut r: Req, class: ErrorClass, sec: usize) -> bool {
+        let op = r.op as usize;
+        let scripted = self.shared.lanes.lanes[op].reload.is_some();
+        if class != ErrorClass::NoScript || !scripted || r.attempts >= 3 || self.adm.stopping() {
+            return false;
+        }
+        self.rec.event(op, sec, class);
+        r.reload = true;
+        r.attempts += 1;
+        self.enqueue(r, true);
+        true
+    }
+
     /// Link `l` stopped working: its requests in flight are retried (or fail) by the policy; a
     /// failed connect also backs the node off.
     pub(super) fn link_failed(&mut self, l: usize, f: LinkFail, now: Ns) {
@@ -93,7 +112,8 @@ impl<T: Transport> Engine<T> {
         let n = self.links[l].node;
         let class = f.class();
         let mut lost = std::mem::take(&mut self.lost);
-        self.links[l].close(self.poll.registry(), &mut lost);
+        let follows = self.links[l].close(self.poll.registry(), &mut lost);
+        self.in_flight -= follows;
         let words = f.words();
         let ops = lost.iter().map(|r| r.op as usize);
         let queued = self.nodes.get(n).queue.front().map(|r| r.op as usize);
@@ -176,7 +196,7 @@ impl<T: Transport> Engine<T> {
             if !self.adm.take(&self.shared.budget) {
                 break;
             }
-            let (op, _, _) = self.generator.draw(&self.shared.ops);
+            let (op, _, _) = self.generator.draw();
             self.rec.failed(op, sec, ErrorClass::ConnRefused);
             let why = b"the server refused connections for the whole retry window";
             self.rec.words(op, ErrorClass::ConnRefused, why);

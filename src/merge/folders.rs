@@ -145,10 +145,7 @@ fn spread_line(spreads: &[Option<Duration>]) -> String {
 /// HTML report, as a run leaves them.
 fn save(dir: &Path, m: &shards::Merged) -> Result<(), FolderError> {
     files::append_long_csv(dir, LONG_CSV, &m.meta, &m.results)?;
-    files::write_run_files(dir, &m.meta, &m.results)?;
-    for r in &m.results {
-        files::write_hdr(dir, &m.meta, r)?;
-    }
+    files::write_run_files(dir, &m.meta, &m.results, 0)?;
     render::write_run(dir, &m.meta.run_id)?;
     Ok(())
 }

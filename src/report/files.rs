@@ -280,11 +280,13 @@ pub fn hdr_stem(run_id: &str, r: &TestResult) -> String {
 }
 
 /// Everything but the long CSV, rewritten after each result: timeline, table, the SLO ladder (when
-/// a result ran a search), and the newest result's HDR files (`.hdr`, `.hlog`).
+/// a result ran a search), and the HDR files (`.hdr`, `.hlog`) of the results from `fresh` on (the
+/// ones just added: every command of a mix has its own).
 pub fn write_run_files(
     dir: &Path,
     meta: &RunMeta,
     results: &[TestResult],
+    fresh: usize,
 ) -> Result<(), WriteError> {
     write_atomic(
         &dir.join(schema::timeline_name(&meta.run_id)),
@@ -295,10 +297,10 @@ pub fn write_run_files(
         table::markdown(results).as_bytes(),
     )?;
     slo::write(dir, &meta.run_id, results)?;
-    match results.last() {
-        Some(r) => write_hdr(dir, meta, r),
-        None => Ok(()),
+    for r in results.get(fresh..).unwrap_or_default() {
+        write_hdr(dir, meta, r)?;
     }
+    Ok(())
 }
 
 /// A result's histogram (`.hdr`) and per-second interval log (`.hlog`) under `<dir>/hdr/`.

@@ -270,7 +270,7 @@ mod tests {
         let mut none = ladder(false, Vec::new());
         (none.outcome, none.max_rps) = (Outcome::Interrupted, None);
         run.results[2].slo = Some(none);
-        write_run_files(&dir, &run.meta, &run.results).unwrap();
+        write_run_files(&dir, &run.meta, &run.results, run.results.len()).unwrap();
         let back = saved::load(&dir, None).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         for (a, b) in run.results.iter().zip(&back.results) {

@@ -40,10 +40,14 @@ pub enum ErrorClass {
     Timeout,
     Protocol,
     Redirects,
+    /// EVALSHA of a script the server does not have (after a failover or a SCRIPT FLUSH).
+    NoScript,
+    /// An EXEC answered nil: a key under WATCH changed, the transaction did not run.
+    ExecNil,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 23] = [
+    pub const ALL: [ErrorClass; 25] = [
         ErrorClass::Err,
         ErrorClass::WrongType,
         ErrorClass::Oom,
@@ -67,6 +71,8 @@ impl ErrorClass {
         ErrorClass::Timeout,
         ErrorClass::Protocol,
         ErrorClass::Redirects,
+        ErrorClass::NoScript,
+        ErrorClass::ExecNil,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -100,6 +106,8 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::Protocol => "protocol",
             ErrorClass::Redirects => "too_many_redirects",
+            ErrorClass::NoScript => "noscript",
+            ErrorClass::ExecNil => "exec_nil",
         }
     }
 
@@ -127,6 +135,7 @@ impl ErrorClass {
             b"MASTERDOWN" => ErrorClass::MasterDown,
             b"EXECABORT" => ErrorClass::ExecAbort,
             b"MISCONF" => ErrorClass::Misconf,
+            b"NOSCRIPT" => ErrorClass::NoScript,
             _ => ErrorClass::Other,
         }
     }
@@ -136,6 +145,21 @@ impl ErrorClass {
 pub const MAXCLIENTS_MSG: &[u8] = b"ERR max number of clients reached";
 
 impl ErrorClass {
+    /// What a cluster client follows or waits out: a sequence that met one in an inner command
+    /// is retried whole, as that error.
+    pub fn retried_in_cluster(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Moved
+                | ErrorClass::Ask
+                | ErrorClass::TryAgain
+                | ErrorClass::ClusterDown
+                | ErrorClass::Loading
+                | ErrorClass::MasterDown
+                | ErrorClass::ReadOnly
+        )
+    }
+
     /// Refusals of the connection itself rather than of one command: met while connecting, they
     /// fail the run at set-up (no number measured through them would mean anything).
     pub fn refuses_connection(self) -> bool {
@@ -151,6 +175,8 @@ impl ErrorClass {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply<'a> {
     Ok,
+    /// A null reply (`$-1`, `*-1`, RESP3 `_`): a success but for an EXEC (its WATCH failed).
+    Nil,
     Error(ErrorClass, &'a [u8]),
     /// A RESP3 push (out-of-band data such as an invalidation): not a reply to any request.
     Push,

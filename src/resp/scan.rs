@@ -51,6 +51,8 @@ enum Top {
     Ok,
     Error,
     Push,
+    /// A null at the top (`$-1`, `*-1`, `_`): an EXEC whose WATCH failed answers so.
+    Nil,
 }
 
 /// One open aggregate: its kind and the elements it still owes (maps count keys and values).
@@ -328,6 +330,7 @@ impl Scanner {
         self.st = St::Type;
         let text = std::str::from_utf8(&self.line).ok();
         match kind {
+            b'_' if self.open.is_empty() => self.top = Top::Nil,
             b'+' | b'-' | b'(' | b'_' => {}
             b':' => check(text.and_then(|t| t.parse::<i64>().ok()), "integer").map(drop)?,
             b',' => check(text.and_then(|t| t.parse::<f64>().ok()), "double").map(drop)?,
@@ -337,6 +340,9 @@ impl Scanner {
                     self.resp2 = true;
                     self.one_protocol()?;
                     self.no_attributes()?;
+                    if self.open.is_empty() {
+                        self.top = Top::Nil;
+                    }
                 }
                 n if n < -1 => return Err(perr(format!("negative length {n}"))),
                 n if kind == b'$' => return self.body(n as u64, Keep::Nothing),
@@ -458,6 +464,7 @@ impl Scanner {
             let Some(o) = self.open.last_mut() else {
                 let reply = match self.top {
                     Top::Ok => Reply::Ok,
+                    Top::Nil => Reply::Nil,
                     Top::Push => Reply::Push,
                     Top::Error => Reply::Error(ErrorClass::of_error(&self.msg), &self.msg),
                 };
@@ -522,7 +529,7 @@ fn fast(buf: &[u8]) -> Option<Result<(Reply<'_>, usize), ProtocolError>> {
         }
         b':' => super::parse_len(line).map(|_| Ok((Reply::Ok, nl + 1))),
         b'$' => match super::parse_len(line)? {
-            -1 => Some(Ok((Reply::Ok, nl + 1))),
+            -1 => Some(Ok((Reply::Nil, nl + 1))),
             n if (0..=MAX_BULK as i64).contains(&n) => {
                 let total = nl + 1 + n as usize + 2;
                 if buf.len() < total {

@@ -36,7 +36,7 @@ impl Session<'_> {
         if !o.run_files {
             return;
         }
-        if let Err(e) = files::write_run_files(dir, &self.meta, &self.results) {
+        if let Err(e) = files::write_run_files(dir, &self.meta, &self.results, first_new) {
             let _ = writeln!(self.err, "rbench: {e}");
         } else if let Err(e) = render::write_run(dir, &self.meta.run_id) {
             let _ = writeln!(self.err, "rbench: the HTML report: {e}");

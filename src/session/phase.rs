@@ -15,17 +15,18 @@ use crate::runner::{self, PhaseSpec};
 use crate::signals;
 use crate::target::ReadyTarget;
 use crate::workload;
+use crate::workload::lanes::Lanes;
 
 /// The LRANGE fill and the LRANGE tests run on the lists the fill fills (`workload::fill`): their
 /// own key space, and for the fill sequential keys and, in a timed run, a request count. Returns
 /// the workload changed for them (None: the phase runs the plan's) and the phase's key space.
 fn list_workload(
     w: &config::Workload,
-    ops: &[workload::Op],
+    phase: &[(workload::Cmd, u32)],
     keyspace: u64,
 ) -> (Option<config::Workload>, u64) {
     let threads = w.threads.clamp(1, w.clients.max(1)) as u64;
-    let Some(l) = workload::fill::list_phase(ops, w.requests, keyspace, threads) else {
+    let Some(l) = workload::fill::list_phase(phase, w.requests, keyspace, threads) else {
         return (None, keyspace);
     };
     let mut changed = w.clone();
@@ -73,7 +74,7 @@ impl Session<'_> {
         &mut self,
         rt: &tokio::runtime::Runtime,
         prepared: &mut ReadyTarget,
-        phase: &[(workload::Op, u32)],
+        phase: &[(workload::Cmd, u32)],
         repeat: u32,
     ) -> Result<Outcome, RunError> {
         let plan = self.plan;
@@ -82,13 +83,12 @@ impl Session<'_> {
         } else {
             1
         });
-        let ops: Vec<workload::Op> = phase.iter().map(|(o, _)| *o).collect();
-        let (lists, keyspace) = list_workload(&plan.workload, &ops, keyspace);
+        let (lists, keyspace) = list_workload(&plan.workload, phase, keyspace);
         let w = lists.as_ref().unwrap_or(&plan.workload);
+        let lanes = Lanes::build(phase, w, keyspace, prepared.is_cluster());
         let spec = PhaseSpec {
             workload: w,
-            ops,
-            weights: phase.iter().map(|(_, w)| *w).collect(),
+            lanes: Arc::new(lanes),
             keyspace,
             seed: w.seed.wrapping_add(repeat as u64),
             retry_window: config::RETRY_WINDOW,
@@ -96,9 +96,9 @@ impl Session<'_> {
             // The run's first phase (its warm-up, if any) waits for --start-at.
             start_at: self.start_at.take(),
         };
-        let (names, label) = self.phase_names(&spec.ops);
+        let (names, label) = phase_names(&spec.lanes, phase.len());
         // The LRANGE tests' fill runs as counted, whatever the search: it only prepares the lists.
-        if plan.slo.is_some() && spec.ops != [workload::Op::LpushFill] {
+        if plan.slo.is_some() && !workload::fill::is_fill(phase) {
             let job = super::slo::Job {
                 spec: &spec,
                 names: &names,
@@ -143,8 +143,7 @@ impl Session<'_> {
     ) -> Result<(runner::PhaseResult, Vec<fault::FaultOutcome>), RunError> {
         let live_ok = self.printer.verbose();
         let w = spec.workload;
-        // Live lines name the commands as the engine does (CUSTOM, not the custom command's name).
-        let names: Vec<String> = spec.ops.iter().map(|o| o.name().to_string()).collect();
+        let names = spec.lanes.names();
         let (res, faults) = orchestrate::with_faults(
             &self.plan.faults,
             prepared,
@@ -233,21 +232,15 @@ impl Session<'_> {
             }
         }
     }
+}
 
-    /// Each command's test name, and the phase's: the test's, or `mix SET+GET`.
-    fn phase_names(&self, ops: &[workload::Op]) -> (Vec<String>, String) {
-        let names: Vec<String> = ops.iter().map(|o| self.test_name(*o)).collect();
-        let label = match names.as_slice() {
-            [one] => one.clone(),
-            _ => format!("mix {}", names.join("+")),
-        };
-        (names, label)
-    }
-
-    fn test_name(&self, op: workload::Op) -> String {
-        match (&self.plan.workload.encode.custom, op) {
-            (Some(c), workload::Op::Custom) => c.name.clone(),
-            _ => op.name().to_string(),
-        }
-    }
+/// Each row's name, and the phase's: the test's, or `mix SET+GET` (its follow-up rows, such as
+/// `session:expire`, are not commands of the mix).
+fn phase_names(lanes: &Lanes, commands: usize) -> (Vec<String>, String) {
+    let names = lanes.names();
+    let label = match &names[..commands.min(names.len())] {
+        [one] => one.clone(),
+        some => format!("mix {}", some.join("+")),
+    };
+    (names, label)
 }

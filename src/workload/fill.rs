@@ -15,7 +15,7 @@
 //!
 //! `--list-maxlen` below 600 caps the lists, as asked.
 
-use super::Op;
+use super::{Cmd, Op};
 
 /// Elements the longest LRANGE test reads.
 pub const LIST_LEN: u64 = 600;
@@ -25,15 +25,25 @@ pub const TIMED_LISTS: u64 = 100;
 /// Puts the fill right before the first phase that reads lists, unless it is already there (the
 /// default suite has it in redis-benchmark's place). An LPUSH test asked for stays: with
 /// `-t lpush,lrange_100` LPUSH runs twice, as in redis-benchmark.
-pub fn with_fill(mut phases: Vec<Vec<(Op, u32)>>) -> Vec<Vec<(Op, u32)>> {
-    let reads = |p: &Vec<(Op, u32)>| p.iter().any(|(o, _)| o.reads_lists());
+pub fn with_fill(mut phases: Vec<Vec<(Cmd, u32)>>) -> Vec<Vec<(Cmd, u32)>> {
+    let reads = |p: &Vec<(Cmd, u32)>| p.iter().any(|(c, _)| reads_lists(*c));
     let Some(i) = phases.iter().position(reads) else {
         return phases;
     };
-    if i == 0 || phases[i - 1] != [(Op::LpushFill, 1)] {
-        phases.insert(i, vec![(Op::LpushFill, 1)]);
+    let fill = (Cmd::Builtin(Op::LpushFill), 1);
+    if i == 0 || phases[i - 1] != [fill] {
+        phases.insert(i, vec![fill]);
     }
     phases
+}
+
+fn reads_lists(c: Cmd) -> bool {
+    matches!(c, Cmd::Builtin(op) if op.reads_lists())
+}
+
+/// Whether a phase is the LRANGE fill alone.
+pub fn is_fill(phase: &[(Cmd, u32)]) -> bool {
+    phase == [(Cmd::Builtin(Op::LpushFill), 1)]
 }
 
 /// How a phase that fills or reads lists departs from the workload.
@@ -50,13 +60,13 @@ pub struct ListPhase {
 /// For a phase holding the fill or an LRANGE test, its lists (None for any other phase).
 /// `requests` is the workload's `-n` (None: timed), `threads` the engine threads that run it.
 pub fn list_phase(
-    ops: &[Op],
+    phase: &[(Cmd, u32)],
     requests: Option<u64>,
     keyspace: u64,
     threads: u64,
 ) -> Option<ListPhase> {
-    let fill = ops == [Op::LpushFill];
-    if !fill && !ops.iter().any(|o| o.reads_lists()) {
+    let fill = is_fill(phase);
+    if !fill && !phase.iter().any(|(c, _)| reads_lists(*c)) {
         return None;
     }
     let per_list = LIST_LEN + threads.max(1);
@@ -78,8 +88,12 @@ pub fn list_phase(
 mod tests {
     use super::*;
 
-    fn single(ops: &[Op]) -> Vec<Vec<(Op, u32)>> {
-        ops.iter().map(|&o| vec![(o, 1)]).collect()
+    fn single(ops: &[Op]) -> Vec<Vec<(Cmd, u32)>> {
+        ops.iter().map(|&o| vec![(Cmd::Builtin(o), 1)]).collect()
+    }
+
+    fn p(ops: &[Op]) -> Vec<(Cmd, u32)> {
+        ops.iter().map(|&o| (Cmd::Builtin(o), 1)).collect()
     }
 
     #[test]
@@ -97,8 +111,8 @@ mod tests {
         let p = single(&[Op::Lpush, Op::Lpop]);
         assert_eq!(with_fill(p.clone()), p);
         // A mix that reads lists is filled for too.
-        let mix = vec![vec![(Op::Set, 3), (Op::Lrange600, 1)]];
-        assert_eq!(with_fill(mix.clone()), [vec![(fill, 1)], mix[0].clone()]);
+        let mix = vec![vec![(Cmd::Builtin(Op::Set), 3), (Cmd::Builtin(Op::Lrange600), 1)]];
+        assert_eq!(with_fill(mix.clone()), [p(&[fill]), mix[0].clone()]);
     }
 
     #[test]
@@ -111,8 +125,8 @@ mod tests {
             (1_207, 3, 7),
             (60_100, 100_000, 1),
         ] {
-            let fill = list_phase(&[Op::LpushFill], Some(n), keyspace, threads).unwrap();
-            let read = list_phase(&[Op::Lrange600], Some(n), keyspace, threads).unwrap();
+            let fill = list_phase(&p(&[Op::LpushFill]), Some(n), keyspace, threads).unwrap();
+            let read = list_phase(&p(&[Op::Lrange600]), Some(n), keyspace, threads).unwrap();
             assert_eq!(fill.requests, Some(n), "a counted fill sends exactly -n");
             assert!(fill.sequential && !read.sequential);
             assert_eq!(
@@ -131,12 +145,12 @@ mod tests {
                 "{n} {keyspace} {threads}"
             );
         }
-        let timed = list_phase(&[Op::LpushFill], None, 100_000, 2).unwrap();
+        let timed = list_phase(&p(&[Op::LpushFill]), None, 100_000, 2).unwrap();
         assert_eq!(timed.keyspace, TIMED_LISTS);
         assert_eq!(timed.requests, Some(TIMED_LISTS * 602));
-        let timed_read = list_phase(&[Op::Lrange100], None, 100_000, 2).unwrap();
+        let timed_read = list_phase(&p(&[Op::Lrange100]), None, 100_000, 2).unwrap();
         assert_eq!((timed_read.keyspace, timed_read.requests), (100, None));
-        assert_eq!(list_phase(&[Op::Lpush], Some(10), 5, 1), None);
-        assert_eq!(list_phase(&[Op::Set, Op::Get], None, 5, 1), None);
+        assert_eq!(list_phase(&p(&[Op::Lpush]), Some(10), 5, 1), None);
+        assert_eq!(list_phase(&p(&[Op::Set, Op::Get]), None, 5, 1), None);
     }
 }

@@ -1,7 +1,8 @@
 //! Generators for keys, members, value sizes and mix choices. Seeded per worker so runs are
 //! reproducible with `--seed`; nothing here allocates per request.
 
-use super::{DrawnArgs, Op, RAND_NTH, WorkloadError};
+use super::keys::{Sampler, Space};
+use super::{DrawnArgs, RAND_NTH, WorkloadError};
 
 /// xoshiro256++: fast, small state, good enough statistics for load generation.
 #[derive(Clone, Debug)]
@@ -52,41 +53,7 @@ impl Rng {
     }
 }
 
-/// How keys are drawn from the key space.
-#[derive(Clone, Debug, PartialEq)]
-pub enum KeyDist {
-    Uniform,
-    Zipf(f64),
-    Seq,
-}
-
-impl KeyDist {
-    pub fn parse(s: &str) -> Result<KeyDist, WorkloadError> {
-        let bad = || WorkloadError::BadKeyDist(s.to_string());
-        match s.trim().to_ascii_lowercase().as_str() {
-            "uniform" | "random" => Ok(KeyDist::Uniform),
-            "seq" | "sequential" => Ok(KeyDist::Seq),
-            "zipf" => Ok(KeyDist::Zipf(0.99)),
-            other => {
-                let skew = other.strip_prefix("zipf:").ok_or_else(bad)?;
-                let v: f64 = skew.parse().map_err(|_| bad())?;
-                if v.is_finite() && v > 0.0 && v < 10.0 {
-                    Ok(KeyDist::Zipf(v))
-                } else {
-                    Err(bad())
-                }
-            }
-        }
-    }
-
-    pub fn label(&self) -> String {
-        match self {
-            KeyDist::Uniform => "uniform".into(),
-            KeyDist::Seq => "seq".into(),
-            KeyDist::Zipf(s) => format!("zipf:{s}"),
-        }
-    }
-}
+pub use super::keys::KeyDist;
 
 /// Zipf over ranks 1..=n by rejection-inversion (Hörmann & Derflinger 1996): O(1) per draw with no
 /// table, so it works for key spaces of billions and any skew > 0 (including ≥ 1, where the
@@ -161,19 +128,33 @@ fn expm1_over_x(x: f64) -> f64 {
     }
 }
 
-/// Value sizes: fixed, or uniform in a range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Value sizes: fixed, uniform in a range, or a weighted list (`32:60,1024:30`, memtier's
+/// `--data-size-list`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataSize {
     pub min: usize,
     pub max: usize,
+    /// (size, weight) pairs; empty unless a list was given.
+    pub list: Vec<(usize, u32)>,
 }
 
 impl DataSize {
     pub const MAX_BYTES: usize = 512 * 1024 * 1024;
 
+    pub fn fixed(n: usize) -> DataSize {
+        DataSize {
+            min: n,
+            max: n,
+            list: Vec::new(),
+        }
+    }
+
     pub fn parse(s: &str) -> Result<DataSize, WorkloadError> {
         let bad = || WorkloadError::BadDataSize(s.to_string());
         let num = |t: &str| t.trim().parse::<usize>().map_err(|_| bad());
+        if s.contains(':') {
+            return Self::parse_list(s);
+        }
         let (min, max) = match s.split_once('-') {
             Some((a, b)) => (num(a)?, num(b)?),
             None => {
@@ -184,10 +165,36 @@ impl DataSize {
         if min > max || max > Self::MAX_BYTES {
             return Err(bad());
         }
-        Ok(DataSize { min, max })
+        Ok(DataSize {
+            min,
+            max,
+            list: Vec::new(),
+        })
+    }
+
+    /// `32:60,1024:30,16384:10`: sizes and their weights.
+    fn parse_list(s: &str) -> Result<DataSize, WorkloadError> {
+        let bad = || WorkloadError::BadDataSize(s.to_string());
+        let mut list = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let (size, weight) = part.split_once(':').ok_or_else(bad)?;
+            let size: usize = size.trim().parse().map_err(|_| bad())?;
+            let weight: u32 = weight.trim().parse().map_err(|_| bad())?;
+            if size > Self::MAX_BYTES || weight == 0 {
+                return Err(bad());
+            }
+            list.push((size, weight));
+        }
+        let min = list.iter().map(|p| p.0).min().ok_or_else(bad)?;
+        let max = list.iter().map(|p| p.0).max().ok_or_else(bad)?;
+        Ok(DataSize { min, max, list })
     }
 
     pub fn label(&self) -> String {
+        if !self.list.is_empty() {
+            let parts: Vec<String> = self.list.iter().map(|(s, w)| format!("{s}:{w}")).collect();
+            return parts.join(",");
+        }
         if self.min == self.max {
             self.min.to_string()
         } else {
@@ -198,7 +205,42 @@ impl DataSize {
 
 impl Default for DataSize {
     fn default() -> Self {
-        DataSize { min: 3, max: 3 }
+        DataSize::fixed(3)
+    }
+}
+
+/// Draws value sizes for one command.
+#[derive(Clone, Debug)]
+struct SizeDraw {
+    min: usize,
+    span: u64,
+    /// A weighted list: its sizes and chooser.
+    list: Option<(Vec<usize>, MixChooser)>,
+}
+
+impl SizeDraw {
+    fn new(d: &DataSize) -> SizeDraw {
+        let list = (!d.list.is_empty()).then(|| {
+            let weights: Vec<u32> = d.list.iter().map(|p| p.1).collect();
+            (d.list.iter().map(|p| p.0).collect(), MixChooser::new(&weights))
+        });
+        SizeDraw {
+            min: d.min,
+            span: (d.max - d.min) as u64 + 1,
+            list,
+        }
+    }
+
+    #[inline]
+    fn draw(&self, rng: &mut Rng) -> usize {
+        if let Some((sizes, pick)) = &self.list {
+            return sizes[pick.pick(rng)];
+        }
+        if self.span == 1 {
+            self.min
+        } else {
+            self.min + rng.below(self.span) as usize
+        }
     }
 }
 
@@ -239,102 +281,97 @@ impl MixChooser {
     }
 }
 
-/// Draws keys, members, value lengths and commands for one worker.
+/// What the generator draws for one command of a phase.
+#[derive(Clone, Debug)]
+pub struct LaneDraw {
+    /// Its share of the phase (0: never drawn, a follow-up row).
+    pub weight: u32,
+    /// Its key space (an index into the phase's spaces); None: keyless.
+    pub space: Option<usize>,
+    pub sizes: DataSize,
+    /// TTL range in milliseconds.
+    pub ttl: Option<(u64, u64)>,
+    /// Which `__rand_Nth__` keys it uses (bit i: the (i+1)th).
+    pub nth_mask: u16,
+}
+
+/// Draws keys, members, value lengths, TTLs and commands for one worker.
 pub struct Generator {
     rng: Rng,
-    keyspace: u64,
-    dist: KeyDist,
-    zipf: Option<Zipf>,
-    seq_next: u64,
-    sizes: DataSize,
     mix: MixChooser,
-    /// Per command: which `__rand_Nth__` keys it uses (bit i: the (i+1)th).
-    nth_masks: Vec<u16>,
-    /// `--key-dist seq`: each `__rand_Nth__` walks the key space on its own, as in valkey-benchmark.
-    seq_nth: [u64; RAND_NTH],
+    lanes: Vec<LaneDraw>,
+    sizes: Vec<SizeDraw>,
+    /// One per key space of the phase (shared by the commands that name it).
+    samplers: Vec<Sampler>,
+    /// Members (and the salt of multi-key draws) are uniform over the first space's range.
+    members: u64,
+    /// `__rand_1st__` .. `__rand_9th__`: each walks (or draws from) the first space on its own,
+    /// as in valkey-benchmark.
+    nth: Vec<Sampler>,
 }
 
 impl Generator {
-    /// `worker` and `workers` spread sequential starting points so workers do not write the same keys.
+    /// `worker` and `workers` spread sequential starting points so workers do not write the same
+    /// keys. `spaces` is never empty: the first is the phase's own (`-r`, `--key-dist`).
     pub fn new(
         seed: u64,
-        worker: u64,
-        workers: u64,
-        keyspace: u64,
-        dist: &KeyDist,
-        sizes: DataSize,
-        weights: &[u32],
+        (worker, workers): (u64, u64),
+        spaces: &[Space],
+        lanes: Vec<LaneDraw>,
     ) -> Generator {
-        let keyspace = keyspace.max(1);
-        let zipf = match dist {
-            KeyDist::Zipf(s) => Some(Zipf::new(keyspace, *s)),
-            _ => None,
-        };
-        let start = (keyspace as u128 * worker as u128 / workers.max(1) as u128) as u64;
+        let samplers: Vec<Sampler> = spaces
+            .iter()
+            .map(|s| Sampler::new(s, worker, workers))
+            .collect();
+        let first = samplers.first().cloned().unwrap_or_else(|| {
+            let one = Space {
+                lo: 0,
+                n: 1,
+                dist: KeyDist::Uniform,
+            };
+            Sampler::new(&one, 0, 1)
+        });
+        let weights: Vec<u32> = lanes.iter().map(|l| l.weight).collect();
         Generator {
             rng: Rng::new(seed ^ worker.wrapping_mul(0xA24B_AED4_963E_E407)),
-            keyspace,
-            dist: dist.clone(),
-            zipf,
-            seq_next: start,
-            sizes,
-            mix: MixChooser::new(weights),
-            nth_masks: Vec::new(),
-            seq_nth: [start; RAND_NTH],
+            mix: MixChooser::new(&weights),
+            sizes: lanes.iter().map(|l| SizeDraw::new(&l.sizes)).collect(),
+            members: spaces.first().map_or(1, |s| s.n.max(1)),
+            nth: vec![first.clone(); RAND_NTH],
+            samplers,
+            lanes,
         }
     }
 
-    /// Draws `__rand_Nth__` keys for the commands that use them (`masks[i]` for command i).
-    pub fn with_rand_nth(mut self, masks: Vec<u16>) -> Generator {
-        self.nth_masks = masks;
-        self
-    }
-
+    /// One request: which command (index into the phase's lanes), its numbers, its value length.
     #[inline]
-    fn key(&mut self) -> u64 {
-        let mut seq = self.seq_next;
-        let k = self.key_from(&mut seq);
-        self.seq_next = seq;
-        k
-    }
-
-    /// A key by the distribution; `seq` is the sequence to advance for `--key-dist seq`.
-    #[inline]
-    fn key_from(&mut self, seq: &mut u64) -> u64 {
-        match &self.dist {
-            KeyDist::Uniform => self.rng.below(self.keyspace),
-            KeyDist::Seq => {
-                let k = *seq;
-                *seq = (k + 1) % self.keyspace;
-                k
-            }
-            KeyDist::Zipf(_) => match &self.zipf {
-                Some(z) => z.sample(&mut self.rng) - 1,
-                None => 0,
-            },
-        }
-    }
-
-    /// One request: which command (index into the run's command list), its key/member, value length.
-    #[inline]
-    pub fn draw(&mut self, ops: &[Op]) -> (usize, DrawnArgs, usize) {
+    pub fn draw(&mut self) -> (usize, DrawnArgs, usize) {
         let idx = self.mix.pick(&mut self.rng);
-        let key = if ops.get(idx).is_some_and(|o| o.has_key()) {
-            self.key()
-        } else {
-            0
+        let Some(lane) = self.lanes.get(idx) else {
+            return (0, DrawnArgs::default(), 0);
         };
-        let member = self.rng.below(self.keyspace);
-        let len = if self.sizes.min == self.sizes.max {
-            self.sizes.min
-        } else {
-            self.sizes.min + self.rng.below((self.sizes.max - self.sizes.min + 1) as u64) as usize
+        let key = match lane.space.and_then(|s| self.samplers.get_mut(s)) {
+            Some(s) => s.next(&mut self.rng),
+            None => 0,
         };
-        let nth = match self.nth_masks.get(idx) {
-            Some(&m) if m != 0 => self.nth_keys(m),
-            _ => [0; RAND_NTH],
+        let member = self.rng.below(self.members);
+        let len = self.sizes[idx].draw(&mut self.rng);
+        let ttl_ms = match lane.ttl {
+            Some((lo, hi)) if hi > lo => lo + self.rng.below(hi - lo + 1),
+            Some((lo, _)) => lo,
+            None => 0,
         };
-        (idx, DrawnArgs { key, member, nth }, len)
+        let nth = match lane.nth_mask {
+            0 => [0; RAND_NTH],
+            m => self.nth_keys(m),
+        };
+        let draw = DrawnArgs {
+            key,
+            member,
+            nth,
+            ttl_ms,
+        };
+        (idx, draw, len)
     }
 
     /// Independent keys for the `__rand_Nth__` placeholders in `mask`.
@@ -342,20 +379,59 @@ impl Generator {
         let mut out = [0; RAND_NTH];
         for (i, slot) in out.iter_mut().enumerate() {
             if mask & (1 << i) != 0 {
-                let mut seq = self.seq_nth[i];
-                *slot = self.key_from(&mut seq);
-                self.seq_nth[i] = seq;
+                *slot = self.nth[i].next(&mut self.rng);
             }
         }
         out
     }
 }
 
+/// What values are made of: a server's memory (and RDB/AOF size, and any compression on the way)
+/// depends on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DataKind {
+    /// `xxx...`, as redis-benchmark sends.
+    #[default]
+    X,
+    /// Random bytes: incompressible.
+    Random,
+    /// Words of lowercase text: compresses about as prose does.
+    Text,
+}
+
+impl DataKind {
+    pub fn parse(s: &str) -> Result<DataKind, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x" => Ok(DataKind::X),
+            "random" | "binary" => Ok(DataKind::Random),
+            "text" => Ok(DataKind::Text),
+            _ => Err(format!("bad data kind `{s}`: expected x, random or text")),
+        }
+    }
+}
+
 /// One pre-filled payload buffer that every value is a slice of (the hot path never allocates: see
 /// ARCHITECTURE.md, "Cross-cutting rules").
-pub fn payload(max: usize) -> Vec<u8> {
-    // 'x' like redis-benchmark, so server-side compression or dedup behaves the same for both tools.
-    vec![b'x'; max]
+pub fn payload(max: usize, kind: DataKind, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    match kind {
+        // 'x' like redis-benchmark, so server-side compression or dedup behaves the same for both.
+        DataKind::X => vec![b'x'; max],
+        DataKind::Random => (0..max).map(|_| rng.next_u64() as u8).collect(),
+        DataKind::Text => {
+            const WORDS: [&str; 16] = [
+                "the", "cache", "of", "session", "user", "value", "and", "a", "redis", "key",
+                "stream", "list", "to", "score", "in", "data",
+            ];
+            let mut out = Vec::with_capacity(max + 8);
+            while out.len() < max {
+                out.extend_from_slice(WORDS[rng.below(16) as usize].as_bytes());
+                out.push(b' ');
+            }
+            out.truncate(max);
+            out
+        }
+    }
 }
 
 #[cfg(test)]
@@ -416,67 +492,86 @@ mod tests {
         }
     }
 
+    fn mk(worker: (u64, u64), n: u64, dist: KeyDist, lanes: Vec<LaneDraw>) -> Generator {
+        Generator::new(1, worker, &[Space { lo: 0, n, dist }], lanes)
+    }
+
+    fn lane(nth_mask: u16, sizes: DataSize) -> LaneDraw {
+        LaneDraw {
+            weight: 1,
+            space: Some(0),
+            sizes,
+            ttl: None,
+            nth_mask,
+        }
+    }
+
     #[test]
     fn seq_wraps_and_spreads_workers() {
-        let mut g = Generator::new(1, 1, 2, 4, &KeyDist::Seq, DataSize::default(), &[1]);
-        let keys: Vec<u64> = (0..5).map(|_| g.draw(&[Op::Set]).1.key).collect();
+        let mut g = mk((1, 2), 4, KeyDist::Seq, vec![lane(0, DataSize::default())]);
+        let keys: Vec<u64> = (0..5).map(|_| g.draw().1.key).collect();
         assert_eq!(keys, vec![2, 3, 0, 1, 2]);
     }
 
     #[test]
     fn rand_nth_keys_are_drawn_apart() {
-        let mut g = Generator::new(
-            1,
-            0,
-            1,
-            1_000_000,
-            &KeyDist::Uniform,
-            DataSize::default(),
-            &[1],
-        )
-        .with_rand_nth(vec![0b1_0000_0001]);
-        let (_, d, _) = g.draw(&[Op::Custom]);
+        let one = |m| vec![lane(m, DataSize::default())];
+        let mut g = mk((0, 1), 1_000_000, KeyDist::Uniform, one(0b1_0000_0001));
+        let (_, d, _) = g.draw();
         assert!(d.nth[0] != d.nth[8] && d.nth[0] != d.key, "{d:?}");
         assert_eq!(d.nth[1..8], [0; 7]);
         // Sequential: each placeholder walks the key space on its own.
-        let mut g = Generator::new(1, 0, 1, 3, &KeyDist::Seq, DataSize::default(), &[1])
-            .with_rand_nth(vec![0b11]);
-        let draws: Vec<_> = (0..4).map(|_| g.draw(&[Op::Custom]).1).collect();
+        let mut g = mk((0, 1), 3, KeyDist::Seq, one(0b11));
+        let draws: Vec<_> = (0..4).map(|_| g.draw().1).collect();
         let seqs: Vec<_> = draws.iter().map(|d| (d.key, d.nth[0], d.nth[1])).collect();
         assert_eq!(seqs, [(0, 0, 0), (1, 1, 1), (2, 2, 2), (0, 0, 0)]);
         // Commands without them draw none.
-        let mut g = Generator::new(1, 0, 1, 10, &KeyDist::Uniform, DataSize::default(), &[1]);
-        assert_eq!(g.draw(&[Op::Custom]).1.nth, [0; RAND_NTH]);
+        let mut g = mk((0, 1), 10, KeyDist::Uniform, one(0));
+        assert_eq!(g.draw().1.nth, [0; RAND_NTH]);
     }
 
     #[test]
-    fn parses_sizes_and_dists() {
-        assert_eq!(
-            DataSize::parse("16-512").unwrap(),
-            DataSize { min: 16, max: 512 }
-        );
+    fn parses_and_draws_sizes() {
+        let d = DataSize::parse("16-512").unwrap();
+        assert_eq!((d.min, d.max, d.list.len()), (16, 512, 0));
         assert_eq!(DataSize::parse("3").unwrap().label(), "3");
-        for bad in ["", "a", "5-1", "-3", "1-", "999999999999"] {
+        for bad in [
+            "", "a", "5-1", "-3", "1-", "999999999999", "32:x", "32:0", ":5", "32:60,", "1:1:1",
+        ] {
             assert!(DataSize::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(KeyDist::parse("zipf").unwrap(), KeyDist::Zipf(0.99));
-        assert_eq!(KeyDist::parse("zipf:1.2").unwrap(), KeyDist::Zipf(1.2));
-        assert_eq!(KeyDist::parse("seq").unwrap(), KeyDist::Seq);
-        for bad in ["zipf:0", "zipf:x", "gauss", "zipf:-1"] {
-            assert!(KeyDist::parse(bad).is_err(), "{bad}");
-        }
-        let mut g = Generator::new(
-            1,
-            0,
-            1,
-            10,
-            &KeyDist::Uniform,
-            DataSize { min: 5, max: 9 },
-            &[1],
-        );
+        let mut g = mk((0, 1), 10, KeyDist::Uniform, vec![lane(0, DataSize::parse("5-9").unwrap())]);
         for _ in 0..1000 {
-            let (_, d, len) = g.draw(&[Op::Set]);
+            let (_, d, len) = g.draw();
             assert!((5..=9).contains(&len) && d.key < 10);
+        }
+        // A weighted list: each size in its share.
+        let list = DataSize::parse("32:60, 1024:30,16384:10").unwrap();
+        assert_eq!((list.min, list.max), (32, 16384));
+        assert_eq!(list.label(), "32:60,1024:30,16384:10");
+        let mut g = mk((0, 1), 10, KeyDist::Uniform, vec![lane(0, list)]);
+        let mut c = std::collections::BTreeMap::new();
+        for _ in 0..100_000 {
+            *c.entry(g.draw().2).or_insert(0u32) += 1;
+        }
+        let share = |s| f64::from(c[&s]) / 100_000.0;
+        assert!((share(32) - 0.6).abs() < 0.01 && (share(16384) - 0.1).abs() < 0.01, "{c:?}");
+        assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn ttls_are_drawn_in_their_range_and_weights_of_0_never() {
+        let mut ttl = lane(0, DataSize::default());
+        ttl.ttl = Some((30_000, 300_000));
+        let never = LaneDraw {
+            weight: 0,
+            ..lane(0, DataSize::default())
+        };
+        let mut g = mk((0, 1), 10, KeyDist::Uniform, vec![never, ttl]);
+        for _ in 0..1000 {
+            let (i, d, _) = g.draw();
+            assert_eq!(i, 1);
+            assert!((30_000..=300_000).contains(&d.ttl_ms), "{}", d.ttl_ms);
         }
     }
 }

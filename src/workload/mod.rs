@@ -2,12 +2,16 @@
 //! Every built-in test is one row of `OPS`; `template` compiles rows (and custom commands) into the
 //! bytes sent. Knows nothing of connections or output.
 
+pub mod command;
 pub mod fill;
 pub mod generator;
+pub mod keys;
+pub mod lanes;
 pub mod pacing;
 mod settings;
 pub mod template;
 
+pub use command::{Cmd, UserCommand};
 pub use settings::Workload;
 
 use std::fmt;
@@ -38,8 +42,9 @@ pub enum Op {
     Lrange600,
     Mset,
     Xadd,
-    /// A user-supplied command line (`EncodeOpts::custom`). Stays last: it sizes `OPS`.
-    Custom,
+    /// `MGET (10 keys)`: MSET's keys read back. Not in the default suite (redis-benchmark's).
+    /// Stays last: it sizes `OPS`.
+    Mget,
 }
 
 /// One argument of a built-in command, as the table spells it.
@@ -56,8 +61,6 @@ enum Arg {
     Score,
     /// `MAXLEN ~ N` with `--stream-maxlen N`, nothing without.
     StreamMaxlen,
-    /// The user's command line; it may use the drawn key (`__rand_int__`) and the value (`__data__`).
-    Words,
     /// Key `i` (0..10) of the drawn key's group of ten, the keys that share all but the last digit.
     /// On a cluster they share a hash tag (`key:{00000000123}4`), so an MSET of them is valid there;
     /// elsewhere they are plain 12-digit keys.
@@ -89,6 +92,8 @@ struct OpDef {
     reads_lists: bool,
     /// Not selectable with `-t` or `--mix` (the LRANGE fill is planned, not asked for).
     internal: bool,
+    /// Not in the default suite (redis-benchmark's), but selectable.
+    extra: bool,
     // Derived from `args` once, because the generator asks per request.
     has_key: bool,
 }
@@ -98,7 +103,7 @@ const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [
     let mut has_key = false;
     let mut i = 0;
     while i < args.len() {
-        if matches!(args[i], Arg::Key | Arg::Grouped(_) | Arg::Words) {
+        if matches!(args[i], Arg::Key | Arg::Grouped(_)) {
             has_key = true;
         }
         i += 1;
@@ -113,6 +118,7 @@ const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [
         trim: None,
         reads_lists: false,
         internal: false,
+        extra: false,
         has_key,
     }
 }
@@ -151,11 +157,18 @@ impl OpDef {
             ..self
         }
     }
+
+    const fn extra(self) -> OpDef {
+        OpDef {
+            extra: true,
+            ..self
+        }
+    }
 }
 
 /// The tests, one row each, in `Op` order; the built-in ones in redis-benchmark's default order.
 #[rustfmt::skip]
-const OPS: [OpDef; Op::Custom as usize + 1] = {
+const OPS: [OpDef; Op::Mget as usize + 1] = {
     use Arg::*;
     [
         def(Op::PingInline, "PING_INLINE", b"",          &[Lit(b"PING")]).inline(),
@@ -185,7 +198,9 @@ const OPS: [OpDef; Op::Custom as usize + 1] = {
               Grouped(9), Value]),
         def(Op::Xadd,       "XADD",        b"mystream:",
             &[Lit(b"XADD"), Key, StreamMaxlen, Lit(b"*"), Lit(b"field"), Value]),
-        def(Op::Custom,     "CUSTOM",      b"",          &[Words]),
+        def(Op::Mget,       "MGET (10 keys)", b"key:",
+            &[Lit(b"MGET"), Grouped(0), Grouped(1), Grouped(2), Grouped(3), Grouped(4), Grouped(5),
+              Grouped(6), Grouped(7), Grouped(8), Grouped(9)]).read().extra(),
     ]
 };
 
@@ -200,11 +215,27 @@ const _: () = {
 };
 
 impl Op {
-    /// Every built-in test, in redis-benchmark's default order (the table minus `Custom`).
+    /// Every test of redis-benchmark's default suite, in its order, the LRANGE fill included.
     pub const BUILTIN: [Op; OPS.len() - 1] = {
-        let mut out = [Op::Custom; OPS.len() - 1];
+        let mut out = [Op::Set; OPS.len() - 1];
         let mut i = 0;
-        while i < out.len() {
+        let mut n = 0;
+        while i < OPS.len() {
+            if !OPS[i].extra {
+                out[n] = OPS[i].op;
+                n += 1;
+            }
+            i += 1;
+        }
+        assert!(n == out.len(), "one extra test: BUILTIN's length says so");
+        out
+    };
+
+    /// Every test, the default suite's and the extra ones (MGET).
+    pub const ALL: [Op; OPS.len()] = {
+        let mut out = [Op::Set; OPS.len()];
+        let mut i = 0;
+        while i < OPS.len() {
             out[i] = OPS[i].op;
             i += 1;
         }
@@ -238,8 +269,7 @@ impl Op {
         self.def().read
     }
 
-    /// Whether requests draw a key: built-ins with a key argument, and every custom command (it may
-    /// use one through `__rand_int__`).
+    /// Whether requests draw a key (a key argument).
     #[inline]
     pub fn has_key(self) -> bool {
         self.def().has_key
@@ -269,7 +299,7 @@ pub enum WorkloadError {
 }
 
 fn known_tests() -> String {
-    let mut v: Vec<String> = Op::BUILTIN
+    let mut v: Vec<String> = Op::ALL
         .iter()
         .filter_map(|o| o.flag())
         .map(str::to_ascii_lowercase)
@@ -295,7 +325,7 @@ pub fn parse_test(name: &str) -> Result<Vec<Op>, WorkloadError> {
         }
         _ => {}
     }
-    Op::BUILTIN
+    Op::ALL
         .iter()
         .find(|o| o.flag().is_some_and(|f| f.eq_ignore_ascii_case(&lower)))
         .map(|&o| vec![o])
@@ -321,15 +351,23 @@ pub fn parse_tests<S: AsRef<str>>(names: &[S]) -> Result<Vec<Op>, WorkloadError>
     Ok(out)
 }
 
-/// `--mix set=3,get=7`: commands interleaved in one run by weight.
-pub fn parse_mix(spec: &str) -> Result<Vec<(Op, u32)>, WorkloadError> {
+/// `--mix set=3,get=7,session=2`: commands interleaved in one run by weight; a name is a
+/// built-in test or one of `commands` (the user's, by name).
+pub fn parse_mix(spec: &str, commands: &[UserCommand]) -> Result<Vec<(Cmd, u32)>, WorkloadError> {
     let bad = |why: String| WorkloadError::BadMix(spec.to_string(), why);
-    let mut out: Vec<(Op, u32)> = Vec::new();
+    let mut out: Vec<(Cmd, u32)> = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, weight) = part
             .split_once('=')
             .ok_or_else(|| bad(format!("`{part}` is not NAME=WEIGHT")))?;
-        let ops = parse_test(name).map_err(|e| bad(e.to_string()))?;
+        let cmds: Vec<Cmd> = match commands.iter().position(|c| c.name == name.trim()) {
+            Some(i) => vec![Cmd::User(i as u16)],
+            None => parse_test(name)
+                .map_err(|e| bad(mix_unknown(e, commands)))?
+                .into_iter()
+                .map(Cmd::Builtin)
+                .collect(),
+        };
         let w: i64 = weight
             .trim()
             .parse()
@@ -340,17 +378,26 @@ pub fn parse_mix(spec: &str) -> Result<Vec<(Op, u32)>, WorkloadError> {
                 name.trim()
             )));
         }
-        for op in ops {
-            if out.iter().any(|(o, _)| *o == op) {
-                return Err(bad(format!("{} is listed twice", op.name())));
+        for c in cmds {
+            if out.iter().any(|(o, _)| *o == c) {
+                return Err(bad(format!("{} is listed twice", name.trim())));
             }
-            out.push((op, w as u32));
+            out.push((c, w as u32));
         }
     }
     if out.is_empty() {
         return Err(bad("no commands".into()));
     }
     Ok(out)
+}
+
+/// An unknown name in a mix: the tests and the user's commands it could have been.
+fn mix_unknown(e: WorkloadError, commands: &[UserCommand]) -> String {
+    if commands.is_empty() {
+        return e.to_string();
+    }
+    let names: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
+    format!("{e}; commands: {}", names.join(","))
 }
 
 /// `30s`, `2m`, `500ms`, `1h`, or plain seconds.
@@ -376,19 +423,37 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, WorkloadError> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
-/// One argument of a custom command: literal bytes and placeholders.
+/// One argument of a user command: literal bytes and placeholders.
 #[derive(Clone, Debug, PartialEq)]
-enum Part {
+pub enum Part {
     Lit(Vec<u8>),
+    /// redis-benchmark's `__rand_int__`: the drawn key's 12 digits.
     RandInt,
     /// valkey-benchmark's `__rand_1st__` .. `__rand_9th__` (0 = 1st): a key of its own, the same
     /// wherever it appears in one command.
     RandNth(u8),
     Data,
+    /// `__key__`: the command's key (its pattern around the drawn number).
+    Key,
+    /// `__keys_N__`: N keys of the command's key space, as N arguments.
+    Keys(u16),
+    /// `__pairs_N__`: N key/value pairs (MSET).
+    Pairs(u16),
+    /// `__ttl__`: the drawn TTL, in seconds.
+    Ttl,
+    /// `__sha__`: the script's SHA1 (replaced by a literal once the script is read).
+    Sha,
 }
 
-/// Every placeholder a custom command may use, as valkey-benchmark spells them.
-const PLACEHOLDERS: [(&str, Part); 11] = [
+/// valkey-benchmark's names for `__rand_Nth__`, in order.
+pub const NTH_NAMES: [&str; RAND_NTH] = [
+    "rand_1st", "rand_2nd", "rand_3rd", "rand_4th", "rand_5th", "rand_6th", "rand_7th", "rand_8th",
+    "rand_9th",
+];
+
+/// The placeholders a redis-benchmark style command line knows (`__key__`, `__data__`...); an
+/// unknown one there is sent as written, as redis-benchmark sends it.
+const LEGACY: [(&str, Part); 11] = [
     ("__rand_int__", Part::RandInt),
     ("__rand_1st__", Part::RandNth(0)),
     ("__rand_2nd__", Part::RandNth(1)),
@@ -405,42 +470,12 @@ const PLACEHOLDERS: [(&str, Part); 11] = [
 /// How many `__rand_Nth__` placeholders there are.
 pub const RAND_NTH: usize = 9;
 
-/// A custom command line (`rbench SET foo:__rand_int__ __data__`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct CustomCommand {
-    args: Vec<Vec<Part>>,
-    pub name: String,
-    /// Which argument routes the command in cluster mode (the first after the command name).
-    key_arg: Option<usize>,
-}
-
-impl CustomCommand {
-    pub fn parse(words: &[String]) -> CustomCommand {
-        let args = words.iter().map(|w| parse_word(w)).collect::<Vec<_>>();
-        let key_arg = if args.len() > 1 { Some(1) } else { None };
-        CustomCommand {
-            name: words.join(" "),
-            args,
-            key_arg,
-        }
-    }
-
-    /// Appends an argument sent exactly as given, placeholders and all (`-x`: stdin, as-is, as
-    /// redis-benchmark sends it). Not part of the name: it may be large or binary.
-    pub fn push_literal(&mut self, arg: Vec<u8>) {
-        self.args.push(vec![Part::Lit(arg)]);
-        if self.key_arg.is_none() {
-            self.key_arg = Some(1);
-        }
-    }
-}
-
-/// One word of a custom command: literals between placeholders.
+/// One word of a redis-benchmark style command line: literals between placeholders.
 fn parse_word(w: &str) -> Vec<Part> {
     let mut parts = Vec::new();
     let mut rest = w;
     while !rest.is_empty() {
-        let next = PLACEHOLDERS
+        let next = LEGACY
             .iter()
             .filter_map(|(pat, part)| rest.find(pat).map(|i| (i, pat.len(), part)))
             .min_by_key(|(i, _, _)| *i);
@@ -461,22 +496,24 @@ fn parse_word(w: &str) -> Vec<Part> {
     parts
 }
 
-/// The numbers the generator drew for one request's arguments (key, member, `__rand_Nth__` keys):
-/// with the payload, all a template needs to encode it.
+/// The numbers the generator drew for one request's arguments (key, member, `__rand_Nth__` keys,
+/// TTL): with the payload, all a template needs to encode it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DrawnArgs {
     pub key: u64,
+    /// Also the seed of a multi-key command's other keys.
     pub member: u64,
     /// `__rand_1st__` .. `__rand_9th__`: drawn only for the ones the command uses (else 0).
     pub nth: [u64; RAND_NTH],
+    /// The TTL in milliseconds (commands with one).
+    pub ttl_ms: u64,
 }
 
-/// Per-run options that change how commands are encoded.
+/// Per-run options that change how built-in tests are encoded.
 #[derive(Clone, Debug, Default)]
 pub struct EncodeOpts {
     pub stream_maxlen: Option<u64>,
     pub list_maxlen: Option<u64>,
-    pub custom: Option<CustomCommand>,
     /// The key space keys are drawn from (set per phase): MSET's groups of ten stay inside it.
     /// 0: not known, groups are whole.
     pub keyspace: u64,
@@ -507,9 +544,15 @@ mod tests {
         ));
         assert_eq!(parse_tests::<&str>(&[]), Err(WorkloadError::EmptyTests));
         assert_eq!(
-            parse_mix("set=3, get=7").unwrap(),
-            vec![(Op::Set, 3), (Op::Get, 7)]
+            parse_mix("set=3, get=7", &[]).unwrap(),
+            vec![(Cmd::Builtin(Op::Set), 3), (Cmd::Builtin(Op::Get), 7)]
         );
+        let user = [UserCommand::new("read", "GET __key__").unwrap()];
+        assert_eq!(
+            parse_mix("read=7,set=1", &user).unwrap(),
+            vec![(Cmd::User(0), 7), (Cmd::Builtin(Op::Set), 1)]
+        );
+        assert!(parse_mix("nope=1", &user).unwrap_err().to_string().contains("commands: read"));
         for bad in [
             "set=0",
             "set=-1",
@@ -519,7 +562,7 @@ mod tests {
             "",
             "set=1,set=2",
         ] {
-            assert!(parse_mix(bad).is_err(), "{bad}");
+            assert!(parse_mix(bad, &[]).is_err(), "{bad}");
         }
     }
 
@@ -536,7 +579,7 @@ mod tests {
 
     #[test]
     fn the_table_describes_every_test() {
-        for op in Op::BUILTIN {
+        for op in Op::ALL {
             let d = op.def();
             assert_eq!(
                 d.has_key,
@@ -549,7 +592,9 @@ mod tests {
             }
         }
         assert!(Op::Get.is_read() && Op::Lrange100.is_read() && !Op::Set.is_read());
-        assert!(!Op::PingInline.has_key() && Op::Custom.has_key() && Op::Incr.has_key());
+        assert!(!Op::PingInline.has_key() && Op::Mget.has_key() && Op::Incr.has_key());
+        assert!(Op::Mget.is_read() && !Op::BUILTIN.contains(&Op::Mget));
+        assert_eq!(parse_test("mget").unwrap(), [Op::Mget]);
         assert!(Op::Mset.has_key() && !Op::Mset.is_read());
         assert_eq!(Op::BUILTIN.len(), 21);
         assert_eq!(Op::BUILTIN[20], Op::Xadd);

@@ -5,14 +5,17 @@
 
 use std::time::Duration;
 
-use super::generator::{DataSize, KeyDist};
-use super::{EncodeOpts, Op};
+use super::generator::{DataKind, DataSize, KeyDist};
+use super::{Cmd, EncodeOpts, UserCommand};
 
 /// One run's sequence of phases: each is one test, or one mix.
 #[derive(Clone, Debug)]
 pub struct Workload {
     /// Each phase: commands and their weights (a single test has one entry).
-    pub phases: Vec<Vec<(Op, u32)>>,
+    pub phases: Vec<Vec<(Cmd, u32)>>,
+    /// The user's commands (`Cmd::User(i)` is `commands[i]`): `--command`, `[[command]]`, or the
+    /// redis-benchmark style command line.
+    pub commands: Vec<UserCommand>,
     pub clients: usize,
     pub threads: usize,
     pub requests: Option<u64>,
@@ -21,6 +24,10 @@ pub struct Workload {
     pub warmup: Option<Duration>,
     pub pipeline: usize,
     pub sizes: DataSize,
+    /// `--ttl`: the TTL range (ms) of user commands without one of their own.
+    pub ttl: Option<(u64, u64)>,
+    /// What values are made of (`--data-kind`).
+    pub data_kind: DataKind,
     /// None: 1 key on standalone (as redis-benchmark without -r), DEFAULT_CLUSTER_KEYSPACE on clusters.
     pub keyspace: Option<u64>,
     pub key_dist: KeyDist,

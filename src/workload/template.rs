@@ -4,7 +4,10 @@
 
 use bytes::BufMut;
 
-use super::{Arg, CustomCommand, DrawnArgs, EncodeOpts, ListEnd, MAX_KEY, Op, OpDef, Part};
+use super::command::{UserCommand, ends_with_exec, takes_px};
+use super::generator::Rng;
+use super::keys::{KeyPattern, Sampler};
+use super::{Arg, DrawnArgs, EncodeOpts, ListEnd, MAX_KEY, Op, OpDef, Part};
 use crate::resp::format_u64;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -35,18 +38,43 @@ enum Seg {
     ValueBulk,
     /// `$<len>\r\n<member as decimal>\r\n` (ZADD's score).
     Score,
+    /// Key `i` of a multi-key command as 12 digits (key 0 is the drawn key; the others are drawn
+    /// from the command's key space, seeded by the draw, so a retry sends the same keys).
+    MultiDigits(u16),
+    /// `$<len>\r\n<ttl>\r\n`: the drawn TTL in milliseconds, or in seconds (`__ttl__`).
+    Ttl {
+        secs: bool,
+    },
+}
+
+/// What one reply of a request is for, in the order the server sends them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The reply that completes the request (its latency ends here).
+    Main,
+    /// A command of a sequence before its last: an error here is the request's error.
+    Inner,
+    /// Dropped (the LTRIM after a capped push).
+    Skip,
+    /// A follow-up counted in a row of its own (the PEXPIRE that gives a command its TTL).
+    Follow(u8),
 }
 
 /// One compiled request: `encode` appends it, `route_key` says where it goes in cluster mode.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Template {
     segs: Vec<Seg>,
     /// The routing key, as literals and key digits only (`route_key` relies on it); empty when keyless.
     route: Vec<Seg>,
     route_len: usize,
-    replies: usize,
+    /// One per reply the request gets, in order.
+    roles: Vec<Role>,
+    /// The last command is an EXEC: a nil reply is a failed WATCH, not a success.
+    exec_last: bool,
     /// Bounds MSET's groups (`EncodeOpts::keyspace`).
     keyspace: u64,
+    /// Draws the extra keys of `__keys_N__`/`__pairs_N__`.
+    multi: Option<Sampler>,
 }
 
 /// Lays out segments, merging adjacent literals so encoding copies fewer, larger pieces.
@@ -85,13 +113,17 @@ impl Builder {
         self.lit(b"\r\n");
     }
 
-    /// One argument made of literals and placeholders (a custom command's word, or the value).
-    fn word(&mut self, parts: &[Part]) {
+    /// One argument made of literals and placeholders (a user command's word, or the value).
+    fn word(&mut self, parts: &[Part], pat: &KeyPattern) {
         if parts == [Part::Data] {
             self.hole(Seg::ValueBulk);
             return;
         }
-        let (fixed, values) = word_len(parts);
+        if parts == [Part::Ttl] {
+            self.hole(Seg::Ttl { secs: true });
+            return;
+        }
+        let (fixed, values) = word_len(parts, pat);
         if values == 0 {
             self.lit(format!("${fixed}\r\n").as_bytes());
         } else {
@@ -103,57 +135,162 @@ impl Builder {
                 Part::RandInt => self.hole(Seg::KeyDigits),
                 Part::RandNth(i) => self.hole(Seg::NthDigits(*i)),
                 Part::Data => self.hole(Seg::Value),
+                Part::Key => {
+                    self.lit(&pat.prefix);
+                    self.hole(Seg::KeyDigits);
+                    self.lit(&pat.suffix);
+                }
+                // Words of their own (checked when parsed): handled by `user_word`.
+                Part::Keys(_) | Part::Pairs(_) | Part::Ttl | Part::Sha => {}
             }
         }
+        self.lit(b"\r\n");
+    }
+
+    /// Key `i` of a multi-key command: on a cluster `prefix{D0}Di suffix`, so all share key 0's
+    /// slot.
+    fn multi_key(&mut self, i: u16, pat: &KeyPattern, tag: bool) {
+        let len = pat.len() + if tag { 14 } else { 0 };
+        self.lit(format!("${len}\r\n").as_bytes());
+        self.lit(&pat.prefix);
+        if tag {
+            self.lit(b"{");
+            self.hole(Seg::KeyDigits);
+            self.lit(b"}");
+        }
+        self.hole(Seg::MultiDigits(i));
+        self.lit(&pat.suffix);
         self.lit(b"\r\n");
     }
 }
 
 /// A word's length apart from the value, and how many times it holds the value.
-fn word_len(parts: &[Part]) -> (usize, usize) {
+fn word_len(parts: &[Part], pat: &KeyPattern) -> (usize, usize) {
     parts.iter().fold((0, 0), |(fixed, values), p| match p {
         Part::Lit(b) => (fixed + b.len(), values),
         Part::RandInt | Part::RandNth(_) => (fixed + 12, values),
+        Part::Key => (fixed + pat.len(), values),
         Part::Data => (fixed, values + 1),
+        Part::Keys(_) | Part::Pairs(_) | Part::Ttl | Part::Sha => (fixed, values),
     })
 }
 
 /// How many RESP arguments `arg` expands to under these options.
-fn argc(arg: Arg, opts: &EncodeOpts, words: &[Vec<Part>]) -> usize {
+fn argc(arg: Arg, opts: &EncodeOpts) -> usize {
     match arg {
         Arg::StreamMaxlen if opts.stream_maxlen.is_none() => 0,
         Arg::StreamMaxlen => 3,
-        Arg::Words => words.len(),
+        _ => 1,
+    }
+}
+
+/// How many RESP arguments a user command's word expands to.
+fn user_argc(w: &[Part]) -> usize {
+    match w {
+        [Part::Keys(n)] => *n as usize,
+        [Part::Pairs(n)] => 2 * *n as usize,
         _ => 1,
     }
 }
 
 impl Template {
-    /// Compiles `op` under `opts` (`Op::Custom` uses `opts.custom`; without one, nothing is sent).
+    /// Compiles the built-in test `op` under `opts`.
     pub fn compile(op: Op, opts: &EncodeOpts) -> Template {
         let def = op.def();
-        let words = opts.custom.as_ref().map_or(&[][..], |c| &c.args[..]);
-        let n: usize = def.args.iter().map(|&a| argc(a, opts, words)).sum();
+        let n: usize = def.args.iter().map(|&a| argc(a, opts)).sum();
         let mut b = Builder::default();
-        let mut replies = 0;
+        let mut roles = vec![Role::Main];
         if def.inline {
             inline(&mut b, def);
-            replies = 1;
         } else if n > 0 {
             b.arr(n);
             for &a in def.args {
-                arg(&mut b, def, a, opts, words);
+                arg(&mut b, def, a, opts);
             }
-            replies = 1 + trim(&mut b, def, opts.list_maxlen);
+            if trim(&mut b, def, opts.list_maxlen) {
+                roles.push(Role::Skip);
+            }
         }
-        let route = route(def, opts.custom.as_ref());
+        let route = route(def);
         Template {
             route_len: route.iter().map(seg_len).sum(),
             route,
             segs: b.segs,
-            replies,
+            roles,
+            exec_last: false,
             keyspace: opts.keyspace,
+            multi: None,
         }
+    }
+
+    /// Compiles a user command: its sequence, the TTL it carries (`PX` in a SET, else a pipelined
+    /// PEXPIRE counted in row `follow`), keys from `keys` (its space, for `__keys_N__`), tagged
+    /// on a cluster.
+    pub fn compile_user(
+        c: &UserCommand,
+        keys: Sampler,
+        cluster: bool,
+        follow: Option<u8>,
+    ) -> Template {
+        let mut b = Builder::default();
+        // A template that places `__ttl__` itself needs no PX nor PEXPIRE.
+        let own = c.seq.iter().flatten().any(|w| w[..] == [Part::Ttl]);
+        let ttl = c.ttl.filter(|_| !own);
+        let px = ttl.is_some() && takes_px(&c.seq);
+        let mut roles = Vec::new();
+        for (i, cmd) in c.seq.iter().enumerate() {
+            let extra = if px { 2 } else { 0 };
+            b.arr(cmd.iter().map(|w| user_argc(w)).sum::<usize>() + extra);
+            for w in cmd {
+                user_word(&mut b, w, &c.pattern, cluster);
+            }
+            if px {
+                b.bulk(b"PX");
+                b.hole(Seg::Ttl { secs: false });
+            }
+            let last = i + 1 == c.seq.len();
+            roles.push(if last { Role::Main } else { Role::Inner });
+        }
+        let route = user_route(c, cluster);
+        if let (Some(row), false, Some(_)) = (follow, px, ttl) {
+            pexpire(&mut b, &route, &c.pattern);
+            roles.push(Role::Follow(row));
+        }
+        Template {
+            route_len: route.iter().map(seg_len).sum(),
+            route,
+            segs: b.segs,
+            roles,
+            exec_last: ends_with_exec(&c.seq),
+            keyspace: 0,
+            multi: Some(keys),
+        }
+    }
+
+    /// The follow-up alone (`PEXPIRE key ms`): how a retried follow-up is sent again.
+    pub fn compile_follow(c: &UserCommand, cluster: bool) -> Template {
+        let mut b = Builder::default();
+        let route = user_route(c, cluster);
+        pexpire(&mut b, &route, &c.pattern);
+        Template {
+            route_len: route.iter().map(seg_len).sum(),
+            route,
+            segs: b.segs,
+            roles: vec![Role::Main],
+            exec_last: false,
+            keyspace: 0,
+            multi: None,
+        }
+    }
+
+    /// One per reply the request gets, in order.
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// The request ends with an EXEC (a nil reply to it means its WATCH failed).
+    pub fn exec_last(&self) -> bool {
+        self.exec_last
     }
 
     /// Which `__rand_Nth__` placeholders the request uses (bit i: the (i+1)th), so only those are drawn.
@@ -188,6 +325,15 @@ impl Template {
             n += len;
         }
         n
+    }
+
+    /// Key `i` of a multi-key request (key 0: the drawn one).
+    #[inline]
+    fn multi_key(&self, draw: &DrawnArgs, i: u16) -> u64 {
+        match (&self.multi, i) {
+            (_, 0) | (None, _) => draw.key,
+            (Some(s), i) => s.draw(&mut Rng::new(draw.member.wrapping_add(u64::from(i)))),
+        }
     }
 
     /// Appends one request; returns how many replies the server will send for it.
@@ -247,10 +393,23 @@ impl Template {
                     put!(score);
                     put!(b"\r\n");
                 }
+                Seg::MultiDigits(i) => put!(&digits12(self.multi_key(draw, *i))),
+                Seg::Ttl { secs } => {
+                    let mut d = [0; 20];
+                    let v = if *secs {
+                        draw.ttl_ms.div_ceil(1000).max(1)
+                    } else {
+                        draw.ttl_ms.max(1)
+                    };
+                    let t = format_u64(v, &mut d);
+                    hdr!(t.len());
+                    put!(t);
+                    put!(b"\r\n");
+                }
             }
         }
         buf.put_slice(&tmp[..n]);
-        self.replies
+        self.roles.len()
     }
 }
 
@@ -268,11 +427,11 @@ fn inline(b: &mut Builder, def: &OpDef) {
     b.lit(b"\r\n");
 }
 
-fn arg(b: &mut Builder, def: &OpDef, a: Arg, opts: &EncodeOpts, words: &[Vec<Part>]) {
+fn arg(b: &mut Builder, def: &OpDef, a: Arg, opts: &EncodeOpts) {
     match a {
         Arg::Lit(l) => b.bulk(l),
         Arg::Key => b.key(def.prefix),
-        Arg::Value => b.word(&[Part::Data]),
+        Arg::Value => b.hole(Seg::ValueBulk),
         Arg::Member => {
             b.lit(b"$20\r\nelement:");
             b.hole(Seg::MemberDigits);
@@ -294,15 +453,43 @@ fn arg(b: &mut Builder, def: &OpDef, a: Arg, opts: &EncodeOpts, words: &[Vec<Par
                 b.bulk(max.to_string().as_bytes());
             }
         }
-        Arg::Words => words.iter().for_each(|w| b.word(w)),
     }
 }
 
+/// One word of a user command: multi-key words expand to their arguments.
+fn user_word(b: &mut Builder, w: &[Part], pat: &KeyPattern, cluster: bool) {
+    match w {
+        [Part::Keys(n)] => (0..*n).for_each(|i| b.multi_key(i, pat, cluster)),
+        [Part::Pairs(n)] => (0..*n).for_each(|i| {
+            b.multi_key(i, pat, cluster);
+            b.hole(Seg::ValueBulk);
+        }),
+        _ => b.word(w, pat),
+    }
+}
+
+/// `PEXPIRE <routing key> <ttl ms>`.
+fn pexpire(b: &mut Builder, route: &[Seg], pat: &KeyPattern) {
+    b.arr(3);
+    b.bulk(b"PEXPIRE");
+    let len: usize = route.iter().map(seg_len).sum();
+    b.lit(format!("${len}\r\n").as_bytes());
+    for s in route {
+        match s {
+            Seg::Lit(l) => b.lit(l),
+            other => b.hole(other.clone()),
+        }
+    }
+    b.lit(b"\r\n");
+    b.hole(Seg::Ttl { secs: false });
+    let _ = pat;
+}
+
 /// The `--list-maxlen` follow-up of a push: an LTRIM keeping the newest elements at the end it writes
-/// to. Returns how many replies it adds.
-fn trim(b: &mut Builder, def: &OpDef, list_maxlen: Option<u64>) -> usize {
+/// to. Returns whether it added one.
+fn trim(b: &mut Builder, def: &OpDef, list_maxlen: Option<u64>) -> bool {
     let (Some(end), Some(max)) = (def.trim, list_maxlen) else {
-        return 0;
+        return false;
     };
     b.arr(4);
     b.bulk(b"LTRIM");
@@ -317,13 +504,11 @@ fn trim(b: &mut Builder, def: &OpDef, list_maxlen: Option<u64>) -> usize {
             b.bulk(b"-1");
         }
     }
-    1
+    true
 }
 
-/// The routing key: a built-in's prefix + digits. A custom command routes by its first argument after
-/// the name, when that is a short key: a word holding the value is no key, and one longer than MAX_KEY
-/// is not one rbench builds.
-fn route(def: &OpDef, custom: Option<&CustomCommand>) -> Vec<Seg> {
+/// The routing key: a built-in's prefix + digits.
+fn route(def: &OpDef) -> Vec<Seg> {
     if def.args.contains(&Arg::Key) {
         return vec![Seg::Lit(def.prefix.to_vec()), Seg::KeyDigits];
     }
@@ -331,23 +516,46 @@ fn route(def: &OpDef, custom: Option<&CustomCommand>) -> Vec<Seg> {
         // In a cluster every key of the group has this hash tag, so this key routes them all.
         return vec![Seg::Lit(def.prefix.to_vec()), Seg::TagDigits];
     }
-    let Some(c) = custom.filter(|_| def.args.contains(&Arg::Words)) else {
+    Vec::new()
+}
+
+/// A user command routes by its first key argument (`UserCommand::route_word`), when that is a
+/// short key: a word holding the value is no key, and one longer than MAX_KEY is not one rbench
+/// builds. A multi-key word routes by key 0 (on a cluster, by the hash tag they share).
+fn user_route(c: &UserCommand, cluster: bool) -> Vec<Seg> {
+    let Some(parts) = (0..c.seq.len()).find_map(|i| c.route_word(i)) else {
         return Vec::new();
     };
-    let Some(parts) = c.key_arg.and_then(|i| c.args.get(i)) else {
-        return Vec::new();
-    };
-    match word_len(parts) {
-        (fixed, 0) if fixed <= MAX_KEY => parts
-            .iter()
-            .map(|p| match p {
-                Part::Lit(b) => Seg::Lit(b.clone()),
-                Part::RandNth(i) => Seg::NthDigits(*i),
-                _ => Seg::KeyDigits,
-            })
-            .collect(),
-        _ => Vec::new(),
+    let pat = &c.pattern;
+    if let [Part::Keys(_) | Part::Pairs(_)] = &parts[..] {
+        let mut r = vec![Seg::Lit(pat.prefix.clone())];
+        if cluster {
+            r.extend([Seg::Lit(b"{".to_vec()), Seg::KeyDigits, Seg::Lit(b"}".to_vec())]);
+        }
+        r.extend([Seg::KeyDigits, Seg::Lit(pat.suffix.clone())]);
+        return r;
     }
+    let routable = parts
+        .iter()
+        .all(|p| matches!(p, Part::Lit(_) | Part::Key | Part::RandInt | Part::RandNth(_)));
+    if !routable || word_len(parts, pat).0 > MAX_KEY {
+        return Vec::new();
+    }
+    let mut r = Vec::new();
+    for p in parts {
+        match p {
+            Part::Lit(b) => r.push(Seg::Lit(b.clone())),
+            Part::RandNth(i) => r.push(Seg::NthDigits(*i)),
+            Part::Key => r.extend([
+                Seg::Lit(pat.prefix.clone()),
+                Seg::KeyDigits,
+                Seg::Lit(pat.suffix.clone()),
+            ]),
+            _ => r.push(Seg::KeyDigits),
+        }
+    }
+    r.retain(|s| !matches!(s, Seg::Lit(b) if b.is_empty()));
+    r
 }
 
 /// Length of a routing segment (literals, key digits and a hash tag only).
@@ -489,7 +697,11 @@ mod tests {
                 a.extend([s(b"*"), s(b"field"), s(v)]);
                 vec![a]
             }
-            Op::Custom => unreachable!("custom commands are checked by their own test"),
+            Op::Mget => {
+                let mut a = vec![s(b"MGET")];
+                a.extend(mset_keys(d.key, o.keyspace, o.cluster).into_iter().map(String::into_bytes));
+                vec![a]
+            }
         }
     }
 
@@ -573,13 +785,12 @@ mod tests {
             EncodeOpts {
                 stream_maxlen: Some(1000),
                 list_maxlen: Some(7),
-                custom: None,
                 keyspace: 0,
                 cluster: true,
             },
         ];
         for opts in &opt_sets {
-            for op in Op::BUILTIN {
+            for op in Op::ALL {
                 for d in &draws() {
                     // The drawn key is always inside the key space.
                     let opts = &EncodeOpts {
@@ -603,7 +814,7 @@ mod tests {
                         let tag = format!("key:{{{:012}", d.key % 1_000_000_000_000);
                         let tag = format!("{}}}", &tag[..16]).into_bytes();
                         let want = match op {
-                            Op::Mset => Some(&tag[..]),
+                            Op::Mset | Op::Mget => Some(&tag[..]),
                             _ => cmds[0].get(1).filter(|_| op.has_key()).map(|w| &w[..]),
                         };
                         assert_eq!(want, (n > 0).then_some(&k[..n]), "{op}");
@@ -659,12 +870,8 @@ mod tests {
             (&["__rand_int__", "__rand_int__-", "-__data__-"], true),
         ];
         for (words, routed) in cases {
-            let c = CustomCommand::parse(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
-            let o = EncodeOpts {
-                custom: Some(c),
-                ..Default::default()
-            };
-            let t = Template::compile(Op::Custom, &o);
+            let c = UserCommand::legacy(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+            let t = Template::compile_user(&c, sampler(), false, None);
             assert_eq!(t.keyless(), !routed, "{words:?}");
             for d in &draws() {
                 for v in &values() {
@@ -684,10 +891,15 @@ mod tests {
                 }
             }
         }
-        // No command line: nothing to send, no reply to wait for.
-        let t = Template::compile(Op::Custom, &EncodeOpts::default());
-        assert_eq!(run(&t, &draws()[1], b"x"), (Vec::new(), 0));
-        assert!(t.keyless());
+    }
+
+    fn sampler() -> Sampler {
+        let space = crate::workload::keys::Space {
+            lo: 0,
+            n: 1000,
+            dist: crate::workload::keys::KeyDist::Uniform,
+        };
+        Sampler::new(&space, 0, 1)
     }
 
     fn enc(op: Op, opts: &EncodeOpts) -> Vec<u8> {
@@ -719,7 +931,6 @@ mod tests {
         let o = EncodeOpts {
             stream_maxlen: Some(100),
             list_maxlen: Some(10),
-            custom: None,
             keyspace: 0,
             cluster: false,
         };
@@ -757,31 +968,80 @@ mod tests {
         assert!(r.ends_with("$3\r\n-10\r\n$2\r\n-1\r\n"), "{r}");
     }
 
-    #[test]
-    fn encodes_custom_commands() {
-        let c = CustomCommand::parse(&[
-            "SET".into(),
-            "user:__rand_int__".into(),
-            "v=__data__!".into(),
-        ]);
-        let o = EncodeOpts {
-            custom: Some(c),
-            ..Default::default()
-        };
-        assert_eq!(
-            enc(Op::Custom, &o),
-            b"*3\r\n$3\r\nSET\r\n$17\r\nuser:000000000007\r\n$6\r\nv=xyz!\r\n"
-        );
+    fn user(template: &str, f: impl FnOnce(&mut UserCommand)) -> UserCommand {
+        let mut c = UserCommand::new("t", template).unwrap();
+        f(&mut c);
+        c
+    }
+
+    fn enc_user(c: &UserCommand, cluster: bool, d: &DrawnArgs) -> (String, Vec<Role>, Vec<u8>) {
+        let t = Template::compile_user(c, sampler(), cluster, Some(5));
+        let mut b = Vec::new();
+        t.encode(d, b"xyz", &mut b);
         let mut k = [0u8; MAX_KEY];
-        let t = Template::compile(Op::Custom, &o);
-        let n = t.route_key(
-            &DrawnArgs {
-                key: 7,
-                ..DrawnArgs::default()
-            },
-            &mut k,
+        let n = t.route_key(d, &mut k);
+        (String::from_utf8(b).unwrap(), t.roles().to_vec(), k[..n].to_vec())
+    }
+
+    #[test]
+    fn encodes_user_commands() {
+        let d = DrawnArgs {
+            key: 7,
+            member: 9,
+            ttl_ms: 61_500,
+            ..DrawnArgs::default()
+        };
+        let c = user("SET __key__ v=__data__!", |c| {
+            c.pattern = KeyPattern::parse("user:{}:x").unwrap();
+        });
+        let (got, roles, route) = enc_user(&c, false, &d);
+        assert_eq!(got, "*3\r\n$3\r\nSET\r\n$19\r\nuser:000000000007:x\r\n$6\r\nv=xyz!\r\n");
+        assert_eq!((roles, &route[..]), (vec![Role::Main], &b"user:000000000007:x"[..]));
+        // A TTL: in a SET as PX; after anything else as a PEXPIRE counted in its own row.
+        let set = user("SET __key__ __data__", |c| c.ttl = Some((1000, 2000)));
+        let (got, roles, _) = enc_user(&set, false, &d);
+        assert!(got.ends_with("$2\r\nPX\r\n$5\r\n61500\r\n") && got.starts_with("*5\r\n"), "{got}");
+        assert_eq!(roles, [Role::Main]);
+        let hset = user("HSET s:__key__ f __data__", |c| c.ttl = Some((1000, 2000)));
+        let (got, roles, _) = enc_user(&hset, false, &d);
+        assert!(
+            got.ends_with("*3\r\n$7\r\nPEXPIRE\r\n$18\r\ns:key:000000000007\r\n$5\r\n61500\r\n"),
+            "{got}"
         );
-        assert_eq!(&k[..n], b"user:000000000007");
+        assert_eq!(roles, [Role::Main, Role::Follow(5)]);
+        let f = Template::compile_follow(&hset, false);
+        let mut b = Vec::new();
+        f.encode(&d, b"", &mut b);
+        assert!(String::from_utf8(b).unwrap().starts_with("*3\r\n$7\r\nPEXPIRE"));
+        // A sequence: every reply but the last is an inner one; `__ttl__` in seconds.
+        let tx = user("MULTI; INCR c:__key__; EXPIRE c:__key__ __ttl__; EXEC", |_| {});
+        let (got, roles, route) = enc_user(&tx, false, &d);
+        assert_eq!(roles, [Role::Inner, Role::Inner, Role::Inner, Role::Main]);
+        assert!(got.contains("EXPIRE\r\n$18\r\nc:key:000000000007\r\n$2\r\n62\r\n"), "{got}");
+        assert_eq!(route, b"c:key:000000000007");
+        assert!(Template::compile_user(&tx, sampler(), false, None).exec_last());
+    }
+
+    #[test]
+    fn multi_key_commands_share_a_tag_on_a_cluster() {
+        let d = DrawnArgs {
+            key: 7,
+            member: 9,
+            ..DrawnArgs::default()
+        };
+        let mget = user("MGET __keys_3__", |_| {});
+        let (plain, _, _) = enc_user(&mget, false, &d);
+        assert!(plain.starts_with("*4\r\n$4\r\nMGET\r\n$16\r\nkey:000000000007\r\n$16\r\nkey:"), "{plain}");
+        let (tagged, _, route) = enc_user(&mget, true, &d);
+        assert_eq!(tagged.matches("key:{000000000007}").count(), 3, "{tagged}");
+        assert_eq!(route, b"key:{000000000007}000000000007");
+        // The same draw sends the same keys (a retry), another draw others.
+        assert_eq!(enc_user(&mget, true, &d).0, tagged);
+        let other = DrawnArgs { member: 10, ..d };
+        assert_ne!(enc_user(&mget, true, &other).0, tagged);
+        let mset = user("MSET __pairs_2__", |_| {});
+        let (got, _, _) = enc_user(&mset, false, &d);
+        assert!(got.starts_with("*5\r\n$4\r\nMSET\r\n$16\r\nkey:000000000007\r\n$3\r\nxyz\r\n"), "{got}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ enum C {
 
 fn owned(r: Reply<'_>) -> C {
     match r {
-        Reply::Ok => C::Ok,
+        Reply::Ok | Reply::Nil => C::Ok,
         Reply::Push => C::Push,
         Reply::Error(c, m) => C::Err(c, m.to_vec()),
     }
