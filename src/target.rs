@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::cluster::{Route, Topology, TopologyError};
 use crate::config::{Target, TargetKind, Workload};
+use crate::workload::command::{Script, ScriptKind};
 use crate::conn::{Auth, Conn, ConnError, handshake_error};
 use crate::deploy::{DeployError, Deployment, SpawnSpec};
 use crate::net::tls::{self, TlsOptions};
@@ -53,7 +54,18 @@ impl ReadyTarget {
 
     /// FLUSHALL on the server, or on every master of a cluster.
     pub async fn flush(&self) -> Result<(), ConnError> {
-        let addrs: Vec<Peer> = match &self.route {
+        for a in self.masters() {
+            let mut c = Conn::connect(&self.dial, a, &self.auth, 4096).await?;
+            if let Value::Error(e) = c.request(&[b"FLUSHALL"]).await? {
+                return Err(c.command_error("FLUSHALL", e));
+            }
+        }
+        Ok(())
+    }
+
+    /// The server, or every master of the cluster.
+    fn masters(&self) -> Vec<Peer> {
+        match &self.route {
             Route::Single(p) => vec![p.clone()],
             Route::Cluster(t) => {
                 let m = t.snapshot();
@@ -62,11 +74,30 @@ impl ReadyTarget {
                     .filter_map(|i| m.nodes.get(i as usize).copied().map(Peer::Tcp))
                     .collect()
             }
-        };
-        for a in addrs {
+        }
+    }
+
+    /// Loads the workload's scripts (SCRIPT LOAD) and function libraries (FUNCTION LOAD REPLACE)
+    /// on every master, so the first EVALSHA/FCALL finds them.
+    pub async fn load_scripts(&self, scripts: &[&Script]) -> Result<(), ConnError> {
+        if scripts.is_empty() {
+            return Ok(());
+        }
+        for a in self.masters() {
             let mut c = Conn::connect(&self.dial, a, &self.auth, 4096).await?;
-            if let Value::Error(e) = c.request(&[b"FLUSHALL"]).await? {
-                return Err(c.command_error("FLUSHALL", e));
+            for s in scripts {
+                let body = s.body.as_bytes();
+                let (name, args): (&str, Vec<&[u8]>) = match s.kind {
+                    ScriptKind::Eval => ("SCRIPT LOAD", vec![b"SCRIPT", b"LOAD", body]),
+                    ScriptKind::Function => (
+                        "FUNCTION LOAD",
+                        vec![b"FUNCTION", b"LOAD", b"REPLACE", body],
+                    ),
+                };
+                let reply = c.request(&args).await?;
+                if let Value::Error(e) = reply {
+                    return Err(c.command_error(name, e));
+                }
             }
         }
         Ok(())

@@ -894,15 +894,15 @@ mod warmup_tests {
         let mut cli = Cli::parse_from(["rbench", "-x", "SET", "k"]);
         cli.stdin_value = Some(b"v\n".to_vec());
         let p = plan(&cli, &|_| None).unwrap();
-        let custom = p.workload.encode.custom.unwrap();
+        let custom = &p.workload.commands[0];
         assert_eq!(custom.name, "SET k");
-        let t = crate::workload::template::Template::compile(
-            Op::Custom,
-            &EncodeOpts {
-                custom: Some(custom),
-                ..EncodeOpts::default()
-            },
-        );
+        let space = crate::workload::keys::Space {
+            lo: 0,
+            n: 1,
+            dist: KeyDist::Uniform,
+        };
+        let keys = crate::workload::keys::Sampler::new(&space, 0, 1);
+        let t = crate::workload::template::Template::compile_user(custom, keys, false, None);
         let mut b = Vec::new();
         t.encode(&Default::default(), b"", &mut b);
         assert_eq!(b, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv\n\r\n");

@@ -106,7 +106,7 @@ fn keys_and_values_flag_over_profile_over_default() {
     precedence(
         &["-d", "7"],
         "data_size = \"16-512\"",
-        |p| p.workload.sizes,
+        |p| p.workload.sizes.clone(),
         (size("7"), size("16-512"), DataSize::default()),
     );
     precedence(

@@ -99,17 +99,17 @@ mod tests {
     #[test]
     fn the_fill_goes_before_the_first_lrange_test() {
         let fill = Op::LpushFill;
-        let p = with_fill(single(&[Op::Set, Op::Lrange300, Op::Lrange100]));
-        assert_eq!(p, single(&[Op::Set, fill, Op::Lrange300, Op::Lrange100]));
+        let got = with_fill(single(&[Op::Set, Op::Lrange300, Op::Lrange100]));
+        assert_eq!(got, single(&[Op::Set, fill, Op::Lrange300, Op::Lrange100]));
         // An LPUSH asked for is no fill: it runs, and the fill too.
-        let p = with_fill(single(&[Op::Lpush, Op::Lrange100]));
-        assert_eq!(p, single(&[Op::Lpush, fill, Op::Lrange100]));
+        let got = with_fill(single(&[Op::Lpush, Op::Lrange100]));
+        assert_eq!(got, single(&[Op::Lpush, fill, Op::Lrange100]));
         // The default suite has its fill already.
         let suite = single(&Op::BUILTIN);
         assert_eq!(with_fill(suite.clone()), suite);
         // No list read, no fill.
-        let p = single(&[Op::Lpush, Op::Lpop]);
-        assert_eq!(with_fill(p.clone()), p);
+        let no = single(&[Op::Lpush, Op::Lpop]);
+        assert_eq!(with_fill(no.clone()), no);
         // A mix that reads lists is filled for too.
         let mix = vec![vec![(Cmd::Builtin(Op::Set), 3), (Cmd::Builtin(Op::Lrange600), 1)]];
         assert_eq!(with_fill(mix.clone()), [p(&[fill]), mix[0].clone()]);

@@ -746,16 +746,19 @@ mod tests {
                 key: 7,
                 member: 9,
                 nth: nth(11),
+                ttl_ms: 1,
             },
             DrawnArgs {
                 key: 999_999_999_999,
                 member: 99_999,
                 nth: nth(333_333_333_333),
+                ttl_ms: 86_400_000,
             },
             DrawnArgs {
                 key: u64::MAX,
                 member: u64::MAX,
                 nth: [u64::MAX; 9],
+                ttl_ms: u64::MAX,
             },
         ]
     }
