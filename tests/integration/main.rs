@@ -26,3 +26,4 @@ mod shards;
 mod signals;
 mod slo;
 mod standalone;
+mod workloads;
