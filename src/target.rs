@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use crate::cluster::{Route, Topology, TopologyError};
 use crate::config::{Target, TargetKind, Workload};
-use crate::workload::command::{Script, ScriptKind};
 use crate::conn::{Auth, Conn, ConnError, handshake_error};
 use crate::deploy::{DeployError, Deployment, SpawnSpec};
 use crate::net::tls::{self, TlsOptions};
 use crate::net::{Dialer, Peer};
 use crate::resp::{ErrorClass, Value};
 use crate::stop::Stop;
+use crate::workload::command::{Script, ScriptKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {

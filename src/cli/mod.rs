@@ -209,7 +209,7 @@ layered! {
         #[arg(long = "mix")]
         pub mix: Option<String>,
 
-        /// A command of your own, NAME=TEMPLATE (repeatable), e.g. 'read=GET user:__key__' or
+        /// A command of your own, NAME=TEMPLATE (repeatable), e.g. 'read=GET __key__' or
         /// 'txn=MULTI; INCR c:__key__; EXEC'; profiles use [[command]]
         #[arg(long = "command", value_name = "NAME=TEMPLATE")]
         #[serde(skip)]

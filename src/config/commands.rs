@@ -51,7 +51,11 @@ fn from_flag(flag: &str) -> Result<UserCommand, ConfigError> {
 fn from_profile(s: &Layers, c: &CommandSpec) -> Result<UserCommand, ConfigError> {
     let at = |line: usize, msg: String| s.at(line, format!("command `{}`: {msg}", c.name.value));
     let mut u = UserCommand::new(&c.name.value, &c.command.value).map_err(|e| {
-        let line = if e.contains("name") { c.name.line } else { c.command.line };
+        let line = if e.contains("name") {
+            c.name.line
+        } else {
+            c.command.line
+        };
         s.at(line, e)
     })?;
     if let Some(w) = &c.weight {
@@ -99,7 +103,8 @@ fn text(a: &At<String>) -> (usize, &str) {
 
 /// `100000` (keys 0..N) or `"1000-1999"` (both ends included).
 fn key_range(s: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("bad keyspace `{s}`: expected a count (100000) or a range (\"1000-1999\")");
+    let bad =
+        || format!("bad keyspace `{s}`: expected a count (100000) or a range (\"1000-1999\")");
     let num = |t: &str| t.trim().parse::<u64>().map_err(|_| bad());
     match s.split_once('-') {
         Some((a, b)) => {
@@ -136,7 +141,7 @@ fn read(p: &Path) -> Result<String, String> {
 /// On a cluster, each command's requests must go to one slot.
 pub fn check_slots(commands: &[UserCommand], s: &Layers) -> Result<(), ConfigError> {
     for c in commands {
-        if let Err(e) = c.one_slot() {
+        if let Err(e) = c.one_slot(crate::cluster::slot::slot_of) {
             let line = s.profile().and_then(|p| {
                 p.commands
                     .iter()

@@ -15,8 +15,8 @@ use crate::deploy::SpawnSpec;
 use crate::net::tls::{self, TlsOptions};
 use crate::net::{Dialer, Peer};
 use crate::profile::{self, Profile, TargetSpecKind};
-use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::generator::DataKind;
+use crate::workload::generator::{DataSize, KeyDist};
 use crate::workload::{self, Cmd, EncodeOpts, Op, UserCommand, WorkloadError};
 use layers::Layers;
 
@@ -345,7 +345,9 @@ fn phases(s: &Layers, commands: &[UserCommand]) -> Result<Vec<Vec<(Cmd, u32)>>, 
         return Ok(vec![mix(spec).map_err(|e| s.error("mix", e.to_string()))?]);
     }
     let mut out = match &m.tests {
-        Some(t) => singles(workload::parse_tests(&t.0).map_err(|e| s.error("tests", e.to_string()))?),
+        Some(t) => {
+            singles(workload::parse_tests(&t.0).map_err(|e| s.error("tests", e.to_string()))?)
+        }
         None if commands.is_empty() => singles(Op::BUILTIN.to_vec()),
         None => Vec::new(),
     };
@@ -476,7 +478,9 @@ pub fn parse_error_rate(s: &str) -> Result<f64, String> {
 }
 
 fn singles(ops: Vec<Op>) -> Vec<Vec<(Cmd, u32)>> {
-    ops.into_iter().map(|o| vec![(Cmd::Builtin(o), 1)]).collect()
+    ops.into_iter()
+        .map(|o| vec![(Cmd::Builtin(o), 1)])
+        .collect()
 }
 
 fn check_rps(r: f64) -> Result<f64, String> {

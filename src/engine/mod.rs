@@ -23,8 +23,8 @@ use crate::cluster::Route;
 use crate::conn::{Auth, ConnError};
 use crate::resp::ErrorClass;
 use crate::stats::{Recorder, Second};
-use crate::workload::pacing::Budget;
 use crate::workload::lanes::Lanes;
+use crate::workload::pacing::Budget;
 use crate::workload::{DrawnArgs, Workload};
 
 use crate::net::Transport;

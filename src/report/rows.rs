@@ -52,12 +52,12 @@ pub fn of_phase(
         .map(|(i, st)| {
             let lane = spec.lanes.lanes.get(i);
             let mut r = TestResult {
-            mix: spec.lanes.lanes.len() > 1,
-            achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
-            max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
-            client_lag: res.client_lag.as_ref().map(summarize),
-            unanswered: if i == 0 { res.unanswered } else { 0 },
-            ..row(prepared, &shape, &names[i], st)
+                mix: spec.lanes.lanes.len() > 1,
+                achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
+                max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
+                client_lag: res.client_lag.as_ref().map(summarize),
+                unanswered: if i == 0 { res.unanswered } else { 0 },
+                ..row(prepared, &shape, &names[i], st)
             };
             // A command with its own sizes or key space says so in its row.
             if let Some(l) = lane {

@@ -111,7 +111,10 @@ mod tests {
         let no = single(&[Op::Lpush, Op::Lpop]);
         assert_eq!(with_fill(no.clone()), no);
         // A mix that reads lists is filled for too.
-        let mix = vec![vec![(Cmd::Builtin(Op::Set), 3), (Cmd::Builtin(Op::Lrange600), 1)]];
+        let mix = vec![vec![
+            (Cmd::Builtin(Op::Set), 3),
+            (Cmd::Builtin(Op::Lrange600), 1),
+        ]];
         assert_eq!(with_fill(mix.clone()), [p(&[fill]), mix[0].clone()]);
     }
 

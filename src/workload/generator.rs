@@ -222,7 +222,10 @@ impl SizeDraw {
     fn new(d: &DataSize) -> SizeDraw {
         let list = (!d.list.is_empty()).then(|| {
             let weights: Vec<u32> = d.list.iter().map(|p| p.1).collect();
-            (d.list.iter().map(|p| p.0).collect(), MixChooser::new(&weights))
+            (
+                d.list.iter().map(|p| p.0).collect(),
+                MixChooser::new(&weights),
+            )
         });
         SizeDraw {
             min: d.min,
@@ -536,11 +539,26 @@ mod tests {
         assert_eq!((d.min, d.max, d.list.len()), (16, 512, 0));
         assert_eq!(DataSize::parse("3").unwrap().label(), "3");
         for bad in [
-            "", "a", "5-1", "-3", "1-", "999999999999", "32:x", "32:0", ":5", "32:60,", "1:1:1",
+            "",
+            "a",
+            "5-1",
+            "-3",
+            "1-",
+            "999999999999",
+            "32:x",
+            "32:0",
+            ":5",
+            "32:60,",
+            "1:1:1",
         ] {
             assert!(DataSize::parse(bad).is_err(), "{bad}");
         }
-        let mut g = mk((0, 1), 10, KeyDist::Uniform, vec![lane(0, DataSize::parse("5-9").unwrap())]);
+        let mut g = mk(
+            (0, 1),
+            10,
+            KeyDist::Uniform,
+            vec![lane(0, DataSize::parse("5-9").unwrap())],
+        );
         for _ in 0..1000 {
             let (_, d, len) = g.draw();
             assert!((5..=9).contains(&len) && d.key < 10);
@@ -555,7 +573,10 @@ mod tests {
             *c.entry(g.draw().2).or_insert(0u32) += 1;
         }
         let share = |s| f64::from(c[&s]) / 100_000.0;
-        assert!((share(32) - 0.6).abs() < 0.01 && (share(16384) - 0.1).abs() < 0.01, "{c:?}");
+        assert!(
+            (share(32) - 0.6).abs() < 0.01 && (share(16384) - 0.1).abs() < 0.01,
+            "{c:?}"
+        );
         assert_eq!(c.len(), 3);
     }
 

@@ -240,8 +240,16 @@ mod tests {
         );
         assert_eq!(KeyDist::parse("hot:1%:90%").unwrap().label(), "hot:1%:90%");
         for bad in [
-            "zipf:0", "zipf:x", "gauss", "zipf:-1", "hot:1%", "hot:0%:50%", "hot:1:90%",
-            "hot:1%:100%", "gaussian:1", "gaussian:5,0",
+            "zipf:0",
+            "zipf:x",
+            "gauss",
+            "zipf:-1",
+            "hot:1%",
+            "hot:0%:50%",
+            "hot:1:90%",
+            "hot:1%:100%",
+            "gaussian:1",
+            "gaussian:5,0",
         ] {
             assert!(KeyDist::parse(bad).is_err(), "{bad}");
         }
@@ -250,7 +258,10 @@ mod tests {
     #[test]
     fn patterns_have_one_hole() {
         let p = KeyPattern::parse("user:{}:v").unwrap();
-        assert_eq!((&p.prefix[..], &p.suffix[..], p.len()), (&b"user:"[..], &b":v"[..], 19));
+        assert_eq!(
+            (&p.prefix[..], &p.suffix[..], p.len()),
+            (&b"user:"[..], &b":v"[..], 19)
+        );
         for bad in ["user", "a{}b{}", &"x".repeat(60)] {
             assert!(KeyPattern::parse(&format!("{bad}")).is_err(), "{bad}");
         }
@@ -290,7 +301,12 @@ mod tests {
         let share = within as f64 / 100_000.0;
         assert!((share - 0.68).abs() < 0.03, "{share}");
         let default = counts("gaussian", 600, 60_000);
-        assert!(default[300] > default[50] * 5, "{} vs {}", default[300], default[50]);
+        assert!(
+            default[300] > default[50] * 5,
+            "{} vs {}",
+            default[300],
+            default[50]
+        );
     }
 
     #[test]

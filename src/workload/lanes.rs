@@ -176,10 +176,7 @@ impl Lanes {
 fn reload_bytes(s: &Script) -> Option<Vec<u8>> {
     (s.kind == ScriptKind::Eval).then(|| {
         let mut b = bytes::BytesMut::new();
-        crate::resp::encode_command(
-            &mut b,
-            &[&b"SCRIPT"[..], &b"LOAD"[..], s.body.as_bytes()],
-        );
+        crate::resp::encode_command(&mut b, &[&b"SCRIPT"[..], &b"LOAD"[..], s.body.as_bytes()]);
         b.to_vec()
     })
 }

@@ -552,7 +552,12 @@ mod tests {
             parse_mix("read=7,set=1", &user).unwrap(),
             vec![(Cmd::User(0), 7), (Cmd::Builtin(Op::Set), 1)]
         );
-        assert!(parse_mix("nope=1", &user).unwrap_err().to_string().contains("commands: read"));
+        assert!(
+            parse_mix("nope=1", &user)
+                .unwrap_err()
+                .to_string()
+                .contains("commands: read")
+        );
         for bad in [
             "set=0",
             "set=-1",

@@ -530,14 +530,21 @@ fn user_route(c: &UserCommand, cluster: bool) -> Vec<Seg> {
     if let [Part::Keys(_) | Part::Pairs(_)] = &parts[..] {
         let mut r = vec![Seg::Lit(pat.prefix.clone())];
         if cluster {
-            r.extend([Seg::Lit(b"{".to_vec()), Seg::KeyDigits, Seg::Lit(b"}".to_vec())]);
+            r.extend([
+                Seg::Lit(b"{".to_vec()),
+                Seg::KeyDigits,
+                Seg::Lit(b"}".to_vec()),
+            ]);
         }
         r.extend([Seg::KeyDigits, Seg::Lit(pat.suffix.clone())]);
         return r;
     }
-    let routable = parts
-        .iter()
-        .all(|p| matches!(p, Part::Lit(_) | Part::Key | Part::RandInt | Part::RandNth(_)));
+    let routable = parts.iter().all(|p| {
+        matches!(
+            p,
+            Part::Lit(_) | Part::Key | Part::RandInt | Part::RandNth(_)
+        )
+    });
     if !routable || word_len(parts, pat).0 > MAX_KEY {
         return Vec::new();
     }
@@ -699,7 +706,11 @@ mod tests {
             }
             Op::Mget => {
                 let mut a = vec![s(b"MGET")];
-                a.extend(mset_keys(d.key, o.keyspace, o.cluster).into_iter().map(String::into_bytes));
+                a.extend(
+                    mset_keys(d.key, o.keyspace, o.cluster)
+                        .into_iter()
+                        .map(String::into_bytes),
+                );
                 vec![a]
             }
         }
@@ -983,7 +994,11 @@ mod tests {
         t.encode(d, b"xyz", &mut b);
         let mut k = [0u8; MAX_KEY];
         let n = t.route_key(d, &mut k);
-        (String::from_utf8(b).unwrap(), t.roles().to_vec(), k[..n].to_vec())
+        (
+            String::from_utf8(b).unwrap(),
+            t.roles().to_vec(),
+            k[..n].to_vec(),
+        )
     }
 
     #[test]
@@ -998,12 +1013,21 @@ mod tests {
             c.pattern = KeyPattern::parse("user:{}:x").unwrap();
         });
         let (got, roles, route) = enc_user(&c, false, &d);
-        assert_eq!(got, "*3\r\n$3\r\nSET\r\n$19\r\nuser:000000000007:x\r\n$6\r\nv=xyz!\r\n");
-        assert_eq!((roles, &route[..]), (vec![Role::Main], &b"user:000000000007:x"[..]));
+        assert_eq!(
+            got,
+            "*3\r\n$3\r\nSET\r\n$19\r\nuser:000000000007:x\r\n$6\r\nv=xyz!\r\n"
+        );
+        assert_eq!(
+            (roles, &route[..]),
+            (vec![Role::Main], &b"user:000000000007:x"[..])
+        );
         // A TTL: in a SET as PX; after anything else as a PEXPIRE counted in its own row.
         let set = user("SET __key__ __data__", |c| c.ttl = Some((1000, 2000)));
         let (got, roles, _) = enc_user(&set, false, &d);
-        assert!(got.ends_with("$2\r\nPX\r\n$5\r\n61500\r\n") && got.starts_with("*5\r\n"), "{got}");
+        assert!(
+            got.ends_with("$2\r\nPX\r\n$5\r\n61500\r\n") && got.starts_with("*5\r\n"),
+            "{got}"
+        );
         assert_eq!(roles, [Role::Main]);
         let hset = user("HSET s:__key__ f __data__", |c| c.ttl = Some((1000, 2000)));
         let (got, roles, _) = enc_user(&hset, false, &d);
@@ -1015,12 +1039,22 @@ mod tests {
         let f = Template::compile_follow(&hset, false);
         let mut b = Vec::new();
         f.encode(&d, b"", &mut b);
-        assert!(String::from_utf8(b).unwrap().starts_with("*3\r\n$7\r\nPEXPIRE"));
+        assert!(
+            String::from_utf8(b)
+                .unwrap()
+                .starts_with("*3\r\n$7\r\nPEXPIRE")
+        );
         // A sequence: every reply but the last is an inner one; `__ttl__` in seconds.
-        let tx = user("MULTI; INCR c:__key__; EXPIRE c:__key__ __ttl__; EXEC", |_| {});
+        let tx = user(
+            "MULTI; INCR c:__key__; EXPIRE c:__key__ __ttl__; EXEC",
+            |_| {},
+        );
         let (got, roles, route) = enc_user(&tx, false, &d);
         assert_eq!(roles, [Role::Inner, Role::Inner, Role::Inner, Role::Main]);
-        assert!(got.contains("EXPIRE\r\n$18\r\nc:key:000000000007\r\n$2\r\n62\r\n"), "{got}");
+        assert!(
+            got.contains("EXPIRE\r\n$18\r\nc:key:000000000007\r\n$2\r\n62\r\n"),
+            "{got}"
+        );
         assert_eq!(route, b"c:key:000000000007");
         assert!(Template::compile_user(&tx, sampler(), false, None).exec_last());
     }
@@ -1034,7 +1068,10 @@ mod tests {
         };
         let mget = user("MGET __keys_3__", |_| {});
         let (plain, _, _) = enc_user(&mget, false, &d);
-        assert!(plain.starts_with("*4\r\n$4\r\nMGET\r\n$16\r\nkey:000000000007\r\n$16\r\nkey:"), "{plain}");
+        assert!(
+            plain.starts_with("*4\r\n$4\r\nMGET\r\n$16\r\nkey:000000000007\r\n$16\r\nkey:"),
+            "{plain}"
+        );
         let (tagged, _, route) = enc_user(&mget, true, &d);
         assert_eq!(tagged.matches("key:{000000000007}").count(), 3, "{tagged}");
         assert_eq!(route, b"key:{000000000007}000000000007");
@@ -1044,7 +1081,10 @@ mod tests {
         assert_ne!(enc_user(&mget, true, &other).0, tagged);
         let mset = user("MSET __pairs_2__", |_| {});
         let (got, _, _) = enc_user(&mset, false, &d);
-        assert!(got.starts_with("*5\r\n$4\r\nMSET\r\n$16\r\nkey:000000000007\r\n$3\r\nxyz\r\n"), "{got}");
+        assert!(
+            got.starts_with("*5\r\n$4\r\nMSET\r\n$16\r\nkey:000000000007\r\n$3\r\nxyz\r\n"),
+            "{got}"
+        );
     }
 
     #[test]
