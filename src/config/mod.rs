@@ -908,7 +908,7 @@ mod warmup_tests {
         let keys = crate::workload::keys::Sampler::new(&space, 0, 1);
         let t = crate::workload::template::Template::compile_user(custom, keys, false, None);
         let mut b = Vec::new();
-        t.encode(&Default::default(), b"", &mut b);
+        t.encode(&Default::default(), 0, b"", &mut b);
         assert_eq!(b, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv\n\r\n");
     }
 

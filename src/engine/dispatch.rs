@@ -85,19 +85,19 @@ impl<T: Transport> Engine<T> {
     /// A fresh request drawn by the generators, intended at `at`.
     #[inline]
     fn draw(&mut self, at: Ns) -> Req {
-        let (op, draw, vlen) = self.generator.draw();
+        let d = self.generator.draw();
         Req {
-            draw,
+            draw: d.args,
             intended: at,
             sent: at,
-            vlen: vlen as u32,
+            vlen: d.len as u32,
+            ttl_ms: d.ttl_ms,
             attempts: 0,
             ask_node: NO_NODE,
-            op: op as u8,
+            op: d.lane as u8,
             redirects: 0,
             last_err: ErrorClass::Other,
-            reload: false,
-            nil_fails: false,
+            flags: 0,
         }
     }
 
@@ -220,25 +220,36 @@ impl<T: Transport> Engine<T> {
             link.wbuf.extend_from_slice(ASKING);
             link.window.push_back(Pending::Skip);
         }
-        if std::mem::take(&mut r.reload)
+        if r.has(Req::RELOAD)
             && let Some(load) = &lane.reload
         {
             link.wbuf.extend_from_slice(load);
             link.window.push_back(Pending::Skip);
         }
         let value = &shared.payload[..r.vlen as usize];
-        lane.template.encode(&r.draw, value, &mut link.wbuf);
-        r.nil_fails = lane.template.exec_last();
+        lane.template
+            .encode(&r.draw, r.ttl_ms, value, &mut link.wbuf);
+        r.flags = if lane.template.exec_last() {
+            Req::NIL_FAILS
+        } else {
+            0
+        };
         // Each reply that ends as a record (the request's, a follow-up's) is one in flight.
-        let mut records = 0;
-        for role in lane.template.roles() {
-            link.window.push_back(match *role {
-                Role::Main => Pending::Req(r),
-                Role::Inner => Pending::Inner,
-                Role::Skip => Pending::Skip,
-                Role::Follow(row) => Pending::Follow(Req { op: row, ..r }),
-            });
-            records += matches!(role, Role::Main | Role::Follow(_)) as usize;
+        let roles = lane.template.roles();
+        let mut records = 1;
+        if let [Role::Main] = roles {
+            link.window.push_back(Pending::Req(r));
+        } else {
+            records = 0;
+            for role in roles {
+                link.window.push_back(match *role {
+                    Role::Main => Pending::Req(r),
+                    Role::Inner => Pending::Inner,
+                    Role::Skip => Pending::Skip,
+                    Role::Follow(row) => Pending::Follow(Req { op: row, ..r }),
+                });
+                records += matches!(role, Role::Main | Role::Follow(_)) as usize;
+            }
         }
         link.busy += 1;
         self.in_flight += records;

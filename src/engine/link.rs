@@ -409,7 +409,7 @@ impl Sides<'_> {
                     .flatten();
                 ReplyOutcome::Err(c, redirect)
             }
-            Reply::Nil if req.nil_fails => ReplyOutcome::Err(ErrorClass::ExecNil, None),
+            Reply::Nil if req.has(Req::NIL_FAILS) => ReplyOutcome::Err(ErrorClass::ExecNil, None),
             Reply::Ok | Reply::Nil | Reply::Push => ReplyOutcome::Ok,
         }
     }

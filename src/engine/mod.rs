@@ -74,6 +74,8 @@ pub struct Req {
     pub intended: Ns,
     pub sent: Ns,
     pub vlen: u32,
+    /// The drawn TTL (ms), for a command with one.
+    pub ttl_ms: u32,
     pub attempts: u16,
     /// The node id an ASK redirect named: sent there with ASKING first instead of to the slot
     /// owner (`NO_NODE`: none).
@@ -81,11 +83,25 @@ pub struct Req {
     pub op: u8,
     pub redirects: u8,
     pub last_err: ErrorClass,
-    /// Met NOSCRIPT: the script is loaded again on the link before the request is resent.
-    pub reload: bool,
-    /// Ends with an EXEC: a nil reply is a failed WATCH (`exec_nil`), not a success.
-    pub nil_fails: bool,
+    /// `RELOAD`, `NIL_FAILS`: one byte, so a request (and a window entry holding one) stays
+    /// within 128 bytes, which the compiler moves without a memcpy call (measured: +30
+    /// instructions a request past it).
+    pub flags: u8,
 }
+
+impl Req {
+    /// Met NOSCRIPT: the script is loaded again on the link before the request is resent.
+    pub const RELOAD: u8 = 1;
+    /// Ends with an EXEC: a nil reply is a failed WATCH (`exec_nil`), not a success.
+    pub const NIL_FAILS: u8 = 2;
+
+    #[inline]
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Req>() <= 120, "see Req::flags");
 
 impl Req {
     /// A request of `op` intended at `intended`, nothing drawn, never sent: what the engine's
@@ -96,13 +112,13 @@ impl Req {
             intended,
             sent: intended,
             vlen: 0,
+            ttl_ms: 0,
             attempts: 0,
             ask_node: crate::cluster::topology::NO_NODE,
             op,
             redirects: 0,
             last_err: ErrorClass::Other,
-            reload: false,
-            nil_fails: false,
+            flags: 0,
         }
     }
 

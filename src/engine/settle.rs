@@ -98,7 +98,7 @@ impl<T: Transport> Engine<T> {
             return false;
         }
         self.rec.event(op, sec, class);
-        r.reload = true;
+        r.flags |= Req::RELOAD;
         r.attempts += 1;
         self.enqueue(r, true);
         true
@@ -196,7 +196,7 @@ impl<T: Transport> Engine<T> {
             if !self.adm.take(&self.shared.budget) {
                 break;
             }
-            let (op, _, _) = self.generator.draw();
+            let op = self.generator.draw().lane;
             self.rec.failed(op, sec, ErrorClass::ConnRefused);
             let why = b"the server refused connections for the whole retry window";
             self.rec.words(op, ErrorClass::ConnRefused, why);

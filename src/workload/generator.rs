@@ -284,6 +284,15 @@ impl MixChooser {
     }
 }
 
+/// One drawn request: its lane, its arguments' numbers, its value length and TTL (ms).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Draw {
+    pub lane: usize,
+    pub args: DrawnArgs,
+    pub len: usize,
+    pub ttl_ms: u32,
+}
+
 /// What the generator draws for one command of a phase.
 #[derive(Clone, Debug)]
 pub struct LaneDraw {
@@ -347,11 +356,11 @@ impl Generator {
     }
 
     /// One request: which command (index into the phase's lanes), its numbers, its value length.
-    #[inline]
-    pub fn draw(&mut self) -> (usize, DrawnArgs, usize) {
+    #[inline(always)]
+    pub fn draw(&mut self) -> Draw {
         let idx = self.mix.pick(&mut self.rng);
         let Some(lane) = self.lanes.get(idx) else {
-            return (0, DrawnArgs::default(), 0);
+            return Draw::default();
         };
         let key = match lane.space.and_then(|s| self.samplers.get_mut(s)) {
             Some(s) => s.next(&mut self.rng),
@@ -364,17 +373,18 @@ impl Generator {
             Some((lo, _)) => lo,
             None => 0,
         };
+        // Kept in 32 bits (49 days) so a request stays small enough to move without a memcpy.
+        let ttl_ms = ttl_ms.min(u64::from(u32::MAX)) as u32;
         let nth = match lane.nth_mask {
             0 => [0; RAND_NTH],
             m => self.nth_keys(m),
         };
-        let draw = DrawnArgs {
-            key,
-            member,
-            nth,
+        Draw {
+            lane: idx,
+            args: DrawnArgs { key, member, nth },
+            len,
             ttl_ms,
-        };
-        (idx, draw, len)
+        }
     }
 
     /// Independent keys for the `__rand_Nth__` placeholders in `mask`.
@@ -512,7 +522,7 @@ mod tests {
     #[test]
     fn seq_wraps_and_spreads_workers() {
         let mut g = mk((1, 2), 4, KeyDist::Seq, vec![lane(0, DataSize::default())]);
-        let keys: Vec<u64> = (0..5).map(|_| g.draw().1.key).collect();
+        let keys: Vec<u64> = (0..5).map(|_| g.draw().args.key).collect();
         assert_eq!(keys, vec![2, 3, 0, 1, 2]);
     }
 
@@ -520,17 +530,17 @@ mod tests {
     fn rand_nth_keys_are_drawn_apart() {
         let one = |m| vec![lane(m, DataSize::default())];
         let mut g = mk((0, 1), 1_000_000, KeyDist::Uniform, one(0b1_0000_0001));
-        let (_, d, _) = g.draw();
+        let d = g.draw().args;
         assert!(d.nth[0] != d.nth[8] && d.nth[0] != d.key, "{d:?}");
         assert_eq!(d.nth[1..8], [0; 7]);
         // Sequential: each placeholder walks the key space on its own.
         let mut g = mk((0, 1), 3, KeyDist::Seq, one(0b11));
-        let draws: Vec<_> = (0..4).map(|_| g.draw().1).collect();
+        let draws: Vec<_> = (0..4).map(|_| g.draw().args).collect();
         let seqs: Vec<_> = draws.iter().map(|d| (d.key, d.nth[0], d.nth[1])).collect();
         assert_eq!(seqs, [(0, 0, 0), (1, 1, 1), (2, 2, 2), (0, 0, 0)]);
         // Commands without them draw none.
         let mut g = mk((0, 1), 10, KeyDist::Uniform, one(0));
-        assert_eq!(g.draw().1.nth, [0; RAND_NTH]);
+        assert_eq!(g.draw().args.nth, [0; RAND_NTH]);
     }
 
     #[test]
@@ -560,8 +570,8 @@ mod tests {
             vec![lane(0, DataSize::parse("5-9").unwrap())],
         );
         for _ in 0..1000 {
-            let (_, d, len) = g.draw();
-            assert!((5..=9).contains(&len) && d.key < 10);
+            let d = g.draw();
+            assert!((5..=9).contains(&d.len) && d.args.key < 10);
         }
         // A weighted list: each size in its share.
         let list = DataSize::parse("32:60, 1024:30,16384:10").unwrap();
@@ -570,7 +580,7 @@ mod tests {
         let mut g = mk((0, 1), 10, KeyDist::Uniform, vec![lane(0, list)]);
         let mut c = std::collections::BTreeMap::new();
         for _ in 0..100_000 {
-            *c.entry(g.draw().2).or_insert(0u32) += 1;
+            *c.entry(g.draw().len).or_insert(0u32) += 1;
         }
         let share = |s| f64::from(c[&s]) / 100_000.0;
         assert!(
@@ -590,8 +600,8 @@ mod tests {
         };
         let mut g = mk((0, 1), 10, KeyDist::Uniform, vec![never, ttl]);
         for _ in 0..1000 {
-            let (i, d, _) = g.draw();
-            assert_eq!(i, 1);
+            let d = g.draw();
+            assert_eq!(d.lane, 1);
             assert!((30_000..=300_000).contains(&d.ttl_ms), "{}", d.ttl_ms);
         }
     }

@@ -168,14 +168,17 @@ impl Sampler {
     }
 
     /// The next key (a sequential walk advances).
-    #[inline]
+    #[inline(always)]
     pub fn next(&mut self, rng: &mut Rng) -> u64 {
-        if self.dist == KeyDist::Seq {
-            let k = self.seq;
-            self.seq = (k + 1) % self.n;
-            return self.lo + k;
+        match self.dist {
+            KeyDist::Uniform => self.lo + rng.below(self.n),
+            KeyDist::Seq => {
+                let k = self.seq;
+                self.seq = (k + 1) % self.n;
+                self.lo + k
+            }
+            _ => self.draw(rng),
         }
-        self.draw(rng)
     }
 
     /// A key drawn without moving the walk (a sequential space draws uniformly here: the extra

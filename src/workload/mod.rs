@@ -496,8 +496,8 @@ fn parse_word(w: &str) -> Vec<Part> {
     parts
 }
 
-/// The numbers the generator drew for one request's arguments (key, member, `__rand_Nth__` keys,
-/// TTL): with the payload, all a template needs to encode it.
+/// The numbers the generator drew for one request's arguments (key, member, `__rand_Nth__` keys):
+/// with the payload and the TTL, all a template needs to encode it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DrawnArgs {
     pub key: u64,
@@ -505,8 +505,6 @@ pub struct DrawnArgs {
     pub member: u64,
     /// `__rand_1st__` .. `__rand_9th__`: drawn only for the ones the command uses (else 0).
     pub nth: [u64; RAND_NTH],
-    /// The TTL in milliseconds (commands with one).
-    pub ttl_ms: u64,
 }
 
 /// Per-run options that change how built-in tests are encoded.

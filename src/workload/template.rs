@@ -336,9 +336,16 @@ impl Template {
         }
     }
 
-    /// Appends one request; returns how many replies the server will send for it.
+    /// Appends one request (`ttl_ms`: its TTL, for a command with one); returns how many replies
+    /// the server will send for it.
     #[inline]
-    pub fn encode<B: BufMut>(&self, draw: &DrawnArgs, value: &[u8], buf: &mut B) -> usize {
+    pub fn encode<B: BufMut>(
+        &self,
+        draw: &DrawnArgs,
+        ttl_ms: u32,
+        value: &[u8],
+        buf: &mut B,
+    ) -> usize {
         let mut tmp = [0u8; GATHER];
         let mut n = 0usize;
         // Macros rather than a helper struct: with `n` a plain local it stays in a register (measured:
@@ -396,11 +403,8 @@ impl Template {
                 Seg::MultiDigits(i) => put!(&digits12(self.multi_key(draw, *i))),
                 Seg::Ttl { secs } => {
                     let mut d = [0; 20];
-                    let v = if *secs {
-                        draw.ttl_ms.div_ceil(1000).max(1)
-                    } else {
-                        draw.ttl_ms.max(1)
-                    };
+                    let ms = u64::from(ttl_ms.max(1));
+                    let v = if *secs { ms.div_ceil(1000) } else { ms };
                     let t = format_u64(v, &mut d);
                     hdr!(t.len());
                     put!(t);
@@ -757,19 +761,16 @@ mod tests {
                 key: 7,
                 member: 9,
                 nth: nth(11),
-                ttl_ms: 1,
             },
             DrawnArgs {
                 key: 999_999_999_999,
                 member: 99_999,
                 nth: nth(333_333_333_333),
-                ttl_ms: 86_400_000,
             },
             DrawnArgs {
                 key: u64::MAX,
                 member: u64::MAX,
                 nth: [u64::MAX; 9],
-                ttl_ms: u64::MAX,
             },
         ]
     }
@@ -783,7 +784,7 @@ mod tests {
 
     fn run(t: &Template, d: &DrawnArgs, v: &[u8]) -> (Vec<u8>, usize) {
         let mut b = Vec::new();
-        let replies = t.encode(d, v, &mut b);
+        let replies = t.encode(d, 1, v, &mut b);
         (b, replies)
     }
 
@@ -924,6 +925,7 @@ mod tests {
                 member: 9,
                 ..DrawnArgs::default()
             },
+            0,
             b"xyz",
             &mut b,
         );
@@ -991,7 +993,7 @@ mod tests {
     fn enc_user(c: &UserCommand, cluster: bool, d: &DrawnArgs) -> (String, Vec<Role>, Vec<u8>) {
         let t = Template::compile_user(c, sampler(), cluster, Some(5));
         let mut b = Vec::new();
-        t.encode(d, b"xyz", &mut b);
+        t.encode(d, 61_500, b"xyz", &mut b);
         let mut k = [0u8; MAX_KEY];
         let n = t.route_key(d, &mut k);
         (
@@ -1006,7 +1008,6 @@ mod tests {
         let d = DrawnArgs {
             key: 7,
             member: 9,
-            ttl_ms: 61_500,
             ..DrawnArgs::default()
         };
         let c = user("SET __key__ v=__data__!", |c| {
@@ -1038,7 +1039,7 @@ mod tests {
         assert_eq!(roles, [Role::Main, Role::Follow(5)]);
         let f = Template::compile_follow(&hset, false);
         let mut b = Vec::new();
-        f.encode(&d, b"", &mut b);
+        f.encode(&d, 1, b"", &mut b);
         assert!(
             String::from_utf8(b)
                 .unwrap()
