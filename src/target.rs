@@ -79,7 +79,7 @@ impl ReadyTarget {
 
     /// Loads the workload's scripts (SCRIPT LOAD) and function libraries (FUNCTION LOAD REPLACE)
     /// on every master, so the first EVALSHA/FCALL finds them.
-    pub async fn load_scripts(&self, scripts: &[&Script]) -> Result<(), ConnError> {
+    pub async fn load_scripts(&self, scripts: &[Script]) -> Result<(), ConnError> {
         if scripts.is_empty() {
             return Ok(());
         }

@@ -277,6 +277,14 @@ layered! {
         #[arg(long = "stream-maxlen", value_parser = whole::<u64>)]
         pub stream_maxlen: Option<u64>,
 
+        /// FCALL test: functions in the library it loads (valkey-benchmark's flag) [default: 10]
+        #[arg(long = "num-functions", value_parser = whole::<u32>)]
+        pub num_functions: Option<u32>,
+
+        /// FCALL test: keys passed to each call [default: 1]
+        #[arg(long = "num-keys-in-fcall", value_parser = whole::<u16>)]
+        pub num_keys_in_fcall: Option<u16>,
+
         /// Bound lists: every LPUSH/RPUSH is followed by LTRIM to N elements
         #[arg(long = "list-maxlen", value_parser = whole::<u64>)]
         pub list_maxlen: Option<u64>,

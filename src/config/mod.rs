@@ -292,6 +292,7 @@ fn workload(s: &Layers) -> Result<Workload, ConfigError> {
     let encode = EncodeOpts {
         stream_maxlen: s.at_least_1("stream_maxlen", m.stream_maxlen)?,
         list_maxlen: s.at_least_1("list_maxlen", m.list_maxlen)?,
+        fcall: fcall(s)?,
         ..EncodeOpts::default()
     };
     Ok(Workload {
@@ -355,6 +356,30 @@ fn phases(s: &Layers, commands: &[UserCommand]) -> Result<Vec<Vec<(Cmd, u32)>>, 
         out.push(own());
     }
     Ok(out)
+}
+
+/// The FCALL test's library size and keys per call: valkey-benchmark's defaults, 10 and 1.
+fn fcall(s: &Layers) -> Result<(u32, u16), ConfigError> {
+    let m = &s.merged.load;
+    let functions = s
+        .at_least_1("num_functions", m.num_functions)?
+        .unwrap_or(10);
+    if functions > 10_000 {
+        return Err(s.error(
+            "num_functions",
+            format!("{} must be at most 10000", s.name("num_functions")),
+        ));
+    }
+    let keys = m.num_keys_in_fcall.unwrap_or(1);
+    if keys > workload::command::MAX_MULTI {
+        let msg = format!(
+            "{} must be at most {}",
+            s.name("num_keys_in_fcall"),
+            workload::command::MAX_MULTI
+        );
+        return Err(s.error("num_keys_in_fcall", msg));
+    }
+    Ok((functions, keys))
 }
 
 /// (clients, threads, pipeline), each at least 1 and within its bound.

@@ -61,13 +61,7 @@ impl Session<'_> {
         if plan.scenario.is_some() {
             return self.run_scenario(rt, prepared, repeat);
         }
-        let scripts: Vec<_> = plan
-            .workload
-            .commands
-            .iter()
-            .filter_map(|c| c.script.as_ref())
-            .collect();
-        if let Err(e) = rt.block_on(prepared.load_scripts(&scripts)) {
+        if let Err(e) = rt.block_on(prepared.load_scripts(&plan.workload.scripts())) {
             let line = format!("{}: loading scripts: {e}", prepared.name);
             return Err(RunError::failed("rbench", line));
         }

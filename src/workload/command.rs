@@ -465,6 +465,25 @@ pub fn parse_ttl(s: &str) -> Result<(u64, u64), String> {
     Ok((lo, hi))
 }
 
+/// The FCALL test's library: `functions` functions `rbench_f0`.. that each check their keys
+/// exist (one read, as cheap as a function call gets while still touching its keys).
+pub fn fcall_library(functions: u32) -> Script {
+    let mut body = String::from(
+        "#!lua name=rbench\nlocal function f(keys, args)\n  if #keys == 0 then return 0 end\n  \
+         return redis.call('EXISTS', unpack(keys))\nend\n",
+    );
+    for i in 0..functions {
+        body.push_str(&format!(
+            "redis.register_function{{function_name='rbench_f{i}', callback=f, flags={{'no-writes'}}}}\n"
+        ));
+    }
+    Script {
+        kind: ScriptKind::Function,
+        sha: sha1_hex(&body),
+        body,
+    }
+}
+
 /// SHA1 of a script, hex, as Redis names it.
 pub fn sha1_hex(body: &str) -> String {
     use sha1_smol::Sha1;

@@ -53,7 +53,8 @@ impl Lanes {
         for &(cmd, weight) in phase {
             match cmd {
                 Cmd::Builtin(op) => {
-                    let template = Template::compile(op, &opts);
+                    let keys = Sampler::new(&out.spaces[0], 0, 1);
+                    let template = Template::compile(op, &opts).with_keys(keys);
                     out.lanes.push(Lane {
                         name: op.name().to_string(),
                         read: op.is_read(),

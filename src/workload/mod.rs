@@ -43,8 +43,11 @@ pub enum Op {
     Mset,
     Xadd,
     /// `MGET (10 keys)`: MSET's keys read back. Not in the default suite (redis-benchmark's).
-    /// Stays last: it sizes `OPS`.
     Mget,
+    /// valkey-benchmark's FCALL test: one of `--num-functions` functions of a library loaded at
+    /// set-up, called with `--num-keys-in-fcall` keys. Not in the default suite. Stays last: it
+    /// sizes `OPS`.
+    Fcall,
 }
 
 /// One argument of a built-in command, as the table spells it.
@@ -61,6 +64,9 @@ enum Arg {
     Score,
     /// `MAXLEN ~ N` with `--stream-maxlen N`, nothing without.
     StreamMaxlen,
+    /// `rbench_fN numkeys key...`: a function of the FCALL library and its keys
+    /// (`EncodeOpts::fcall`).
+    Fcall,
     /// Key `i` (0..10) of the drawn key's group of ten, the keys that share all but the last digit.
     /// On a cluster they share a hash tag (`key:{00000000123}4`), so an MSET of them is valid there;
     /// elsewhere they are plain 12-digit keys.
@@ -103,7 +109,7 @@ const fn def(op: Op, name: &'static str, prefix: &'static [u8], args: &'static [
     let mut has_key = false;
     let mut i = 0;
     while i < args.len() {
-        if matches!(args[i], Arg::Key | Arg::Grouped(_)) {
+        if matches!(args[i], Arg::Key | Arg::Grouped(_) | Arg::Fcall) {
             has_key = true;
         }
         i += 1;
@@ -168,7 +174,7 @@ impl OpDef {
 
 /// The tests, one row each, in `Op` order; the built-in ones in redis-benchmark's default order.
 #[rustfmt::skip]
-const OPS: [OpDef; Op::Mget as usize + 1] = {
+const OPS: [OpDef; Op::Fcall as usize + 1] = {
     use Arg::*;
     [
         def(Op::PingInline, "PING_INLINE", b"",          &[Lit(b"PING")]).inline(),
@@ -201,6 +207,7 @@ const OPS: [OpDef; Op::Mget as usize + 1] = {
         def(Op::Mget,       "MGET (10 keys)", b"key:",
             &[Lit(b"MGET"), Grouped(0), Grouped(1), Grouped(2), Grouped(3), Grouped(4), Grouped(5),
               Grouped(6), Grouped(7), Grouped(8), Grouped(9)]).read().extra(),
+        def(Op::Fcall,      "FCALL",       b"key:",      &[Lit(b"FCALL"), Fcall]).extra(),
     ]
 };
 
@@ -216,8 +223,8 @@ const _: () = {
 
 impl Op {
     /// Every test of redis-benchmark's default suite, in its order, the LRANGE fill included.
-    pub const BUILTIN: [Op; OPS.len() - 1] = {
-        let mut out = [Op::Set; OPS.len() - 1];
+    pub const BUILTIN: [Op; OPS.len() - 2] = {
+        let mut out = [Op::Set; OPS.len() - 2];
         let mut i = 0;
         let mut n = 0;
         while i < OPS.len() {
@@ -227,7 +234,7 @@ impl Op {
             }
             i += 1;
         }
-        assert!(n == out.len(), "one extra test: BUILTIN's length says so");
+        assert!(n == out.len(), "two extra tests: BUILTIN's length says so");
         out
     };
 
@@ -517,6 +524,8 @@ pub struct EncodeOpts {
     pub keyspace: u64,
     /// Keys of one command must share a slot (set per target): MSET's keys get a hash tag.
     pub cluster: bool,
+    /// The FCALL test: (functions in the library, keys per call).
+    pub fcall: (u32, u16),
 }
 
 /// Longest routing key (a builtin's is at most prefix + 14 bytes), so keys fit a stack buffer.

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use super::command::{Script, fcall_library};
 use super::generator::{DataKind, DataSize, KeyDist};
-use super::{Cmd, EncodeOpts, UserCommand};
+use super::{Cmd, EncodeOpts, Op, UserCommand};
 
 /// One run's sequence of phases: each is one test, or one mix.
 #[derive(Clone, Debug)]
@@ -38,4 +39,21 @@ pub struct Workload {
     /// `-k 0`: a new connection for every request (every window's worth with `-P`), as
     /// redis-benchmark does, so connection set-up cost shows in the throughput.
     pub keepalive: bool,
+}
+
+impl Workload {
+    /// The scripts and function libraries to load on every master before the run: the user
+    /// commands', and the FCALL test's library when a phase runs it.
+    pub fn scripts(&self) -> Vec<Script> {
+        let mut out: Vec<Script> = self
+            .commands
+            .iter()
+            .filter_map(|c| c.script.clone())
+            .collect();
+        let fcall = (Cmd::Builtin(Op::Fcall), 1);
+        if self.phases.iter().flatten().any(|(c, _)| *c == fcall.0) {
+            out.push(fcall_library(self.encode.fcall.0));
+        }
+        out
+    }
 }

@@ -41,6 +41,8 @@ enum Seg {
     /// Key `i` of a multi-key command as 12 digits (key 0 is the drawn key; the others are drawn
     /// from the command's key space, seeded by the draw, so a retry sends the same keys).
     MultiDigits(u16),
+    /// `$<len>\r\nrbench_f<member mod n>\r\n`: one of the FCALL library's `n` functions.
+    Function(u32),
     /// `$<len>\r\n<ttl>\r\n`: the drawn TTL in milliseconds, or in seconds (`__ttl__`).
     Ttl {
         secs: bool,
@@ -180,9 +182,13 @@ fn argc(arg: Arg, opts: &EncodeOpts) -> usize {
     match arg {
         Arg::StreamMaxlen if opts.stream_maxlen.is_none() => 0,
         Arg::StreamMaxlen => 3,
+        Arg::Fcall => 2 + opts.fcall.1 as usize,
         _ => 1,
     }
 }
+
+/// The FCALL library's functions are `rbench_f0` .. `rbench_f{n-1}`.
+pub const FUNCTION_PREFIX: &[u8] = b"rbench_f";
 
 /// How many RESP arguments a user command's word expands to.
 fn user_argc(w: &[Part]) -> usize {
@@ -194,6 +200,12 @@ fn user_argc(w: &[Part]) -> usize {
 }
 
 impl Template {
+    /// The sampler a built-in's extra keys are drawn with (the FCALL test's).
+    pub fn with_keys(mut self, keys: Sampler) -> Template {
+        self.multi = Some(keys);
+        self
+    }
+
     /// Compiles the built-in test `op` under `opts`.
     pub fn compile(op: Op, opts: &EncodeOpts) -> Template {
         let def = op.def();
@@ -211,7 +223,7 @@ impl Template {
                 roles.push(Role::Skip);
             }
         }
-        let route = route(def);
+        let route = route(def, opts);
         Template {
             route_len: route.iter().map(seg_len).sum(),
             route,
@@ -401,6 +413,14 @@ impl Template {
                     put!(b"\r\n");
                 }
                 Seg::MultiDigits(i) => put!(&digits12(self.multi_key(draw, *i))),
+                Seg::Function(n) => {
+                    let mut d = [0; 20];
+                    let f = format_u64(draw.member % u64::from((*n).max(1)), &mut d);
+                    hdr!(FUNCTION_PREFIX.len() + f.len());
+                    put!(FUNCTION_PREFIX);
+                    put!(f);
+                    put!(b"\r\n");
+                }
                 Seg::Ttl { secs } => {
                     let mut d = [0; 20];
                     let ms = u64::from(ttl_ms.max(1));
@@ -449,6 +469,16 @@ fn arg(b: &mut Builder, def: &OpDef, a: Arg, opts: &EncodeOpts) {
             b.lit(def.prefix);
             b.hole(Seg::Grouped { i, tag });
             b.lit(b"\r\n");
+        }
+        Arg::Fcall => {
+            let (functions, keys) = opts.fcall;
+            b.hole(Seg::Function(functions));
+            b.bulk(keys.to_string().as_bytes());
+            let pat = KeyPattern {
+                prefix: def.prefix.to_vec(),
+                suffix: Vec::new(),
+            };
+            (0..keys).for_each(|i| b.multi_key(i, &pat, opts.cluster));
         }
         Arg::StreamMaxlen => {
             if let Some(max) = opts.stream_maxlen {
@@ -512,13 +542,21 @@ fn trim(b: &mut Builder, def: &OpDef, list_maxlen: Option<u64>) -> bool {
 }
 
 /// The routing key: a built-in's prefix + digits.
-fn route(def: &OpDef) -> Vec<Seg> {
+fn route(def: &OpDef, opts: &EncodeOpts) -> Vec<Seg> {
     if def.args.contains(&Arg::Key) {
         return vec![Seg::Lit(def.prefix.to_vec()), Seg::KeyDigits];
     }
     if def.args.contains(&Arg::Grouped(0)) {
         // In a cluster every key of the group has this hash tag, so this key routes them all.
         return vec![Seg::Lit(def.prefix.to_vec()), Seg::TagDigits];
+    }
+    if def.args.contains(&Arg::Fcall) && opts.fcall.1 > 0 {
+        // Key 0 (the drawn key); on a cluster every key carries its digits as a hash tag.
+        let open = [def.prefix, &b"{"[..]].concat();
+        return match opts.cluster {
+            true => vec![Seg::Lit(open), Seg::KeyDigits, Seg::Lit(b"}".to_vec())],
+            false => vec![Seg::Lit(def.prefix.to_vec()), Seg::KeyDigits],
+        };
     }
     Vec::new()
 }
@@ -708,6 +746,19 @@ mod tests {
                 a.extend([s(b"*"), s(b"field"), s(v)]);
                 vec![a]
             }
+            Op::Fcall => {
+                let (n, keys) = o.fcall;
+                let f = format!("rbench_f{}", d.member % u64::from(n.max(1)));
+                let mut a = vec![s(b"FCALL"), f.into_bytes(), keys.to_string().into_bytes()];
+                let digits = format!("{:012}", d.key % 1_000_000_000_000);
+                for _ in 0..keys {
+                    a.push(match o.cluster {
+                        true => format!("key:{{{digits}}}{digits}").into_bytes(),
+                        false => format!("key:{digits}").into_bytes(),
+                    });
+                }
+                vec![a]
+            }
             Op::Mget => {
                 let mut a = vec![s(b"MGET")];
                 a.extend(
@@ -802,6 +853,7 @@ mod tests {
                 list_maxlen: Some(7),
                 keyspace: 0,
                 cluster: true,
+                fcall: (10, 3),
             },
         ];
         for opts in &opt_sets {
@@ -828,12 +880,19 @@ mod tests {
                         // MSET routes by its keys' shared hash tag (`key:{ddddddddddd}`).
                         let tag = format!("key:{{{:012}", d.key % 1_000_000_000_000);
                         let tag = format!("{}}}", &tag[..16]).into_bytes();
+                        // FCALL by its first key's hash tag on a cluster (`key:{d..d}`).
+                        let fcall = match opts.cluster {
+                            true => format!("key:{{{:012}}}", d.key % 1_000_000_000_000),
+                            false => format!("key:{:012}", d.key % 1_000_000_000_000),
+                        };
+                        let keyed = op != Op::Fcall || opts.fcall.1 > 0;
                         let want = match op {
                             Op::Mset | Op::Mget => Some(&tag[..]),
+                            Op::Fcall => Some(fcall.as_bytes()).filter(|_| keyed),
                             _ => cmds[0].get(1).filter(|_| op.has_key()).map(|w| &w[..]),
                         };
                         assert_eq!(want, (n > 0).then_some(&k[..n]), "{op}");
-                        assert_eq!(t.keyless(), !op.has_key(), "{op}");
+                        assert_eq!(t.keyless(), !(op.has_key() && keyed), "{op}");
                     }
                 }
             }
@@ -948,6 +1007,7 @@ mod tests {
             stream_maxlen: Some(100),
             list_maxlen: Some(10),
             keyspace: 0,
+            fcall: (1, 1),
             cluster: false,
         };
         let x = String::from_utf8(enc(Op::Xadd, &o)).unwrap();

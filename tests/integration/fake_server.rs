@@ -669,3 +669,66 @@ fn an_endless_reply_keeps_memory_flat() {
     // Loosely: the whole process, far below the 512 MB it was sent.
     assert!(peak > 0 && peak < 100_000, "peak RSS {peak} kB");
 }
+
+/// A transaction whose WATCHed key changed: EXEC answers nil (`*-1`), which a real server does only
+/// when another client wins a race, so a script plays it: some EXECs are nil (by the count of
+/// commands seen so far), some not. The nil ones count as `exec_nil`, the others succeed; a nil
+/// GET (a missing key) stays a success.
+#[test]
+fn a_nil_exec_is_a_failed_watch_and_a_nil_get_is_not() {
+    let server = FakeServer::start(after_handshake(|cmd, state| {
+        let name = String::from_utf8_lossy(&cmd[0]).to_ascii_uppercase();
+        Action::Reply(match name.as_str() {
+            "WATCH" | "MULTI" => b"+OK\r\n".to_vec(),
+            "INCR" => b"+QUEUED\r\n".to_vec(),
+            "EXEC" if (state.bench_commands / 4) % 2 == 0 => b"*-1\r\n".to_vec(),
+            "EXEC" => b"*1\r\n:1\r\n".to_vec(),
+            _ => b"$-1\r\n".to_vec(),
+        })
+    }));
+    let dir = TempDir::new("fake-exec-nil");
+    let out = dir.arg();
+    let args = [
+        "--command",
+        "tx=WATCH w:__key__; MULTI; INCR w:__key__; EXEC",
+        "--command",
+        "get=GET missing",
+        "-n",
+        "400",
+        "--clients",
+        "1",
+        "--max-error-rate",
+        "100%",
+        "-q",
+        "--out",
+        &out,
+    ];
+    // `get` is a built-in test's name: refused. The name is the user's, not the command's.
+    let refused = run_rbench(&fake_args(&server, &args));
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if *a == "get=GET missing" {
+                "miss=GET missing"
+            } else {
+                a
+            }
+        })
+        .collect();
+    let res = run_rbench(&fake_args(&server, &args));
+    res.assert_ok();
+    let csv = results_csv(dir.path());
+    let tx = csv.row_for_test("tx");
+    let (ok, errors) = (csv.num(tx, "ok"), csv.num(tx, "errors"));
+    assert_eq!(ok + errors, csv.num(tx, "requests"), "{tx:?}");
+    assert!(ok > 0.0 && errors > 0.0, "{tx:?}");
+    assert_eq!(
+        csv.get(tx, "error_classes"),
+        format!("exec_nil={errors}"),
+        "{tx:?}"
+    );
+    let miss = csv.row_for_test("miss");
+    assert_eq!(csv.num(miss, "errors"), 0.0, "{miss:?}");
+    assert!(csv.num(miss, "ok") > 0.0, "{miss:?}");
+}

@@ -271,6 +271,58 @@ fn commands_on_a_cluster() {
     cluster_mix_runs_exactly_n(&dep);
     multi_key_commands_share_a_slot(&dep);
     a_script_is_loaded_on_every_master(&dep);
+    fcall_and_mget_tests_run(&dep, true);
+}
+
+/// valkey-benchmark's FCALL test (a library of --num-functions loaded on every master, each call
+/// with --num-keys-in-fcall keys) and MGET: exactly -n calls, every function's one EXISTS, no
+/// error (a call's keys share a slot on a cluster).
+fn fcall_and_mget_tests_run(dep: &Deployment, cluster: bool) {
+    reset_masters(dep);
+    let out = TempDir::new("wl-fcall");
+    let args = [
+        "-q",
+        "--out",
+        out.path().to_str().unwrap(),
+        "-n",
+        "2000",
+        "-r",
+        "100000",
+        "-P",
+        "3",
+        "-t",
+        "fcall,mget",
+        "--num-functions",
+        "7",
+        "--num-keys-in-fcall",
+        "3",
+    ];
+    let argv = match cluster {
+        true => cluster_args(dep, &args),
+        false => args_for(dep, &args),
+    };
+    run_rbench(&argv).assert_ok();
+    let got = master_calls(dep);
+    assert_eq!(calls(&got, "fcall"), 2000, "{got:?}");
+    assert_eq!(calls(&got, "exists"), 2000, "{got:?}");
+    assert_eq!(calls(&got, "mget"), 2000, "{got:?}");
+    let masters = master_indexes(dep).len() as u64;
+    assert_eq!(calls(&got, "function|load"), masters, "{got:?}");
+    let csv = results_csv(out.path());
+    for test in ["FCALL", "MGET (10 keys)"] {
+        let row = csv.row_for_test(test);
+        assert_eq!(csv.num(row, "ok"), 2000.0, "{row:?}");
+        assert_eq!(csv.get(row, "error_classes"), "", "{row:?}");
+    }
+    // Seven functions, all called.
+    let listed = cli(dep, &["FUNCTION", "LIST", "LIBRARYNAME", "rbench"]);
+    assert_eq!(listed.matches("rbench_f").count(), 7, "{listed}");
+}
+
+#[test]
+fn fcall_and_mget_on_a_server() {
+    let dep = spawn_standalone(&[]);
+    fcall_and_mget_tests_run(&dep, false);
 }
 
 fn cluster_mix_runs_exactly_n(dep: &Deployment) {
