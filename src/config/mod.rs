@@ -276,6 +276,13 @@ fn workload(s: &Layers) -> Result<Workload, ConfigError> {
         .parse("data_kind", m.data_kind.as_deref(), DataKind::parse)?
         .unwrap_or_default();
     let ttl = s.parse("ttl", m.ttl.as_deref(), workload::command::parse_ttl)?;
+    if ttl.is_some() && !commands.iter().any(UserCommand::has_key) {
+        let msg = format!(
+            "{} gives your commands' keys a TTL (--command, [[command]]); the built-in tests take none",
+            s.name("ttl")
+        );
+        return Err(s.error("ttl", msg));
+    }
     let (clients, threads, pipeline) = concurrency(s)?;
     let sizes = s
         .parse("data_size", m.data_size.as_deref(), DataSize::parse)?

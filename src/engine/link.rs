@@ -422,7 +422,7 @@ impl Sides<'_> {
                 Pending::Req(r) => Some(*r),
                 _ => None,
             })
-            .unwrap_or_else(|| Req::blank())
+            .unwrap_or_else(Req::blank)
     }
 }
 

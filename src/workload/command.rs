@@ -281,15 +281,13 @@ fn split_commands(text: &str) -> Result<Vec<String>, String> {
     let mut out = vec![String::new()];
     let mut quoted = false;
     for c in text.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                out.last_mut().map(|s| s.push(c));
-            }
-            ';' if !quoted => out.push(String::new()),
-            _ => {
-                out.last_mut().map(|s| s.push(c));
-            }
+        if c == '"' {
+            quoted = !quoted;
+        }
+        match (c, out.last_mut()) {
+            (';', _) if !quoted => out.push(String::new()),
+            (_, Some(cur)) => cur.push(c),
+            (_, None) => {}
         }
     }
     if quoted {

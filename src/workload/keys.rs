@@ -118,7 +118,7 @@ impl KeyPattern {
             prefix: prefix.as_bytes().to_vec(),
             suffix: suffix.as_bytes().to_vec(),
         };
-        if p.len() > super::MAX_KEY - 16 {
+        if p.key_len() > super::MAX_KEY - 16 {
             return Err(format!(
                 "key pattern `{s}` is too long (at most {} bytes besides the number)",
                 super::MAX_KEY - 28
@@ -128,7 +128,7 @@ impl KeyPattern {
     }
 
     /// The key's length: prefix, 12 digits, suffix.
-    pub fn len(&self) -> usize {
+    pub fn key_len(&self) -> usize {
         self.prefix.len() + 12 + self.suffix.len()
     }
 }
@@ -262,11 +262,11 @@ mod tests {
     fn patterns_have_one_hole() {
         let p = KeyPattern::parse("user:{}:v").unwrap();
         assert_eq!(
-            (&p.prefix[..], &p.suffix[..], p.len()),
+            (&p.prefix[..], &p.suffix[..], p.key_len()),
             (&b"user:"[..], &b":v"[..], 19)
         );
         for bad in ["user", "a{}b{}", &"x".repeat(60)] {
-            assert!(KeyPattern::parse(&format!("{bad}")).is_err(), "{bad}");
+            assert!(KeyPattern::parse(bad).is_err(), "{bad}");
         }
         // A hash tag around the number is kept as written.
         assert_eq!(KeyPattern::parse("u:{{}}").unwrap().prefix, b"u:{");

@@ -152,7 +152,7 @@ impl Builder {
     /// Key `i` of a multi-key command: on a cluster `prefix{D0}Di suffix`, so all share key 0's
     /// slot.
     fn multi_key(&mut self, i: u16, pat: &KeyPattern, tag: bool) {
-        let len = pat.len() + if tag { 14 } else { 0 };
+        let len = pat.key_len() + if tag { 14 } else { 0 };
         self.lit(format!("${len}\r\n").as_bytes());
         self.lit(&pat.prefix);
         if tag {
@@ -171,7 +171,7 @@ fn word_len(parts: &[Part], pat: &KeyPattern) -> (usize, usize) {
     parts.iter().fold((0, 0), |(fixed, values), p| match p {
         Part::Lit(b) => (fixed + b.len(), values),
         Part::RandInt | Part::RandNth(_) => (fixed + 12, values),
-        Part::Key => (fixed + pat.len(), values),
+        Part::Key => (fixed + pat.key_len(), values),
         Part::Data => (fixed, values + 1),
         Part::Keys(_) | Part::Pairs(_) | Part::Ttl | Part::Sha => (fixed, values),
     })
@@ -385,6 +385,17 @@ impl Template {
                 put!(b"\r\n");
             }};
         }
+        // A bulk string holding a decimal number.
+        macro_rules! num {
+            ($v:expr) => {{
+                let mut d = [0; 20];
+                let t = format_u64($v, &mut d);
+                hdr!(t.len());
+                put!(t);
+                put!(b"\r\n");
+            }};
+        }
+        let ks = self.keyspace;
         for seg in &self.segs {
             match seg {
                 Seg::Lit(b) => put!(b),
@@ -392,12 +403,8 @@ impl Template {
                 Seg::NthDigits(i) => put!(&digits12(draw.nth[*i as usize])),
                 Seg::MemberDigits => put!(&digits12(draw.member)),
                 Seg::TagDigits => put!(&tagged(draw.key)[..13]),
-                Seg::Grouped { i, tag: true } => {
-                    put!(&tagged(group_member(draw.key, *i, self.keyspace)))
-                }
-                Seg::Grouped { i, tag: false } => {
-                    put!(&digits12(group_member(draw.key, *i, self.keyspace)))
-                }
+                Seg::Grouped { i, tag: true } => put!(&tagged(group_member(draw.key, *i, ks))),
+                Seg::Grouped { i, tag: false } => put!(&digits12(group_member(draw.key, *i, ks))),
                 Seg::ValueLen { fixed, values } => hdr!(fixed + values * value.len()),
                 Seg::Value => put!(value),
                 Seg::ValueBulk => {
@@ -405,13 +412,7 @@ impl Template {
                     put!(value);
                     put!(b"\r\n");
                 }
-                Seg::Score => {
-                    let mut d = [0; 20];
-                    let score = format_u64(draw.member, &mut d);
-                    hdr!(score.len());
-                    put!(score);
-                    put!(b"\r\n");
-                }
+                Seg::Score => num!(draw.member),
                 Seg::MultiDigits(i) => put!(&digits12(self.multi_key(draw, *i))),
                 Seg::Function(n) => {
                     let mut d = [0; 20];
@@ -421,15 +422,8 @@ impl Template {
                     put!(f);
                     put!(b"\r\n");
                 }
-                Seg::Ttl { secs } => {
-                    let mut d = [0; 20];
-                    let ms = u64::from(ttl_ms.max(1));
-                    let v = if *secs { ms.div_ceil(1000) } else { ms };
-                    let t = format_u64(v, &mut d);
-                    hdr!(t.len());
-                    put!(t);
-                    put!(b"\r\n");
-                }
+                Seg::Ttl { secs: true } => num!(u64::from(ttl_ms.max(1)).div_ceil(1000)),
+                Seg::Ttl { secs: false } => num!(u64::from(ttl_ms.max(1))),
             }
         }
         buf.put_slice(&tmp[..n]);
