@@ -425,6 +425,8 @@ impl Parser<'_> {
             .replace("expected usize", "expected a non-negative integer")
             .replace("expected u64", "expected a non-negative integer")
             .replace("expected u32", "expected an integer from 0 to 4294967295")
+            .replace("expected u16", "expected an integer from 0 to 65535")
+            .replace("expected i64", "expected an integer")
             .replace("expected f64", "expected a number");
         let Some(span) = e.span() else {
             return self.err(0, msg);

@@ -44,7 +44,11 @@ fn from_flag(flag: &str) -> Result<UserCommand, ConfigError> {
     let (name, template) = flag
         .split_once('=')
         .ok_or_else(|| bad("expected NAME=TEMPLATE, e.g. read='GET user:__key__'".into()))?;
-    UserCommand::new(name.trim(), template).map_err(bad)
+    let mut c = UserCommand::new(name.trim(), template).map_err(&bad)?;
+    c.set_script(None).map_err(|_| {
+        bad("`__sha__` needs the script's file: give this command in a profile's [[command]] with script = \"file.lua\"".into())
+    })?;
+    Ok(c)
 }
 
 /// One `[[command]]`, each value's mistake at its line.

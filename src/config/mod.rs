@@ -442,9 +442,15 @@ fn custom_command(cli: &Cli) -> Result<Option<UserCommand>, ConfigError> {
         };
     }
     let load = &cli.load;
-    if load.tests.is_some() || load.mix.is_some() || !load.commands.is_empty() {
+    if !load.commands.is_empty() {
         return Err(invalid(format!(
-            "a custom command (`{}`) cannot be combined with -t, --mix or --command",
+            "`{}` follows --command as a command line of its own: quote the whole NAME=TEMPLATE, e.g. --command 'read=GET __key__'",
+            cli.command.join(" ")
+        )));
+    }
+    if load.tests.is_some() || load.mix.is_some() {
+        return Err(invalid(format!(
+            "a custom command (`{}`) cannot be combined with -t or --mix",
             cli.command.join(" ")
         )));
     }

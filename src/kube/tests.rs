@@ -316,7 +316,7 @@ fn the_run_is_planned_here_as_the_pods_plan_it() {
     let e = refusal(&["-t", "set", "--workers", "2", "SET", "k", "v"]);
     assert_eq!(
         e,
-        "a custom command (`SET k v`) cannot be combined with -t, --mix or --command"
+        "a custom command (`SET k v`) cannot be combined with -t or --mix"
     );
     let e = refusal(&["-t", "nosuch", "--workers", "2"]);
     assert!(e.starts_with("unknown test `nosuch` (known: "), "{e}");

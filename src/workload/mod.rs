@@ -297,9 +297,13 @@ pub enum WorkloadError {
     EmptyTests,
     #[error("bad --mix `{0}`: {1}")]
     BadMix(String, String),
-    #[error("bad data size `{0}`: expected bytes like 3 or a range like 16-512 (at most 512 MiB)")]
+    #[error(
+        "bad data size `{0}`: expected bytes like 3, a range like 16-512, or sizes with weights like 32:60,1024:40 (at most 512 MiB)"
+    )]
     BadDataSize(String),
-    #[error("bad --key-dist `{0}`: expected uniform, zipf, zipf:S (0 < S < 10) or seq")]
+    #[error(
+        "bad key distribution `{0}`: expected uniform, zipf, zipf:S (0 < S < 10), seq, gaussian, gaussian:MEAN,STDDEV or hot:P%:Q% (e.g. hot:1%:90%)"
+    )]
     BadKeyDist(String),
     #[error("bad duration `{0}`: expected e.g. 30s, 2m, 500ms, 1h")]
     BadDuration(String),

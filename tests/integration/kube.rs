@@ -338,7 +338,7 @@ fn what_the_pods_would_refuse_is_refused_here() {
             "k",
             "v",
         ],
-        "a custom command (`SET k v`) cannot be combined with -t, --mix or --command",
+        "a custom command (`SET k v`) cannot be combined with -t or --mix",
     );
     refused(
         &["-h", "redis.load.svc", "-t", "sett", "--workers", "2"],
