@@ -605,4 +605,23 @@ mod tests {
             assert!((30_000..=300_000).contains(&d.ttl_ms), "{}", d.ttl_ms);
         }
     }
+
+    #[test]
+    fn payloads_are_made_of_their_kind() {
+        let x = payload(4096, DataKind::X, 1);
+        assert!(x.len() == 4096 && x.iter().all(|&b| b == b'x'));
+        let random = payload(4096, DataKind::Random, 1);
+        let distinct: std::collections::BTreeSet<u8> = random.iter().copied().collect();
+        assert!(
+            random.len() == 4096 && distinct.len() > 250,
+            "{}",
+            distinct.len()
+        );
+        let text = payload(4096, DataKind::Text, 1);
+        assert_eq!(text.len(), 4096);
+        assert!(text.iter().all(|b| b.is_ascii_lowercase() || *b == b' '));
+        assert!(text.split(|&b| b == b' ').filter(|w| !w.is_empty()).count() > 500);
+        assert_eq!(DataKind::parse("TEXT"), Ok(DataKind::Text));
+        assert!(DataKind::parse("zip").is_err());
+    }
 }

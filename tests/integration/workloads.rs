@@ -860,3 +860,51 @@ fn bad_workloads_are_refused_in_one_line() {
         assert_refused(what, args, "", needle);
     }
 }
+
+/// Two commands with one key pattern and range share their keys: after the writer's phase, every
+/// read of the reader's finds a key (the server's keyspace hits and misses say so).
+#[test]
+fn commands_sharing_a_key_space_read_what_was_written() {
+    let dep = spawn_standalone(&[]);
+    let dir = TempDir::new("wl-shared");
+    let profile = write_file(
+        &dir,
+        "shared.toml",
+        "[defaults]\nclients = 4\n\n\
+         [[command]]\nname = \"write\"\ncommand = \"SET __key__ __data__\"\nkey = \"user:{}\"\nkeyspace = \"1000-1049\"\nkey_dist = \"seq\"\n\n\
+         [[command]]\nname = \"read\"\ncommand = \"GET __key__\"\nkey = \"user:{}\"\nkeyspace = \"1000-1049\"\nkey_dist = \"seq\"\n\n\
+         [[target]]\nname = \"t\"\naddr = \"127.0.0.1:1\"\n",
+    );
+    let p = profile.to_string_lossy().into_owned();
+    let run = |mix: &str, n: &str| {
+        run_rbench(&args_for(
+            &dep,
+            &["-c", &p, "--mix", mix, "-n", n, "-q", "--no-save"],
+        ))
+        .assert_ok();
+    };
+    run("write=1", "50");
+    assert_eq!(cli(&dep, &["CONFIG", "RESETSTAT"]), "OK");
+    run("read=1", "500");
+    let stats = cli(&dep, &["INFO", "stats"]);
+    let field = |name: &str| -> u64 {
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default();
+        line.split(':')
+            .nth(1)
+            .unwrap_or("x")
+            .trim()
+            .parse()
+            .unwrap_or(u64::MAX)
+    };
+    assert_eq!(
+        (field("keyspace_hits:"), field("keyspace_misses:")),
+        (500, 0),
+        "{stats}"
+    );
+    // The 50 keys of the range, by the pattern: user:000000001000 .. user:000000001049.
+    assert_eq!(count_keys(&dep, "user:*"), 50);
+    assert_eq!(cli(&dep, &["EXISTS", "user:000000001049"]), "1");
+}
