@@ -250,8 +250,8 @@ layered! {
         #[arg(long = "data-kind")]
         pub data_kind: Option<String>,
 
-        /// TTL of --command keys without their own, e.g. 60s or a range 30s-300s (SET gets PX,
-        /// other commands a pipelined PEXPIRE counted as NAME:expire)
+        /// TTL of the keys --command writes (not read-only commands), e.g. 60s or a range 30s-300s
+        /// (SET gets PX, other commands a pipelined PEXPIRE counted as NAME:expire)
         #[arg(long = "ttl")]
         pub ttl: Option<String>,
 

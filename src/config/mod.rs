@@ -276,9 +276,9 @@ fn workload(s: &Layers) -> Result<Workload, ConfigError> {
         .parse("data_kind", m.data_kind.as_deref(), DataKind::parse)?
         .unwrap_or_default();
     let ttl = s.parse("ttl", m.ttl.as_deref(), workload::command::parse_ttl)?;
-    if ttl.is_some() && !commands.iter().any(UserCommand::has_key) {
+    if ttl.is_some() && !commands.iter().any(|c| c.has_key() && !c.read) {
         let msg = format!(
-            "{} gives your commands' keys a TTL (--command, [[command]]); the built-in tests take none",
+            "{} gives the keys your commands write a TTL (--command, [[command]]); the built-in tests and read-only commands take none",
             s.name("ttl")
         );
         return Err(s.error("ttl", msg));

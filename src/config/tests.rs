@@ -292,3 +292,37 @@ fn a_profile_value_is_parsed_with_its_line_a_flag_without() {
     assert!(!flag.contains("p.toml"), "{flag}");
     assert!(e.ends_with(&flag), "{e} / {flag}");
 }
+
+/// The run's --ttl goes to the commands that write, with their follow-up rows, not to reads.
+#[test]
+fn the_runs_ttl_is_for_writes() {
+    let args = [
+        "--command",
+        "r=GET __key__",
+        "--command",
+        "h=HSET h:__key__ f v",
+        "--command",
+        "s=SET __key__ v",
+        "--ttl",
+        "60s",
+    ];
+    let p = plan_with(&args, None, &[]).unwrap();
+    let w = &p.workload;
+    let lanes = crate::workload::lanes::Lanes::build(&w.phases[0], w, 100, false);
+    assert_eq!(lanes.names(), ["r", "h", "s", "h:expire"]);
+    let ttls: Vec<_> = lanes.lanes.iter().map(|l| l.draw.ttl).collect();
+    assert_eq!(
+        ttls,
+        [
+            None,
+            Some((60_000, 60_000)),
+            Some((60_000, 60_000)),
+            Some((60_000, 60_000))
+        ]
+    );
+    let e = plan_with(&["--command", "r=GET __key__", "--ttl", "1s"], None, &[]).unwrap_err();
+    assert!(
+        e.to_string().contains("read-only commands take none"),
+        "{e}"
+    );
+}

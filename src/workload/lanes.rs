@@ -98,7 +98,8 @@ impl Lanes {
         let space = self.space_of(c);
         let spec = self.spaces[space].clone();
         let sampler = Sampler::new(&spec, 0, 1);
-        let ttl = c.ttl.or(w.ttl);
+        // The run's --ttl is for the commands that write; a read's own `ttl` is the user's call.
+        let ttl = c.ttl.or(w.ttl.filter(|_| !c.read));
         let c = &UserCommand { ttl, ..c.clone() };
         let probe = Template::compile_user(c, sampler.clone(), cluster, Some(0));
         let follows = probe.roles().contains(&Role::Follow(0));
