@@ -367,19 +367,10 @@ impl Sides<'_> {
             }
             Pending::Req(req) => {
                 *self.busy -= 1;
-                let outcome = match (self.inner_err.take(), reply) {
-                    // A sequence's first inner error is its error when it says where to go or
-                    // to wait (MOVED, TRYAGAIN...): the whole sequence is retried.
-                    (Some((c, redirect)), _) if c.retried_in_cluster() => {
-                        ReplyOutcome::Err(c, redirect)
-                    }
-                    // Otherwise the last reply says (EXECABORT after a refused command), else
-                    // the inner error.
-                    (Some(inner), r) => match self.outcome(req, r) {
-                        ReplyOutcome::Ok => ReplyOutcome::Err(inner.0, inner.1),
-                        last => last,
-                    },
-                    (None, r) => self.outcome(req, r),
+                let outcome = match self.inner_err.is_some() {
+                    // Read, not taken, when there is none: the common case stays a load.
+                    false => self.outcome(req, reply),
+                    true => self.sequence_outcome(req, reply),
                 };
                 out.push(Done { req, outcome, at });
             }
@@ -399,7 +390,26 @@ impl Sides<'_> {
         Ok(())
     }
 
+    /// The outcome of a sequence one of whose inner commands failed. Its first inner error is the
+    /// request's when it says where to go or to wait (MOVED, TRYAGAIN...: the whole sequence is
+    /// retried); otherwise the last reply says (EXECABORT after a refused command), else the
+    /// inner error.
+    #[cold]
+    fn sequence_outcome(&mut self, req: Req, reply: Reply<'_>) -> ReplyOutcome {
+        let Some((c, redirect)) = self.inner_err.take() else {
+            return self.outcome(req, reply);
+        };
+        if c.retried_in_cluster() {
+            return ReplyOutcome::Err(c, redirect);
+        }
+        match self.outcome(req, reply) {
+            ReplyOutcome::Ok => ReplyOutcome::Err(c, redirect),
+            last => last,
+        }
+    }
+
     /// What a request's own reply means; an error's words are kept with its op.
+    #[inline]
     fn outcome(&mut self, req: Req, reply: Reply<'_>) -> ReplyOutcome {
         match reply {
             Reply::Error(c, msg) => {
