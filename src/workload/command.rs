@@ -427,8 +427,36 @@ pub fn ends_with_exec(seq: &[Vec<Vec<Part>>]) -> bool {
         .is_some_and(|n| n.eq_ignore_ascii_case("EXEC"))
 }
 
+/// How a command's TTL reaches the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// No TTL (none given, or no key to give it to).
+    None,
+    /// The template places `__ttl__` itself.
+    Own,
+    /// A SET with no expiry option of its own: `PX ms` rides in it.
+    Px,
+    /// A `PEXPIRE key ms` pipelined after it, counted in its own row.
+    Pexpire,
+}
+
+impl UserCommand {
+    /// How its TTL (if any) is sent.
+    pub fn expiry(&self) -> Expiry {
+        if self.ttl.is_none() || !self.has_key() {
+            Expiry::None
+        } else if self.seq.iter().flatten().any(|w| w[..] == [Part::Ttl]) {
+            Expiry::Own
+        } else if takes_px(&self.seq) {
+            Expiry::Px
+        } else {
+            Expiry::Pexpire
+        }
+    }
+}
+
 /// A SET with no expiry option of its own, so a TTL can ride in it (`PX ms`).
-pub fn takes_px(seq: &[Vec<Vec<Part>>]) -> bool {
+fn takes_px(seq: &[Vec<Vec<Part>>]) -> bool {
     let [c] = seq else { return false };
     let texts: Vec<String> = c
         .iter()
@@ -505,8 +533,16 @@ mod tests {
             parse_template("MGET __keys_5__").unwrap()[0][1],
             [Part::Keys(5)]
         );
-        assert!(takes_px(&parse_template("SET __key__ __data__").unwrap()));
-        assert!(!takes_px(&parse_template("SET __key__ v EX 5").unwrap()));
+        let expiry = |t: &str| {
+            let mut c = UserCommand::new("t", t).unwrap();
+            c.ttl = Some((1, 2));
+            c.expiry()
+        };
+        assert_eq!(expiry("SET __key__ __data__"), Expiry::Px);
+        assert_eq!(expiry("SET __key__ v EX 5"), Expiry::Pexpire);
+        assert_eq!(expiry("HSET h:__key__ f v"), Expiry::Pexpire);
+        assert_eq!(expiry("SET __key__ v EX __ttl__"), Expiry::Own);
+        assert_eq!(expiry("PING"), Expiry::None);
         // Text that only looks like it: kept literal.
         assert_eq!(
             parse_template("GET a__b").unwrap()[0][1],

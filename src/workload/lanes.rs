@@ -3,10 +3,10 @@
 //! whose TTL rides in a PEXPIRE after it adds a lane of weight 0 for that follow-up (`NAME:expire`),
 //! so its replies are counted apart and its own latency stays its own.
 
-use super::command::{Script, ScriptKind, UserCommand};
+use super::command::{Expiry, Script, ScriptKind, UserCommand};
 use super::generator::LaneDraw;
 use super::keys::{Sampler, Space};
-use super::template::{Role, Template};
+use super::template::Template;
 use super::{Cmd, EncodeOpts, Workload};
 
 /// One results row of a phase.
@@ -101,8 +101,7 @@ impl Lanes {
         // The run's --ttl is for the commands that write; a read's own `ttl` is the user's call.
         let ttl = c.ttl.or(w.ttl.filter(|_| !c.read));
         let c = &UserCommand { ttl, ..c.clone() };
-        let probe = Template::compile_user(c, sampler.clone(), cluster, Some(0));
-        let follows = probe.roles().contains(&Role::Follow(0));
+        let follows = c.expiry() == Expiry::Pexpire;
         let row = follows.then_some(follow_at as u8);
         let template = Template::compile_user(c, sampler, cluster, row);
         let sizes = c.sizes.clone().unwrap_or_else(|| w.sizes.clone());

@@ -4,7 +4,7 @@
 
 use bytes::BufMut;
 
-use super::command::{UserCommand, ends_with_exec, takes_px};
+use super::command::{Expiry, UserCommand, ends_with_exec};
 use super::generator::Rng;
 use super::keys::{KeyPattern, Sampler};
 use super::{Arg, DrawnArgs, EncodeOpts, ListEnd, MAX_KEY, Op, OpDef, Part};
@@ -235,9 +235,9 @@ impl Template {
         }
     }
 
-    /// Compiles a user command: its sequence, the TTL it carries (`PX` in a SET, else a pipelined
-    /// PEXPIRE counted in row `follow`), keys from `keys` (its space, for `__keys_N__`), tagged
-    /// on a cluster.
+    /// Compiles a user command: its sequence, the TTL it carries (`Expiry`: `PX` in a SET, or a
+    /// pipelined PEXPIRE counted in row `follow`), keys from `keys` (its space, for
+    /// `__keys_N__`), tagged on a cluster.
     pub fn compile_user(
         c: &UserCommand,
         keys: Sampler,
@@ -245,10 +245,7 @@ impl Template {
         follow: Option<u8>,
     ) -> Template {
         let mut b = Builder::default();
-        // A template that places `__ttl__` itself needs no PX nor PEXPIRE.
-        let own = c.seq.iter().flatten().any(|w| w[..] == [Part::Ttl]);
-        let ttl = c.ttl.filter(|_| !own);
-        let px = ttl.is_some() && takes_px(&c.seq);
+        let px = c.expiry() == Expiry::Px;
         let mut roles = Vec::new();
         for (i, cmd) in c.seq.iter().enumerate() {
             let extra = if px { 2 } else { 0 };
@@ -264,7 +261,7 @@ impl Template {
             roles.push(if last { Role::Main } else { Role::Inner });
         }
         let route = user_route(c, cluster);
-        if let (Some(row), false, Some(_)) = (follow, px, ttl) {
+        if let (Some(row), Expiry::Pexpire) = (follow, c.expiry()) {
             pexpire(&mut b, &route, &c.pattern);
             roles.push(Role::Follow(row));
         }
