@@ -1,0 +1,205 @@
+//! Whose limit a row's figures are: the load generator's (`client`), the server's (`server`),
+//! neither's (the rate asked for was met with room to spare), or `unknown` (one side could not be
+//! observed). A closed-loop TPS is the server's capacity only when rbench was not the bottleneck;
+//! no peer tool says so, so every row says it here.
+
+use std::fmt;
+
+/// A thread (or a server's main thread) at least this busy is taken to be the bottleneck: a
+/// single-threaded event loop cannot go faster than one core.
+pub const BUSY: f64 = 0.9;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Bound {
+    Client,
+    Server,
+    Neither,
+    #[default]
+    Unknown,
+}
+
+impl Bound {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bound::Client => "client",
+            Bound::Server => "server",
+            Bound::Neither => "neither",
+            Bound::Unknown => "unknown",
+        }
+    }
+
+    /// The column's text read back (old files have none: unknown).
+    pub fn parse(s: &str) -> Bound {
+        match s {
+            "client" => Bound::Client,
+            "server" => Bound::Server,
+            "neither" => Bound::Neither,
+            _ => Bound::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a row's verdict is made from, each side as a fraction of one core.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Evidence {
+    /// rbench's busiest engine thread: the time it ran or waited to run (a thread that shares its
+    /// core with another process wants the core even while it waits), over the window.
+    pub client: Option<f64>,
+    /// The busiest master's main thread (or its whole process where INFO has no main-thread figure).
+    pub server: Option<f64>,
+    /// Open loop: how the schedule went. None in closed loop.
+    pub schedule: Option<Schedule>,
+}
+
+/// An open-loop run against its schedule.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Schedule {
+    /// The achieved rate fell short of the target, or requests went out long after their time.
+    pub fell_behind: bool,
+    /// The client's own delay in taking due requests while a window slot was free (ms, p99): the
+    /// part of the lag that is rbench's. The rest was spent waiting on the server.
+    pub own_lag_ms: f64,
+    /// The largest lag behind the schedule (ms).
+    pub max_lag_ms: f64,
+}
+
+/// The verdict and, in a few words, why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub bound: Bound,
+    pub why: String,
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.0}%", v * 100.0)
+}
+
+/// Classifies a row from its evidence.
+pub fn classify(e: &Evidence) -> Verdict {
+    let busy = |v: Option<f64>| v.map(|v| v >= BUSY);
+    let (c, s) = (busy(e.client), busy(e.server));
+    let v = |bound, why: String| Verdict { bound, why };
+    if let Some(sch) = e.schedule.filter(|s| s.fell_behind) {
+        return match c {
+            Some(true) => v(
+                Bound::Client,
+                format!(
+                    "rbench fell behind its schedule with its busiest thread {} busy",
+                    pct(e.client.unwrap_or(0.0))
+                ),
+            ),
+            // The windows were full: every request waited on the server (an outage, a stall).
+            Some(false) if sch.own_lag_ms < sch.max_lag_ms / 2.0 || s == Some(true) => v(
+                Bound::Server,
+                format!(
+                    "requests waited {:.1} ms on the server; rbench's own delay was {:.1} ms",
+                    sch.max_lag_ms, sch.own_lag_ms
+                ),
+            ),
+            _ => v(Bound::Unknown, "the schedule slipped for no cause seen".into()),
+        };
+    }
+    match (c, s) {
+        (Some(true), Some(true)) => v(
+            Bound::Neither,
+            format!(
+                "both saturated (rbench {}, server {}): the machine is the limit",
+                pct(e.client.unwrap_or(0.0)),
+                pct(e.server.unwrap_or(0.0))
+            ),
+        ),
+        (Some(true), _) => v(
+            Bound::Client,
+            format!(
+                "rbench's busiest thread was {} busy{}",
+                pct(e.client.unwrap_or(0.0)),
+                e.server
+                    .map(|s| format!(", the server's main thread {}", pct(s)))
+                    .unwrap_or_default()
+            ),
+        ),
+        (_, Some(true)) => v(
+            Bound::Server,
+            format!(
+                "the server's main thread was {} busy",
+                pct(e.server.unwrap_or(0.0))
+            ),
+        ),
+        (Some(false), Some(false)) => v(Bound::Neither, "neither side was saturated".into()),
+        _ => v(Bound::Unknown, "a side could not be observed".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(client: Option<f64>, server: Option<f64>) -> Evidence {
+        Evidence {
+            client,
+            server,
+            schedule: None,
+        }
+    }
+
+    #[test]
+    fn closed_loop_the_busy_side_is_the_limit() {
+        assert_eq!(classify(&ev(Some(0.97), Some(0.4))).bound, Bound::Client);
+        assert_eq!(classify(&ev(Some(0.5), Some(0.95))).bound, Bound::Server);
+        assert_eq!(classify(&ev(Some(0.3), Some(0.2))).bound, Bound::Neither);
+        assert_eq!(classify(&ev(Some(0.95), Some(0.95))).bound, Bound::Neither);
+        // A server that refuses INFO: a busy client is still a client-bound row.
+        assert_eq!(classify(&ev(Some(0.95), None)).bound, Bound::Client);
+        assert_eq!(classify(&ev(Some(0.5), None)).bound, Bound::Unknown);
+        assert_eq!(classify(&ev(None, Some(0.99))).bound, Bound::Server);
+        assert_eq!(classify(&ev(None, None)).bound, Bound::Unknown);
+        let why = classify(&ev(Some(0.97), Some(0.4))).why;
+        assert_eq!(
+            why,
+            "rbench's busiest thread was 97% busy, the server's main thread 40%"
+        );
+    }
+
+    #[test]
+    fn a_schedule_missed_while_waiting_on_the_server_is_the_servers() {
+        // The failover case: 4.5 s behind, rbench idle and its own delay tiny.
+        let failover = Evidence {
+            client: Some(0.1),
+            server: Some(0.05),
+            schedule: Some(Schedule {
+                fell_behind: true,
+                own_lag_ms: 0.2,
+                max_lag_ms: 4570.4,
+            }),
+        };
+        let v = classify(&failover);
+        assert_eq!(v.bound, Bound::Server);
+        assert!(v.why.contains("4570.4 ms on the server"), "{}", v.why);
+        let busy = Evidence {
+            client: Some(0.99),
+            ..failover
+        };
+        assert_eq!(classify(&busy).bound, Bound::Client);
+        // On schedule and idle on both sides: neither.
+        let fine = Evidence {
+            client: Some(0.2),
+            server: Some(0.3),
+            schedule: Some(Schedule::default()),
+        };
+        assert_eq!(classify(&fine).bound, Bound::Neither);
+    }
+
+    #[test]
+    fn names_read_back() {
+        for b in [Bound::Client, Bound::Server, Bound::Neither, Bound::Unknown] {
+            assert_eq!(Bound::parse(b.name()), b);
+        }
+        assert_eq!(Bound::parse(""), Bound::Unknown);
+    }
+}

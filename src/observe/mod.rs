@@ -1,0 +1,5 @@
+//! What rbench observes besides its own latencies: the machine before a run (`env`), and whose
+//! limit a row's figures are (`bound`).
+
+pub mod bound;
+pub mod env;
