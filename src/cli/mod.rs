@@ -406,6 +406,19 @@ layered! {
         #[serde(deserialize_with = "text::rate")]
         pub max_error_rate: Option<String>,
 
+        /// Sample every server node's INFO this often while a test runs, on a connection of its
+        /// own (CPU, memory, forks, rewrites, evictions, per-command server time), or `off`
+        /// [default: 1s]
+        #[arg(long = "server-stats")]
+        #[serde(deserialize_with = "text::duration")]
+        pub server_stats: Option<String>,
+
+        /// Set latency-monitor-threshold to MS on existing servers, so their latency events (fork,
+        /// aof-fsync-always, expire-cycle, ...) are read; spawned servers get 1 ms unless given.
+        /// 0 leaves every server's setting alone
+        #[arg(long = "set-latency-monitor", value_name = "MS", value_parser = whole::<u32>)]
+        pub set_latency_monitor: Option<u32>,
+
         /// FLUSHALL existing targets before each test
         #[arg(long = "flush")]
         #[serde(skip)]
@@ -456,7 +469,7 @@ layered! {
 
         /// A fault at a time of the run, e.g. 5s:kill-master, 10s:restart, 20s:reshard=100 (repeatable).
         /// Actions: kill-master, kill-node[=I], pause[=I], resume[=I], restart[=I] (spawned
-        /// deployments only), failover, reshard=N, debug-sleep=S
+        /// deployments only), failover, reshard=N, debug-sleep=S, bgrewriteaof, bgsave
         #[arg(long = "fault")]
         #[serde(skip)]
         pub fault: Vec<String>,

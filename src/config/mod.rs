@@ -141,6 +141,51 @@ pub struct Plan {
     pub slo: Option<crate::slo::Slo>,
     /// `--shard`, `--start-at`, `--run-id`: this process's part in a run of several.
     pub scale: shard::ScaleOut,
+    /// `--server-stats`, `--set-latency-monitor`: what the server sampler does.
+    pub observe: Observe,
+}
+
+/// How the servers are observed while a test runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observe {
+    /// The sampler's interval; None: `--server-stats off`.
+    pub interval: Option<Duration>,
+    /// `--set-latency-monitor MS`: the threshold set on existing servers (None: read, never set);
+    /// spawned servers get this or 1 ms. 0: left alone everywhere.
+    pub latency_monitor: Option<u32>,
+}
+
+impl Default for Observe {
+    fn default() -> Observe {
+        Observe {
+            interval: Some(Duration::from_secs(1)),
+            latency_monitor: None,
+        }
+    }
+}
+
+/// `--server-stats`: `off`, or an interval from 100ms to 60s.
+fn observe(s: &Layers) -> Result<Observe, ConfigError> {
+    let name = s.name("server_stats");
+    let interval = s.parse(
+        "server_stats",
+        s.merged.runs.server_stats.as_deref(),
+        |v: &str| match v {
+            "off" | "0" => Ok(None),
+            _ => {
+                let bad = || format!("{name} {v}: an interval from 100ms to 60s (e.g. 1s), or off");
+                let d = workload::parse_duration(v).map_err(|_| bad())?;
+                if d < Duration::from_millis(100) || d > Duration::from_secs(60) {
+                    return Err(bad());
+                }
+                Ok(Some(d))
+            }
+        },
+    )?;
+    Ok(Observe {
+        interval: interval.unwrap_or(Some(Duration::from_secs(1))),
+        latency_monitor: s.merged.runs.set_latency_monitor,
+    })
 }
 
 impl Target {
@@ -239,6 +284,7 @@ pub fn plan_with(
         faults: faults.into_iter().map(|(f, _)| f).collect(),
         slo,
         scale,
+        observe: observe(&s)?,
     })
 }
 

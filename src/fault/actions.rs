@@ -82,6 +82,8 @@ impl<'a> Ctx<'a> {
             Action::Failover => self.failover(w).await,
             Action::Reshard(n) => reshard::run(&self.net, *n, w).await,
             Action::DebugSleep(d) => self.debug_sleep(*d, w).await,
+            Action::Bgrewriteaof => self.background(b"BGREWRITEAOF", w).await,
+            Action::Bgsave => self.background(b"BGSAVE", w).await,
         }
     }
 
@@ -502,6 +504,31 @@ impl<'a> Ctx<'a> {
                 }
             }
             () = tokio::time::sleep(DEBUG_REFUSAL_WAIT) => {}
+        }
+        Ok(Done {
+            node: label,
+            recovered: self.outage_of(&t, w).await,
+            outage: None,
+        })
+    }
+}
+
+impl Ctx<'_> {
+    /// BGREWRITEAOF or BGSAVE on a master (one already running is an error the server names);
+    /// the probe measures the fork's stall as the outage.
+    async fn background(&mut self, cmd: &'static [u8], w: &Window<'_>) -> Result<Done, Failed> {
+        let t = self.pick_master().await?;
+        let label = t.label();
+        let name = String::from_utf8_lossy(cmd);
+        let mut conn = self
+            .net
+            .connect(t.addr, ADMIN_TIMEOUT)
+            .await
+            .map_err(|e| Failed::on(&label, e))?;
+        match view::request(&mut conn, &[cmd], ADMIN_TIMEOUT).await {
+            Ok(Value::Error(e)) => return Err(Failed::on(&label, format!("{name}: {e}"))),
+            Err(e) => return Err(Failed::on(&label, format!("{name}: {e}"))),
+            Ok(_) => {}
         }
         Ok(Done {
             node: label,

@@ -40,6 +40,10 @@ pub enum Action {
     Reshard(u32),
     /// `DEBUG SLEEP` on a master: it answers nothing for this long.
     DebugSleep(Duration),
+    /// `BGREWRITEAOF` on a master: the fork and rewrite the AOF experiments see at random, on time.
+    Bgrewriteaof,
+    /// `BGSAVE` on a master: an RDB snapshot's fork, on time.
+    Bgsave,
 }
 
 /// An action and when to carry it out, counted from the start of measurement.
@@ -49,14 +53,14 @@ pub struct Fault {
     pub action: Action,
 }
 
-const ACTIONS: &str = "kill-master, kill-node[=N], pause[=N], resume[=N], restart[=N], failover, reshard=N, debug-sleep=S";
+const ACTIONS: &str = "kill-master, kill-node[=N], pause[=N], resume[=N], restart[=N], failover, reshard=N, debug-sleep=S, bgrewriteaof, bgsave";
 
 /// Most slots a reshard can move: all of them.
 const MAX_SLOTS: u32 = crate::cluster::slot::SLOTS as u32;
 
 impl Action {
     /// Reads `kill-master`, `kill-node[=N]`, `pause[=N]`, `resume[=N]`, `restart[=N]`,
-    /// `failover`, `reshard=N` and `debug-sleep=S` (`=` or a space before the argument). Errors
+    /// `failover`, `reshard=N`, `debug-sleep=S`, `bgrewriteaof` and `bgsave` (`=` or a space before the argument). Errors
     /// give only the reason: callers say where the text came from.
     pub fn parse(s: &str) -> Result<Action, String> {
         let text = s.trim();
@@ -67,6 +71,8 @@ impl Action {
         match name {
             "kill-master" => no_arg(name, arg).map(|()| Action::KillMaster),
             "failover" => no_arg(name, arg).map(|()| Action::Failover),
+            "bgrewriteaof" => no_arg(name, arg).map(|()| Action::Bgrewriteaof),
+            "bgsave" => no_arg(name, arg).map(|()| Action::Bgsave),
             "kill-node" => node_arg(name, arg).map(Action::KillNode),
             "pause" => node_arg(name, arg).map(Action::Pause),
             "resume" => node_arg(name, arg).map(Action::Resume),
@@ -85,7 +91,11 @@ impl Action {
             | Action::Pause(_)
             | Action::Resume(_)
             | Action::Restart(_) => true,
-            Action::Failover | Action::Reshard(_) | Action::DebugSleep(_) => false,
+            Action::Failover
+            | Action::Reshard(_)
+            | Action::DebugSleep(_)
+            | Action::Bgrewriteaof
+            | Action::Bgsave => false,
         }
     }
 
@@ -104,6 +114,8 @@ impl Action {
             Action::Failover => "failover".into(),
             Action::Reshard(n) => format!("reshard {n}"),
             Action::DebugSleep(d) => format!("debug-sleep {}s", d.as_secs_f64()),
+            Action::Bgrewriteaof => "bgrewriteaof".into(),
+            Action::Bgsave => "bgsave".into(),
         }
     }
 }

@@ -46,6 +46,8 @@ fn labels_name_the_action_and_its_argument() {
         (Action::Reshard(300), "reshard 300"),
         (Action::DebugSleep(ms(1000)), "debug-sleep 1s"),
         (Action::DebugSleep(ms(500)), "debug-sleep 0.5s"),
+        (Action::Bgrewriteaof, "bgrewriteaof"),
+        (Action::Bgsave, "bgsave"),
     ];
     for (action, label) in cases {
         assert_eq!(action.label(), label);
@@ -59,7 +61,7 @@ fn bad_actions_say_why() {
     let err = Action::parse("explode").unwrap_err();
     assert_eq!(
         err,
-        "unknown action `explode`: use kill-master, kill-node[=N], pause[=N], resume[=N], restart[=N], failover, reshard=N, debug-sleep=S"
+        "unknown action `explode`: use kill-master, kill-node[=N], pause[=N], resume[=N], restart[=N], failover, reshard=N, debug-sleep=S, bgrewriteaof, bgsave"
     );
     let cases = [
         ("kill-master=1", "takes no argument"),
