@@ -326,3 +326,36 @@ fn the_runs_ttl_is_for_writes() {
         "{e}"
     );
 }
+
+/// Each row knows the commands the server counts it under (its server-side time comes from them).
+#[test]
+fn lanes_name_their_server_commands() {
+    let args = [
+        "--command",
+        "tx=MULTI; incr c:__key__; EXEC",
+        "--command",
+        "h=HSET h:__key__ f v",
+        "--mix",
+        "set=1,mget=1,tx=1,h=1",
+        "--ttl",
+        "60s",
+    ];
+    let p = plan_with(&args, None, &[]).unwrap();
+    let w = &p.workload;
+    let lanes = crate::workload::lanes::Lanes::build(&w.phases[0], w, 100, false);
+    let commands: Vec<_> = lanes.lanes.iter().map(|l| l.commands.join(",")).collect();
+    assert_eq!(
+        commands,
+        ["set", "mget", "multi,incr,exec", "hset", "pexpire", "pexpire"]
+    );
+    let p = plan_with(&["--server-stats", "off", "--set-latency-monitor", "5"], None, &[]).unwrap();
+    assert_eq!(p.observe.interval, None);
+    assert_eq!(p.observe.latency_monitor, Some(5));
+    let p = plan_with(&[], None, &[]).unwrap();
+    assert_eq!(p.observe.interval, Some(std::time::Duration::from_secs(1)));
+    let e = plan_with(&["--server-stats", "5ms"], None, &[]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--server-stats 5ms: an interval from 100ms to 60s (e.g. 1s), or off"
+    );
+}

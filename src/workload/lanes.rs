@@ -22,6 +22,9 @@ pub struct Lane {
     pub sizes_label: String,
     pub dist_label: String,
     pub keyspace: u64,
+    /// The commands one request sends, as the server counts them (`INFO commandstats`): what the
+    /// row's server-side time is read from.
+    pub commands: Vec<String>,
 }
 
 /// A phase's lanes and the key spaces they draw from (the first is the phase's own).
@@ -70,6 +73,7 @@ impl Lanes {
                         sizes_label: w.sizes.label(),
                         dist_label: w.key_dist.label(),
                         keyspace,
+                        commands: vec![op.server_command()],
                     });
                 }
                 Cmd::User(i) => {
@@ -120,6 +124,7 @@ impl Lanes {
             sizes_label: sizes.label(),
             dist_label: spec.dist.label(),
             keyspace: spec.n,
+            commands: server_commands(c),
         };
         let follow = follows.then(|| Lane {
             name: format!("{}:expire", c.name),
@@ -130,6 +135,7 @@ impl Lanes {
                 ..lane.draw.clone()
             },
             reload: None,
+            commands: vec!["pexpire".into()],
             ..lane.clone()
         });
         self.lanes.push(lane);
@@ -180,4 +186,17 @@ fn reload_bytes(s: &Script) -> Option<Vec<u8>> {
         crate::resp::encode_command(&mut b, &[&b"SCRIPT"[..], &b"LOAD"[..], s.body.as_bytes()]);
         b.to_vec()
     })
+}
+
+/// The server's names of the commands `c` sends: each command's first word when it is literal.
+fn server_commands(c: &UserCommand) -> Vec<String> {
+    c.seq
+        .iter()
+        .filter_map(|cmd| match cmd.first().map(Vec::as_slice) {
+            Some([crate::workload::Part::Lit(w)]) => {
+                Some(String::from_utf8_lossy(w).to_ascii_lowercase())
+            }
+            _ => None,
+        })
+        .collect()
 }

@@ -276,6 +276,14 @@ impl Op {
         self.def().read
     }
 
+    /// The command the server counts it under in `INFO commandstats` (`set`, `lrange`, ...).
+    pub fn server_command(self) -> String {
+        match self.def().args.first() {
+            Some(Arg::Lit(w)) => String::from_utf8_lossy(w).to_ascii_lowercase(),
+            _ => String::new(),
+        }
+    }
+
     /// Whether requests draw a key (a key argument).
     #[inline]
     pub fn has_key(self) -> bool {
