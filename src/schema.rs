@@ -72,6 +72,21 @@ pub struct LongRow {
     pub shard: String,
     pub shards: String,
     pub start_unix_s: String,
+    // What the servers and rbench did while the row was measured (empty: unknown).
+    pub server_us_per_call: String,
+    pub server_p50_ms: String,
+    pub server_p99_ms: String,
+    pub server_cpu: String,
+    pub server_main_cpu: String,
+    pub server_peak_memory: String,
+    pub server_forks: String,
+    pub server_aof_rewrites: String,
+    pub server_evictions: String,
+    pub server_delayed_fsync: String,
+    pub client_cpu: String,
+    /// `client`, `server`, `neither` or `unknown`: whose limit the row's figures are.
+    pub bound: String,
+    pub bound_why: String,
 }
 
 /// Generates the timeline row with one optional column per error class, and the class accessors.
@@ -205,7 +220,7 @@ mod tests {
     #[test]
     fn the_long_header_is_the_fields_in_order() {
         let h = header_of(&LongRow::default()).unwrap();
-        assert_eq!(h.len(), 41);
+        assert_eq!(h.len(), 54);
         assert_eq!(
             long_header().join(","),
             h.iter().collect::<Vec<_>>().join(",")
@@ -214,6 +229,8 @@ mod tests {
         assert_eq!(h.get(25), Some("max_ms"));
         assert_eq!(h.get(26), Some("masters"));
         assert_eq!(h.get(40), Some("start_unix_s"));
+        assert_eq!(h.get(41), Some("server_us_per_call"));
+        assert_eq!(h.get(53), Some("bound_why"));
     }
 
     #[test]

@@ -67,6 +67,12 @@ pub struct Schedule {
     pub own_lag_ms: f64,
     /// The largest lag behind the schedule (ms).
     pub max_lag_ms: f64,
+    /// The server was out for a while: connections lost or refused, cluster down, a fault
+    /// scheduled into the row, a node missing from the sampler's seconds.
+    pub outage: bool,
+    /// Every window was full at the row's latency: clients × pipeline in flight cannot carry the
+    /// rate (Little's law), however fast rbench is.
+    pub window_limited: bool,
 }
 
 /// The verdict and, in a few words, why.
@@ -86,24 +92,7 @@ pub fn classify(e: &Evidence) -> Verdict {
     let (c, s) = (busy(e.client), busy(e.server));
     let v = |bound, why: String| Verdict { bound, why };
     if let Some(sch) = e.schedule.filter(|s| s.fell_behind) {
-        return match c {
-            Some(true) => v(
-                Bound::Client,
-                format!(
-                    "rbench fell behind its schedule with its busiest thread {} busy",
-                    pct(e.client.unwrap_or(0.0))
-                ),
-            ),
-            // The windows were full: every request waited on the server (an outage, a stall).
-            Some(false) if sch.own_lag_ms < sch.max_lag_ms / 2.0 || s == Some(true) => v(
-                Bound::Server,
-                format!(
-                    "requests waited {:.1} ms on the server; rbench's own delay was {:.1} ms",
-                    sch.max_lag_ms, sch.own_lag_ms
-                ),
-            ),
-            _ => v(Bound::Unknown, "the schedule slipped for no cause seen".into()),
-        };
+        return behind(e, &sch);
     }
     match (c, s) {
         (Some(true), Some(true)) => v(
@@ -134,6 +123,54 @@ pub fn classify(e: &Evidence) -> Verdict {
         (Some(false), Some(false)) => v(Bound::Neither, "neither side was saturated".into()),
         _ => v(Bound::Unknown, "a side could not be observed".into()),
     }
+}
+
+/// An open-loop row that fell behind its schedule: whose delay it was.
+fn behind(e: &Evidence, sch: &Schedule) -> Verdict {
+    let v = |bound, why: String| Verdict { bound, why };
+    if e.client.is_some_and(|c| c >= BUSY) {
+        return v(
+            Bound::Client,
+            format!(
+                "rbench fell behind its schedule with its busiest thread {} busy",
+                pct(e.client.unwrap_or(0.0))
+            ),
+        );
+    }
+    if let Some(s) = e.server.filter(|s| *s >= BUSY) {
+        return v(
+            Bound::Server,
+            format!("the server's main thread was {} busy", pct(s)),
+        );
+    }
+    if sch.outage {
+        return v(
+            Bound::Server,
+            format!(
+                "requests waited up to {:.1} ms on the server: an outage or a stall, not rbench",
+                sch.max_lag_ms
+            ),
+        );
+    }
+    if sch.window_limited {
+        return v(
+            Bound::Neither,
+            "every window was full: too few clients × pipeline for this rate at this latency".into(),
+        );
+    }
+    if sch.own_lag_ms < sch.max_lag_ms / 2.0 && e.client.is_some() {
+        return v(
+            Bound::Server,
+            format!(
+                "requests waited {:.1} ms on the server; rbench's own delay was {:.1} ms",
+                sch.max_lag_ms, sch.own_lag_ms
+            ),
+        );
+    }
+    v(
+        Bound::Unknown,
+        "the schedule slipped for no cause seen".into(),
+    )
 }
 
 #[cfg(test)]
@@ -176,11 +213,26 @@ mod tests {
                 fell_behind: true,
                 own_lag_ms: 0.2,
                 max_lag_ms: 4570.4,
+                outage: true,
+                window_limited: true,
             }),
         };
         let v = classify(&failover);
         assert_eq!(v.bound, Bound::Server);
-        assert!(v.why.contains("4570.4 ms on the server"), "{}", v.why);
+        assert_eq!(
+            v.why,
+            "requests waited up to 4570.4 ms on the server: an outage or a stall, not rbench"
+        );
+        // No outage, windows full: too few connections, nobody's saturation.
+        let few = Evidence {
+            schedule: Some(Schedule {
+                outage: false,
+                ..failover.schedule.unwrap()
+            }),
+            ..failover
+        };
+        assert_eq!(classify(&few).bound, Bound::Neither);
+        assert!(classify(&few).why.starts_with("every window was full"));
         let busy = Evidence {
             client: Some(0.99),
             ..failover

@@ -133,7 +133,21 @@ pub struct RowVerdict {
 }
 
 impl RowVerdict {
+    /// Which side measured rbench rather than the server (a repeat marked `bound = client`):
+    /// such a row says nothing about the server, so it is not judged.
+    pub fn client_bound(&self) -> Option<&'static str> {
+        match (self.base.client_bound(), self.cand.client_bound()) {
+            (true, true) => Some("both sides"),
+            (true, false) => Some("baseline"),
+            (false, true) => Some("candidate"),
+            (false, false) => None,
+        }
+    }
+
     pub fn regressed(&self) -> bool {
+        if self.client_bound().is_some() {
+            return false;
+        }
         [&self.rps, &self.p99]
             .iter()
             .any(|c| matches!(c.status, Status::Regression { .. }))
@@ -146,6 +160,9 @@ impl RowVerdict {
 
     /// The status cell: the worst conclusion of the two metrics, with its evidence.
     fn status(&self) -> String {
+        if let Some(side) = self.client_bound() {
+            return format!("not judged: client-bound on the {side} (the figures measure rbench)");
+        }
         let named = [("rps", &self.rps), ("p99", &self.p99)];
         let pick = |f: fn(&Status) -> Option<String>| -> Vec<String> {
             named
@@ -285,6 +302,14 @@ pub fn write_report(out: &mut dyn Write, ev: &Evaluation, th: &Thresholds) -> io
             .count()
     };
     let (noise, few) = (count("within noise"), count("too few"));
+    let unjudged = count("not judged: client-bound");
+    if unjudged > 0 {
+        writeln!(
+            out,
+            "note: {unjudged} configuration{} not judged: rbench was the bottleneck (bound = client), so a change there is the load generator's, not the server's; give it more --threads or -P, or split it with --shard",
+            if unjudged == 1 { "" } else { "s" }
+        )?;
+    }
     if few > 0 {
         writeln!(
             out,
@@ -411,11 +436,19 @@ pub struct Row {
     p50: f64,
     p99: f64,
     errors: f64,
+    /// The row measured rbench, not the server (`bound = client`; older files: never).
+    client_bound: bool,
 }
 
 /// Every row of one configuration on one side.
 struct Stats {
     rows: Vec<Row>,
+}
+
+impl Stats {
+    fn client_bound(&self) -> bool {
+        self.rows.iter().any(|r| r.client_bound)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -608,6 +641,7 @@ fn row_of(
         p50: num(i_p50, "p50_ms", &long.p50_ms)?,
         p99: num(i_p99, "p99_ms", &long.p99_ms)?,
         errors: num(i_err, "errors", &long.errors)?,
+        client_bound: long.bound == "client",
     }))
 }
 
@@ -925,6 +959,39 @@ mod tests {
             .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
             .collect();
         assert_eq!(order, ["aof SET", "no-aof GET", "no-aof SET"], "{out}");
+    }
+
+    /// A candidate whose rows measured rbench (bound = client) is not judged, and the report says so.
+    #[test]
+    fn a_client_bound_row_is_not_judged_as_the_servers_regression() {
+        let mut c = basic();
+        c[0].rps = 50000.0;
+        let with_bound = |csv: String, bound: &str| -> String {
+            let mut lines = csv.lines();
+            let head = format!("{},bound", lines.next().unwrap());
+            let body: Vec<String> = lines
+                .map(|l| {
+                    // Pad to the header's width, then the bound cell.
+                    let pad = HEADER.split(',').count() - l.split(',').count();
+                    format!("{l}{},{bound}", ",".repeat(pad))
+                })
+                .collect();
+            format!("{head}\n{}\n", body.join("\n"))
+        };
+        let base = with_bound(csv_of(&basic()), "server");
+        let cand = with_bound(csv_of(&c), "client");
+        let (res, out) = run(&base, &cand, false);
+        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        let row = row_of(&out, "no-aof", "SET");
+        assert!(
+            row.join(" ")
+                .ends_with("not judged: client-bound on the candidate (the figures measure rbench)"),
+            "{out}"
+        );
+        assert!(out.contains("note: 3 configurations not judged: rbench was the bottleneck"), "{out}");
+        // The same drop from a server-bound candidate is a regression.
+        let cand = with_bound(csv_of(&c), "server");
+        assert_eq!(run(&base, &cand, false).0.unwrap(), Verdict::Regression);
     }
 
     #[test]

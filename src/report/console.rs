@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::observe::bound::Bound;
 use super::TestResult;
 use crate::config::{Mode, OutputMode, Plan};
 use crate::runner::Progress;
@@ -84,12 +85,15 @@ impl Printer {
         if r.fell_behind() {
             let _ = writeln!(
                 err,
-                "rbench: warning: {}: achieved {:.2} of {:.2} rps (max lag {:.1} ms): the client fell behind; add --clients or -P",
+                "rbench: warning: {}: achieved {:.2} of {:.2} rps (max lag {:.1} ms): {}",
                 r.test,
                 r.achieved_rps.unwrap_or(0.0),
                 r.target_rps.unwrap_or(0.0),
-                r.max_lag_ms.unwrap_or(0.0)
+                r.max_lag_ms.unwrap_or(0.0),
+                behind_cause(r)
             );
+        } else if let Some(w) = r.observed.client_bound_warning(&r.test) {
+            let _ = writeln!(err, "rbench: warning: {w}");
         }
         if self.latency_uncorrected
             && let Some(u) = &r.latency_uncorrected
@@ -182,6 +186,7 @@ pub fn block(r: &TestResult, precision: usize) -> String {
     let mut s = header(r);
     rate(r, &mut s);
     latency(r, precision, &mut s);
+    s.push_str(&r.observed.block_lines(r.latency.p50, precision));
     errors(r, &mut s);
     s.push_str(&super::experiment::console(r));
     s
@@ -241,9 +246,31 @@ fn rate(r: &TestResult, s: &mut String) {
         ));
         if r.fell_behind() {
             s.push_str(&format!(
-                "  WARNING: the client fell behind the schedule (max lag {:.1} ms): add --clients or -P\n",
-                r.max_lag_ms.unwrap_or(0.0)
+                "  WARNING: behind the schedule (max lag {:.1} ms): {}\n",
+                r.max_lag_ms.unwrap_or(0.0),
+                behind_cause(r)
             ));
+            return;
+        }
+    }
+    if let Some(w) = r.observed.client_bound_warning(&r.test) {
+        s.push_str(&format!("  WARNING: {w}\n"));
+    }
+}
+
+/// Why an open-loop row fell behind its schedule, and what to do: the cause the row's
+/// observations name (see `observe::bound`), not a guess.
+fn behind_cause(r: &TestResult) -> String {
+    let o = &r.observed;
+    match o.bound {
+        Bound::Client => format!(
+            "the client fell behind ({}); add --threads, use fewer clients per thread or -P, or split the load with --shard",
+            o.bound_why
+        ),
+        Bound::Server => format!("the server fell behind ({})", o.bound_why),
+        Bound::Neither => format!("{}; add --clients or -P", o.bound_why),
+        Bound::Unknown => {
+            "the schedule slipped (rbench's and the server's load were not observed); add --clients or -P if the windows were full".into()
         }
     }
 }
@@ -584,8 +611,10 @@ mod tests {
 
     #[test]
     fn falling_behind_goes_to_stderr_only_in_the_one_line_modes() {
-        let r = behind_row();
-        let warning = "rbench: warning: SET: achieved 800.00 of 1000.00 rps (max lag 150.0 ms): the client fell behind; add --clients or -P\n";
+        let mut r = behind_row();
+        r.observed.bound = Bound::Client;
+        r.observed.bound_why = "its busiest thread 97% busy".into();
+        let warning = "rbench: warning: SET: achieved 800.00 of 1000.00 rps (max lag 150.0 ms): the client fell behind (its busiest thread 97% busy); add --threads, use fewer clients per thread or -P, or split the load with --shard\n";
         for mode in [OutputMode::Quiet, OutputMode::Csv] {
             let (out, err) = printed(|o, e| printer(mode).row(o, e, &r));
             assert_eq!(err, warning, "{mode:?}");
@@ -595,8 +624,16 @@ mod tests {
         let (out, err) = printed(|o, e| printer(OutputMode::Blocks).row(o, e, &r));
         assert_eq!(err, "");
         assert!(
-            out.contains("  target rate: 1000.00 rps, achieved 800.00 rps (80.0%)\n  WARNING: the client fell behind the schedule (max lag 150.0 ms): add --clients or -P\n"),
+            out.contains("  target rate: 1000.00 rps, achieved 800.00 rps (80.0%)\n  WARNING: behind the schedule (max lag 150.0 ms): the client fell behind (its busiest thread 97% busy); add --threads"),
             "{out}"
+        );
+        // A schedule missed while the server was out names the server, and gives no client advice.
+        r.observed.bound = Bound::Server;
+        r.observed.bound_why = "requests waited up to 150.0 ms on the server: an outage or a stall, not rbench".into();
+        let (_, err) = printed(|o, e| printer(OutputMode::Quiet).row(o, e, &r));
+        assert_eq!(
+            err,
+            "rbench: warning: SET: achieved 800.00 of 1000.00 rps (max lag 150.0 ms): the server fell behind (requests waited up to 150.0 ms on the server: an outage or a stall, not rbench)\n"
         );
         // A rate kept is no warning.
         let kept = TestResult {

@@ -107,6 +107,28 @@ pub fn long_row(meta: &RunMeta, r: &TestResult) -> LongRow {
         shard: r.shard.map(|i| i.to_string()).unwrap_or_default(),
         shards: r.shards.to_string(),
         start_unix_s: r.started.map(unix_seconds).unwrap_or_default(),
+        ..observed_cells(&r.observed)
+    }
+}
+
+/// The observation columns of a row.
+fn observed_cells(o: &super::observed::Observed) -> LongRow {
+    use super::observed::{cell, cell3};
+    LongRow {
+        server_us_per_call: cell3(o.server_us_per_call),
+        server_p50_ms: cell3(o.server_p50_ms),
+        server_p99_ms: cell3(o.server_p99_ms),
+        server_cpu: cell3(o.server_cpu),
+        server_main_cpu: cell3(o.server_main_cpu),
+        server_peak_memory: cell(o.peak_memory),
+        server_forks: cell(o.forks),
+        server_aof_rewrites: cell(o.aof_rewrites),
+        server_evictions: cell(o.evictions),
+        server_delayed_fsync: cell(o.delayed_fsync),
+        client_cpu: cell3(o.client_cpu),
+        bound: o.bound.name().to_string(),
+        bound_why: o.bound_why.clone(),
+        ..LongRow::default()
     }
 }
 

@@ -10,6 +10,7 @@ pub mod files;
 mod fixtures;
 pub mod hlog;
 pub mod html;
+pub mod observed;
 pub mod rows;
 pub mod saved;
 pub mod slo;
@@ -87,6 +88,9 @@ pub struct TestResult {
     pub shards: u32,
     /// The wall-clock instant the measured window began (None in files older than the column).
     pub started: Option<std::time::SystemTime>,
+    /// The servers and rbench itself while the row was measured (issue "numbers that explain
+    /// themselves"): server time per call, CPU, memory, events, and whose limit the row is.
+    pub observed: observed::Observed,
 }
 
 impl TestResult {
@@ -165,6 +169,7 @@ impl TestResult {
             shard: None,
             shards: 1,
             started: None,
+            observed: Default::default(),
         }
     }
 }

@@ -154,5 +154,6 @@ fn row(prepared: &ReadyTarget, s: &Shape<'_>, name: &str, st: &OpStats) -> TestR
         shard: s.shard.map(|sh| sh.index),
         shards: s.shard.map_or(1, |sh| sh.count),
         started: Some(s.started),
+        observed: Default::default(),
     }
 }

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use hdrhistogram::Histogram;
 
+use super::observed::Observed;
+use crate::observe::bound::Bound;
 use super::experiment::{Experiment, FaultRow};
 use super::files::hdr_stem;
 use super::hlog::{self, Interval};
@@ -288,7 +290,30 @@ fn result_of(t: &Table, rec: &csv::StringRecord, row: &LongRow) -> Result<TestRe
         started: opt(&row.start_unix_s).and_then(|s| {
             std::time::UNIX_EPOCH.checked_add(std::time::Duration::try_from_secs_f64(s).ok()?)
         }),
+        observed: observed_of(row),
     })
+}
+
+/// The observation columns read back (empty cells, and files older than them: unknown).
+fn observed_of(row: &LongRow) -> Observed {
+    use super::observed::read;
+    Observed {
+        server_us_per_call: read(&row.server_us_per_call),
+        server_p50_ms: read(&row.server_p50_ms),
+        server_p99_ms: read(&row.server_p99_ms),
+        server_cpu: read(&row.server_cpu),
+        server_main_cpu: read(&row.server_main_cpu),
+        peak_memory: read(&row.server_peak_memory),
+        forks: read(&row.server_forks),
+        aof_rewrites: read(&row.server_aof_rewrites),
+        evictions: read(&row.server_evictions),
+        delayed_fsync: read(&row.server_delayed_fsync),
+        client_cpu: read(&row.client_cpu),
+        bound: Bound::parse(&row.bound),
+        bound_why: row.bound_why.clone(),
+        events: Vec::new(),
+        notes: Vec::new(),
+    }
 }
 
 /// A cell as a number, if it is one.
