@@ -63,6 +63,64 @@ struct ResultJson<'a> {
     start_unix_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     slo: Option<SloJson<'a>>,
+    /// Whose limit the figures are: `client`, `server`, `neither`, `unknown`.
+    bound: &'static str,
+    bound_why: &'a str,
+    /// What the servers did meanwhile (null members: unknown).
+    server: ServerJson<'a>,
+    /// rbench's busiest engine thread, share of one core.
+    client_cpu: Option<f64>,
+}
+
+/// `results[i].server`.
+#[derive(Serialize)]
+struct ServerJson<'a> {
+    us_per_call: Option<f64>,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    cpu_cores: Option<f64>,
+    main_thread_cpu: Option<f64>,
+    peak_memory: Option<u64>,
+    forks: Option<u64>,
+    aof_rewrites: Option<u64>,
+    evictions: Option<u64>,
+    delayed_fsync: Option<u64>,
+    events: Vec<EventJson<'a>>,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct EventJson<'a> {
+    at_s: f64,
+    kind: &'a str,
+    node: &'a str,
+    latency_ms: Option<u64>,
+}
+
+fn server_json(o: &super::observed::Observed) -> ServerJson<'_> {
+    ServerJson {
+        us_per_call: o.server_us_per_call,
+        p50_ms: o.server_p50_ms,
+        p99_ms: o.server_p99_ms,
+        cpu_cores: o.server_cpu,
+        main_thread_cpu: o.server_main_cpu,
+        peak_memory: o.peak_memory,
+        forks: o.forks,
+        aof_rewrites: o.aof_rewrites,
+        evictions: o.evictions,
+        delayed_fsync: o.delayed_fsync,
+        events: o
+            .events
+            .iter()
+            .map(|e| EventJson {
+                at_s: e.at_s,
+                kind: &e.kind,
+                node: &e.node,
+                latency_ms: e.latency_ms,
+            })
+            .collect(),
+        notes: &o.notes,
+    }
 }
 
 #[derive(Serialize)]
@@ -190,6 +248,10 @@ fn result_json(r: &TestResult) -> ResultJson<'_> {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs_f64()),
         slo: r.slo.as_ref().map(slo_json),
+        bound: r.observed.bound.name(),
+        bound_why: &r.observed.bound_why,
+        server: server_json(&r.observed),
+        client_cpu: r.observed.client_cpu,
     }
 }
 
