@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use hdrhistogram::Histogram;
 
+use crate::observe::bound::Bound;
 use super::TestResult;
 use super::hlog;
 use super::saved::SavedRun;
@@ -224,7 +225,8 @@ fn config_table(results: &[TestResult]) -> String {
         };
         let _ = write!(s, "<tr><th>{}</th>", esc(test));
         for (i, c) in cells.iter().enumerate() {
-            s.push_str(&cell_html(c.as_ref(), best == Some(i)));
+            let seen = Seen::of(results, targets[i], test);
+            s.push_str(&cell_html(c.as_ref(), best == Some(i), &seen));
             if slo.is_some() {
                 let found = table::slo_cell(results, targets[i], test);
                 let _ = write!(
@@ -252,7 +254,32 @@ fn config_table(results: &[TestResult]) -> String {
     s
 }
 
-fn cell_html(c: Option<&Cell>, best: bool) -> String {
+/// What a cell's rows observed: whether one measured rbench rather than the server, and the
+/// server's own time per call (the median over the rows that have it).
+struct Seen {
+    client_bound: bool,
+    server_ms: Option<f64>,
+}
+
+impl Seen {
+    fn of(results: &[TestResult], target: &str, test: &str) -> Seen {
+        let rows: Vec<&TestResult> = results
+            .iter()
+            .filter(|r| r.target == target && r.test == test)
+            .collect();
+        let mut server: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| r.observed.server_us_per_call)
+            .collect();
+        server.sort_by(f64::total_cmp);
+        Seen {
+            client_bound: rows.iter().any(|r| r.observed.bound == Bound::Client),
+            server_ms: server.get(server.len() / 2).map(|us| us / 1000.0),
+        }
+    }
+}
+
+fn cell_html(c: Option<&Cell>, best: bool, seen: &Seen) -> String {
     let Some(c) = c else {
         return "<td class=\"n\">-</td><td class=\"n\">-</td><td class=\"n\">-</td>".into();
     };
@@ -264,8 +291,18 @@ fn cell_html(c: Option<&Cell>, best: bool) -> String {
         }
     };
     let (class, mark) = if best { (" best", " ▲") } else { ("", "") };
+    // A client-bound figure is rbench's limit: marked, so nobody reads it as the server's.
+    let bound = if seen.client_bound {
+        "<br/><small class=\"bound\" title=\"rbench was the bottleneck: this figure measures the load generator\">client-bound</small>"
+    } else {
+        ""
+    };
+    let server = seen
+        .server_ms
+        .map(|ms| format!("<br/><small class=\"server\" title=\"the server's own time per call (INFO commandstats)\">server {}</small>", ms3(ms)))
+        .unwrap_or_default();
     format!(
-        "<td class=\"n{class}\">{}{mark}{}</td><td class=\"n\">{}{}</td><td class=\"n\">{}{}</td>",
+        "<td class=\"n{class}\">{}{mark}{}{bound}</td><td class=\"n\">{}{}{server}</td><td class=\"n\">{}{}</td>",
         group(c.tps.median),
         range(&c.tps, group),
         ms3(c.p50.median),
@@ -517,6 +554,10 @@ fn marks(g: &mut Svg, runs: &[&TestResult], starts: &[f64], (top, low): (&Frame,
         }
         for f in &r.experiment.faults {
             g.marker(top.x(start + f.at_s), top.top, low.bottom(), &f.action);
+        }
+        // The server's own events (latency monitor, forks, rewrites): what explains a spike.
+        for e in &r.observed.events {
+            g.marker(top.x(start + e.at_s), top.top, low.bottom(), &e.kind);
         }
     }
 }
