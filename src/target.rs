@@ -52,6 +52,15 @@ impl ReadyTarget {
         matches!(self.route, Route::Cluster(_))
     }
 
+    /// The server runs on this machine: a unix socket, or a loopback address.
+    pub fn is_local(&self) -> bool {
+        match &self.route {
+            Route::Single(Peer::Tcp(a)) => a.ip().is_loopback(),
+            Route::Single(_) => true,
+            Route::Cluster(t) => t.snapshot().nodes.iter().all(|a| a.ip().is_loopback()),
+        }
+    }
+
     /// FLUSHALL on the server, or on every master of a cluster.
     pub async fn flush(&self) -> Result<(), ConnError> {
         for a in self.masters() {

@@ -343,6 +343,7 @@ mod tests {
                     version: "0.1.0".into(),
                     git_rev: String::new(),
                     profile: String::new(),
+                    environment: Vec::new(),
                 },
                 results: vec![r],
             },

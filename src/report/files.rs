@@ -319,6 +319,10 @@ pub fn write_run_files(
         table::markdown(results).as_bytes(),
     )?;
     slo::write(dir, &meta.run_id, results)?;
+    if !meta.environment.is_empty() {
+        let text: String = meta.environment.iter().map(|l| format!("{l}\n")).collect();
+        write_atomic(&dir.join(environment_name(&meta.run_id)), text.as_bytes())?;
+    }
     for r in results.get(fresh..).unwrap_or_default() {
         write_hdr(dir, meta, r)?;
     }
@@ -365,4 +369,16 @@ fn interval_log(meta: &RunMeta, r: &TestResult) -> Vec<u8> {
 /// `--json FILE`: a machine-readable summary of every result.
 pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
     super::summary::json(meta, results)
+}
+
+/// The file of run `run_id`'s environment findings (absent when there were none).
+pub fn environment_name(run_id: &str) -> String {
+    format!("environment-{run_id}.txt")
+}
+
+/// The environment findings a run recorded (none: no file, as in runs older than it).
+pub fn read_environment(dir: &Path, run_id: &str) -> Vec<String> {
+    fs::read_to_string(dir.join(environment_name(run_id)))
+        .map(|t| t.lines().map(String::from).collect())
+        .unwrap_or_default()
 }

@@ -310,6 +310,7 @@ fn the_json_summary_is_byte_identical_to_the_hand_built_one() {
         version: "0.1.0".into(),
         git_rev: "abc".into(),
         profile: "p".into(),
+        environment: Vec::new(),
     };
     let plain = TestResult::blank("a", "SET");
     let results = [rich("GET"), plain];

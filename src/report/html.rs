@@ -165,6 +165,14 @@ fn parameters(run: &SavedRun) -> String {
             "repeats",
             r.iter().map(|r| r.repeat).max().unwrap_or(1).to_string(),
         ),
+        (
+            "environment",
+            if m.environment.is_empty() {
+                "no setting known to distort the figures was found".into()
+            } else {
+                m.environment.join("; ")
+            },
+        ),
     ];
     let mut s = String::from("<table class=\"params\">");
     for (k, v) in rows {

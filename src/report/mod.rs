@@ -35,6 +35,8 @@ pub struct RunMeta {
     pub version: String,
     pub git_rev: String,
     pub profile: String,
+    /// What the machine's settings may distort (`observe::env`), one line each.
+    pub environment: Vec<String>,
 }
 
 /// One test (or one command of a mix) against one target: a row of every output.

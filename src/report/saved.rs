@@ -197,6 +197,7 @@ pub fn load(dir: &Path, run: Option<&str>) -> Result<SavedRun, LoadError> {
         version: first.rbench_version.clone(),
         git_rev: first.git_rev.clone(),
         profile: first.profile.clone(),
+        environment: super::files::read_environment(dir, &id),
     };
     let mut seconds = timeline(&dir.join(schema::timeline_name(&id)))?;
     let mut ladders = slo::read(&dir.join(slo::file_name(&id)))?;

@@ -19,6 +19,9 @@ struct Doc<'a> {
     rbench_version: &'a str,
     git_rev: &'a str,
     profile: &'a str,
+    /// What the machine's settings may distort (empty: nothing found).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    environment: &'a [String],
     results: Vec<ResultJson<'a>>,
 }
 
@@ -196,6 +199,7 @@ pub fn json(meta: &RunMeta, results: &[TestResult]) -> String {
         rbench_version: &meta.version,
         git_rev: &meta.git_rev,
         profile: &meta.profile,
+        environment: &meta.environment,
         results: results.iter().map(result_json).collect(),
     };
     serde_json::to_value(doc)

@@ -38,6 +38,7 @@ pub(super) fn run_meta(plan: &Plan) -> RunMeta {
             .unwrap_or("unknown")
             .to_string(),
         profile: plan.profile.clone(),
+        environment: Vec::new(),
     }
 }
 

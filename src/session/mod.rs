@@ -20,7 +20,7 @@ use crate::config::{self, Mode, Plan};
 use crate::exit::RunError;
 use crate::report::{RunMeta, TestResult, console};
 use crate::stop::Stop;
-use crate::{cli, deploy, signals, target};
+use crate::{cli, deploy, observe, signals, target};
 
 /// How a phase (or scenario, or search) ended when it did not fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +135,29 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// The machine's settings that distort what `p` is about to measure: one warning line each,
+    /// once per run, recorded in the run's files (`environment-<run>.txt`, the JSON, the HTML).
+    fn check_environment(&mut self, p: &target::ReadyTarget) {
+        let server_pids = p
+            .spawned
+            .as_ref()
+            .map(|d| (0..d.nodes().len()).filter_map(|i| d.node_pid(i)).collect())
+            .unwrap_or_default();
+        let facts = observe::env::RunFacts {
+            clients: self.plan.workload.clients,
+            persistence: !matches!(p.persistence.as_str(), "none" | "unknown"),
+            local_server: p.spawned.is_some() || p.is_local(),
+            server_pids,
+            open_files: observe::env::open_files_limit(),
+        };
+        for line in observe::env::check(&observe::env::Root::default(), &facts) {
+            if !self.meta.environment.contains(&line) {
+                let _ = writeln!(self.err, "rbench: warning: environment: {line}");
+                self.meta.environment.push(line);
+            }
+        }
+    }
+
     /// Runs every repeat of every target. Repeats go round the targets (repeat 1 of each, then
     /// repeat 2 of each, ...), so a slow minute on a shared machine lands a little on every
     /// configuration instead of wholly on one: with `--repeat`, deployments stay up until the end.
@@ -184,6 +207,7 @@ impl Session<'_> {
                 for w in &p.warnings {
                     let _ = writeln!(self.err, "rbench: warning: {w}");
                 }
+                self.check_environment(&p);
                 Ok(p)
             }
             // A target a signal stopped while it came up exits as the signal.
