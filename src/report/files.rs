@@ -221,19 +221,10 @@ impl Columns<'_> {
 /// Second `i` of `r` as a timeline row.
 fn timeline_row(r: &TestResult, i: usize, columns: &Columns) -> TimelineRow {
     let s = &r.timeline[i];
-    let (p50, p99, max) = if s.hist.is_empty() {
-        (0.0, 0.0, 0.0)
-    } else {
-        (
-            ms(s.hist.value_at_quantile(0.5)),
-            ms(s.hist.value_at_quantile(0.99)),
-            ms(s.hist.max()),
-        )
-    };
     let mut row = columns.blank();
     for (k, cell) in row.classes_mut().into_iter().enumerate() {
         if let Some(c) = cell {
-            *c = s.events[ErrorClass::ALL[k].index()].to_string();
+            *c = s.event(ErrorClass::ALL[k].index()).to_string();
         }
     }
     if let (Some(cell), Some(n)) = (&mut row.lag, r.experiment.lag.get(i)) {
@@ -248,9 +239,9 @@ fn timeline_row(r: &TestResult, i: usize, columns: &Columns) -> TimelineRow {
         test: r.test.clone(),
         ok: s.ok.to_string(),
         errors: s.failed.to_string(),
-        p50_ms: f3(p50),
-        p99_ms: f3(p99),
-        max_ms: f3(max),
+        p50_ms: f3(ms(s.p50_us)),
+        p99_ms: f3(ms(s.p99_us)),
+        max_ms: f3(ms(s.max_us)),
         span_s: f3(r.span_of_second(i)),
         repeat: r.repeat.to_string(),
         ..row
@@ -303,7 +294,9 @@ pub fn write_run_files(
     Ok(())
 }
 
-/// A result's histogram (`.hdr`) and per-second interval log (`.hlog`) under `<dir>/hdr/`.
+/// A result's histogram (`.hdr`) and, when it kept its seconds' histograms (`TestResult::hlog`),
+/// its per-second interval log (`.hlog`) under `<dir>/hdr/`. A measured phase's `.hlog` was
+/// written second by second as it ran (`report::stream`) and is left as it is.
 pub fn write_hdr(dir: &Path, meta: &RunMeta, r: &TestResult) -> Result<(), WriteError> {
     let mut bytes = Vec::new();
     V2Serializer::new()
@@ -313,28 +306,38 @@ pub fn write_hdr(dir: &Path, meta: &RunMeta, r: &TestResult) -> Result<(), Write
     let stem = hdr_stem(&meta.run_id, r);
     let hdr = dir.join("hdr");
     write_atomic(&hdr.join(format!("{stem}.hdr")), &bytes)?;
-    write_atomic(&hdr.join(format!("{stem}.hlog")), &interval_log(meta, r))
+    match &r.hlog {
+        Some(hists) => write_atomic(
+            &hdr.join(format!("{stem}.hlog")),
+            &interval_log(meta, r, hists),
+        ),
+        None => Ok(()),
+    }
+}
+
+/// The comment line of a result's `.hlog`.
+pub fn hlog_comment(meta: &RunMeta, r: &TestResult) -> String {
+    format!(
+        "rbench {} run {} target {} test {} repeat {}, values in microseconds",
+        meta.version, meta.run_id, r.target, r.test, r.repeat
+    )
 }
 
 /// The result's per-second histograms as an HdrHistogram interval log, from the instant its
 /// measurement began (or, not known, `duration_s` before now: the log is written as the test ends).
-fn interval_log(meta: &RunMeta, r: &TestResult) -> Vec<u8> {
+fn interval_log(meta: &RunMeta, r: &TestResult, hists: &[hdrhistogram::Histogram<u64>]) -> Vec<u8> {
     let now = SystemTime::now();
     let took = Duration::try_from_secs_f64(r.duration_s).unwrap_or_default();
     let start = r
         .started
         .unwrap_or_else(|| now.checked_sub(took).unwrap_or(now));
-    let comment = format!(
-        "rbench {} run {} target {} test {} repeat {}, values in microseconds",
-        meta.version, meta.run_id, r.target, r.test, r.repeat
-    );
-    let intervals: Vec<_> = r
-        .timeline
+    let comment = hlog_comment(meta, r);
+    let intervals: Vec<_> = hists
         .iter()
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, h)| {
             let span = Duration::try_from_secs_f64(r.span_of_second(i)).unwrap_or_default();
-            (Duration::from_secs(i as u64), span, &s.hist)
+            (Duration::from_secs(i as u64), span, h)
         })
         .collect();
     hlog::interval_log(start, &comment, &intervals)

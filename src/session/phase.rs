@@ -99,6 +99,8 @@ impl Session<'_> {
             started: None,
             // The run's first phase (its warm-up, if any) waits for --start-at.
             start_at: self.start_at.take(),
+            // A search's chosen step writes its whole .hlog; a measured phase streams it.
+            keep_hists: plan.slo.is_some(),
         };
         let (names, label) = phase_names(&spec.lanes, phase.len());
         // The LRANGE tests' fill runs as counted, whatever the search: it only prepares the lists.
