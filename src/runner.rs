@@ -79,6 +79,8 @@ pub struct PhaseResult {
 
 /// Receives progress while a phase runs (console progress bar and live lines live elsewhere).
 pub trait Progress {
+    /// The measurement began, at this wall-clock instant (before any tick or second).
+    fn started(&mut self, _at: SystemTime) {}
     fn tick(&mut self, completed: u64, total: Option<u64>, elapsed: Duration);
     /// One finished second (1-based) of the timeline, merged over threads: a row per command, in
     /// the phase's order (the sink was told their names when it was made).
@@ -240,6 +242,7 @@ pub async fn run_phase(
     if let Some(s) = spec.started {
         let _ = s.set(start);
     }
+    progress.started(clock.wall);
     let mut handles = Vec::with_capacity(workers.len());
     let mut counters = Vec::with_capacity(workers.len());
     for w in workers {

@@ -28,7 +28,7 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
-fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+pub(super) fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
     move |source| WriteError {
         path: path.to_path_buf(),
         source,
@@ -41,7 +41,7 @@ fn unix_seconds(t: SystemTime) -> String {
     format!("{}.{:06}", d.as_secs(), d.subsec_micros())
 }
 
-fn f3(v: f64) -> String {
+pub(super) fn f3(v: f64) -> String {
     format!("{v:.3}")
 }
 
@@ -262,11 +262,15 @@ fn file_safe(s: &str) -> String {
 
 /// The HDR files' name for a result, without the extension: `<run>-<target>-<test>-r<repeat>`.
 pub fn hdr_stem(run_id: &str, r: &TestResult) -> String {
+    hdr_stem_of(run_id, &r.target, &r.test, r.repeat)
+}
+
+/// `hdr_stem` of the result of `test` on `target`, repeat `repeat` (before the result exists).
+pub fn hdr_stem_of(run_id: &str, target: &str, test: &str, repeat: u32) -> String {
     format!(
-        "{run_id}-{}-{}-r{}",
-        file_safe(&r.target),
-        file_safe(&r.test),
-        r.repeat
+        "{run_id}-{}-{}-r{repeat}",
+        file_safe(target),
+        file_safe(test)
     )
 }
 
@@ -315,23 +319,27 @@ pub fn write_hdr(dir: &Path, meta: &RunMeta, r: &TestResult) -> Result<(), Write
     }
 }
 
-/// The comment line of a result's `.hlog`.
-pub fn hlog_comment(meta: &RunMeta, r: &TestResult) -> String {
+/// The comment line of the `.hlog` of `test` on `target`, repeat `repeat`.
+pub fn hlog_comment(meta: &RunMeta, target: &str, test: &str, repeat: u32) -> String {
     format!(
-        "rbench {} run {} target {} test {} repeat {}, values in microseconds",
-        meta.version, meta.run_id, r.target, r.test, r.repeat
+        "rbench {} run {} target {target} test {test} repeat {repeat}, values in microseconds",
+        meta.version, meta.run_id
     )
 }
 
 /// The result's per-second histograms as an HdrHistogram interval log, from the instant its
 /// measurement began (or, not known, `duration_s` before now: the log is written as the test ends).
-fn interval_log(meta: &RunMeta, r: &TestResult, hists: &[hdrhistogram::Histogram<u64>]) -> Vec<u8> {
+fn interval_log(
+    meta: &RunMeta,
+    r: &TestResult,
+    hists: &[hdrhistogram::Histogram<u64>],
+) -> Vec<u8> {
     let now = SystemTime::now();
     let took = Duration::try_from_secs_f64(r.duration_s).unwrap_or_default();
     let start = r
         .started
         .unwrap_or_else(|| now.checked_sub(took).unwrap_or(now));
-    let comment = hlog_comment(meta, r);
+    let comment = hlog_comment(meta, &r.target, &r.test, r.repeat);
     let intervals: Vec<_> = hists
         .iter()
         .enumerate()

@@ -13,6 +13,7 @@ pub mod html;
 pub mod rows;
 pub mod saved;
 pub mod slo;
+pub mod stream;
 pub mod summary;
 pub mod svg;
 pub mod table;
