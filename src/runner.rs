@@ -85,6 +85,9 @@ pub trait Progress {
     /// One finished second (1-based) of the timeline, merged over threads: a row per command, in
     /// the phase's order (the sink was told their names when it was made).
     fn second(&mut self, sec: usize, rows: &[Option<Second>]);
+    /// A second the phase ended in, sent as it ended (the clock not past it; or a second after a
+    /// timed run's end, holding late replies): part of the timeline, not shown as a live line.
+    fn partial(&mut self, _sec: usize, _rows: &[Option<Second>]) {}
 }
 
 /// Progress that shows nothing (warm-ups, tests).
@@ -199,19 +202,7 @@ pub async fn run_phase(
     drop(live_tx);
 
     // Barrier: every connection up (or the first error) before the clock starts.
-    let mut first_err: Option<RunError> = None;
-    for w in workers.iter_mut() {
-        match (&mut w.ready).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                first_err.get_or_insert(RunError::Conn(e));
-            }
-            Err(_) => {
-                first_err.get_or_insert(RunError::Thread("a worker thread died".into()));
-            }
-        }
-    }
-    if let Some(e) = first_err {
+    if let Some(e) = all_ready(&mut workers).await {
         for w in workers {
             let _ = w.go.send(None);
             join(w.handle).await;
@@ -267,6 +258,23 @@ pub async fn run_phase(
     let mut res = finish(spec, &shared, reports, &clock, live.interrupted);
     (res.timeline, res.hlog, res.client) = live.finish();
     Ok(res)
+}
+
+/// Waits for every thread's connections; the first error, if any.
+async fn all_ready(workers: &mut [Worker]) -> Option<RunError> {
+    let mut first_err: Option<RunError> = None;
+    for w in workers.iter_mut() {
+        match (&mut w.ready).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_err.get_or_insert(RunError::Conn(e));
+            }
+            Err(_) => {
+                first_err.get_or_insert(RunError::Thread("a worker thread died".into()));
+            }
+        }
+    }
+    first_err
 }
 
 /// When a phase's measurement began.
@@ -424,6 +432,8 @@ async fn join(h: std::thread::JoinHandle<Option<ThreadReport>>) {
 
 /// One second being merged over the threads: its rows and the threads' largest lags (µs).
 struct Merging {
+    /// Some thread closed it because its clock passed it (not only as it ended).
+    complete: bool,
     rows: Vec<Option<Second>>,
     own_lag_us: u64,
     sched_lag_us: u64,
@@ -494,10 +504,12 @@ impl LiveView {
                 continue;
             }
             let acc = self.pending.entry(s.sec).or_insert_with(|| Merging {
+                complete: false,
                 rows: vec![None; n_ops],
                 own_lag_us: 0,
                 sched_lag_us: 0,
             });
+            acc.complete |= !s.partial;
             acc.own_lag_us = acc.own_lag_us.max(s.own_lag_us);
             acc.sched_lag_us = acc.sched_lag_us.max(s.sched_lag_us);
             for (a, row) in acc.rows.iter_mut().zip(s.rows) {
@@ -516,7 +528,10 @@ impl LiveView {
             let Some(m) = self.pending.remove(&sec) else {
                 break;
             };
-            progress.second(sec + 1, &m.rows);
+            match m.complete {
+                true => progress.second(sec + 1, &m.rows),
+                false => progress.partial(sec + 1, &m.rows),
+            }
             let k = sec.min(self.timeline.keep - 1);
             if self.lags.len() <= k {
                 self.lags.resize(k + 1, (0, 0));
@@ -649,6 +664,7 @@ mod tests {
             rows,
             own_lag_us: lag,
             sched_lag_us: 2 * lag,
+            partial: false,
         })
         .unwrap();
     }
@@ -696,12 +712,20 @@ mod tests {
         // --duration 2: seconds 3 and 4 (replies in flight at the end) fold into second 2.
         let mut live = view(1, 2, 2);
         let mut seen = Seen::default();
-        for (sec, n) in [(0, 10), (1, 20), (2, 3), (3, 1)] {
+        for (sec, n) in [(0, 10), (1, 20)] {
             report(&tx, 0, sec, vec![ok(n), None]);
+        }
+        // Sent as the thread ended: in the timeline, not shown as live lines.
+        for (sec, n) in [(2, 3), (3, 1)] {
+            let rows = vec![ok(n), None];
+            let (own_lag_us, sched_lag_us) = (4000, 0);
+            let partial = true;
+            let last = LiveSecond { thread: 0, sec, rows, own_lag_us, sched_lag_us, partial };
+            tx.send(last).unwrap();
         }
         report(&tx, 0, usize::MAX, Vec::new());
         live.drain(&rx, &mut seen);
-        assert_eq!(seen.0.len(), 4, "the sink sees every second");
+        assert_eq!(seen.0.len(), 2, "the sink shows complete seconds only");
         let (ticks, hists, client) = live.finish();
         assert_eq!(ticks[0].iter().map(|t| t.ok).collect::<Vec<_>>(), [10, 24]);
         assert!(ticks[1].is_empty() && hists[1].is_empty());

@@ -288,7 +288,7 @@ impl<T: Transport> Engine<T> {
         // The seconds still open (the last, partial one; replies after a timed run's end) go
         // too: the live view is where the timeline is kept.
         while self.rec.open_seconds() > 0 {
-            self.send_second(true);
+            self.send_second(true, true);
         }
         let _ = self.io.live.send(LiveSecond::end(self.io.index));
         self.io
@@ -432,7 +432,7 @@ impl<T: Transport> Engine<T> {
             return;
         }
         while self.next_sec < cur {
-            self.send_second(self.next_sec + 1 == cur);
+            self.send_second(self.next_sec + 1 == cur, false);
         }
         self.io
             .completed
@@ -440,8 +440,9 @@ impl<T: Transport> Engine<T> {
     }
 
     /// Moves the recorder's oldest open second into a message (no copy kept). The lags seen since
-    /// the last one go with it when `lags` (the newest of the seconds closed at once).
-    fn send_second(&mut self, lags: bool) {
+    /// the last one go with it when `lags` (the newest of the seconds closed at once). `partial`:
+    /// sent as the thread ends, the clock not past it.
+    fn send_second(&mut self, lags: bool, partial: bool) {
         let (sec, rows) = self.rec.close_second();
         let (own_lag_us, sched_ns) = match lags {
             true => self.adm.take_second_lags(),
@@ -453,6 +454,7 @@ impl<T: Transport> Engine<T> {
             rows,
             own_lag_us,
             sched_lag_us: sched_ns / 1000,
+            partial,
         });
         self.next_sec = sec + 1;
     }

@@ -148,6 +148,9 @@ pub struct LiveSecond {
     /// Open loop: the most a request left after its intended time in this second (µs; the
     /// run's `max_lag`, second by second). Closed loop: 0.
     pub sched_lag_us: u64,
+    /// Sent as the thread ended, not because the clock passed it: the second the run ended in
+    /// (or one after a timed run's end, holding late replies).
+    pub partial: bool,
 }
 
 impl LiveSecond {
@@ -159,6 +162,7 @@ impl LiveSecond {
             rows: Vec::new(),
             own_lag_us: 0,
             sched_lag_us: 0,
+            partial: false,
         }
     }
 }

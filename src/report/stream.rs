@@ -263,6 +263,18 @@ impl Progress for SecondsWriter<'_> {
 
     fn second(&mut self, sec: usize, rows: &[Option<Second>]) {
         self.inner.second(sec, rows);
+        self.write(sec, rows);
+    }
+
+    fn partial(&mut self, sec: usize, rows: &[Option<Second>]) {
+        self.inner.partial(sec, rows);
+        self.write(sec, rows);
+    }
+}
+
+impl SecondsWriter<'_> {
+    /// Second `sec` on disk, or held when it is a timed phase's last (or after it).
+    fn write(&mut self, sec: usize, rows: &[Option<Second>]) {
         let Some(out) = self.out.as_mut() else {
             return;
         };
