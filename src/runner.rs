@@ -430,6 +430,9 @@ async fn join(h: std::thread::JoinHandle<Option<ThreadReport>>) {
     let _ = tokio::task::spawn_blocking(move || h.join()).await;
 }
 
+/// Per lane, each second's histogram (`PhaseResult::hlog`).
+type LaneHists = Vec<Vec<hdrhistogram::Histogram<u64>>>;
+
 /// One second being merged over the threads: its rows and the threads' largest lags (µs).
 struct Merging {
     /// Some thread closed it because its clock passed it (not only as it ended).
@@ -543,7 +546,7 @@ impl LiveView {
     }
 
     /// The phase's timeline (per lane), its kept histograms and the client's seconds.
-    fn finish(self) -> (Vec<Vec<Tick>>, Vec<Vec<hdrhistogram::Histogram<u64>>>, Vec<ClientSecond>) {
+    fn finish(self) -> (Vec<Vec<Tick>>, LaneHists, Vec<ClientSecond>) {
         let keep = self.timeline.keep;
         let n = self.cpu_seconds.len().max(self.lags.len()).min(keep);
         let client = (0..n)
@@ -608,7 +611,7 @@ impl Timeline {
         }
     }
 
-    fn finish(mut self) -> (Vec<Vec<Tick>>, Vec<Vec<hdrhistogram::Histogram<u64>>>) {
+    fn finish(mut self) -> (Vec<Vec<Tick>>, LaneHists) {
         let last = self.keep.saturating_sub(1);
         for lane in &mut self.lanes {
             if let Some(s) = lane.held.take() {
@@ -702,7 +705,10 @@ mod tests {
         assert_eq!(oks(&ticks[1]), [3, 1, 2]);
         assert_eq!(hists[1].len(), 3);
         // The lags of a second are the largest of any thread's.
-        let lags: Vec<_> = client.iter().map(|c| (c.own_lag_ms, c.sched_lag_ms)).collect();
+        let lags: Vec<_> = client
+            .iter()
+            .map(|c| (c.own_lag_ms, c.sched_lag_ms))
+            .collect();
         assert_eq!(lags, [(1.001, 2.002), (2.0, 4.0), (3.0, 6.0)]);
     }
 
@@ -720,7 +726,14 @@ mod tests {
             let rows = vec![ok(n), None];
             let (own_lag_us, sched_lag_us) = (4000, 0);
             let partial = true;
-            let last = LiveSecond { thread: 0, sec, rows, own_lag_us, sched_lag_us, partial };
+            let last = LiveSecond {
+                thread: 0,
+                sec,
+                rows,
+                own_lag_us,
+                sched_lag_us,
+                partial,
+            };
             tx.send(last).unwrap();
         }
         report(&tx, 0, usize::MAX, Vec::new());
@@ -730,7 +743,10 @@ mod tests {
         assert_eq!(ticks[0].iter().map(|t| t.ok).collect::<Vec<_>>(), [10, 24]);
         assert!(ticks[1].is_empty() && hists[1].is_empty());
         assert_eq!(client.len(), 2);
-        assert_eq!(client[1].own_lag_ms, 4.0, "the largest of the folded seconds");
+        assert_eq!(
+            client[1].own_lag_ms, 4.0,
+            "the largest of the folded seconds"
+        );
     }
 
     #[test]

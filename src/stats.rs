@@ -359,11 +359,7 @@ impl Tick {
         let h = &s.hist;
         let (p50_us, p99_us, max_us) = match h.is_empty() {
             true => (0, 0, 0),
-            false => (
-                h.value_at_quantile(0.5),
-                h.value_at_quantile(0.99),
-                h.max(),
-            ),
+            false => (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max()),
         };
         let mut t = Tick {
             ok: s.ok,
@@ -386,7 +382,10 @@ impl Tick {
 
     /// Every class's errors in this second.
     pub fn events(&self) -> [u64; ErrorClass::COUNT] {
-        self.events.as_deref().copied().unwrap_or([0; ErrorClass::COUNT])
+        self.events
+            .as_deref()
+            .copied()
+            .unwrap_or([0; ErrorClass::COUNT])
     }
 
     /// Adds `o`'s counts (not its percentiles: a sum of seconds of several commands, for the

@@ -444,7 +444,11 @@ mod tests {
         assert!(a.finished(200 * MS, 0, 0, 0, || 0));
         assert_eq!(a.own_lag.max(), 2000, "taken 2 ms late");
         assert_eq!(a.take_second_lags().0, 2000, "the second's own lag");
-        assert_eq!(a.take_second_lags(), (0, 0), "taken: the next second starts at 0");
+        assert_eq!(
+            a.take_second_lags(),
+            (0, 0),
+            "taken: the next second starts at 0"
+        );
     }
 
     #[test]

@@ -98,7 +98,11 @@ impl Default for ThreadCpu {
 
 /// The busy fractions between two readings, `span` clock ticks of wall time apart. A thread new
 /// since the last reading counts from 0 (engine threads are started after the first reading).
-fn busy(before: &HashMap<u32, (u64, bool)>, after: &HashMap<u32, (u64, bool)>, span: f64) -> CpuSecond {
+fn busy(
+    before: &HashMap<u32, (u64, bool)>,
+    after: &HashMap<u32, (u64, bool)>,
+    span: f64,
+) -> CpuSecond {
     if span <= 0.0 {
         return CpuSecond::default();
     }
@@ -217,6 +221,9 @@ mod tests {
         let c = cpu.sample();
         let _ = worker.join();
         // A spinning engine thread shows as busy (not a timing check: any tick counts).
-        assert!(c.busiest > 0.0 && c.engine >= c.busiest && c.process >= c.engine, "{c:?}");
+        assert!(
+            c.busiest > 0.0 && c.engine >= c.busiest && c.process >= c.engine,
+            "{c:?}"
+        );
     }
 }

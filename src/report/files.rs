@@ -329,11 +329,7 @@ pub fn hlog_comment(meta: &RunMeta, target: &str, test: &str, repeat: u32) -> St
 
 /// The result's per-second histograms as an HdrHistogram interval log, from the instant its
 /// measurement began (or, not known, `duration_s` before now: the log is written as the test ends).
-fn interval_log(
-    meta: &RunMeta,
-    r: &TestResult,
-    hists: &[hdrhistogram::Histogram<u64>],
-) -> Vec<u8> {
+fn interval_log(meta: &RunMeta, r: &TestResult, hists: &[hdrhistogram::Histogram<u64>]) -> Vec<u8> {
     let now = SystemTime::now();
     let took = Duration::try_from_secs_f64(r.duration_s).unwrap_or_default();
     let start = r

@@ -54,7 +54,9 @@ pub fn of_phase(
             let timeline = res.timeline.get(i).cloned().unwrap_or_default();
             let mut r = TestResult {
                 mix: spec.lanes.lanes.len() > 1,
-                hlog: spec.keep_hists.then(|| res.hlog.get(i).cloned().unwrap_or_default()),
+                hlog: spec
+                    .keep_hists
+                    .then(|| res.hlog.get(i).cloned().unwrap_or_default()),
                 achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
                 max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
                 client_lag: res.client_lag.as_ref().map(summarize),
@@ -110,7 +112,13 @@ pub fn of_scenario(
                 connections: r.clients * prepared.masters.max(1),
                 threads: 1,
                 hlog: Some(seconds.iter().map(|s| s.hist.clone()).collect()),
-                ..row(prepared, &shape, &name, &r.stats, seconds.iter().map(Tick::of).collect())
+                ..row(
+                    prepared,
+                    &shape,
+                    &name,
+                    &r.stats,
+                    seconds.iter().map(Tick::of).collect(),
+                )
             }
         })
         .collect();

@@ -373,7 +373,10 @@ fn timeline(path: &Path) -> Result<Seconds, LoadError> {
             }
         };
         // Milliseconds to the µs, as written (`p50_ms` and the like).
-        let us = |v: &str| v.parse::<f64>().map_or(0, |ms| (ms * 1000.0).round() as u64);
+        let us = |v: &str| {
+            v.parse::<f64>()
+                .map_or(0, |ms| (ms * 1000.0).round() as u64)
+        };
         let mut sec = Tick {
             ok: t.number(rec, "ok", &row.ok)? as u64,
             failed: t.number(rec, "errors", &row.errors)? as u64,

@@ -32,7 +32,10 @@ pub fn append_projected<R: Serialize>(
         let existing = read_header(path)?;
         let (header, mut bytes) = match existing {
             Some(h) => (h, Vec::new()),
-            None => (header_if_new.clone(), files::csv_bytes(Some(header_if_new), [(); 0])?),
+            None => (
+                header_if_new.clone(),
+                files::csv_bytes(Some(header_if_new), [(); 0])?,
+            ),
         };
         let projected: Vec<Vec<String>> = rows
             .iter()
@@ -60,7 +63,11 @@ fn read_header(path: &Path) -> std::io::Result<Option<csv::StringRecord>> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(line.as_bytes());
-    let first = r.records().next().transpose().map_err(std::io::Error::other)?;
+    let first = r
+        .records()
+        .next()
+        .transpose()
+        .map_err(std::io::Error::other)?;
     Ok(first.filter(|h| !h.is_empty()))
 }
 
@@ -71,7 +78,11 @@ fn project<R: Serialize>(header: &csv::StringRecord, row: &R) -> std::io::Result
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(bytes.as_slice());
-    let values = r.records().next().transpose().map_err(std::io::Error::other)?;
+    let values = r
+        .records()
+        .next()
+        .transpose()
+        .map_err(std::io::Error::other)?;
     let values = values.unwrap_or_default();
     let cell = |name: &str| {
         let at = names.iter().position(|n| n == name)?;
@@ -372,15 +383,23 @@ mod tests {
         w.second(2, &[second(20, 200), second(5, 50)]);
         let csv = fs::read_to_string(d.join("timeline-R1.csv")).unwrap();
         assert_eq!(csv.lines().count(), 4, "{csv}");
-        assert!(csv.starts_with("elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,repeat\n"));
-        assert!(csv.contains("\n1,t,SET,10,0,0.100,0.100,0.100,1.000,1\n"), "{csv}");
+        assert!(
+            csv.starts_with("elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,repeat\n")
+        );
+        assert!(
+            csv.contains("\n1,t,SET,10,0,0.100,0.100,0.100,1.000,1\n"),
+            "{csv}"
+        );
         // Second 3 is the last of 2.5 s: held with the tail (second 4) until the end.
         w.second(3, &[second(1, 100), None]);
         w.second(4, &[second(2, 100), None]);
         assert_eq!(fs::read_to_string(d.join("timeline-R1.csv")).unwrap(), csv);
         assert!(w.finish().is_none());
         let csv = fs::read_to_string(d.join("timeline-R1.csv")).unwrap();
-        assert!(csv.ends_with("3,t,SET,3,0,0.100,0.100,0.100,0.500,1\n"), "{csv}");
+        assert!(
+            csv.ends_with("3,t,SET,3,0,0.100,0.100,0.100,0.500,1\n"),
+            "{csv}"
+        );
         let log = fs::read(d.join("hdr/R1-t-SET-r1.hlog")).unwrap();
         let iv = hlog::read_intervals(&log).unwrap();
         let counts: Vec<u64> = iv.iter().map(|i| i.hist.len()).collect();

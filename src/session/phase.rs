@@ -162,8 +162,13 @@ impl Session<'_> {
             &mut *self.out,
             |p, out| {
                 let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
-                let mut console =
-                    console::ConsoleProgress::new(label, names.clone(), w.requests, w.duration, live);
+                let mut console = console::ConsoleProgress::new(
+                    label,
+                    names.clone(),
+                    w.requests,
+                    w.duration,
+                    live,
+                );
                 let to = dir.map(|dir| stream::Destination {
                     dir,
                     meta,

@@ -26,7 +26,17 @@ fn a_run_killed_mid_way_leaves_its_seconds_on_disk() {
     let dir = TempDir::new("killed");
     let args = args_for(
         &dep,
-        &["-t", "set", "--rps", "2000", "--duration", "30", "--out", &dir.arg(), "-q"],
+        &[
+            "-t",
+            "set",
+            "--rps",
+            "2000",
+            "--duration",
+            "30",
+            "--out",
+            &dir.arg(),
+            "-q",
+        ],
     );
     let mut run = Running::process(&args, &[]);
     std::thread::sleep(Duration::from_millis(3500));
@@ -40,7 +50,11 @@ fn a_run_killed_mid_way_leaves_its_seconds_on_disk() {
     let out = run.wait(Duration::from_secs(10));
     assert_ne!(out.code, 0, "killed: {}", out.stderr);
     let t = timeline_rows(&dir).expect("a timeline CSV written while the run went on");
-    let seconds: Vec<u64> = t.rows.iter().map(|r| t.num(r, "elapsed_s") as u64).collect();
+    let seconds: Vec<u64> = t
+        .rows
+        .iter()
+        .map(|r| t.num(r, "elapsed_s") as u64)
+        .collect();
     assert!(seconds.len() >= 3, "{seconds:?}");
     assert_eq!(seconds[..3], [1, 2, 3], "one row a second, in order");
     for r in &t.rows[..3] {
@@ -59,7 +73,16 @@ fn a_run_killed_mid_way_leaves_its_seconds_on_disk() {
     let intervals = rbench::report::hlog::read_intervals(&bytes).expect("a whole interval log");
     assert!(intervals.len() >= 3, "{} intervals", intervals.len());
     for (i, iv) in intervals.iter().take(3).enumerate() {
-        assert!((iv.start_s - i as f64).abs() < 1e-6, "interval {i} at {}", iv.start_s);
-        assert_eq!(iv.hist.len() as f64, t.num(&t.rows[i], "ok"), "second {}", i + 1);
+        assert!(
+            (iv.start_s - i as f64).abs() < 1e-6,
+            "interval {i} at {}",
+            iv.start_s
+        );
+        assert_eq!(
+            iv.hist.len() as f64,
+            t.num(&t.rows[i], "ok"),
+            "second {}",
+            i + 1
+        );
     }
 }
