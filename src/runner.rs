@@ -14,7 +14,8 @@ use crate::config::Workload;
 use crate::conn::{Auth, ConnError};
 use crate::engine::{self, Barrier, LiveSecond, RunShared, ThreadIo, ThreadReport};
 use crate::net::Dialer;
-use crate::stats::{OpStats, Second, merge_all};
+use crate::observe::threads::{ClientSecond, CpuSecond, ThreadCpu};
+use crate::stats::{OpStats, Second, Tick, kept_seconds, merge_all};
 use crate::stop::Stop;
 use crate::workload::generator::payload;
 use crate::workload::lanes::Lanes;
@@ -34,6 +35,9 @@ pub struct PhaseSpec<'a> {
     pub started: Option<&'a std::sync::OnceLock<Instant>>,
     /// `--start-at`: with every connection up, the load waits for this wall-clock instant.
     pub start_at: Option<SystemTime>,
+    /// Keep every second's histograms in `PhaseResult::hlog` (a search's steps, whose chosen row
+    /// writes its whole `.hlog` at the end); a measured phase streams its seconds instead.
+    pub keep_hists: bool,
 }
 
 impl<'a> PhaseSpec<'a> {
@@ -64,14 +68,26 @@ pub struct PhaseResult {
     pub started_at: SystemTime,
     /// `--start-at` had already passed when every connection was up, by this much.
     pub late: Option<Duration>,
+    /// Per command (lane), one tick per second of the phase (`stats::fold_tail`'s rule: replies
+    /// after a timed run's end are in its last second).
+    pub timeline: Vec<Vec<Tick>>,
+    /// Per command, each second's histogram, as `timeline` (only with `PhaseSpec::keep_hists`).
+    pub hlog: Vec<Vec<hdrhistogram::Histogram<u64>>>,
+    /// One per second of the phase: the client's CPU and lags, merged over its threads.
+    pub client: Vec<ClientSecond>,
 }
 
 /// Receives progress while a phase runs (console progress bar and live lines live elsewhere).
 pub trait Progress {
+    /// The measurement began, at this wall-clock instant (before any tick or second).
+    fn started(&mut self, _at: SystemTime) {}
     fn tick(&mut self, completed: u64, total: Option<u64>, elapsed: Duration);
     /// One finished second (1-based) of the timeline, merged over threads: a row per command, in
     /// the phase's order (the sink was told their names when it was made).
     fn second(&mut self, sec: usize, rows: &[Option<Second>]);
+    /// A second the phase ended in, sent as it ended (the clock not past it; or a second after a
+    /// timed run's end, holding late replies): part of the timeline, not shown as a live line.
+    fn partial(&mut self, _sec: usize, _rows: &[Option<Second>]) {}
 }
 
 /// Progress that shows nothing (warm-ups, tests).
@@ -186,19 +202,7 @@ pub async fn run_phase(
     drop(live_tx);
 
     // Barrier: every connection up (or the first error) before the clock starts.
-    let mut first_err: Option<RunError> = None;
-    for w in workers.iter_mut() {
-        match (&mut w.ready).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                first_err.get_or_insert(RunError::Conn(e));
-            }
-            Err(_) => {
-                first_err.get_or_insert(RunError::Thread("a worker thread died".into()));
-            }
-        }
-    }
-    if let Some(e) = first_err {
+    if let Some(e) = all_ready(&mut workers).await {
         for w in workers {
             let _ = w.go.send(None);
             join(w.handle).await;
@@ -229,6 +233,7 @@ pub async fn run_phase(
     if let Some(s) = spec.started {
         let _ = s.set(start);
     }
+    progress.started(clock.wall);
     let mut handles = Vec::with_capacity(workers.len());
     let mut counters = Vec::with_capacity(workers.len());
     for w in workers {
@@ -236,7 +241,12 @@ pub async fn run_phase(
         handles.push(w.handle);
         counters.push(w.completed);
     }
-    let mut live = LiveView::new(threads, spec.lanes.lanes.len(), counters);
+    let timeline = Timeline::new(
+        spec.lanes.lanes.len(),
+        kept_seconds(spec.workload.duration),
+        spec.keep_hists,
+    );
+    let mut live = LiveView::new(threads, timeline, counters);
     let mut reports = watch(
         spec, &shared, stop, progress, &mut live, &live_rx, start, handles,
     )
@@ -245,7 +255,26 @@ pub async fn run_phase(
     if let Some(e) = reports.iter_mut().find_map(|r| r.fatal.take()) {
         return Err(RunError::Conn(e));
     }
-    Ok(finish(spec, &shared, reports, &clock, live.interrupted))
+    let mut res = finish(spec, &shared, reports, &clock, live.interrupted);
+    (res.timeline, res.hlog, res.client) = live.finish();
+    Ok(res)
+}
+
+/// Waits for every thread's connections; the first error, if any.
+async fn all_ready(workers: &mut [Worker]) -> Option<RunError> {
+    let mut first_err: Option<RunError> = None;
+    for w in workers.iter_mut() {
+        match (&mut w.ready).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_err.get_or_insert(RunError::Conn(e));
+            }
+            Err(_) => {
+                first_err.get_or_insert(RunError::Thread("a worker thread died".into()));
+            }
+        }
+    }
+    first_err
 }
 
 /// When a phase's measurement began.
@@ -304,12 +333,19 @@ async fn watch(
     });
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The client's CPU, once a second of the phase (aligned to its start).
+    let second = Duration::from_secs(1);
+    let first = tokio::time::Instant::from_std(start + second);
+    let mut cpu_tick = tokio::time::interval_at(first, second);
+    cpu_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             r = &mut joined => {
+                live.sample_cpu(true);
                 live.drain(live_rx, progress);
                 return r.unwrap_or_default();
             }
+            _ = cpu_tick.tick() => live.sample_cpu(false),
             // The engine threads check their own flag between steps: the run's stop is copied
             // into it once, when it comes.
             () = stop.stopped(), if !live.interrupted => {
@@ -365,6 +401,9 @@ fn finish(
         client_lag,
         started_at: clock.wall,
         late: clock.late,
+        timeline: Vec::new(),
+        hlog: Vec::new(),
+        client: Vec::new(),
     }
 }
 
@@ -380,6 +419,9 @@ impl PhaseResult {
             client_lag: None,
             started_at: SystemTime::now(),
             late: None,
+            timeline: Vec::new(),
+            hlog: Vec::new(),
+            client: Vec::new(),
         }
     }
 }
@@ -388,26 +430,49 @@ async fn join(h: std::thread::JoinHandle<Option<ThreadReport>>) {
     let _ = tokio::task::spawn_blocking(move || h.join()).await;
 }
 
+/// Per lane, each second's histogram (`PhaseResult::hlog`).
+type LaneHists = Vec<Vec<hdrhistogram::Histogram<u64>>>;
+
+/// One second being merged over the threads: its rows and the threads' largest lags (µs).
+struct Merging {
+    /// Some thread closed it because its clock passed it (not only as it ended).
+    complete: bool,
+    rows: Vec<Option<Second>>,
+    own_lag_us: u64,
+    sched_lag_us: u64,
+}
+
 /// Merges the threads' finished seconds: second k is shown once every thread has reported it (or
-/// has ended).
+/// has ended), then kept as ticks in the phase's timeline. Its histograms go no further than the
+/// progress sink (unless the phase keeps them), so a long run's memory stays flat.
 struct LiveView {
-    n_ops: usize,
-    pending: std::collections::BTreeMap<usize, Vec<Option<Second>>>,
+    pending: std::collections::BTreeMap<usize, Merging>,
     /// Per thread: seconds reported so far (usize::MAX once it has ended).
     reported: Vec<usize>,
     /// Each thread's finished-request count.
     counters: Vec<Arc<AtomicU64>>,
     interrupted: bool,
+    timeline: Timeline,
+    /// Per second (0-based): the largest own lag and lag behind the schedule of any thread (µs).
+    lags: Vec<(u64, u64)>,
+    cpu: ThreadCpu,
+    /// One reading per second of the phase, and when the last was taken.
+    cpu_seconds: Vec<CpuSecond>,
+    cpu_at: Instant,
 }
 
 impl LiveView {
-    fn new(threads: usize, n_ops: usize, counters: Vec<Arc<AtomicU64>>) -> LiveView {
+    fn new(threads: usize, timeline: Timeline, counters: Vec<Arc<AtomicU64>>) -> LiveView {
         LiveView {
-            n_ops,
             pending: Default::default(),
             reported: vec![0; threads],
             counters,
             interrupted: false,
+            timeline,
+            lags: Vec::new(),
+            cpu: ThreadCpu::new(),
+            cpu_seconds: Vec::new(),
+            cpu_at: Instant::now(),
         }
     }
 
@@ -418,7 +483,18 @@ impl LiveView {
             .sum()
     }
 
+    /// Reads the client's CPU for the second just ended. `last`: the phase ended within a
+    /// second; a sliver shorter than 0.1 s is left out (a few clock ticks would read as cores).
+    fn sample_cpu(&mut self, last: bool) {
+        if last && self.cpu_at.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.cpu_seconds.push(self.cpu.sample());
+        self.cpu_at = Instant::now();
+    }
+
     fn drain(&mut self, rx: &mpsc::Receiver<LiveSecond>, progress: &mut dyn Progress) {
+        let n_ops = self.timeline.lanes.len();
         while let Ok(s) = rx.try_recv() {
             if let Some(r) = self.reported.get_mut(s.thread) {
                 *r = if s.sec == usize::MAX {
@@ -430,11 +506,16 @@ impl LiveView {
             if s.sec == usize::MAX {
                 continue;
             }
-            let acc = self
-                .pending
-                .entry(s.sec)
-                .or_insert_with(|| vec![None; self.n_ops]);
-            for (a, row) in acc.iter_mut().zip(s.rows) {
+            let acc = self.pending.entry(s.sec).or_insert_with(|| Merging {
+                complete: false,
+                rows: vec![None; n_ops],
+                own_lag_us: 0,
+                sched_lag_us: 0,
+            });
+            acc.complete |= !s.partial;
+            acc.own_lag_us = acc.own_lag_us.max(s.own_lag_us);
+            acc.sched_lag_us = acc.sched_lag_us.max(s.sched_lag_us);
+            for (a, row) in acc.rows.iter_mut().zip(s.rows) {
                 match (a.as_mut(), row) {
                     (Some(a), Some(r)) => a.merge(&r),
                     (None, Some(r)) => *a = Some(r),
@@ -447,8 +528,108 @@ impl LiveView {
             if sec >= complete {
                 break;
             }
-            let rows = self.pending.remove(&sec).unwrap_or_default();
-            progress.second(sec + 1, &rows);
+            let Some(m) = self.pending.remove(&sec) else {
+                break;
+            };
+            match m.complete {
+                true => progress.second(sec + 1, &m.rows),
+                false => progress.partial(sec + 1, &m.rows),
+            }
+            let k = sec.min(self.timeline.keep - 1);
+            if self.lags.len() <= k {
+                self.lags.resize(k + 1, (0, 0));
+            }
+            let l = &mut self.lags[k];
+            *l = (l.0.max(m.own_lag_us), l.1.max(m.sched_lag_us));
+            self.timeline.add(sec, m.rows);
+        }
+    }
+
+    /// The phase's timeline (per lane), its kept histograms and the client's seconds.
+    fn finish(self) -> (Vec<Vec<Tick>>, LaneHists, Vec<ClientSecond>) {
+        let keep = self.timeline.keep;
+        let n = self.cpu_seconds.len().max(self.lags.len()).min(keep);
+        let client = (0..n)
+            .map(|k| {
+                let c = self.cpu_seconds.get(k).copied().unwrap_or_default();
+                let (own, sched) = self.lags.get(k).copied().unwrap_or_default();
+                ClientSecond {
+                    busiest_cpu: c.busiest,
+                    engine_cpu: c.engine,
+                    process_cpu: c.process,
+                    own_lag_ms: crate::stats::ms(own),
+                    sched_lag_ms: crate::stats::ms(sched),
+                }
+            })
+            .collect();
+        let (ticks, hists) = self.timeline.finish();
+        (ticks, hists, client)
+    }
+}
+
+/// A phase's timeline built as its seconds complete: a tick per lane and second, with
+/// `stats::fold_tail`'s rule (second `keep` and later fold into the last, held back until the
+/// phase ends). A lane's timeline ends with its last second that had anything, as the merged
+/// per-command seconds did.
+struct Timeline {
+    /// Seconds a timed run's timeline has (usize::MAX: not timed).
+    keep: usize,
+    lanes: Vec<LaneTimeline>,
+    keep_hists: bool,
+}
+
+#[derive(Default)]
+struct LaneTimeline {
+    ticks: Vec<Tick>,
+    hists: Vec<hdrhistogram::Histogram<u64>>,
+    /// The last second of a timed run, with the replies that came after its end.
+    held: Option<Second>,
+}
+
+impl Timeline {
+    fn new(lanes: usize, keep: usize, keep_hists: bool) -> Timeline {
+        Timeline {
+            keep,
+            lanes: (0..lanes).map(|_| LaneTimeline::default()).collect(),
+            keep_hists,
+        }
+    }
+
+    /// Second `sec` (0-based) of every lane.
+    fn add(&mut self, sec: usize, rows: Vec<Option<Second>>) {
+        let last = self.keep - 1;
+        for (lane, row) in self.lanes.iter_mut().zip(rows) {
+            let Some(s) = row else { continue };
+            if sec >= last {
+                match &mut lane.held {
+                    Some(h) => h.merge(&s),
+                    None => lane.held = Some(s),
+                }
+            } else {
+                lane.put(sec, s, self.keep_hists);
+            }
+        }
+    }
+
+    fn finish(mut self) -> (Vec<Vec<Tick>>, LaneHists) {
+        let last = self.keep.saturating_sub(1);
+        for lane in &mut self.lanes {
+            if let Some(s) = lane.held.take() {
+                lane.put(last, s, self.keep_hists);
+            }
+        }
+        self.lanes.into_iter().map(|l| (l.ticks, l.hists)).unzip()
+    }
+}
+
+impl LaneTimeline {
+    /// Second `sec` of the lane; the seconds before it that had nothing are empty ticks.
+    fn put(&mut self, sec: usize, s: Second, keep_hists: bool) {
+        self.ticks.resize(sec, Tick::default());
+        self.ticks.push(Tick::of(&s));
+        if keep_hists {
+            self.hists.resize_with(sec, || Second::new().hist);
+            self.hists.push(s.hist);
         }
     }
 }
@@ -479,13 +660,26 @@ mod tests {
 
     /// Thread `thread`'s second `sec` (0-based; usize::MAX: the thread ended).
     fn report(tx: &mpsc::Sender<LiveSecond>, thread: usize, sec: usize, rows: Vec<Option<Second>>) {
-        tx.send(LiveSecond { thread, sec, rows }).unwrap();
+        let lag = (sec as u64 + 1) * 1000 + thread as u64;
+        tx.send(LiveSecond {
+            thread,
+            sec,
+            rows,
+            own_lag_us: lag,
+            sched_lag_us: 2 * lag,
+            partial: false,
+        })
+        .unwrap();
+    }
+
+    fn view(threads: usize, lanes: usize, keep: usize) -> LiveView {
+        LiveView::new(threads, Timeline::new(lanes, keep, true), Vec::new())
     }
 
     #[test]
     fn a_second_shows_once_every_thread_reported_it_or_ended() {
         let (tx, rx) = mpsc::channel();
-        let mut live = LiveView::new(2, 2, Vec::new());
+        let mut live = view(2, 2, usize::MAX);
         let mut seen = Seen::default();
         report(&tx, 0, 0, vec![ok(10), None]);
         report(&tx, 0, 1, vec![ok(11), ok(1)]);
@@ -505,12 +699,60 @@ mod tests {
         );
         live.drain(&rx, &mut seen);
         assert_eq!(seen.0.len(), 3);
+        let (ticks, hists, client) = live.finish();
+        let oks = |lane: &[Tick]| lane.iter().map(|t| t.ok).collect::<Vec<_>>();
+        assert_eq!(oks(&ticks[0]), [15, 11], "a lane ends at its last second");
+        assert_eq!(oks(&ticks[1]), [3, 1, 2]);
+        assert_eq!(hists[1].len(), 3);
+        // The lags of a second are the largest of any thread's.
+        let lags: Vec<_> = client
+            .iter()
+            .map(|c| (c.own_lag_ms, c.sched_lag_ms))
+            .collect();
+        assert_eq!(lags, [(1.001, 2.002), (2.0, 4.0), (3.0, 6.0)]);
+    }
+
+    #[test]
+    fn a_timed_runs_late_replies_fold_into_its_last_second() {
+        let (tx, rx) = mpsc::channel();
+        // --duration 2: seconds 3 and 4 (replies in flight at the end) fold into second 2.
+        let mut live = view(1, 2, 2);
+        let mut seen = Seen::default();
+        for (sec, n) in [(0, 10), (1, 20)] {
+            report(&tx, 0, sec, vec![ok(n), None]);
+        }
+        // Sent as the thread ended: in the timeline, not shown as live lines.
+        for (sec, n) in [(2, 3), (3, 1)] {
+            let rows = vec![ok(n), None];
+            let (own_lag_us, sched_lag_us) = (4000, 0);
+            let partial = true;
+            let last = LiveSecond {
+                thread: 0,
+                sec,
+                rows,
+                own_lag_us,
+                sched_lag_us,
+                partial,
+            };
+            tx.send(last).unwrap();
+        }
+        report(&tx, 0, usize::MAX, Vec::new());
+        live.drain(&rx, &mut seen);
+        assert_eq!(seen.0.len(), 2, "the sink shows complete seconds only");
+        let (ticks, hists, client) = live.finish();
+        assert_eq!(ticks[0].iter().map(|t| t.ok).collect::<Vec<_>>(), [10, 24]);
+        assert!(ticks[1].is_empty() && hists[1].is_empty());
+        assert_eq!(client.len(), 2);
+        assert_eq!(
+            client[1].own_lag_ms, 4.0,
+            "the largest of the folded seconds"
+        );
     }
 
     #[test]
     fn completed_sums_every_threads_counter() {
         let counters: Vec<_> = [3, 4].map(|n| Arc::new(AtomicU64::new(n))).into();
-        let live = LiveView::new(2, 1, counters.clone());
+        let live = LiveView::new(2, Timeline::new(1, usize::MAX, false), counters.clone());
         assert_eq!(live.completed(), 7);
         counters[1].fetch_add(10, Ordering::Relaxed);
         assert_eq!(live.completed(), 17);
@@ -554,6 +796,7 @@ mod tests {
             retry_window: Duration::from_secs(1),
             started: None,
             start_at: None,
+            keep_hists: false,
         };
         let route = Route::Single(crate::net::Peer::Tcp(([127, 0, 0, 1], 6379).into()));
         let shared = shared_for(&spec, route, &Auth::default(), &Dialer::default(), 2);

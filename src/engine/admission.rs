@@ -76,8 +76,14 @@ pub(super) struct Admission {
     stopping: Option<Ns>,
     /// Requests taken from the budget or schedule.
     pub claimed: u64,
-    /// Open loop: the most a request left after its intended time.
-    pub max_lag: Ns,
+    /// Open loop: the most a request left after its intended time, over the seconds already
+    /// taken (`take_second_lags`); see `max_lag()`.
+    max_lag: Ns,
+    /// Open loop: the most a request left after its intended time since the last second taken.
+    sec_lag: Ns,
+    /// Open loop: the most the loop itself was late taking a due request since the last second
+    /// taken (µs; what `own_lag` records).
+    sec_own_lag: u64,
     /// Last time full windows held a due request back.
     held_at: Ns,
     /// Open loop: how late the loop took each due request (µs), counted only while no full window
@@ -101,6 +107,8 @@ impl Admission {
             stopping: None,
             claimed: 0,
             max_lag: 0,
+            sec_lag: 0,
+            sec_own_lag: 0,
             held_at: 0,
             own_lag: crate::stats::new_histogram(),
         }
@@ -199,7 +207,9 @@ impl Admission {
             return Due::Idle;
         };
         if self.start + due > self.held_at {
-            crate::stats::record(&mut self.own_lag, (rel - due) / 1000);
+            let us = (rel - due) / 1000;
+            crate::stats::record(&mut self.own_lag, us);
+            self.sec_own_lag = self.sec_own_lag.max(us);
         }
         self.claimed += 1;
         Due::Draw(self.start + due)
@@ -253,12 +263,27 @@ impl Admission {
     pub fn stamp(&mut self, r: &mut Req, t: Ns) {
         if r.fresh() {
             if self.schedule.is_some() {
-                self.max_lag = self.max_lag.max(t.saturating_sub(r.intended));
+                // One compare per request: the run's max is folded in once a second.
+                self.sec_lag = self.sec_lag.max(t.saturating_sub(r.intended));
             } else {
                 r.intended = t;
             }
         }
         r.sent = t;
+    }
+
+    /// Open loop: the most a request left after its intended time, over the whole run so far.
+    pub fn max_lag(&self) -> Ns {
+        self.max_lag.max(self.sec_lag)
+    }
+
+    /// The largest own lag (µs) and lag behind the schedule (ns) since the last call, for the
+    /// second being closed; both start again from 0. Closed loop: zeros.
+    pub fn take_second_lags(&mut self) -> (u64, Ns) {
+        self.max_lag = self.max_lag.max(self.sec_lag);
+        let lags = (self.sec_own_lag, self.sec_lag);
+        (self.sec_own_lag, self.sec_lag) = (0, 0);
+        lags
     }
 
     /// A request's attempt failed with `class`: the reply policy's decision, carried out for a
@@ -418,6 +443,12 @@ mod tests {
         assert_eq!(a.claimed, 3);
         assert!(a.finished(200 * MS, 0, 0, 0, || 0));
         assert_eq!(a.own_lag.max(), 2000, "taken 2 ms late");
+        assert_eq!(a.take_second_lags().0, 2000, "the second's own lag");
+        assert_eq!(
+            a.take_second_lags(),
+            (0, 0),
+            "taken: the next second starts at 0"
+        );
     }
 
     #[test]
@@ -461,10 +492,16 @@ mod tests {
         let mut r = Req::test(0, 3 * MS);
         o.stamp(&mut r, 5 * MS);
         assert_eq!(
-            (r.intended, o.max_lag),
+            (r.intended, o.max_lag()),
             (3 * MS, 2 * MS),
             "open loop: from the schedule"
         );
+        // The second's lag behind the schedule; the run's max outlives it.
+        assert_eq!(o.take_second_lags(), (0, 2 * MS));
+        let mut r = Req::test(0, 6 * MS);
+        o.stamp(&mut r, 7 * MS);
+        assert_eq!(o.take_second_lags(), (0, MS));
+        assert_eq!(o.max_lag(), 2 * MS);
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl<T: Transport> Engine<T> {
         ThreadReport {
             end: Instant::now(),
             claimed: self.adm.claimed,
-            max_lag: Duration::from_nanos(self.adm.max_lag),
+            max_lag: Duration::from_nanos(self.adm.max_lag()),
             own_lag: self.adm.own_lag,
             rec: self.rec,
             fatal: self.fatal,
@@ -285,11 +285,12 @@ impl<T: Transport> Engine<T> {
         }
         let now = self.clock.now();
         self.publish(now);
-        let _ = self.io.live.send(LiveSecond {
-            thread: self.io.index,
-            sec: usize::MAX,
-            rows: Vec::new(),
-        });
+        // The seconds still open (the last, partial one; replies after a timed run's end) go
+        // too: the live view is where the timeline is kept.
+        while self.rec.open_seconds() > 0 {
+            self.send_second(true, true);
+        }
+        let _ = self.io.live.send(LiveSecond::end(self.io.index));
         self.io
             .completed
             .store(self.rec.finished(), Ordering::Relaxed);
@@ -419,7 +420,7 @@ impl<T: Transport> Engine<T> {
 
     /// How long the stop waits with no reply arriving: longer when replies have been slow.
     fn quiet_limit(&self) -> Ns {
-        let slowest_us = self.rec.ops.iter().map(|o| o.hist.max()).max().unwrap_or(0);
+        let slowest_us = self.rec.ops().map(|o| o.hist.max()).max().unwrap_or(0);
         let quiet = STOP_QUIET.as_nanos() as Ns;
         (slowest_us * 2000).clamp(quiet, STOP_GRACE.as_nanos() as Ns)
     }
@@ -431,16 +432,31 @@ impl<T: Transport> Engine<T> {
             return;
         }
         while self.next_sec < cur {
-            let _ = self.io.live.send(LiveSecond {
-                thread: self.io.index,
-                sec: self.next_sec,
-                rows: self.rec.second_rows(self.next_sec),
-            });
-            self.next_sec += 1;
+            self.send_second(self.next_sec + 1 == cur, false);
         }
         self.io
             .completed
             .store(self.rec.finished(), Ordering::Relaxed);
+    }
+
+    /// Moves the recorder's oldest open second into a message (no copy kept). The lags seen since
+    /// the last one go with it when `lags` (the newest of the seconds closed at once). `partial`:
+    /// sent as the thread ends, the clock not past it.
+    fn send_second(&mut self, lags: bool, partial: bool) {
+        let (sec, rows) = self.rec.close_second();
+        let (own_lag_us, sched_ns) = match lags {
+            true => self.adm.take_second_lags(),
+            false => (0, 0),
+        };
+        let _ = self.io.live.send(LiveSecond {
+            thread: self.io.index,
+            sec,
+            rows,
+            own_lag_us,
+            sched_lag_us: sched_ns / 1000,
+            partial,
+        });
+        self.next_sec = sec + 1;
     }
 
     /// Every tick: progress, dead connections, requests that waited too long for a down node.

@@ -135,12 +135,36 @@ impl Req {
     }
 }
 
-/// One finished second of the run, from one thread, for the live view. A thread's last message
-/// has `sec == usize::MAX`: it reports no more seconds.
+/// One finished second of the run, from one thread, for the live view: its rows are moved out of
+/// the thread's recorder (which keeps no copy). A thread's last message has `sec == usize::MAX`:
+/// it reports no more seconds.
 pub struct LiveSecond {
     pub thread: usize,
     pub sec: usize,
     pub rows: Vec<Option<Second>>,
+    /// Open loop: the most the thread itself was late taking a due request in this second (µs;
+    /// see `ThreadReport::own_lag`). Closed loop: 0.
+    pub own_lag_us: u64,
+    /// Open loop: the most a request left after its intended time in this second (µs; the
+    /// run's `max_lag`, second by second). Closed loop: 0.
+    pub sched_lag_us: u64,
+    /// Sent as the thread ended, not because the clock passed it: the second the run ended in
+    /// (or one after a timed run's end, holding late replies).
+    pub partial: bool,
+}
+
+impl LiveSecond {
+    /// The thread's last message: no more seconds from it.
+    pub fn end(thread: usize) -> LiveSecond {
+        LiveSecond {
+            thread,
+            sec: usize::MAX,
+            rows: Vec::new(),
+            own_lag_us: 0,
+            sched_lag_us: 0,
+            partial: false,
+        }
+    }
 }
 
 /// How a thread talks to the orchestrator while it runs.

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::report::saved::SavedRun;
 use crate::report::{RunMeta, TestResult};
-use crate::stats::{Second, summarize};
+use hdrhistogram::Histogram;
+
+use crate::stats::{Second, Tick, summarize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
@@ -216,12 +218,14 @@ fn add(rows: &[&TestResult], count: u32) -> (TestResult, Option<Duration>) {
     let first = rows[0];
     let starts: Option<Vec<SystemTime>> = rows.iter().map(|r| r.started).collect();
     let window = starts.as_ref().map(|s| Window::of(s, rows));
+    let (ticks, hists) = timeline(rows, window.as_ref());
     let mut m = TestResult {
         shard: None,
         shards: count,
         hist: crate::report::hlog::sum(rows.iter().map(|r| &r.hist))
             .unwrap_or_else(|_| first.hist.clone()),
-        timeline: timeline(rows, window.as_ref()),
+        timeline: ticks,
+        hlog: Some(hists),
         started: window.as_ref().map(|w| w.start),
         duration_s: match &window {
             Some(w) => w.seconds,
@@ -290,8 +294,9 @@ impl Window {
     }
 }
 
-/// Second k of the run holds second k − offset of every shard.
-fn timeline(rows: &[&TestResult], w: Option<&Window>) -> Vec<Second> {
+/// Second k of the run holds second k − offset of every shard: counts added, and its percentiles
+/// from the union of the shards' histograms of that second (their `.hlog`s), returned beside.
+fn timeline(rows: &[&TestResult], w: Option<&Window>) -> (Vec<Tick>, Vec<Histogram<u64>>) {
     let offset = |i: usize| w.map_or(0, |w| w.offsets[i]);
     let len = rows
         .iter()
@@ -301,11 +306,21 @@ fn timeline(rows: &[&TestResult], w: Option<&Window>) -> Vec<Second> {
         .unwrap_or(0);
     let mut out: Vec<Second> = (0..len).map(|_| Second::new()).collect();
     for (i, r) in rows.iter().enumerate() {
+        let hists = r.hlog.as_deref().unwrap_or_default();
         for (k, s) in r.timeline.iter().enumerate() {
-            out[offset(i) + k].merge(s);
+            let o = &mut out[offset(i) + k];
+            o.ok += s.ok;
+            o.failed += s.failed;
+            for (a, b) in o.events.iter_mut().zip(s.events()) {
+                *a += b;
+            }
+            if let Some(h) = hists.get(k) {
+                let _ = o.hist.add(h);
+            }
         }
     }
-    out
+    let ticks = out.iter().map(Tick::of).collect();
+    (ticks, out.into_iter().map(|s| s.hist).collect())
 }
 
 #[cfg(test)]
@@ -325,13 +340,16 @@ mod tests {
             SystemTime::UNIX_EPOCH + Duration::from_secs(T0) + Duration::from_millis(delay_ms),
         );
         r.duration_s = secs as f64;
+        let mut hists = Vec::new();
         for _ in 0..secs {
             let mut s = Second::new();
             s.ok = per_sec;
             s.hist.record_n(lat, per_sec).unwrap();
             r.hist.record_n(lat, per_sec).unwrap();
-            r.timeline.push(s);
+            r.timeline.push(Tick::of(&s));
+            hists.push(s.hist);
         }
+        r.hlog = Some(hists);
         r.requests = per_sec * secs as u64;
         r.ok = r.requests;
         ShardRun {
@@ -368,6 +386,12 @@ mod tests {
         assert!((r.latency.p50 - 1.0).abs() < 0.01 && (r.latency.p99 - 2.0).abs() < 0.01);
         let per_sec: Vec<u64> = r.timeline.iter().map(|s| s.ok).collect();
         assert_eq!(per_sec, [300, 300, 400, 400, 100]);
+        // A second's percentiles from the union of the shards' histograms of it: 300 at 1 ms
+        // and 100 at 2 ms.
+        let third = &r.timeline[2];
+        assert!((995..=1010).contains(&third.p50_us), "{third:?}");
+        assert!((1990..=2020).contains(&third.max_us), "{third:?}");
+        assert_eq!(r.hlog.as_ref().map(|h| h[2].len()), Some(400));
         assert_eq!(m.start_spread, [Some(Duration::from_millis(2200))]);
         assert_eq!(
             r.started,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::fault::FaultOutcome;
 use crate::resp::ErrorClass;
 use crate::scenario::{ConsistencyReport, Report, StreamReport};
-use crate::stats::Second;
+use crate::stats::Tick;
 
 use super::TestResult;
 
@@ -59,7 +59,7 @@ pub struct FaultRow {
 }
 
 /// The rows of the faults carried out during a run whose (merged) timeline is `timeline`.
-pub fn fault_rows(outcomes: &[FaultOutcome], timeline: &[Second]) -> Vec<FaultRow> {
+pub fn fault_rows(outcomes: &[FaultOutcome], timeline: &[Tick]) -> Vec<FaultRow> {
     outcomes
         .iter()
         .map(|o| {
@@ -78,7 +78,7 @@ pub fn fault_rows(outcomes: &[FaultOutcome], timeline: &[Second]) -> Vec<FaultRo
                 .clamp((start + 1).min(during_end), during_end);
             let mut errors = [0u64; ErrorClass::COUNT];
             for s in &timeline[start..during_end] {
-                for (a, b) in errors.iter_mut().zip(s.events.iter()) {
+                for (a, b) in errors.iter_mut().zip(s.events()) {
                     *a += b;
                 }
             }
@@ -105,7 +105,7 @@ pub fn fault_rows(outcomes: &[FaultOutcome], timeline: &[Second]) -> Vec<FaultRo
         .collect()
 }
 
-fn mean_ok(seconds: &[Second]) -> Option<f64> {
+fn mean_ok(seconds: &[Tick]) -> Option<f64> {
     (!seconds.is_empty())
         .then(|| seconds.iter().map(|s| s.ok as f64).sum::<f64>() / seconds.len() as f64)
 }
@@ -116,11 +116,11 @@ pub fn attach_faults(rows: &mut [TestResult], outcomes: &[FaultOutcome]) {
     if outcomes.is_empty() {
         return;
     }
-    let mut merged: Vec<Second> = Vec::new();
+    let mut merged: Vec<Tick> = Vec::new();
     for r in rows.iter() {
         for (i, s) in r.timeline.iter().enumerate() {
             match merged.get_mut(i) {
-                Some(m) => m.merge(s),
+                Some(m) => m.add_counts(s),
                 None => merged.push(s.clone()),
             }
         }
@@ -276,10 +276,12 @@ pub fn json(r: &TestResult) -> ExperimentJson<'_> {
 mod tests {
     use super::*;
 
-    fn second(ok: u64, conn_lost: u64) -> Second {
-        let mut s = Second::new();
-        s.ok = ok;
-        s.events[ErrorClass::ConnLost.index()] = conn_lost;
+    fn second(ok: u64, conn_lost: u64) -> Tick {
+        let mut s = Tick {
+            ok,
+            ..Tick::default()
+        };
+        s.add_event(ErrorClass::ConnLost.index(), conn_lost);
         s
     }
 
@@ -297,7 +299,7 @@ mod tests {
     #[test]
     fn a_fault_row_splits_the_timeline_at_the_fault_and_its_recovery() {
         // 5 s at 100 ok/s, 3 s of outage with errors, 4 s back at 90.
-        let mut t: Vec<Second> = (0..5).map(|_| second(100, 0)).collect();
+        let mut t: Vec<Tick> = (0..5).map(|_| second(100, 0)).collect();
         t.extend((0..3).map(|_| second(10, 7)));
         t.extend((0..4).map(|_| second(90, 0)));
         let rows = fault_rows(&[outcome(5.2, Some(2.5))], &t);
@@ -311,7 +313,7 @@ mod tests {
     #[test]
     fn the_burst_in_the_second_an_outage_ends_is_not_throughput_during_it() {
         // Down from 2.0 s to 5.5 s; the requests that waited all complete in second 5.
-        let t: Vec<Second> = [100, 100, 0, 0, 0, 900, 100, 100]
+        let t: Vec<Tick> = [100, 100, 0, 0, 0, 900, 100, 100]
             .into_iter()
             .map(|ok| second(ok, 0))
             .collect();
@@ -322,7 +324,7 @@ mod tests {
 
     #[test]
     fn an_unrecovered_fault_runs_to_the_end_and_has_no_after() {
-        let t: Vec<Second> = (0..4).map(|i| second(10 * i, 1)).collect();
+        let t: Vec<Tick> = (0..4).map(|i| second(10 * i, 1)).collect();
         let r = &fault_rows(&[outcome(0.5, None)], &t)[0];
         assert_eq!(r.tps_before, None, "nothing before the first second");
         assert_eq!(r.tps_during, Some(15.0));

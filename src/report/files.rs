@@ -28,7 +28,7 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
-fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+pub(super) fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
     move |source| WriteError {
         path: path.to_path_buf(),
         source,
@@ -41,7 +41,7 @@ fn unix_seconds(t: SystemTime) -> String {
     format!("{}.{:06}", d.as_secs(), d.subsec_micros())
 }
 
-fn f3(v: f64) -> String {
+pub(super) fn f3(v: f64) -> String {
     format!("{v:.3}")
 }
 
@@ -243,19 +243,10 @@ impl Columns<'_> {
 /// Second `i` of `r` as a timeline row.
 fn timeline_row(r: &TestResult, i: usize, columns: &Columns) -> TimelineRow {
     let s = &r.timeline[i];
-    let (p50, p99, max) = if s.hist.is_empty() {
-        (0.0, 0.0, 0.0)
-    } else {
-        (
-            ms(s.hist.value_at_quantile(0.5)),
-            ms(s.hist.value_at_quantile(0.99)),
-            ms(s.hist.max()),
-        )
-    };
     let mut row = columns.blank();
     for (k, cell) in row.classes_mut().into_iter().enumerate() {
         if let Some(c) = cell {
-            *c = s.events[ErrorClass::ALL[k].index()].to_string();
+            *c = s.event(ErrorClass::ALL[k].index()).to_string();
         }
     }
     if let (Some(cell), Some(n)) = (&mut row.lag, r.experiment.lag.get(i)) {
@@ -270,9 +261,9 @@ fn timeline_row(r: &TestResult, i: usize, columns: &Columns) -> TimelineRow {
         test: r.test.clone(),
         ok: s.ok.to_string(),
         errors: s.failed.to_string(),
-        p50_ms: f3(p50),
-        p99_ms: f3(p99),
-        max_ms: f3(max),
+        p50_ms: f3(ms(s.p50_us)),
+        p99_ms: f3(ms(s.p99_us)),
+        max_ms: f3(ms(s.max_us)),
         span_s: f3(r.span_of_second(i)),
         repeat: r.repeat.to_string(),
         ..row
@@ -293,11 +284,15 @@ fn file_safe(s: &str) -> String {
 
 /// The HDR files' name for a result, without the extension: `<run>-<target>-<test>-r<repeat>`.
 pub fn hdr_stem(run_id: &str, r: &TestResult) -> String {
+    hdr_stem_of(run_id, &r.target, &r.test, r.repeat)
+}
+
+/// `hdr_stem` of the result of `test` on `target`, repeat `repeat` (before the result exists).
+pub fn hdr_stem_of(run_id: &str, target: &str, test: &str, repeat: u32) -> String {
     format!(
-        "{run_id}-{}-{}-r{}",
-        file_safe(&r.target),
-        file_safe(&r.test),
-        r.repeat
+        "{run_id}-{}-{}-r{repeat}",
+        file_safe(target),
+        file_safe(test)
     )
 }
 
@@ -329,7 +324,9 @@ pub fn write_run_files(
     Ok(())
 }
 
-/// A result's histogram (`.hdr`) and per-second interval log (`.hlog`) under `<dir>/hdr/`.
+/// A result's histogram (`.hdr`) and, when it kept its seconds' histograms (`TestResult::hlog`),
+/// its per-second interval log (`.hlog`) under `<dir>/hdr/`. A measured phase's `.hlog` was
+/// written second by second as it ran (`report::stream`) and is left as it is.
 pub fn write_hdr(dir: &Path, meta: &RunMeta, r: &TestResult) -> Result<(), WriteError> {
     let mut bytes = Vec::new();
     V2Serializer::new()
@@ -339,28 +336,38 @@ pub fn write_hdr(dir: &Path, meta: &RunMeta, r: &TestResult) -> Result<(), Write
     let stem = hdr_stem(&meta.run_id, r);
     let hdr = dir.join("hdr");
     write_atomic(&hdr.join(format!("{stem}.hdr")), &bytes)?;
-    write_atomic(&hdr.join(format!("{stem}.hlog")), &interval_log(meta, r))
+    match &r.hlog {
+        Some(hists) => write_atomic(
+            &hdr.join(format!("{stem}.hlog")),
+            &interval_log(meta, r, hists),
+        ),
+        None => Ok(()),
+    }
+}
+
+/// The comment line of the `.hlog` of `test` on `target`, repeat `repeat`.
+pub fn hlog_comment(meta: &RunMeta, target: &str, test: &str, repeat: u32) -> String {
+    format!(
+        "rbench {} run {} target {target} test {test} repeat {repeat}, values in microseconds",
+        meta.version, meta.run_id
+    )
 }
 
 /// The result's per-second histograms as an HdrHistogram interval log, from the instant its
 /// measurement began (or, not known, `duration_s` before now: the log is written as the test ends).
-fn interval_log(meta: &RunMeta, r: &TestResult) -> Vec<u8> {
+fn interval_log(meta: &RunMeta, r: &TestResult, hists: &[hdrhistogram::Histogram<u64>]) -> Vec<u8> {
     let now = SystemTime::now();
     let took = Duration::try_from_secs_f64(r.duration_s).unwrap_or_default();
     let start = r
         .started
         .unwrap_or_else(|| now.checked_sub(took).unwrap_or(now));
-    let comment = format!(
-        "rbench {} run {} target {} test {} repeat {}, values in microseconds",
-        meta.version, meta.run_id, r.target, r.test, r.repeat
-    );
-    let intervals: Vec<_> = r
-        .timeline
+    let comment = hlog_comment(meta, &r.target, &r.test, r.repeat);
+    let intervals: Vec<_> = hists
         .iter()
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, h)| {
             let span = Duration::try_from_secs_f64(r.span_of_second(i)).unwrap_or_default();
-            (Duration::from_secs(i as u64), span, &s.hist)
+            (Duration::from_secs(i as u64), span, h)
         })
         .collect();
     hlog::interval_log(start, &comment, &intervals)

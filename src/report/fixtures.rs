@@ -10,7 +10,7 @@ use super::{RunMeta, TestResult, compare, files, saved};
 use crate::resp::ErrorClass;
 use crate::schema::{self, LongRow, TimelineRow};
 use crate::slo::{Outcome, SloResult, Step};
-use crate::stats::{Second, Summary, summarize};
+use crate::stats::{Second, Summary};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -156,7 +156,7 @@ fn the_report_reader_gets_the_fixtures_values() {
     let errors = saved::load(&fixture("errors"), None).unwrap();
     let e = &errors.results[0];
     assert_eq!(e.events[ErrorClass::WrongType.index()], 500);
-    assert_eq!(e.timeline[0].events[ErrorClass::WrongType.index()], 500);
+    assert_eq!(e.timeline[0].event(ErrorClass::WrongType.index()), 500);
 
     let open = saved::load(&fixture("openloop"), None).unwrap();
     assert_eq!(
@@ -264,6 +264,7 @@ fn rich(test: &str) -> TestResult {
     let mut s = Second::new();
     s.ok = 400;
     s.hist.record(1500).unwrap();
+    let s = crate::stats::Tick::of(&s);
     r.timeline = vec![s.clone(), s.clone(), s];
     r.experiment = Experiment {
         stream: Some(Default::default()),
@@ -383,8 +384,8 @@ pub fn json_before(meta: &RunMeta, results: &[TestResult]) -> String {
                 "client_lag": r.client_lag.as_ref().map(lat),
                 "unanswered": r.unanswered, "interrupted": r.interrupted,
                 "timeline": r.timeline.iter().enumerate().map(|(i, s)| {
-                    let h = summarize(&s.hist);
-                    let mut sec = serde_json::json!({"elapsed_s": i + 1, "span_s": r.span_of_second(i), "ok": s.ok, "errors": s.failed, "p50_ms": h.p50, "p99_ms": h.p99, "max_ms": h.max});
+                    let ms = crate::stats::ms;
+                    let mut sec = serde_json::json!({"elapsed_s": i + 1, "span_s": r.span_of_second(i), "ok": s.ok, "errors": s.failed, "p50_ms": ms(s.p50_us), "p99_ms": ms(s.p99_us), "max_ms": ms(s.max_us)});
                     if let Some(n) = r.experiment.lag.get(i) {
                         sec["lag"] = (*n).into();
                     }

@@ -90,6 +90,14 @@ pub fn interval_log(
     comment: &str,
     intervals: &[(Duration, Duration, &Histogram<u64>)],
 ) -> Vec<u8> {
+    let mut bytes = log_header(start, comment);
+    bytes.extend_from_slice(&log_lines(intervals));
+    bytes
+}
+
+/// The header lines of an interval log starting at `start` (see [`interval_log`]): a log written
+/// as its seconds come starts with these, then appends [`log_lines`].
+pub fn log_header(start: SystemTime, comment: &str) -> Vec<u8> {
     let secs = start
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -106,7 +114,12 @@ pub fn interval_log(
     out.push_str(&format!("#[BaseTime: {secs:.3} (seconds since epoch)]\n"));
     out.push_str(&format!("#[MaxValueDivisor: {MAX_VALUE_DIVISOR:.3}]\n"));
     out.push_str(LEGEND);
-    let mut bytes = out.into_bytes();
+    out.into_bytes()
+}
+
+/// One line per `(offset from the log's start, length, histogram)` (see [`interval_log`]).
+pub fn log_lines(intervals: &[(Duration, Duration, &Histogram<u64>)]) -> Vec<u8> {
+    let mut bytes = Vec::new();
     let mut ser = V2DeflateSerializer::new();
     for &(at, length, h) in intervals {
         match interval_line(&mut ser, at, length, h) {

@@ -459,7 +459,7 @@ fn timelines(results: &[TestResult]) -> String {
 struct Slot<'a> {
     x: f64,
     span: f64,
-    sec: &'a crate::stats::Second,
+    sec: &'a crate::stats::Tick,
 }
 
 /// The repeats' seconds laid end to end, and where each repeat starts.
@@ -489,7 +489,7 @@ fn timeline_svg(runs: &[&TestResult], title: &str) -> String {
     let classes: Vec<ErrorClass> = ErrorClass::ALL
         .iter()
         .copied()
-        .filter(|c| slots.iter().any(|s| s.sec.events[c.index()] > 0))
+        .filter(|c| slots.iter().any(|s| s.sec.event(c.index()) > 0))
         .collect();
     let rate = |s: &Slot, count: u64| count as f64 / s.span;
     let ok_top = slots.iter().map(|s| rate(s, s.sec.ok)).fold(0.0, f64::max);
@@ -498,7 +498,7 @@ fn timeline_svg(runs: &[&TestResult], title: &str) -> String {
         .map(|s| {
             classes
                 .iter()
-                .map(|c| rate(s, s.sec.events[c.index()]))
+                .map(|c| rate(s, s.sec.event(c.index())))
                 .sum()
         })
         .fold(0.0, f64::max);
@@ -533,7 +533,7 @@ fn timeline_svg(runs: &[&TestResult], title: &str) -> String {
         g.column(&top, (s.x, s.x + s.span), rate(s, s.sec.ok));
         let mut base = 0.0;
         for (k, c) in classes.iter().enumerate() {
-            let v = rate(s, s.sec.events[c.index()]);
+            let v = rate(s, s.sec.event(c.index()));
             if v > 0.0 {
                 g.bar(&low, (s.x, s.x + s.span), (base, base + v), k);
                 base += v;

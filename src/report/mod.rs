@@ -14,6 +14,7 @@ pub mod observed;
 pub mod rows;
 pub mod saved;
 pub mod slo;
+pub mod stream;
 pub mod summary;
 pub mod svg;
 pub mod table;
@@ -25,7 +26,7 @@ use hdrhistogram::Histogram;
 pub use crate::timefmt::rfc3339;
 
 use crate::resp::ErrorClass;
-use crate::stats::{Second, Summary, Words};
+use crate::stats::{Summary, Tick, Words};
 
 /// Identifies one invocation of rbench in every file it writes.
 #[derive(Clone, Debug)]
@@ -71,7 +72,12 @@ pub struct TestResult {
     /// Open loop only: latency from the actual send time (what coordinated omission would report).
     pub latency_uncorrected: Option<Summary>,
     pub hist: Histogram<u64>,
-    pub timeline: Vec<Second>,
+    /// One tick per second of the measured window (the last one may be partial).
+    pub timeline: Vec<Tick>,
+    /// Each second's histogram, for a `.hlog` written whole when the result is saved: scenarios,
+    /// a search's chosen step, merged shards, a saved run read back. None for a measured phase,
+    /// whose `.hlog` was streamed second by second (`report::stream`).
+    pub hlog: Option<Vec<Histogram<u64>>>,
     /// Open loop: requests sent per second, and the largest lag behind the schedule (ms).
     pub achieved_rps: Option<f64>,
     pub max_lag_ms: Option<f64>,
@@ -161,6 +167,7 @@ impl TestResult {
             latency_uncorrected: None,
             hist: crate::stats::new_histogram(),
             timeline: Vec::new(),
+            hlog: None,
             achieved_rps: None,
             max_lag_ms: None,
             client_lag: None,

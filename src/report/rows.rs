@@ -8,7 +8,7 @@ use crate::config::Workload;
 use crate::runner::{PhaseResult, PhaseSpec};
 use crate::scenario::{Outcome, Scenario};
 use crate::shard::Shard;
-use crate::stats::{self, OpStats, summarize};
+use crate::stats::{self, OpStats, Tick, summarize};
 use crate::target::ReadyTarget;
 
 /// What every row of one run shares.
@@ -51,13 +51,17 @@ pub fn of_phase(
         .enumerate()
         .map(|(i, st)| {
             let lane = spec.lanes.lanes.get(i);
+            let timeline = res.timeline.get(i).cloned().unwrap_or_default();
             let mut r = TestResult {
                 mix: spec.lanes.lanes.len() > 1,
+                hlog: spec
+                    .keep_hists
+                    .then(|| res.hlog.get(i).cloned().unwrap_or_default()),
                 achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
                 max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
                 client_lag: res.client_lag.as_ref().map(summarize),
                 unanswered: if i == 0 { res.unanswered } else { 0 },
-                ..row(prepared, &shape, &names[i], st)
+                ..row(prepared, &shape, &names[i], st, timeline)
             };
             // A command with its own sizes or key space says so in its row.
             if let Some(l) = lane {
@@ -100,11 +104,22 @@ pub fn of_scenario(
         .iter()
         .enumerate()
         .filter(|(i, r)| *i == 0 || r.stats.requests() > 0)
-        .map(|(_, r)| TestResult {
-            clients: r.clients,
-            connections: r.clients * prepared.masters.max(1),
-            threads: 1,
-            ..row(prepared, &shape, &format!("{name} {}", r.command), &r.stats)
+        .map(|(_, r)| {
+            let seconds = stats::fold_tail(&r.seconds, w.duration);
+            let name = format!("{name} {}", r.command);
+            TestResult {
+                clients: r.clients,
+                connections: r.clients * prepared.masters.max(1),
+                threads: 1,
+                hlog: Some(seconds.iter().map(|s| s.hist.clone()).collect()),
+                ..row(
+                    prepared,
+                    &shape,
+                    &name,
+                    &r.stats,
+                    seconds.iter().map(Tick::of).collect(),
+                )
+            }
         })
         .collect();
     if let Some(first) = rows.first_mut() {
@@ -113,8 +128,14 @@ pub fn of_scenario(
     rows
 }
 
-/// A result row of one command (or scenario role) measured on `prepared`.
-fn row(prepared: &ReadyTarget, s: &Shape<'_>, name: &str, st: &OpStats) -> TestResult {
+/// A result row of one command (or scenario role) measured on `prepared`, with its timeline.
+fn row(
+    prepared: &ReadyTarget,
+    s: &Shape<'_>,
+    name: &str,
+    st: &OpStats,
+    timeline: Vec<Tick>,
+) -> TestResult {
     let w = s.w;
     TestResult {
         target: prepared.name.clone(),
@@ -143,7 +164,8 @@ fn row(prepared: &ReadyTarget, s: &Shape<'_>, name: &str, st: &OpStats) -> TestR
         latency: summarize(&st.hist),
         latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
         hist: st.hist.clone(),
-        timeline: stats::fold_tail(&st.seconds, w.duration),
+        timeline,
+        hlog: None,
         achieved_rps: None,
         max_lag_ms: None,
         client_lag: None,

@@ -17,7 +17,7 @@ use super::{RunMeta, TestResult, slo};
 use crate::resp::ErrorClass;
 use crate::schema::{self, LONG_CSV, LongRow, TimelineRow};
 use crate::slo::{Outcome, SloResult};
-use crate::stats::{Second, Summary, new_histogram};
+use crate::stats::{Summary, Tick, new_histogram};
 
 /// One run of a results folder.
 pub struct SavedRun {
@@ -211,7 +211,8 @@ pub fn load(dir: &Path, run: Option<&str>) -> Result<SavedRun, LoadError> {
             r.slo = Some(search);
         }
         let (timeline, faults) = seconds.remove(&key).unwrap_or_default();
-        r.timeline = with_histograms(timeline, intervals);
+        r.timeline = timeline;
+        r.hlog = intervals.map(|iv| iv.into_iter().map(|i| i.hist).collect());
         r.experiment.faults = faults;
         results.push(r);
     }
@@ -279,6 +280,7 @@ fn result_of(t: &Table, rec: &csv::StringRecord, row: &LongRow) -> Result<TestRe
         latency_uncorrected: None,
         hist: new_histogram(),
         timeline: Vec::new(),
+        hlog: None,
         achieved_rps: opt(&row.achieved_rps),
         max_lag_ms: None,
         client_lag: None,
@@ -350,7 +352,7 @@ fn histograms(
     dir: &Path,
     run_id: &str,
     r: &TestResult,
-) -> Result<(Histogram<u64>, Vec<Interval>), LoadError> {
+) -> Result<(Histogram<u64>, Option<Vec<Interval>>), LoadError> {
     // Not with_extension: a target named by its address has dots in the stem.
     let stem = hdr_stem(run_id, r);
     let hlog = dir.join("hdr").join(format!("{stem}.hlog"));
@@ -360,20 +362,20 @@ fn histograms(
             path: hlog.display().to_string(),
             message: e.to_string(),
         })?;
-        hlog::read_intervals(&bytes).map_err(|e| e.with_path(&hlog))?
+        Some(hlog::read_intervals(&bytes).map_err(|e| e.with_path(&hlog))?)
     } else {
-        Vec::new()
+        None
     };
     let whole = if hdr.is_file() {
         hlog::read_histogram(&hdr)?
     } else {
-        hlog::sum(intervals.iter().map(|i| &i.hist)).unwrap_or_else(|_| new_histogram())
+        hlog::sum(intervals.iter().flatten().map(|i| &i.hist)).unwrap_or_else(|_| new_histogram())
     };
     Ok((whole, intervals))
 }
 
 /// Timeline rows keyed by (target, test, repeat), with the faults marked in them.
-type Seconds = HashMap<(String, String, u32), (Vec<Second>, Vec<FaultRow>)>;
+type Seconds = HashMap<(String, String, u32), (Vec<Tick>, Vec<FaultRow>)>;
 
 fn timeline(path: &Path) -> Result<Seconds, LoadError> {
     let mut out = Seconds::new();
@@ -396,11 +398,22 @@ fn timeline(path: &Path) -> Result<Seconds, LoadError> {
                 *p
             }
         };
-        let mut sec = Second::new();
-        sec.ok = t.number(rec, "ok", &row.ok)? as u64;
-        sec.failed = t.number(rec, "errors", &row.errors)? as u64;
+        // Milliseconds to the µs, as written (`p50_ms` and the like).
+        let us = |v: &str| {
+            v.parse::<f64>()
+                .map_or(0, |ms| (ms * 1000.0).round() as u64)
+        };
+        let mut sec = Tick {
+            ok: t.number(rec, "ok", &row.ok)? as u64,
+            failed: t.number(rec, "errors", &row.errors)? as u64,
+            p50_us: us(&row.p50_ms),
+            p99_us: us(&row.p99_ms),
+            max_us: us(&row.max_ms),
+            ..Tick::default()
+        };
         for (c, cell) in ErrorClass::ALL.iter().zip(row.classes()) {
-            sec.events[c.index()] = cell.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let n = cell.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+            sec.add_event(c.index(), n);
         }
         let fault = row.fault.as_deref().unwrap_or("");
         let entry = out.entry((row.target, row.test, repeat)).or_default();
@@ -416,12 +429,4 @@ fn timeline(path: &Path) -> Result<Seconds, LoadError> {
         entry.0.push(sec);
     }
     Ok(out)
-}
-
-/// The per-second histograms from the interval log, second by second.
-fn with_histograms(mut seconds: Vec<Second>, intervals: Vec<Interval>) -> Vec<Second> {
-    for (s, i) in seconds.iter_mut().zip(intervals) {
-        s.hist = i.hist;
-    }
-    seconds
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{RunMeta, TestResult, experiment};
 use crate::slo::{SloResult, Step};
-use crate::stats::{Summary, summarize};
+use crate::stats::{Summary, ms};
 
 /// The whole document.
 #[derive(Serialize)]
@@ -261,15 +261,14 @@ fn result_json(r: &TestResult) -> ResultJson<'_> {
 
 fn second_json(r: &TestResult, i: usize) -> SecondJson {
     let s = &r.timeline[i];
-    let h = summarize(&s.hist);
     SecondJson {
         elapsed_s: i + 1,
         span_s: r.span_of_second(i),
         ok: s.ok,
         errors: s.failed,
-        p50_ms: h.p50,
-        p99_ms: h.p99,
-        max_ms: h.max,
+        p50_ms: ms(s.p50_us),
+        p99_ms: ms(s.p99_us),
+        max_ms: ms(s.max_us),
         lag: r.experiment.lag.get(i).copied(),
         fault: experiment::faults_in_second(r, i),
     }

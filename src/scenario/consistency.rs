@@ -89,17 +89,20 @@ pub async fn run(spec: &ConsistencySpec, env: &Env) -> Result<Outcome, ScenarioE
     recs.extend(readers);
     let finals = over_keys(env, keys, workers, b"GET").await;
     let ops = stats::merge_all(&recs, 2);
+    let mut seconds = stats::merge_timelines(&mut recs, 2);
     Ok(Outcome {
         rows: vec![
             Role {
                 command: "INCR",
                 clients: spec.writers,
                 stats: ops[WRITE].clone(),
+                seconds: std::mem::take(&mut seconds[WRITE]),
             },
             Role {
                 command: "GET",
                 clients: spec.readers,
                 stats: ops[READ].clone(),
+                seconds: std::mem::take(&mut seconds[READ]),
             },
         ],
         report: Report::Consistency(ledger(&sh, &finals)),

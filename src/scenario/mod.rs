@@ -139,6 +139,8 @@ pub struct Role {
     /// How many clients played it.
     pub clients: usize,
     pub stats: OpStats,
+    /// The role's timeline, every second of it (a scenario's recorders never close a second).
+    pub seconds: Vec<crate::stats::Second>,
 }
 
 /// What a scenario measured.

@@ -131,6 +131,7 @@ pub async fn run(spec: &StreamSpec, env: &Env) -> Result<Outcome, ScenarioError>
     recs.extend(consumers);
     let report = settle(&sh).await;
     let ops = stats::merge_all(&recs, 2);
+    let mut seconds = stats::merge_timelines(&mut recs, 2);
     let ledger = sh.ledger();
     Ok(Outcome {
         rows: vec![
@@ -138,11 +139,13 @@ pub async fn run(spec: &StreamSpec, env: &Env) -> Result<Outcome, ScenarioError>
                 command: "XADD",
                 clients: spec.producers,
                 stats: ops[PRODUCE].clone(),
+                seconds: std::mem::take(&mut seconds[PRODUCE]),
             },
             Role {
                 command: "XREADGROUP",
                 clients: spec.consumers,
                 stats: ops[CONSUME].clone(),
+                seconds: std::mem::take(&mut seconds[CONSUME]),
             },
         ],
         report: Report::Stream(report),

@@ -10,7 +10,7 @@ use super::{Outcome, Session, on_target};
 use crate::config;
 use crate::exit::RunError;
 use crate::fault;
-use crate::report::{self, console, rows};
+use crate::report::{self, console, rows, stream};
 use crate::runner::{self, PhaseSpec};
 use crate::signals;
 use crate::target::ReadyTarget;
@@ -99,6 +99,8 @@ impl Session<'_> {
             started: None,
             // The run's first phase (its warm-up, if any) waits for --start-at.
             start_at: self.start_at.take(),
+            // A search's chosen step writes its whole .hlog; a measured phase streams it.
+            keep_hists: plan.slo.is_some(),
         };
         let (names, label) = phase_names(&spec.lanes, phase.len());
         // The LRANGE tests' fill runs as counted, whatever the search: it only prepares the lists.
@@ -124,7 +126,7 @@ impl Session<'_> {
             start_at,
             ..spec
         };
-        let (phase_res, faults) = self.measure(rt, prepared, (&spec, &started), label)?;
+        let (phase_res, faults) = self.measure(rt, prepared, (&spec, &started), label, repeat)?;
         let shard = plan.scale.shard;
         let mut new = rows::of_phase(prepared, &spec, &names, repeat, shard, &phase_res);
         report::experiment::attach_faults(&mut new, &faults);
@@ -137,17 +139,22 @@ impl Session<'_> {
     }
 
     /// Runs the measured phase `spec` (whose clock is `started`) with the plan's faults, and
-    /// progress on the console.
+    /// progress on the console; its seconds are written as they close (`report::stream`).
     fn measure(
         &mut self,
         rt: &tokio::runtime::Runtime,
         prepared: &mut ReadyTarget,
         (spec, started): (&PhaseSpec<'_>, &OnceLock<std::time::Instant>),
         label: String,
+        repeat: u32,
     ) -> Result<(runner::PhaseResult, Vec<fault::FaultOutcome>), RunError> {
         let live_ok = self.printer.verbose();
         let w = spec.workload;
         let names = spec.lanes.names();
+        let o = &self.plan.output;
+        let dir = o.out_dir.as_deref().filter(|_| o.run_files);
+        let (meta, target) = (&self.meta, prepared.name.clone());
+        let mut streamed = None;
         let (res, faults) = orchestrate::with_faults(
             &self.plan.faults,
             prepared,
@@ -155,13 +162,31 @@ impl Session<'_> {
             &mut *self.out,
             |p, out| {
                 let live: Option<&mut dyn Write> = if live_ok { Some(out) } else { None };
-                let mut progress =
-                    console::ConsoleProgress::new(label, names, w.requests, w.duration, live);
+                let mut console = console::ConsoleProgress::new(
+                    label,
+                    names.clone(),
+                    w.requests,
+                    w.duration,
+                    live,
+                );
+                let to = dir.map(|dir| stream::Destination {
+                    dir,
+                    meta,
+                    target: &target,
+                    tests: &names,
+                    repeat,
+                    duration: w.duration,
+                });
+                let mut progress = stream::SecondsWriter::new(&mut console, to);
                 let res = execute_phase(rt, p, spec, self.stop, &mut progress);
-                progress.finish();
+                streamed = progress.finish();
+                console.finish();
                 res
             },
         );
+        if let Some(e) = streamed {
+            let _ = writeln!(self.err, "rbench: {e}");
+        }
         match res {
             Ok(r) => {
                 self.warn_late(r.late);

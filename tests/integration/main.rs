@@ -18,6 +18,7 @@ mod faults;
 mod flags;
 mod hdr_files;
 mod kube;
+mod memory;
 mod nightly;
 mod pacing;
 mod profiles;
