@@ -16,6 +16,7 @@ pub mod kube;
 pub mod merge;
 pub mod net;
 pub mod nightly;
+pub mod observe;
 pub mod profile;
 pub mod render;
 pub mod report;
