@@ -19,6 +19,7 @@ mod flags;
 mod hdr_files;
 mod kube;
 mod nightly;
+mod observe;
 mod pacing;
 mod profiles;
 mod report;
