@@ -211,7 +211,7 @@ impl Node {
             ))),
             v => match v.into_text() {
                 Ok(text) => Ok(Observed::Sample(
-                    NodeSample::from_info(&Info::parse(&text), at),
+                    Box::new(NodeSample::from_info(&Info::parse(&text), at)),
                     own,
                 )),
                 Err(e) => Err(Fail::Refused(format!(

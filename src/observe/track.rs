@@ -16,7 +16,7 @@ pub type OwnCounts = BTreeMap<String, u64>;
 #[derive(Clone, Debug)]
 pub enum Observed {
     /// Its INFO, and the sampler's commands sent to it before that INFO.
-    Sample(NodeSample, OwnCounts),
+    Sample(Box<NodeSample>, OwnCounts),
     /// No answer within the tick's budget (down, paused, unreachable).
     Missing,
     /// It refuses INFO: nothing about it can be known (and it is not asked again).
@@ -86,7 +86,7 @@ impl NodeTrack {
     /// The window's baseline (tick 0): no row.
     pub fn baseline(&mut self, obs: Observed) {
         match obs {
-            Observed::Sample(s, own) => self.take(s, own),
+            Observed::Sample(s, own) => self.take(*s, own),
             Observed::Missing => {
                 self.last_ok = false;
                 self.missing = true;
@@ -98,7 +98,7 @@ impl NodeTrack {
     /// Second `sec` (covering `span_s`; `full` unless it is the partial last one).
     pub fn second(&mut self, sec: usize, span_s: f64, full: bool, obs: Observed) -> ServerSecond {
         let mut row = match obs {
-            Observed::Sample(s, own) => self.sampled(full, s, own),
+            Observed::Sample(s, own) => self.sampled(full, *s, own),
             Observed::Missing => self.went_missing(),
             Observed::Unknown => {
                 self.last_ok = false;
@@ -278,11 +278,7 @@ pub fn commands_between(
         if let (Some(key), true) = (key, sent > 0) {
             let c = out.get_mut(key).expect("found above");
             let left = c.calls.saturating_sub(sent);
-            c.usec = if c.calls == 0 {
-                0
-            } else {
-                c.usec * left / c.calls
-            };
+            c.usec = (c.usec * left).checked_div(c.calls).unwrap_or(0);
             c.calls = left;
         }
     }
@@ -297,6 +293,10 @@ mod tests {
 
     fn at(t0: Instant, ms: u64, text: &str) -> NodeSample {
         NodeSample::from_info(&Info::parse(text), t0 + Duration::from_millis(ms))
+    }
+
+    fn sample_of(s: NodeSample, own: OwnCounts) -> Observed {
+        Observed::Sample(Box::new(s), own)
     }
 
     fn own(pairs: &[(&str, u64)]) -> OwnCounts {
@@ -370,12 +370,12 @@ mod tests {
     fn seconds_rows_and_the_window() {
         let t = Instant::now();
         let mut n = NodeTrack::new("127.0.0.1:7000".into());
-        n.baseline(Observed::Sample(
+        n.baseline(sample_of(
             at(t, 0, &info("a", 100, 1.0, 10)),
             own(&[("info", 0)]),
         ));
         let s1 = at(t, 1000, &info("a", 300, 1.5, 50));
-        let r1 = n.second(1, 1.0, true, Observed::Sample(s1, own(&[("info", 1)])));
+        let r1 = n.second(1, 1.0, true, sample_of(s1, own(&[("info", 1)])));
         assert_eq!(
             (r1.sec, r1.node.as_str(), r1.missing),
             (1, "127.0.0.1:7000", false)
@@ -394,7 +394,7 @@ mod tests {
         let r3 = n.second(3, 1.0, true, Observed::Missing);
         assert!(r3.missing && r3.events.is_empty());
         let s4 = at(t, 4000, &info("a", 600, 3.0, 20));
-        let r4 = n.second(4, 1.0, true, Observed::Sample(s4, own(&[("info", 2)])));
+        let r4 = n.second(4, 1.0, true, sample_of(s4, own(&[("info", 2)])));
         assert_eq!(r4.events, ["node-back"]);
         assert_eq!(
             (r4.commands, r4.cpu_cores, r4.used_memory),
@@ -402,7 +402,7 @@ mod tests {
         );
         // A partial last second counts in the totals but not for the peak.
         let s5 = at(t, 4500, &info("a", 700, 4.0, 30));
-        let r5 = n.second(5, 0.5, false, Observed::Sample(s5, own(&[("info", 3)])));
+        let r5 = n.second(5, 0.5, false, sample_of(s5, own(&[("info", 3)])));
         assert!((r5.main_cpu.unwrap() - 2.0).abs() < 1e-9);
         let w = n.window();
         assert_eq!(w.missing_seconds, 2);
@@ -420,7 +420,7 @@ mod tests {
     fn a_restart_starts_over_and_unknown_is_not_missing() {
         let t = Instant::now();
         let mut n = NodeTrack::new("n".into());
-        n.baseline(Observed::Sample(
+        n.baseline(sample_of(
             at(t, 0, &info("a", 100, 1.0, 10)),
             OwnCounts::new(),
         ));
@@ -428,7 +428,7 @@ mod tests {
             1,
             1.0,
             true,
-            Observed::Sample(at(t, 1000, &info("b", 5, 0.1, 10)), OwnCounts::new()),
+            sample_of(at(t, 1000, &info("b", 5, 0.1, 10)), OwnCounts::new()),
         );
         assert_eq!(r.events, ["restart"]);
         assert_eq!((r.commands, r.cpu_cores), (None, None));
@@ -439,12 +439,12 @@ mod tests {
         // A replica's commands (replayed writes) are not counted.
         let mut rep = NodeTrack::new("r".into());
         let text = |c| info("x", c, 0.0, 1).replace("role:master", "role:slave");
-        rep.baseline(Observed::Sample(at(t, 0, &text(1)), OwnCounts::new()));
+        rep.baseline(sample_of(at(t, 0, &text(1)), OwnCounts::new()));
         let r = rep.second(
             1,
             1.0,
             true,
-            Observed::Sample(at(t, 1000, &text(50)), OwnCounts::new()),
+            sample_of(at(t, 1000, &text(50)), OwnCounts::new()),
         );
         assert_eq!((r.role.as_str(), r.commands), ("replica", Some(49)));
         assert!(rep.commands().is_empty());
@@ -452,7 +452,7 @@ mod tests {
             2,
             1.0,
             true,
-            Observed::Sample(at(t, 2000, &info("x", 60, 0.0, 1)), OwnCounts::new()),
+            sample_of(at(t, 2000, &info("x", 60, 0.0, 1)), OwnCounts::new()),
         );
         assert_eq!(r.events, ["role-change"]);
     }
