@@ -23,7 +23,7 @@ pub struct ServerSecond {
     pub cpu_cores: Option<f64>,
     /// The main thread's share of a core (Redis ≥ 6.2).
     pub main_cpu: Option<f64>,
-    /// Δtotal_commands_processed (the sampler's own INFO included).
+    /// Δtotal_commands_processed less the sampler's own commands: the load's (and other clients').
     pub commands: Option<u64>,
     /// The server's instantaneous_ops_per_sec.
     pub ops_per_sec: Option<u64>,

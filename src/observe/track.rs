@@ -134,6 +134,11 @@ impl NodeTrack {
         let prev = self.last.take();
         let same = prev.as_ref().filter(|(p, _)| p.run_id == s.run_id);
         let mut row = second::values(same.map(|(p, _)| p).filter(|_| self.last_ok), &s);
+        if let Some((_, p_own)) = same {
+            let sent = |o: &OwnCounts| o.values().sum::<u64>();
+            let ours = sent(&own).saturating_sub(sent(p_own));
+            row.commands = row.commands.map(|c| c.saturating_sub(ours));
+        }
         if self.missing {
             row.events.push("node-back".into());
         }
@@ -380,7 +385,7 @@ mod tests {
             (r1.sec, r1.node.as_str(), r1.missing),
             (1, "127.0.0.1:7000", false)
         );
-        assert_eq!(r1.commands, Some(200));
+        assert_eq!(r1.commands, Some(199), "the sampler's INFO taken out");
         assert!((r1.cpu_cores.unwrap() - 0.5).abs() < 1e-9);
         assert!(n.current().is_some());
         // Missing: no values, one event, then back: deltas unknown for that second.

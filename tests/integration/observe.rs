@@ -142,6 +142,13 @@ fn standalone_seconds_and_the_loads_commands() {
         w.commands
     );
     assert!(!w.commands.contains_key("config|set"), "{:?}", w.commands);
+    // Per second, the server's commands less the sampler's: the test's SETs and the few CLIENT
+    // LISTs that waited for the baseline.
+    let per_second: u64 = rows.iter().map(|r| r.commands.unwrap()).sum();
+    assert!(
+        (sent..=sent + 20).contains(&per_second),
+        "{per_second} vs {sent} SETs"
+    );
     let full = &rows[..rows.len() - 1];
     for row in full {
         assert!(!row.missing && row.role == "master", "{row:?}");
@@ -404,4 +411,39 @@ fn a_killed_replica_is_missing_not_zero() {
     // The replicas' replayed writes are not the load's: nothing was sent, nothing counted
     // (cluster gossip runs on the bus, not as commands).
     assert!(w.commands.keys().all(|k| k != "set"), "{:?}", w.commands);
+}
+
+#[test]
+fn a_paused_server_is_missing_then_back() {
+    let mut dep = spawn_standalone(&[]);
+    let (sampler, clock, rx) = start(single(dep.addr()), Auth::default(), opts(1000, false, None));
+    let (t0, _) = start_window(&clock);
+    wait_baseline(dep.addr());
+    // Paused across tick 2 (t0 + 2 s): its INFO times out; resumed well before tick 3.
+    sleep_until(t0 + Duration::from_millis(1300));
+    dep.pause_node(0).expect("SIGSTOP");
+    sleep_until(t0 + Duration::from_millis(2600));
+    dep.resume_node(0).expect("SIGCONT");
+    sleep_until(t0 + Duration::from_millis(4300));
+    let w = sampler.finish();
+    let rows: Vec<ServerSecond> = rx.try_iter().collect();
+    check_rows(&rows, &w, 1);
+    let missing: Vec<usize> = rows.iter().filter(|r| r.missing).map(|r| r.sec).collect();
+    assert_eq!(missing, [2], "{rows:#?}");
+    assert_eq!(rows[1].events, ["node-missing"]);
+    assert_eq!(rows[1].used_memory, None);
+    assert_eq!(rows[2].events, ["node-back"]);
+    // Back after a gap: its gauges are known, one second's deltas are not.
+    assert!(
+        rows[2].used_memory.is_some() && rows[2].commands.is_none(),
+        "{:?}",
+        rows[2]
+    );
+    assert!(rows[3].commands.is_some(), "{:?}", rows[3]);
+    assert_eq!(w.nodes[0].missing_seconds, 1);
+    assert!(
+        w.notes.iter().any(|n| n.contains("no answer in 1 of")),
+        "{:?}",
+        w.notes
+    );
 }
