@@ -87,11 +87,8 @@ impl NodeTrack {
     pub fn baseline(&mut self, obs: Observed) {
         match obs {
             Observed::Sample(s, own) => self.take(*s, own),
-            Observed::Missing => {
-                self.last_ok = false;
-                self.missing = true;
-            }
-            Observed::Unknown => self.last_ok = false,
+            // Missing from the start: its first second says so.
+            Observed::Missing | Observed::Unknown => self.last_ok = false,
         }
     }
 

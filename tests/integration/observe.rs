@@ -447,3 +447,34 @@ fn a_paused_server_is_missing_then_back() {
         w.notes
     );
 }
+
+#[test]
+fn no_server_and_no_window() {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+    // Finished before the window started: nothing sampled, said so, at once.
+    let (sampler, _clock, rx) = start(single(addr), Auth::default(), opts(1000, true, Some(1)));
+    let w = sampler.finish();
+    assert_eq!((w.seconds, w.nodes.len()), (0, 1), "{w:#?}");
+    assert!(
+        w.notes.iter().any(|n| n.contains("never started")),
+        "{:?}",
+        w.notes
+    );
+    assert!(rx.try_iter().next().is_none());
+    // Nothing listening: every second missing, none zero, one note.
+    let (sampler, clock, rx) = start(single(addr), Auth::default(), opts(200, false, None));
+    let (t0, _) = start_window(&clock);
+    sleep_until(t0 + Duration::from_millis(700));
+    let w = sampler.finish();
+    let rows: Vec<ServerSecond> = rx.try_iter().collect();
+    check_rows(&rows, &w, 1);
+    assert!(
+        rows.iter()
+            .all(|r| r.missing && r.used_memory.is_none() && r.role.is_empty())
+    );
+    assert_eq!(w.nodes[0].missing_seconds, w.seconds);
+    assert_eq!(rows[0].events, ["node-missing"]);
+    assert!(rows[1..].iter().all(|r| r.events.is_empty()));
+    assert_eq!(w.notes.len(), 1, "{:?}", w.notes);
+    assert!(w.notes[0].starts_with(&addr.to_string()), "{:?}", w.notes);
+}
