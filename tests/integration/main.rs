@@ -20,6 +20,7 @@ mod hdr_files;
 mod kube;
 mod memory;
 mod nightly;
+mod observe;
 mod pacing;
 mod profiles;
 mod report;
