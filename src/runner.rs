@@ -555,6 +555,7 @@ impl LiveView {
                 let (own, sched) = self.lags.get(k).copied().unwrap_or_default();
                 ClientSecond {
                     busiest_cpu: c.busiest,
+                    busiest_demand: c.busiest_demand,
                     engine_cpu: c.engine,
                     process_cpu: c.process,
                     own_lag_ms: crate::stats::ms(own),

@@ -24,6 +24,51 @@ pub fn timeline_name(run_id: &str) -> String {
     format!("timeline-{run_id}.csv")
 }
 
+/// The server timeline CSV of run `run_id`: one row per node and second of every phase.
+pub fn server_timeline_name(run_id: &str) -> String {
+    format!("server-timeline-{run_id}.csv")
+}
+
+/// One row of the server timeline: what one server node did in one second of one phase. Empty
+/// cells are unknown (the node did not answer, refuses INFO, or has no such field), never zero.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerTimelineRow {
+    pub elapsed_s: String,
+    pub span_s: String,
+    pub target: String,
+    /// The phase: its test, or `mix SET+GET` (the client timeline's rows of that phase).
+    pub phase: String,
+    pub repeat: String,
+    pub node: String,
+    pub role: String,
+    /// `true` when the node did not answer in that second.
+    pub missing: String,
+    pub cpu_cores: String,
+    pub main_cpu: String,
+    pub commands: String,
+    pub ops_per_sec: String,
+    pub used_memory: String,
+    pub rss: String,
+    pub fragmentation: String,
+    pub clients: String,
+    pub blocked: String,
+    pub evicted: String,
+    pub expired: String,
+    pub hits: String,
+    pub misses: String,
+    pub bgsave: String,
+    pub aof_rewrite: String,
+    pub delayed_fsync: String,
+    pub forks: String,
+    pub latest_fork_usec: String,
+    pub repl_offset: String,
+    pub lag_bytes: String,
+    pub lag_s: String,
+    /// `bgsave-start`, `aof-rewrite-end`, `fork`, `node-missing`, ... separated by spaces.
+    pub events: String,
+}
+
 /// One row of the long CSV: one test (or one command of a mix) of one run, one repeat.
 /// The first 26 columns are the original format; the rest were appended in this order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -118,6 +163,9 @@ macro_rules! timeline_row {
             pub fault: Option<String>,
             /// Last, so the columns before keep their places (absent in older files).
             pub repeat: String,
+            /// The servers' events in this second (latency monitor, forks, rewrites, nodes lost).
+            #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+            pub server_events: Option<String>,
         }
 
         impl TimelineRow {

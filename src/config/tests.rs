@@ -346,9 +346,21 @@ fn lanes_name_their_server_commands() {
     let commands: Vec<_> = lanes.lanes.iter().map(|l| l.commands.join(",")).collect();
     assert_eq!(
         commands,
-        ["set", "mget", "multi,incr,exec", "hset", "pexpire", "pexpire"]
+        [
+            "set",
+            "mget",
+            "multi,incr,exec",
+            "hset",
+            "pexpire",
+            "pexpire"
+        ]
     );
-    let p = plan_with(&["--server-stats", "off", "--set-latency-monitor", "5"], None, &[]).unwrap();
+    let p = plan_with(
+        &["--server-stats", "off", "--set-latency-monitor", "5"],
+        None,
+        &[],
+    )
+    .unwrap();
     assert_eq!(p.observe.interval, None);
     assert_eq!(p.observe.latency_monitor, Some(5));
     let p = plan_with(&[], None, &[]).unwrap();

@@ -91,8 +91,10 @@ pub fn classify(e: &Evidence) -> Verdict {
     let busy = |v: Option<f64>| v.map(|v| v >= BUSY);
     let (c, s) = (busy(e.client), busy(e.server));
     let v = |bound, why: String| Verdict { bound, why };
-    if let Some(sch) = e.schedule.filter(|s| s.fell_behind) {
-        return behind(e, &sch);
+    match e.schedule {
+        Some(sch) if sch.fell_behind => return behind(e, &sch),
+        Some(sch) => return on_time(e, &sch),
+        None => {}
     }
     match (c, s) {
         (Some(true), Some(true)) => v(
@@ -120,19 +122,74 @@ pub fn classify(e: &Evidence) -> Verdict {
                 pct(e.server.unwrap_or(0.0))
             ),
         ),
-        (Some(false), Some(false)) => v(Bound::Neither, "neither side was saturated".into()),
+        // Neither at a core: in a closed loop the side doing most of the waiting-for-CPU sets
+        // the pace (rbench sharing its core with another process never reaches 90% of it).
+        (Some(false), Some(false)) => paced(e.client.unwrap_or(0.0), e.server.unwrap_or(0.0)),
         _ => v(Bound::Unknown, "a side could not be observed".into()),
     }
 }
 
-/// An open-loop row that fell behind its schedule: whose delay it was.
-fn behind(e: &Evidence, sch: &Schedule) -> Verdict {
+/// A side at least this busy, and at least `LEAD` times the other, sets a closed loop's pace.
+const PACE: f64 = 0.6;
+const LEAD: f64 = 1.5;
+
+/// A closed loop where neither side is at a core.
+fn paced(client: f64, server: f64) -> Verdict {
     let v = |bound, why: String| Verdict { bound, why };
-    if e.client.is_some_and(|c| c >= BUSY) {
+    if client >= PACE && client >= LEAD * server {
         return v(
             Bound::Client,
             format!(
-                "rbench fell behind its schedule with its busiest thread {} busy",
+                "rbench's busiest thread was {} busy, the server's main thread only {}: rbench set the pace",
+                pct(client),
+                pct(server)
+            ),
+        );
+    }
+    if server >= PACE && server >= LEAD * client {
+        return v(
+            Bound::Server,
+            format!(
+                "the server's main thread was {} busy, rbench's busiest thread only {}: the server set the pace",
+                pct(server),
+                pct(client)
+            ),
+        );
+    }
+    v(
+        Bound::Neither,
+        format!(
+            "neither side was saturated (rbench {}, server {})",
+            pct(client),
+            pct(server)
+        ),
+    )
+}
+
+/// rbench took due requests this late (p99, ms) while a window slot was free: its own delay.
+/// Below it the open loop kept its schedule itself (an open-loop engine polls the last
+/// microseconds before a due request, so its CPU says nothing of its headroom).
+const OWN_LAG_MS: f64 = 1.0;
+
+/// An open-loop row that fell behind its schedule: whose delay it was.
+fn behind(e: &Evidence, sch: &Schedule) -> Verdict {
+    let v = |bound, why: String| Verdict { bound, why };
+    if sch.outage {
+        return v(
+            Bound::Server,
+            format!(
+                "requests waited up to {:.1} ms on the server: an outage or a stall, not rbench",
+                sch.max_lag_ms
+            ),
+        );
+    }
+    let own = sch.own_lag_ms >= OWN_LAG_MS.max(sch.max_lag_ms / 2.0);
+    if own && e.client.is_none_or(|c| c >= BUSY) {
+        return v(
+            Bound::Client,
+            format!(
+                "rbench itself took due requests up to {:.1} ms late (p99) with its busiest thread {} busy",
+                sch.own_lag_ms,
                 pct(e.client.unwrap_or(0.0))
             ),
         );
@@ -143,22 +200,14 @@ fn behind(e: &Evidence, sch: &Schedule) -> Verdict {
             format!("the server's main thread was {} busy", pct(s)),
         );
     }
-    if sch.outage {
-        return v(
-            Bound::Server,
-            format!(
-                "requests waited up to {:.1} ms on the server: an outage or a stall, not rbench",
-                sch.max_lag_ms
-            ),
-        );
-    }
     if sch.window_limited {
         return v(
             Bound::Neither,
-            "every window was full: too few clients × pipeline for this rate at this latency".into(),
+            "every window was full: too few clients × pipeline for this rate at this latency"
+                .into(),
         );
     }
-    if sch.own_lag_ms < sch.max_lag_ms / 2.0 && e.client.is_some() {
+    if !own {
         return v(
             Bound::Server,
             format!(
@@ -170,6 +219,37 @@ fn behind(e: &Evidence, sch: &Schedule) -> Verdict {
     v(
         Bound::Unknown,
         "the schedule slipped for no cause seen".into(),
+    )
+}
+
+/// An open-loop row that kept its schedule: rbench's share is its own delay, not its CPU.
+fn on_time(e: &Evidence, sch: &Schedule) -> Verdict {
+    let v = |bound, why: String| Verdict { bound, why };
+    if sch.own_lag_ms >= OWN_LAG_MS && e.client.is_none_or(|c| c >= BUSY) {
+        return v(
+            Bound::Client,
+            format!(
+                "rbench itself took due requests up to {:.1} ms late (p99)",
+                sch.own_lag_ms
+            ),
+        );
+    }
+    if let Some(s) = e.server.filter(|s| *s >= BUSY) {
+        return v(
+            Bound::Server,
+            format!("the server's main thread was {} busy", pct(s)),
+        );
+    }
+    let server = e
+        .server
+        .map(|s| format!(", the server's main thread {}", pct(s)))
+        .unwrap_or_default();
+    v(
+        Bound::Neither,
+        format!(
+            "on schedule: rbench's own delay p99 {:.2} ms{server}",
+            sch.own_lag_ms
+        ),
     )
 }
 
@@ -190,6 +270,10 @@ mod tests {
         assert_eq!(classify(&ev(Some(0.97), Some(0.4))).bound, Bound::Client);
         assert_eq!(classify(&ev(Some(0.5), Some(0.95))).bound, Bound::Server);
         assert_eq!(classify(&ev(Some(0.3), Some(0.2))).bound, Bound::Neither);
+        // rbench sharing its core: 75% wanted, the server at 40%: rbench set the pace.
+        assert_eq!(classify(&ev(Some(0.75), Some(0.4))).bound, Bound::Client);
+        assert_eq!(classify(&ev(Some(0.3), Some(0.7))).bound, Bound::Server);
+        assert_eq!(classify(&ev(Some(0.7), Some(0.6))).bound, Bound::Neither);
         assert_eq!(classify(&ev(Some(0.95), Some(0.95))).bound, Bound::Neither);
         // A server that refuses INFO: a busy client is still a client-bound row.
         assert_eq!(classify(&ev(Some(0.95), None)).bound, Bound::Client);
@@ -233,18 +317,44 @@ mod tests {
         };
         assert_eq!(classify(&few).bound, Bound::Neither);
         assert!(classify(&few).why.starts_with("every window was full"));
+        // An outage explains the lag even when the engine looks busy (it polls before due times).
         let busy = Evidence {
             client: Some(0.99),
             ..failover
         };
-        assert_eq!(classify(&busy).bound, Bound::Client);
-        // On schedule and idle on both sides: neither.
+        assert_eq!(classify(&busy).bound, Bound::Server);
+        // No outage, and rbench itself took requests late: the client's.
+        let own = Evidence {
+            schedule: Some(Schedule {
+                outage: false,
+                own_lag_ms: 3000.0,
+                ..failover.schedule.unwrap()
+            }),
+            ..busy
+        };
+        assert_eq!(classify(&own).bound, Bound::Client);
+        // On schedule: neither, however busy the polling engine looks.
         let fine = Evidence {
-            client: Some(0.2),
+            client: Some(0.98),
             server: Some(0.3),
-            schedule: Some(Schedule::default()),
+            schedule: Some(Schedule {
+                own_lag_ms: 0.05,
+                ..Schedule::default()
+            }),
         };
         assert_eq!(classify(&fine).bound, Bound::Neither);
+        assert_eq!(
+            classify(&fine).why,
+            "on schedule: rbench's own delay p99 0.05 ms, the server's main thread 30%"
+        );
+        let late = Evidence {
+            schedule: Some(Schedule {
+                own_lag_ms: 3.0,
+                ..Schedule::default()
+            }),
+            ..fine
+        };
+        assert_eq!(classify(&late).bound, Bound::Client);
     }
 
     #[test]

@@ -90,7 +90,9 @@ fn governor(root: &Root) -> Option<String> {
     let mut seen = BTreeSet::new();
     for e in std::fs::read_dir(&dir).ok()?.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        let is_cpu = name.strip_prefix("cpu").is_some_and(|n| n.parse::<u32>().is_ok());
+        let is_cpu = name
+            .strip_prefix("cpu")
+            .is_some_and(|n| n.parse::<u32>().is_ok());
         let gov = e.path().join("cpufreq/scaling_governor");
         if let (true, Ok(g)) = (is_cpu, std::fs::read_to_string(gov)) {
             seen.insert(g.trim().to_string());
@@ -197,11 +199,20 @@ mod tests {
         let root = fake_root(
             &d,
             &[
-                ("sys/kernel/mm/transparent_hugepage/enabled", "[always] madvise never\n"),
+                (
+                    "sys/kernel/mm/transparent_hugepage/enabled",
+                    "[always] madvise never\n",
+                ),
                 ("proc/sys/vm/overcommit_memory", "0\n"),
                 ("proc/sys/net/core/somaxconn", "128\n"),
-                ("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", "powersave\n"),
-                ("sys/devices/system/cpu/cpu1/cpufreq/scaling_governor", "performance\n"),
+                (
+                    "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor",
+                    "powersave\n",
+                ),
+                (
+                    "sys/devices/system/cpu/cpu1/cpufreq/scaling_governor",
+                    "performance\n",
+                ),
                 ("proc/self/status", "Name:\tx\nCpus_allowed_list:\t1\n"),
                 ("proc/42/status", "Name:\tredis\nCpus_allowed_list:\t1\n"),
             ],
@@ -227,7 +238,10 @@ mod tests {
         let root = fake_root(
             &d,
             &[
-                ("sys/kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n"),
+                (
+                    "sys/kernel/mm/transparent_hugepage/enabled",
+                    "always [madvise] never\n",
+                ),
                 ("proc/sys/vm/overcommit_memory", "1\n"),
                 ("proc/sys/net/core/somaxconn", "4096\n"),
                 ("proc/self/status", "Cpus_allowed_list:\t0-1\n"),

@@ -257,7 +257,9 @@ impl State {
     /// `full` unless it is the partial last one) and sends its rows.
     async fn tick(&mut self, job: &Job, k: usize, span_s: f64, full: bool) {
         self.add_nodes(&job.route);
-        let at_s = self.t0.elapsed().as_secs_f64();
+        // A state change happened somewhere in the second that ends now: marked at its middle, so
+        // it falls in that second of the timeline.
+        let at_s = (self.t0.elapsed().as_secs_f64() - span_s / 2.0).max(0.0);
         let budget = job.opts.interval / 2;
         let ctx = &job.ctx;
         let seen: Vec<Observed> =

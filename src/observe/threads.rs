@@ -41,6 +41,10 @@ pub struct CpuSecond {
     pub engine: f64,
     /// The whole process, in cores.
     pub process: f64,
+    /// The busiest engine thread's demand: the time it ran *or waited to run* (schedstat), as a
+    /// fraction of the wall time. A thread sharing its core with another process is the
+    /// bottleneck at 50% CPU; its demand says so. Equals `busiest` where schedstat is missing.
+    pub busiest_demand: f64,
 }
 
 /// The client's observation of one second of a phase, merged over its threads.
@@ -48,6 +52,8 @@ pub struct CpuSecond {
 pub struct ClientSecond {
     /// The busiest engine thread's share of one core.
     pub busiest_cpu: f64,
+    /// The busiest engine thread's demand (running or runnable), share of the wall time.
+    pub busiest_demand: f64,
     /// Cores used by the engine threads together.
     pub engine_cpu: f64,
     /// Cores used by the whole process.
@@ -65,14 +71,18 @@ pub struct ThreadCpu {
     last: HashMap<u32, (u64, bool)>,
     /// Clock ticks per second.
     hz: f64,
+    /// Engine tid → nanoseconds run plus waited for a CPU (schedstat).
+    demand: HashMap<u32, u64>,
 }
 
 impl ThreadCpu {
     /// The first reading.
     pub fn new() -> ThreadCpu {
+        let last = read_tasks();
         ThreadCpu {
             at: Instant::now(),
-            last: read_tasks(),
+            demand: read_demand(&last),
+            last,
             hz: clock_ticks(),
         }
     }
@@ -83,9 +93,12 @@ impl ThreadCpu {
         let now = Instant::now();
         let wall = now.duration_since(self.at).as_secs_f64();
         let tasks = read_tasks();
-        let out = busy(&self.last, &tasks, wall * self.hz);
+        let mut out = busy(&self.last, &tasks, wall * self.hz);
+        let demand = read_demand(&tasks);
+        out.busiest_demand = busiest_demand(&self.demand, &demand, wall * 1e9).max(out.busiest);
         self.at = now;
         self.last = tasks;
+        self.demand = demand;
         out
     }
 }
@@ -146,6 +159,43 @@ fn read_tasks() -> HashMap<u32, (u64, bool)> {
     HashMap::new()
 }
 
+/// The largest share of `span_ns` an engine thread ran or waited to run between two readings.
+fn busiest_demand(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>, span_ns: f64) -> f64 {
+    if span_ns <= 0.0 {
+        return 0.0;
+    }
+    after
+        .iter()
+        .map(|(tid, &ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)) as f64 / span_ns)
+        .fold(0.0, f64::max)
+}
+
+/// Engine tid → run + wait nanoseconds, from `/proc/self/task/<tid>/schedstat` ("run wait
+/// slices"); absent where the kernel has no schedstat.
+fn read_demand(tasks: &HashMap<u32, (u64, bool)>) -> HashMap<u32, u64> {
+    tasks
+        .iter()
+        .filter(|(_, t)| t.1)
+        .filter_map(|(&tid, _)| {
+            let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+            Some((tid, parse_schedstat(&text)?))
+        })
+        .collect()
+}
+
+/// A local process's main thread: nanoseconds it ran or waited to run (a spawned server's main
+/// thread is its process id). None where schedstat is missing or the process is gone.
+pub fn main_thread_demand(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/schedstat")).ok()?;
+    parse_schedstat(&text)
+}
+
+/// `run_ns wait_ns slices` → run + wait.
+pub fn parse_schedstat(text: &str) -> Option<u64> {
+    let mut it = text.split_whitespace().map(|v| v.parse::<u64>().ok());
+    Some(it.next()?? + it.next()??)
+}
+
 /// Clock ticks per second (`_SC_CLK_TCK`, 100 on Linux).
 fn clock_ticks() -> f64 {
     #[cfg(unix)]
@@ -181,6 +231,20 @@ mod tests {
         assert_eq!(parse_stat("no parens here"), None);
         let bad = line(1, "x", 777, 0).replace(" 777 ", " - ");
         assert_eq!(parse_stat(&bad), None, "utime not a number");
+    }
+
+    #[test]
+    fn demand_counts_the_time_waited_for_a_core() {
+        assert_eq!(
+            parse_schedstat("1004781517 1000190826 254\n"),
+            Some(2_004_972_343)
+        );
+        assert_eq!(parse_schedstat("12"), None);
+        // Ran 0.5 s and waited 0.45 s of one second: 95% demand, though 50% CPU.
+        let before = HashMap::from([(2, 1_000_000_000u64)]);
+        let after = HashMap::from([(2, 1_950_000_000u64), (3, 100_000_000)]);
+        assert!((busiest_demand(&before, &after, 1e9) - 0.95).abs() < 1e-9);
+        assert_eq!(busiest_demand(&before, &after, 0.0), 0.0);
     }
 
     #[test]

@@ -984,11 +984,15 @@ mod tests {
         assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
         let row = row_of(&out, "no-aof", "SET");
         assert!(
-            row.join(" ")
-                .ends_with("not judged: client-bound on the candidate (the figures measure rbench)"),
+            row.join(" ").ends_with(
+                "not judged: client-bound on the candidate (the figures measure rbench)"
+            ),
             "{out}"
         );
-        assert!(out.contains("note: 3 configurations not judged: rbench was the bottleneck"), "{out}");
+        assert!(
+            out.contains("note: 3 configurations not judged: rbench was the bottleneck"),
+            "{out}"
+        );
         // The same drop from a server-bound candidate is a regression.
         let cand = with_bound(csv_of(&c), "server");
         assert_eq!(run(&base, &cand, false).0.unwrap(), Verdict::Regression);

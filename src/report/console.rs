@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::observe::bound::Bound;
 use super::TestResult;
 use crate::config::{Mode, OutputMode, Plan};
+use crate::observe::bound::Bound;
 use crate::runner::Progress;
 use crate::stats::{Second, ms};
 
@@ -629,7 +629,8 @@ mod tests {
         );
         // A schedule missed while the server was out names the server, and gives no client advice.
         r.observed.bound = Bound::Server;
-        r.observed.bound_why = "requests waited up to 150.0 ms on the server: an outage or a stall, not rbench".into();
+        r.observed.bound_why =
+            "requests waited up to 150.0 ms on the server: an outage or a stall, not rbench".into();
         let (_, err) = printed(|o, e| printer(OutputMode::Quiet).row(o, e, &r));
         assert_eq!(
             err,

@@ -207,6 +207,7 @@ pub fn timeline_csv(results: &[TestResult]) -> String {
         classes: &classes,
         lag: results.iter().any(|r| !r.experiment.lag.is_empty()),
         faults: results.iter().any(|r| !r.experiment.faults.is_empty()),
+        server_events: results.iter().any(|r| !r.observed.events.is_empty()),
     };
     let columns = &columns;
     let rows = results
@@ -225,6 +226,7 @@ struct Columns<'a> {
     classes: &'a [bool],
     lag: bool,
     faults: bool,
+    server_events: bool,
 }
 
 impl Columns<'_> {
@@ -236,6 +238,7 @@ impl Columns<'_> {
         }
         row.lag = self.lag.then(String::new);
         row.fault = self.faults.then(String::new);
+        row.server_events = self.server_events.then(String::new);
         row
     }
 }
@@ -254,6 +257,9 @@ fn timeline_row(r: &TestResult, i: usize, columns: &Columns) -> TimelineRow {
     }
     if let Some(cell) = &mut row.fault {
         *cell = experiment::faults_in_second(r, i);
+    }
+    if let Some(cell) = &mut row.server_events {
+        *cell = server_events_in_second(r, i);
     }
     TimelineRow {
         elapsed_s: (i + 1).to_string(),
@@ -388,4 +394,21 @@ pub fn read_environment(dir: &Path, run_id: &str) -> Vec<String> {
     fs::read_to_string(dir.join(environment_name(run_id)))
         .map(|t| t.lines().map(String::from).collect())
         .unwrap_or_default()
+}
+
+/// The servers' events in second `i` of `r` (0-based): `kind@node (N ms)`, `; `-separated.
+pub fn server_events_in_second(r: &TestResult, i: usize) -> String {
+    r.observed
+        .events
+        .iter()
+        .filter(|e| e.at_s.max(0.0).floor() as usize == i)
+        .map(|e| {
+            let ms = e
+                .latency_ms
+                .map(|m| format!(" ({m} ms)"))
+                .unwrap_or_default();
+            format!("{}@{}{ms}", e.kind, e.node)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -10,12 +10,12 @@ use std::fmt::Write;
 
 use hdrhistogram::Histogram;
 
-use crate::observe::bound::Bound;
 use super::TestResult;
 use super::hlog;
 use super::saved::SavedRun;
 use super::svg::{self, Frame, Svg, esc};
 use super::table::{self, Cell, ordered_unique};
+use crate::observe::bound::Bound;
 use crate::resp::ErrorClass;
 use crate::stats::ms;
 

@@ -13,6 +13,7 @@ pub mod html;
 pub mod observed;
 pub mod rows;
 pub mod saved;
+pub mod server_timeline;
 pub mod slo;
 pub mod stream;
 pub mod summary;

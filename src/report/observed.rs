@@ -71,8 +71,10 @@ impl Observed {
             _ => return None,
         };
         let rest = (client_p50_ms - server).max(0.0);
+        // The server's share is microseconds: a digit more than the client's figures.
+        let q = p + 1;
         Some(format!(
-            "client p50 {client_p50_ms:.p$} ms = {what} {server:.p$} + network, queueing and client {rest:.p$} ms"
+            "client p50 {client_p50_ms:.p$} ms = {what} {server:.q$} + network, queueing and client {rest:.q$} ms"
         ))
     }
 
@@ -82,10 +84,10 @@ impl Observed {
         let p = precision.max(3);
         if let Some(us) = self.server_us_per_call {
             let pcts = match (self.server_p50_ms, self.server_p99_ms) {
-                (Some(a), Some(b)) => format!(" (p50 {a:.p$}, p99 {b:.p$} ms)"),
+                (Some(a), Some(b)) => format!(" (p50 {:.1}, p99 {:.1} us)", a * 1e3, b * 1e3),
                 _ => String::new(),
             };
-            let _ = writeln!(s, "  server time: {:.p$} ms per call{pcts}", us / 1000.0);
+            let _ = writeln!(s, "  server time: {us:.2} us per call{pcts}");
         }
         if let Some(line) = self.split(client_p50_ms, p) {
             let _ = writeln!(s, "  {line}");
@@ -217,8 +219,8 @@ mod tests {
         let s = observed().block_lines(0.210, 3);
         assert_eq!(
             s,
-            "  server time: 0.004 ms per call\n  \
-             client p50 0.210 ms = server mean 0.004 + network, queueing and client 0.206 ms\n  \
+            "  server time: 4.20 us per call\n  \
+             client p50 0.210 ms = server mean 0.0042 + network, queueing and client 0.2058 ms\n  \
              load: server 0.93 cores (main thread 92%), rbench busiest thread 35%: bound = server (the server's main thread was 92% busy)\n  \
              server: peak memory 12.3 MB, forks 1, AOF rewrites 1\n  \
              server events: fork at 3.0 s (12 ms)\n"
@@ -230,7 +232,7 @@ mod tests {
             ..observed()
         };
         assert!(with.block_lines(0.2, 3).contains(
-            "server time: 0.004 ms per call (p50 0.003, p99 0.011 ms)\n  client p50 0.200 ms = server p50 0.003"
+            "server time: 4.20 us per call (p50 3.0, p99 11.0 us)\n  client p50 0.200 ms = server p50 0.0030"
         ));
         // Nothing observed: nothing printed.
         assert_eq!(Observed::default().block_lines(0.2, 3), "");
@@ -248,5 +250,157 @@ mod tests {
             c.client_bound_warning("SET").unwrap(),
             "SET: client-bound (rbench's busiest thread was 97% busy): this figure measures rbench, not the server; add --threads, use fewer clients per thread or -P, or split the load with --shard"
         );
+    }
+}
+
+/// What a phase observed besides its latencies: the server sampler's window (None: off), and
+/// rbench's own seconds.
+pub struct PhaseObservation<'a> {
+    pub window: Option<&'a crate::observe::ServerWindow>,
+    pub client: &'a [crate::observe::threads::ClientSecond],
+    /// The lanes' server command names, one list per row (`Lane::commands`).
+    pub commands: Vec<&'a [String]>,
+    /// Spawned servers: the busiest main thread's demand (ran or waited to run, share of the
+    /// window), which a core shared with another process cannot hide the way CPU time does.
+    pub server_demand: Option<f64>,
+}
+
+impl PhaseObservation<'_> {
+    /// Fills each row's `observed` from the phase's observation.
+    pub fn fill(&self, rows: &mut [super::TestResult]) {
+        let client = client_demand(self.client);
+        for (i, r) in rows.iter_mut().enumerate() {
+            let mut o = self.window.map(server_side).unwrap_or_default();
+            if let (Some(w), Some(cmds)) = (self.window, self.commands.get(i)) {
+                (o.server_us_per_call, o.server_p50_ms, o.server_p99_ms) = per_call(w, cmds);
+            }
+            o.client_cpu = client;
+            let mut e = evidence(r, &o, self.window);
+            e.server = match (e.server, self.server_demand) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            let v = crate::observe::bound::classify(&e);
+            (o.bound, o.bound_why) = (v.bound, v.why);
+            r.observed = o;
+        }
+    }
+}
+
+/// The busiest engine thread's demand over the phase: the mean of its full seconds (the last,
+/// partial one too when it is all there is).
+fn client_demand(seconds: &[crate::observe::threads::ClientSecond]) -> Option<f64> {
+    let full = &seconds[..seconds.len().saturating_sub(1).max(1).min(seconds.len())];
+    (!full.is_empty())
+        .then(|| full.iter().map(|c| c.busiest_demand).sum::<f64>() / full.len() as f64)
+}
+
+/// The server's figures that are the same for every row of a phase.
+fn server_side(w: &crate::observe::ServerWindow) -> Observed {
+    let masters = || w.nodes.iter().filter(|n| n.role != "replica");
+    let max_f = |f: fn(&crate::observe::NodeWindow) -> Option<f64>| {
+        w.nodes.iter().filter_map(f).reduce(f64::max)
+    };
+    let sum = |it: &mut dyn Iterator<Item = Option<u64>>| {
+        it.fold(None, |a: Option<u64>, v| match (a, v) {
+            (a, None) => a,
+            (None, Some(v)) => Some(v),
+            (Some(a), Some(v)) => Some(a + v),
+        })
+    };
+    Observed {
+        server_cpu: max_f(|n| n.cpu_cores),
+        server_main_cpu: masters().filter_map(|n| n.main_cpu).reduce(f64::max),
+        peak_memory: w.nodes.iter().filter_map(|n| n.peak_memory).max(),
+        forks: sum(&mut w.nodes.iter().map(|n| n.forks)),
+        aof_rewrites: sum(&mut w.nodes.iter().map(|n| n.aof_rewrites)),
+        evictions: sum(&mut masters().map(|n| n.evicted)),
+        delayed_fsync: sum(&mut w.nodes.iter().map(|n| n.delayed_fsync)),
+        events: w
+            .events
+            .iter()
+            .map(|e| Marker {
+                at_s: e.at_s,
+                kind: e.kind.clone(),
+                node: e.node.clone(),
+                latency_ms: e.latency_ms,
+            })
+            .collect(),
+        notes: w.notes.clone(),
+        ..Observed::default()
+    }
+}
+
+/// The server's own time per request of a row sending `cmds` (µs), and its percentiles (ms)
+/// when it sends one command. In a MULTI/EXEC sequence EXEC's time holds the queued commands'
+/// (they run inside it), so EXEC is left out of the sum. None when a command was never seen.
+fn per_call(
+    w: &crate::observe::ServerWindow,
+    cmds: &[String],
+) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let tx = cmds.iter().any(|c| c == "multi");
+    let mut total = 0.0;
+    for c in cmds.iter().filter(|c| !(tx && *c == "exec")) {
+        match w.commands.get(c).and_then(|s| s.usec_per_call()) {
+            Some(us) => total += us,
+            None => return (None, None, None),
+        }
+    }
+    if cmds.is_empty() {
+        return (None, None, None);
+    }
+    let one = (cmds.len() == 1)
+        .then(|| w.commands.get(&cmds[0]))
+        .flatten();
+    let ms = |v: Option<f64>| v.map(|us| us / 1000.0);
+    (
+        Some(total),
+        one.and_then(|s| ms(s.p50_us)),
+        one.and_then(|s| ms(s.p99_us)),
+    )
+}
+
+/// Error classes that mean the server (not rbench) was out for a while.
+const OUTAGE: [crate::resp::ErrorClass; 8] = {
+    use crate::resp::ErrorClass::*;
+    [
+        ConnLost,
+        ConnRefused,
+        Timeout,
+        ClusterDown,
+        TryAgain,
+        MasterDown,
+        Loading,
+        Busy,
+    ]
+};
+
+/// What the bound of row `r` is judged from.
+fn evidence(
+    r: &super::TestResult,
+    o: &Observed,
+    w: Option<&crate::observe::ServerWindow>,
+) -> crate::observe::bound::Evidence {
+    use crate::observe::bound::{Evidence, Schedule};
+    let server = o.server_main_cpu.or(o.server_cpu);
+    let schedule = r.target_rps.map(|rate| {
+        let outage = OUTAGE.iter().any(|c| r.events[c.index()] > 0)
+            || !r.experiment.faults.is_empty()
+            || w.is_some_and(|w| w.nodes.iter().any(|n| n.missing_seconds > 0));
+        // Little's law: what the connections' windows carry at the row's mean latency.
+        let in_flight = (r.connections.max(1) * r.pipeline.max(1)) as f64;
+        let carried = in_flight / (r.latency.avg / 1000.0).max(1e-6);
+        Schedule {
+            fell_behind: r.fell_behind(),
+            own_lag_ms: r.client_lag.map_or(0.0, |c| c.p99),
+            max_lag_ms: r.max_lag_ms.unwrap_or(0.0),
+            outage,
+            window_limited: rate >= 0.9 * carried,
+        }
+    });
+    Evidence {
+        client: o.client_cpu,
+        server,
+        schedule,
     }
 }

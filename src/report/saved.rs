@@ -7,13 +7,13 @@ use std::path::Path;
 
 use hdrhistogram::Histogram;
 
-use super::observed::Observed;
-use crate::observe::bound::Bound;
 use super::experiment::{Experiment, FaultRow};
 use super::files::hdr_stem;
 use super::hlog::{self, Interval};
+use super::observed::{Marker, Observed};
 use super::table::ordered_unique;
 use super::{RunMeta, TestResult, slo};
+use crate::observe::bound::Bound;
 use crate::resp::ErrorClass;
 use crate::schema::{self, LONG_CSV, LongRow, TimelineRow};
 use crate::slo::{Outcome, SloResult};
@@ -210,8 +210,9 @@ pub fn load(dir: &Path, run: Option<&str>) -> Result<SavedRun, LoadError> {
         if let Some(search) = ladders.remove(&key) {
             r.slo = Some(search);
         }
-        let (timeline, faults) = seconds.remove(&key).unwrap_or_default();
+        let (timeline, faults, markers) = seconds.remove(&key).unwrap_or_default();
         r.timeline = timeline;
+        r.observed.events = markers;
         r.hlog = intervals.map(|iv| iv.into_iter().map(|i| i.hist).collect());
         r.experiment.faults = faults;
         results.push(r);
@@ -375,7 +376,29 @@ fn histograms(
 }
 
 /// Timeline rows keyed by (target, test, repeat), with the faults marked in them.
-type Seconds = HashMap<(String, String, u32), (Vec<Tick>, Vec<FaultRow>)>;
+type Seconds = HashMap<(String, String, u32), (Vec<Tick>, Vec<FaultRow>, Vec<Marker>)>;
+
+/// The `server_events` cell of second `elapsed` read back as markers at that second's start
+/// (`kind@node (N ms)` entries, `; `-separated; see `files::server_events_in_second`).
+fn markers_of(cell: Option<&str>, elapsed: usize) -> Vec<Marker> {
+    cell.unwrap_or("")
+        .split("; ")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (head, ms) = match e.split_once(" (") {
+                Some((h, rest)) => (h, rest.trim_end_matches(" ms)").parse().ok()),
+                None => (e, None),
+            };
+            let (kind, node) = head.split_once('@').unwrap_or((head, ""));
+            Marker {
+                at_s: elapsed.saturating_sub(1) as f64,
+                kind: kind.to_string(),
+                node: node.to_string(),
+                latency_ms: ms,
+            }
+        })
+        .collect()
+}
 
 fn timeline(path: &Path) -> Result<Seconds, LoadError> {
     let mut out = Seconds::new();
@@ -426,6 +449,9 @@ fn timeline(path: &Path) -> Result<Seconds, LoadError> {
                 ..FaultRow::default()
             });
         }
+        entry
+            .2
+            .extend(markers_of(row.server_events.as_deref(), elapsed));
         entry.0.push(sec);
     }
     Ok(out)

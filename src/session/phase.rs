@@ -10,7 +10,8 @@ use super::{Outcome, Session, on_target};
 use crate::config;
 use crate::exit::RunError;
 use crate::fault;
-use crate::report::{self, console, rows, stream};
+use crate::observe;
+use crate::report::{self, console, rows, server_timeline, stream};
 use crate::runner::{self, PhaseSpec};
 use crate::signals;
 use crate::target::ReadyTarget;
@@ -120,16 +121,33 @@ impl Session<'_> {
                 Outcome::Interrupted => return Ok(Outcome::Interrupted),
             }
         }
-        let started = OnceLock::new();
+        let started = Arc::new(OnceLock::new());
         let spec = PhaseSpec {
-            started: Some(&started),
+            started: Some(&*started),
             start_at,
             ..spec
         };
-        let (phase_res, faults) = self.measure(rt, prepared, (&spec, &started), label, repeat)?;
+        let sampler = self.start_sampler(prepared, &started, &label, repeat);
+        let demand = Demand::start(prepared);
+        let measured = self.measure(rt, prepared, (&spec, &started), label, repeat);
+        let server_demand = demand.busiest();
+        let window = sampler.map(Watch::finish).map(|(w, e)| {
+            if let Some(e) = e {
+                let _ = writeln!(self.err, "rbench: {e}");
+            }
+            w
+        });
+        let (phase_res, faults) = measured?;
         let shard = plan.scale.shard;
         let mut new = rows::of_phase(prepared, &spec, &names, repeat, shard, &phase_res);
         report::experiment::attach_faults(&mut new, &faults);
+        let seen = report::observed::PhaseObservation {
+            window: window.as_ref(),
+            client: &phase_res.client,
+            commands: spec.lanes.lanes.iter().map(|l| &l.commands[..]).collect(),
+            server_demand,
+        };
+        seen.fill(&mut new);
         let _saving = signals::saving();
         let elapsed = phase_res.elapsed.as_secs_f64();
         self.printer
@@ -194,6 +212,54 @@ impl Session<'_> {
             }
             Err(e) => Err(on_target(&prepared.name, &e)),
         }
+    }
+
+    /// Starts the server sampler for the phase about to run (None: `--server-stats off`): its
+    /// rows go to the run's server timeline as they come, its window is read when it finishes.
+    fn start_sampler(
+        &mut self,
+        prepared: &ReadyTarget,
+        started: &Arc<OnceLock<std::time::Instant>>,
+        label: &str,
+        repeat: u32,
+    ) -> Option<Watch> {
+        let observe = &self.plan.observe;
+        let interval = observe.interval?;
+        // Spawned servers are ours: the monitor on (1 ms unless asked), stats reset so the
+        // latencystats percentiles are the window's own. Existing ones only when asked.
+        let spawned = prepared.spawned.is_some();
+        let latency_monitor = match observe.latency_monitor {
+            Some(0) => None,
+            Some(ms) => Some(ms),
+            None => spawned.then_some(1),
+        };
+        let opts = observe::SamplerOpts {
+            interval,
+            reset_stats: spawned,
+            latency_monitor,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let o = &self.plan.output;
+        let dir = o.out_dir.clone().filter(|_| o.run_files);
+        let label = server_timeline::Label {
+            target: prepared.name.clone(),
+            phase: label.to_string(),
+            repeat,
+        };
+        let writer = match server_timeline::spawn_writer(dir, &self.meta.run_id, label, rx) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = writeln!(self.err, "rbench: warning: server stats off: {e}");
+                return None;
+            }
+        };
+        let (route, auth, dial) = (
+            prepared.route.clone(),
+            prepared.auth.clone(),
+            prepared.dial.clone(),
+        );
+        let sampler = observe::Sampler::start(route, auth, dial, opts, started.clone(), tx);
+        Some(Watch { sampler, writer })
     }
 
     /// The connections came up after `--start-at`: this process's window starts late, which
@@ -272,4 +338,60 @@ fn phase_names(lanes: &Lanes, commands: usize) -> (Vec<String>, String) {
         some => format!("mix {}", some.join("+")),
     };
     (names, label)
+}
+
+/// A phase's server sampler and the thread writing its rows.
+struct Watch {
+    sampler: observe::Sampler,
+    writer: std::thread::JoinHandle<Option<crate::report::files::WriteError>>,
+}
+
+impl Watch {
+    /// Stops sampling: the window's summary, and the writer's error if it met one (it has
+    /// written every row by then: the sampler hung up).
+    fn finish(
+        self,
+    ) -> (
+        observe::ServerWindow,
+        Option<crate::report::files::WriteError>,
+    ) {
+        let window = self.sampler.finish();
+        (window, self.writer.join().ok().flatten())
+    }
+}
+
+/// Spawned servers' main threads over a phase: how much of it each ran or waited to run.
+struct Demand {
+    at: std::time::Instant,
+    /// (pid, run + wait ns at the start).
+    start: Vec<(u32, u64)>,
+}
+
+impl Demand {
+    fn start(prepared: &ReadyTarget) -> Demand {
+        let pids: Vec<u32> = prepared
+            .spawned
+            .as_ref()
+            .map(|d| (0..d.nodes().len()).filter_map(|i| d.node_pid(i)).collect())
+            .unwrap_or_default();
+        Demand {
+            at: std::time::Instant::now(),
+            start: pids
+                .into_iter()
+                .filter_map(|p| Some((p, observe::threads::main_thread_demand(p)?)))
+                .collect(),
+        }
+    }
+
+    /// The busiest main thread's share of the phase (None: nothing spawned, or no schedstat).
+    fn busiest(&self) -> Option<f64> {
+        let wall = self.at.elapsed().as_nanos() as f64;
+        self.start
+            .iter()
+            .filter_map(|&(pid, ns)| {
+                let now = observe::threads::main_thread_demand(pid)?;
+                Some(now.saturating_sub(ns) as f64 / wall.max(1.0))
+            })
+            .reduce(f64::max)
+    }
 }

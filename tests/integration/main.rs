@@ -21,6 +21,7 @@ mod kube;
 mod memory;
 mod nightly;
 mod observe;
+mod observed;
 mod pacing;
 mod profiles;
 mod report;
