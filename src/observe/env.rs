@@ -158,7 +158,7 @@ pub fn open_files_limit() -> Option<u64> {
     };
     // SAFETY: getrlimit writes the struct it is given and nothing else.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0;
-    ok.then_some(r.rlim_cur as u64)
+    ok.then_some(r.rlim_cur)
 }
 
 /// For tests of callers: a root with the given files.

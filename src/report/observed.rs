@@ -188,71 +188,6 @@ pub fn read<T: std::str::FromStr>(s: &str) -> Option<T> {
     s.trim().parse().ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn observed() -> Observed {
-        Observed {
-            server_us_per_call: Some(4.2),
-            server_p50_ms: None,
-            server_cpu: Some(0.93),
-            server_main_cpu: Some(0.92),
-            client_cpu: Some(0.35),
-            bound: Bound::Server,
-            bound_why: "the server's main thread was 92% busy".into(),
-            peak_memory: Some(12_345_678),
-            forks: Some(1),
-            aof_rewrites: Some(1),
-            events: vec![Marker {
-                at_s: 3.0,
-                kind: "fork".into(),
-                node: "127.0.0.1:6379".into(),
-                latency_ms: Some(12),
-            }],
-            ..Observed::default()
-        }
-    }
-
-    #[test]
-    fn the_block_splits_the_clients_latency_and_says_whose_limit_it_is() {
-        let s = observed().block_lines(0.210, 3);
-        assert_eq!(
-            s,
-            "  server time: 4.20 us per call\n  \
-             client p50 0.210 ms = server mean 0.0042 + network, queueing and client 0.2058 ms\n  \
-             load: server 0.93 cores (main thread 92%), rbench busiest thread 35%: bound = server (the server's main thread was 92% busy)\n  \
-             server: peak memory 12.3 MB, forks 1, AOF rewrites 1\n  \
-             server events: fork at 3.0 s (12 ms)\n"
-        );
-        // latencystats, when the server has them, are the split's server share.
-        let with = Observed {
-            server_p50_ms: Some(0.003),
-            server_p99_ms: Some(0.011),
-            ..observed()
-        };
-        assert!(with.block_lines(0.2, 3).contains(
-            "server time: 4.20 us per call (p50 3.0, p99 11.0 us)\n  client p50 0.200 ms = server p50 0.0030"
-        ));
-        // Nothing observed: nothing printed.
-        assert_eq!(Observed::default().block_lines(0.2, 3), "");
-    }
-
-    #[test]
-    fn only_a_client_bound_row_warns() {
-        assert!(observed().client_bound_warning("SET").is_none());
-        let c = Observed {
-            bound: Bound::Client,
-            bound_why: "rbench's busiest thread was 97% busy".into(),
-            ..observed()
-        };
-        assert_eq!(
-            c.client_bound_warning("SET").unwrap(),
-            "SET: client-bound (rbench's busiest thread was 97% busy): this figure measures rbench, not the server; add --threads, use fewer clients per thread or -P, or split the load with --shard"
-        );
-    }
-}
-
 /// What a phase observed besides its latencies: the server sampler's window (None: off), and
 /// rbench's own seconds.
 pub struct PhaseObservation<'a> {
@@ -402,5 +337,70 @@ fn evidence(
         client: o.client_cpu,
         server,
         schedule,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed() -> Observed {
+        Observed {
+            server_us_per_call: Some(4.2),
+            server_p50_ms: None,
+            server_cpu: Some(0.93),
+            server_main_cpu: Some(0.92),
+            client_cpu: Some(0.35),
+            bound: Bound::Server,
+            bound_why: "the server's main thread was 92% busy".into(),
+            peak_memory: Some(12_345_678),
+            forks: Some(1),
+            aof_rewrites: Some(1),
+            events: vec![Marker {
+                at_s: 3.0,
+                kind: "fork".into(),
+                node: "127.0.0.1:6379".into(),
+                latency_ms: Some(12),
+            }],
+            ..Observed::default()
+        }
+    }
+
+    #[test]
+    fn the_block_splits_the_clients_latency_and_says_whose_limit_it_is() {
+        let s = observed().block_lines(0.210, 3);
+        assert_eq!(
+            s,
+            "  server time: 4.20 us per call\n  \
+             client p50 0.210 ms = server mean 0.0042 + network, queueing and client 0.2058 ms\n  \
+             load: server 0.93 cores (main thread 92%), rbench busiest thread 35%: bound = server (the server's main thread was 92% busy)\n  \
+             server: peak memory 12.3 MB, forks 1, AOF rewrites 1\n  \
+             server events: fork at 3.0 s (12 ms)\n"
+        );
+        // latencystats, when the server has them, are the split's server share.
+        let with = Observed {
+            server_p50_ms: Some(0.003),
+            server_p99_ms: Some(0.011),
+            ..observed()
+        };
+        assert!(with.block_lines(0.2, 3).contains(
+            "server time: 4.20 us per call (p50 3.0, p99 11.0 us)\n  client p50 0.200 ms = server p50 0.0030"
+        ));
+        // Nothing observed: nothing printed.
+        assert_eq!(Observed::default().block_lines(0.2, 3), "");
+    }
+
+    #[test]
+    fn only_a_client_bound_row_warns() {
+        assert!(observed().client_bound_warning("SET").is_none());
+        let c = Observed {
+            bound: Bound::Client,
+            bound_why: "rbench's busiest thread was 97% busy".into(),
+            ..observed()
+        };
+        assert_eq!(
+            c.client_bound_warning("SET").unwrap(),
+            "SET: client-bound (rbench's busiest thread was 97% busy): this figure measures rbench, not the server; add --threads, use fewer clients per thread or -P, or split the load with --shard"
+        );
     }
 }

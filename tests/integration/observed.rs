@@ -177,7 +177,7 @@ fn pinned_run(cpu: u32, args: &[String]) {
 }
 
 fn two_cpus() -> bool {
-    std::thread::available_parallelism().map_or(false, |n| n.get() >= 2)
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
         && Command::new("taskset").arg("-V").output().is_ok()
 }
 
