@@ -166,6 +166,12 @@ macro_rules! timeline_row {
             /// The servers' events in this second (latency monitor, forks, rewrites, nodes lost).
             #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
             pub server_events: Option<String>,
+            /// rbench's busiest engine thread this second: share of a core it ran or waited for.
+            #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+            pub client_cpu: Option<String>,
+            /// Open loop: the most rbench itself was late taking a due request this second (ms).
+            #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+            pub client_lag_ms: Option<String>,
         }
 
         impl TimelineRow {

@@ -208,6 +208,9 @@ pub fn timeline_csv(results: &[TestResult]) -> String {
         lag: results.iter().any(|r| !r.experiment.lag.is_empty()),
         faults: results.iter().any(|r| !r.experiment.faults.is_empty()),
         server_events: results.iter().any(|r| !r.observed.events.is_empty()),
+        client: results
+            .iter()
+            .any(|r| !r.observed.client_seconds.is_empty()),
     };
     let columns = &columns;
     let rows = results
@@ -227,6 +230,7 @@ struct Columns<'a> {
     lag: bool,
     faults: bool,
     server_events: bool,
+    client: bool,
 }
 
 impl Columns<'_> {
@@ -239,6 +243,8 @@ impl Columns<'_> {
         row.lag = self.lag.then(String::new);
         row.fault = self.faults.then(String::new);
         row.server_events = self.server_events.then(String::new);
+        row.client_cpu = self.client.then(String::new);
+        row.client_lag_ms = self.client.then(String::new);
         row
     }
 }
@@ -260,6 +266,20 @@ fn timeline_row(r: &TestResult, i: usize, columns: &Columns) -> TimelineRow {
     }
     if let Some(cell) = &mut row.server_events {
         *cell = server_events_in_second(r, i);
+    }
+    if let (Some(cpu), Some(lag), Some(c)) = (
+        &mut row.client_cpu,
+        &mut row.client_lag_ms,
+        r.observed.client_seconds.get(i),
+    ) {
+        // A last second too short to sample has no CPU figure: empty, not 0.
+        let sampled = c.busiest_demand > 0.0 || c.busiest_cpu > 0.0;
+        *cpu = if sampled {
+            f3(c.busiest_demand)
+        } else {
+            String::new()
+        };
+        *lag = f3(c.own_lag_ms);
     }
     TimelineRow {
         elapsed_s: (i + 1).to_string(),

@@ -35,6 +35,8 @@ pub struct Observed {
     pub events: Vec<Marker>,
     /// What could not be observed, one line each.
     pub notes: Vec<String>,
+    /// rbench's own seconds (its busiest thread's demand, its own lag), for the timeline.
+    pub client_seconds: Vec<crate::observe::threads::ClientSecond>,
 }
 
 /// A server event at a time of the row's window.
@@ -210,6 +212,7 @@ impl PhaseObservation<'_> {
                 (o.server_us_per_call, o.server_p50_ms, o.server_p99_ms) = per_call(w, cmds);
             }
             o.client_cpu = client;
+            o.client_seconds = self.client.to_vec();
             let mut e = evidence(r, &o, self.window);
             e.server = match (e.server, self.server_demand) {
                 (Some(a), Some(b)) => Some(a.max(b)),

@@ -317,6 +317,7 @@ fn observed_of(row: &LongRow) -> Observed {
         bound_why: row.bound_why.clone(),
         events: Vec::new(),
         notes: Vec::new(),
+        client_seconds: Vec::new(),
     }
 }
 
