@@ -330,7 +330,7 @@ fn evidence(
         let carried = in_flight / (r.latency.avg / 1000.0).max(1e-6);
         Schedule {
             fell_behind: r.fell_behind(),
-            own_lag_ms: r.client_lag.map_or(0.0, |c| c.p99),
+            own_lag_ms: r.client_lag.map_or(0.0, |c| c.p50),
             max_lag_ms: r.max_lag_ms.unwrap_or(0.0),
             outage,
             window_limited: rate >= 0.9 * carried,

@@ -393,6 +393,9 @@ fn a_signal_during_the_wait_for_the_start_writes_nothing() {
             &at,
             "--out",
             &out.display().to_string(),
+            // Its connection would be one more client than the load's.
+            "--server-stats",
+            "off",
         ],
     );
     let mut r = Running::process(&args, &[]);

@@ -652,7 +652,7 @@ fn results_files_append_and_have_every_column() {
         let timeline = timeline_of(out.path(), run_id);
         assert_eq!(
             timeline.text.lines().next().unwrap(),
-            "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,repeat"
+            "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,repeat,client_cpu,client_lag_ms"
         );
         assert!(!timeline.rows.is_empty(), "{}", timeline.text);
         // A test of 1000 requests lasts a fraction of a second: its one row says how much.
@@ -707,7 +707,7 @@ fn server_errors_are_errors_not_successes() {
     let timeline = timeline_of(out.path(), run_id);
     assert_eq!(
         timeline.text.lines().next().unwrap(),
-        "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,wrongtype,repeat"
+        "elapsed_s,target,test,ok,errors,p50_ms,p99_ms,max_ms,span_s,wrongtype,repeat,client_cpu,client_lag_ms"
     );
     let (ok, errors, wrongtype) = timeline.rows.iter().fold((0.0, 0.0, 0.0), |a, r| {
         (
