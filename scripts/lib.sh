@@ -21,6 +21,10 @@
 #   also_kill PID               cleanup kills PID too (a process this script started in its own shell)
 #   stop_pid PID                kills PID now, waits for it and forgets it (also_kill's counterpart)
 #   cleanup                     kills the also_kill PIDs, then SERVER, waiting for each, and removes DIR
+#   cputime_py                  after start_redis: writes DIR/cputime.py, which runs a command (its
+#                               output passed through) and then prints "CPU <user_s> <sys_s> <exit>"
+#                               on stderr: the child's own rusage from wait4 (µs resolution)
+#   median COL                  the median of column COL of the lines on stdin ("nan" when none)
 # Only processes the script started are killed, each by its PID (SIGTERM); nothing is found by name.
 
 DIR=""
@@ -108,4 +112,25 @@ tls_port() {
     redis-cli -p "$PORT" CONFIG SET tls-cert-file "$d/srv.crt" tls-key-file "$d/srv.key" \
         tls-ca-cert-file "$d/ca.crt" tls-auth-clients no tls-port "$TLS_PORT" >/dev/null ||
         { echo "cannot open a TLS port on redis-server (built without TLS?)" >&2; exit 1; }
+}
+
+cputime_py() {
+    cat >"$DIR/cputime.py" <<'PY'
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+code = os.waitstatus_to_exitcode(status)
+sys.stderr.write("CPU %.6f %.6f %d\n" % (ru.ru_utime, ru.ru_stime, code))
+sys.exit(0)
+PY
+}
+
+median() {
+    awk -v c="$1" 'NF{print $c}' | sort -g | awk '{v[NR]=$1} END{
+        if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
 }

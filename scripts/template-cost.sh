@@ -29,17 +29,7 @@ rbench_binary
 start_redis
 COMMON="-p $PORT -r 100000"
 
-cat >"$DIR/cputime.py" <<'PY'
-import os, sys
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execvp(sys.argv[1], sys.argv[1:])
-    finally:
-        os._exit(127)
-_, status, ru = os.wait4(pid, 0)
-sys.stderr.write("CPU %.6f %.6f %d\n" % (ru.ru_utime, ru.ru_stime, os.waitstatus_to_exitcode(status)))
-PY
+cputime_py
 
 VARIANTS="redis-benchmark builtin template"
 [ -n "${RBENCH_OLD:-}" ] && VARIANTS="$VARIANTS old"
@@ -69,11 +59,6 @@ measure() {
         echo "$1 failed: ${cmd[*]}" >&2; echo "$out" | tail -5 >&2; return 1
     fi
     echo "$tps ${cpu% *}"
-}
-
-median() {
-    awk -v c="$1" 'NF{print $c}' | sort -g | awk '{v[NR]=$1} END{
-        if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
 }
 
 echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; redis-server on 127.0.0.1:$PORT"

@@ -61,21 +61,8 @@ tls) tls_port; CONN="--tls --cacert $DIR/ca.crt -p $TLS_PORT" ;;
 esac
 CONN="$CONN -k $KEEPALIVE"
 
-# Runs a command, passing its stdout/stderr through, then prints "CPU <user_s> <sys_s> <exit>" on
-# stderr: the child's own rusage from wait4 (µs resolution, unlike /usr/bin/time's 10 ms).
-cat >"$DIR/cputime.py" <<'EOF'
-import os, sys
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execvp(sys.argv[1], sys.argv[1:])
-    finally:
-        os._exit(127)
-_, status, ru = os.wait4(pid, 0)
-code = os.waitstatus_to_exitcode(status)
-sys.stderr.write("CPU %.6f %.6f %d\n" % (ru.ru_utime, ru.ru_stime, code))
-sys.exit(0)
-EOF
+# cputime.py: the child's own rusage from wait4 (µs resolution, unlike /usr/bin/time's 10 ms).
+cputime_py
 
 rb_cmd() { # TEST P N -> argv of rbench
     echo "$RB $CONN --clients $CLIENTS -r $KEYSPACE -n $3 -P $2 -t $1 --threads 1 -q --no-save"
@@ -111,11 +98,6 @@ measure() {
 }
 
 # median over the lines of stdin, column $1 (plain awk: mawk has no asort)
-median() {
-    awk -v c="$1" 'NF{print $c}' | sort -g | awk '{v[NR]=$1} END{
-        if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
-}
-
 printf '%-4s %3s %11s %11s %6s | %9s %9s %10s %10s | %7s %s\n' \
     test P rb_tps rbench_tps tps_x rb_usr rb_sys rbench_usr rbench_sys cpu_x "(cpu_x per round)"
 for p in 1 16; do
