@@ -181,15 +181,23 @@ fn two_cpus() -> bool {
         && Command::new("taskset").arg("-V").output().is_ok()
 }
 
-#[test]
-fn rbench_sharing_its_core_with_a_busy_loop_is_client_bound() {
+/// A server pinned to CPU 1, for the tests that pin rbench to CPU 0 (None: the machine cannot).
+fn server_on_cpu_1() -> Option<(std::sync::MutexGuard<'static, ()>, Deployment)> {
     if !two_cpus() {
         eprintln!("skipped: needs two CPUs and taskset");
-        return;
+        return None;
     }
-    let _turn = serial();
+    let turn = serial();
     let dep = spawn_standalone(&[]);
     pin(dep.node_pid(0).unwrap(), 1);
+    Some((turn, dep))
+}
+
+#[test]
+fn rbench_sharing_its_core_with_a_busy_loop_is_client_bound() {
+    let Some((_turn, dep)) = server_on_cpu_1() else {
+        return;
+    };
     let hog = Pinned(
         Command::new("taskset")
             .args(["-c", "0", "sh", "-c", "while :; do :; done"])
@@ -222,13 +230,9 @@ fn rbench_sharing_its_core_with_a_busy_loop_is_client_bound() {
 
 #[test]
 fn a_cpu_heavy_command_on_the_servers_core_is_server_bound() {
-    if !two_cpus() {
-        eprintln!("skipped: needs two CPUs and taskset");
+    let Some((_turn, dep)) = server_on_cpu_1() else {
         return;
-    }
-    let _turn = serial();
-    let dep = spawn_standalone(&[]);
-    pin(dep.node_pid(0).unwrap(), 1);
+    };
     let mut r = Redis::connect(dep.addr());
     let items: Vec<String> = (0..5000).map(|i| ((i * 7919) % 5000).to_string()).collect();
     let mut cmd = vec!["RPUSH".to_string(), "biglist".to_string()];
