@@ -7,12 +7,14 @@ use std::io::Write;
 use crate::signals;
 
 /// Exit codes: 0 done, 1 runtime failure (or a regression for `compare`), 2 bad input, 3 the run
-/// finished but a test failed the error check, 128 + the signal that stopped the run: 129 SIGHUP,
-/// 130 SIGINT (Ctrl-C), 143 SIGTERM.
+/// finished but a test failed the error check, 4 a verdict that could not judge a change past its
+/// threshold, 128 + the signal that stopped the run: 129 SIGHUP, 130 SIGINT (Ctrl-C), 143 SIGTERM.
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_CHECK: i32 = 3;
+/// `compare`/`nightly`: a configuration moved past its threshold and could not be judged.
+pub const EXIT_INCONCLUSIVE: i32 = 4;
 /// Ctrl-C (SIGINT); see [`signals::exit_code`] for the others.
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -39,6 +41,10 @@ pub enum RunError {
     /// A regression; the verdict on stdout says which (no line): exit 1.
     #[error("a regression")]
     Regression,
+    /// A change past a threshold that could not be judged; the verdict on stdout says which and
+    /// what would judge it (no line): exit 4.
+    #[error("inconclusive")]
+    Inconclusive,
     /// Stopped by signal `.0` (no line): 128 + the signal.
     #[error("stopped by {}", signals::name(*.0))]
     Stopped(i32),
@@ -89,6 +95,7 @@ impl RunError {
             RunError::Usage { .. } | RunError::Profile(_) => EXIT_USAGE,
             RunError::Failed { .. } | RunError::Regression => EXIT_FAIL,
             RunError::Check(_) => EXIT_CHECK,
+            RunError::Inconclusive => EXIT_INCONCLUSIVE,
             RunError::Stopped(sig) | RunError::Interrupted(sig) => signals::exit_code(*sig),
             RunError::Signalled { sig, .. } => signals::exit_code(*sig),
             RunError::Then { first, .. } => first.exit_code(),
@@ -98,7 +105,7 @@ impl RunError {
     /// Writes the error's lines (none for the silent ones).
     pub fn print(&self, err: &mut dyn Write) {
         match self {
-            RunError::Regression | RunError::Stopped(_) => {}
+            RunError::Regression | RunError::Inconclusive | RunError::Stopped(_) => {}
             RunError::Signalled { inner, .. } => inner.print(err),
             RunError::Then { first, then } => {
                 first.print(err);

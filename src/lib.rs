@@ -154,6 +154,8 @@ fn compare(c: &cli::CompareCli, out: &mut dyn Write) -> Result<(), RunError> {
     };
     match report::compare::compare(&opts, out) {
         Ok(Verdict::Pass) => Ok(()),
+        Ok(Verdict::Inconclusive) if c.inconclusive_ok => Ok(()),
+        Ok(Verdict::Inconclusive) => Err(RunError::Inconclusive),
         Ok(Verdict::Regression) => Err(RunError::Regression),
         Err(e) => Err(RunError::usage("rbench compare", e)),
     }

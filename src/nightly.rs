@@ -118,19 +118,24 @@ pub fn run(
         let _ = record("unjudged", false, 0, &[]);
         RunError::usage(WHO, e)
     })?;
-    let accepted = j.first || j.verdict == Verdict::Pass || c.accept;
-    let status = match (j.first, j.verdict, c.accept) {
-        (true, ..) => "first",
-        (false, Verdict::Pass, _) => "pass",
-        (false, Verdict::Regression, true) => "accepted",
-        (false, Verdict::Regression, false) => "regression",
-    };
+    let (status, accepted) = outcome(&j, c);
     record(status, accepted, j.rows, &j.regressed).map_err(|e| RunError::failed(WHO, e))?;
     let _ = writeln!(out, "{}", summary_line(&j, c, &meta.run_id));
-    if accepted {
-        Ok(())
-    } else {
-        Err(RunError::Regression)
+    match (accepted, j.verdict) {
+        (true, _) => Ok(()),
+        (false, Verdict::Inconclusive) => Err(RunError::Inconclusive),
+        (false, _) => Err(RunError::Regression),
+    }
+}
+
+/// The night's status in the ledger, and whether it joins the baseline.
+fn outcome(j: &Judgement, c: &NightlyCli) -> (&'static str, bool) {
+    match (j.first, j.verdict) {
+        (true, _) => ("first", true),
+        (false, Verdict::Pass) => ("pass", true),
+        (false, Verdict::Inconclusive) => ("inconclusive", c.accept || c.inconclusive_ok),
+        (false, Verdict::Regression) if c.accept => ("accepted", true),
+        (false, Verdict::Regression) => ("regression", false),
     }
 }
 
@@ -169,6 +174,8 @@ struct Judgement {
     verdict: Verdict,
     rows: usize,
     regressed: Vec<String>,
+    /// Configurations past their threshold that could not be judged.
+    unjudged: Vec<String>,
     baseline_nights: usize,
 }
 
@@ -194,6 +201,7 @@ fn judge(
             verdict: Verdict::Pass,
             rows: n,
             regressed: Vec::new(),
+            unjudged: Vec::new(),
             baseline_nights: 0,
         });
     }
@@ -210,6 +218,7 @@ fn judge(
             verdict: Verdict::Pass,
             rows: n,
             regressed: Vec::new(),
+            unjudged: Vec::new(),
             baseline_nights: baseline_ids.len(),
         });
     }
@@ -225,12 +234,8 @@ fn judge(
         first: false,
         verdict: ev.verdict(),
         rows: n,
-        regressed: ev
-            .rows
-            .iter()
-            .filter(|r| r.regressed())
-            .map(|r| r.label(false))
-            .collect(),
+        regressed: ev.regressions(),
+        unjudged: ev.inconclusive(),
         baseline_nights: baseline_ids.len(),
     })
 }
@@ -248,10 +253,20 @@ fn summary_line(j: &Judgement, c: &NightlyCli, run_id: &str) -> String {
             "nightly: night {run_id} starts a new baseline (nothing in common with the old one)"
         );
     }
+    let ok = c.inconclusive_ok;
     match (j.verdict, c.accept) {
         (Verdict::Pass, _) => format!(
             "nightly: PASS: night {run_id} accepted into the baseline (judged against {} of at most {} nights)",
             j.baseline_nights, c.nights
+        ),
+        (Verdict::Inconclusive, accept) => format!(
+            "nightly: INCONCLUSIVE: {} moved past the threshold and could not be judged; night {run_id} {}",
+            j.unjudged.join(", "),
+            if ok || accept {
+                "accepted into the baseline (--inconclusive-ok or --accept)"
+            } else {
+                "not accepted into the baseline (exit 4; --inconclusive-ok accepts such nights)"
+            }
         ),
         (Verdict::Regression, true) => format!(
             "nightly: REGRESSION in {}; night {run_id} accepted anyway (--accept): later nights are judged against it",

@@ -545,7 +545,13 @@ fn keepalive(s: &str) -> Result<bool, String> {
 
 /// `rbench compare BASELINE CANDIDATE`.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "rbench compare", disable_help_flag = true)]
+#[command(
+    name = "rbench compare",
+    disable_help_flag = true,
+    after_help = "Exit: 0 every configuration judged and none regressed, 1 a regression, 2 unusable input, \
+                  4 a configuration moved past its threshold but could not be judged (too few repeats, a p99 \
+                  of too few requests; the status says what would judge it)."
+)]
 pub struct CompareCli {
     #[arg(long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -556,6 +562,9 @@ pub struct CompareCli {
     /// Compare only the newest run of each configuration in each file (history files)
     #[arg(long = "latest")]
     pub latest: bool,
+    /// Exit 0, not 4, when a configuration moved past its threshold but could not be judged
+    #[arg(long = "inconclusive-ok")]
+    pub inconclusive_ok: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -574,7 +583,9 @@ pub struct Thresholds {
     name = "rbench nightly",
     disable_help_flag = true,
     about = "Run a profile, append its rows to DIR/history.csv, and judge them against the last accepted nights",
-    after_help = "Exit: 0 pass (or first night, or --accept), 1 regression (or the run failed), 2 unusable input, 130 Ctrl-C.\n\
+    after_help = "Exit: 0 pass (or first night, or --accept), 1 regression (or the run failed), 2 unusable input, \
+                  3 a test failed the error check, 4 a configuration moved past its threshold but could not be judged, \
+                  130 Ctrl-C.\n\
                   Files in DIR: history.csv (every night's rows), nights.csv (each night's verdict and whether it joined the baseline)."
 )]
 pub struct NightlyCli {
@@ -592,6 +603,9 @@ pub struct NightlyCli {
     /// Accept this night into the baseline even if it regresses (after an intended change)
     #[arg(long = "accept")]
     pub accept: bool,
+    /// Exit 0, not 4, and accept the night, when a configuration moved past its threshold but could not be judged
+    #[arg(long = "inconclusive-ok")]
+    pub inconclusive_ok: bool,
     #[command(flatten)]
     pub thresholds: Thresholds,
 }

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::schema::{self, LongRow};
 
-use super::verdict::{self, ALPHA, Better, Check, P99_MIN_REQUESTS, Samples, Status, median};
+use super::verdict::{
+    self, ALPHA, Better, Check, P99_MIN_REQUESTS, Samples, Shift, ShiftStatus, Status, Unit, median,
+};
 
 /// Options for [`compare`]; the CLI layer fills this from its flags.
 #[derive(Debug, Clone)]
@@ -25,9 +27,12 @@ pub struct CompareOpts {
     pub latest_only: bool,
 }
 
+/// The three outcomes: every configuration judged and none regressed; some configuration moved
+/// past its threshold and could not be judged; a regression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Pass,
+    Inconclusive,
     Regression,
 }
 
@@ -128,29 +133,39 @@ pub struct RowVerdict {
     key: Key,
     base: Stats,
     cand: Stats,
+    /// The throughput check: rps, or the searched rate (`slo_max_rps`) of a searched profile.
     pub rps: Check,
-    pub p99: Check,
+    /// None for a searched row: its p99 was measured at whatever rate the search found.
+    pub p99: Option<Check>,
 }
 
 impl RowVerdict {
-    /// Which side measured rbench rather than the server (a repeat marked `bound = client`):
-    /// such a row says nothing about the server, so it is not judged.
-    pub fn client_bound(&self) -> Option<&'static str> {
-        match (self.base.client_bound(), self.cand.client_bound()) {
-            (true, true) => Some("both sides"),
-            (true, false) => Some("baseline"),
-            (false, true) => Some("candidate"),
-            (false, false) => None,
-        }
+    /// Whether the candidate measured rbench rather than the server (a repeat marked `bound =
+    /// client`): its drop says nothing of the server, so it is not judged. A client-bound
+    /// *baseline* is judged: it was a floor of what the server could do, so a server-bound
+    /// candidate below it is the server's.
+    pub fn client_bound(&self) -> bool {
+        self.cand.client_bound()
+    }
+
+    fn checks(&self) -> Vec<(&'static str, &Check)> {
+        let rate = if self.key.searched { "max rps" } else { "rps" };
+        let mut v = vec![(rate, &self.rps)];
+        v.extend(self.p99.as_ref().map(|c| ("p99", c)));
+        v
+    }
+
+    fn any(&self, f: fn(&Status) -> bool) -> bool {
+        self.checks().iter().any(|(_, c)| f(&c.status))
     }
 
     pub fn regressed(&self) -> bool {
-        if self.client_bound().is_some() {
-            return false;
-        }
-        [&self.rps, &self.p99]
-            .iter()
-            .any(|c| matches!(c.status, Status::Regression { .. }))
+        self.any(|s| matches!(s, Status::Regression { .. }))
+    }
+
+    /// Moved past a threshold with too little to judge it by.
+    pub fn inconclusive(&self) -> bool {
+        !self.regressed() && self.any(|s| matches!(s, Status::TooFew(_)))
     }
 
     /// "SET on no-aof", with the workload spelt out when `with_config`.
@@ -158,12 +173,16 @@ impl RowVerdict {
         self.key.label(with_config)
     }
 
-    /// The status cell: the worst conclusion of the two metrics, with its evidence.
+    /// The status cell: the worst conclusion of the metrics, with its evidence.
     fn status(&self) -> String {
-        if let Some(side) = self.client_bound() {
-            return format!("not judged: client-bound on the {side} (the figures measure rbench)");
+        if self.client_bound() {
+            return if self.inconclusive() {
+                "NOT JUDGED: client-bound candidate (its figures measure rbench)".to_string()
+            } else {
+                "ok (client-bound candidate)".to_string()
+            };
         }
-        let named = [("rps", &self.rps), ("p99", &self.p99)];
+        let named = self.checks();
         let pick = |f: fn(&Status) -> Option<String>| -> Vec<String> {
             named
                 .iter()
@@ -182,7 +201,7 @@ impl RowVerdict {
             _ => None,
         });
         if !few.is_empty() {
-            return format!("too few samples ({})", few.join(", "));
+            return format!("NOT JUDGED: too few samples ({})", few.join(", "));
         }
         let noise = pick(|s| match s {
             Status::WithinNoise { p, band } => Some(match band {
@@ -201,17 +220,46 @@ impl RowVerdict {
 /// Everything a comparison concluded.
 pub struct Evaluation {
     pub rows: Vec<RowVerdict>,
+    /// Each target's shared shift, per metric (targets with fewer than 3 configurations have none).
+    pub shifts: Vec<Shift>,
     pub only_base: Vec<String>,
     pub only_cand: Vec<String>,
 }
 
 impl Evaluation {
     pub fn verdict(&self) -> Verdict {
-        if self.rows.iter().any(RowVerdict::regressed) {
+        let shifted = self
+            .shifts
+            .iter()
+            .any(|s| s.status == ShiftStatus::Regression);
+        if shifted || self.rows.iter().any(RowVerdict::regressed) {
             Verdict::Regression
+        } else if self.rows.iter().any(RowVerdict::inconclusive) {
+            Verdict::Inconclusive
         } else {
             Verdict::Pass
         }
+    }
+
+    /// What regressed, as labels: "SET on no-aof", "every test on no-aof (rps)".
+    pub fn regressions(&self) -> Vec<String> {
+        let rows = self
+            .rows
+            .iter()
+            .filter(|r| r.regressed())
+            .map(|r| r.label(false));
+        let shifts = self
+            .shifts
+            .iter()
+            .filter(|s| s.status == ShiftStatus::Regression)
+            .map(|s| format!("every test on {} ({})", s.group, s.metric));
+        rows.chain(shifts).collect()
+    }
+
+    /// The configurations that could not be judged, as labels.
+    pub fn inconclusive(&self) -> Vec<String> {
+        let rows = self.rows.iter().filter(|r| r.inconclusive());
+        rows.map(|r| r.label(false)).collect()
     }
 }
 
@@ -234,23 +282,28 @@ pub fn evaluate(base_rows: Vec<Row>, cand_rows: Vec<Row>, th: &Thresholds) -> Ev
         .filter_map(|(k, b)| cand.remove(&k).map(|c| (k, b, c)))
         .collect();
     let mut metrics = Vec::with_capacity(pairs.len() * 2);
-    for (_, b, c) in &pairs {
-        metrics.push(b.samples(c, Metric::Rps, th.max_drop));
-        metrics.push(b.samples(c, Metric::P99, th.max_p99_rise));
+    for (k, b, c) in &pairs {
+        metrics.extend(b.samples(k, c, th));
     }
-    let mut checks = verdict::judge_all(&metrics).into_iter();
+    let judged = verdict::judge_all(&metrics);
+    let mut checks = judged.checks.into_iter();
     let rows = pairs
         .into_iter()
-        .map(|(key, base, cand)| RowVerdict {
-            key,
-            base,
-            cand,
-            rps: checks.next().expect("one check per metric"),
-            p99: checks.next().expect("one check per metric"),
+        .map(|(key, base, cand)| {
+            let rps = checks.next().expect("one check per metric");
+            let p99 = (!key.searched).then(|| checks.next().expect("one check per metric"));
+            RowVerdict {
+                key,
+                base,
+                cand,
+                rps,
+                p99,
+            }
         })
         .collect();
     Evaluation {
         rows,
+        shifts: judged.shifts,
         only_base,
         only_cand,
     }
@@ -267,26 +320,7 @@ pub fn write_report(out: &mut dyn Write, ev: &Evaluation, th: &Thresholds) -> io
         ]
         .map(String::from),
     ];
-    for r in &ev.rows {
-        let (b, c) = (&r.base, &r.cand);
-        table.push([
-            r.key.target.clone(),
-            r.key.test.clone(),
-            r.key.config(),
-            format!("{}/{}", b.rows.len(), c.rows.len()),
-            fmt_rps(r.rps.base_median),
-            fmt_rps(r.rps.cand_median),
-            fmt_delta(r.rps.base_median, r.rps.cand_median),
-            fmt_ms(b.p50()),
-            fmt_ms(c.p50()),
-            fmt_delta(b.p50(), c.p50()),
-            fmt_ms(r.p99.base_median),
-            fmt_ms(r.p99.cand_median),
-            fmt_delta(r.p99.base_median, r.p99.cand_median),
-            fmt_signed(c.errors() - b.errors()),
-            r.status(),
-        ]);
-    }
+    table.extend(ev.rows.iter().map(table_row));
     write_table(out, &table)?;
     if !ev.only_base.is_empty() {
         writeln!(out, "only in baseline: {}", ev.only_base.join(", "))?;
@@ -294,42 +328,109 @@ pub fn write_report(out: &mut dyn Write, ev: &Evaluation, th: &Thresholds) -> io
     if !ev.only_cand.is_empty() {
         writeln!(out, "only in candidate: {}", ev.only_cand.join(", "))?;
     }
-    let regressions = ev.rows.iter().filter(|r| r.regressed()).count();
-    let count = |prefix: &str| {
-        ev.rows
-            .iter()
-            .filter(|r| r.status().starts_with(prefix))
-            .count()
-    };
-    let (noise, few) = (count("within noise"), count("too few"));
-    let unjudged = count("not judged: client-bound");
-    if unjudged > 0 {
-        writeln!(
-            out,
-            "note: {unjudged} configuration{} not judged: rbench was the bottleneck (bound = client), so a change there is the load generator's, not the server's; give it more --threads or -P, or split it with --shard",
-            if unjudged == 1 { "" } else { "s" }
-        )?;
-    }
-    if few > 0 {
-        writeln!(
-            out,
-            "note: {few} configuration{} changed past the threshold with too few samples to tell it from noise: repeat each test (profile `repeat`, or --repeat) 5 times or more, or compare against more runs",
-            if few == 1 { "" } else { "s" }
-        )?;
-    }
-    let head = match regressions {
-        0 => "no regression".to_string(),
-        1 => "1 regression".to_string(),
-        n => format!("{n} regressions"),
+    write_shifts(out, &ev.shifts)?;
+    write_notes(out, ev)?;
+    let regressions = ev.regressions().len();
+    let few = ev.inconclusive().len();
+    let noise = ev
+        .rows
+        .iter()
+        .filter(|r| r.status().starts_with("within noise"))
+        .count();
+    let head = match (regressions, few) {
+        (0, 0) => "PASS: no regression".to_string(),
+        (0, n) => format!("INCONCLUSIVE: no regression, {n} not judged"),
+        (1, _) => "REGRESSION: 1 regression".to_string(),
+        (n, _) => format!("REGRESSION: {n} regressions"),
     };
     let compared = ev.rows.len();
     let plural = if compared == 1 { "" } else { "s" };
     writeln!(
         out,
-        "{head} in {compared} compared configuration{plural} (max drop {}%, max p99 rise {}%; {noise} within noise, {few} with too few samples; Mann–Whitney, Holm α={ALPHA})",
+        "{head} in {compared} compared configuration{plural} (max drop {}%, max p99 rise {}%; {noise} within noise, {few} with too few samples; medians against the repeats' spread, Holm α={ALPHA})",
         fmt_pct(th.max_drop),
         fmt_pct(th.max_p99_rise),
     )
+}
+
+/// A configuration's cells: medians on both sides, changes, and the status.
+fn table_row(r: &RowVerdict) -> [String; COLS] {
+    let (b, c) = (&r.base, &r.cand);
+    [
+        r.key.target.clone(),
+        r.key.test.clone(),
+        r.key.config(),
+        format!("{}/{}", b.rows.len(), c.rows.len()),
+        fmt_rps(r.rps.base_median),
+        fmt_rps(r.rps.cand_median),
+        fmt_delta(r.rps.base_median, r.rps.cand_median),
+        fmt_ms(b.p50()),
+        fmt_ms(c.p50()),
+        fmt_delta(b.p50(), c.p50()),
+        fmt_ms(b.p99()),
+        fmt_ms(c.p99()),
+        fmt_delta(b.p99(), c.p99()),
+        fmt_signed(c.errors() - b.errors()),
+        r.status(),
+    ]
+}
+
+/// One line per target whose tests all moved together past the threshold.
+fn write_shifts(out: &mut dyn Write, shifts: &[Shift]) -> io::Result<()> {
+    for s in shifts.iter().filter(|s| s.status != ShiftStatus::Ok) {
+        let band = if s.measured {
+            format!(
+                "the baseline runs' own shifts reach ±{:.0}%",
+                s.band * 100.0
+            )
+        } else {
+            format!(
+                "±{:.0}% allowed with fewer than 3 baseline runs, which cannot measure this machine's run-to-run swing",
+                s.band * 100.0
+            )
+        };
+        let verdict = match s.status {
+            ShiftStatus::Regression => "REGRESSION, past the band",
+            _ => "within the band",
+        };
+        writeln!(
+            out,
+            "{}: all {} tests moved together, {} {:.1}% worse: {verdict} ({band})",
+            s.group,
+            s.configs,
+            s.metric,
+            s.worse_by * 100.0
+        )?;
+    }
+    Ok(())
+}
+
+/// Why rows were not judged, and what would judge them.
+fn write_notes(out: &mut dyn Write, ev: &Evaluation) -> io::Result<()> {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let unjudged = ev
+        .rows
+        .iter()
+        .filter(|r| r.client_bound() && r.inconclusive())
+        .count();
+    if unjudged > 0 {
+        writeln!(
+            out,
+            "note: {unjudged} configuration{} not judged: rbench was the bottleneck of the candidate (bound = client), so a drop there is the load generator's, not the server's; give it more --threads or -P, or split it with --shard",
+            plural(unjudged)
+        )?;
+    }
+    let few = ev.inconclusive();
+    if !few.is_empty() {
+        writeln!(
+            out,
+            "note: {} configuration{} moved past the threshold and could not be judged ({}): see each status for what would judge it (exit 4; --inconclusive-ok accepts it)",
+            few.len(),
+            plural(few.len()),
+            few.join(", ")
+        )?;
+    }
+    Ok(())
 }
 
 fn write_table(out: &mut dyn Write, table: &[[String; COLS]]) -> io::Result<()> {
@@ -402,6 +503,10 @@ struct Key {
     data_size: String,
     keyspace: Num,
     target_rps: Option<Num>,
+    /// A command of a `--mix` (judged apart from the same command run alone).
+    mix: bool,
+    /// Searched (`--slo`): judged on the rate found.
+    searched: bool,
 }
 
 impl Key {
@@ -412,6 +517,12 @@ impl Key {
         );
         if let Some(r) = self.target_rps {
             s.push_str(&format!(" rate={r}"));
+        }
+        if self.mix {
+            s.push_str(" mix");
+        }
+        if self.searched {
+            s.push_str(" searched");
         }
         s
     }
@@ -438,6 +549,8 @@ pub struct Row {
     errors: f64,
     /// The row measured rbench, not the server (`bound = client`; older files: never).
     client_bound: bool,
+    /// The rate a search found (`slo_max_rps`; 0 when the objective was not met).
+    slo_max_rps: f64,
 }
 
 /// Every row of one configuration on one side.
@@ -451,11 +564,11 @@ impl Stats {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Metric {
-    Rps,
-    P99,
-}
+/// The run-to-run swing a target's shift may have when the baseline has fewer than 3 runs:
+/// the 95th percentile of one target's shift between two same-code runs of
+/// `profiles/persistence.toml` on a 2-core VM (66 pairs of 12 runs: rps 33 %, p99 66 %).
+const SHARED_BAND_RPS: f64 = 0.35;
+const SHARED_BAND_P99: f64 = 0.70;
 
 impl Stats {
     fn col(&self, f: impl Fn(&Row) -> f64) -> Vec<f64> {
@@ -464,37 +577,70 @@ impl Stats {
     fn p50(&self) -> f64 {
         median(&self.col(|r| r.p50))
     }
+    fn p99(&self) -> f64 {
+        median(&self.col(|r| r.p99))
+    }
     fn errors(&self) -> f64 {
         median(&self.col(|r| r.errors))
     }
 
-    /// The samples of `metric`, self as the baseline and `cand` as the candidate.
-    fn samples(&self, cand: &Stats, metric: Metric, threshold: f64) -> Samples {
-        let get = move |r: &Row| match metric {
-            Metric::Rps => r.rps,
-            Metric::P99 => r.p99,
-        };
+    /// `f` of each run's rows, by run id.
+    fn by_run(&self, f: fn(&Row) -> f64) -> Vec<Vec<f64>> {
         let mut runs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         for r in &self.rows {
-            runs.entry(&r.run_id).or_default().push(get(r));
+            runs.entry(&r.run_id).or_default().push(f(r));
+        }
+        runs.into_values().collect()
+    }
+
+    /// The checks of this configuration, self as the baseline and `cand` as the candidate: the
+    /// throughput (a searched row: the rate found, one sample per run), and the p99 unless searched.
+    fn samples(&self, key: &Key, cand: &Stats, th: &Thresholds) -> Vec<Samples> {
+        let bound = cand
+            .client_bound()
+            .then(|| "client-bound candidate".to_string());
+        let base = Samples {
+            metric: "rps",
+            group: key.target.clone(),
+            base_runs: self.by_run(|r| r.rps),
+            cand_runs: cand.by_run(|r| r.rps),
+            better: Better::Higher,
+            unit: Unit::Repeat,
+            threshold: th.max_drop,
+            shared_band: SHARED_BAND_RPS,
+            unusable: bound,
+        };
+        if key.searched {
+            return vec![Samples {
+                metric: "max rps",
+                base_runs: self.by_run(|r| r.slo_max_rps),
+                cand_runs: cand.by_run(|r| r.slo_max_rps),
+                unit: Unit::Run,
+                ..base
+            }];
         }
         let few_requests = self
             .rows
             .iter()
             .chain(&cand.rows)
             .any(|r| r.requests.is_some_and(|n| n < P99_MIN_REQUESTS));
-        Samples {
-            base: self.col(get),
-            base_runs: runs.values().map(|v| median(v)).collect(),
-            cand: cand.col(get),
-            better: match metric {
-                Metric::Rps => Better::Higher,
-                Metric::P99 => Better::Lower,
-            },
-            threshold,
-            unusable: (matches!(metric, Metric::P99) && few_requests)
-                .then(|| format!("a p99 needs {P99_MIN_REQUESTS} requests per run")),
-        }
+        let p99 = Samples {
+            metric: "p99",
+            base_runs: self.by_run(|r| r.p99),
+            cand_runs: cand.by_run(|r| r.p99),
+            better: Better::Lower,
+            threshold: th.max_p99_rise,
+            shared_band: SHARED_BAND_P99,
+            unusable: base.unusable.clone().or_else(|| {
+                few_requests.then(|| {
+                    format!(
+                        "a p99 needs {P99_MIN_REQUESTS} requests per run: raise -n or --duration"
+                    )
+                })
+            }),
+            ..base.clone()
+        };
+        vec![base, p99]
     }
 }
 
@@ -630,6 +776,8 @@ fn row_of(
             data_size: field(i_size, "data_size", &long.data_size)?.to_string(),
             keyspace: Num(num(i_keys, "keyspace", &long.keyspace)?),
             target_rps,
+            mix: long.mix == "true",
+            searched: !long.slo.is_empty(),
         },
         timestamp: field(i_ts, "timestamp", &long.timestamp)?.to_string(),
         run_id: field(i_run, "run_id", &long.run_id)?.to_string(),
@@ -642,6 +790,7 @@ fn row_of(
         p99: num(i_p99, "p99_ms", &long.p99_ms)?,
         errors: num(i_err, "errors", &long.errors)?,
         client_bound: long.bound == "client",
+        slo_max_rps: parse_num(&long.slo_max_rps).unwrap_or(0.0),
     }))
 }
 
@@ -941,7 +1090,7 @@ mod tests {
         assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
         assert!(
             out.contains(
-                "no regression in 3 compared configurations (max drop 5.0%, max p99 rise 10.0%; 0 within noise, 0 with too few samples; Mann–Whitney, Holm α=0.05)"
+                "PASS: no regression in 3 compared configurations (max drop 5.0%, max p99 rise 10.0%; 0 within noise, 0 with too few samples; medians against the repeats' spread, Holm α=0.05)"
             ),
             "{out}"
         );
@@ -981,20 +1130,29 @@ mod tests {
         let base = with_bound(csv_of(&basic()), "server");
         let cand = with_bound(csv_of(&c), "client");
         let (res, out) = run(&base, &cand, false);
-        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        // Not a regression, and not a pass either: the drop could not be judged.
+        assert_eq!(res.unwrap(), Verdict::Inconclusive, "{out}");
         let row = row_of(&out, "no-aof", "SET");
         assert!(
-            row.join(" ").ends_with(
-                "not judged: client-bound on the candidate (the figures measure rbench)"
-            ),
+            row.join(" ")
+                .ends_with("NOT JUDGED: client-bound candidate (its figures measure rbench)"),
             "{out}"
         );
         assert!(
-            out.contains("note: 3 configurations not judged: rbench was the bottleneck"),
+            row_of(&out, "no-aof", "GET")
+                .join(" ")
+                .ends_with("ok (client-bound candidate)"),
             "{out}"
         );
-        // The same drop from a server-bound candidate is a regression.
+        assert!(
+            out.contains("note: 1 configuration not judged: rbench was the bottleneck"),
+            "{out}"
+        );
+        // The same drop from a server-bound candidate is a regression, even against a
+        // client-bound baseline (a floor of what the server did).
         let cand = with_bound(csv_of(&c), "server");
+        assert_eq!(run(&base, &cand, false).0.unwrap(), Verdict::Regression);
+        let base = with_bound(csv_of(&basic()), "client");
         assert_eq!(run(&base, &cand, false).0.unwrap(), Verdict::Regression);
     }
 
@@ -1007,15 +1165,15 @@ mod tests {
         assert_eq!(res.unwrap(), Verdict::Regression, "{out}");
         let row = row_of(&out, "no-aof", "SET");
         assert_eq!(row[9], "-6.0%", "{out}");
-        // 5 vs 5 fully separated: p = 1/252.
+        // 5 vs 5, jittered by ±0.2 %: a 6 % drop is far beyond that spread.
         assert!(
-            row.join(" ").ends_with("REGRESSION (rps p=0.0040)"),
+            row.join(" ").ends_with("REGRESSION (rps p=<0.0001)"),
             "{out}"
         );
         let get = row_of(&out, "no-aof", "GET");
         assert_eq!(&get[get.len() - 2..], ["+3", "ok"], "{out}");
         assert!(
-            out.contains("1 regression in 3 compared configurations"),
+            out.contains("REGRESSION: 1 regression in 3 compared configurations"),
             "{out}"
         );
     }
@@ -1044,7 +1202,7 @@ mod tests {
         let row = row_of(&out, "aof", "SET");
         assert!(row.contains(&"+20.0%".to_string()), "{out}");
         assert!(
-            row.join(" ").ends_with("REGRESSION (p99 p=0.0040)"),
+            row.join(" ").ends_with("REGRESSION (p99 p=<0.0001)"),
             "{out}"
         );
 
@@ -1097,14 +1255,18 @@ mod tests {
             &csv_single(&[r("no-aof", "SET", 50000.0, 1.0)]),
             false,
         );
-        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        assert_eq!(res.unwrap(), Verdict::Inconclusive, "{out}");
         let row = row_of(&out, "no-aof", "SET").join(" ");
         assert!(
-            row.ends_with("too few samples (rps 1 vs 1 samples)"),
+            row.ends_with("NOT JUDGED: too few samples (rps 1 vs 1 repeats: judging needs 3 or more on each side (--repeat 3))"),
             "{out}"
         );
         assert!(
-            out.contains("note: 1 configuration changed past the threshold with too few samples"),
+            out.contains("note: 1 configuration moved past the threshold and could not be judged (SET on no-aof)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("INCONCLUSIVE: no regression, 1 not judged"),
             "{out}"
         );
         assert!(
@@ -1134,7 +1296,7 @@ mod tests {
         let row = row_of(&out, "no-aof", "SET").join(" ");
         assert!(row.contains("15/5"), "{out}");
         assert!(
-            row.ends_with("within noise (rps runs vary ±24.9%)"),
+            row.ends_with("within noise (rps runs vary ±19.9%)"),
             "{out}"
         );
     }
@@ -1145,10 +1307,10 @@ mod tests {
             csv_single(&[r("no-aof", "SET", 100000.0, p99); 5]).replace(",100000,10,", ",5000,10,")
         };
         let (res, out) = run(&few(1.0), &few(3.0), false);
-        assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
+        assert_eq!(res.unwrap(), Verdict::Inconclusive, "{out}");
         let row = row_of(&out, "no-aof", "SET").join(" ");
         assert!(
-            row.ends_with("too few samples (p99 a p99 needs 10000 requests per run)"),
+            row.ends_with("NOT JUDGED: too few samples (p99 a p99 needs 10000 requests per run: raise -n or --duration)"),
             "{out}"
         );
     }

@@ -28,6 +28,9 @@ struct Row {
     rps: f64,
     p99: f64,
     interrupted: bool,
+    /// A searched row's found rate (`slo_max_rps`), objective `p99<=1ms`.
+    slo_max: Option<f64>,
+    mix: bool,
 }
 
 fn row(target: &'static str, test: &'static str, rps: f64, p99: f64) -> Row {
@@ -39,6 +42,8 @@ fn row(target: &'static str, test: &'static str, rps: f64, p99: f64) -> Row {
         rps,
         p99,
         interrupted: false,
+        slo_max: None,
+        mix: false,
     }
 }
 
@@ -111,6 +116,11 @@ impl Row {
         m.insert("duration_s", format!("{:.3}", 20000.0 / self.rps));
         m.insert("p99_ms", format!("{:.3}", self.p99));
         m.insert("interrupted", self.interrupted.to_string());
+        m.insert("mix", self.mix.to_string());
+        if let Some(rate) = self.slo_max {
+            m.insert("slo", "p99<=1ms".to_string());
+            m.insert("slo_max_rps", format!("{rate:.0}"));
+        }
         m
     }
 }
@@ -641,4 +651,144 @@ fn interrupted_rows_are_not_samples() {
     let res = compare(&b, &c, &[]);
     assert_ne!(res.code, 0, "{res:?}");
     assert!(!res.stdout.contains("no regression"), "{}", res.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outcomes
+// ---------------------------------------------------------------------------------------------
+
+/// Three outcomes, three exit codes: judged and fine (0), a regression (1), and a change past the
+/// threshold that the samples cannot judge (4, or 0 with `--inconclusive-ok`).
+#[test]
+fn a_change_that_cannot_be_judged_exits_4() {
+    let dir = TempDir::new("compare-outcomes");
+    let one = |rps| long_csv(&[row("no-aof", "SET", rps, 1.0)], None);
+    let base = write_file(&dir, "base.csv", &one(50000.0));
+    let cand = write_file(&dir, "cand.csv", &one(40000.0));
+    let res = compare(&base, &cand, &[]);
+    assert_eq!(res.code, 4, "one repeat a side, -20%: {res:?}");
+    assert!(
+        report_line(&res.stdout, "SET").ends_with(
+            "NOT JUDGED: too few samples (rps 1 vs 1 repeats: judging needs 3 or more on each side (--repeat 3))"
+        ),
+        "{}",
+        res.stdout
+    );
+    assert!(
+        res.stdout
+            .contains("INCONCLUSIVE: no regression, 1 not judged"),
+        "{}",
+        res.stdout
+    );
+    assert!(res.stderr.trim().is_empty(), "{}", res.stderr);
+    let res = compare(&base, &cand, &["--inconclusive-ok"]);
+    assert_eq!(res.code, 0, "--inconclusive-ok: {res:?}");
+    // A change inside the threshold needs no repeats to be fine.
+    let near = write_file(&dir, "near.csv", &one(49000.0));
+    assert_pass(&compare(&base, &near, &[]), "one repeat a side, -2%");
+    // The same drop with repeats is judged: a regression.
+    let base = write_file(
+        &dir,
+        "base5.csv",
+        &long_csv(&reps(row("no-aof", "SET", 50000.0, 1.0)), None),
+    );
+    let cand = write_file(
+        &dir,
+        "cand5.csv",
+        &long_csv(&reps(row("no-aof", "SET", 40000.0, 1.0)), None),
+    );
+    assert_regression(&compare(&base, &cand, &[]), "five repeats a side, -20%");
+}
+
+/// A searched row is judged on the rate its search found, one sample per run; its p99 (measured
+/// at whatever rate was found) is not judged.
+#[test]
+fn a_searched_profile_is_judged_on_the_rate_found() {
+    let dir = TempDir::new("compare-searched");
+    const RUNS: [(&str, &str); 4] = [
+        ("2026-11-20T02:00:00Z", "20261120T020000Z-0001"),
+        ("2026-11-21T02:00:00Z", "20261121T020000Z-0002"),
+        ("2026-11-22T02:00:00Z", "20261122T020000Z-0003"),
+        ("2026-11-23T02:00:00Z", "20261123T020000Z-0004"),
+    ];
+    let searched = |rate: f64, p99: f64, at: (&'static str, &'static str)| Row {
+        slo_max: Some(rate),
+        ..row("no-aof", "SET", rate, p99).at(at.0, at.1)
+    };
+    let history: Vec<Row> = RUNS
+        .iter()
+        .zip([100_000.0, 102_000.0, 98_000.0, 101_000.0])
+        .map(|(at, rate)| searched(rate, 0.9, *at))
+        .collect();
+    let base = write_file(&dir, "history.csv", &long_csv(&history, None));
+    let tonight = ("2026-11-24T02:00:00Z", "20261124T020000Z-0005");
+    let cand = |rate: f64, p99: f64| long_csv(&[searched(rate, p99, tonight)], None);
+    let res = compare(
+        &base,
+        &write_file(&dir, "low.csv", &cand(70_000.0, 0.9)),
+        &[],
+    );
+    assert_regression(&res, "found rate -30%");
+    assert!(
+        report_line(&res.stdout, "SET").contains("REGRESSION (max rps p="),
+        "{}",
+        res.stdout
+    );
+    assert_pass(
+        &compare(
+            &base,
+            &write_file(&dir, "same.csv", &cand(99_000.0, 1.8)),
+            &[],
+        ),
+        "found rate -1%, p99 at that rate doubled",
+    );
+    // One baseline search cannot judge a rate: exit 4, saying what would.
+    let one = write_file(&dir, "one.csv", &long_csv(&history[..1], None));
+    let res = compare(
+        &one,
+        &write_file(&dir, "low1.csv", &cand(70_000.0, 0.9)),
+        &[],
+    );
+    assert_eq!(res.code, 4, "{res:?}");
+    assert!(
+        res.stdout
+            .contains("a searched rate is judged against 3 or more runs"),
+        "{}",
+        res.stdout
+    );
+}
+
+/// A command of a mix is its own configuration: judged per command, never pooled with the same
+/// command run alone.
+#[test]
+fn a_mix_is_judged_per_command() {
+    let dir = TempDir::new("compare-mix");
+    let mixed = |test, rps| Row {
+        mix: true,
+        ..row("no-aof", test, rps, 1.0)
+    };
+    let rows = |set_mix: f64| {
+        let mut v = repeated(&[row("no-aof", "SET", 50000.0, 1.0)]);
+        v.extend(repeated(&[mixed("SET", set_mix), mixed("GET", 90000.0)]));
+        long_csv(&v, None)
+    };
+    let base = write_file(&dir, "base.csv", &rows(30000.0));
+    let res = compare(&base, &write_file(&dir, "cand.csv", &rows(24000.0)), &[]);
+    assert_regression(&res, "the mix's SET -20%");
+    assert!(
+        res.stdout.contains("in 3 compared configurations"),
+        "{}",
+        res.stdout
+    );
+    let mix_set = res
+        .stdout
+        .lines()
+        .find(|l| l.contains(" mix ") && l.split_whitespace().nth(1) == Some("SET"))
+        .unwrap_or_else(|| panic!("{}", res.stdout));
+    assert!(mix_set.contains("REGRESSION (rps"), "{mix_set}");
+    assert!(
+        report_line(&res.stdout, "SET").trim_end().ends_with("ok"),
+        "{}",
+        res.stdout
+    );
 }

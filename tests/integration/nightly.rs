@@ -13,8 +13,12 @@ use support::*;
 
 /// A small, quick profile against `addr`: SET only, 5 repeats of 300 ms.
 fn profile(dir: &TempDir, addr: &str) -> String {
+    profile_of(dir, addr, 5)
+}
+
+fn profile_of(dir: &TempDir, addr: &str, repeat: u32) -> String {
     let text = format!(
-        "[defaults]\ntests = [\"set\"]\nclients = 10\nkeyspace = 1000\nduration = \"300ms\"\nwarmup = \"100ms\"\nrepeat = 5\nseed = 7\n\n[[target]]\nname = \"local\"\naddr = \"{addr}\"\n"
+        "[defaults]\ntests = [\"set\"]\nclients = 10\nkeyspace = 1000\nduration = \"300ms\"\nwarmup = \"100ms\"\nrepeat = {repeat}\nseed = 7\n\n[[target]]\nname = \"local\"\naddr = \"{addr}\"\n"
     );
     let path = dir.join("nightly-test.toml");
     std::fs::write(&path, text).expect("profile");
@@ -227,4 +231,38 @@ fn unusable_input_exits_2_before_running() {
         res.stderr
     );
     assert!(res.stdout.is_empty(), "{}", res.stdout);
+}
+
+/// A profile of one repeat cannot judge a night: a slow night is inconclusive (exit 4, kept out of
+/// the baseline), unless `--inconclusive-ok` accepts it.
+#[test]
+fn a_night_that_cannot_be_judged_exits_4() {
+    let dep = spawn_standalone(&[]);
+    let work = TempDir::new("nightly-one-profile");
+    let out = TempDir::new("nightly-one-out");
+    let prof = profile_of(&work, &dep.addr().to_string(), 1);
+    nightly(&prof, &out, &[]).assert_ok();
+    let slow = DutyCycle::start(dep.nodes()[0].pid);
+    // Any drop is past 1 %: the server stopped half the time is slower than the first night.
+    let th = ["--max-drop", "1%", "--max-p99-rise", "1000000%"];
+    let res = nightly(&prof, &out, &th);
+    assert_eq!(res.code, 4, "{res:?}");
+    assert!(
+        res.stdout
+            .contains("nightly: INCONCLUSIVE: SET on local moved past the threshold"),
+        "{}",
+        res.stdout
+    );
+    assert!(res.stdout.contains("--repeat 3"), "{}", res.stdout);
+    let res = nightly(&prof, &out, &[&th[..], &["--inconclusive-ok"]].concat());
+    drop(slow);
+    assert_eq!(res.code, 0, "{res:?}");
+    assert_eq!(
+        ledger(&out),
+        [
+            ("first".into(), "yes".into()),
+            ("inconclusive".into(), "no".into()),
+            ("inconclusive".into(), "yes".into()),
+        ]
+    );
 }
