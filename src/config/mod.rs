@@ -92,7 +92,7 @@ pub enum OutputMode {
 pub struct Output {
     pub mode: OutputMode,
     /// `-q` was given (also with `--csv`): each pass of several is headed `[target, repeat i/n]`,
-    /// the one thing `-q` still does under `--csv`.
+    /// the one thing `-q` still does under `--csv` (there on stderr, so stdout stays one CSV).
     pub pass_headers: bool,
     pub json: Option<PathBuf>,
     pub out_dir: Option<PathBuf>,

@@ -58,15 +58,22 @@ impl Printer {
         }
     }
 
-    /// `[target, repeat 2/3]` before a pass of `-q` output, when there is more than one.
-    pub fn pass_header(&self, out: &mut dyn Write, target: &str, repeat: u32) {
+    /// `[target, repeat 2/3]` before a pass of `-q` output, when there is more than one: on stdout
+    /// before `-q` lines, on stderr under `--csv`, so stdout stays one CSV (one header, then rows)
+    /// that a CSV reader takes whole.
+    pub fn pass_header(&self, out: &mut dyn Write, err: &mut dyn Write, target: &str, repeat: u32) {
         if !self.pass_headers {
             return;
         }
-        let _ = match (self.looping, self.repeats) {
-            (true, _) => writeln!(out, "[{target}, pass {repeat}]"),
-            (_, 1) => writeln!(out, "[{target}]"),
-            (_, n) => writeln!(out, "[{target}, repeat {repeat}/{n}]"),
+        let line = match (self.looping, self.repeats) {
+            (true, _) => format!("[{target}, pass {repeat}]"),
+            (_, 1) => format!("[{target}]"),
+            (_, n) => format!("[{target}, repeat {repeat}/{n}]"),
+        };
+        let _ = if self.mode == OutputMode::Csv {
+            writeln!(err, "{line}")
+        } else {
+            writeln!(out, "{line}")
         };
     }
 
@@ -713,27 +720,44 @@ mod tests {
     }
 
     #[test]
-    fn csv_outranks_quiet_but_keeps_its_pass_headers() {
+    fn csv_outranks_quiet_and_keeps_its_pass_headers_on_stderr() {
         let p = Printer::new(&plan(&["-q", "--csv", "--repeat", "2"]));
         assert_eq!(p.mode, OutputMode::Csv);
-        let (out, _) = printed(|o, e| {
+        let (out, err) = printed(|o, e| {
             p.header(o);
-            p.pass_header(o, "local", 2);
-            p.row(o, e, &set_row());
+            for repeat in 1..=2 {
+                p.pass_header(o, e, "local", repeat);
+                p.row(o, e, &set_row());
+            }
             p.summary(o, &[set_row()], "RUN1");
         });
+        // stdout: one header, then the rows; which pass a row is of goes to stderr.
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
         assert_eq!(lines[0], CSV_HEADER);
-        assert_eq!(lines[1], "[local, repeat 2/2]");
-        assert!(lines[2].starts_with("\"SET\",\"2000.00\""), "{out}");
+        assert!(
+            lines[1..]
+                .iter()
+                .all(|l| l.starts_with("\"SET\",\"2000.00\"")),
+            "{out}"
+        );
+        assert_eq!(err, "[local, repeat 1/2]\n[local, repeat 2/2]\n");
         // --csv alone: no pass headers.
         let p = Printer::new(&plan(&["--csv", "--repeat", "2"]));
-        assert_eq!(printed(|o, _| p.pass_header(o, "local", 1)).0, "");
+        assert_eq!(
+            printed(|o, e| p.pass_header(o, e, "local", 1)),
+            (String::new(), String::new())
+        );
+        // -q text keeps them on stdout, before its lines.
+        let p = Printer::new(&plan(&["-q", "--repeat", "2"]));
+        assert_eq!(
+            printed(|o, e| p.pass_header(o, e, "local", 1)),
+            ("[local, repeat 1/2]\n".into(), String::new())
+        );
         let p = Printer::new(&plan(&["-q"]));
         assert_eq!(p.mode, OutputMode::Quiet);
         // One pass of one target needs no header, nor does a quiet run a CSV one.
-        assert_eq!(printed(|o, _| p.pass_header(o, "local", 1)).0, "");
+        assert_eq!(printed(|o, e| p.pass_header(o, e, "local", 1)).0, "");
         assert_eq!(printed(|o, _| p.header(o)).0, "");
         assert_eq!(Printer::new(&plan(&[])).mode, OutputMode::Blocks);
     }
@@ -747,15 +771,15 @@ mod tests {
             ..printer(OutputMode::Quiet)
         };
         assert_eq!(
-            printed(|o, _| p(false, 1).pass_header(o, "a", 1)).0,
+            printed(|o, e| p(false, 1).pass_header(o, e, "a", 1)).0,
             "[a]\n"
         );
         assert_eq!(
-            printed(|o, _| p(false, 3).pass_header(o, "a", 2)).0,
+            printed(|o, e| p(false, 3).pass_header(o, e, "a", 2)).0,
             "[a, repeat 2/3]\n"
         );
         assert_eq!(
-            printed(|o, _| p(true, 1).pass_header(o, "a", 7)).0,
+            printed(|o, e| p(true, 1).pass_header(o, e, "a", 7)).0,
             "[a, pass 7]\n"
         );
     }

@@ -200,7 +200,8 @@ fn describe_target(r: &TestResult) -> String {
 }
 
 /// Tests × targets: median TPS with its range, p50 and p99; a row's winner in bold with a mark
-/// only when its range clears every other target's (`table::winner`).
+/// only when it is clearly faster than every other target (`table::winner`); under the table,
+/// each test's ordering (`table::orderings`).
 fn config_table(results: &[TestResult]) -> String {
     let targets = ordered_unique(results.iter().map(|r| r.target.as_str()));
     let tests = ordered_unique(results.iter().map(|r| r.test.as_str()));
@@ -253,12 +254,35 @@ fn config_table(results: &[TestResult]) -> String {
         )
     } else if runs > 1 {
         format!(
-            "Each cell is the median of {runs} runs with the range of the runs beneath it. A row's fastest target is marked (bold, ▲) only when its slowest run beats every other target's fastest."
+            "Each cell is the median of {runs} runs with the range of the runs beneath it. A row's fastest target is marked (bold, ▲) only when it is clearly faster than every other one, as the ordering below judges."
         )
     } else {
-        "One run per cell: no spread to judge a winner by (run with --repeat 3 or more).".into()
+        "One run per cell: no spread to judge by, so the ordering below is by median only (run with --repeat 3 or more).".into()
     };
     let _ = write!(s, "<p class=\"note\">{}</p>", esc(&note));
+    s.push_str(&orderings_html(results));
+    s
+}
+
+/// Each test's ordering: the compact sentence in bold, then the same in words (as the Markdown
+/// table's notes have it).
+fn orderings_html(results: &[TestResult]) -> String {
+    let orderings = table::orderings(results);
+    if orderings.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "<p class=\"note\">{}</p><ul class=\"ordering\">",
+        esc(&table::ordering_legend())
+    );
+    for o in &orderings {
+        let _ = write!(s, "<li><b>{}</b>", esc(&o.compact()));
+        if let Some(w) = o.words() {
+            let _ = write!(s, " — {}", esc(&w));
+        }
+        s.push_str("</li>");
+    }
+    s.push_str("</ul>");
     s
 }
 
@@ -655,7 +679,7 @@ mod tests {
         assert!(page.contains("stroke-dasharray=\"4 3\"") && page.contains(">kill-master<"));
         assert!(page.contains("redis 7.0.15") && page.contains("failover"));
         // One run: no winner claimed, and the page says why.
-        assert!(page.contains("no spread to judge a winner by"));
+        assert!(page.contains("no spread to judge by"));
     }
 
     /// A results folder written by hand: two targets searched for `p99<=1ms,p50<=200us` on SET,
@@ -783,6 +807,70 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let page = run_page(&run);
         assert!(!page.contains("Latency against rate") && !page.contains("-slo\""));
+    }
+
+    #[test]
+    fn the_table_section_orders_the_targets_and_marks_the_same_winner() {
+        let mut results = Vec::new();
+        for repeat in 1..=3 {
+            let k = repeat as f64;
+            for (target, set, get) in [
+                ("no-aof", 100_000.0, 90_000.0),
+                ("aof-always", 40_000.0, 91_000.0),
+            ] {
+                for (test, rps) in [("SET", set + k), ("GET", get + k)] {
+                    results.push(TestResult {
+                        rps,
+                        repeat,
+                        ..TestResult::blank(target, test)
+                    });
+                }
+            }
+        }
+        let html = config_table(&results);
+        let wrapped = format!("<div>{html}</div>");
+        let doc = roxmltree::Document::parse(&wrapped).expect("well-formed");
+        let items: Vec<String> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("li"))
+            .map(|n| {
+                n.descendants()
+                    .filter(|t| t.is_text())
+                    .filter_map(|t| t.text())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            items,
+            [
+                "SET: no-aof ≫ aof-always — no-aof is clearly faster than aof-always (2.5×)",
+                "GET: aof-always ≈ no-aof — aof-always and no-aof are within noise",
+            ]
+        );
+        // The bold mark goes to the sentence's clear head, and only there.
+        let best: Vec<String> = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("n best"))
+            .map(|n| {
+                n.parent()
+                    .unwrap()
+                    .first_child()
+                    .unwrap()
+                    .text()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(best, ["SET"]);
+        assert!(html.contains("only when it is clearly faster than every other one"));
+        // One run each: ordered by median, and said to be not judged.
+        let once: Vec<TestResult> = results.into_iter().filter(|r| r.repeat == 1).collect();
+        let html = config_table(&once);
+        assert!(
+            html.contains("<li><b>SET: no-aof &gt; aof-always (one run each: not judged)</b></li>"),
+            "{html}"
+        );
+        assert!(!html.contains(" best"));
     }
 
     #[test]

@@ -50,7 +50,8 @@ impl Session<'_> {
         repeat: u32,
     ) -> Result<Outcome, RunError> {
         let plan = self.plan;
-        self.printer.pass_header(self.out, &prepared.name, repeat);
+        self.printer
+            .pass_header(self.out, self.err, &prepared.name, repeat);
         // Every pass over the tests starts from an empty dataset: spawned servers are empty at
         // first, existing ones only with --flush.
         if (plan.flush || (prepared.spawned.is_some() && repeat > 1))

@@ -325,6 +325,36 @@ fn persistence_profile_end_to_end() {
             );
         }
     }
+    // Under the table, a sentence per test orders the targets by TPS, fastest first (equal rates
+    // in column order); one run each is ordered but not judged.
+    for test in ["SET", "GET"] {
+        let mut by_rps: Vec<(&str, f64)> = want
+            .iter()
+            .map(|(target, _)| {
+                let r = csv
+                    .rows
+                    .iter()
+                    .find(|r| csv.get(r, "target") == *target && csv.get(r, "test") == test)
+                    .expect("row exists");
+                (*target, csv.num(r, "rps"))
+            })
+            .collect();
+        by_rps.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut sentence = format!("- {test}: {}", by_rps[0].0);
+        for w in by_rps.windows(2) {
+            let step = if w[0].1 == w[1].1 { "=" } else { ">" };
+            sentence.push_str(&format!(" {step} {}", w[1].0));
+        }
+        sentence.push_str(" (one run each: not judged)");
+        assert!(
+            md.lines().any(|l| l == sentence),
+            "no line {sentence:?} in:\n{md}"
+        );
+    }
+    assert!(
+        md.contains("Targets by median TPS, fastest first: ≫ clearly faster"),
+        "{md}"
+    );
     let shown = stdout_before_results_line(&res.stdout);
     assert!(
         shown.ends_with(md.trim_end()),

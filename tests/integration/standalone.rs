@@ -151,6 +151,68 @@ fn csv_output_is_redis_benchmark_compatible() {
     }
 }
 
+/// `-q --csv` over several passes: stdout is one CSV a reader takes whole (redis-benchmark's header
+/// once, then every pass's rows), and which pass a row is of goes to stderr; `-q` text keeps its
+/// pass headers on stdout.
+#[test]
+fn csv_over_several_passes_is_one_table() {
+    let dep = spawn_standalone(&[]);
+    let target = format!("127.0.0.1:{}", dep.addr().port());
+    let flags = ["-t", "set,get", "-n", "500", "--repeat", "2", "--no-save"];
+    let res = run_rbench(&args_for(&dep, &[&["-q", "--csv"][..], &flags].concat()));
+    res.assert_ok();
+    let mut reader = csv::ReaderBuilder::new().from_reader(res.stdout.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("a header")
+        .iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "test",
+            "rps",
+            "avg_latency_ms",
+            "min_latency_ms",
+            "p50_latency_ms",
+            "p95_latency_ms",
+            "p99_latency_ms",
+            "max_latency_ms"
+        ]
+    );
+    // A record of another width (a `[target, repeat i/n]` line) is an error for a strict reader.
+    let tests: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}:\n{}", res.stdout))[0].to_string())
+        .collect();
+    assert_eq!(tests, ["SET", "GET", "SET", "GET"], "{}", res.stdout);
+    let passes: Vec<&str> = res
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| l.starts_with('['))
+        .collect();
+    assert_eq!(
+        passes,
+        [
+            format!("[{target}, repeat 1/2]"),
+            format!("[{target}, repeat 2/2]")
+        ],
+        "{}",
+        res.stderr
+    );
+    // -q text: the headers stay on stdout, each before its pass's lines.
+    let res = run_rbench(&args_for(&dep, &[&["-q"][..], &flags].concat()));
+    res.assert_ok();
+    let lines: Vec<&str> = res.stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{}", res.stdout);
+    assert_eq!(lines[0], format!("[{target}, repeat 1/2]"));
+    assert_eq!(lines[3], format!("[{target}, repeat 2/2]"));
+    for i in [1, 2, 4, 5] {
+        assert!(parse_quiet_line(lines[i]).is_some(), "{}", res.stdout);
+    }
+}
+
 #[test]
 fn default_output_has_the_block_and_the_table() {
     let dep = spawn_standalone(&[]);
