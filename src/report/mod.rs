@@ -10,6 +10,7 @@ pub mod files;
 mod fixtures;
 pub mod hlog;
 pub mod html;
+pub mod ledger;
 pub mod observed;
 pub mod rows;
 pub mod saved;
