@@ -20,6 +20,7 @@ pub mod stream;
 pub mod summary;
 pub mod svg;
 pub mod table;
+pub mod trend;
 pub mod verdict;
 
 use hdrhistogram::Histogram;
