@@ -12,6 +12,7 @@ use crate::cli::{Cli, NightlyCli, OutputFlags, RunsFlags};
 use crate::exit::RunError;
 use crate::report::compare::{self, Evaluation, Row, Thresholds, Verdict};
 use crate::report::ledger::{self, LedgerError, NightRecord};
+use crate::report::trend;
 use crate::session;
 
 /// Who the night's own lines are from.
@@ -69,7 +70,7 @@ pub fn run(
     plan.output.run_files = false;
     let (ran, meta) = session::execute(&plan, &ctx.stop, out, err);
     let ledger = c.out.join(LEDGER);
-    let record = |status: &str, accepted: bool, rows: usize, regressed: &[String]| {
+    let mut record = |status: &str, accepted: bool, rows: usize, regressed: &[String]| {
         let night = NightRecord {
             timestamp: meta.timestamp.clone(),
             run_id: meta.run_id.clone(),
@@ -79,7 +80,9 @@ pub fn run(
             rows,
             regressions: regressed.to_vec(),
         };
-        ledger::append(&ledger, &night)
+        let res = ledger::append(&ledger, &night);
+        write_trend(c, &th, err);
+        res
     };
     match ran {
         Err(e @ RunError::Check(_)) => {
@@ -244,5 +247,17 @@ fn summary_line(j: &Judgement, c: &NightlyCli, run_id: &str) -> String {
             "nightly: REGRESSION in {}; night {run_id} not accepted into the baseline (rerun with --accept if the change is intended)",
             j.regressed.join(", ")
         ),
+    }
+}
+
+/// Redraws the trend page from the ledger and history just written; the night's verdict and exit
+/// code do not depend on it, so a failure is a warning.
+fn write_trend(c: &NightlyCli, th: &Thresholds, err: &mut dyn Write) {
+    let opts = trend::Options {
+        nights: c.nights,
+        thresholds: *th,
+    };
+    if let Err(e) = trend::write(&c.out, &opts) {
+        let _ = writeln!(err, "{WHO}: warning: the trend page was not written: {e}");
     }
 }
