@@ -6,29 +6,19 @@
 //! first night has nothing to compare with and becomes the baseline; a regressed night does not
 //! join it unless `--accept` says the change was intended.
 
-use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::Path;
 
 use crate::cli::{Cli, NightlyCli, OutputFlags, RunsFlags};
 use crate::exit::RunError;
 use crate::report::compare::{self, Evaluation, Row, Thresholds, Verdict};
+use crate::report::ledger::{self, LedgerError, NightRecord};
+use crate::report::trend;
 use crate::session;
 
 /// Who the night's own lines are from.
 const WHO: &str = "rbench nightly";
 
-pub const HISTORY: &str = "history.csv";
-pub const LEDGER: &str = "nights.csv";
-const LEDGER_HEADER: [&str; 7] = [
-    "timestamp",
-    "run_id",
-    "profile",
-    "status",
-    "accepted",
-    "rows",
-    "regressions",
-];
+pub use crate::report::ledger::{HISTORY, LEDGER};
 
 /// Why the history cannot be used (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +27,8 @@ pub enum NightlyError {
     Nights,
     #[error("{0}")]
     Thresholds(String),
-    #[error("{path}: {msg}")]
-    Ledger { path: String, msg: String },
+    #[error("{0}")]
+    Ledger(#[from] LedgerError),
     #[error("{0}")]
     History(#[from] compare::CompareError),
     #[error(
@@ -49,12 +39,6 @@ pub enum NightlyError {
         history: String,
         run_id: String,
     },
-}
-
-/// One night of the ledger.
-struct Night {
-    run_id: String,
-    accepted: bool,
 }
 
 /// The night's run as flags: the profile, quiet, into the nightly folder.
@@ -86,17 +70,19 @@ pub fn run(
     plan.output.run_files = false;
     let (ran, meta) = session::execute(&plan, &ctx.stop, out, err);
     let ledger = c.out.join(LEDGER);
-    let record = |status: &str, accepted: bool, rows: usize, regressed: &[String]| {
-        let row = [
-            meta.timestamp.as_str(),
-            meta.run_id.as_str(),
-            meta.profile.as_str(),
-            status,
-            if accepted { "yes" } else { "no" },
-            &rows.to_string(),
-            &regressed.join("; "),
-        ];
-        append_ledger(&ledger, &row)
+    let mut record = |status: &str, accepted: bool, rows: usize, regressed: &[String]| {
+        let night = NightRecord {
+            timestamp: meta.timestamp.clone(),
+            run_id: meta.run_id.clone(),
+            profile: meta.profile.clone(),
+            status: status.to_string(),
+            accepted,
+            rows,
+            regressions: regressed.to_vec(),
+        };
+        let res = ledger::append(&ledger, &night);
+        write_trend(c, &th, err);
+        res
     };
     match ran {
         Err(e @ RunError::Check(_)) => {
@@ -148,7 +134,7 @@ fn prepare(c: &NightlyCli) -> Result<(Thresholds, Vec<String>), NightlyError> {
     let th = compare::thresholds(&c.thresholds.max_drop, &c.thresholds.max_p99_rise)
         .map_err(NightlyError::Thresholds)?;
     let ledger = c.out.join(LEDGER);
-    let nights = read_ledger(&ledger)?;
+    let nights = ledger::read(&ledger)?;
     let ids: Vec<String> = nights
         .iter()
         .filter(|n| n.accepted)
@@ -279,77 +265,14 @@ fn summary_line(j: &Judgement, c: &NightlyCli, run_id: &str) -> String {
     }
 }
 
-fn read_ledger(path: &Path) -> Result<Vec<Night>, NightlyError> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(ledger_err(path, e.to_string())),
+/// Redraws the trend page from the ledger and history just written; the night's verdict and exit
+/// code do not depend on it, so a failure is a warning.
+fn write_trend(c: &NightlyCli, th: &Thresholds, err: &mut dyn Write) {
+    let opts = trend::Options {
+        nights: c.nights,
+        thresholds: *th,
     };
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| ledger_err(path, e.to_string()))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| ledger_err(path, format!("missing column `{name}`")))
-    };
-    let (i_run, i_acc) = (col("run_id")?, col("accepted")?);
-    let mut nights = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| ledger_err(path, e.to_string()))?;
-        let line = rec.position().map_or(0, |p| p.line());
-        let (Some(run_id), Some(acc)) = (rec.get(i_run), rec.get(i_acc)) else {
-            return Err(ledger_err(path, format!("line {line}: too few fields")));
-        };
-        let accepted = match acc {
-            "yes" => true,
-            "no" => false,
-            other => {
-                return Err(ledger_err(
-                    path,
-                    format!("line {line}: accepted must be yes or no, not `{other}`"),
-                ));
-            }
-        };
-        nights.push(Night {
-            run_id: run_id.to_string(),
-            accepted,
-        });
+    if let Err(e) = trend::write(&c.out, &opts) {
+        let _ = writeln!(err, "{WHO}: warning: the trend page was not written: {e}");
     }
-    Ok(nights)
-}
-
-fn ledger_err(path: &Path, msg: String) -> NightlyError {
-    NightlyError::Ledger {
-        path: path.display().to_string(),
-        msg,
-    }
-}
-
-/// Appends one night (with the header when the file is new) in one write.
-fn append_ledger(path: &Path, row: &[&str; 7]) -> Result<(), String> {
-    let fresh = fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
-    let go = || -> Result<Vec<u8>, String> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        if fresh {
-            w.write_record(LEDGER_HEADER).map_err(|e| e.to_string())?;
-        }
-        w.write_record(row).map_err(|e| e.to_string())?;
-        w.into_inner().map_err(|e| e.to_string())
-    };
-    let bytes = go().map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(&bytes))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

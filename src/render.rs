@@ -1,5 +1,6 @@
 //! `rbench report DIR`: renders a saved run of a results folder (its HTML report and Markdown
-//! table), or two runs side by side with the `rbench compare` verdict. A run writes its own report
+//! table), two runs side by side with the `rbench compare` verdict, or a nightly folder's trend
+//! (`--trend`, `report::trend`). A run writes its own report
 //! through `write_run` after every result, from the same saved files, so the page a run leaves and
 //! the page rendered later are the same page.
 
@@ -11,6 +12,7 @@ use crate::exit::RunError;
 use crate::report::compare::{self, Thresholds, thresholds};
 use crate::report::files::{LONG_CSV, WriteError, write_atomic};
 use crate::report::saved::{self, LoadError, SavedRun};
+use crate::report::trend::{self, TrendError};
 use crate::report::{html, table};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,8 @@ pub enum RenderError {
     Compare(#[from] compare::CompareError),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Trend(#[from] TrendError),
     /// A file could not be written: exit 1.
     #[error("{0}")]
     Write(#[from] WriteError),
@@ -29,12 +33,15 @@ pub enum RenderError {
 
 pub fn run(c: &ReportCli, out: &mut dyn Write) -> Result<(), RunError> {
     let res = match c.compare.as_deref() {
+        _ if c.trend => trend_files(c, out),
         Some([a, b]) => side_by_side(c, a, b, out),
         Some(_) => Err(RenderError::Usage("--compare takes two run ids".into())),
         None => single(&c.dir, c.run.as_deref(), out),
     };
     res.map_err(|e| match e {
-        RenderError::Write(_) => RunError::failed("rbench report", e),
+        RenderError::Write(_) | RenderError::Trend(TrendError::Write(_)) => {
+            RunError::failed("rbench report", e)
+        }
         _ => RunError::usage("rbench report", e),
     })
 }
@@ -55,6 +62,19 @@ fn single(dir: &Path, run: Option<&str>, out: &mut dyn Write) -> Result<(), Rend
     let path = write_run(dir, id)?;
     let _ = writeln!(out, "{md}");
     let _ = writeln!(out, "report: {}", path.display());
+    Ok(())
+}
+
+/// `trend.html` and `trend.md` of a nightly folder; prints their paths.
+fn trend_files(c: &ReportCli, out: &mut dyn Write) -> Result<(), RenderError> {
+    let opts = trend::Options {
+        nights: c.nights,
+        thresholds: thresholds(&c.thresholds.max_drop, &c.thresholds.max_p99_rise)
+            .map_err(RenderError::Usage)?,
+    };
+    for path in trend::write(&c.dir, &opts)? {
+        let _ = writeln!(out, "trend: {}", path.display());
+    }
     Ok(())
 }
 

@@ -23,7 +23,7 @@ pub use text::TestList;
     allow_negative_numbers = true,
     after_help = "Subcommands:\n  rbench compare BASELINE.csv CANDIDATE.csv [--max-drop 5%] [--max-p99-rise 10%]\n  \
                   rbench nightly -c PROFILE [--out DIR] [--nights 5] [--accept] [--max-drop 5%] [--max-p99-rise 10%]\n  \
-                  rbench report DIR [--run RUN_ID] [--compare BASELINE_RUN CANDIDATE_RUN]\n  \
+                  rbench report DIR [--run RUN_ID] [--compare BASELINE_RUN CANDIDATE_RUN] [--trend [--nights 5]]\n  \
                   rbench merge FILE.hdr|FILE.hlog... [--json OUT]\n  \
                   rbench merge SHARD_DIR... [--out DIR] [-q|--csv] [--json OUT]\n  \
                   rbench kube [run flags] --workers N [--results-pvc NAME] [--password-secret NAME[:KEY]]\n\n\
@@ -615,8 +615,8 @@ pub struct NightlyCli {
 #[command(
     name = "rbench report",
     disable_help_flag = true,
-    about = "Render a saved run of a results folder as report-<run>.html and table-<run>.md, or two runs side by side",
-    after_help = "Exit: 0 written, 1 a file could not be written, 2 unusable input (no results, unknown run, bad HDR file)."
+    about = "Render a saved run of a results folder as report-<run>.html and table-<run>.md, or two runs side by side, or a nightly folder's trend",
+    after_help = "Exit: 0 written, 1 a file could not be written, 2 unusable input (no results, unknown run, bad HDR file, no nightly history)."
 )]
 pub struct ReportCli {
     #[arg(long = "help", action = ArgAction::Help)]
@@ -629,6 +629,12 @@ pub struct ReportCli {
     /// Render two runs side by side with the `rbench compare` verdict of the second against the first
     #[arg(long = "compare", num_args = 2, value_names = ["BASELINE_RUN", "CANDIDATE_RUN"])]
     pub compare: Option<Vec<String>>,
+    /// Render a nightly folder (the --out of `rbench nightly`) as trend.html and trend.md: every night against its baseline
+    #[arg(long = "trend", conflicts_with_all = ["run", "compare"])]
+    pub trend: bool,
+    /// With --trend: a night's baseline is the last K accepted nights before it (as `rbench nightly --nights`)
+    #[arg(long = "nights", value_name = "K", default_value_t = 5)]
+    pub nights: usize,
     #[command(flatten)]
     pub thresholds: Thresholds,
 }

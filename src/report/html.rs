@@ -19,7 +19,7 @@ use crate::observe::bound::Bound;
 use crate::resp::ErrorClass;
 use crate::stats::ms;
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#111;background:#fff;margin:0}\
+pub(super) const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#111;background:#fff;margin:0}\
 main{max-width:1240px;margin:0 auto;padding:16px 20px 40px}\
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.4em 0 .5em;border-bottom:1px solid #999}\
 h3{font-size:1em;margin:.8em 0 .3em}\
@@ -70,7 +70,7 @@ pub fn compare_page(a: &SavedRun, b: &SavedRun, verdict: &str) -> String {
     s
 }
 
-const FOOT: &str = "</main></body></html>\n";
+pub(super) const FOOT: &str = "</main></body></html>\n";
 
 fn head(title: &str) -> String {
     format!(

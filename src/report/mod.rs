@@ -10,6 +10,7 @@ pub mod files;
 mod fixtures;
 pub mod hlog;
 pub mod html;
+pub mod ledger;
 pub mod observed;
 pub mod rows;
 pub mod saved;
@@ -19,6 +20,7 @@ pub mod stream;
 pub mod summary;
 pub mod svg;
 pub mod table;
+pub mod trend;
 pub mod verdict;
 
 use hdrhistogram::Histogram;

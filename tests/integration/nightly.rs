@@ -53,6 +53,19 @@ fn ledger(out: &TempDir) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The latest night's status as `trend.md` heads it (nightly rewrites it after every night).
+fn trend_status(out: &TempDir) -> String {
+    let md = std::fs::read_to_string(out.join("trend.md")).expect("trend.md");
+    assert!(
+        out.join("trend.html").is_file(),
+        "trend.html beside trend.md"
+    );
+    let head = md.lines().next().unwrap_or("");
+    head.strip_prefix("## rbench nightly: ")
+        .unwrap_or_else(|| panic!("{md}"))
+        .to_string()
+}
+
 /// Stops and continues `pid` every 4 ms while it runs: half the server's time gone, and every
 /// reply that waits out a stop shows it in p99.
 struct DutyCycle {
@@ -117,6 +130,7 @@ fn nights_first_same_slow_and_accepted() {
         !out.join("runs.csv").exists(),
         "nightly keeps one history file"
     );
+    assert_eq!(trend_status(&out), "FIRST");
 
     // Night 2: same code, same server.
     let res = nightly(&prof, &out, &loose);
@@ -135,6 +149,11 @@ fn nights_first_same_slow_and_accepted() {
     assert_eq!(res.code, 3, "{res:?}");
     assert!(res.stderr.contains("oom="), "{}", res.stderr);
     assert!(res.stderr.contains("night not judged"), "{}", res.stderr);
+    assert_eq!(
+        trend_status(&out),
+        "ERRORS",
+        "the trend is redrawn on every path"
+    );
 
     // Night 3: the server loses half its time.
     let slow = DutyCycle::start(dep.nodes()[0].pid);
@@ -174,6 +193,17 @@ fn nights_first_same_slow_and_accepted() {
             ("accepted".into(), "yes".into()),
         ]
     );
+
+    // The trend page marks the errors night and the regression on SET's charts.
+    assert_eq!(trend_status(&out), "ACCEPTED");
+    let page = std::fs::read_to_string(out.join("trend.html")).expect("trend.html");
+    for mark in ["mark-errors", "mark-regression", "mark-accepted-regression"] {
+        assert_eq!(
+            page.matches(&format!("class=\"night {mark}\"")).count(),
+            2,
+            "{mark}: SET's throughput and p99 charts"
+        );
+    }
 
     // One header, whole rows: 5 nights × 5 repeats.
     let text = std::fs::read_to_string(out.join("history.csv")).expect("history");

@@ -291,3 +291,290 @@ impl Png {
         self.rgb.iter().filter(|p| f(**p)).count()
     }
 }
+
+/// A nightly folder made of one real run's rows: night after night its rows again (scaled), with
+/// a ledger saying what each night concluded. Returns the folder and the regressed label.
+fn nightly_folder(dep: &support::Deployment) -> (TempDir, String) {
+    let run = TempDir::new("trend-run");
+    saved_run(dep, &run, &["-n", "20000", "--repeat", "3"]);
+    let real = results_csv(run.path());
+    let target = real.get(&real.rows[0], "target").to_string();
+    let regressed = format!("SET on {target}");
+    // (status, accepted, SET's throughput factor; its p99 moves the other way)
+    let nights = [
+        ("first", "yes", 1.0),
+        ("pass", "yes", 1.15),
+        ("errors", "no", 1.0),
+        ("pass", "yes", 0.85),
+        ("accepted", "yes", 1.0),
+        ("regression", "no", 0.4),
+    ];
+    let dir = TempDir::new("trend-nightly");
+    let mut history = csv::Writer::from_path(dir.join("history.csv")).unwrap();
+    let mut ledger = csv::Writer::from_path(dir.join("nights.csv")).unwrap();
+    history.write_record(&real.header).unwrap();
+    ledger
+        .write_record([
+            "timestamp",
+            "run_id",
+            "profile",
+            "status",
+            "accepted",
+            "rows",
+            "regressions",
+        ])
+        .unwrap();
+    let (c_run, c_ts, c_test) = (real.col("run_id"), real.col("timestamp"), real.col("test"));
+    let (c_rps, c_p99) = (real.col("rps"), real.col("p99_ms"));
+    for (i, (status, accepted, factor)) in nights.iter().enumerate() {
+        let (run_id, ts) = (
+            format!("20261201T0{i}0000Z-trnd"),
+            format!("2026-12-0{}T02:00:00Z", i + 1),
+        );
+        for row in &real.rows {
+            let mut row = row.clone();
+            (row[c_run], row[c_ts]) = (run_id.clone(), ts.clone());
+            if row[c_test] == "SET" {
+                let rps: f64 = row[c_rps].parse().unwrap();
+                let p99: f64 = row[c_p99].parse().unwrap();
+                row[c_rps] = format!("{:.2}", rps * factor);
+                row[c_p99] = format!("{:.3}", p99 / factor);
+            }
+            history.write_record(&row).unwrap();
+        }
+        let named = if matches!(*status, "regression" | "accepted") {
+            regressed.as_str()
+        } else {
+            ""
+        };
+        let rows = real.rows.len().to_string();
+        ledger
+            .write_record([
+                ts.as_str(),
+                &run_id,
+                "p.toml",
+                status,
+                accepted,
+                &rows,
+                named,
+            ])
+            .unwrap();
+    }
+    history.flush().unwrap();
+    ledger.flush().unwrap();
+    (dir, regressed)
+}
+
+/// The `<g class="night mark-...">` groups of the page's charts, as (class, tooltip).
+fn night_marks(page: &str) -> Vec<(String, String)> {
+    let body = page.trim_start_matches("<!DOCTYPE html>").trim_start();
+    let doc = roxmltree::Document::parse(body).unwrap();
+    doc.descendants()
+        .filter(|n| {
+            n.has_tag_name("g")
+                && n.attribute("class")
+                    .is_some_and(|c| c.starts_with("night "))
+        })
+        .map(|n| {
+            let title = n
+                .children()
+                .find(|c| c.has_tag_name("title"))
+                .and_then(|t| t.text())
+                .unwrap_or("");
+            (n.attribute("class").unwrap().to_string(), title.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_trend_page_draws_every_night_against_its_baseline() {
+    let dep = spawn_standalone(&[]);
+    let (dir, regressed) = nightly_folder(&dep);
+    let res = run_rbench(&["report", &dir.arg(), "--trend", "--nights", "3"]);
+    res.assert_ok();
+    let (html, md) = (dir.join("trend.html"), dir.join("trend.md"));
+    assert_eq!(
+        res.stdout.lines().collect::<Vec<_>>(),
+        [
+            format!("trend: {}", html.display()),
+            format!("trend: {}", md.display())
+        ]
+    );
+    let page = parse_page(&html);
+    // Self-contained: no script, no stylesheet or image to fetch, no address but the SVG namespace.
+    let fetchless = page.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    for bad in [
+        "<script", "<link", "src=", "href=", "@import", "http:", "https:",
+    ] {
+        assert!(!fetchless.contains(bad), "{bad} in the trend page");
+    }
+    // Two charts per configuration (SET, GET), each with its median line and baseline bands.
+    assert_eq!(count(&page, "<polyline class=\"median\""), 4);
+    assert!(
+        count(&page, "<rect class=\"band\"") >= 4 * 4,
+        "a band for each night with a baseline"
+    );
+    assert_eq!(
+        count(&page, "class=\"threshold\""),
+        count(&page, "<rect class=\"band\"")
+    );
+
+    // The regression is red on SET's charts and only there; the errors night is marked on both
+    // configurations; every mark names its night, rbench and git revision.
+    let marks = night_marks(&page);
+    let of = |class: &str| {
+        marks
+            .iter()
+            .filter(|(c, _)| c.ends_with(class))
+            .collect::<Vec<_>>()
+    };
+    let red = of("mark-regression");
+    assert_eq!(red.len(), 2, "SET's throughput and p99: {marks:?}");
+    assert!(
+        red.iter()
+            .all(|(_, t)| t.contains("20261201T050000Z-trnd") && t.contains("REGRESSION")),
+        "{red:?}"
+    );
+    let errors = of("mark-errors");
+    assert_eq!(errors.len(), 4, "{marks:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|(_, t)| t.contains("20261201T020000Z-trnd")),
+        "{errors:?}"
+    );
+    assert_eq!(of("mark-accepted-regression").len(), 2);
+    assert_eq!(of("mark-accepted").len(), 2, "GET on the accepted night");
+    assert!(
+        marks.iter().all(|(_, t)| t.contains("rbench 0.1.0 (git ")),
+        "{marks:?}"
+    );
+    assert!(!page.contains("max rps @"), "no searched configuration");
+
+    let summary = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        summary.starts_with("## rbench nightly: REGRESSION\n"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "regression in {regressed} against the last 3 accepted nights"
+        )),
+        "{summary}"
+    );
+    let set_row = summary
+        .lines()
+        .find(|l| l.starts_with(&format!("| {regressed} (")))
+        .expect("SET's row");
+    assert!(set_row.ends_with("| REGRESSION |"), "{set_row}");
+    // 40 % of the throughput of the baseline nights (one of whose medians is the real run's).
+    let drop: f64 = set_row
+        .split(" | ")
+        .nth(4)
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!((-70.0..=-50.0).contains(&drop), "{set_row}");
+    assert!(summary.contains("### Last 6 nights"), "{summary}");
+
+    // A folder that is not a nightly folder, --trend with --run, no baseline: one line, exit 2.
+    let empty = TempDir::new("trend-empty");
+    for args in [
+        vec!["report".to_string(), empty.arg(), "--trend".into()],
+        vec![
+            "report".to_string(),
+            dir.arg(),
+            "--trend".into(),
+            "--run".into(),
+            "x".into(),
+        ],
+        vec![
+            "report".to_string(),
+            dir.arg(),
+            "--trend".into(),
+            "--nights".into(),
+            "0".into(),
+        ],
+    ] {
+        let res = run_rbench(&args);
+        res.assert_no_panic();
+        assert_eq!(res.code, 2, "{args:?}: {res:?}");
+        assert_eq!(res.stderr_lines().len(), 1, "{args:?}: {}", res.stderr);
+    }
+    let res = run_rbench(&["report", &empty.arg(), "--trend"]);
+    assert!(
+        res.stderr
+            .contains("no nightly history here (no nights.csv"),
+        "{}",
+        res.stderr
+    );
+
+    browser_draws_the_trend(&html, &dir);
+}
+
+/// Headless Chromium loads the page (its DOM holds every chart's series) and draws the series:
+/// the median lines and the baseline bands cover real areas of the screenshot.
+fn browser_draws_the_trend(page: &Path, dir: &TempDir) {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing: scripts/setup.sh installs it"
+        );
+        eprintln!("SKIPPED: chromium is not installed (scripts/setup.sh installs it)");
+        return;
+    };
+    let profile = TempDir::new("chromium-trend");
+    let run = |extra: &[String]| {
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1280,1600",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend_from_slice(extra);
+        args.push(format!("file://{}", page.display()));
+        let out = Command::new(browser)
+            .args(&args)
+            .output()
+            .expect("starting chromium");
+        assert!(out.status.success(), "{out:?}");
+        out
+    };
+    let dom = String::from_utf8_lossy(&run(&["--dump-dom".into()]).stdout).into_owned();
+    let text = std::fs::read_to_string(page).unwrap();
+    for element in [
+        "<polyline class=\"median\"",
+        "<rect class=\"band\"",
+        "class=\"night mark-regression\"",
+        "class=\"night mark-errors\"",
+    ] {
+        assert_eq!(
+            count(&dom, element),
+            count(&text, element),
+            "{element} in the browser's DOM"
+        );
+    }
+    let shot = dir.join("trend.png");
+    run(&[format!("--screenshot={}", shot.display())]);
+    let png = Png::read(&shot);
+    assert_eq!((png.width, png.height), (1280, 1600), "screenshot size");
+    let white = png.count(|p| p == [255, 255, 255]);
+    assert!(white < png.pixels() * 97 / 100, "page is blank");
+    let median = png.count(|p| near(p, [0x00, 0x72, 0xb2]));
+    assert!(
+        median > 1_500,
+        "median lines and marks cover only {median} pixels"
+    );
+    let band = png.count(|p| near(p, [0xc6, 0xdb, 0xef]));
+    assert!(band > 5_000, "baseline bands cover only {band} pixels");
+}
