@@ -347,7 +347,7 @@ pub fn write_report(out: &mut dyn Write, ev: &Evaluation, th: &Thresholds) -> io
     let plural = if compared == 1 { "" } else { "s" };
     writeln!(
         out,
-        "{head} in {compared} compared configuration{plural} (max drop {}%, max p99 rise {}%; {noise} within noise, {few} with too few samples; medians against the repeats' spread, Holm α={ALPHA})",
+        "{head} in {compared} compared configuration{plural} (max drop {}%, max p99 rise {}%; {noise} within noise, {few} with too few samples; medians against the pooled repeat spread, Holm α={ALPHA})",
         fmt_pct(th.max_drop),
         fmt_pct(th.max_p99_rise),
     )
@@ -1090,7 +1090,7 @@ mod tests {
         assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
         assert!(
             out.contains(
-                "PASS: no regression in 3 compared configurations (max drop 5.0%, max p99 rise 10.0%; 0 within noise, 0 with too few samples; medians against the repeats' spread, Holm α=0.05)"
+                "PASS: no regression in 3 compared configurations (max drop 5.0%, max p99 rise 10.0%; 0 within noise, 0 with too few samples; medians against the pooled repeat spread, Holm α=0.05)"
             ),
             "{out}"
         );

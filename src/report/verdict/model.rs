@@ -233,54 +233,17 @@ pub(super) fn first_look(
     scale: Option<f64>,
     first: f64,
 ) -> Check {
-    let shared = level.map_or(0.0, |v| v.worse);
-    let own = l.worse - shared;
+    let own = l.worse - level.map_or(0.0, |v| v.worse);
     let (n_base, n_cand) = (l.base_n(), l.cand.len());
-    // The shift is itself a median of noisy changes: its variance adds to the own change's.
-    let shift_var = level.map_or(0.0, |v| median_var(v.configs));
-    let se =
-        scale.map(|sd| sd * ((median_var(n_base) + median_var(n_cand)) * (1.0 + shift_var)).sqrt());
-    let p_z = match se {
-        Some(se) if se > 0.0 => 1.0 - normal_cdf(own / se),
-        _ if own > 0.0 && scale.is_some() => 0.0,
-        _ => 1.0,
+    let p = p_value(s, l, level, scale, first);
+    let of = |w: f64| {
+        if l.base_median > 0.0 {
+            fraction(s.better, w)
+        } else {
+            0.0
+        }
     };
-    // The rank test on the candidate moved back by its target's shift.
-    let back = match s.better {
-        Better::Higher => shared,
-        Better::Lower => -shared,
-    };
-    let adjusted: Vec<f64> = l.cand.iter().map(|v| v + back).collect();
-    let p = match rank::p_worse(&l.runs.concat(), &adjusted, s.better, first) {
-        Some(p_rank) => (2.0 * p_rank.min(p_z)).min(1.0),
-        None => p_z,
-    };
-    // Each baseline run's own deviation, its target's shift in that run taken out; and how far
-    // the candidate's own runs spread, when it has several.
-    let base_band = (l.run_worse.len() >= 2).then(|| {
-        let dev = |(r, w): (usize, &f64)| w - level.map_or(0.0, |v| v.run_levels[r]);
-        l.run_worse
-            .iter()
-            .enumerate()
-            .map(dev)
-            .fold(0.0f64, |m, v| m.max(v.abs()))
-    });
-    let cand_band = (l.cand_runs.len() >= 2).then_some(l.cand_spread);
-    let band = base_band
-        .into_iter()
-        .chain(cand_band)
-        .reduce(f64::max)
-        .map(|b| fraction(s.better, b).abs());
-    let worse_by = if l.base_median > 0.0 {
-        fraction(s.better, l.worse)
-    } else {
-        0.0
-    };
-    let own_by = if l.base_median > 0.0 {
-        fraction(s.better, own)
-    } else {
-        0.0
-    };
+    let (worse_by, own_by) = (of(l.worse), of(own));
     let need = match s.unit {
         Unit::Repeat => n_base.min(n_cand) < MIN_REPEATS,
         Unit::Run => n_base < MIN_REPEATS,
@@ -303,9 +266,53 @@ pub(super) fn first_look(
         worse_by,
         own_by,
         p,
-        band,
+        band: band(s, l, level),
         status,
     }
+}
+
+/// The one-sided p-value of the own change: the z-test, or twice the smaller of it and the rank
+/// test where the rank test can reach Holm's first step (`first`).
+fn p_value(s: &Samples, l: &Logs, level: Option<&Level>, scale: Option<f64>, first: f64) -> f64 {
+    let shared = level.map_or(0.0, |v| v.worse);
+    let own = l.worse - shared;
+    // The shift is itself a median of noisy changes: its variance adds to the own change's.
+    let shift_var = level.map_or(0.0, |v| median_var(v.configs));
+    let var = (median_var(l.base_n()) + median_var(l.cand.len())) * (1.0 + shift_var);
+    let p_z = match scale.map(|sd| sd * var.sqrt()) {
+        Some(se) if se > 0.0 => 1.0 - normal_cdf(own / se),
+        _ if own > 0.0 && scale.is_some() => 0.0,
+        _ => 1.0,
+    };
+    // The rank test on the candidate moved back by its target's shift.
+    let back = match s.better {
+        Better::Higher => shared,
+        Better::Lower => -shared,
+    };
+    let adjusted: Vec<f64> = l.cand.iter().map(|v| v + back).collect();
+    match rank::p_worse(&l.runs.concat(), &adjusted, s.better, first) {
+        Some(p_rank) => (2.0 * p_rank.min(p_z)).min(1.0),
+        None => p_z,
+    }
+}
+
+/// Each baseline run's own deviation (its target's shift in that run taken out) and how far the
+/// candidate's own runs spread, when a side has several runs: the largest, as a fraction.
+fn band(s: &Samples, l: &Logs, level: Option<&Level>) -> Option<f64> {
+    let base_band = (l.run_worse.len() >= 2).then(|| {
+        let dev = |(r, w): (usize, &f64)| w - level.map_or(0.0, |v| v.run_levels[r]);
+        l.run_worse
+            .iter()
+            .enumerate()
+            .map(dev)
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+    });
+    let cand_band = (l.cand_runs.len() >= 2).then_some(l.cand_spread);
+    base_band
+        .into_iter()
+        .chain(cand_band)
+        .reduce(f64::max)
+        .map(|b| fraction(s.better, b).abs())
 }
 
 /// What would let a check be judged.
