@@ -152,8 +152,8 @@ pub fn judge_all(metrics: &[Samples]) -> Judged {
     let mut levels = BTreeMap::new();
     for s in metrics {
         scales
-            .entry(s.metric)
-            .or_insert_with(|| model::scale(metrics, &logs, s.metric));
+            .entry((s.metric, s.group.clone()))
+            .or_insert_with(|| model::scale(metrics, &logs, s.metric, &s.group));
         levels
             .entry((s.metric, s.group.clone()))
             .or_insert_with(|| model::level(metrics, &logs, s.metric, &s.group));
@@ -165,7 +165,8 @@ pub fn judge_all(metrics: &[Samples]) -> Judged {
         .zip(&logs)
         .map(|(s, l)| {
             let level = &levels[&(s.metric, s.group.clone())];
-            model::first_look(s, l, level.as_ref(), scales[s.metric], first)
+            let scale = scales[&(s.metric, s.group.clone())];
+            model::first_look(s, l, level.as_ref(), scale, first)
         })
         .collect();
     let rejected = holm(&checks.iter().map(|c| c.p).collect::<Vec<_>>(), ALPHA);

@@ -120,16 +120,14 @@ impl Logs {
     }
 }
 
-/// The metric's noise scale: the median pairwise difference between samples of one run (each
-/// baseline run, and the candidate), over every usable check of the metric, as a standard
-/// deviation. None when no run has two samples.
-pub(super) fn scale(metrics: &[Samples], logs: &[Logs], metric: &str) -> Option<f64> {
+/// The noise scale of a metric on one target: the median pairwise difference between samples of
+/// one run (each baseline run, and each candidate run), over every usable check of the metric on
+/// that target, as a standard deviation. Per target, because targets differ in noise (an fsync per
+/// write swings far more than memory). None when no run has two samples.
+pub(super) fn scale(metrics: &[Samples], logs: &[Logs], metric: &str, group: &str) -> Option<f64> {
     let mut diffs = Vec::new();
-    for (_, l) in metrics
-        .iter()
-        .zip(logs)
-        .filter(|(s, l)| s.metric == metric && l.usable)
-    {
+    let mine = |s: &Samples, l: &Logs| s.metric == metric && s.group == group && l.usable;
+    for (_, l) in metrics.iter().zip(logs).filter(|(s, l)| mine(s, l)) {
         for run in l.runs.iter().chain(&l.cand_runs) {
             for (i, a) in run.iter().enumerate() {
                 diffs.extend(run[i + 1..].iter().map(|b| (a - b).abs()));
