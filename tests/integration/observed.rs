@@ -322,12 +322,15 @@ fn a_server_refusing_info_runs_as_before_with_unknowns_and_a_note() {
 
 #[test]
 fn a_master_killed_mid_run_is_missing_in_its_seconds_and_the_lag_is_the_servers() {
+    // A request in flight on the killed master's connection is lost (conn_lost, as documented):
+    // this test is about the server's seconds, so a few such losses are allowed.
     let _turn = serial();
     let dir = TempDir::new("obs-cluster");
     let profile = write_file_arg(
         &dir,
         "kill.toml",
-        "[defaults]\nmix = \"set=1,get=1\"\nclients = 20\nkeyspace = 10000\nrps = 2000\nduration = \"6s\"\n\n\
+        "[defaults]\nmix = \"set=1,get=1\"\nclients = 20\nkeyspace = 10000\nrps = 2000\nduration = \"6s\"\n\
+         max_error_rate = \"1%\"\n\n\
          [[fault]]\nat = \"1500ms\"\naction = \"kill-master\"\n\n\
          [[target]]\nname = \"c\"\nspawn = \"cluster\"\nmasters = 3\nreplicas = 1\n",
     );
