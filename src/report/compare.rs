@@ -468,7 +468,7 @@ fn fmt_p(p: f64) -> String {
 
 /// A non-negative finite number usable in an ordered map key.
 #[derive(Debug, Clone, Copy)]
-struct Num(f64);
+pub struct Num(pub f64);
 
 impl PartialEq for Num {
     fn eq(&self, other: &Self) -> bool {

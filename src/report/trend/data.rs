@@ -4,11 +4,9 @@
 //! medians, the threshold); per night, its status and whether this configuration regressed.
 //! Pure: the page and the Markdown only format this.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::fmt;
 
-use crate::report::compare::Thresholds;
+use crate::report::compare::{Num, Thresholds};
 use crate::report::ledger::{NightRecord, Status};
 use crate::report::verdict::median;
 use crate::schema::LongRow;
@@ -22,31 +20,6 @@ pub struct Options {
 }
 
 /// A finite number that orders, for the configuration key.
-#[derive(Clone, Copy, Debug)]
-pub struct Num(pub f64);
-
-impl PartialEq for Num {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Num {}
-impl PartialOrd for Num {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Num {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-impl fmt::Display for Num {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
 /// A configuration, keyed as `rbench compare` keys rows (its `Key`: target, test, clients,
 /// pipeline, data size, keyspace, target rate), so a chart is what one verdict row judged.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

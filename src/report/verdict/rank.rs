@@ -104,23 +104,8 @@ fn normal_approx(u: f64, base: &[f64], cand: &[f64]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::noisy;
     use super::*;
-
-    /// A deterministic "noisy" sample: `n` values around `center` with relative spread `spread`.
-    fn noisy(center: f64, spread: f64, n: usize, seed: u64) -> Vec<f64> {
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let u = (x >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-                center * (1.0 + spread * (2.0 * u - 1.0))
-            })
-            .collect()
-    }
 
     #[test]
     fn u_distribution_matches_known_counts() {

@@ -2,7 +2,7 @@ use super::model::fraction;
 use super::*;
 
 /// A deterministic "noisy" sample: `n` values around `center` with relative spread `spread`.
-fn noisy(center: f64, spread: f64, n: usize, seed: u64) -> Vec<f64> {
+pub(super) fn noisy(center: f64, spread: f64, n: usize, seed: u64) -> Vec<f64> {
     let mut x = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
