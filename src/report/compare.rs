@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use crate::schema::{self, LongRow};
 
 use super::verdict::{
-    self, ALPHA, Better, Check, P99_MIN_REQUESTS, Samples, Shift, ShiftStatus, Status, Unit, median,
+    self, ALPHA, Better, Check, P99_MIN_REQUESTS, Round, Samples, Shift, ShiftStatus, Status, Unit,
+    median,
 };
 
 /// Options for [`compare`]; the CLI layer fills this from its flags.
@@ -347,7 +348,7 @@ pub fn write_report(out: &mut dyn Write, ev: &Evaluation, th: &Thresholds) -> io
     let plural = if compared == 1 { "" } else { "s" };
     writeln!(
         out,
-        "{head} in {compared} compared configuration{plural} (max drop {}%, max p99 rise {}%; {noise} within noise, {few} with too few samples; medians against the pooled repeat spread, Holm α={ALPHA})",
+        "{head} in {compared} compared configuration{plural} (max drop {}%, max p99 rise {}%; {noise} within noise, {few} with too few samples; trimmed means of the repeats against their spread, rounds adjusted, Holm α={ALPHA})",
         fmt_pct(th.max_drop),
         fmt_pct(th.max_p99_rise),
     )
@@ -361,9 +362,9 @@ fn table_row(r: &RowVerdict) -> [String; COLS] {
         r.key.test.clone(),
         r.key.config(),
         format!("{}/{}", b.rows.len(), c.rows.len()),
-        fmt_rps(r.rps.base_median),
-        fmt_rps(r.rps.cand_median),
-        fmt_delta(r.rps.base_median, r.rps.cand_median),
+        fmt_rps(r.rps.base_centre),
+        fmt_rps(r.rps.cand_centre),
+        fmt_delta(r.rps.base_centre, r.rps.cand_centre),
         fmt_ms(b.p50()),
         fmt_ms(c.p50()),
         fmt_delta(b.p50(), c.p50()),
@@ -551,6 +552,8 @@ pub struct Row {
     client_bound: bool,
     /// The rate a search found (`slo_max_rps`; 0 when the objective was not met).
     slo_max_rps: f64,
+    /// Which repeat of its run (absent in files without the column: no round adjustment).
+    repeat: Option<u32>,
 }
 
 /// Every row of one configuration on one side.
@@ -593,6 +596,28 @@ impl Stats {
         runs.into_values().collect()
     }
 
+    /// The round of each sample of `by_run`, in its order; a run with a row of unknown repeat
+    /// has none (it is judged without round adjustment).
+    fn rounds(&self) -> Vec<Vec<Round>> {
+        let mut runs: BTreeMap<&str, Vec<Option<u32>>> = BTreeMap::new();
+        for r in &self.rows {
+            runs.entry(&r.run_id).or_default().push(r.repeat);
+        }
+        runs.into_iter()
+            .map(|(run, repeats)| {
+                let tag = |repeat| Round {
+                    run: run.to_string(),
+                    repeat,
+                };
+                repeats
+                    .into_iter()
+                    .map(|r| r.map(tag))
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// The checks of this configuration, self as the baseline and `cand` as the candidate: the
     /// throughput (a searched row: the rate found, one sample per run), and the p99 unless searched.
     fn samples(&self, key: &Key, cand: &Stats, th: &Thresholds) -> Vec<Samples> {
@@ -604,6 +629,8 @@ impl Stats {
             group: key.target.clone(),
             base_runs: self.by_run(|r| r.rps),
             cand_runs: cand.by_run(|r| r.rps),
+            base_rounds: self.rounds(),
+            cand_rounds: cand.rounds(),
             better: Better::Higher,
             unit: Unit::Repeat,
             threshold: th.max_drop,
@@ -791,6 +818,7 @@ fn row_of(
         errors: num(i_err, "errors", &long.errors)?,
         client_bound: long.bound == "client",
         slo_max_rps: parse_num(&long.slo_max_rps).unwrap_or(0.0),
+        repeat: long.repeat.parse().ok(),
     }))
 }
 
@@ -1090,7 +1118,7 @@ mod tests {
         assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
         assert!(
             out.contains(
-                "PASS: no regression in 3 compared configurations (max drop 5.0%, max p99 rise 10.0%; 0 within noise, 0 with too few samples; medians against the pooled repeat spread, Holm α=0.05)"
+                "PASS: no regression in 3 compared configurations (max drop 5.0%, max p99 rise 10.0%; 0 within noise, 0 with too few samples; trimmed means of the repeats against their spread, rounds adjusted, Holm α=0.05)"
             ),
             "{out}"
         );
@@ -1277,9 +1305,9 @@ mod tests {
 
     #[test]
     fn a_drop_no_larger_than_the_baseline_runs_spread_is_noise() {
-        // A history of 3 runs, one of them 25 % faster than the others; the candidate is 8 % below
-        // the pooled median and every baseline sample: significant, past 5 %, but the baseline
-        // runs themselves swing further than that.
+        // A history of 3 runs, one of them 25 % faster than the others; the candidate is 12.5 %
+        // below the pooled centre and 8 % below every baseline sample: significant, past 5 %, but
+        // the baseline runs themselves swing further than that.
         let mut hist = Vec::new();
         for (run, rps) in [("a", 100000.0), ("b", 100000.0), ("c", 125000.0)] {
             for k in 0..5 {
@@ -1296,7 +1324,7 @@ mod tests {
         let row = row_of(&out, "no-aof", "SET").join(" ");
         assert!(row.contains("15/5"), "{out}");
         assert!(
-            row.ends_with("within noise (rps runs vary ±19.9%)"),
+            row.ends_with("within noise (rps runs vary ±15.9%)"),
             "{out}"
         );
     }
@@ -1341,12 +1369,14 @@ mod tests {
 
         let (res, out) = run(&history, &cand, true);
         assert_eq!(res.unwrap(), Verdict::Regression, "{out}");
-        assert_eq!(row_of(&out, "no-aof", "SET")[7], "102000", "{out}");
+        // The newest run's centre: the mean of its middle three repeats, on the log scale.
+        assert_eq!(row_of(&out, "no-aof", "SET")[7], "101997", "{out}");
 
-        // Without latest_only every run counts and the median is the old one.
+        // Without latest_only every run counts: the centre of 10 old repeats and 5 new ones
+        // lies near the old run's (the middle 9 of the 15: seven old, two new).
         let (res, out) = run(&history, &cand, false);
         assert_eq!(res.unwrap(), Verdict::Pass, "{out}");
-        assert_eq!(row_of(&out, "no-aof", "SET")[7], "50000", "{out}");
+        assert_eq!(row_of(&out, "no-aof", "SET")[7], "58391", "{out}");
     }
 
     #[test]

@@ -10,14 +10,19 @@
 //!   its configurations' changes, and each configuration's **own change** is its change minus that.
 //!   A one-test regression stands out from its target's other tests; a shift of the whole target
 //!   is judged against the run-to-run band (see [`Shift`]).
+//! - **Rounds are taken out first** (`rounds`): one repeat of a target's tests runs back to back, so
+//!   a slow moment lowers that whole round; in runs of 5+ repeats each sample is taken relative to
+//!   its round's median deviation (measured: the spread judged against halves).
 //! - **Own changes are judged against the repeats' spread**, pooled over every configuration of the
 //!   metric: the noise scale is the median of all pairwise differences between repeats of one run
 //!   (robust: a stalled repeat is one large difference among many), and each side is summarised by its
-//!   median (robust: one stalled repeat of three does not move it). The z-score of the own change
+//!   centre, the mean of its middle 60 % (robust: one stalled repeat of three, or two of ten, does not
+//!   move it; at 9 repeats as precise as the median of 13). The z-score of the own change
 //!   gives a one-sided p-value; the p-values of every check of the comparison are **Holm**-corrected,
 //!   so 15 configurations × 2 metrics are not 30 chances of a false alarm.
-//!   Where the samples are enough for the exact Mann–Whitney rank test to reach significance (5 vs
-//!   5, a history of nights against 6 repeats), it is run too on the shift-adjusted samples, and the
+//!   Where the baseline has several runs (a history of nights) and the exact Mann–Whitney rank test can
+//!   reach significance, it is run too on the shift-adjusted samples (not against one baseline run:
+//!   its repeats share the run's own level, which strays between runs), and the
 //!   check's p-value is twice the smaller of the two (a valid union bound): the rank test is
 //!   scale-free, so a candidate entirely below a baseline stays significant on a noisy machine.
 //! - **Between runs:** when the baseline holds several runs (nights), a change no larger than a
@@ -67,6 +72,10 @@ pub struct Samples {
     pub base_runs: Vec<Vec<f64>>,
     /// Each candidate run's samples (usually one run).
     pub cand_runs: Vec<Vec<f64>>,
+    /// The round of each sample, parallel to `base_runs` and `cand_runs` (a run without them, or
+    /// with fewer than its samples, is not round-adjusted: `rounds`).
+    pub base_rounds: Vec<Vec<Round>>,
+    pub cand_rounds: Vec<Vec<Round>>,
     pub better: Better,
     pub unit: Unit,
     /// Largest tolerated change in the bad direction, as a fraction.
@@ -76,6 +85,13 @@ pub struct Samples {
     pub shared_band: f64,
     /// Why the samples cannot be judged at all (e.g. a p99 of too few requests).
     pub unusable: Option<String>,
+}
+
+/// Which run and repeat measured a sample: the tests of one target in one round ran back to back.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Round {
+    pub run: String,
+    pub repeat: u32,
 }
 
 /// What one check concluded.
@@ -98,9 +114,11 @@ pub enum Status {
 
 #[derive(Clone, Debug)]
 pub struct Check {
-    pub base_median: f64,
-    pub cand_median: f64,
-    /// How much worse the candidate's median is, as a fraction (negative: better).
+    /// Each side's centre (the trimmed mean of its log samples, back on the linear scale: the
+    /// median for 3 or 4 samples; 0 when the median is 0).
+    pub base_centre: f64,
+    pub cand_centre: f64,
+    /// How much worse the candidate's centre is, as a fraction (negative: better).
     pub worse_by: f64,
     /// The part of `worse_by` that is this configuration's own (its target's shift taken out).
     pub own_by: f64,
@@ -143,17 +161,29 @@ pub struct Judged {
 
 mod model;
 mod rank;
+mod rounds;
 pub use model::{median, normal_cdf};
 
 /// Judges every metric of a comparison together (Holm needs them all).
 pub fn judge_all(metrics: &[Samples]) -> Judged {
+    let (metrics, adjusted) = rounds::adjust(metrics);
+    let metrics = &metrics[..];
     let logs: Vec<model::Logs> = metrics.iter().map(model::Logs::of).collect();
     let mut scales = BTreeMap::new();
     let mut levels = BTreeMap::new();
     for s in metrics {
         scales
             .entry((s.metric, s.group.clone()))
-            .or_insert_with(|| model::scale(metrics, &logs, s.metric, &s.group));
+            .or_insert_with(|| {
+                let scale = model::scale(metrics, &logs, s.metric, &s.group);
+                // A round's shift is taken over its configurations, this one among them, so the
+                // adjusted samples spread by √((C−1)/C) less than the noise they carry.
+                let c = adjusted.get(&(s.metric, s.group.clone())).copied();
+                match c {
+                    Some(c) if c > 1 => scale.map(|v| v * (c as f64 / (c - 1) as f64).sqrt()),
+                    _ => scale,
+                }
+            });
         levels
             .entry((s.metric, s.group.clone()))
             .or_insert_with(|| model::level(metrics, &logs, s.metric, &s.group));

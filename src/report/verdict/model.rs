@@ -9,6 +9,35 @@ const MEDIAN_VAR: [f64; 12] = [
     1.0, 1.0, 1.343, 1.189, 1.429, 1.286, 1.467, 1.352, 1.492, 1.387, 1.506, 1.409,
 ];
 
+/// n × the variance of the trimmed mean ([`centre`]) of n standard normal samples (simulated,
+/// 200 000 draws each); beyond the table, its largest entry.
+const CENTRE_VAR: [f64; 15] = [
+    1.002, 1.003, 1.343, 1.189, 1.134, 1.103, 1.086, 1.073, 1.058, 1.136, 1.117, 1.104, 1.097,
+    1.083, 1.134,
+];
+
+/// The variance of a side's centre of `n` samples, in units of one sample's variance.
+fn centre_var(n: usize) -> f64 {
+    let k = CENTRE_VAR.get(n.max(1) - 1).copied().unwrap_or(1.136);
+    k / n.max(1) as f64
+}
+
+/// A side's centre on the log scale: the mean of the middle 60 % of its samples, at least one
+/// dropped at each end from 3 samples up (the median of 3 or 4). As robust as the median to one
+/// stalled repeat in five and to two in ten, and at 9 repeats it needs a third fewer samples than
+/// the median for the same precision (1.06 against 1.49 in `CENTRE_VAR` / `MEDIAN_VAR`).
+pub(super) fn centre(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let cut = if n >= 3 { (n / 5).max(1) } else { 0 };
+    let kept = &v[cut..n - cut];
+    if kept.is_empty() {
+        return 0.0;
+    }
+    kept.iter().sum::<f64>() / kept.len() as f64
+}
+
 /// The variance of a median of `n` samples, in units of one sample's variance.
 fn median_var(n: usize) -> f64 {
     let k = MEDIAN_VAR
@@ -25,14 +54,14 @@ pub(super) struct Logs {
     /// Each candidate run's samples, and all of them.
     cand_runs: Vec<Vec<f64>>,
     cand: Vec<f64>,
-    /// The pooled baseline's median and the candidate's, linear.
-    base_median: f64,
-    cand_median: f64,
+    /// The pooled baseline's centre and the candidate's, linear (0 when the median is 0).
+    base_centre: f64,
+    cand_centre: f64,
     /// log(cand / base), signed so that worse is positive.
     worse: f64,
-    /// Each baseline run's median against the pooled median, worse positive.
+    /// Each baseline run's centre against the pooled centre, worse positive.
     run_worse: Vec<f64>,
-    /// The largest deviation of one candidate run from the candidate's pooled median (0: one run).
+    /// The largest deviation of one candidate run from the candidate's pooled centre (0: one run).
     cand_spread: f64,
     /// Judgeable at all: samples on both sides, a positive baseline, nothing unusable.
     usable: bool,
@@ -84,12 +113,16 @@ impl Logs {
                 .collect()
         };
         let (base_raw, cand_raw) = (per_unit(&s.base_runs), per_unit(&s.cand_runs));
-        let (base_median, cand_median) = (median(&base_raw.concat()), median(&cand_raw.concat()));
+        let positive = (
+            median(&base_raw.concat()) > 0.0,
+            median(&cand_raw.concat()) > 0.0,
+        );
         let (runs, cand_runs) = (logs(base_raw), logs(cand_raw));
-        let (pooled, cand) = (ln(base_median), cand_runs.concat());
+        let (pooled, cand) = (centre(&runs.concat()), cand_runs.concat());
+        let cand_pooled = centre(&cand);
         let deviations = |runs: &[Vec<f64>], from: f64| -> Vec<f64> {
             runs.iter()
-                .map(|r| signed(s.better, from, median(r)))
+                .map(|r| signed(s.better, from, centre(r)))
                 .collect()
         };
         let run_worse = match s.unit {
@@ -97,19 +130,20 @@ impl Logs {
             Unit::Run => Vec::new(),
         };
         let cand_spread = match s.unit {
-            Unit::Repeat => deviations(&cand_runs, ln(cand_median))
+            Unit::Repeat => deviations(&cand_runs, cand_pooled)
                 .into_iter()
                 .fold(0.0f64, |m, v| m.max(v.abs())),
             Unit::Run => 0.0,
         };
+        let linear = |positive: bool, log: f64| if positive { log.exp() } else { 0.0 };
         Logs {
-            worse: signed(s.better, pooled, ln(cand_median)),
-            usable: s.unusable.is_none() && base_median > 0.0 && !cand.is_empty(),
+            worse: signed(s.better, pooled, cand_pooled),
+            usable: s.unusable.is_none() && positive.0 && !cand.is_empty(),
+            base_centre: linear(positive.0, pooled),
+            cand_centre: linear(positive.1, cand_pooled),
             runs,
             cand_runs,
             cand,
-            base_median,
-            cand_median,
             run_worse,
             cand_spread,
         }
@@ -235,7 +269,7 @@ pub(super) fn first_look(
     let (n_base, n_cand) = (l.base_n(), l.cand.len());
     let p = p_value(s, l, level, scale, first);
     let of = |w: f64| {
-        if l.base_median > 0.0 {
+        if l.base_centre > 0.0 {
             fraction(s.better, w)
         } else {
             0.0
@@ -259,8 +293,8 @@ pub(super) fn first_look(
         Status::WithinNoise { p, band: None }
     };
     Check {
-        base_median: l.base_median,
-        cand_median: l.cand_median,
+        base_centre: l.base_centre,
+        cand_centre: l.cand_centre,
         worse_by,
         own_by,
         p,
@@ -276,7 +310,7 @@ fn p_value(s: &Samples, l: &Logs, level: Option<&Level>, scale: Option<f64>, fir
     let own = l.worse - shared;
     // The shift is itself a median of noisy changes: its variance adds to the own change's.
     let shift_var = level.map_or(0.0, |v| median_var(v.configs));
-    let var = (median_var(l.base_n()) + median_var(l.cand.len())) * (1.0 + shift_var);
+    let var = (centre_var(l.base_n()) + centre_var(l.cand.len())) * (1.0 + shift_var);
     let p_z = match scale.map(|sd| sd * var.sqrt()) {
         Some(se) if se > 0.0 => 1.0 - normal_cdf(own / se),
         _ if own > 0.0 && scale.is_some() => 0.0,
@@ -288,6 +322,11 @@ fn p_value(s: &Samples, l: &Logs, level: Option<&Level>, scale: Option<f64>, fir
         Better::Lower => -shared,
     };
     let adjusted: Vec<f64> = l.cand.iter().map(|v| v + back).collect();
+    // Repeats of one run share that run's own level, so ranking them against another run's
+    // treats a run's stray as evidence: the rank test needs a baseline of several runs.
+    if l.runs.len() < 2 && s.unit == Unit::Repeat {
+        return p_z;
+    }
     match rank::p_worse(&l.runs.concat(), &adjusted, s.better, first) {
         Some(p_rank) => (2.0 * p_rank.min(p_z)).min(1.0),
         None => p_z,

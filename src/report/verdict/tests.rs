@@ -23,6 +23,8 @@ fn rps(group: &str, base_runs: Vec<Vec<f64>>, cand: Vec<f64>) -> Samples {
         group: group.into(),
         base_runs,
         cand_runs: vec![cand],
+        base_rounds: Vec::new(),
+        cand_rounds: Vec::new(),
         better: Better::Higher,
         unit: Unit::Repeat,
         threshold: 0.05,
@@ -215,4 +217,89 @@ fn normal_cdf_values() {
     assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
     assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
     assert!((normal_cdf(-2.326_348) - 0.01).abs() < 1e-6);
+}
+
+/// Three targets of five tests, `reps` repeats a side in one run each, with every round of a
+/// target slowed by up to ±`swing` together and ±3 % noise of each test's own.
+fn rounds_set(reps: usize, swing: f64, seed: u64) -> Vec<Samples> {
+    let side = |run: &str, s: u64| -> (Vec<f64>, Vec<Round>) {
+        let slow = noisy(1.0, swing, reps, s);
+        let own = noisy(1.0, 0.03, reps, s + 7);
+        let vals = slow
+            .iter()
+            .zip(&own)
+            .map(|(a, b)| 100_000.0 * a * b)
+            .collect();
+        let tags = (1..=reps as u32)
+            .map(|repeat| Round {
+                run: run.into(),
+                repeat,
+            })
+            .collect();
+        (vals, tags)
+    };
+    (0..15)
+        .map(|c| {
+            let t = c / 5;
+            let (b, bt) = side("base", seed * 10 + t as u64);
+            let (mut k, kt) = side("cand", seed * 10 + 5 + t as u64);
+            // Each test's own noise, not its round's.
+            let jitter = noisy(1.0, 0.03, reps * 2, seed * 1000 + c as u64);
+            let b = b.iter().zip(&jitter).map(|(v, j)| v * j).collect();
+            k = k.iter().zip(&jitter[reps..]).map(|(v, j)| v * j).collect();
+            Samples {
+                base_rounds: vec![bt],
+                cand_rounds: vec![kt],
+                ..rps(&format!("t{t}"), vec![b], k)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn rounds_that_slow_a_whole_target_are_taken_out() {
+    // Rounds swinging ±25 % for a whole target hide a 20 % drop of one test among 9 repeats;
+    // taken out round by round, the drop stands out and same-code runs still pass.
+    let (mut alarms, mut caught, mut blind) = (0, 0, 0);
+    for seed in 0..40 {
+        let same = rounds_set(9, 0.25, seed);
+        alarms += usize::from(regressed(&judge_all(&same)) > 0);
+        let mut hit = same.clone();
+        hit[2].cand_runs[0] = hit[2].cand_runs[0].iter().map(|v| v * 0.8).collect();
+        caught += usize::from(matches!(
+            judge_all(&hit).checks[2].status,
+            Status::Regression { .. }
+        ));
+        // The same drop without the rounds (an older file without `repeat`).
+        for s in &mut hit {
+            s.base_rounds.clear();
+            s.cand_rounds.clear();
+        }
+        blind += usize::from(matches!(
+            judge_all(&hit).checks[2].status,
+            Status::Regression { .. }
+        ));
+    }
+    assert!(alarms <= 4, "{alarms} false alarms in 40");
+    assert!(caught >= 36, "a 20 % drop caught {caught} times in 40");
+    assert!(blind < caught, "without rounds {blind}, with {caught}");
+}
+
+#[test]
+fn runs_of_few_repeats_are_not_round_adjusted() {
+    // With 3 repeats each centre is one of its samples: adjusting would understate the noise.
+    let set = rounds_set(3, 0.25, 1);
+    let (adjusted, groups) = rounds::adjust(&set);
+    assert!(groups.is_empty());
+    assert_eq!(adjusted[0].base_runs, set[0].base_runs);
+}
+
+#[test]
+fn the_centre_trims_the_ends() {
+    use super::model::centre;
+    assert_eq!(centre(&[1.0, 2.0]), 1.5);
+    assert_eq!(centre(&[3.0, 1.0, 100.0]), 3.0);
+    // 10 samples: two dropped at each end.
+    let v = [0.0, 50.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -40.0, 7.0];
+    assert!((centre(&v) - 3.5).abs() < 1e-12);
 }
