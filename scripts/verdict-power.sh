@@ -8,6 +8,7 @@
 #   scripts/verdict-power.sh RUNS [PROFILE] [DROP] [RISE]
 #   scripts/verdict-power.sh 12 profiles/persistence.toml 0.8 1.3
 #   DATA=/path/with/r01..rNN scripts/verdict-power.sh 0     # judge runs collected before
+#   RBENCH=/path/to/rbench ...                               # judge with another build
 #
 # Run it alone on the machine (no build, test or other load): the noise it measures is the machine's.
 set -euo pipefail
@@ -16,7 +17,7 @@ runs=${1:?runs}
 profile=${2:-profiles/persistence.toml}
 drop=${3:-0.8}
 rise=${4:-1.3}
-bin=target/release/rbench
+bin=${RBENCH:-target/release/rbench}
 [ -x "$bin" ] || cargo build --release -q
 data=${DATA:-$(mktemp -d)}
 for i in $(seq -w 1 "$runs"); do
