@@ -25,6 +25,10 @@ pub struct Spread {
     pub median: f64,
     pub min: f64,
     pub max: f64,
+    /// The range of the middle runs, ⌊n/5⌋ dropped at each end (the whole range below 5 runs):
+    /// what `ordering::judge` compares, so one stray repeat in nine does not blur a clear step.
+    pub lo: f64,
+    pub hi: f64,
     pub runs: usize,
 }
 
@@ -33,13 +37,17 @@ impl Spread {
         if values.is_empty() {
             return None;
         }
-        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let cut = n / 5;
         Some(Spread {
             median: median(values),
-            min,
-            max,
-            runs: values.len(),
+            min: sorted[0],
+            max: sorted[n - 1],
+            lo: sorted[cut],
+            hi: sorted[n - 1 - cut],
+            runs: n,
         })
     }
 
@@ -210,7 +218,7 @@ pub fn orderings(results: &[TestResult]) -> Vec<Ordering<'_>> {
 /// What the table's notes say of the ordering's symbols and rule.
 pub fn ordering_legend() -> String {
     format!(
-        "Targets by median TPS, fastest first: ≫ clearly faster (every run beats every run of the next, and the medians are {:.0} % apart or more; needs {} runs each), ≈ within noise, > not judged.",
+        "Targets by median TPS, fastest first: ≫ clearly faster (every run beats every run of the next, the extremes of 5 or more aside, and the medians are {:.0} % apart or more; needs {} runs each), ≈ within noise, > not judged.",
         (ordering::MIN_RATIO - 1.0) * 100.0,
         ordering::MIN_RUNS
     )
@@ -319,6 +327,20 @@ mod tests {
         assert_eq!((s.median, s.min, s.max, s.runs), (100.0, 90.0, 110.0, 3));
         assert_eq!(s.pct_label(), "±10.0%");
         assert!(Spread::of(&[]).is_none());
+    }
+
+    #[test]
+    fn one_stray_repeat_of_nine_does_not_blur_a_clear_step() {
+        // 1.7× apart, but one repeat of the faster fell into the slower's range: with 9 runs the
+        // extremes are left out; with 3, a run in the other's range is overlap.
+        let fast = [170.0, 168.0, 172.0, 90.0, 171.0, 169.0, 173.0, 167.0, 170.0];
+        let slow = [100.0, 99.0, 101.0, 98.0, 102.0, 100.0, 97.0, 103.0, 100.0];
+        let o = order(&[tps(&fast), tps(&slow)]);
+        assert_eq!(o.links, vec![Link::Clear]);
+        let o = order(&[tps(&[170.0, 90.0, 172.0]), tps(&[100.0, 99.0, 101.0])]);
+        assert_eq!(o.links, vec![Link::Noise]);
+        let s = Spread::of(&fast).unwrap();
+        assert_eq!((s.min, s.lo, s.hi, s.max), (90.0, 167.0, 172.0, 173.0));
     }
 
     /// The ordering of one test over targets `a`, `b`, `c`, ... with these TPS runs.

@@ -1,8 +1,10 @@
 //! What the configuration table says of a test's targets: their order by median TPS, fastest
 //! first, each adjacent pair judged "clearly faster" (`≫`) or "within noise" (`≈`), in a compact
 //! form (`SET: no-aof ≈ aof-everysec ≫ aof-always`) and in words. The rule (README, "Reading the
-//! table"): the pair's runs do not overlap at all *and* the medians are `MIN_RATIO` apart, with at
-//! least `MIN_RUNS` runs on each side; fewer runs are ordered by median but not judged.
+//! table"): the pair's runs do not overlap (from 5 runs up, once ⌊n/5⌋ are dropped at each end:
+//! `Spread::lo`/`hi`) *and* the medians are `MIN_RATIO` apart, with at least `MIN_RUNS` runs on
+//! each side; fewer runs are ordered by median but not judged. Equal targets' 9 runs each are that
+//! far apart by chance 0.2 % of the time.
 
 use super::Spread;
 
@@ -19,7 +21,8 @@ pub const MIN_RATIO: f64 = 1.05;
 /// How a target compares with the next one down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Link {
-    /// Every run of the faster beats every run of the slower, and the medians are `MIN_RATIO` apart.
+    /// Every run of the faster beats every run of the slower (the middle runs, from 5 up), and the
+    /// medians are `MIN_RATIO` apart.
     Clear,
     /// Judged, and not clear.
     Noise,
@@ -53,7 +56,7 @@ pub struct Ordering<'a> {
 pub fn judge(a: &Spread, b: &Spread) -> Link {
     if a.runs < MIN_RUNS || b.runs < MIN_RUNS {
         Link::Unjudged
-    } else if a.min > b.max && ratio(a, b) >= MIN_RATIO {
+    } else if a.lo > b.hi && ratio(a, b) >= MIN_RATIO {
         Link::Clear
     } else {
         Link::Noise
