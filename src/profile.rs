@@ -987,7 +987,7 @@ mod tests {
         );
         assert_eq!(
             field!(p.defaults, load.requests).as_ref().unwrap().value,
-            50_000
+            25_000
         );
         assert_eq!(field!(p.defaults, load.clients).as_ref().unwrap().value, 50);
     }
