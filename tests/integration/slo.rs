@@ -123,8 +123,10 @@ fn the_rate_found_holds_and_a_rate_well_above_does_not() {
             );
             let best = runs.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
             assert!(best <= 3.0 * 0.5, "at {max}: {runs:?}");
-            // Well above it (the ceiling, or twice the rate if that is higher) misses.
-            let above = ceiling.max(2.0 * max);
+            // Well above it misses: past the closed-loop ceiling (or twice the rate if higher).
+            // Not the ceiling itself: on a loaded CI machine a stall can depress the rate found
+            // while the server still delivers the ceiling unloaded.
+            let above = (1.5 * ceiling).max(2.0 * max);
             let (achieved, p50) = run_at(&dep, above, &dir, "above");
             assert!(
                 p50 > 0.5 || achieved < 0.97 * above,
