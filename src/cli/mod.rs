@@ -316,6 +316,11 @@ layered! {
         #[arg(long = "slo-resolution")]
         #[serde(deserialize_with = "text::rate")]
         pub slo_resolution: Option<String>,
+
+        /// The rate reported must meet the objectives this many times in a row (1-20): a rate
+        /// that misses once while confirming is a miss, and the search goes on below it [default: 5]
+        #[arg(long = "slo-confirm", value_parser = whole::<u32>)]
+        pub slo_confirm: Option<u32>,
     }
 }
 

@@ -842,6 +842,17 @@ mod warmup_tests {
         let slo = plan_of(&[], Some(&prof(""))).unwrap().slo.unwrap();
         assert_eq!(slo.label(), "p999<=5ms");
         assert_eq!((slo.step, slo.resolution), (Duration::from_secs(1), 0.05));
+        assert_eq!(slo.confirm, crate::slo::DEFAULT_CONFIRM);
+        let slo = plan_of(&[], Some(&prof("slo_confirm = 3"))).unwrap().slo;
+        assert_eq!(slo.unwrap().confirm, 3);
+        let slo = plan_of(&["--slo-confirm", "1"], Some(&prof("slo_confirm = 3")));
+        assert_eq!(slo.unwrap().slo.unwrap().confirm, 1);
+        let e = plan_of(&[], Some(&prof("slo_confirm = 0"))).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains(":5:") && e.contains("slo_confirm must be 1 to 20"),
+            "{e}"
+        );
         // The flag wins over the profile; --rps asks for one rate, so the profile's search gives way.
         let slo = plan_of(&["--slo", "max=9ms"], Some(&prof("")))
             .unwrap()

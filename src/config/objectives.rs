@@ -11,6 +11,9 @@ use crate::stats::ms;
 pub const DEFAULT_STEP: Duration = Duration::from_secs(5);
 /// `--slo-resolution` default: the search stops when its bracket is this narrow.
 pub const DEFAULT_RESOLUTION: f64 = 0.02;
+/// `--slo-confirm`: the runs the answer must hold by default, and at most.
+pub const DEFAULT_CONFIRM: u32 = 5;
+pub const MAX_CONFIRM: u32 = 20;
 /// Shorter steps measure start-up more than the rate.
 pub const MIN_STEP: Duration = Duration::from_millis(200);
 /// One latency objective: `p99=1ms` holds when the step's p99 is at most 1 ms.
@@ -82,6 +85,8 @@ pub struct Slo {
     pub objectives: Vec<Objective>,
     pub step: Duration,
     pub resolution: f64,
+    /// The runs the rate reported must hold, in a row.
+    pub confirm: u32,
 }
 
 impl Slo {

@@ -1,4 +1,5 @@
-//! `--slo` and its settings (flags, else the profile's `slo`, `slo_step`, `slo_resolution`), and what
+//! `--slo` and its settings (flags, else the profile's `slo`, `slo_step`, `slo_resolution`,
+//! `slo_confirm`), and what
 //! a search cannot be combined with. A search sets the rate and the length of every step itself, so
 //! a fixed rate or run length from the same source is a contradiction; one from the profile gives
 //! way to a flag, as every profile value does.
@@ -6,7 +7,7 @@
 use std::time::Duration;
 
 use super::layers::Layers;
-use super::objectives::{self as slo, Slo};
+use super::objectives::{self as slo, DEFAULT_CONFIRM, MAX_CONFIRM, Slo};
 use super::{ConfigError, Mode, invalid};
 use crate::workload;
 
@@ -23,14 +24,16 @@ pub fn slo(s: &Layers) -> Result<Option<Slo>, ConfigError> {
         ),
     };
     let Some(objectives) = objectives else {
-        return match (&f.search.slo_step, &f.search.slo_resolution) {
-            (Some(_), _) => Err(invalid(
-                "--slo-step needs --slo (the objectives to search for)",
-            )),
-            (_, Some(_)) => Err(invalid(
-                "--slo-resolution needs --slo (the objectives to search for)",
-            )),
-            _ => Ok(None),
+        let given = [
+            ("--slo-step", f.search.slo_step.is_some()),
+            ("--slo-resolution", f.search.slo_resolution.is_some()),
+            ("--slo-confirm", f.search.slo_confirm.is_some()),
+        ];
+        return match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(invalid(format!(
+                "{flag} needs --slo (the objectives to search for)"
+            ))),
+            None => Ok(None),
         };
     };
     let step = s
@@ -47,10 +50,21 @@ pub fn slo(s: &Layers) -> Result<Option<Slo>, ConfigError> {
             slo::parse_resolution(t).map_err(|e| format!("{}: {e}", s.name("slo_resolution")))
         })?
         .unwrap_or(slo::DEFAULT_RESOLUTION);
+    let confirm = m.slo_confirm.unwrap_or(DEFAULT_CONFIRM);
+    if !(1..=MAX_CONFIRM).contains(&confirm) {
+        return Err(s.error(
+            "slo_confirm",
+            format!(
+                "{} must be 1 to {MAX_CONFIRM} (the runs the rate reported must hold)",
+                s.name("slo_confirm")
+            ),
+        ));
+    }
     Ok(Some(Slo {
         objectives,
         step,
         resolution,
+        confirm,
     }))
 }
 

@@ -217,5 +217,19 @@ pub fn run_thread<T: Transport>(
         return None;
     }
     let start = barrier.go.blocking_recv().ok().flatten()?;
+    wait_until(start);
     Some(engine.run_from(start))
+}
+
+/// Waits for the run's start instant: a sleep to just before it (a sleep can overshoot by the
+/// timer slack), then a spin, so the first requests go when due rather than a wake-up late.
+fn wait_until(start: Instant) {
+    const SPIN: std::time::Duration = std::time::Duration::from_micros(300);
+    let now = Instant::now();
+    if start > now + SPIN {
+        std::thread::sleep(start - now - SPIN);
+    }
+    while Instant::now() < start {
+        std::hint::spin_loop();
+    }
 }

@@ -178,9 +178,16 @@ impl Job {
         let Some(t0) = self.wait_clock().await else {
             return st.summary(0, Vec::new(), false);
         };
-        tokio::time::sleep_until(t0.into()).await;
+        // The baseline is taken as soon as the start is known, in the runner's lead before it:
+        // no request is sent before t0, so its counters are the window's start all the same, and
+        // its INFO no longer lands on the server (and this thread on a core) with the first ones.
         st.t0 = t0;
-        let wall0 = unix_now() - t0.elapsed().as_secs_f64();
+        // t0 may still be ahead (the lead) or already past.
+        let (now, wall_now) = (Instant::now(), unix_now());
+        let wall0 = match t0.checked_duration_since(now) {
+            Some(ahead) => wall_now + ahead.as_secs_f64(),
+            None => wall_now - now.duration_since(t0).as_secs_f64(),
+        };
         let seconds = self.sample_window(&mut st).await;
         let wall_end = unix_now();
         let mut notes = st.latency_events(&self.ctx, wall0, wall_end).await;

@@ -368,13 +368,17 @@ fn span(d: Duration) -> String {
     }
 }
 
-/// One step of the ladder: rate, achieved, p50, p99, and pass or why it missed.
-pub fn slo_step(s: &crate::slo::Step) -> String {
-    let verdict = if s.pass {
+/// One step of the ladder: rate, achieved, p50, p99, and pass or why it missed; for a rate run
+/// again (`runs` > 1), how often it has held so far.
+pub fn slo_step(s: &crate::slo::Step, (held, runs): (u32, u32)) -> String {
+    let mut verdict = if s.pass {
         "pass".to_string()
     } else {
         format!("miss: {}", s.why)
     };
+    if runs > 1 {
+        verdict.push_str(&format!(" (confirming: held {held}/{runs})"));
+    }
     format!(
         "  {:>12.0} {:>12.1} {:>9.3} {:>9.3}  {verdict}",
         s.rate, s.achieved, s.p50_ms, s.p99_ms

@@ -432,9 +432,18 @@ fn slo_json_before(s: &crate::slo::SloResult) -> serde_json::Value {
             })
         })
         .collect();
+    let runs = |r: Option<f64>| s.steps.iter().filter(|st| Some(st.rate) == r).count();
+    let held = |r: Option<f64>| {
+        let at = s.steps.iter().filter(|st| Some(st.rate) == r);
+        at.filter(|st| st.pass).count()
+    };
+    let missed = s.steps.iter().filter(|st| !st.pass).map(|st| st.rate);
+    let missed = missed.reduce(f64::min);
     serde_json::json!({
         "objective": s.objective, "max_rps": s.max_rps, "ceiling_rps": s.ceiling_rps,
         "outcome": s.outcome.name(), "held": s.held, "steps": steps,
+        "max_rps_runs": runs(s.max_rps), "max_rps_held": held(s.max_rps),
+        "missed_rps": missed, "missed_rps_runs": runs(missed), "missed_rps_held": held(missed),
     })
 }
 

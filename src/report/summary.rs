@@ -175,6 +175,13 @@ struct SloJson<'a> {
     ceiling_rps: f64,
     outcome: &'static str,
     held: bool,
+    /// The steps at `max_rps`, and how many met the objectives (the confirmation).
+    max_rps_runs: u32,
+    max_rps_held: u32,
+    /// The lowest rate that missed (the bracket's top), its steps and passes.
+    missed_rps: Option<f64>,
+    missed_rps_runs: u32,
+    missed_rps_held: u32,
     steps: Vec<StepJson<'a>>,
 }
 
@@ -281,6 +288,11 @@ fn slo_json(s: &SloResult) -> SloJson<'_> {
         ceiling_rps: s.ceiling_rps,
         outcome: s.outcome.name(),
         held: s.held,
+        max_rps_runs: s.max_rps.map_or(0, |r| s.tally(r).1),
+        max_rps_held: s.max_rps.map_or(0, |r| s.tally(r).0),
+        missed_rps: s.lowest_miss(),
+        missed_rps_runs: s.lowest_miss().map_or(0, |r| s.tally(r).1),
+        missed_rps_held: s.lowest_miss().map_or(0, |r| s.tally(r).0),
         steps: s.steps.iter().map(step_json).collect(),
     }
 }

@@ -86,7 +86,7 @@ impl Session<'_> {
             / probe.elapsed.as_secs_f64().max(1e-9);
         self.say(&console::slo_ceiling(ceiling, slo));
         let interrupted = probe.interrupted;
-        let mut ladder = Ladder::new(ceiling, slo.step.as_secs_f64(), slo.resolution);
+        let mut ladder = Ladder::new(ceiling, slo.step.as_secs_f64(), slo.resolution, slo.confirm);
         let (outcome, steps, runs) = if interrupted {
             (slo::Outcome::Interrupted, Vec::new(), Vec::new())
         } else {
@@ -137,8 +137,9 @@ impl Session<'_> {
                 return Ok((slo::Outcome::Interrupted, steps, runs));
             }
             let step = Step::judge(slo, rate, &res, self.plan.max_error_rate);
-            self.say(&console::slo_step(&step));
             ladder.record(rate, step.pass, step.over(slo));
+            let tally = ladder.tally(rate).map_or((0, 0), |t| (t.held, t.runs));
+            self.say(&console::slo_step(&step, tally));
             runs.push(Chosen {
                 rate: Some(rate),
                 res,
@@ -172,7 +173,7 @@ impl Session<'_> {
             format!("{label} @ {rate:.0} rps"),
         )?;
         let step = Step::judge(slo, rate, &res, self.plan.max_error_rate);
-        self.say(&console::slo_step(&step));
+        self.say(&console::slo_step(&step, (u32::from(step.pass), 1)));
         let interrupted = res.interrupted;
         let chosen = Chosen {
             rate: Some(rate),

@@ -11,8 +11,8 @@ pub mod search;
 // The objectives are the plan's (config reads them from flags and profile); re-exported so the
 // search and its readers name them here.
 pub use crate::config::objectives::{
-    DEFAULT_RESOLUTION, DEFAULT_STEP, MIN_STEP, Objective, Slo, display_label, parse_label,
-    parse_latency, parse_objectives, parse_resolution,
+    DEFAULT_CONFIRM, DEFAULT_RESOLUTION, DEFAULT_STEP, MAX_CONFIRM, MIN_STEP, Objective, Slo,
+    display_label, parse_label, parse_latency, parse_objectives, parse_resolution,
 };
 
 /// A step that delivers less than this share of its target rate is a miss: the answer is never a
@@ -149,10 +149,45 @@ pub struct SloResult {
 }
 
 impl SloResult {
+    /// How often `rate` ran among the steps, and how often it held: (held, runs).
+    pub fn tally(&self, rate: f64) -> (u32, u32) {
+        self.steps
+            .iter()
+            .filter(|s| s.rate == rate)
+            .fold((0, 0), |(h, n), s| (h + u32::from(s.pass), n + 1))
+    }
+
+    /// The lowest rate that missed at least once: the search's upper bracket.
+    pub fn lowest_miss(&self) -> Option<f64> {
+        self.steps
+            .iter()
+            .filter(|s| !s.pass)
+            .map(|s| s.rate)
+            .reduce(f64::min)
+    }
+
+    /// ` (held 5/5; missed at 207000 rps, held 1/2)`: how sure the answer is, from the steps.
+    fn confidence(&self, rate: f64) -> String {
+        let (held, runs) = self.tally(rate);
+        if runs == 0 {
+            return String::new();
+        }
+        let above = match self.lowest_miss().filter(|&m| m > rate) {
+            Some(m) => {
+                let (h, n) = self.tally(m);
+                format!("; missed at {m:.0} rps, held {h}/{n}")
+            }
+            None => String::new(),
+        };
+        format!(" (held {held}/{runs}{above})")
+    }
+
     /// One line on what the search found, for the console and the table's notes.
     pub fn verdict(&self, display: &str) -> String {
         match (self.outcome, self.max_rps) {
-            (Outcome::Found, Some(r)) => format!("max {r:.0} rps with {display}"),
+            (Outcome::Found, Some(r)) => {
+                format!("max {r:.0} rps with {display}{}", self.confidence(r))
+            }
             (Outcome::AtCeiling, _) => format!(
                 "{display} holds up to the ceiling: not reached below {:.0} rps (client or server ceiling)",
                 self.ceiling_rps

@@ -102,12 +102,28 @@ fn the_rate_found_holds() {
                 );
             }
         }
-        // And the rate found passed twice.
-        let twice = steps
+        // And the rate found held every one of the five runs --slo-confirm asks for by default,
+        // which the summary and the verdict line say.
+        let held = steps
             .iter()
             .filter(|s| rate(s) == max && s["pass"] == true)
             .count();
-        assert!(twice >= 2 || outcome == "at_ceiling", "{slo}");
+        let runs = steps.iter().filter(|s| rate(s) == max).count();
+        if outcome == "found" {
+            assert_eq!((held, runs), (5, 5), "{slo}");
+            assert_eq!(
+                (slo["max_rps_held"].as_u64(), slo["max_rps_runs"].as_u64()),
+                (Some(5), Some(5)),
+                "{slo}"
+            );
+            assert!(res.stdout.contains("(held 5/5"), "{}", res.stdout);
+            let missed = json_f64(slo, &["missed_rps"]);
+            assert!(missed > max, "{slo}");
+            assert!(
+                slo["missed_rps_held"].as_u64() < slo["missed_rps_runs"].as_u64(),
+                "{slo}"
+            );
+        }
     }
     match outcome {
         "found" => {
@@ -188,7 +204,7 @@ fn a_profile_fills_the_column_per_target() {
     std::fs::write(
         &profile,
         "[defaults]\ntests = [\"set\"]\nclients = 20\nslo = \"p50=1ms\"\nslo_step = \"400ms\"\n\
-         slo_resolution = \"10%\"\nrepeat = 2\n\n\
+         slo_resolution = \"10%\"\nslo_confirm = 2\nrepeat = 2\n\n\
          [[target]]\nname = \"no-aof\"\nspawn = \"standalone\"\n\n\
          [[target]]\nname = \"aof-everysec\"\nspawn = \"standalone\"\n\
          redis_args = [\"--appendonly\", \"yes\"]\n",
@@ -250,7 +266,7 @@ fn a_profile_fills_the_column_per_target() {
 
 #[test]
 fn bad_objectives_are_one_line_and_exit_2() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--slo", "p99=abc"], "`abc` is not a latency"),
         (&["--slo", "p42=1ms"], "unknown percentile `p42`"),
         (
@@ -263,6 +279,11 @@ fn bad_objectives_are_one_line_and_exit_2() {
             "--slo-step must be at least",
         ),
         (&["--slo-resolution", "2%"], "--slo-resolution needs --slo"),
+        (&["--slo-confirm", "3"], "--slo-confirm needs --slo"),
+        (
+            &["--slo", "p99=1ms", "--slo-confirm", "21"],
+            "--slo-confirm must be 1 to 20",
+        ),
     ];
     for (args, needle) in cases {
         let mut argv = vec!["-p".to_string(), free_port().to_string()];
