@@ -282,17 +282,22 @@ fn second_json(r: &TestResult, i: usize) -> SecondJson {
 }
 
 fn slo_json(s: &SloResult) -> SloJson<'_> {
+    // (held, runs) of a rate, (0, 0) for none.
+    let tally = |r: Option<f64>| r.map_or((0, 0), |r| s.tally(r));
+    let missed = s.lowest_miss();
+    let ((max_rps_held, max_rps_runs), (missed_rps_held, missed_rps_runs)) =
+        (tally(s.max_rps), tally(missed));
     SloJson {
         objective: &s.objective,
         max_rps: s.max_rps,
         ceiling_rps: s.ceiling_rps,
         outcome: s.outcome.name(),
         held: s.held,
-        max_rps_runs: s.max_rps.map_or(0, |r| s.tally(r).1),
-        max_rps_held: s.max_rps.map_or(0, |r| s.tally(r).0),
-        missed_rps: s.lowest_miss(),
-        missed_rps_runs: s.lowest_miss().map_or(0, |r| s.tally(r).1),
-        missed_rps_held: s.lowest_miss().map_or(0, |r| s.tally(r).0),
+        max_rps_runs,
+        max_rps_held,
+        missed_rps: missed,
+        missed_rps_runs,
+        missed_rps_held,
         steps: s.steps.iter().map(step_json).collect(),
     }
 }
