@@ -15,11 +15,12 @@ use crate::conn::{Auth, ConnError};
 use crate::engine::{self, Barrier, LiveSecond, RunShared, ThreadIo, ThreadReport};
 use crate::net::Dialer;
 use crate::observe::threads::{ClientSecond, CpuSecond, ThreadCpu};
-use crate::stats::{OpStats, Second, Tick, kept_seconds, merge_all};
+use crate::stats::{OpStats, RateBands, Second, Tick, kept_seconds, merge_all};
 use crate::stop::Stop;
 use crate::workload::generator::payload;
 use crate::workload::lanes::Lanes;
 use crate::workload::pacing::Budget;
+use crate::workload::shape::{Rate, Shape};
 
 /// One phase: a test (or a mix) of the planned workload, against one target.
 #[derive(Clone, Debug)]
@@ -75,6 +76,8 @@ pub struct PhaseResult {
     pub hlog: Vec<Vec<hdrhistogram::Histogram<u64>>>,
     /// One per second of the phase: the client's CPU and lags, merged over its threads.
     pub client: Vec<ClientSecond>,
+    /// A rate shape's latencies by band of its peak rate (None for a fixed rate or closed loop).
+    pub bands: Option<RateBands>,
 }
 
 /// Receives progress while a phase runs (console progress bar and live lines live elsewhere).
@@ -255,6 +258,9 @@ pub async fn run_phase(
         spec.keep_hists,
     );
     let mut live = LiveView::new(threads, timeline, counters);
+    if let Some(Rate::Shaped(s)) = &spec.workload.rps {
+        live.bands = Some((s.clone(), RateBands::new(spec.lanes.lanes.len())));
+    }
     let mut reports = watch(
         spec, &shared, stop, progress, &mut live, &live_rx, start, handles,
     )
@@ -264,6 +270,7 @@ pub async fn run_phase(
         return Err(RunError::Conn(e));
     }
     let mut res = finish(spec, &shared, reports, &clock, live.interrupted);
+    res.bands = live.bands.take().map(|(_, b)| b);
     (res.timeline, res.hlog, res.client) = live.finish();
     Ok(res)
 }
@@ -389,8 +396,9 @@ fn finish(
     let max_lag = shared
         .load
         .rps
+        .as_ref()
         .map(|_| reports.iter().map(|r| r.max_lag).max().unwrap_or_default());
-    let client_lag = shared.load.rps.map(|_| {
+    let client_lag = shared.load.rps.as_ref().map(|_| {
         let mut h = crate::stats::new_histogram();
         for r in &reports {
             let _ = h.add(&r.own_lag);
@@ -412,6 +420,7 @@ fn finish(
         timeline: Vec::new(),
         hlog: Vec::new(),
         client: Vec::new(),
+        bands: None,
     }
 }
 
@@ -430,6 +439,7 @@ impl PhaseResult {
             timeline: Vec::new(),
             hlog: Vec::new(),
             client: Vec::new(),
+            bands: None,
         }
     }
 }
@@ -467,6 +477,8 @@ struct LiveView {
     /// One reading per second of the phase, and when the last was taken.
     cpu_seconds: Vec<CpuSecond>,
     cpu_at: Instant,
+    /// A shaped rate: its seconds' latencies by band of its peak.
+    bands: Option<(Arc<Shape>, RateBands)>,
 }
 
 impl LiveView {
@@ -481,6 +493,7 @@ impl LiveView {
             cpu: ThreadCpu::new(),
             cpu_seconds: Vec::new(),
             cpu_at: Instant::now(),
+            bands: None,
         }
     }
 
@@ -549,6 +562,10 @@ impl LiveView {
             }
             let l = &mut self.lags[k];
             *l = (l.0.max(m.own_lag_us), l.1.max(m.sched_lag_us));
+            if let Some((shape, bands)) = &mut self.bands {
+                let due = shape.area((sec + 1) as f64) - shape.area(sec as f64);
+                bands.add(RateBands::band_of(due / shape.peak()), &m.rows);
+            }
             self.timeline.add(sec, m.rows);
         }
     }

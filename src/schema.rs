@@ -132,6 +132,9 @@ pub struct LongRow {
     /// `client`, `server`, `neither` or `unknown`: whose limit the row's figures are.
     pub bound: String,
     pub bound_why: String,
+    /// `--rps` with a shape: the shape as written, and its whole seconds short of their target.
+    pub rate_shape: String,
+    pub short_seconds: String,
 }
 
 /// Generates the timeline row with one optional column per error class, and the class accessors.
@@ -172,6 +175,9 @@ macro_rules! timeline_row {
             /// Open loop: the most rbench itself was late taking a due request this second (ms).
             #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
             pub client_lag_ms: Option<String>,
+            /// Open loop: the requests per second due over this second (a rate shape's mean over it).
+            #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+            pub target_rps: Option<String>,
         }
 
         impl TimelineRow {
@@ -274,7 +280,7 @@ mod tests {
     #[test]
     fn the_long_header_is_the_fields_in_order() {
         let h = header_of(&LongRow::default()).unwrap();
-        assert_eq!(h.len(), 54);
+        assert_eq!(h.len(), 56);
         assert_eq!(
             long_header().join(","),
             h.iter().collect::<Vec<_>>().join(",")
@@ -285,6 +291,7 @@ mod tests {
         assert_eq!(h.get(40), Some("start_unix_s"));
         assert_eq!(h.get(41), Some("server_us_per_call"));
         assert_eq!(h.get(53), Some("bound_why"));
+        assert_eq!(h.get(55), Some("short_seconds"));
     }
 
     #[test]

@@ -352,6 +352,8 @@ pub struct Tick {
     pub p50_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// Open loop: the phase's target over this second (requests due in it, all its commands).
+    pub target: Option<f64>,
 }
 
 impl Tick {
@@ -368,6 +370,7 @@ impl Tick {
             p50_us,
             p99_us,
             max_us,
+            target: None,
         };
         for (i, &n) in s.events.iter().enumerate() {
             t.add_event(i, n);
@@ -420,6 +423,42 @@ pub struct Summary {
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
+}
+
+/// A rate shape's latencies by band: the seconds whose target fell in each tenth of the shape's
+/// peak rate, and each command's histogram over them (`bands[lane][band]`).
+#[derive(Clone, Debug)]
+pub struct RateBands {
+    pub seconds: [u64; RateBands::COUNT],
+    pub lanes: Vec<Vec<Histogram<u64>>>,
+}
+
+impl RateBands {
+    pub const COUNT: usize = 10;
+
+    pub fn new(lanes: usize) -> RateBands {
+        RateBands {
+            seconds: [0; RateBands::COUNT],
+            lanes: (0..lanes)
+                .map(|_| (0..RateBands::COUNT).map(|_| new_histogram()).collect())
+                .collect(),
+        }
+    }
+
+    /// The band of a second whose target is `share` of the peak (0..=1).
+    pub fn band_of(share: f64) -> usize {
+        ((share * RateBands::COUNT as f64).ceil() as usize).clamp(1, RateBands::COUNT) - 1
+    }
+
+    /// One second of the phase (its commands' rows) in `band`.
+    pub fn add(&mut self, band: usize, rows: &[Option<Second>]) {
+        self.seconds[band] += 1;
+        for (lane, row) in self.lanes.iter_mut().zip(rows) {
+            if let Some(s) = row {
+                let _ = lane[band].add(&s.hist);
+            }
+        }
+    }
 }
 
 pub fn summarize(h: &Histogram<u64>) -> Summary {

@@ -269,9 +269,12 @@ layered! {
         #[serde(skip)]
         pub sequential: bool,
 
-        /// Open-loop target rate (requests per second across all clients)
+        /// Open-loop target rate (requests per second across all clients), or a shape over time:
+        /// ramp:FROM..TO/DURATION, steps:R1,R2,.../EACH, spike:BASE,PEAK@AT/LENGTH,
+        /// sine:MEAN±AMP/PERIOD, file:PATH (a CSV of t_s,rps points)
         #[arg(long = "rps")]
-        pub rps: Option<f64>,
+        #[serde(deserialize_with = "text::rps")]
+        pub rps: Option<String>,
 
         /// Bound streams: XADD ... MAXLEN ~ N
         #[arg(long = "stream-maxlen", value_parser = whole::<u64>)]

@@ -92,6 +92,30 @@ pub fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
     RateText::deserialize(d).map(|t| Some(t.0))
 }
 
+/// `rps`: a number (`rps = 5000`) or a shape string (`rps = "ramp:1000..50000/30s"`), as text.
+pub fn rps<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a rate like 5000 or a shape string like \"ramp:1000..50000/30s\"")
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(V).map(Some)
+}
+
 /// A duration: a string only.
 pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     DurationText::deserialize(d).map(|t| Some(t.0))

@@ -17,6 +17,7 @@ use crate::net::{Dialer, Peer};
 use crate::profile::{self, Profile, TargetSpecKind};
 use crate::workload::generator::DataKind;
 use crate::workload::generator::{DataSize, KeyDist};
+use crate::workload::shape::Rate;
 use crate::workload::{self, Cmd, EncodeOpts, Op, UserCommand, WorkloadError};
 use layers::Layers;
 
@@ -335,8 +336,20 @@ fn workload(s: &Layers) -> Result<Workload, ConfigError> {
         .unwrap_or_default();
     let keyspace = s.at_least_1("keyspace", m.keyspace)?;
     let key_dist = key_dist(s)?;
-    let rps = s.parse("rps", m.rps.as_ref(), |r| check_rps(*r))?;
-    let duration = s.parse("duration", m.duration.as_deref(), workload::parse_duration)?;
+    // A profile's `file:` shape is found beside the profile, as its scripts are.
+    let dir = match s.flags.load.rps {
+        Some(_) => None,
+        None => s.profile().and_then(|p| p.path.parent()),
+    };
+    let name = s.name("rps");
+    let rps = s.parse("rps", m.rps.as_deref(), |r| {
+        workload::shape::parse(r, dir).map_err(|e| format!("{name}: {e}"))
+    })?;
+    let mut duration = s.parse("duration", m.duration.as_deref(), workload::parse_duration)?;
+    // A shape given neither -n nor --duration runs its own length.
+    if let (None, None, Some(shape)) = (duration, m.requests, rps.as_ref().and_then(Rate::shape)) {
+        duration = Some(Duration::from_secs_f64(shape.length()));
+    }
     let warmup = s.parse("warmup", m.warmup.as_deref(), workload::parse_duration)?;
     let requests = s
         .at_least_1("requests", m.requests)?
@@ -565,16 +578,6 @@ fn singles(ops: Vec<Op>) -> Vec<Vec<(Cmd, u32)>> {
     ops.into_iter()
         .map(|o| vec![(Cmd::Builtin(o), 1)])
         .collect()
-}
-
-fn check_rps(r: f64) -> Result<f64, String> {
-    if r.is_finite() && r > 0.0 && r <= 100_000_000.0 {
-        Ok(r)
-    } else {
-        Err(format!(
-            "--rps must be a rate above 0 (at most 1e8), got {r}"
-        ))
-    }
 }
 
 fn time_seed() -> u64 {
@@ -860,7 +863,7 @@ mod warmup_tests {
             .unwrap();
         assert_eq!(slo.label(), "max<=9ms");
         let p = plan_of(&["--rps", "100"], Some(&prof(""))).unwrap();
-        assert!(p.slo.is_none() && p.workload.rps == Some(100.0));
+        assert!(p.slo.is_none() && p.workload.rps == Some(Rate::Fixed(100.0)));
         // The profile's fixed rate gives way to the flag; both in the profile is a contradiction at its line.
         let rps = prof("rps = 500");
         assert_eq!(
@@ -1034,7 +1037,7 @@ mod warmup_tests {
         let sh = crate::shard::Shard { index: 1, count: 3 };
         assert_eq!(p.scale.shard, Some(sh));
         assert_eq!(p.workload.requests, Some(3));
-        assert_eq!(p.workload.rps, Some(333.0));
+        assert_eq!(p.workload.rps, Some(Rate::Fixed(333.0)));
         assert_eq!(p.workload.seed, sh.seed(7));
         assert_eq!(p.scale.run_id.as_deref(), Some("r"));
         // Without --shard nothing is split, and --start-at alone keeps the run's own id.

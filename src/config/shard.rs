@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use super::{ConfigError, Mode, Target, TargetKind, Workload, invalid};
 use crate::cli::{Cli, ScaleFlags};
 use crate::shard::{self, Shard};
+use crate::workload::shape::Rate;
 
 /// The scale-out part of a plan (all empty for a run of one process).
 #[derive(Clone, Debug, Default)]
@@ -85,15 +86,20 @@ pub fn split(s: &ScaleOut, w: &mut Workload) -> Result<(), ConfigError> {
             )));
         }
     }
-    if let Some(r) = w.rps {
-        let share = sh.share_rate(r);
-        if share <= 0.0 {
-            return Err(invalid(format!(
-                "--rps {r} over {} shards leaves shard {sh} no rate",
-                sh.count
-            )));
+    match w.rps.take() {
+        Some(Rate::Fixed(r)) => {
+            let share = sh.share_rate(r);
+            if share <= 0.0 {
+                return Err(invalid(format!(
+                    "--rps {r} over {} shards leaves shard {sh} no rate",
+                    sh.count
+                )));
+            }
+            w.rps = Some(Rate::Fixed(share));
         }
-        w.rps = Some(share);
+        // A shape is split in proportion: every shard runs it at 1/N of the rate, in phase.
+        Some(shaped) => w.rps = Some(shaped.scaled(1.0 / f64::from(sh.count))),
+        None => {}
     }
     w.seed = sh.seed(w.seed);
     Ok(())

@@ -10,6 +10,7 @@ use super::layers::Layers;
 use super::objectives::{self as slo, DEFAULT_CONFIRM, MAX_CONFIRM, Slo};
 use super::{ConfigError, Mode, invalid};
 use crate::workload;
+use crate::workload::shape::Rate;
 
 /// The search the plan asks for, if any.
 pub fn slo(s: &Layers) -> Result<Option<Slo>, ConfigError> {
@@ -106,7 +107,7 @@ pub fn check(s: &Layers, mode: Mode) -> Result<(), ConfigError> {
 /// A step's workload: open loop at `rate` for `step`, counted by time alone.
 pub fn step_workload(w: &super::Workload, rate: Option<f64>, step: Duration) -> super::Workload {
     super::Workload {
-        rps: rate,
+        rps: rate.map(Rate::Fixed),
         duration: Some(step),
         requests: None,
         warmup: None,

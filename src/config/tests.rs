@@ -94,7 +94,12 @@ fn amounts_flag_over_profile_over_default() {
     precedence(
         &["--rps", "700"],
         "rps = 900",
-        |p| p.workload.rps,
+        |p| {
+            p.workload
+                .rps
+                .as_ref()
+                .and_then(crate::workload::shape::Rate::fixed)
+        },
         (Some(700.0), Some(900.0), None),
     );
     precedence(&["--repeat", "2"], "repeat = 3", |p| p.repeat, (2, 3, 1));

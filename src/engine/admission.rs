@@ -381,7 +381,12 @@ mod tests {
     /// 1000 rps on one thread: request i is due at i ms.
     fn open(limit: u64) -> Admission {
         Admission::new(
-            Some(Schedule::new(1000.0, 0, 1, limit)),
+            Some(Schedule::new(
+                &crate::workload::shape::Rate::Fixed(1000.0),
+                0,
+                1,
+                limit,
+            )),
             Some(Duration::from_secs(5)),
             Duration::from_secs(1),
         )

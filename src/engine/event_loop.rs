@@ -87,6 +87,7 @@ impl<T: Transport> Engine<T> {
         let schedule = shared
             .load
             .rps
+            .as_ref()
             .map(|r| Schedule::new(r, io.index, threads, shared.limit));
         let open = schedule.is_some();
         let adm = Admission::new(schedule, shared.load.duration, shared.retry_window);

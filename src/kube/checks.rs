@@ -113,7 +113,13 @@ pub fn shares(run: &RunFlags, workers: u32) -> Result<(), KubeError> {
             "-n {n} over {workers} shards leaves shard {last} no requests: give at least {workers}, or fewer --workers"
         )));
     }
-    if let Some(r) = run.cli.load.rps
+    // A shape is split in proportion, so only a fixed rate can leave a shard nothing.
+    if let Some(r) = run
+        .cli
+        .load
+        .rps
+        .as_deref()
+        .and_then(|r| r.trim().parse::<f64>().ok())
         && r > 0.0
         && last.share_rate(r) <= 0.0
     {

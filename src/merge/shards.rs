@@ -305,9 +305,14 @@ fn timeline(rows: &[&TestResult], w: Option<&Window>) -> (Vec<Tick>, Vec<Histogr
         .max()
         .unwrap_or(0);
     let mut out: Vec<Second> = (0..len).map(|_| Second::new()).collect();
+    // The shards' targets add up as their shares of the rate do.
+    let mut targets: Vec<Option<f64>> = vec![None; len];
     for (i, r) in rows.iter().enumerate() {
         let hists = r.hlog.as_deref().unwrap_or_default();
         for (k, s) in r.timeline.iter().enumerate() {
+            if let Some(t) = s.target {
+                *targets[offset(i) + k].get_or_insert(0.0) += t;
+            }
             let o = &mut out[offset(i) + k];
             o.ok += s.ok;
             o.failed += s.failed;
@@ -319,7 +324,14 @@ fn timeline(rows: &[&TestResult], w: Option<&Window>) -> (Vec<Tick>, Vec<Histogr
             }
         }
     }
-    let ticks = out.iter().map(Tick::of).collect();
+    let ticks = out
+        .iter()
+        .zip(targets)
+        .map(|(s, target)| Tick {
+            target,
+            ..Tick::of(s)
+        })
+        .collect();
     (ticks, out.into_iter().map(|s| s.hist).collect())
 }
 

@@ -12,6 +12,7 @@ use crate::config::{Mode, OutputMode, Plan};
 use crate::observe::bound::Bound;
 use crate::runner::Progress;
 use crate::stats::{Second, ms};
+use crate::workload::shape::Rate;
 
 /// A run's console text, in the output mode the plan chose: results on stdout, and in the one-line
 /// modes the warnings a block would have carried on stderr.
@@ -247,10 +248,14 @@ fn rate(r: &TestResult, s: &mut String) {
         r.rps
     ));
     if let (Some(t), Some(a)) = (r.target_rps, r.achieved_rps) {
+        let mean = if r.rate_shape.is_some() { "mean " } else { "" };
         s.push_str(&format!(
-            "  target rate: {t:.2} rps, achieved {a:.2} rps ({:.1}%)\n",
+            "  target rate: {mean}{t:.2} rps, achieved {a:.2} rps ({:.1}%)\n",
             100.0 * a / t
         ));
+        if let Some(shape) = &r.rate_shape {
+            s.push_str(&super::shape::lines(shape));
+        }
         if r.fell_behind() {
             s.push_str(&format!(
                 "  WARNING: behind the schedule (max lag {:.1} ms): {}\n",
@@ -398,6 +403,8 @@ pub struct ConsoleProgress<'a> {
     names: Vec<String>,
     requests: Option<u64>,
     duration: Option<Duration>,
+    /// A rate shape: each live line says the second's target and what the phase achieved.
+    shape: Option<Rate>,
 }
 
 /// Bar positions are thousandths of the run, whichever bound (requests or time) ends it first.
@@ -435,7 +442,14 @@ impl<'a> ConsoleProgress<'a> {
             names,
             requests,
             duration,
+            shape: None,
         }
+    }
+
+    /// Live lines say each second's target and achieved rate when `rate` is a shape.
+    pub fn with_rate(mut self, rate: Option<&Rate>) -> Self {
+        self.shape = rate.filter(|r| r.shape().is_some()).cloned();
+        self
     }
 
     pub fn finish(self) {
@@ -505,6 +519,15 @@ impl Progress for ConsoleProgress<'_> {
             if failed > 0 {
                 line.push_str(&format!(" {failed} err/s"));
             }
+        }
+        if let Some(rate) = &self.shape {
+            let from = sec.saturating_sub(1) as f64;
+            let done: u64 = rows.iter().flatten().map(|s| s.ok + s.failed).sum();
+            let target = rate.mean(from, from + 1.0);
+            line.push_str(&format!(
+                "  | target {target:.0} rps, achieved {done} ({:.1}%)",
+                100.0 * done as f64 / target.max(1e-9)
+            ));
         }
         match &self.bar {
             Some(b) => b.suspend(|| {

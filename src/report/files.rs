@@ -107,6 +107,14 @@ pub fn long_row(meta: &RunMeta, r: &TestResult) -> LongRow {
         shard: r.shard.map(|i| i.to_string()).unwrap_or_default(),
         shards: r.shards.to_string(),
         start_unix_s: r.started.map(unix_seconds).unwrap_or_default(),
+        rate_shape: r
+            .rate_shape
+            .as_ref()
+            .map_or(String::new(), |s| s.spec.clone()),
+        short_seconds: r
+            .rate_shape
+            .as_ref()
+            .map_or(String::new(), |s| s.short.len().to_string()),
         ..observed_cells(&r.observed)
     }
 }
@@ -211,6 +219,9 @@ pub fn timeline_csv(results: &[TestResult]) -> String {
         client: results
             .iter()
             .any(|r| !r.observed.client_seconds.is_empty()),
+        target: results
+            .iter()
+            .any(|r| r.timeline.iter().any(|t| t.target.is_some())),
     };
     let columns = &columns;
     let rows = results
@@ -231,6 +242,7 @@ struct Columns<'a> {
     faults: bool,
     server_events: bool,
     client: bool,
+    target: bool,
 }
 
 impl Columns<'_> {
@@ -245,6 +257,7 @@ impl Columns<'_> {
         row.server_events = self.server_events.then(String::new);
         row.client_cpu = self.client.then(String::new);
         row.client_lag_ms = self.client.then(String::new);
+        row.target_rps = self.target.then(String::new);
         row
     }
 }
@@ -266,6 +279,9 @@ fn timeline_row(r: &TestResult, i: usize, columns: &Columns) -> TimelineRow {
     }
     if let Some(cell) = &mut row.server_events {
         *cell = server_events_in_second(r, i);
+    }
+    if let (Some(cell), Some(t)) = (&mut row.target_rps, s.target) {
+        *cell = format!("{t:.2}");
     }
     if let (Some(cpu), Some(lag), Some(c)) = (
         &mut row.client_cpu,

@@ -516,7 +516,15 @@ fn timeline_svg(runs: &[&TestResult], title: &str) -> String {
         .filter(|c| slots.iter().any(|s| s.sec.event(c.index()) > 0))
         .collect();
     let rate = |s: &Slot, count: u64| count as f64 / s.span;
-    let ok_top = slots.iter().map(|s| rate(s, s.sec.ok)).fold(0.0, f64::max);
+    // Open loop: the target each second (a rate shape's line), over the phase's whole traffic.
+    let target_top = slots
+        .iter()
+        .filter_map(|s| s.sec.target)
+        .fold(0.0, f64::max);
+    let ok_top = slots
+        .iter()
+        .map(|s| rate(s, s.sec.ok))
+        .fold(target_top, f64::max);
     let err_top = slots
         .iter()
         .map(|s| {
@@ -564,6 +572,7 @@ fn timeline_svg(runs: &[&TestResult], title: &str) -> String {
             }
         }
     }
+    target_line(&mut g, &top, &slots, &starts);
     marks(&mut g, runs, &starts, (&top, &low));
     let mut x = low.left;
     for (k, c) in classes.iter().enumerate() {
@@ -571,6 +580,29 @@ fn timeline_svg(runs: &[&TestResult], title: &str) -> String {
         x += 30.0 + 7.0 * c.name().len() as f64;
     }
     g.finish()
+}
+
+/// The open loop's target per second as a line over the columns (one piece per repeat), with
+/// its legend; nothing for a closed-loop run.
+fn target_line(g: &mut Svg, top: &Frame, slots: &[Slot], starts: &[f64]) {
+    let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+    for s in slots {
+        let Some(t) = s.sec.target else { continue };
+        let new_repeat = starts.contains(&s.x);
+        if new_repeat || pieces.is_empty() {
+            pieces.push(Vec::new());
+        }
+        if let Some(p) = pieces.last_mut() {
+            p.push((s.x + s.span / 2.0, t));
+        }
+    }
+    if pieces.is_empty() {
+        return;
+    }
+    for p in &pieces {
+        g.line(top, p, 1);
+    }
+    g.legend_line(top.left + top.width - 150.0, top.top + 4.0, 1, "target rps");
 }
 
 /// Where each repeat begins (past the first) and each fault, as vertical markers.

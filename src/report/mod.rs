@@ -15,6 +15,7 @@ pub mod observed;
 pub mod rows;
 pub mod saved;
 pub mod server_timeline;
+pub mod shape;
 pub mod slo;
 pub mod stream;
 pub mod summary;
@@ -102,6 +103,8 @@ pub struct TestResult {
     /// The servers and rbench itself while the row was measured (issue "numbers that explain
     /// themselves"): server time per call, CPU, memory, events, and whose limit the row is.
     pub observed: observed::Observed,
+    /// `--rps` with a shape: the seconds short of it and the latency per band of its peak.
+    pub rate_shape: Option<shape::ShapeReport>,
 }
 
 impl TestResult {
@@ -182,6 +185,7 @@ impl TestResult {
             shards: 1,
             started: None,
             observed: Default::default(),
+            rate_shape: None,
         }
     }
 }

@@ -51,13 +51,22 @@ pub fn of_phase(
         .enumerate()
         .map(|(i, st)| {
             let lane = spec.lanes.lanes.get(i);
-            let timeline = res.timeline.get(i).cloned().unwrap_or_default();
+            let mut timeline = res.timeline.get(i).cloned().unwrap_or_default();
+            if let Some(rate) = &w.rps {
+                let due = super::shape::targets(rate, timeline.len(), elapsed);
+                for (t, d) in timeline.iter_mut().zip(due) {
+                    t.target = Some(d);
+                }
+            }
             let mut r = TestResult {
                 mix: spec.lanes.lanes.len() > 1,
                 hlog: spec
                     .keep_hists
                     .then(|| res.hlog.get(i).cloned().unwrap_or_default()),
-                achieved_rps: w.rps.map(|_| phase_requests as f64 / elapsed),
+                achieved_rps: w.rps.as_ref().map(|_| phase_requests as f64 / elapsed),
+                rate_shape: w.rps.as_ref().and_then(|rate| {
+                    super::shape::of_phase(rate, &res.timeline, res.bands.as_ref(), i, elapsed)
+                }),
                 max_lag_ms: res.max_lag.map(|d| d.as_secs_f64() * 1000.0),
                 client_lag: res.client_lag.as_ref().map(summarize),
                 unanswered: if i == 0 { res.unanswered } else { 0 },
@@ -152,7 +161,7 @@ fn row(
         data_size: w.sizes.label(),
         keyspace: s.keyspace,
         key_dist: w.key_dist.label(),
-        target_rps: w.rps,
+        target_rps: w.rps.as_ref().map(|r| r.mean(0.0, s.elapsed)),
         repeat: s.repeat,
         requests: st.requests(),
         duration_s: s.elapsed,
@@ -162,7 +171,7 @@ fn row(
         events: st.events,
         words: st.words.clone(),
         latency: summarize(&st.hist),
-        latency_uncorrected: w.rps.map(|_| summarize(&st.hist_sent)),
+        latency_uncorrected: w.rps.as_ref().map(|_| summarize(&st.hist_sent)),
         hist: st.hist.clone(),
         timeline,
         hlog: None,
@@ -177,5 +186,6 @@ fn row(
         shards: s.shard.map_or(1, |sh| sh.count),
         started: Some(s.started),
         observed: Default::default(),
+        rate_shape: None,
     }
 }

@@ -295,6 +295,7 @@ fn result_of(t: &Table, rec: &csv::StringRecord, row: &LongRow) -> Result<TestRe
             std::time::UNIX_EPOCH.checked_add(std::time::Duration::try_from_secs_f64(s).ok()?)
         }),
         observed: observed_of(row),
+        rate_shape: None,
     })
 }
 
@@ -433,6 +434,7 @@ fn timeline(path: &Path) -> Result<Seconds, LoadError> {
             p50_us: us(&row.p50_ms),
             p99_us: us(&row.p99_ms),
             max_us: us(&row.max_ms),
+            target: row.target_rps.as_deref().and_then(|v| v.parse().ok()),
             ..Tick::default()
         };
         for (c, cell) in ErrorClass::ALL.iter().zip(row.classes()) {

@@ -17,6 +17,7 @@ use crate::resp::ErrorClass;
 use crate::runner::Progress;
 use crate::schema::{self, TimelineRow};
 use crate::stats::{Second, Tick, kept_seconds, ms};
+use crate::workload::shape::Rate;
 
 /// Appends `rows` to the CSV file at `path` in one `write_all` on an O_APPEND file, each projected
 /// onto the header the file already has (a column the row lacks is left empty, a field the file has
@@ -102,6 +103,8 @@ pub struct Destination<'a> {
     pub repeat: u32,
     /// A timed phase's length (its last second takes the replies after the end).
     pub duration: Option<Duration>,
+    /// The open loop's rate: each second's row says its target.
+    pub rate: Option<&'a Rate>,
 }
 
 /// One command's `.hlog` and its timeline rows' identity.
@@ -129,6 +132,7 @@ struct Out {
     /// A timed phase's seconds (its last one holds the tail), and its length in seconds.
     keep: usize,
     duration: Option<f64>,
+    rate: Option<Rate>,
 }
 
 impl<'p> SecondsWriter<'p> {
@@ -153,6 +157,7 @@ impl<'p> SecondsWriter<'p> {
                 .collect(),
             keep: kept_seconds(d.duration),
             duration: d.duration.map(|t| t.as_secs_f64()),
+            rate: d.rate.cloned(),
         });
         SecondsWriter {
             inner,
@@ -226,6 +231,10 @@ impl Out {
             max_ms: files::f3(ms(t.max_us)),
             span_s: files::f3(span),
             repeat: self.repeat.to_string(),
+            target_rps: self.rate.as_ref().map(|r| {
+                let from = (sec - 1) as f64;
+                format!("{:.2}", r.mean(from, from + span.max(1e-3)))
+            }),
             ..TimelineRow::default()
         };
         for (k, cell) in row.classes_mut().into_iter().enumerate() {
@@ -377,6 +386,7 @@ mod tests {
                 tests: &tests,
                 repeat: 1,
                 duration: Some(Duration::from_millis(2500)),
+                rate: None,
             }),
         );
         w.started(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));

@@ -7,6 +7,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::Serialize;
 
+use super::shape::ShapeReport;
 use super::{RunMeta, TestResult, experiment};
 use crate::slo::{SloResult, Step};
 use crate::stats::{Summary, ms};
@@ -73,6 +74,63 @@ struct ResultJson<'a> {
     server: ServerJson<'a>,
     /// rbench's busiest engine thread, share of one core.
     client_cpu: Option<f64>,
+    /// `--rps` with a shape: the seconds short of it, and latency per band of its peak rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_shape: Option<ShapeJson<'a>>,
+}
+
+/// `results[i].rate_shape`.
+#[derive(Serialize)]
+struct ShapeJson<'a> {
+    spec: &'a str,
+    peak_rps: f64,
+    seconds: usize,
+    short_seconds: Vec<ShortJson>,
+    bands: Vec<BandJson>,
+}
+
+#[derive(Serialize)]
+struct ShortJson {
+    second: usize,
+    target_rps: f64,
+    achieved_rps: f64,
+}
+
+#[derive(Serialize)]
+struct BandJson {
+    from_pct: u32,
+    to_pct: u32,
+    seconds: u64,
+    requests: u64,
+    latency: Latency,
+}
+
+fn shape_json(s: &ShapeReport) -> ShapeJson<'_> {
+    ShapeJson {
+        spec: &s.spec,
+        peak_rps: s.peak_rps,
+        seconds: s.seconds,
+        short_seconds: s
+            .short
+            .iter()
+            .map(|x| ShortJson {
+                second: x.second,
+                target_rps: x.target_rps,
+                achieved_rps: x.achieved_rps,
+            })
+            .collect(),
+        bands: s
+            .bands
+            .iter()
+            .map(|b| BandJson {
+                from_pct: b.from_pct,
+                to_pct: b.to_pct,
+                seconds: b.seconds,
+                requests: b.requests,
+                latency: (&b.latency).into(),
+            })
+            .collect(),
+    }
 }
 
 /// `results[i].server`.
@@ -165,6 +223,9 @@ struct SecondJson {
     lag: Option<u64>,
     #[serde(skip_serializing_if = "String::is_empty")]
     fault: String,
+    /// Open loop: the requests per second due over this second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_rps: Option<f64>,
 }
 
 /// `results[i].slo`: what the search found and every step it ran.
@@ -263,6 +324,7 @@ fn result_json(r: &TestResult) -> ResultJson<'_> {
         bound_why: &r.observed.bound_why,
         server: server_json(&r.observed),
         client_cpu: r.observed.client_cpu,
+        rate_shape: r.rate_shape.as_ref().map(shape_json),
     }
 }
 
@@ -278,6 +340,7 @@ fn second_json(r: &TestResult, i: usize) -> SecondJson {
         max_ms: ms(s.max_us),
         lag: r.experiment.lag.get(i).copied(),
         fault: experiment::faults_in_second(r, i),
+        target_rps: s.target,
     }
 }
 

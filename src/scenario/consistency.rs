@@ -117,7 +117,7 @@ pub async fn run(spec: &ConsistencySpec, env: &Env) -> Result<Outcome, ScenarioE
 async fn write(sh: &Shared<'_>, bounds: &Bounds, i: usize, open: bool) -> Recorder {
     let mut rec = Recorder::new(2, open);
     let mut client = Client::new(sh.env);
-    let mut pace = Pace::new(bounds, sh.spec.rps, i, sh.spec.writers, sh.origin);
+    let mut pace = Pace::new(bounds, sh.spec.rps.as_ref(), i, sh.spec.writers, sh.origin);
     let mut rng = Rng::new(sh.spec.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     while let Some(intended) = pace.next().await {
         let k = rng.below(sh.spec.keys.max(1));
@@ -158,7 +158,7 @@ async fn write(sh: &Shared<'_>, bounds: &Bounds, i: usize, open: bool) -> Record
 async fn read(sh: &Shared<'_>, bounds: &Bounds, i: usize, open: bool) -> Recorder {
     let mut rec = Recorder::new(2, open);
     let mut client = Client::new(sh.env);
-    let mut pace = Pace::new(bounds, sh.spec.rps, i, sh.spec.readers, sh.origin);
+    let mut pace = Pace::new(bounds, sh.spec.rps.as_ref(), i, sh.spec.readers, sh.origin);
     let mut rng = Rng::new(!sh.spec.seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
     while !sh.writers_done.load(Ordering::SeqCst) {
         let Some(intended) = pace.next().await else {

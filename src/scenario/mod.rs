@@ -32,7 +32,7 @@ pub struct StreamSpec {
     pub entries: Option<u64>,
     pub duration: Option<Duration>,
     /// Entries per second over all producers (open loop); None: as fast as replies come.
-    pub rps: Option<f64>,
+    pub rps: Option<crate::workload::shape::Rate>,
     /// Entries pending longer than this are reclaimed with XAUTOCLAIM.
     pub claim_idle: Duration,
     /// Share of read entries a consumer drops without acking.
@@ -60,7 +60,7 @@ pub struct ConsistencySpec {
     pub ops: Option<u64>,
     pub duration: Option<Duration>,
     /// Increments per second over all writers (readers read at the same rate).
-    pub rps: Option<f64>,
+    pub rps: Option<crate::workload::shape::Rate>,
     pub seed: u64,
 }
 

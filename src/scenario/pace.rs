@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::stop::Stop;
 use crate::workload::pacing::{Budget, Schedule};
+use crate::workload::shape::Rate;
 
 /// The bounds shared by the clients of one role.
 pub struct Bounds {
@@ -46,7 +47,7 @@ impl<'a> Pace<'a> {
     /// Client `index` of `clients` sharing `rate` (None: closed loop).
     pub fn new(
         bounds: &'a Bounds,
-        rate: Option<f64>,
+        rate: Option<&Rate>,
         index: usize,
         clients: usize,
         origin: Instant,

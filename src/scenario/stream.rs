@@ -217,7 +217,13 @@ async fn set_up(keys: &[Vec<u8>], env: &Env) -> Result<(), ScenarioError> {
 async fn produce(sh: &Shared<'_>, bounds: &Bounds, p: usize, open: bool) -> Recorder {
     let mut rec = Recorder::new(2, open);
     let mut client = Client::new(sh.env);
-    let mut pace = Pace::new(bounds, sh.spec.rps, p, sh.spec.producers, sh.origin);
+    let mut pace = Pace::new(
+        bounds,
+        sh.spec.rps.as_ref(),
+        p,
+        sh.spec.producers,
+        sh.origin,
+    );
     let payload = vec![b'x'; sh.spec.data_size];
     let p_text = p.to_string();
     let mut seq: u64 = 0;

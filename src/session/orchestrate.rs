@@ -60,7 +60,7 @@ pub(super) fn scenario_spec(
             consumers: c.consumers,
             entries: w.requests,
             duration: w.duration,
-            rps: w.rps,
+            rps: w.rps.clone(),
             claim_idle: c.claim_idle,
             crash_rate: c.crash_rate,
             drain: c.drain,
@@ -80,7 +80,7 @@ pub(super) fn scenario_spec(
             keys: w.keyspace.unwrap_or(config::experiment::DEFAULT_COUNTERS),
             ops: w.requests,
             duration: w.duration,
-            rps: w.rps,
+            rps: w.rps.clone(),
             seed,
         }),
     })

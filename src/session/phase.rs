@@ -17,6 +17,7 @@ use crate::signals;
 use crate::target::ReadyTarget;
 use crate::workload;
 use crate::workload::lanes::Lanes;
+use crate::workload::shape::Rate;
 
 /// The LRANGE fill and the LRANGE tests run on the lists the fill fills (`workload::fill`): their
 /// own key space, and for the fill sequential keys and, in a timed run, a request count. Returns
@@ -187,7 +188,8 @@ impl Session<'_> {
                     w.requests,
                     w.duration,
                     live,
-                );
+                )
+                .with_rate(w.rps.as_ref());
                 let to = dir.map(|dir| stream::Destination {
                     dir,
                     meta,
@@ -195,6 +197,7 @@ impl Session<'_> {
                     tests: &names,
                     repeat,
                     duration: w.duration,
+                    rate: w.rps.as_ref(),
                 });
                 let mut progress = stream::SecondsWriter::new(&mut console, to);
                 let res = execute_phase(rt, p, spec, self.stop, &mut progress);
@@ -314,6 +317,8 @@ impl Session<'_> {
         let w = config::Workload {
             duration: Some(warmup),
             requests: None,
+            // A shape's warm-up holds its first rate: the measured run starts the shape itself.
+            rps: spec.workload.rps.as_ref().map(Rate::at_start),
             ..spec.workload.clone()
         };
         let warm = spec.with_workload(&w);

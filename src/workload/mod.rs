@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lanes;
 pub mod pacing;
 mod settings;
+pub mod shape;
 pub mod template;
 
 pub use command::{Cmd, UserCommand};

@@ -1,10 +1,14 @@
 //! When requests may be sent. Closed loop: a request budget shared by the threads, claimed in
-//! chunks so no atomic is touched per request. Open loop (`--rps`): the schedule `t0 + i/rate`;
+//! chunks so no atomic is touched per request. Open loop (`--rps`): the schedule `t0 + i/rate`
+//! (or, for a rate shape, the time the shape's area reaches i: `shape`);
 //! request `i` has an intended send time and latency is measured from it, so a stalled server
 //! shows up as latency instead of as requests never sent (coordinated omission, see wrk2). Each
 //! thread owns every T-th request of the schedule, so threads share nothing while they pace.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::shape::{Rate, Shape};
 
 /// Nanoseconds since the run's start.
 pub type Ns = u64;
@@ -96,29 +100,46 @@ impl LocalBudget {
 }
 
 /// One thread's part of the open-loop schedule: requests `thread, thread + threads, ...` of the
-/// global schedule `i / rate` seconds after the start, at most `limit` in all (over all threads).
+/// global schedule (request i is due when the rate's area reaches i: `i / rate` seconds after the
+/// start for a fixed rate), at most `limit` in all (over all threads).
 #[derive(Clone, Debug)]
 pub struct Schedule {
-    rate: f64,
+    pace: Pace,
     stride: u64,
     next: u64,
     limit: u64,
+    /// Request `next`'s intended time, computed as `next` moves.
+    due: Ns,
+}
+
+#[derive(Clone, Debug)]
+enum Pace {
+    Fixed(f64),
+    /// A shape, and the piece the thread's last request fell in.
+    Shaped(Arc<Shape>, usize),
 }
 
 impl Schedule {
-    pub fn new(rate: f64, thread: usize, threads: usize, limit: u64) -> Schedule {
-        Schedule {
-            rate,
+    pub fn new(rate: &Rate, thread: usize, threads: usize, limit: u64) -> Schedule {
+        let pace = match rate {
+            Rate::Fixed(r) => Pace::Fixed(*r),
+            Rate::Shaped(s) => Pace::Shaped(s.clone(), 0),
+        };
+        let mut s = Schedule {
+            pace,
             stride: threads.max(1) as u64,
             next: thread as u64,
             limit,
-        }
+            due: 0,
+        };
+        s.due = s.intended(s.next);
+        s
     }
 
     /// Intended send time of this thread's next request, or None when its share is done.
     #[inline]
     pub fn next_due(&self) -> Option<Ns> {
-        (self.next < self.limit).then(|| intended(self.next, self.rate))
+        (self.next < self.limit).then_some(self.due)
     }
 
     /// Takes the next request if it is due at `now`; returns its intended time.
@@ -126,18 +147,22 @@ impl Schedule {
     pub fn take_due(&mut self, now: Ns) -> Option<Ns> {
         let due = self.next_due().filter(|&t| t <= now)?;
         self.next += self.stride;
+        self.due = self.intended(self.next);
         Some(due)
     }
 
     pub fn exhausted(&self) -> bool {
         self.next >= self.limit
     }
-}
 
-/// Request `i`'s intended time, computed from the index so the schedule cannot drift.
-#[inline]
-fn intended(i: u64, rate: f64) -> Ns {
-    (i as f64 * 1e9 / rate) as Ns
+    /// Request `i`'s intended time, computed from the index so the schedule cannot drift.
+    #[inline]
+    fn intended(&mut self, i: u64) -> Ns {
+        match &mut self.pace {
+            Pace::Fixed(rate) => (i as f64 * 1e9 / *rate) as Ns,
+            Pace::Shaped(shape, cursor) => (shape.time_of(i as f64, cursor) * 1e9) as Ns,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -169,7 +194,7 @@ mod tests {
         // 3 threads, 10 requests at 1000/s: together they take each index once, at i ms.
         let mut seen = Vec::new();
         for t in 0..3 {
-            let mut s = Schedule::new(1000.0, t, 3, 10);
+            let mut s = Schedule::new(&Rate::Fixed(1000.0), t, 3, 10);
             while let Some(at) = s.take_due(u64::MAX) {
                 seen.push(at);
             }
@@ -181,8 +206,30 @@ mod tests {
     }
 
     #[test]
+    fn threads_split_a_shaped_schedule_exactly() {
+        // A ramp over 3 threads: together they take each request once, at the shape's times.
+        let rate = crate::workload::shape::parse("ramp:1000..3000/2s", None).unwrap();
+        let (mut seen, mut want) = (Vec::new(), Vec::new());
+        for t in 0..3 {
+            let mut s = Schedule::new(&rate, t, 3, 4000);
+            while let Some(at) = s.take_due(u64::MAX) {
+                seen.push(at);
+            }
+        }
+        let mut cursor = 0;
+        let shape = rate.shape().unwrap();
+        for i in 0..4000 {
+            want.push((shape.time_of(i as f64, &mut cursor) * 1e9) as Ns);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, want);
+        // The ramp's 4000th request: 1000 t + 500 t² = 4000 → t = 2 s.
+        assert!(want[3999] < 2_000_000_000 && want[3999] > 1_999_000_000);
+    }
+
+    #[test]
     fn nothing_is_taken_early() {
-        let mut s = Schedule::new(1000.0, 0, 1, u64::MAX);
+        let mut s = Schedule::new(&Rate::Fixed(1000.0), 0, 1, u64::MAX);
         assert_eq!(s.take_due(0), Some(0));
         assert_eq!(s.take_due(999_999), None);
         assert_eq!(s.next_due(), Some(1_000_000));
@@ -192,7 +239,7 @@ mod tests {
     #[test]
     fn no_drift_over_a_million_requests() {
         let rate = 100_000.0;
-        let mut s = Schedule::new(rate, 0, 1, 1_000_000);
+        let mut s = Schedule::new(&Rate::Fixed(rate), 0, 1, 1_000_000);
         let mut n = 0u64;
         let mut last = 0;
         while let Some(at) = s.take_due(u64::MAX) {

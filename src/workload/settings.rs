@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::command::{Script, fcall_library};
 use super::generator::{DataKind, DataSize, KeyDist};
+use super::shape::Rate;
 use super::{Cmd, EncodeOpts, Op, UserCommand};
 
 /// One run's sequence of phases: each is one test, or one mix.
@@ -32,7 +33,8 @@ pub struct Workload {
     /// None: 1 key on standalone (as redis-benchmark without -r), DEFAULT_CLUSTER_KEYSPACE on clusters.
     pub keyspace: Option<u64>,
     pub key_dist: KeyDist,
-    pub rps: Option<f64>,
+    /// `--rps`: the open loop's rate, fixed or shaped (None: closed loop).
+    pub rps: Option<Rate>,
     pub seed: u64,
     pub encode: EncodeOpts,
     pub read_from_replicas: bool,

@@ -25,6 +25,7 @@ mod observed;
 mod pacing;
 mod profiles;
 mod report;
+mod shapes;
 mod shards;
 mod signals;
 mod slo;
