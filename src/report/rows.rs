@@ -37,6 +37,7 @@ pub fn of_phase(
     // The target rate is the whole phase's (one schedule shared by a mix's commands), so the
     // achieved rate next to it is too.
     let phase_requests: u64 = res.stats.iter().map(|s| s.requests()).sum();
+    let shares = spec.lanes.weight_shares();
     let shape = Shape {
         w,
         keyspace: spec.keyspace,
@@ -52,10 +53,13 @@ pub fn of_phase(
         .map(|(i, st)| {
             let lane = spec.lanes.lanes.get(i);
             let mut timeline = res.timeline.get(i).cloned().unwrap_or_default();
-            if let Some(rate) = &w.rps {
+            // Each command's target is its share (by weight) of the schedule's; a follow-up
+            // (weight 0) is not scheduled at all.
+            let share = shares.get(i).copied().unwrap_or(1.0);
+            if let (Some(rate), true) = (&w.rps, share > 0.0) {
                 let due = super::shape::targets(rate, timeline.len(), elapsed);
                 for (t, d) in timeline.iter_mut().zip(due) {
-                    t.target = Some(d);
+                    t.target = Some(d * share);
                 }
             }
             let mut r = TestResult {

@@ -103,8 +103,9 @@ pub struct Destination<'a> {
     pub repeat: u32,
     /// A timed phase's length (its last second takes the replies after the end).
     pub duration: Option<Duration>,
-    /// The open loop's rate: each second's row says its target.
-    pub rate: Option<&'a Rate>,
+    /// The open loop's rate, and each command's share of it (by weight): each second's row says
+    /// its target.
+    pub rate: Option<(&'a Rate, Vec<f64>)>,
 }
 
 /// One command's `.hlog` and its timeline rows' identity.
@@ -114,6 +115,8 @@ struct Lane {
     comment: String,
     /// A timed phase's last second, with what came after the end (written when the phase ends).
     held: Option<Second>,
+    /// Its share of the open loop's schedule (0: a follow-up, not scheduled).
+    share: f64,
 }
 
 /// A `Progress` that forwards to the console's and writes each complete second to disk.
@@ -145,19 +148,25 @@ impl<'p> SecondsWriter<'p> {
             lanes: d
                 .tests
                 .iter()
-                .map(|test| {
+                .enumerate()
+                .map(|(i, test)| {
                     let stem = files::hdr_stem_of(&d.meta.run_id, d.target, test, d.repeat);
                     Lane {
                         test: test.clone(),
                         hlog: d.dir.join("hdr").join(format!("{stem}.hlog")),
                         comment: files::hlog_comment(d.meta, d.target, test, d.repeat),
                         held: None,
+                        share: d
+                            .rate
+                            .as_ref()
+                            .and_then(|(_, s)| s.get(i).copied())
+                            .unwrap_or(1.0),
                     }
                 })
                 .collect(),
             keep: kept_seconds(d.duration),
             duration: d.duration.map(|t| t.as_secs_f64()),
-            rate: d.rate.cloned(),
+            rate: d.rate.map(|(r, _)| r.clone()),
         });
         SecondsWriter {
             inner,
@@ -231,9 +240,9 @@ impl Out {
             max_ms: files::f3(ms(t.max_us)),
             span_s: files::f3(span),
             repeat: self.repeat.to_string(),
-            target_rps: self.rate.as_ref().map(|r| {
+            target_rps: self.rate.as_ref().filter(|_| l.share > 0.0).map(|r| {
                 let from = (sec - 1) as f64;
-                format!("{:.2}", r.mean(from, from + span.max(1e-3)))
+                format!("{:.2}", l.share * r.mean(from, from + span.max(1e-3)))
             }),
             ..TimelineRow::default()
         };

@@ -171,6 +171,7 @@ impl Session<'_> {
         let live_ok = self.printer.verbose();
         let w = spec.workload;
         let names = spec.lanes.names();
+        let shares = spec.lanes.weight_shares();
         let o = &self.plan.output;
         let dir = o.out_dir.as_deref().filter(|_| o.run_files);
         let (meta, target) = (&self.meta, prepared.name.clone());
@@ -197,7 +198,7 @@ impl Session<'_> {
                     tests: &names,
                     repeat,
                     duration: w.duration,
-                    rate: w.rps.as_ref(),
+                    rate: w.rps.as_ref().map(|r| (r, shares.clone())),
                 });
                 let mut progress = stream::SecondsWriter::new(&mut console, to);
                 let res = execute_phase(rt, p, spec, self.stop, &mut progress);

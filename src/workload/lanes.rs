@@ -164,6 +164,16 @@ impl Lanes {
         }
     }
 
+    /// Each lane's share of the phase's requests by weight (0 for a follow-up lane).
+    pub fn weight_shares(&self) -> Vec<f64> {
+        let total: u32 = self.lanes.iter().map(|l| l.draw.weight).sum();
+        let total = f64::from(total.max(1));
+        self.lanes
+            .iter()
+            .map(|l| f64::from(l.draw.weight) / total)
+            .collect()
+    }
+
     /// The rows' names, in lane order.
     pub fn names(&self) -> Vec<String> {
         self.lanes.iter().map(|l| l.name.clone()).collect()

@@ -253,3 +253,37 @@ fn a_bad_shape_is_one_line_and_exit_2() {
     assert_eq!(res.code, 2, "{}", res.stderr);
     assert!(res.stderr.contains("p.toml:2: rps:"), "{}", res.stderr);
 }
+
+#[test]
+fn a_mixs_commands_share_the_target_by_weight() {
+    let dep = spawn_standalone(&[]);
+    let dir = TempDir::new("shape-mix");
+    let res = run_rbench(&args_for(
+        &dep,
+        &[
+            "-q",
+            "--mix",
+            "set=1,get=3",
+            "--rps",
+            "steps:1000,2000/1s",
+            "--out",
+            &dir.arg(),
+        ],
+    ));
+    res.assert_ok();
+    let timeline = read_timeline(dir.path());
+    for (test, want) in [("SET", [250.0, 500.0]), ("GET", [750.0, 1500.0])] {
+        let got: Vec<f64> = timeline
+            .rows_for_test(test)
+            .iter()
+            .take(2)
+            .map(|r| timeline.num(r, "target_rps"))
+            .collect();
+        assert_eq!(got, want, "{test}: {}", timeline.text);
+    }
+    // Both rows carry the phase's short seconds (judged on both commands' replies together).
+    let csv = results_csv(dir.path());
+    let short = |t| csv.get(csv.row_for_test(t), "short_seconds").to_string();
+    assert!(!short("SET").is_empty());
+    assert_eq!(short("SET"), short("GET"));
+}
