@@ -79,7 +79,7 @@ pub fn check(s: &Layers, mode: Mode) -> Result<(), ConfigError> {
         ))
     };
     if cli.load.rps.is_some() && from_flags {
-        return Err(refuse("--rps (a fixed rate)"));
+        return Err(refuse("--rps (a fixed rate or a shape)"));
     }
     if cli.load.requests.is_some() || cli.load.duration.is_some() {
         return Err(refuse("-n or --duration (each step runs for --slo-step)"));
@@ -87,7 +87,7 @@ pub fn check(s: &Layers, mode: Mode) -> Result<(), ConfigError> {
     if s.in_profile("rps") && !from_flags {
         return Err(s.error_at_key(
             "rps",
-            "rps: a fixed rate cannot be combined with slo, which searches for the rate",
+            "rps: a rate (fixed or shaped) cannot be combined with slo, which searches for the rate",
         ));
     }
     match mode {
