@@ -146,7 +146,6 @@ impl CaptureReader {
             }
         }
     }
-
 }
 
 /// A parsed line as a `Captured`: its client numbered by first appearance, a missing time taken
@@ -249,10 +248,7 @@ fn client_part(rest: &[u8]) -> Result<(u32, &[u8], &[u8]), LineError> {
         .ok_or(LineError::Client)?;
     let after = &inner[sp + 1..];
     // The client ends at the `] ` before the first quote (an IPv6 address holds brackets too).
-    let quote = after
-        .iter()
-        .position(|&c| c == b'"')
-        .unwrap_or(after.len());
+    let quote = after.iter().position(|&c| c == b'"').unwrap_or(after.len());
     let close = after[..quote]
         .iter()
         .rposition(|&c| c == b']')
@@ -372,7 +368,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(p.client, b"unix:/tmp/r.sock");
-        let p = parse_line(br#"2.1 [0 [::1]:6000] "GET" "a]b""#).unwrap().unwrap();
+        let p = parse_line(br#"2.1 [0 [::1]:6000] "GET" "a]b""#)
+            .unwrap()
+            .unwrap();
         assert_eq!(p.client, b"[::1]:6000");
         assert_eq!(args(&p), [&b"GET"[..], b"a]b"]);
         // Redis before 2.6: no [db client].
@@ -405,15 +403,27 @@ mod tests {
             parse_line(br#"hello "SET""#).unwrap_err(),
             LineError::Timestamp
         );
-        assert_eq!(parse_line(br#"1.0 "SET"#).unwrap_err(), LineError::Unterminated);
-        assert_eq!(parse_line(br#"1.0 [0 c "SET""#).unwrap_err(), LineError::Client);
-        assert_eq!(parse_line(br#"1.0 [x c] "SET""#).unwrap_err(), LineError::Client);
+        assert_eq!(
+            parse_line(br#"1.0 "SET"#).unwrap_err(),
+            LineError::Unterminated
+        );
+        assert_eq!(
+            parse_line(br#"1.0 [0 c "SET""#).unwrap_err(),
+            LineError::Client
+        );
+        assert_eq!(
+            parse_line(br#"1.0 [x c] "SET""#).unwrap_err(),
+            LineError::Client
+        );
         assert_eq!(parse_line(br#"1.0 [0 c]"#).unwrap_err(), LineError::Empty);
         assert_eq!(
             parse_line(br#"1.0 [0 c] "SET"x"#).unwrap_err(),
             LineError::AfterQuote
         );
-        assert_eq!(parse_line(b"1.2.3 [0 c] \"X\"").unwrap_err(), LineError::Timestamp);
+        assert_eq!(
+            parse_line(b"1.2.3 [0 c] \"X\"").unwrap_err(),
+            LineError::Timestamp
+        );
     }
 
     #[test]
@@ -428,7 +438,10 @@ mod tests {
         .unwrap();
         let mut r = CaptureReader::open(&path).unwrap();
         let c = r.next_command().unwrap().unwrap();
-        assert_eq!((c.line, c.client, c.t_us, c.name()), (2, 0, 1_000_000, "SET".into()));
+        assert_eq!(
+            (c.line, c.client, c.t_us, c.name()),
+            (2, 0, 1_000_000, "SET".into())
+        );
         let c = r.next_command().unwrap().unwrap();
         assert_eq!((c.line, c.client), (3, 1));
         let e = r.next_command().unwrap().unwrap_err();

@@ -136,7 +136,12 @@ async fn connect(
                 .collect()
         }
     };
-    let opened = join_all(peers.iter().map(|p| Link::open(env, p.clone(), events.clone()))).await;
+    let opened = join_all(
+        peers
+            .iter()
+            .map(|p| Link::open(env, p.clone(), events.clone())),
+    )
+    .await;
     let mut links = HashMap::new();
     for (p, l) in peers.into_iter().zip(opened) {
         links.insert(p, l.map_err(ReplayError::Connect)?);
@@ -266,7 +271,10 @@ impl<'s, 'a> Worker<'s, 'a> {
     /// Runs until everything was sent and answered (or the stop): the replies still awaited.
     async fn run(mut self) -> u64 {
         loop {
-            if self.input_done && self.next.is_none() && self.inflight == 0 && self.retries.is_empty()
+            if self.input_done
+                && self.next.is_none()
+                && self.inflight == 0
+                && self.retries.is_empty()
             {
                 return 0;
             }
@@ -292,7 +300,10 @@ impl<'s, 'a> Worker<'s, 'a> {
         let item = self.next.as_ref()?;
         match self.sh.speed {
             Speed::Times(_) => Some(self.sh.due(item)),
-            Speed::Max if self.inflight == 0 && self.retries.is_empty() => Some(Instant::now()),
+            // Not before the start: the run's clock (and its elapsed time) begins there.
+            Speed::Max if self.inflight == 0 && self.retries.is_empty() => {
+                Some(Instant::now().max(self.sh.origin))
+            }
             Speed::Max => None,
         }
     }
@@ -336,13 +347,16 @@ impl<'s, 'a> Worker<'s, 'a> {
             if lag > self.sh.max_lag.get() {
                 self.sh.max_lag.set(lag);
             }
-            self.route(Own {
-                item,
-                due,
-                sent: now,
-                attempts: 0,
-                redirects: 0,
-            }, None)
+            self.route(
+                Own {
+                    item,
+                    due,
+                    sent: now,
+                    attempts: 0,
+                    redirects: 0,
+                },
+                None,
+            )
             .await;
             sent += 1;
             if sent >= BATCH || matches!(self.sh.speed, Speed::Max) {
@@ -444,7 +458,10 @@ impl<'s, 'a> Worker<'s, 'a> {
         let us = |t: Instant| at.saturating_duration_since(t).as_micros() as u64;
         let sec = self.sh.sec(at);
         let op = usize::from(own.item.op);
-        self.sh.rec.borrow_mut().ok(op, sec, us(own.due), us(own.sent));
+        self.sh
+            .rec
+            .borrow_mut()
+            .ok(op, sec, us(own.due), us(own.sent));
     }
 
     /// A link that broke: dropped, and what was in flight on it settled as a lost connection
@@ -514,8 +531,9 @@ impl<'s, 'a> Worker<'s, 'a> {
     /// Sends again what has waited out its backoff (or was redirected).
     async fn resend_due(&mut self) {
         let now = Instant::now();
-        let (due, later): (Vec<Retry>, Vec<Retry>) =
-            std::mem::take(&mut self.retries).into_iter().partition(|r| r.at <= now);
+        let (due, later): (Vec<Retry>, Vec<Retry>) = std::mem::take(&mut self.retries)
+            .into_iter()
+            .partition(|r| r.at <= now);
         self.retries = later;
         for r in due {
             let mut own = r.own;
@@ -531,7 +549,13 @@ impl<'s, 'a> Worker<'s, 'a> {
         let sec = self.sh.sec(now);
         let mut rec = self.sh.rec.borrow_mut();
         let lost = self.links.values().flat_map(|l| {
-            let ops: Vec<u16> = l.pending.borrow().iter().flatten().map(|o| o.item.op).collect();
+            let ops: Vec<u16> = l
+                .pending
+                .borrow()
+                .iter()
+                .flatten()
+                .map(|o| o.item.op)
+                .collect();
             ops
         });
         let retried = self.retries.iter().map(|r| r.own.item.op);

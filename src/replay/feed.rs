@@ -67,9 +67,7 @@ pub(super) fn spawn(
     let feed = Feed {
         spec: spec.clone(),
         survey: survey.clone(),
-        ops: (survey.names.iter().cloned())
-            .zip(0u16..)
-            .collect(),
+        ops: (survey.names.iter().cloned()).zip(0u16..).collect(),
         txs: txs.into_iter().map(Some).collect(),
         conn_of: HashMap::new(),
         sent: 0,
@@ -154,7 +152,11 @@ impl Feed {
             return true;
         }
         let select = (name == "SELECT")
-            .then(|| c.args.get(1).and_then(|d| std::str::from_utf8(d).ok()?.parse().ok()))
+            .then(|| {
+                c.args
+                    .get(1)
+                    .and_then(|d| std::str::from_utf8(d).ok()?.parse().ok())
+            })
             .flatten();
         let item = Item {
             due_us,

@@ -46,14 +46,13 @@ fn spec(name: &[u8]) -> Option<Spec> {
         | "HSETNX" | "HGET" | "HMSET" | "HMGET" | "HDEL" | "HLEN" | "HKEYS" | "HVALS"
         | "HGETALL" | "HEXISTS" | "HINCRBY" | "HINCRBYFLOAT" | "HSTRLEN" | "HSCAN"
         | "HRANDFIELD" | "SADD" | "SREM" | "SMEMBERS" | "SISMEMBER" | "SMISMEMBER" | "SCARD"
-        | "SPOP" | "SRANDMEMBER" | "SSCAN" | "ZADD" | "ZREM" | "ZSCORE" | "ZMSCORE"
-        | "ZINCRBY" | "ZCARD" | "ZCOUNT" | "ZRANGE" | "ZREVRANGE" | "ZRANGEBYSCORE"
-        | "ZREVRANGEBYSCORE" | "ZRANGEBYLEX" | "ZREVRANGEBYLEX" | "ZRANK" | "ZREVRANK"
-        | "ZREMRANGEBYRANK" | "ZREMRANGEBYSCORE" | "ZREMRANGEBYLEX" | "ZLEXCOUNT"
-        | "ZPOPMIN" | "ZPOPMAX" | "ZSCAN" | "ZRANDMEMBER" | "XADD" | "XLEN" | "XRANGE"
-        | "XREVRANGE" | "XDEL" | "XTRIM" | "XACK" | "XCLAIM" | "XAUTOCLAIM" | "XPENDING"
-        | "PFADD" | "GEOADD" | "GEODIST" | "GEOPOS" | "GEOHASH" | "GEOSEARCH" | "GEORADIUS"
-        => Spec::First,
+        | "SPOP" | "SRANDMEMBER" | "SSCAN" | "ZADD" | "ZREM" | "ZSCORE" | "ZMSCORE" | "ZINCRBY"
+        | "ZCARD" | "ZCOUNT" | "ZRANGE" | "ZREVRANGE" | "ZRANGEBYSCORE" | "ZREVRANGEBYSCORE"
+        | "ZRANGEBYLEX" | "ZREVRANGEBYLEX" | "ZRANK" | "ZREVRANK" | "ZREMRANGEBYRANK"
+        | "ZREMRANGEBYSCORE" | "ZREMRANGEBYLEX" | "ZLEXCOUNT" | "ZPOPMIN" | "ZPOPMAX" | "ZSCAN"
+        | "ZRANDMEMBER" | "XADD" | "XLEN" | "XRANGE" | "XREVRANGE" | "XDEL" | "XTRIM" | "XACK"
+        | "XCLAIM" | "XAUTOCLAIM" | "XPENDING" | "PFADD" | "GEOADD" | "GEODIST" | "GEOPOS"
+        | "GEOHASH" | "GEOSEARCH" | "GEORADIUS" => Spec::First,
         "RENAME" | "RENAMENX" | "RPOPLPUSH" | "LMOVE" | "SMOVE" | "COPY" | "BLMOVE"
         | "BRPOPLPUSH" | "GEOSEARCHSTORE" => Spec::Two,
         "DEL" | "UNLINK" | "EXISTS" | "TOUCH" | "MGET" | "SINTER" | "SUNION" | "SDIFF"
@@ -163,13 +162,24 @@ mod tests {
     #[test]
     fn key_positions() {
         assert_eq!(positions(&cmd(&["set", "k", "v"])), Some(vec![1]));
-        assert_eq!(positions(&cmd(&["MSET", "a", "1", "b", "2"])), Some(vec![1, 3]));
+        assert_eq!(
+            positions(&cmd(&["MSET", "a", "1", "b", "2"])),
+            Some(vec![1, 3])
+        );
         assert_eq!(positions(&cmd(&["DEL", "a", "b"])), Some(vec![1, 2]));
         assert_eq!(positions(&cmd(&["BLPOP", "a", "b", "0"])), Some(vec![1, 2]));
-        assert_eq!(positions(&cmd(&["EVAL", "s", "2", "a", "b", "x"])), Some(vec![3, 4]));
-        assert_eq!(positions(&cmd(&["ZUNIONSTORE", "d", "2", "a", "b"])), Some(vec![1, 3, 4]));
         assert_eq!(
-            positions(&cmd(&["XREAD", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0"])),
+            positions(&cmd(&["EVAL", "s", "2", "a", "b", "x"])),
+            Some(vec![3, 4])
+        );
+        assert_eq!(
+            positions(&cmd(&["ZUNIONSTORE", "d", "2", "a", "b"])),
+            Some(vec![1, 3, 4])
+        );
+        assert_eq!(
+            positions(&cmd(&[
+                "XREAD", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0"
+            ])),
             Some(vec![4, 5])
         );
         assert_eq!(positions(&cmd(&["PING"])), Some(vec![]));
@@ -180,7 +190,10 @@ mod tests {
     fn slots_and_rewrite() {
         assert_eq!(slot(&cmd(&["PING"])), Slot::Any);
         assert_eq!(slot(&cmd(&["GET", "k"])), Slot::Of(slot_of(b"k")));
-        assert_eq!(slot(&cmd(&["MGET", "{u}a", "{u}b"])), Slot::Of(slot_of(b"u")));
+        assert_eq!(
+            slot(&cmd(&["MGET", "{u}a", "{u}b"])),
+            Slot::Of(slot_of(b"u"))
+        );
         assert_eq!(slot(&cmd(&["MGET", "a", "b"])), Slot::Cross);
         assert_eq!(slot(&cmd(&["MYCMD", "x", "y"])), Slot::Of(slot_of(b"x")));
         let mut c = cmd(&["MSET", "a", "1", "b", "2"]);

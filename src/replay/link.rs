@@ -70,7 +70,8 @@ impl Link {
         let (stream, rbuf) = conn.into_parts();
         let (rd, wr) = tokio::io::split(stream);
         let pending = Rc::new(RefCell::new(VecDeque::new()));
-        let reader = tokio::task::spawn_local(read_replies(rd, rbuf, pending.clone(), peer, events));
+        let reader =
+            tokio::task::spawn_local(read_replies(rd, rbuf, pending.clone(), peer, events));
         Ok(Link {
             wr,
             wbuf: BytesMut::with_capacity(4096),

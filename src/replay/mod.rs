@@ -94,7 +94,11 @@ pub enum ReplayError {
         "{}:{line}: SELECT {db}: a cluster has only database 0 (replay on a standalone server, or --skip SELECT)",
         path.display()
     )]
-    SelectOnCluster { path: PathBuf, line: u64, db: String },
+    SelectOnCluster {
+        path: PathBuf,
+        line: u64,
+        db: String,
+    },
     #[error("{0}")]
     Connect(crate::conn::ConnError),
     #[error("cannot start the capture's reader: {0}")]

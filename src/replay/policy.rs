@@ -81,8 +81,13 @@ impl Policy {
             return Some(name);
         }
         let sub = args.get(1)?;
-        let full = format!("{name}|{}", String::from_utf8_lossy(sub).to_ascii_uppercase());
-        self.excluded.contains(&full).then(|| full.replace('|', " "))
+        let full = format!(
+            "{name}|{}",
+            String::from_utf8_lossy(sub).to_ascii_uppercase()
+        );
+        self.excluded
+            .contains(&full)
+            .then(|| full.replace('|', " "))
     }
 }
 
@@ -101,20 +106,33 @@ mod tests {
     #[test]
     fn defaults() {
         let p = Policy::default();
-        assert_eq!(p.skipped(&cmd(&["flushall"]), false), Some("FLUSHALL".into()));
+        assert_eq!(
+            p.skipped(&cmd(&["flushall"]), false),
+            Some("FLUSHALL".into())
+        );
         assert_eq!(
             p.skipped(&cmd(&["config", "set", "x", "y"]), false),
             Some("CONFIG SET".into())
         );
         assert_eq!(p.skipped(&cmd(&["CONFIG", "GET", "x"]), false), None);
-        assert_eq!(p.skipped(&cmd(&["debug", "sleep", "0"]), false), Some("DEBUG".into()));
+        assert_eq!(
+            p.skipped(&cmd(&["debug", "sleep", "0"]), false),
+            Some("DEBUG".into())
+        );
         assert_eq!(p.skipped(&cmd(&["GET", "k"]), false), None);
-        assert_eq!(p.skipped(&cmd(&["GET", "k"]), true), Some(FROM_SCRIPTS.into()));
+        assert_eq!(
+            p.skipped(&cmd(&["GET", "k"]), true),
+            Some(FROM_SCRIPTS.into())
+        );
     }
 
     #[test]
     fn skip_and_allow() {
-        let p = Policy::new(&["keys,Scan".into(), "client kill".into()], &["debug".into()]).unwrap();
+        let p = Policy::new(
+            &["keys,Scan".into(), "client kill".into()],
+            &["debug".into()],
+        )
+        .unwrap();
         assert_eq!(p.skipped(&cmd(&["KEYS", "*"]), false), Some("KEYS".into()));
         assert_eq!(p.skipped(&cmd(&["scan", "0"]), false), Some("SCAN".into()));
         assert_eq!(

@@ -152,7 +152,13 @@ pub fn of_replay(
     let mut rows: Vec<TestResult> = (o.names.iter().zip(&o.stats).zip(&o.seconds))
         .filter(|((_, st), _)| st.requests() > 0)
         .map(|((name, st), seconds)| {
-            let base = row(prepared, &shape, name, st, seconds.iter().map(Tick::of).collect());
+            let base = row(
+                prepared,
+                &shape,
+                name,
+                st,
+                seconds.iter().map(Tick::of).collect(),
+            );
             TestResult {
                 mix: o.names.len() > 1,
                 clients: o.connections,

@@ -34,7 +34,10 @@ pub fn replay(
     let survey = replay::survey(&spec).map_err(replay_error)?;
     if survey.bad_lines > 0 {
         let n = survey.bad_lines;
-        let _ = writeln!(err, "{WHO}: warning: {n} lines that do not parse passed over");
+        let _ = writeln!(
+            err,
+            "{WHO}: warning: {n} lines that do not parse passed over"
+        );
     }
     let run = |s: &mut Session<'_>, rt: &tokio::runtime::Runtime| s.run_replay(rt, &spec, &survey);
     execute_with(&plan, stop, out, err, run).0
@@ -75,10 +78,9 @@ fn spec_of(c: &cli::ReplayCli, shard: Option<crate::shard::Shard>) -> Result<Rep
         return Err(usage("--loop must be at least 1".into()));
     }
     let duration = match &r.duration {
-        Some(d) => Some(
-            workload::parse_duration(d)
-                .map_err(|e| usage(format!("--duration {d}: {e}")))?,
-        ),
+        Some(d) => {
+            Some(workload::parse_duration(d).map_err(|e| usage(format!("--duration {d}: {e}")))?)
+        }
         None => None,
     };
     if r.requests == Some(0) {
