@@ -80,8 +80,7 @@ pub(super) fn run(
     }
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::channel(feed::QUEUE)).unzip();
     let feed = feed::spawn(spec, survey, txs, &env.stop).map_err(ReplayError::Thread)?;
-    let origin = Instant::now() + LEAD;
-    let started_at = SystemTime::now() + LEAD;
+    let (origin, started_at) = start(spec.start_at);
     let sh = Shared {
         env,
         rec: RefCell::new(Recorder::new(survey.names.len(), true)),
@@ -119,6 +118,17 @@ pub(super) fn run(
         captured_clients: survey.replayed_clients,
         unanswered,
     })
+}
+
+/// The first command's due time, as an instant and as the wall clock's time: `LEAD` from now, or
+/// `--start-at` if that is later (shards start together).
+fn start(at: Option<SystemTime>) -> (Instant, SystemTime) {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let wait = at
+        .and_then(|t| t.duration_since(wall).ok())
+        .unwrap_or_default()
+        .max(LEAD);
+    (now + wait, wall + wait)
 }
 
 /// One worker's links: the server, or every master of a cluster.

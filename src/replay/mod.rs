@@ -74,6 +74,8 @@ pub struct ReplaySpec {
     pub duration: Option<Duration>,
     /// `--shard I/N`: captured clients with index % N == I.
     pub shard: Option<Shard>,
+    /// `--start-at`: the first command is due then.
+    pub start_at: Option<std::time::SystemTime>,
     pub cluster: bool,
 }
 

@@ -170,7 +170,7 @@ pub fn of_replay(
                 hlog: Some(seconds.iter().map(|s| s.hist.clone()).collect()),
                 latency_uncorrected: open.then(|| summarize(&st.hist_sent)),
                 achieved_rps: open.then(|| sent as f64 / shape.elapsed),
-                max_lag_ms: open.then(|| o.max_lag.as_secs_f64() * 1000.0),
+                max_lag_ms: open.then_some(o.max_lag.as_secs_f64() * 1000.0),
                 ..base
             }
         })

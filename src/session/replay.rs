@@ -30,7 +30,8 @@ pub fn replay(
         RunError::Failed { cause, .. } => RunError::failed(WHO, cause),
         e => e,
     })?;
-    let spec = spec_of(c, plan.scale.shard)?;
+    let mut spec = spec_of(c, plan.scale.shard)?;
+    spec.start_at = plan.scale.start_at;
     let survey = replay::survey(&spec).map_err(replay_error)?;
     if survey.bad_lines > 0 {
         let n = survey.bad_lines;
@@ -98,6 +99,7 @@ fn spec_of(c: &cli::ReplayCli, shard: Option<crate::shard::Shard>) -> Result<Rep
         requests: r.requests,
         duration,
         shard,
+        start_at: None,
         cluster: c.conn.cluster,
     })
 }
