@@ -69,7 +69,8 @@ pub(super) fn run(
     survey: &Survey,
     env: &Env,
 ) -> Result<Outcome, ReplayError> {
-    let n = spec.clients.max(1);
+    // No more connections than captured clients to play.
+    let n = spec.clients.min(survey.replayed_clients as usize).max(1);
     let local = tokio::task::LocalSet::new();
     let mut links = Vec::with_capacity(n);
     let mut events = Vec::with_capacity(n);

@@ -161,7 +161,8 @@ pub fn of_replay(
             );
             TestResult {
                 mix: o.names.len() > 1,
-                clients: o.connections,
+                // --clients as given (shards of one run share it); what was opened beside it.
+                clients: spec.clients,
                 connections: o.connections * prepared.masters.max(1),
                 pipeline: 1,
                 threads: 1,

@@ -87,6 +87,12 @@ fn spec_of(c: &cli::ReplayCli, shard: Option<crate::shard::Shard>) -> Result<Rep
     if r.requests == Some(0) {
         return Err(usage("-n (requests) must be at least 1".into()));
     }
+    if c.conn.keepalive == Some(false) {
+        return Err(usage("-k 0: a replay keeps its connections (each carries a captured client's order)".into()));
+    }
+    if c.conn.read_from_replicas {
+        return Err(usage("--read-from-replicas: a replay sends every command to its slot's master".into()));
+    }
     let policy = Policy::new(&r.skip, &r.allow).map_err(|e| usage(e.to_string()))?;
     Ok(ReplaySpec {
         file: c.file.clone(),
