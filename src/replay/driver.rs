@@ -16,13 +16,13 @@ use tokio::sync::mpsc;
 use super::feed::{self, Item};
 use super::keys::Slot;
 use super::link::{Event, Link, Own};
-use super::{Env, Outcome, ReplayError, ReplaySpec, Speed, Survey};
+use super::{Env, Outcome, ReplayError, ReplaySpec, Seconds, Speed, Survey};
 use crate::cluster::Route;
 use crate::cluster::policy::{self, Action, Attempt};
 use crate::cluster::topology::{NO_NODE, parse_redirect};
 use crate::net::Peer;
 use crate::resp::ErrorClass;
-use crate::stats::{self, Recorder};
+use crate::stats::{self, Recorder, Second, Tick};
 
 /// Connections are up and the feed has a head start when the first command is due.
 const LEAD: Duration = Duration::from_millis(100);
@@ -68,6 +68,7 @@ pub(super) fn run(
     spec: &ReplaySpec,
     survey: &Survey,
     env: &Env,
+    seconds: &mut dyn Seconds,
 ) -> Result<Outcome, ReplayError> {
     // No more connections than captured clients to play.
     let n = spec.clients.min(survey.replayed_clients as usize).max(1);
@@ -91,23 +92,33 @@ pub(super) fn run(
         max_lag: Cell::new(Duration::ZERO),
         last_reply: Cell::new(origin),
     };
+    seconds.started(started_at);
+    let mut clock = Clock::new(survey.names.len(), seconds);
     let play = async {
         // Made here, inside the runtime: each worker's alarm registers with its reactor.
         let workers = (links.into_iter().zip(rxs).zip(events))
             .map(|((links, rx), (tx, ev))| Worker::new(&sh, links, rx, tx, ev).run());
-        join_all(workers).await
+        let all = join_all(workers);
+        tokio::pin!(all);
+        loop {
+            let next = origin + Duration::from_secs(clock.closed as u64 + 1);
+            tokio::select! {
+                done = &mut all => break done,
+                _ = tokio::time::sleep_until(next.into()) => clock.close_until(&sh, Instant::now()),
+            }
+        }
     };
     let unanswered: u64 = local.block_on(rt, play).into_iter().sum();
+    clock.finish(&sh);
     let report = feed.join().unwrap_or_default();
     if let Some(e) = report.error {
         return Err(e.into());
     }
-    let mut recs = [sh.rec.into_inner()];
-    let k = survey.names.len();
+    let recs = [sh.rec.into_inner()];
     Ok(Outcome {
         names: survey.names.clone(),
-        stats: stats::merge_all(&recs, k),
-        seconds: stats::merge_timelines(&mut recs, k),
+        stats: stats::merge_all(&recs, survey.names.len()),
+        timeline: clock.timeline,
         elapsed: sh.last_reply.get().saturating_duration_since(origin),
         started_at,
         interrupted: env.stop.is_stopped(),
@@ -119,6 +130,51 @@ pub(super) fn run(
         captured_clients: survey.replayed_clients,
         unanswered,
     })
+}
+
+/// The replay's seconds, closed as the clock passes them: handed to the sink, kept as `Tick`s.
+struct Clock<'k> {
+    sink: &'k mut dyn Seconds,
+    /// Seconds closed so far (the next to close is this one).
+    closed: usize,
+    timeline: Vec<Vec<Tick>>,
+}
+
+impl<'k> Clock<'k> {
+    fn new(names: usize, sink: &'k mut dyn Seconds) -> Clock<'k> {
+        Clock {
+            sink,
+            closed: 0,
+            timeline: vec![Vec::new(); names],
+        }
+    }
+
+    /// Closes every second before the one `now` is in (outcomes are recorded at the instant they
+    /// happen, so none lands in a second once the clock has left it).
+    fn close_until(&mut self, sh: &Shared<'_>, now: Instant) {
+        while self.closed < sh.sec(now) {
+            let (sec, rows) = sh.rec.borrow_mut().close_second();
+            self.keep(&rows);
+            self.sink.second(sec, &rows);
+            self.closed += 1;
+        }
+    }
+
+    /// The replay ended: the seconds before now closed, and the one it ended in handed over.
+    fn finish(&mut self, sh: &Shared<'_>) {
+        self.close_until(sh, Instant::now());
+        let (sec, rows) = sh.rec.borrow_mut().close_second();
+        if rows.iter().any(Option::is_some) {
+            self.keep(&rows);
+            self.sink.partial(sec, &rows);
+        }
+    }
+
+    fn keep(&mut self, rows: &[Option<Second>]) {
+        for (t, r) in self.timeline.iter_mut().zip(rows) {
+            t.push(r.as_ref().map(Tick::of).unwrap_or_default());
+        }
+    }
 }
 
 /// The first command's due time, as an instant and as the wall clock's time: `LEAD` from now, or

@@ -25,7 +25,7 @@ use crate::cluster::Route;
 use crate::conn::Auth;
 use crate::net::Dialer;
 use crate::shard::Shard;
-use crate::stats::{OpStats, Second};
+use crate::stats::{OpStats, Second, Tick};
 use crate::stop::Stop;
 
 pub use capture::{CaptureError, Captured};
@@ -131,8 +131,9 @@ pub struct Env {
 pub struct Outcome {
     pub names: Vec<String>,
     pub stats: Vec<OpStats>,
-    /// Each command's timeline, second by second from the start.
-    pub seconds: Vec<Vec<Second>>,
+    /// Each command's timeline, second by second from the start (counts and percentiles; the
+    /// seconds themselves went to the `Seconds` sink as they closed).
+    pub timeline: Vec<Vec<Tick>>,
     /// From the start (the first command's due time) to the last reply.
     pub elapsed: Duration,
     pub started_at: std::time::SystemTime,
@@ -185,15 +186,27 @@ impl Report {
     }
 }
 
+/// Where each second of the replay goes as it closes (the session writes it to the timeline and
+/// `.hlog`s and shows it live), so nothing of it is kept in memory but its `Tick`.
+pub trait Seconds {
+    /// The first command is due at `at`.
+    fn started(&mut self, at: std::time::SystemTime);
+    /// Second `sec` (0-based) closed: a row per command name, in the survey's order.
+    fn second(&mut self, sec: usize, rows: &[Option<Second>]);
+    /// The second the replay ended in.
+    fn partial(&mut self, sec: usize, rows: &[Option<Second>]);
+}
+
 /// Runs a surveyed replay on the current thread's runtime `rt` until the capture ends, its bounds
-/// or `env.stop`.
+/// or `env.stop`, handing each second to `seconds` as it closes.
 pub fn run(
     rt: &tokio::runtime::Runtime,
     spec: &ReplaySpec,
     survey: &Survey,
     env: &Env,
+    seconds: &mut dyn Seconds,
 ) -> Result<Outcome, ReplayError> {
-    driver::run(rt, spec, survey, env)
+    driver::run(rt, spec, survey, env, seconds)
 }
 
 /// `map`'s counts as `NAME n, NAME n` (most first).

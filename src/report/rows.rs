@@ -149,16 +149,11 @@ pub fn of_replay(
     };
     let open = matches!(spec.speed, replay::Speed::Times(_));
     let sent: u64 = o.stats.iter().map(|s| s.requests()).sum();
-    let mut rows: Vec<TestResult> = (o.names.iter().zip(&o.stats).zip(&o.seconds))
+    let mut rows: Vec<TestResult> = (o.names.iter().zip(&o.stats).zip(&o.timeline))
         .filter(|((_, st), _)| st.requests() > 0)
-        .map(|((name, st), seconds)| {
-            let base = row(
-                prepared,
-                &shape,
-                name,
-                st,
-                seconds.iter().map(Tick::of).collect(),
-            );
+        .map(|((name, st), timeline)| {
+            // Its .hlog was written second by second as the replay ran.
+            let base = row(prepared, &shape, name, st, timeline.clone());
             TestResult {
                 mix: o.names.len() > 1,
                 // --clients as given (shards of one run share it); what was opened beside it.
@@ -168,7 +163,6 @@ pub fn of_replay(
                 threads: 1,
                 data_size: "captured".into(),
                 key_dist: "captured".into(),
-                hlog: Some(seconds.iter().map(|s| s.hist.clone()).collect()),
                 latency_uncorrected: open.then(|| summarize(&st.hist_sent)),
                 achieved_rps: open.then(|| sent as f64 / shape.elapsed),
                 max_lag_ms: open.then_some(o.max_lag.as_secs_f64() * 1000.0),

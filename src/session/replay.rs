@@ -8,7 +8,9 @@ use std::io::Write;
 use super::{Outcome, Session, execute_with, on_target, stopped};
 use crate::exit::RunError;
 use crate::replay::{self, Policy, ReplaySpec, Speed, Survey};
-use crate::report::rows;
+use crate::report::{console, rows, stream};
+use crate::runner;
+use crate::stats::Second;
 use crate::stop::Stop;
 use crate::{cli, signals, workload};
 
@@ -88,10 +90,14 @@ fn spec_of(c: &cli::ReplayCli, shard: Option<crate::shard::Shard>) -> Result<Rep
         return Err(usage("-n (requests) must be at least 1".into()));
     }
     if c.conn.keepalive == Some(false) {
-        return Err(usage("-k 0: a replay keeps its connections (each carries a captured client's order)".into()));
+        return Err(usage(
+            "-k 0: a replay keeps its connections (each carries a captured client's order)".into(),
+        ));
     }
     if c.conn.read_from_replicas {
-        return Err(usage("--read-from-replicas: a replay sends every command to its slot's master".into()));
+        return Err(usage(
+            "--read-from-replicas: a replay sends every command to its slot's master".into(),
+        ));
     }
     let policy = Policy::new(&r.skip, &r.allow).map_err(|e| usage(e.to_string()))?;
     Ok(ReplaySpec {
@@ -139,11 +145,7 @@ impl Session<'_> {
             dial: prepared.dial.clone(),
             stop: self.stop.clone(),
         };
-        let outcome = {
-            let _in_rt = rt.enter();
-            let _refresher = prepared.start_refresher();
-            replay::run(rt, spec, survey, &env)
-        };
+        let outcome = self.play(rt, &prepared, (spec, survey), &env);
         let outcome = outcome.map_err(|e| match e {
             e if e.is_input() => RunError::usage(WHO, e),
             e => on_target(&prepared.name, &e),
@@ -157,6 +159,49 @@ impl Session<'_> {
             Outcome::Interrupted => Err(stopped(self.stop)),
             Outcome::Completed => Ok(()),
         }
+    }
+
+    /// Plays the capture with live lines (default output) and its seconds written as they close
+    /// (the timeline CSV and the `.hlog`s), as a measured phase does.
+    fn play(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        prepared: &crate::target::ReadyTarget,
+        (spec, survey): (&ReplaySpec, &Survey),
+        env: &replay::Env,
+    ) -> Result<replay::Outcome, replay::ReplayError> {
+        let live_ok = self.printer.verbose();
+        let o = &self.plan.output;
+        let dir = o.out_dir.as_deref().filter(|_| o.run_files);
+        let names = survey.names.clone();
+        let label = format!("replay {}", spec.file.display());
+        let live: Option<&mut dyn Write> = if live_ok { Some(&mut *self.out) } else { None };
+        let mut console =
+            console::ConsoleProgress::new(label, names.clone(), None, spec.duration, live);
+        let to = dir.map(|dir| stream::Destination {
+            dir,
+            meta: &self.meta,
+            target: &prepared.name,
+            tests: &names,
+            repeat: 1,
+            duration: None,
+        });
+        let mut progress = stream::SecondsWriter::new(&mut console, to);
+        let res = {
+            let _in_rt = rt.enter();
+            let _refresher = prepared.start_refresher();
+            let mut sink = ToProgress {
+                to: &mut progress,
+                done: 0,
+                started: std::time::Instant::now(),
+            };
+            replay::run(rt, spec, survey, env, &mut sink)
+        };
+        if let Some(e) = progress.finish() {
+            let _ = writeln!(self.err, "rbench: {e}");
+        }
+        console.finish();
+        res
     }
 
     /// What was not sent, one line each: on stdout with the default output, on stderr beside
@@ -180,6 +225,30 @@ impl Session<'_> {
         for l in lines {
             let _ = writeln!(to, "{l}");
         }
+    }
+}
+
+/// The replay's seconds as a phase's progress (1-based seconds, a tick for the bar each second).
+struct ToProgress<'p> {
+    to: &'p mut dyn runner::Progress,
+    done: u64,
+    started: std::time::Instant,
+}
+
+impl replay::Seconds for ToProgress<'_> {
+    fn started(&mut self, at: std::time::SystemTime) {
+        self.started = std::time::Instant::now();
+        self.to.started(at);
+    }
+
+    fn second(&mut self, sec: usize, rows: &[Option<Second>]) {
+        self.done += rows.iter().flatten().map(|s| s.ok + s.failed).sum::<u64>();
+        self.to.tick(self.done, None, self.started.elapsed());
+        self.to.second(sec + 1, rows);
+    }
+
+    fn partial(&mut self, sec: usize, rows: &[Option<Second>]) {
+        self.to.partial(sec + 1, rows);
     }
 }
 
