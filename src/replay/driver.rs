@@ -477,6 +477,8 @@ impl<'s, 'a> Worker<'s, 'a> {
             link.db = db;
         }
         link.queue(&item.cmd, Some(own));
+        // Its bytes are in the link's buffer now: room for the reader to queue more.
+        drop(item.ticket.borrow_mut().take());
         self.inflight += 1;
     }
 

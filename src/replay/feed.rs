@@ -5,7 +5,9 @@
 //! size.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
@@ -19,6 +21,62 @@ use crate::stop::Stop;
 /// Commands a connection may have waiting: enough to send ahead of a slow reader, small enough
 /// that thousands of connections stay cheap.
 pub(super) const QUEUE: usize = 256;
+/// Bytes of commands waiting in all the queues together: a capture of large values stays within
+/// it however many connections wait.
+pub(super) const QUEUED_BYTES: usize = 32 << 20;
+
+/// The queued bytes, shared by the reader (which waits for room) and the workers (which free it
+/// as they write).
+pub(super) struct Budget {
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Budget {
+    fn new() -> Arc<Budget> {
+        Arc::new(Budget {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        })
+    }
+
+    /// Waits until `n` more bytes fit (a command always fits an empty budget); None when stopped.
+    fn take(self: &Arc<Self>, n: usize, stop: &Stop) -> Option<Ticket> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used > 0 && *used + n > QUEUED_BYTES {
+            if stop.is_stopped() {
+                return None;
+            }
+            let wait = self.freed.wait_timeout(used, Duration::from_millis(50));
+            used = wait.unwrap_or_else(|e| e.into_inner()).0;
+        }
+        *used += n;
+        Some(Ticket {
+            budget: self.clone(),
+            n,
+        })
+    }
+}
+
+/// A queued command's bytes, given back when it is written (or dropped unsent).
+pub(super) struct Ticket {
+    budget: Arc<Budget>,
+    n: usize,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut used = self.budget.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used -= self.n;
+        self.budget.freed.notify_one();
+    }
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ticket({})", self.n)
+    }
+}
 
 /// One command on its way to its connection.
 #[derive(Debug)]
@@ -34,6 +92,8 @@ pub(super) struct Item {
     pub db: u32,
     /// A SELECT: the database it switches to.
     pub select: Option<u32>,
+    /// Its place in the queued bytes, taken when it is written.
+    pub ticket: std::cell::RefCell<Option<Ticket>>,
 }
 
 /// What the reader left out.
@@ -54,6 +114,7 @@ struct Feed {
     sent: u64,
     report: FeedReport,
     stop: Stop,
+    budget: Arc<Budget>,
 }
 
 /// Starts the reader; it ends at the capture's end (after every pass), at `-n`, when every
@@ -73,6 +134,7 @@ pub(super) fn spawn(
         sent: 0,
         report: FeedReport::default(),
         stop: stop.clone(),
+        budget: Budget::new(),
     };
     std::thread::Builder::new()
         .name("rbench-replay-feed".into())
@@ -158,13 +220,18 @@ impl Feed {
                     .and_then(|d| std::str::from_utf8(d).ok()?.parse().ok())
             })
             .flatten();
+        let cmd = encode(&c.args);
+        let Some(ticket) = self.budget.take(cmd.len(), &self.stop) else {
+            return false;
+        };
         let item = Item {
             due_us,
             op,
-            cmd: encode(&c.args),
+            cmd,
             slot,
             db: c.db,
             select,
+            ticket: std::cell::RefCell::new(Some(ticket)),
         };
         self.deliver(c.client, item)
     }
