@@ -466,3 +466,82 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_usage(&["replay", &skipped, "-p", &p], "every command is skipped");
     assert_usage(&["replay", "-p", &p], "FILE");
 }
+
+/// The largest resident set size seen while `run` runs, in kB (sampled from /proc every 20 ms).
+fn peak_rss_kb(run: Running, timeout: Duration) -> (RunOutput, u64) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let status = format!("/proc/{}/status", run.pid());
+    let (stop, peak) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let text = std::fs::read_to_string(&status).unwrap_or_default();
+                let kb = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+                if let Some(kb) = kb {
+                    peak.fetch_max(kb, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let res = run.wait(timeout);
+    stop.store(true, Ordering::SeqCst);
+    let _ = sampler.join();
+    (res, peak.load(Ordering::SeqCst))
+}
+
+/// A capture larger than the memory the replay may use (256 MiB of 1 KiB values, against a bound
+/// of 100 MiB of RSS) replays in bounded memory: it is streamed, never held.
+#[test]
+fn a_capture_larger_than_the_memory_bound_streams() {
+    use std::io::Write;
+    let dep = spawn_standalone(&["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"]);
+    let tmp = TempDir::new("replay-memory");
+    let path = tmp.join("big.txt");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let value = "x".repeat(1024);
+    let mut written = 0usize;
+    let mut i = 0u64;
+    while written < 256 << 20 {
+        let l = format!(
+            "{}.{:06} [0 127.0.0.1:{}] \"SET\" \"key:{}\" \"{value}\"\n",
+            1_701_943_201 + i / 100_000,
+            i % 1_000_000,
+            40_000 + i % 32,
+            i % 10_000
+        );
+        f.write_all(l.as_bytes()).unwrap();
+        written += l.len();
+        i += 1;
+    }
+    f.flush().unwrap();
+    drop(f);
+    let args = strings(&[
+        "replay",
+        path.to_str().unwrap(),
+        "-p",
+        &port(&dep),
+        "--speed",
+        "max",
+        "--duration",
+        "2s",
+        "--no-save",
+        "-q",
+    ]);
+    let (out, peak_kb) = peak_rss_kb(Running::process(&args, &[]), Duration::from_secs(120));
+    log_run("replay big.txt --speed max --duration 2s", &out);
+    out.assert_ok();
+    assert!(peak_kb > 0, "no RSS sampled");
+    assert!(
+        peak_kb < 100 * 1024,
+        "peak RSS {peak_kb} kB replaying a 256 MiB capture"
+    );
+}
