@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_util::future::join_all;
 use tokio::sync::mpsc;
 
+use super::alarm::{Alarm, alarm_until};
+use super::clock::Clock;
 use super::feed::{self, Item};
 use super::keys::Slot;
 use super::link::{Event, Link, Own};
@@ -22,7 +24,7 @@ use crate::cluster::policy::{self, Action, Attempt};
 use crate::cluster::topology::{NO_NODE, parse_redirect};
 use crate::net::Peer;
 use crate::resp::ErrorClass;
-use crate::stats::{self, Recorder, Second, Tick};
+use crate::stats::{self, Recorder};
 
 /// Connections are up and the feed has a head start when the first command is due.
 const LEAD: Duration = Duration::from_millis(100);
@@ -47,7 +49,7 @@ pub(super) struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    fn sec(&self, at: Instant) -> usize {
+    pub(super) fn sec(&self, at: Instant) -> usize {
         at.saturating_duration_since(self.origin).as_secs() as usize
     }
 
@@ -132,51 +134,6 @@ pub(super) fn run(
     })
 }
 
-/// The replay's seconds, closed as the clock passes them: handed to the sink, kept as `Tick`s.
-struct Clock<'k> {
-    sink: &'k mut dyn Seconds,
-    /// Seconds closed so far (the next to close is this one).
-    closed: usize,
-    timeline: Vec<Vec<Tick>>,
-}
-
-impl<'k> Clock<'k> {
-    fn new(names: usize, sink: &'k mut dyn Seconds) -> Clock<'k> {
-        Clock {
-            sink,
-            closed: 0,
-            timeline: vec![Vec::new(); names],
-        }
-    }
-
-    /// Closes every second before the one `now` is in (outcomes are recorded at the instant they
-    /// happen, so none lands in a second once the clock has left it).
-    fn close_until(&mut self, sh: &Shared<'_>, now: Instant) {
-        while self.closed < sh.sec(now) {
-            let (sec, rows) = sh.rec.borrow_mut().close_second();
-            self.keep(&rows);
-            self.sink.second(sec, &rows);
-            self.closed += 1;
-        }
-    }
-
-    /// The replay ended: the seconds before now closed, and the one it ended in handed over.
-    fn finish(&mut self, sh: &Shared<'_>) {
-        self.close_until(sh, Instant::now());
-        let (sec, rows) = sh.rec.borrow_mut().close_second();
-        if rows.iter().any(Option::is_some) {
-            self.keep(&rows);
-            self.sink.partial(sec, &rows);
-        }
-    }
-
-    fn keep(&mut self, rows: &[Option<Second>]) {
-        for (t, r) in self.timeline.iter_mut().zip(rows) {
-            t.push(r.as_ref().map(Tick::of).unwrap_or_default());
-        }
-    }
-}
-
 /// The first command's due time, as an instant and as the wall clock's time: `LEAD` from now, or
 /// `--start-at` if that is later (shards start together).
 fn start(at: Option<SystemTime>) -> (Instant, SystemTime) {
@@ -249,61 +206,6 @@ struct Retry {
     at: Instant,
     own: Own,
     ask: Option<std::net::SocketAddr>,
-}
-
-/// A timerfd the runtime watches: tokio's own timer rounds a wake-up up to the next millisecond,
-/// which would show as a millisecond of latency on every command; this one wakes when due.
-struct Alarm(tokio::io::unix::AsyncFd<Fd>);
-
-struct Fd(crate::engine::timer::Timer);
-
-impl std::os::fd::AsRawFd for Fd {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0.raw()
-    }
-}
-
-impl Alarm {
-    fn new() -> std::io::Result<Alarm> {
-        let t = crate::engine::timer::Timer::new()?;
-        let interest = tokio::io::Interest::READABLE;
-        // SAFETY: the timerfd is owned by `Fd` and stays open, the same descriptor, until the
-        // AsyncFd holding it is dropped.
-        let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(Fd(t), interest) }
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(Alarm(fd))
-    }
-
-    /// Returns at `at` (at once if it has passed; tokio's timer if the timerfd fails).
-    async fn until(&mut self, at: Instant) {
-        if at <= Instant::now() {
-            return;
-        }
-        if self.0.get_mut().0.arm(at).is_err() {
-            return tokio::time::sleep_until(at.into()).await;
-        }
-        loop {
-            match self.0.readable_mut().await {
-                Ok(mut g) => {
-                    g.clear_ready();
-                    g.get_inner_mut().0.fired();
-                }
-                Err(_) => return tokio::time::sleep_until(at.into()).await,
-            }
-            if Instant::now() >= at {
-                return;
-            }
-            let _ = self.0.get_mut().0.arm(at);
-        }
-    }
-}
-
-async fn alarm_until(alarm: &mut Option<Alarm>, at: Option<Instant>) {
-    match (alarm, at) {
-        (Some(a), Some(t)) => a.until(t).await,
-        (None, Some(t)) => tokio::time::sleep_until(t.into()).await,
-        (_, None) => std::future::pending().await,
-    }
 }
 
 async fn sleep_until(at: Option<Instant>) {

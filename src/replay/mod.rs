@@ -9,7 +9,9 @@
 //! once before anything is sent (bad lines, the command names, the timing); `feed` streams it to
 //! the connections through bounded channels; `driver` runs the connections.
 
+mod alarm;
 pub mod capture;
+mod clock;
 mod driver;
 mod feed;
 pub mod keys;
