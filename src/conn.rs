@@ -320,6 +320,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(())
     }
 
+    /// The handshaken stream and what was read past the handshake's replies, for a caller that
+    /// reads and writes on its own (`replay` pipelines with a reader of its own).
+    pub fn into_parts(self) -> (S, BytesMut) {
+        (self.stream, self.rbuf)
+    }
+
     /// The server as errors name it.
     pub fn peer(&self) -> Peer {
         self.peer.clone()

@@ -19,6 +19,7 @@ pub mod nightly;
 pub mod observe;
 pub mod profile;
 pub mod render;
+pub mod replay;
 pub mod report;
 pub mod resp;
 pub mod runner;
@@ -101,6 +102,7 @@ where
         Some("merge") => "rbench merge",
         Some("report") => "rbench report",
         Some("kube") => "rbench kube",
+        Some("replay") => "rbench replay",
         _ => "rbench",
     };
     let cmd = match cli::parse(args) {
@@ -122,6 +124,7 @@ where
         cli::Command::Merge(c) => merge::run(&c, out),
         cli::Command::Kube(c) => kube::run(&c, out, err),
         cli::Command::Bench(c) => bench(&c, ctx, out, err),
+        cli::Command::Replay(c) => replay(&c, ctx, out, err),
     };
     exit::code(res, err)
 }
@@ -181,6 +184,22 @@ fn bench(
         return idle::run(&plan, &ctx.stop, out, err);
     }
     session::execute(&plan, &ctx.stop, out, err).0
+}
+
+fn replay(
+    c: &cli::ReplayCli,
+    ctx: &Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), RunError> {
+    let _signals = signals::watch(&ctx.stop);
+    if c.conn.password.is_some() && !c.conn.no_auth_warning {
+        let _ = writeln!(
+            err,
+            "rbench replay: warning: a password given with -a is visible to other users (ps, shell history); set REDISCLI_AUTH instead, or pass --no-auth-warning"
+        );
+    }
+    session::replay(c, &*ctx.env, &ctx.stop, out, err)
 }
 
 /// `-x`: the whole of stdin, as-is, becomes the custom command's last argument (as redis-benchmark

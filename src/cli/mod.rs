@@ -26,7 +26,8 @@ pub use text::TestList;
                   rbench report DIR [--run RUN_ID] [--compare BASELINE_RUN CANDIDATE_RUN] [--trend [--nights 5]]\n  \
                   rbench merge FILE.hdr|FILE.hlog... [--json OUT]\n  \
                   rbench merge SHARD_DIR... [--out DIR] [-q|--csv] [--json OUT]\n  \
-                  rbench kube [run flags] --workers N [--results-pvc NAME] [--password-secret NAME[:KEY]]\n\n\
+                  rbench kube [run flags] --workers N [--results-pvc NAME] [--password-secret NAME[:KEY]]\n  \
+                  rbench replay FILE [-h HOST -p PORT|--cluster] [--speed 2|max] [--loop N] [--skip CMD,...]\n\n\
                   Custom command: rbench [options] SET mykey:__rand_int__ __data__\n  \
                   placeholders: __rand_int__ (the drawn key), __rand_1st__ .. __rand_9th__ (keys of their own), __data__ (the value)"
 )]
@@ -690,6 +691,105 @@ pub struct MergeCli {
     pub csv: bool,
 }
 
+/// `rbench replay FILE`: captured traffic sent again, with its timing.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "rbench replay",
+    disable_help_flag = true,
+    // `--speed -1` is a bad speed, not an unknown flag.
+    allow_negative_numbers = true,
+    about = "Replay captured traffic (redis-cli MONITOR output, or a memtier --monitor-input file) \
+             against a server or cluster, keeping each captured client's order and the captured \
+             inter-arrival times",
+    after_help = "Each captured client's commands go in order on one connection (clients beyond \
+                  --clients share connections: client i by first appearance uses connection \
+                  i % clients). A command is due at its captured time divided by --speed, and is sent \
+                  then whatever is still in flight; latency counts from that due time, so a server \
+                  that falls behind shows as latency, not as a slower replay. --speed max sends each \
+                  connection's next command when the previous reply came.\n\
+                  Never sent: MONITOR, SHUTDOWN, FLUSHALL, FLUSHDB, CONFIG SET, DEBUG (--allow lifts \
+                  one), what --skip names, and commands scripts ran ([0 lua]); they are counted and \
+                  listed at the end. On a cluster, commands go to their keys' slot; multi-key commands \
+                  whose keys span slots are not sent and are counted as crossslot; a SELECT other than \
+                  0 is refused. Results: one row per captured command name, saved as a run's are.\n\
+                  The capture is read once first (a bad line is found before anything is sent), then \
+                  streamed: memory does not grow with its size.\n\
+                  Exit: 0 done, 1 runtime failure, 2 bad input (a bad line, with its number; a missing, \
+                  unreadable or empty capture; a bad flag), 3 a command failed the error check, \
+                  128 + signal when stopped."
+)]
+pub struct ReplayCli {
+    /// Print help
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// The capture: redis-cli MONITOR output, or a memtier_benchmark --monitor-input file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub conn: ConnectionFlags,
+
+    #[command(flatten)]
+    pub replay: ReplayFlags,
+
+    #[command(flatten)]
+    pub output: OutputFlags,
+
+    #[command(flatten)]
+    pub scale: ScaleFlags,
+}
+
+/// How a capture is replayed.
+#[derive(Args, Debug, Clone, Default, PartialEq)]
+#[command(next_help_heading = "Replay")]
+pub struct ReplayFlags {
+    /// Play the capture this many times as fast (2: twice as fast), or `max`: each connection
+    /// sends as soon as its previous reply came (closed loop) [default: 1]
+    #[arg(long = "speed", value_name = "FACTOR|max")]
+    pub speed: Option<String>,
+
+    /// Connections: captured clients beyond this share them (client % N) [default: 50]
+    #[arg(long = "clients", value_parser = whole::<usize>)]
+    pub clients: Option<usize>,
+
+    /// Play the capture N times, one pass after the other [default: 1]
+    #[arg(long = "loop", value_name = "N", value_parser = whole::<u32>)]
+    pub passes: Option<u32>,
+
+    /// With --loop: append `:pass<K>` to the keys of pass K (2..N), so repeats are not all hits
+    /// (keys of the common commands; other commands are sent as captured)
+    #[arg(long = "loop-rewrite")]
+    pub loop_rewrite: bool,
+
+    /// Do not send these commands (comma-separated, repeatable; `NAME` or `NAME SUB`, e.g.
+    /// KEYS,"CLIENT KILL")
+    #[arg(long = "skip", value_name = "CMD,...")]
+    pub skip: Vec<String>,
+
+    /// Send a command excluded by default (MONITOR, SHUTDOWN, FLUSHALL, FLUSHDB, "CONFIG SET",
+    /// DEBUG)
+    #[arg(long = "allow", value_name = "CMD")]
+    pub allow: Vec<String>,
+
+    /// Pass over lines that do not parse (counted) instead of refusing the capture
+    #[arg(long = "skip-bad-lines")]
+    pub skip_bad_lines: bool,
+
+    /// Send at most this many commands
+    #[arg(short = 'n', long = "requests", value_parser = whole::<u64>)]
+    pub requests: Option<u64>,
+
+    /// Stop sending after this long (e.g. 30s, 2m)
+    #[arg(long = "duration")]
+    pub duration: Option<String>,
+
+    /// Fail the run (exit 3) when a command's failed requests exceed this share: a fraction or a
+    /// percentage, e.g. 0.001 or 0.1% [default: 0]
+    #[arg(long = "max-error-rate", allow_hyphen_values = true)]
+    pub max_error_rate: Option<String>,
+}
+
 /// What the process was asked to do.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -699,6 +799,7 @@ pub enum Command {
     Report(ReportCli),
     Merge(MergeCli),
     Kube(KubeCli),
+    Replay(Box<ReplayCli>),
 }
 
 /// A whole number, with a message that says so (clap's own names Rust's parse error).
@@ -731,6 +832,9 @@ where
         Some("report") => return ReportCli::try_parse_from(sub("report")).map(Command::Report),
         Some("merge") => return MergeCli::try_parse_from(sub("merge")).map(Command::Merge),
         Some("kube") => return kube(&args[2..]).map(Command::Kube),
+        Some("replay") => {
+            return ReplayCli::try_parse_from(sub("replay")).map(|c| Command::Replay(Box::new(c)));
+        }
         _ => {}
     }
     Cli::try_parse_from(resp3_flag(args)).map(|c| Command::Bench(Box::new(c)))

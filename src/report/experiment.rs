@@ -23,6 +23,8 @@ pub struct Experiment {
     pub faults: Vec<FaultRow>,
     /// Stream: per second of the run, entries produced and not yet acked.
     pub lag: Vec<u64>,
+    /// `rbench replay`: what was played and what was not sent.
+    pub replay: Option<crate::replay::Report>,
 }
 
 impl Experiment {
@@ -37,6 +39,7 @@ impl Experiment {
             consistency,
             faults: Vec::new(),
             lag: lag.to_vec(),
+            replay: None,
         }
     }
 }
@@ -232,6 +235,8 @@ pub struct ExperimentJson<'a> {
     consistency: Option<&'a ConsistencyReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     faults: Vec<FaultJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replay: Option<&'a crate::replay::Report>,
 }
 
 #[derive(Serialize)]
@@ -269,6 +274,7 @@ pub fn json(r: &TestResult) -> ExperimentJson<'_> {
                 error: f.error.as_deref(),
             })
             .collect(),
+        replay: e.replay.as_ref(),
     }
 }
 

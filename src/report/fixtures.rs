@@ -279,6 +279,7 @@ fn rich(test: &str) -> TestResult {
             ..FaultRow::default()
         }],
         lag: vec![3, 0],
+        replay: None,
     };
     r.slo = Some(SloResult {
         objective: "p99<=1ms".into(),

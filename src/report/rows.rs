@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use super::TestResult;
 use crate::config::Workload;
+use crate::replay::{self, ReplaySpec};
 use crate::runner::{PhaseResult, PhaseSpec};
 use crate::scenario::{Outcome, Scenario};
 use crate::shard::Shard;
@@ -137,6 +138,54 @@ pub fn of_scenario(
         .collect();
     if let Some(first) = rows.first_mut() {
         first.experiment = super::experiment::Experiment::of_scenario(&o.report, &o.lag);
+    }
+    rows
+}
+
+/// One row per captured command name that a replay sent (`o`, of `spec`, on `prepared`); the
+/// first carries what was played and what was not sent.
+pub fn of_replay(
+    prepared: &ReadyTarget,
+    w: &Workload,
+    spec: &ReplaySpec,
+    shard: Option<Shard>,
+    o: &replay::Outcome,
+) -> Vec<TestResult> {
+    let shape = Shape {
+        w,
+        keyspace: 0,
+        repeat: 1,
+        elapsed: o.elapsed.as_secs_f64().max(1e-9),
+        interrupted: o.interrupted,
+        shard,
+        started: o.started_at,
+    };
+    let open = matches!(spec.speed, replay::Speed::Times(_));
+    let sent: u64 = o.stats.iter().map(|s| s.requests()).sum();
+    let mut rows: Vec<TestResult> = (o.names.iter().zip(&o.stats).zip(&o.timeline))
+        .filter(|((_, st), _)| st.requests() > 0)
+        .map(|((name, st), timeline)| {
+            // Its .hlog was written second by second as the replay ran.
+            let base = row(prepared, &shape, name, st, timeline.clone());
+            TestResult {
+                mix: o.names.len() > 1,
+                // --clients as given (shards of one run share it); what was opened beside it.
+                clients: spec.clients,
+                connections: o.connections * prepared.masters.max(1),
+                pipeline: 1,
+                threads: 1,
+                data_size: "captured".into(),
+                key_dist: "captured".into(),
+                latency_uncorrected: open.then(|| summarize(&st.hist_sent)),
+                achieved_rps: open.then(|| sent as f64 / shape.elapsed),
+                max_lag_ms: open.then_some(o.max_lag.as_secs_f64() * 1000.0),
+                ..base
+            }
+        })
+        .collect();
+    if let Some(first) = rows.first_mut() {
+        first.unanswered = o.unanswered;
+        first.experiment.replay = Some(replay::Report::of(spec, o));
     }
     rows
 }

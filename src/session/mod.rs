@@ -11,7 +11,10 @@ mod meta;
 mod orchestrate;
 mod output;
 mod phase;
+mod replay;
 mod slo;
+
+pub use replay::replay;
 
 use std::io::Write;
 use std::time::SystemTime;
@@ -58,21 +61,19 @@ pub fn execute(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> (Result<(), RunError>, RunMeta) {
-    match deploy::remove_leftover_temp_dirs() {
-        0 => {}
-        1 => {
-            let _ = writeln!(
-                err,
-                "rbench: removed 1 leftover temp dir of a run that was killed"
-            );
-        }
-        n => {
-            let _ = writeln!(
-                err,
-                "rbench: removed {n} leftover temp dirs of runs that were killed"
-            );
-        }
-    }
+    execute_with(plan, stop, out, err, |s, rt| s.run_all(rt))
+}
+
+/// As [`execute`], with `run` doing the session's work in place of the plan's phases (`replay`
+/// plays a capture instead).
+fn execute_with(
+    plan: &Plan,
+    stop: &Stop,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    run: impl FnOnce(&mut Session<'_>, &tokio::runtime::Runtime) -> Result<(), RunError>,
+) -> (Result<(), RunError>, RunMeta) {
+    remove_leftovers(err);
     let meta = meta::run_meta(plan);
     if let Err(e) = target::raise_nofile_limit(meta::plan_connections(plan)) {
         return (Err(RunError::failed("rbench", e)), meta);
@@ -98,8 +99,27 @@ pub fn execute(
         out,
         err,
     };
-    let ran = session.run_all(&rt);
+    let ran = run(&mut session, &rt);
     (session.finish(ran), meta)
+}
+
+/// Temp dirs of runs that were killed, removed (and said so).
+fn remove_leftovers(err: &mut dyn Write) {
+    match deploy::remove_leftover_temp_dirs() {
+        0 => {}
+        1 => {
+            let _ = writeln!(
+                err,
+                "rbench: removed 1 leftover temp dir of a run that was killed"
+            );
+        }
+        n => {
+            let _ = writeln!(
+                err,
+                "rbench: removed {n} leftover temp dirs of runs that were killed"
+            );
+        }
+    }
 }
 
 /// A runtime failure on target `name`, as `rbench: name: ...` (connection errors name the address,

@@ -24,6 +24,7 @@ mod observe;
 mod observed;
 mod pacing;
 mod profiles;
+mod replay;
 mod report;
 mod shapes;
 mod shards;
