@@ -185,6 +185,8 @@ impl Session<'_> {
             tests: &names,
             repeat: 1,
             duration: None,
+            // A replay's schedule is the capture's own, not a rate.
+            rate: None,
         });
         let mut progress = stream::SecondsWriter::new(&mut console, to);
         let res = {
