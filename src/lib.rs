@@ -171,12 +171,7 @@ fn bench(
     err: &mut dyn Write,
 ) -> Result<(), RunError> {
     let _signals = signals::watch(&ctx.stop);
-    if c.conn.password.is_some() && !c.conn.no_auth_warning {
-        let _ = writeln!(
-            err,
-            "rbench: warning: a password given with -a is visible to other users (ps, shell history); set REDISCLI_AUTH instead, or pass --no-auth-warning"
-        );
-    }
+    warn_password("rbench", &c.conn, err);
     let c = with_stdin_arg(c)
         .map_err(|e| RunError::failed("rbench", format!("-x: cannot read stdin: {e}")))?;
     let plan = session::plan(&c, &*ctx.env)?;
@@ -193,13 +188,18 @@ fn replay(
     err: &mut dyn Write,
 ) -> Result<(), RunError> {
     let _signals = signals::watch(&ctx.stop);
-    if c.conn.password.is_some() && !c.conn.no_auth_warning {
+    warn_password("rbench replay", &c.conn, err);
+    session::replay(c, &*ctx.env, &ctx.stop, out, err)
+}
+
+/// `-a` puts the password where other users see it: said once, unless --no-auth-warning.
+fn warn_password(who: &str, conn: &cli::ConnectionFlags, err: &mut dyn Write) {
+    if conn.password.is_some() && !conn.no_auth_warning {
         let _ = writeln!(
             err,
-            "rbench replay: warning: a password given with -a is visible to other users (ps, shell history); set REDISCLI_AUTH instead, or pass --no-auth-warning"
+            "{who}: warning: a password given with -a is visible to other users (ps, shell history); set REDISCLI_AUTH instead, or pass --no-auth-warning"
         );
     }
-    session::replay(c, &*ctx.env, &ctx.stop, out, err)
 }
 
 /// `-x`: the whole of stdin, as-is, becomes the custom command's last argument (as redis-benchmark
