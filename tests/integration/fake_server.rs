@@ -602,35 +602,6 @@ fn a_server_silent_after_the_handshake_ends_promptly() {
     assert!(res.stderr.contains("no successful reply"), "{}", res.stderr);
 }
 
-/// The largest resident set size seen while `run` runs, in kB (sampled from /proc every 20 ms).
-fn peak_rss_kb(run: Running, timeout: Duration) -> (RunOutput, u64) {
-    let status = format!("/proc/{}/status", run.pid());
-    let (stop, peak) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
-    );
-    let sampler = {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let text = std::fs::read_to_string(&status).unwrap_or_default();
-                let kb = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
-                if let Some(kb) = kb {
-                    peak.fetch_max(kb, Ordering::SeqCst);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-    let res = run.wait(timeout);
-    stop.store(true, Ordering::SeqCst);
-    let _ = sampler.join();
-    (res, peak.load(Ordering::SeqCst))
-}
-
 /// `n` GETs on one connection against a server answering each with `head` and endless bytes; the
 /// run must end with exit 3. Returns its output and peak RSS (kB).
 fn endless_gets(head: &'static [u8], n: &str) -> (RunOutput, u64) {

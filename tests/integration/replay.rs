@@ -467,37 +467,6 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_usage(&["replay", "-p", &p], "FILE");
 }
 
-/// The largest resident set size seen while `run` runs, in kB (sampled from /proc every 20 ms).
-fn peak_rss_kb(run: Running, timeout: Duration) -> (RunOutput, u64) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    let status = format!("/proc/{}/status", run.pid());
-    let (stop, peak) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
-    );
-    let sampler = {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let text = std::fs::read_to_string(&status).unwrap_or_default();
-                let kb = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
-                if let Some(kb) = kb {
-                    peak.fetch_max(kb, Ordering::SeqCst);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-    let res = run.wait(timeout);
-    stop.store(true, Ordering::SeqCst);
-    let _ = sampler.join();
-    (res, peak.load(Ordering::SeqCst))
-}
-
 /// A capture larger than the memory the replay may use (256 MiB of 1 KiB values, against a bound
 /// of 100 MiB of RSS) replays in bounded memory: it is streamed, never held.
 #[test]
