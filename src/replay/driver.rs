@@ -65,7 +65,9 @@ impl Shared<'_> {
     }
 }
 
-pub(super) fn run(
+/// Runs a surveyed replay on the current thread's runtime `rt` until the capture ends, its bounds
+/// or `env.stop`, handing each second to `seconds` as it closes.
+pub fn run(
     rt: &tokio::runtime::Runtime,
     spec: &ReplaySpec,
     survey: &Survey,

@@ -31,6 +31,7 @@ use crate::stats::{OpStats, Second, Tick};
 use crate::stop::Stop;
 
 pub use capture::{CaptureError, Captured};
+pub use driver::run;
 pub use policy::Policy;
 pub use survey::{Survey, survey};
 
@@ -197,18 +198,6 @@ pub trait Seconds {
     fn second(&mut self, sec: usize, rows: &[Option<Second>]);
     /// The second the replay ended in.
     fn partial(&mut self, sec: usize, rows: &[Option<Second>]);
-}
-
-/// Runs a surveyed replay on the current thread's runtime `rt` until the capture ends, its bounds
-/// or `env.stop`, handing each second to `seconds` as it closes.
-pub fn run(
-    rt: &tokio::runtime::Runtime,
-    spec: &ReplaySpec,
-    survey: &Survey,
-    env: &Env,
-    seconds: &mut dyn Seconds,
-) -> Result<Outcome, ReplayError> {
-    driver::run(rt, spec, survey, env, seconds)
 }
 
 /// `map`'s counts as `NAME n, NAME n` (most first).
